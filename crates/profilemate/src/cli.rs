@@ -1,0 +1,21 @@
+//! Defines the command-line surface: one clap struct per subcommand.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::estimate::EstimateArgs;
+
+/// profilemate: how fast your LLM inference deployment is, why, and how close it is to what the
+/// hardware allows.
+#[derive(Debug, Parser)]
+#[command(name = "profilemate", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// FLOPs and bytes of one scheduler step, per component, exactly as vLLM 0.32 counts them.
+    Estimate(EstimateArgs),
+}

@@ -1,0 +1,14 @@
+//! Runs the subcommands; each module owns one.
+
+pub(crate) mod estimate;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+/// Runs one subcommand to completion.
+pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Estimate(args) => estimate::run(&args),
+    }
+}
