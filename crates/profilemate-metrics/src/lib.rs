@@ -1,0 +1,11 @@
+//! Prometheus metrics for LLM inference: the one layer that writes, reads and queries them.
+#![deny(missing_docs)]
+
+pub mod alias;
+pub mod error;
+pub mod model;
+pub mod number;
+pub mod parse;
+pub mod query;
+pub mod registry;
+pub mod text;

@@ -1,0 +1,126 @@
+//! The handles callers hold: families to pick label values, and per-series counters, gauges and
+//! histograms whose updates are a single atomic operation and never allocate.
+
+use std::sync::Arc;
+
+use super::cell::{AtomicF64, HistogramCell};
+use super::family::FamilyCore;
+use crate::error::RegistryError;
+
+/// A family whose series are picked by label values.
+pub trait LabelledFamily {
+    /// The per-series handle.
+    type Handle;
+
+    /// The series for `values` (in label-name order), created on first use.
+    fn labels(&self, values: &[&str]) -> Result<Self::Handle, RegistryError>;
+}
+
+/// A registered counter family (`prometheus_client.Counter` with label names).
+#[derive(Debug, Clone)]
+pub struct CounterFamily(pub(super) Arc<FamilyCore<AtomicF64>>);
+
+/// One counter series. Cloning is cheap; [`Counter::inc_by`] is one atomic update.
+#[derive(Debug, Clone)]
+#[must_use = "counters do nothing unless you increment them"]
+pub struct Counter(Arc<AtomicF64>);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.add(1.0);
+    }
+
+    /// Adds `delta`. Negative and NaN deltas are ignored: a counter never goes down.
+    pub fn inc_by(&self, delta: f64) {
+        if delta >= 0.0 {
+            self.0.add(delta);
+        }
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+impl LabelledFamily for CounterFamily {
+    type Handle = Counter;
+
+    fn labels(&self, values: &[&str]) -> Result<Counter, RegistryError> {
+        self.0.get_or_create(values).map(Counter)
+    }
+}
+
+/// A registered gauge family.
+#[derive(Debug, Clone)]
+pub struct GaugeFamily(pub(super) Arc<FamilyCore<AtomicF64>>);
+
+/// One gauge series.
+#[derive(Debug, Clone)]
+#[must_use = "gauges do nothing unless you set them"]
+pub struct Gauge(Arc<AtomicF64>);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, value: f64) {
+        self.0.set(value);
+    }
+
+    /// Adds `delta` (which may be negative).
+    pub fn add(&self, delta: f64) {
+        self.0.add(delta);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+impl LabelledFamily for GaugeFamily {
+    type Handle = Gauge;
+
+    fn labels(&self, values: &[&str]) -> Result<Gauge, RegistryError> {
+        self.0.get_or_create(values).map(Gauge)
+    }
+}
+
+/// A registered histogram family with fixed bucket bounds.
+#[derive(Debug, Clone)]
+pub struct HistogramFamily(pub(super) Arc<FamilyCore<HistogramCell>>);
+
+/// One histogram series.
+#[derive(Debug, Clone)]
+#[must_use = "histograms do nothing unless you observe values"]
+pub struct Histogram(Arc<HistogramCell>);
+
+impl Histogram {
+    /// Records one observation in the first bucket whose bound is ≥ `value`.
+    pub fn observe(&self, value: f64) {
+        self.0.observe(value);
+    }
+
+    /// `(upper bound, cumulative count)` per bucket, `+Inf` last.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.0.state().buckets
+    }
+
+    /// The number of observations.
+    pub fn count(&self) -> u64 {
+        self.0.state().count
+    }
+
+    /// The sum of observations.
+    pub fn sum(&self) -> f64 {
+        self.0.state().sum
+    }
+}
+
+impl LabelledFamily for HistogramFamily {
+    type Handle = Histogram;
+
+    fn labels(&self, values: &[&str]) -> Result<Histogram, RegistryError> {
+        self.0.get_or_create(values).map(Histogram)
+    }
+}
