@@ -1,0 +1,100 @@
+//! Computes the chained hashes of a request's full KV blocks, the keys of the prefix cache.
+//!
+//! Mirrors `hash_block_tokens` / `get_request_block_hasher` in vllm/v1/core/kv_cache_utils.py
+//! (vLLM 0.32): a block's hash covers its parent block's hash and its own tokens, so equal
+//! hashes mean equal prefixes. Only full blocks are hashed. vLLM uses SHA-256 (or xxhash);
+//! a 64-bit mix is enough here because nothing adversarial feeds the simulator.
+
+use crate::request::Prompt;
+
+/// A full block's chained hash.
+pub(crate) type BlockHash = u64;
+
+/// Seed of the first block's parent hash (vLLM's `NONE_HASH`).
+const NONE_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Tags that keep the token spaces of the different token kinds apart.
+const TAG_ID: u64 = 1;
+const TAG_PREFIX: u64 = 2;
+const TAG_UNIQUE: u64 = 3;
+
+/// SplitMix64's finaliser: a fast, well-mixed 64-bit permutation.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn combine(acc: u64, value: u64) -> u64 {
+    mix(acc ^ value.wrapping_add(0x9e37_79b9_7f4a_7c15))
+}
+
+/// The identity of each token of one request: prompt tokens, then its (unique) outputs.
+#[derive(Debug)]
+pub(crate) struct TokenSource<'a> {
+    pub(crate) prompt: &'a Prompt,
+    /// A per-request salt that makes unique tokens differ between requests.
+    pub(crate) uid: u64,
+}
+
+impl TokenSource<'_> {
+    /// A key standing for the token at `pos`: equal keys mean equal tokens.
+    fn key(&self, pos: u32) -> u64 {
+        let unique = || combine(combine(TAG_UNIQUE, self.uid), u64::from(pos));
+        match self.prompt {
+            Prompt::Tokens(ids) => match ids.get(pos as usize) {
+                Some(&id) => combine(TAG_ID, u64::from(id)),
+                None => unique(),
+            },
+            Prompt::Synthetic { shared_prefix: Some(p), .. } if pos < p.len => {
+                combine(combine(TAG_PREFIX, p.id), u64::from(pos))
+            }
+            Prompt::Synthetic { .. } => unique(),
+        }
+    }
+
+    /// Hashes every full block of the first `num_tokens` tokens not yet in `hashes`.
+    pub(crate) fn extend_hashes(&self, hashes: &mut Vec<BlockHash>, num_tokens: u32, block_size: u32) {
+        let num_full = num_tokens / block_size;
+        while (hashes.len() as u32) < num_full {
+            let start = hashes.len() as u32 * block_size;
+            let parent = hashes.last().copied().unwrap_or(NONE_HASH);
+            let hash = (start..start + block_size).fold(parent, |acc, pos| combine(acc, self.key(pos)));
+            hashes.push(hash);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashes(prompt: &Prompt, uid: u64, num_tokens: u32) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        TokenSource { prompt, uid }.extend_hashes(&mut out, num_tokens, 4);
+        out
+    }
+
+    #[test]
+    fn shared_prefix_blocks_match_and_the_rest_differ() {
+        let a = Prompt::Synthetic { len: 12, shared_prefix: Some(crate::SharedPrefix { id: 9, len: 8 }) };
+        let (ha, hb) = (hashes(&a, 1, 12), hashes(&a, 2, 12));
+        assert_eq!(ha.len(), 3);
+        assert_eq!(ha[..2], hb[..2]);
+        assert_ne!(ha[2], hb[2]);
+    }
+
+    #[test]
+    fn explicit_tokens_hash_by_content_and_only_full_blocks() {
+        let a = Prompt::Tokens(vec![5, 6, 7, 8, 9, 10]);
+        let b = Prompt::Tokens(vec![5, 6, 7, 8, 1]);
+        assert_eq!(hashes(&a, 1, 6).len(), 1);
+        assert_eq!(hashes(&a, 1, 6), hashes(&b, 2, 5));
+    }
+
+    #[test]
+    fn hashes_are_chained() {
+        let a = Prompt::Tokens(vec![1, 1, 1, 1, 2, 2, 2, 2]);
+        let b = Prompt::Tokens(vec![3, 3, 3, 3, 2, 2, 2, 2]);
+        assert_ne!(hashes(&a, 1, 8)[1], hashes(&b, 1, 8)[1]);
+    }
+}

@@ -1,0 +1,186 @@
+//! Provides [`EngineConfig`], the engine flags that shape scheduling, and its validation.
+
+use std::time::Duration;
+
+use crate::cudagraph::CudaGraphConfig;
+use crate::error::ConfigError;
+use crate::spec_decode::SpecDecodeConfig;
+
+/// The scheduling-relevant settings of a vLLM V1 engine.
+///
+/// Field names follow vLLM's CLI flags (`--max-num-seqs` → `max_num_seqs`). The KV cache size
+/// is given in blocks ([`num_gpu_blocks`](Self::num_gpu_blocks)), as `--num-gpu-blocks-override`
+/// does; deriving it from a GPU preset and `--gpu-memory-utilization` is the model crate's job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// `--max-num-seqs`: most requests in the running queue.
+    pub max_num_seqs: u32,
+    /// `--max-num-batched-tokens`: the per-step token budget.
+    pub max_num_batched_tokens: u32,
+    /// `--block-size`: tokens per KV-cache block (16 on GPUs, 128 on vLLM's CPU backend).
+    pub block_size: u32,
+    /// KV-cache blocks in total, vLLM's null block included (`--num-gpu-blocks-override`).
+    pub num_gpu_blocks: u32,
+    /// `--enable-prefix-caching`: reuse cached full blocks by chained block hashes.
+    pub enable_prefix_caching: bool,
+    /// `--enable-chunked-prefill`: split prompts across steps to fit the token budget.
+    pub enable_chunked_prefill: bool,
+    /// `--max-model-len`: most tokens (prompt + output) in one sequence.
+    pub max_model_len: u32,
+    /// `--long-prefill-token-threshold`: cap on one request's prefill chunk when more than one
+    /// request is eligible; 0 disables it (vLLM's default).
+    pub long_prefill_token_threshold: u32,
+    /// `--scheduler-reserve-full-isl` (vLLM default on): admit a waiting request only if its
+    /// whole prompt fits in the free KV blocks, not just its first chunk.
+    pub reserve_full_isl: bool,
+    /// `--watermark`: fraction of KV blocks kept free when admitting waiting requests.
+    pub watermark: f64,
+    /// Per-step CPU overhead: scheduling, input preparation, sampling and output processing,
+    /// added to the [`StepTimer`](crate::StepTimer)'s model time. Simulator authors report
+    /// this as the largest single source of error, so it is explicit; calibrate it from
+    /// `iteration elapsed time` minus the model's estimate on a small-batch trace.
+    pub cpu_overhead_per_step: Duration,
+    /// CUDA-graph mode and capture sizes, which decide each step's padding.
+    pub cudagraph: CudaGraphConfig,
+    /// Speculative decoding (draft length and acceptance), off when `None`.
+    pub spec_decode: Option<SpecDecodeConfig>,
+    /// Seed for every random choice (draft acceptance); equal seeds give equal runs.
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    /// vLLM's API-server defaults for GPUs under 70 GiB, block size 16, 8192 blocks.
+    fn default() -> Self {
+        EngineConfig {
+            max_num_seqs: 256,
+            max_num_batched_tokens: 2048,
+            block_size: 16,
+            num_gpu_blocks: 8192,
+            enable_prefix_caching: true,
+            enable_chunked_prefill: true,
+            max_model_len: 8192,
+            long_prefill_token_threshold: 0,
+            reserve_full_isl: true,
+            watermark: 0.0,
+            cpu_overhead_per_step: Duration::ZERO,
+            cudagraph: CudaGraphConfig::default(),
+            spec_decode: None,
+            seed: 0,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks the settings the way vLLM's config validation does.
+    ///
+    /// Mirrors `SchedulerConfig._verify_args` (vllm/config/scheduler.py) and the KV-capacity
+    /// check of `check_enough_kv_cache_memory` (vllm/v1/core/kv_cache_utils.py), vLLM 0.32.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_nonzero()?;
+        self.validate_budget()?;
+        self.validate_kv_capacity()?;
+        if !(0.0..1.0).contains(&self.watermark) {
+            return Err(ConfigError::WatermarkOutOfRange(self.watermark));
+        }
+        if let Some(spec) = &self.spec_decode {
+            spec.validate()?;
+        }
+        self.cudagraph.validate()
+    }
+
+    fn validate_nonzero(&self) -> Result<(), ConfigError> {
+        match () {
+            _ if self.max_num_seqs == 0 => Err(ConfigError::ZeroMaxNumSeqs),
+            _ if self.max_num_batched_tokens == 0 => Err(ConfigError::ZeroMaxNumBatchedTokens),
+            _ if self.block_size == 0 => Err(ConfigError::ZeroBlockSize),
+            _ if self.max_model_len == 0 => Err(ConfigError::ZeroMaxModelLen),
+            _ if self.num_gpu_blocks < 2 => Err(ConfigError::TooFewBlocks(self.num_gpu_blocks)),
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_budget(&self) -> Result<(), ConfigError> {
+        let (batched, seqs) = (self.max_num_batched_tokens, self.max_num_seqs);
+        if batched < seqs {
+            return Err(ConfigError::BudgetBelowMaxNumSeqs { batched, seqs });
+        }
+        if !self.enable_chunked_prefill && batched < self.max_model_len {
+            let max_model_len = self.max_model_len;
+            return Err(ConfigError::BudgetBelowMaxModelLen { batched, max_model_len });
+        }
+        let threshold = self.long_prefill_token_threshold;
+        if threshold > self.max_model_len {
+            let max_model_len = self.max_model_len;
+            return Err(ConfigError::LongPrefillThresholdTooLarge { threshold, max_model_len });
+        }
+        Ok(())
+    }
+
+    fn validate_kv_capacity(&self) -> Result<(), ConfigError> {
+        let needed = self.max_model_len.div_ceil(self.block_size);
+        let usable = self.num_gpu_blocks - 1;
+        if needed > usable {
+            return Err(ConfigError::KvCacheTooSmall {
+                max_model_len: self.max_model_len,
+                block_size: self.block_size,
+                needed,
+                usable,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tokens one decode step schedules per request: 1 plus the draft length.
+    pub fn decode_query_len(&self) -> u32 {
+        1 + self.spec_decode.as_ref().map_or(0, |s| s.num_speculative_tokens)
+    }
+
+    /// Blocks held back by the watermark (`int(watermark * num_blocks)` in vLLM).
+    pub(crate) fn watermark_blocks(&self) -> u32 {
+        (self.watermark * f64::from(self.num_gpu_blocks)) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn budget_below_seqs_is_rejected() {
+        let config = EngineConfig { max_num_seqs: 512, max_num_batched_tokens: 256, ..Default::default() };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BudgetBelowMaxNumSeqs { batched: 256, seqs: 512 })
+        );
+    }
+
+    #[test]
+    fn kv_cache_must_hold_one_full_sequence() {
+        let config = EngineConfig { num_gpu_blocks: 16, max_model_len: 256, ..Default::default() };
+        let err = config.validate().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::KvCacheTooSmall { max_model_len: 256, block_size: 16, needed: 16, usable: 15 }
+        );
+    }
+
+    #[test]
+    fn no_chunking_needs_budget_for_a_whole_prompt() {
+        let config = EngineConfig { enable_chunked_prefill: false, ..Default::default() };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BudgetBelowMaxModelLen { batched: 2048, max_model_len: 8192 })
+        );
+    }
+
+    #[test]
+    fn watermark_must_be_a_fraction() {
+        let config = EngineConfig { watermark: 1.0, ..Default::default() };
+        assert_eq!(config.validate(), Err(ConfigError::WatermarkOutOfRange(1.0)));
+    }
+}

@@ -1,0 +1,123 @@
+//! Defines the crate's hand-typed errors: bad engine settings and rejected requests.
+
+use std::time::Duration;
+
+/// An [`EngineConfig`](crate::EngineConfig) that vLLM would refuse to start with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--max-num-seqs` is zero.
+    #[error("--max-num-seqs must be at least 1")]
+    ZeroMaxNumSeqs,
+    /// `--max-num-batched-tokens` is zero.
+    #[error("--max-num-batched-tokens must be at least 1")]
+    ZeroMaxNumBatchedTokens,
+    /// `--block-size` is zero.
+    #[error("--block-size must be at least 1")]
+    ZeroBlockSize,
+    /// `--max-model-len` is zero.
+    #[error("--max-model-len must be at least 1")]
+    ZeroMaxModelLen,
+    /// Fewer than two KV blocks: vLLM reserves one as the null block.
+    #[error("the KV cache needs at least 2 blocks (one is vLLM's null block), got {0}")]
+    TooFewBlocks(u32),
+    /// The token budget cannot hold one token per sequence.
+    #[error(
+        "--max-num-batched-tokens ({batched}) must be >= --max-num-seqs ({seqs}); \
+         raise the token budget or lower the sequence limit"
+    )]
+    BudgetBelowMaxNumSeqs {
+        /// `--max-num-batched-tokens`.
+        batched: u32,
+        /// `--max-num-seqs`.
+        seqs: u32,
+    },
+    /// Without chunked prefill a whole prompt must fit in one step.
+    #[error(
+        "--max-num-batched-tokens ({batched}) is smaller than --max-model-len ({max_model_len}) \
+         while chunked prefill is disabled; enable chunked prefill or raise the budget"
+    )]
+    BudgetBelowMaxModelLen {
+        /// `--max-num-batched-tokens`.
+        batched: u32,
+        /// `--max-model-len`.
+        max_model_len: u32,
+    },
+    /// `--long-prefill-token-threshold` above `--max-model-len`.
+    #[error(
+        "long_prefill_token_threshold ({threshold}) cannot be greater than \
+         the max_model_len ({max_model_len})"
+    )]
+    LongPrefillThresholdTooLarge {
+        /// The threshold.
+        threshold: u32,
+        /// `--max-model-len`.
+        max_model_len: u32,
+    },
+    /// The KV cache cannot hold one sequence of `--max-model-len` tokens.
+    #[error(
+        "to serve one request of --max-model-len ({max_model_len}) tokens the KV cache needs \
+         {needed} blocks of {block_size} tokens but has {usable}; lower --max-model-len or add blocks"
+    )]
+    KvCacheTooSmall {
+        /// `--max-model-len`.
+        max_model_len: u32,
+        /// `--block-size`.
+        block_size: u32,
+        /// Blocks one full-length sequence needs.
+        needed: u32,
+        /// Usable blocks (all but the null block).
+        usable: u32,
+    },
+    /// The admission watermark is outside `[0, 1)`.
+    #[error("the KV watermark must be in [0.0, 1.0), got {0}")]
+    WatermarkOutOfRange(f64),
+    /// Speculative decoding with zero draft tokens.
+    #[error("speculative decoding needs at least 1 draft token (num_speculative_tokens)")]
+    ZeroDraftTokens,
+    /// A draft acceptance probability outside `[0, 1]`.
+    #[error("the draft acceptance probability must be in [0.0, 1.0], got {0}")]
+    AcceptanceOutOfRange(f64),
+    /// A CUDA-graph capture size of zero.
+    #[error("CUDA-graph capture sizes must be at least 1")]
+    ZeroCaptureSize,
+}
+
+/// A request the engine refuses, with the reason vLLM's frontend would give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The prompt has no tokens.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// `max_tokens` is zero.
+    #[error("max_tokens must be at least 1")]
+    ZeroMaxTokens,
+    /// Prompt plus completion exceed `--max-model-len` (vLLM answers HTTP 400).
+    #[error(
+        "This model's maximum context length is {max_model_len} tokens. However, you requested \
+         {total} tokens ({prompt} in the messages, {max_tokens} in the completion). \
+         Please reduce the length of the messages or completion."
+    )]
+    TooLong {
+        /// `--max-model-len`.
+        max_model_len: u32,
+        /// Prompt plus completion.
+        total: u64,
+        /// Prompt tokens.
+        prompt: u32,
+        /// Requested completion tokens.
+        max_tokens: u32,
+    },
+    /// A shared prefix longer than the prompt it belongs to.
+    #[error("the shared prefix ({prefix} tokens) is longer than the prompt ({prompt} tokens)")]
+    PrefixLongerThanPrompt {
+        /// Shared-prefix tokens.
+        prefix: u32,
+        /// Prompt tokens.
+        prompt: u32,
+    },
+    /// An arrival time the virtual clock cannot represent.
+    #[error("the arrival time {0:?} is beyond the simulator's clock range")]
+    ArrivalOutOfRange(Duration),
+}

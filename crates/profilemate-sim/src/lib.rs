@@ -1,0 +1,84 @@
+/*!
+A simulated vLLM V1 engine in virtual time.
+
+`profilemate-sim` reproduces the scheduling behaviour of vLLM 0.32's V1 engine — continuous
+batching under a per-step token budget, chunked prefill, decode-first ordering, FCFS admission
+limited by `--max-num-seqs`, a paged KV cache with preemption by recomputation, and prefix
+caching by chained block hashes — without a GPU and without sleeping. Step times come from a
+[`StepTimer`] (the model crate's roofline, or a simple built-in), so an hour of traffic
+simulates in well under a second and equal seeds give equal runs.
+
+# Brief overview
+
+- [`EngineConfig`] holds the engine flags (`--max-num-seqs`, `--max-num-batched-tokens`,
+  `--block-size`, KV blocks, prefix caching, CPU overhead per step, speculative decoding, …).
+- [`Request`] is one timed arrival with its prompt and output length.
+- [`Simulation`] runs the event loop: it admits arrivals, asks the scheduler for each step,
+  times it with the [`StepTimer`], and pushes a [`StepRecord`] per step into an
+  [`EngineSink`]. Per-request [`RequestRecord`]s (first token, every token, finish) come back
+  at the end.
+- [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, so a sink can write
+  logs that vLLM tooling reads, and real vLLM logs can be compared with simulated ones.
+- [`FixedTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
+
+See `docs/scheduler-vs-vllm.md` for how the scheduler compares with a real vLLM server.
+
+# Example
+
+```
+use std::time::Duration;
+use profilemate_sim::{AffineStepTimer, EngineConfig, Request, Simulation, StepRecord};
+
+let config = EngineConfig { max_num_seqs: 4, max_num_batched_tokens: 512, ..Default::default() };
+let timer = AffineStepTimer {
+    fixed: Duration::from_millis(5),
+    per_token: Duration::from_micros(20),
+    per_context_token: Duration::ZERO,
+};
+let mut sim = Simulation::new(config, timer)?;
+for i in 0..8 {
+    sim.add_request(Request::synthetic(Duration::from_millis(10 * i), 300, 20))?;
+}
+let mut steps: Vec<StepRecord> = Vec::new();
+sim.run(&mut steps);
+let records = sim.records();
+assert!(records.iter().all(|r| r.num_output_tokens == 20));
+// The first request's prompt fits in one step: its first token ends step 0.
+assert_eq!(records[0].first_token, Some(steps[0].end()));
+assert_eq!(sim.num_block_holders(), 0);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+*/
+#![deny(missing_docs)]
+
+mod batch;
+mod block_hash;
+mod block_pool;
+mod config;
+mod cudagraph;
+mod error;
+mod fixed;
+mod idmap;
+mod iteration_log;
+mod kv_manager;
+mod records;
+mod request;
+mod scheduler;
+mod simulation;
+mod sink;
+mod spec_decode;
+mod state;
+mod step_timer;
+
+pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
+pub use config::EngineConfig;
+pub use cudagraph::{CudaGraphConfig, CudaGraphMode, Dispatch, RuntimeMode, default_capture_sizes};
+pub use error::{ConfigError, RequestError};
+pub use fixed::FixedTiming;
+pub use iteration_log::{IterationLine, ParseIterationError};
+pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
+pub use request::{Prompt, Request, SharedPrefix};
+pub use simulation::Simulation;
+pub use sink::EngineSink;
+pub use spec_decode::{SpecDecodeConfig, SpecDecodeStats};
+pub use step_timer::{AffineStepTimer, ConstantStepTimer, StepTimer};

@@ -1,0 +1,140 @@
+//! Defines the engine's input: a [`Request`] with its arrival time, prompt and length.
+
+use std::time::Duration;
+
+use crate::error::RequestError;
+
+/// A request's prompt, either real token ids or a synthetic one described by its length.
+///
+/// Synthetic prompts are what benchmarks replay: only lengths matter, except for prefix
+/// caching, where requests naming the same [`SharedPrefix`] share their first tokens exactly
+/// and every other token is unique to its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// Explicit token ids.
+    Tokens(Vec<u32>),
+    /// A prompt of `len` tokens, optionally starting with a shared prefix.
+    Synthetic {
+        /// Prompt length in tokens.
+        len: u32,
+        /// Tokens shared with every other request that names the same prefix id.
+        shared_prefix: Option<SharedPrefix>,
+    },
+}
+
+/// A run of tokens several synthetic prompts start with (a system prompt, a chat history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedPrefix {
+    /// Identifies the prefix: equal ids and lengths mean equal tokens.
+    pub id: u64,
+    /// Prefix length in tokens.
+    pub len: u32,
+}
+
+impl Prompt {
+    /// Prompt length in tokens.
+    pub fn len(&self) -> u32 {
+        match self {
+            Prompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            Prompt::Synthetic { len, .. } => *len,
+        }
+    }
+
+    /// Whether the prompt has no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One generation request as the engine receives it.
+///
+/// Generation always runs to `max_tokens` (vLLM's `ignore_eos`), or until the sequence
+/// reaches `--max-model-len`, so output lengths are known up front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// When the request reaches the engine, from the simulation's time zero.
+    pub arrival: Duration,
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Output tokens to generate.
+    pub max_tokens: u32,
+}
+
+impl Request {
+    /// A request with a synthetic prompt of `prompt_len` unique tokens.
+    pub fn synthetic(arrival: Duration, prompt_len: u32, max_tokens: u32) -> Self {
+        let prompt = Prompt::Synthetic { len: prompt_len, shared_prefix: None };
+        Request { arrival, prompt, max_tokens }
+    }
+
+    /// A request with explicit prompt token ids.
+    pub fn from_tokens(arrival: Duration, tokens: Vec<u32>, max_tokens: u32) -> Self {
+        Request { arrival, prompt: Prompt::Tokens(tokens), max_tokens }
+    }
+
+    /// Makes the first `len` tokens of a synthetic prompt the shared prefix `id`; has no
+    /// effect on explicit token ids, which share whatever they share.
+    pub fn with_shared_prefix(mut self, id: u64, len: u32) -> Self {
+        if let Prompt::Synthetic { shared_prefix, .. } = &mut self.prompt {
+            *shared_prefix = Some(SharedPrefix { id, len });
+        }
+        self
+    }
+
+    /// Checks the request against `--max-model-len` the way vLLM's frontend does.
+    ///
+    /// Mirrors `OpenAIServing._validate_input` (vllm/entrypoints/openai/serving_engine.py).
+    pub fn validate(&self, max_model_len: u32) -> Result<(), RequestError> {
+        let prompt = self.prompt.len();
+        if prompt == 0 {
+            return Err(RequestError::EmptyPrompt);
+        }
+        if self.max_tokens == 0 {
+            return Err(RequestError::ZeroMaxTokens);
+        }
+        if let Prompt::Synthetic { shared_prefix: Some(p), .. } = &self.prompt
+            && p.len > prompt
+        {
+            return Err(RequestError::PrefixLongerThanPrompt { prefix: p.len, prompt });
+        }
+        let total = u64::from(prompt) + u64::from(self.max_tokens);
+        if total > u64::from(max_model_len) {
+            let max_tokens = self.max_tokens;
+            return Err(RequestError::TooLong { max_model_len, total, prompt, max_tokens });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_long_request_reports_vllm_numbers() {
+        let req = Request::synthetic(Duration::ZERO, 2000, 100);
+        let err = req.validate(2048).unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::TooLong { max_model_len: 2048, total: 2100, prompt: 2000, max_tokens: 100 }
+        );
+        assert!(err.to_string().starts_with("This model's maximum context length is 2048 tokens."));
+    }
+
+    #[test]
+    fn prefix_must_fit_in_prompt() {
+        let req = Request::synthetic(Duration::ZERO, 10, 1).with_shared_prefix(7, 11);
+        assert_eq!(
+            req.validate(100),
+            Err(RequestError::PrefixLongerThanPrompt { prefix: 11, prompt: 10 })
+        );
+    }
+
+    #[test]
+    fn empty_prompt_and_zero_tokens_are_rejected() {
+        let empty = Request::from_tokens(Duration::ZERO, vec![], 5);
+        assert_eq!(empty.validate(100), Err(RequestError::EmptyPrompt));
+        let zero = Request::synthetic(Duration::ZERO, 5, 0);
+        assert_eq!(zero.validate(100), Err(RequestError::ZeroMaxTokens));
+    }
+}

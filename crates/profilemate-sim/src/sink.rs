@@ -1,0 +1,37 @@
+//! Defines [`EngineSink`], where the engine pushes what happens, step by step.
+//!
+//! The engine never prints: loggers (the `Iteration(N)` line), metrics and progress bars are
+//! sinks.
+
+use crate::records::{RequestRecord, StepRecord};
+
+/// Receives the engine's events as the simulation advances.
+pub trait EngineSink {
+    /// Called once per step, after its outputs were processed.
+    fn on_step(&mut self, step: &StepRecord);
+
+    /// Called when a request finishes or is aborted, after the step's `on_step`.
+    fn on_request_finished(&mut self, _record: &RequestRecord) {}
+}
+
+/// Discards everything.
+impl EngineSink for () {
+    fn on_step(&mut self, _step: &StepRecord) {}
+}
+
+/// Keeps every step record.
+impl EngineSink for Vec<StepRecord> {
+    fn on_step(&mut self, step: &StepRecord) {
+        self.push(step.clone());
+    }
+}
+
+impl<S: EngineSink + ?Sized> EngineSink for &mut S {
+    fn on_step(&mut self, step: &StepRecord) {
+        (**self).on_step(step);
+    }
+
+    fn on_request_finished(&mut self, record: &RequestRecord) {
+        (**self).on_request_finished(record);
+    }
+}

@@ -1,0 +1,68 @@
+//! Defines the engine's per-request state: token counters, status and block hashes.
+//!
+//! Mirrors the fields of `Request` (vllm/v1/request.py, vLLM 0.32) that scheduling reads.
+
+use crate::block_hash::{BlockHash, TokenSource};
+use crate::request::Prompt;
+
+/// Where a request is in its life (`RequestStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// In the waiting queue, never scheduled.
+    Waiting,
+    /// In the running queue.
+    Running,
+    /// Back in the waiting queue after preemption, KV freed, to be recomputed.
+    Preempted,
+    /// Done.
+    Finished,
+}
+
+/// The scheduler's view of one request.
+#[derive(Debug)]
+pub(crate) struct ReqState {
+    pub(crate) prompt: Prompt,
+    pub(crate) num_prompt_tokens: u32,
+    pub(crate) max_tokens: u32,
+    pub(crate) num_output_tokens: u32,
+    pub(crate) num_computed_tokens: u32,
+    /// Draft tokens proposed for the next step (`spec_token_ids`).
+    pub(crate) num_spec_tokens: u32,
+    pub(crate) status: Status,
+    pub(crate) num_preemptions: u32,
+    /// Full-block hashes, kept only with prefix caching.
+    pub(crate) block_hashes: Vec<BlockHash>,
+}
+
+impl ReqState {
+    pub(crate) fn new(prompt: Prompt, max_tokens: u32) -> Self {
+        ReqState {
+            num_prompt_tokens: prompt.len(),
+            prompt,
+            max_tokens,
+            num_output_tokens: 0,
+            num_computed_tokens: 0,
+            num_spec_tokens: 0,
+            status: Status::Waiting,
+            num_preemptions: 0,
+            block_hashes: Vec::new(),
+        }
+    }
+
+    /// Prompt plus output tokens (`num_tokens`).
+    pub(crate) fn num_tokens(&self) -> u32 {
+        self.num_prompt_tokens + self.num_output_tokens
+    }
+
+    /// `num_tokens_with_spec`: tokens plus pending drafts.
+    pub(crate) fn num_tokens_with_spec(&self) -> u32 {
+        self.num_tokens() + self.num_spec_tokens
+    }
+
+    /// Brings the block hashes up to date with `num_tokens` (`update_block_hashes`).
+    pub(crate) fn update_hashes(&mut self, uid: u32, block_size: u32) {
+        let source = TokenSource { prompt: &self.prompt, uid: u64::from(uid) };
+        let num_tokens = self.num_prompt_tokens + self.num_output_tokens;
+        source.extend_hashes(&mut self.block_hashes, num_tokens, block_size);
+    }
+}

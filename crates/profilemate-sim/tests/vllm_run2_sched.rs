@@ -1,0 +1,98 @@
+//! Compares the simulated scheduler with a real vLLM 0.32 server on the `run2-sched` capture:
+//! 24 requests of 300 prompt and 40 output tokens sent at once to a server with
+//! `--max-num-seqs 8 --max-num-batched-tokens 512 --num-gpu-blocks-override 128
+//! --no-enable-prefix-caching` (CPU backend: KV block size 128).
+//!
+//! See docs/scheduler-vs-vllm.md for the discussion.
+
+use std::time::Duration;
+
+use profilemate_sim::{
+    AffineStepTimer, CudaGraphConfig, EngineConfig, IterationLine, Request, Simulation, StepRecord,
+};
+
+const SERVER_LOG: &str = include_str!("fixtures/run2-sched/server.log");
+const REQUESTS: &str = include_str!("fixtures/run2-sched/requests.tsv");
+
+/// The engine settings of the capture (serve-args.txt and the engine config line).
+fn run2_config() -> EngineConfig {
+    EngineConfig {
+        max_num_seqs: 8,
+        max_num_batched_tokens: 512,
+        block_size: 128,
+        num_gpu_blocks: 128,
+        enable_prefix_caching: false,
+        enable_chunked_prefill: true,
+        max_model_len: 2048,
+        cudagraph: CudaGraphConfig::eager(),
+        ..Default::default()
+    }
+}
+
+/// The requests of bench-1.json: arrival offset, prompt and output lengths.
+fn run2_requests() -> Vec<Request> {
+    let parse = |line: &str| -> Request {
+        let f: Vec<u64> = line.split('\t').map(|x| x.trim().parse().unwrap()).collect();
+        Request::synthetic(Duration::from_micros(f[0]), f[1] as u32, f[2] as u32)
+    };
+    REQUESTS.lines().filter(|l| !l.starts_with('#')).map(parse).collect()
+}
+
+/// A timer fitted by eye to the capture: ~0.8 ms per token on this CPU, 3 ms per step.
+fn cpu_timer() -> AffineStepTimer {
+    AffineStepTimer {
+        fixed: Duration::from_millis(3),
+        per_token: Duration::from_micros(800),
+        per_context_token: Duration::ZERO,
+    }
+}
+
+fn simulate() -> Vec<IterationLine> {
+    let mut sim = Simulation::new(run2_config(), cpu_timer()).unwrap();
+    for request in run2_requests() {
+        sim.add_request(request).unwrap();
+    }
+    let mut steps: Vec<StepRecord> = Vec::new();
+    sim.run(&mut steps);
+    assert_eq!(sim.num_block_holders(), 0);
+    steps.iter().map(|s| IterationLine::from_step(s, "CPU")).collect()
+}
+
+fn vllm_lines() -> Vec<IterationLine> {
+    SERVER_LOG.lines().filter_map(IterationLine::find_in).collect()
+}
+
+#[test]
+fn fixture_has_125_iterations_numbered_in_order() {
+    let lines = vllm_lines();
+    assert_eq!(lines.len(), 125);
+    assert!(lines.iter().enumerate().all(|(i, l)| l.index == i as u64));
+}
+
+#[test]
+fn every_iteration_matches_vllm_exactly() {
+    let (ours, theirs) = (simulate(), vllm_lines());
+    assert_eq!(ours.len(), theirs.len());
+    for (o, t) in ours.iter().zip(&theirs) {
+        assert_eq!(o.counts, t.counts, "Iteration({}) differs", t.index);
+    }
+}
+
+#[test]
+fn kv_cache_usage_matches_vllm_to_the_printed_digit() {
+    let (ours, theirs) = (simulate(), vllm_lines());
+    for (o, t) in ours.iter().zip(&theirs) {
+        let printed = format!("{:.1}", o.kv_cache_usage_pct);
+        assert_eq!(printed, format!("{:.1}", t.kv_cache_usage_pct), "Iteration({})", t.index);
+    }
+}
+
+#[test]
+fn token_totals_match_the_bench() {
+    let ours = simulate();
+    let ctx: u32 = ours.iter().map(|l| l.counts.num_ctx_tokens).sum();
+    let generation: u32 = ours.iter().map(|l| l.counts.num_generation_tokens).sum();
+    assert_eq!(ctx, 24 * 300);
+    // The first token of each request comes from its last prefill chunk.
+    assert_eq!(generation, 24 * 39);
+}
