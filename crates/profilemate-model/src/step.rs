@@ -3,8 +3,8 @@
 //! Mirrors `ModelMetrics.get_step_perf_stats_per_gpu` and the `PerfStats` /
 //! `DebugPerfStats` dataclasses of `vllm/v1/metrics/perf.py` (vLLM 0.32).
 
-use crate::context::ExecutionContext;
 use crate::breakdown::Breakdown;
+use crate::context::ExecutionContext;
 
 /// One request scheduled in a step, as vLLM's `SchedulerOutput` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +30,22 @@ impl StepInput<'_> {
     /// requests with zero scheduled tokens are skipped, context = computed + scheduled.
     pub fn fill_context(&self, ctx: &mut ExecutionContext) {
         ctx.clear();
-        for r in self.new_requests.iter().filter(|r| r.num_scheduled_tokens > 0) {
+        for r in self
+            .new_requests
+            .iter()
+            .filter(|r| r.num_scheduled_tokens > 0)
+        {
             ctx.add(
                 r.num_scheduled_tokens,
                 r.num_computed_tokens + r.num_scheduled_tokens,
                 true,
             );
         }
-        for r in self.cached_requests.iter().filter(|r| r.num_scheduled_tokens > 0) {
+        for r in self
+            .cached_requests
+            .iter()
+            .filter(|r| r.num_scheduled_tokens > 0)
+        {
             ctx.add(
                 r.num_scheduled_tokens,
                 r.num_computed_tokens + r.num_scheduled_tokens,

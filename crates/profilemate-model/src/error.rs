@@ -1,0 +1,124 @@
+//! Defines the crate's errors: [`ModelError`] for input that cannot be used at all, and
+//! [`InvalidComponent`] for a component that vLLM would silently skip.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why a model could not be loaded or estimated.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON.
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// The configuration is JSON but not usable as a Hugging Face config.
+    InvalidConfig {
+        /// The config key at fault (dotted for nested keys).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A dtype name is not one we know.
+    UnknownDtype {
+        /// Which setting (`dtype`, `kv-cache-dtype`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted values.
+        expected: &'static str,
+    },
+    /// A deployment setting is out of range.
+    InvalidSetting {
+        /// The setting, spelled as the command-line flag.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No preset has this name.
+    UnknownPreset {
+        /// The name given.
+        name: String,
+        /// The names that exist.
+        available: Vec<&'static str>,
+    },
+    /// Not one component of the model could be built: nothing can be estimated.
+    NoComponents {
+        /// Why each component was skipped.
+        skipped: Vec<InvalidComponent>,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Io { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            ModelError::Json { path, source } => {
+                write!(f, "{} is not valid JSON: {source}", path.display())
+            }
+            ModelError::InvalidConfig { field, reason } => {
+                write!(f, "invalid model config: `{field}` {reason}")
+            }
+            ModelError::UnknownDtype {
+                what,
+                value,
+                expected,
+            } => write!(f, "unknown {what} `{value}` (expected one of: {expected})"),
+            ModelError::InvalidSetting { setting, reason } => {
+                write!(f, "invalid --{setting}: {reason}")
+            }
+            ModelError::UnknownPreset { name, available } => write!(
+                f,
+                "no model preset named `{name}` (available: {})",
+                available.join(", ")
+            ),
+            ModelError::NoComponents { skipped } => {
+                write!(f, "no component of the model can be estimated:")?;
+                for s in skipped {
+                    write!(f, " [{s}]")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ModelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ModelError::Io { source, .. } => Some(source),
+            ModelError::Json { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A component that cannot be built for this model (vLLM's `InvalidComponent`): the model's
+/// other components are still estimated, exactly as vLLM skips it with a debug log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidComponent {
+    /// The component (`attn`, `mla_attn`, `ffn`, `unembed`).
+    pub component: &'static str,
+    /// Why, naming the config field at fault.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidComponent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.component, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidComponent {}
