@@ -26,6 +26,19 @@ impl EngineSink for Vec<StepRecord> {
     }
 }
 
+/// Fans every event out to two sinks, in order.
+impl<A: EngineSink, B: EngineSink> EngineSink for (A, B) {
+    fn on_step(&mut self, step: &StepRecord) {
+        self.0.on_step(step);
+        self.1.on_step(step);
+    }
+
+    fn on_request_finished(&mut self, record: &RequestRecord) {
+        self.0.on_request_finished(record);
+        self.1.on_request_finished(record);
+    }
+}
+
 impl<S: EngineSink + ?Sized> EngineSink for &mut S {
     fn on_step(&mut self, step: &StepRecord) {
         (**self).on_step(step);
