@@ -1,0 +1,320 @@
+//! Defines [`BenchConfig`], the validated, resolved settings of one `bench serve` run, and the
+//! parsers for vLLM's string-valued flags. The CLI fills it; the library never sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::ConfigError;
+use crate::metrics::Goodput;
+use crate::schedule::Arrivals;
+use crate::server_metrics::GpuPeak;
+use crate::workload::DatasetSpec;
+
+/// `--backend`: which request function and payload shape (vLLM's `ASYNC_REQUEST_FUNCS` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `vllm`: `/v1/completions`.
+    Vllm,
+    /// `openai`: `/v1/completions`.
+    Openai,
+    /// `openai-chat`: `/v1/chat/completions`.
+    OpenaiChat,
+    /// `openai-embeddings`: `/v1/embeddings` (pooling).
+    OpenaiEmbeddings,
+}
+
+impl Backend {
+    /// The name as vLLM spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vllm => "vllm",
+            Self::Openai => "openai",
+            Self::OpenaiChat => "openai-chat",
+            Self::OpenaiEmbeddings => "openai-embeddings",
+        }
+    }
+
+    /// Pooling backends switch the run to pooling metrics.
+    pub fn is_pooling(self) -> bool {
+        self == Self::OpenaiEmbeddings
+    }
+
+    /// Completions endpoints accept prompts as token-id lists.
+    pub fn takes_token_ids(self) -> bool {
+        matches!(self, Self::Vllm | Self::Openai)
+    }
+
+    /// The suffix the endpoint URL must end with (vLLM's `_validate_api_url`).
+    pub fn url_suffix(self) -> &'static str {
+        match self {
+            Self::Vllm | Self::Openai => "completions",
+            Self::OpenaiChat => "chat/completions",
+            Self::OpenaiEmbeddings => "embeddings",
+        }
+    }
+}
+
+/// One `--percentile-metrics` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PercentileMetric {
+    /// `ttft`.
+    Ttft,
+    /// `tpot`.
+    Tpot,
+    /// `itl`.
+    Itl,
+    /// `e2el`.
+    E2el,
+    /// `client_queue_time` (only reported with `--max-concurrency`).
+    ClientQueueTime,
+    /// `e2el_including_client_queue` (with `--max-concurrency` and a finite rate).
+    E2elIncludingClientQueue,
+}
+
+impl PercentileMetric {
+    /// All metrics in vLLM's print order.
+    pub const ALL: [Self; 6] = [Self::Ttft, Self::Tpot, Self::Itl, Self::E2el, Self::ClientQueueTime, Self::E2elIncludingClientQueue];
+
+    /// The key fragment (`mean_<key>_ms`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Ttft => "ttft",
+            Self::Tpot => "tpot",
+            Self::Itl => "itl",
+            Self::E2el => "e2el",
+            Self::ClientQueueTime => "client_queue_time",
+            Self::E2elIncludingClientQueue => "e2el_including_client_queue",
+        }
+    }
+
+    /// Parses a comma-separated list; unknown names are an error (vLLM ignores them silently).
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, ConfigError> {
+        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|name| {
+            Self::ALL.into_iter().find(|m| m.key() == name).ok_or_else(|| ConfigError::Invalid {
+                flag: "--percentile-metrics",
+                value: name.to_string(),
+                reason: "use a comma-separated list of ttft, tpot, itl, e2el, client_queue_time, e2el_including_client_queue".into(),
+            })
+        }).collect()
+    }
+}
+
+/// Parses `--metric-percentiles` ("50,90,99.9"); each must lie in [0, 100].
+pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
+    s.split(',').map(|p| {
+        let bad = |reason: &str| ConfigError::Invalid { flag: "--metric-percentiles", value: p.to_string(), reason: reason.into() };
+        let v: f64 = p.trim().parse().map_err(|_| bad("not a number; use e.g. 50,90,99"))?;
+        if (0.0..=100.0).contains(&v) { Ok(v) } else { Err(bad("percentiles must lie in [0, 100]")) }
+    }).collect()
+}
+
+/// Parses `KEY=VALUE` entries (`--header`, `--metadata`); keys and values are trimmed.
+pub fn parse_key_values(flag: &'static str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    items.iter().map(|item| {
+        let (k, v) = item.split_once('=').ok_or_else(|| ConfigError::KeyValue { flag, value: item.clone() })?;
+        Ok((k.trim().to_string(), v.trim().to_string()))
+    }).collect()
+}
+
+/// Parses a JSON object flag (`--extra-body`).
+pub fn parse_json_object(flag: &'static str, s: &str) -> Result<Map<String, Value>, ConfigError> {
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ConfigError::Invalid { flag, value: s.to_string(), reason: "expected a JSON object, e.g. '{\"key\": 1}'".into() }),
+    }
+}
+
+/// Where results go and how they are labelled (`--save-result` and friends).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputConfig {
+    /// `--save-result`.
+    pub save_result: bool,
+    /// `--save-detailed`: keep the per-request arrays.
+    pub save_detailed: bool,
+    /// `--append-result`: append as JSON lines.
+    pub append_result: bool,
+    /// `--result-dir`.
+    pub result_dir: Option<PathBuf>,
+    /// `--result-filename`.
+    pub result_filename: Option<String>,
+    /// `--label`.
+    pub label: Option<String>,
+    /// `--metadata KEY=VALUE`, in order.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Everything one `bench serve` run needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// `--backend`.
+    pub backend: Backend,
+    /// Server root, e.g. `http://127.0.0.1:8000` (from `--base-url`, or `--host`/`--port`).
+    pub base_url: String,
+    /// `--endpoint`, appended to `base_url`.
+    pub endpoint: String,
+    /// `--model`; `None` means "the first model of `/v1/models`".
+    pub model: Option<String>,
+    /// `--served-model-name`: the `model` field sent, when set.
+    pub served_model_name: Option<String>,
+    /// `--tokenizer` (recorded as `tokenizer_id`; the built-in tokenizer is used).
+    pub tokenizer_id: Option<String>,
+    /// `--skip-tokenizer-init`: no client tokenizer (token blocks are not printed, as in vLLM).
+    pub skip_tokenizer_init: bool,
+    /// `--header KEY=VALUE` (override defaults), plus `OPENAI_API_KEY` as bearer.
+    pub headers: Vec<(String, String)>,
+    /// `OPENAI_API_KEY`.
+    pub api_key: Option<String>,
+    /// Sampling flags and `--extra-body`, merged (`{**sampling, **extra_body}`).
+    pub extra_body: Map<String, Value>,
+    /// `--ignore-eos` (forced on for `random` and `timed_trace`, as in vLLM).
+    pub ignore_eos: bool,
+    /// `--logprobs`.
+    pub logprobs: Option<i64>,
+    /// `--request-id-prefix`, sent as `x-request-id: <prefix><index>`.
+    pub request_id_prefix: String,
+    /// The dataset and its parameters.
+    pub dataset: DatasetSpec,
+    /// `--num-prompts`.
+    pub num_prompts: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--no-oversample`.
+    pub no_oversample: bool,
+    /// `--disable-shuffle`.
+    pub disable_shuffle: bool,
+    /// Arrival process.
+    pub arrivals: Arrivals,
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<usize>,
+    /// `--num-warmups`.
+    pub num_warmups: usize,
+    /// `--ready-check-timeout-sec` (zero skips the check).
+    pub ready_check_timeout: Duration,
+    /// `--percentile-metrics` (`None`: the default for the task).
+    pub percentile_metrics: Option<Vec<PercentileMetric>>,
+    /// `--metric-percentiles`.
+    pub percentiles: Vec<f64>,
+    /// `--goodput`.
+    pub goodput: Goodput,
+    /// Result files.
+    pub output: OutputConfig,
+    /// `--duration` (beyond vLLM): stop sending after this long.
+    pub duration: Option<Duration>,
+    /// `--request-timeout` (beyond vLLM): fail a request that takes longer.
+    pub request_timeout: Option<Duration>,
+    /// `--gpu` peak (beyond vLLM) for MFU / MBU.
+    pub gpu: Option<GpuPeak>,
+}
+
+impl BenchConfig {
+    /// The full request URL.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.base_url, self.endpoint)
+    }
+
+    /// The selected percentile metrics, defaulting as vLLM does by task type.
+    pub fn selected_metrics(&self) -> Vec<PercentileMetric> {
+        self.percentile_metrics.clone().unwrap_or_else(|| {
+            if self.backend.is_pooling() {
+                vec![PercentileMetric::E2el]
+            } else {
+                vec![PercentileMetric::Ttft, PercentileMetric::Tpot, PercentileMetric::Itl]
+            }
+        })
+    }
+
+    /// Cross-flag checks vLLM makes in `main_async()` and the request functions.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.api_url().ends_with(self.backend.url_suffix()) {
+            return Err(ConfigError::Conflict(format!(
+                "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
+                self.backend.name(), self.backend.url_suffix(), self.endpoint
+            )));
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(ConfigError::Conflict("--max-concurrency must be greater than 0".into()));
+        }
+        if self.num_prompts == 0 && self.duration.is_none() {
+            return Err(ConfigError::Conflict("--num-prompts must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `--ramp-up-strategy` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RampUpStrategy {
+    /// `linear`.
+    Linear,
+    /// `exponential`.
+    Exponential,
+}
+
+/// Builds the arrival process from vLLM's load flags, with vLLM's validation.
+///
+/// Mirrors the ramp-up checks of `main_async()` in vllm/benchmarks/serve.py, vLLM 0.32.
+pub fn arrivals_from_flags(
+    request_rate: f64,
+    burstiness: f64,
+    ramp: Option<(RampUpStrategy, Option<u32>, Option<u32>)>,
+    self_timed: bool,
+) -> Result<Arrivals, ConfigError> {
+    use crate::schedule::RampUp;
+    if self_timed {
+        return Ok(Arrivals::SelfTimed);
+    }
+    if burstiness.is_nan() || burstiness <= 0.0 {
+        return Err(ConfigError::Invalid { flag: "--burstiness", value: burstiness.to_string(), reason: "must be positive".into() });
+    }
+    if request_rate.is_nan() || request_rate <= 0.0 {
+        return Err(ConfigError::Invalid { flag: "--request-rate", value: request_rate.to_string(), reason: "must be positive (inf sends everything at once)".into() });
+    }
+    let Some((strategy, start, end)) = ramp else {
+        return Ok(Arrivals::Rate { request_rate, burstiness, ramp_up: None });
+    };
+    let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
+    if request_rate.is_finite() {
+        return conflict("When using ramp-up, do not specify --request-rate. The request rate will be controlled by ramp-up parameters. Please remove the --request-rate argument.");
+    }
+    let (Some(start), Some(end)) = (start, end) else {
+        return conflict("When using --ramp-up-strategy, both --ramp-up-start-rps and --ramp-up-end-rps must be specified");
+    };
+    if start > end {
+        return conflict("Ramp-up start RPS must be less than end RPS");
+    }
+    let ramp_up = match strategy {
+        RampUpStrategy::Linear => RampUp::Linear { start, end },
+        RampUpStrategy::Exponential if start == 0 => return conflict("For exponential ramp-up, the start RPS cannot be 0."),
+        RampUpStrategy::Exponential => RampUp::Exponential { start, end },
+    };
+    Ok(Arrivals::Rate { request_rate, burstiness, ramp_up: Some(ramp_up) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_flags_parse_and_reject_with_the_flag_named() {
+        assert_eq!(parse_percentiles("50,90,99.9").unwrap(), vec![50.0, 90.0, 99.9]);
+        assert!(parse_percentiles("101").unwrap_err().to_string().contains("--metric-percentiles"));
+        assert_eq!(PercentileMetric::parse_list("ttft,e2el").unwrap(), vec![PercentileMetric::Ttft, PercentileMetric::E2el]);
+        assert!(PercentileMetric::parse_list("ttft,bogus").is_err());
+        let kv = parse_key_values("--header", &["A = b=c".to_string()]).unwrap();
+        assert_eq!(kv, vec![("A".to_string(), "b=c".to_string())]);
+        assert!(parse_key_values("--metadata", &["nokey".to_string()]).is_err());
+    }
+
+    #[test]
+    fn ramp_up_rules_follow_vllm() {
+        let lin = Some((RampUpStrategy::Linear, Some(1), Some(5)));
+        assert!(arrivals_from_flags(f64::INFINITY, 1.0, lin, false).is_ok());
+        assert!(arrivals_from_flags(3.0, 1.0, lin, false).is_err());
+        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Linear, Some(5), Some(1))), false).is_err());
+        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Exponential, Some(0), Some(4))), false).is_err());
+        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Linear, None, Some(4))), false).is_err());
+        assert_eq!(arrivals_from_flags(2.0, 1.0, None, true).unwrap(), Arrivals::SelfTimed);
+    }
+}

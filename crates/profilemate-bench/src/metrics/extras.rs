@@ -1,0 +1,87 @@
+//! Provides the figures profilemate reports beyond vLLM: per-token ITL, time to first content
+//! token, client lag and the error taxonomy. None of them changes a vLLM figure.
+
+use std::collections::BTreeMap;
+
+use super::summary::Summary;
+use crate::record::{RequestRecord, Seconds};
+
+/// Client lag above which the report warns that the client fell behind its schedule.
+pub const CLIENT_LAG_WARN: Seconds = 0.010;
+
+/// Beyond-vLLM aggregates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraMetrics {
+    /// ITL with each chunk gap split over the chunk's tokens (successful requests).
+    pub per_token_itl: Summary,
+    /// Time to first content token (successful requests that produced content).
+    pub ttfc: Summary,
+    /// Dispatch time minus scheduled time, over every sent request.
+    pub client_lag: Summary,
+    /// The largest client lag (ms).
+    pub max_client_lag_ms: f64,
+    /// Failures per error class (`http_500`, `timeout`, …).
+    pub error_counts: BTreeMap<String, u64>,
+    /// Output tokens per token-bearing chunk, averaged over successful requests' chunks.
+    pub mean_tokens_per_chunk: f64,
+}
+
+impl ExtraMetrics {
+    /// Whether the client fell behind its schedule by more than [`CLIENT_LAG_WARN`].
+    pub fn client_fell_behind(&self) -> bool {
+        self.max_client_lag_ms > CLIENT_LAG_WARN * 1000.0
+    }
+}
+
+/// Computes the beyond-vLLM aggregates.
+pub fn calculate_extras(records: &[RequestRecord], percentiles: &[f64]) -> ExtraMetrics {
+    let ok = || records.iter().filter(|r| r.success);
+    let mut per_token = Vec::new();
+    ok().for_each(|r| r.per_token_itl(&mut per_token));
+    let ttfcs: Vec<Seconds> = ok().filter_map(|r| r.ttfc).collect();
+    let lags: Vec<Seconds> = records.iter().map(|r| r.client_lag).collect();
+    let (chunks, tokens) = ok().fold((0u64, 0u64), |(c, t), r| {
+        (c + r.chunk_tokens.len() as u64, t + r.chunk_tokens.iter().map(|&x| u64::from(x)).sum::<u64>())
+    });
+    ExtraMetrics {
+        per_token_itl: Summary::from_seconds(&per_token, percentiles),
+        ttfc: Summary::from_seconds(&ttfcs, percentiles),
+        client_lag: Summary::from_seconds(&lags, percentiles),
+        max_client_lag_ms: lags.iter().copied().fold(0.0, f64::max) * 1000.0,
+        error_counts: error_counts(records),
+        mean_tokens_per_chunk: if chunks == 0 { 0.0 } else { tokens as f64 / chunks as f64 },
+    }
+}
+
+fn error_counts(records: &[RequestRecord]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for kind in records.iter().filter_map(|r| r.error_kind) {
+        *counts.entry(kind.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ErrorKind;
+
+    #[test]
+    fn extras_split_chunks_and_count_errors() {
+        let good = RequestRecord {
+            success: true,
+            itl: vec![0.03],
+            chunk_tokens: vec![1, 3],
+            ttfc: Some(0.2),
+            client_lag: 0.02,
+            ..Default::default()
+        };
+        let bad = RequestRecord::failed(ErrorKind::HttpStatus(500), "Internal Server Error".into());
+        let x = calculate_extras(&[good, bad.clone(), bad], &[50.0]);
+        assert!((x.per_token_itl.mean_ms - 10.0).abs() < 1e-9);
+        assert!((x.ttfc.mean_ms - 200.0).abs() < 1e-9);
+        assert_eq!(x.error_counts.get("http_500"), Some(&2));
+        assert_eq!(x.mean_tokens_per_chunk, 2.0);
+        assert!(x.client_fell_behind());
+    }
+}

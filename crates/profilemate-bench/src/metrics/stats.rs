@@ -1,0 +1,88 @@
+//! Provides numpy-compatible statistics over float samples: mean, population std, median and
+//! `np.percentile` with linear interpolation.
+//!
+//! Mirrors the `np.mean(x or 0)`, `np.std`, `np.median`, `np.percentile` calls in
+//! `calculate_metrics()` of vllm/benchmarks/serve.py, vLLM 0.32: an empty sample behaves as `[0]`.
+
+/// Arithmetic mean; 0 for an empty slice.
+pub fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// Population standard deviation (numpy's default `ddof=0`); 0 for an empty slice.
+pub fn std_dev(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let m = mean(xs);
+    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64;
+    var.sqrt()
+}
+
+/// Median of an ascending slice, averaging the middle pair as `np.median` does.
+pub fn median_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// `np.percentile(sorted, p)` with the default linear method; `p` in [0, 100].
+pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let q = p / 100.0;
+    // numpy: virtual index = n*q + (1 - q) - 1, i.e. q*(n-1) (alpha = beta = 1).
+    let index = (n as f64 * q + (1.0 - q) - 1.0).clamp(0.0, (n - 1) as f64);
+    let lo = index.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    lerp(sorted[lo], sorted[hi], index - lo as f64)
+}
+
+/// numpy's `_lerp`: computes from the nearer end so that `t = 1` gives exactly `b`.
+fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let diff = b - a;
+    if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
+}
+
+/// Sorts a copy of `xs` ascending (NaNs last).
+pub fn sorted(xs: &[f64]) -> Vec<f64> {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_matches_numpy_linear() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        // np.percentile([1,2,3,4], [0, 25, 50, 90, 99, 100]) = 1, 1.75, 2.5, 3.7, 3.97, 4
+        let want = [(0.0, 1.0), (25.0, 1.75), (50.0, 2.5), (90.0, 3.7), (99.0, 3.97), (100.0, 4.0)];
+        for (p, v) in want {
+            assert!((percentile_sorted(&xs, p) - v).abs() < 1e-12, "p{p}");
+        }
+    }
+
+    #[test]
+    fn empty_behaves_as_zero_like_vllm() {
+        assert_eq!((mean(&[]), std_dev(&[]), median_sorted(&[])), (0.0, 0.0, 0.0));
+        assert_eq!(percentile_sorted(&[], 99.0), 0.0);
+    }
+
+    #[test]
+    fn std_is_population_and_median_averages_middle_pair() {
+        assert!((std_dev(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 2.0).abs() < 1e-12);
+        assert_eq!(median_sorted(&[1.0, 2.0, 10.0, 20.0]), 6.0);
+        assert_eq!(median_sorted(&[1.0, 2.0, 10.0]), 2.0);
+    }
+}

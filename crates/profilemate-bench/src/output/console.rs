@@ -1,0 +1,180 @@
+//! Provides the console report: vLLM's "Serving Benchmark Result" table, byte for byte, and a
+//! separate, clearly titled table of what profilemate adds.
+//!
+//! Mirrors the print statements of `benchmark()` in vllm/benchmarks/serve.py, vLLM 0.32:
+//! `"{:<40} {:<10}"` for integers, `"{:<40} {:<10.2f}"` for floats, titles centred in 50 columns.
+
+use std::fmt::Write;
+
+use crate::metrics::percentile_label;
+use crate::report::{Report, TaskMetrics};
+
+/// Python's `"{s:{c}^{n}}".format(s=title, n=50, c=fill)`: extra padding goes right.
+pub fn centered(title: &str, fill: char) -> String {
+    let pad = 50usize.saturating_sub(title.chars().count());
+    let left = pad / 2;
+    format!("{}{title}{}", fill.to_string().repeat(left), fill.to_string().repeat(pad - left))
+}
+
+fn int_line(out: &mut String, label: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(out, "{label:<40} {:<10}", v.to_string());
+}
+
+fn float_line(out: &mut String, label: &str, v: f64) {
+    let _ = writeln!(out, "{label:<40} {:<10}", format!("{v:.2}"));
+}
+
+/// vLLM's result table, from the banner to the closing `=` line.
+pub fn render_vllm_table(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", centered(" Serving Benchmark Result ", '='));
+    match &r.metrics {
+        TaskMetrics::Generation(m) => generation_head(&mut out, r, m),
+        TaskMetrics::Pooling(m) => pooling_head(&mut out, r, m),
+    }
+    for block in r.metric_blocks() {
+        let _ = writeln!(out, "{}", centered(block.header(), '-'));
+        let s = &block.summary;
+        float_line(&mut out, &format!("Mean {} (ms):", block.name()), s.mean_ms);
+        float_line(&mut out, &format!("Median {} (ms):", block.name()), s.median_ms);
+        for (p, v) in &s.percentiles_ms {
+            float_line(&mut out, &format!("P{} {} (ms):", percentile_label(*p), block.name()), *v);
+        }
+    }
+    spec_decode(&mut out, r);
+    let _ = writeln!(out, "{}", "=".repeat(50));
+    out
+}
+
+fn common_head(out: &mut String, r: &Report, completed: u64, failed: u64) {
+    int_line(out, "Successful requests:", completed);
+    int_line(out, "Failed requests:", failed);
+    if let Some(c) = r.settings.max_concurrency {
+        int_line(out, "Maximum request concurrency:", c);
+    }
+    if r.settings.request_rate.is_finite() {
+        float_line(out, "Request rate configured (RPS):", r.settings.request_rate);
+    }
+    float_line(out, "Benchmark duration (s):", r.duration);
+}
+
+fn generation_head(out: &mut String, r: &Report, m: &crate::metrics::BenchmarkMetrics) {
+    let tok = r.settings.has_tokenizer;
+    common_head(out, r, m.completed, m.failed);
+    int_line(out, "Total input tokens:", m.total_input);
+    if tok {
+        int_line(out, "Total generated tokens:", m.total_output);
+    }
+    float_line(out, "Request throughput (req/s):", m.request_throughput);
+    if r.settings.goodput.is_set() {
+        float_line(out, "Request goodput (req/s):", m.request_goodput);
+    }
+    if tok {
+        float_line(out, "Output token throughput (tok/s):", m.output_throughput);
+        float_line(out, "Peak output token throughput (tok/s):", m.max_output_tokens_per_s);
+    }
+    float_line(out, "Peak concurrent requests:", m.max_concurrent_requests as f64);
+    if m.rtfx > 0.0 {
+        float_line(out, "RTFx (Inverse Real-Time Factor):", m.rtfx);
+    }
+    if tok {
+        float_line(out, "Total token throughput (tok/s):", m.total_token_throughput);
+    }
+}
+
+fn pooling_head(out: &mut String, r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) {
+    common_head(out, r, m.completed, m.failed);
+    int_line(out, "Total input tokens:", m.total_input);
+    float_line(out, "Request throughput (req/s):", m.request_throughput);
+    float_line(out, "Input throughput (inputs/s):", m.input_sequence_throughput);
+    if r.settings.has_tokenizer {
+        float_line(out, "Total token throughput (tok/s):", m.total_token_throughput);
+    }
+}
+
+fn spec_decode(out: &mut String, r: &Report) {
+    let Some(s) = &r.spec_decode else { return };
+    let _ = writeln!(out, "{}", centered("Speculative Decoding", '-'));
+    float_line(out, "Acceptance rate (%):", s.acceptance_rate);
+    float_line(out, "Acceptance length:", s.acceptance_length);
+    int_line(out, "Drafts:", s.num_drafts);
+    int_line(out, "Draft tokens:", s.draft_tokens);
+    int_line(out, "Accepted tokens:", s.accepted_tokens);
+    if !s.per_position_acceptance_rates.is_empty() {
+        let _ = writeln!(out, "Per-position acceptance (%):");
+        for (i, rate) in s.per_position_acceptance_rates.iter().enumerate() {
+            float_line(out, &format!("  Position {i}:"), rate * 100.0);
+        }
+    }
+}
+
+/// profilemate's additions, in their own table after vLLM's.
+pub fn render_extras_table(r: &Report) -> String {
+    let mut out = String::new();
+    let x = &r.extras;
+    let _ = writeln!(out, "{}", centered(" profilemate: beyond vLLM ", '='));
+    let _ = writeln!(out, "{}", centered("Per-token ITL (chunk gap / tokens)", '-'));
+    float_line(&mut out, "Mean tokens per chunk:", x.mean_tokens_per_chunk);
+    summary_lines(&mut out, "per-token ITL", &x.per_token_itl);
+    let _ = writeln!(out, "{}", centered("Time to First Content Token", '-'));
+    summary_lines(&mut out, "TTFC", &x.ttfc);
+    let _ = writeln!(out, "{}", centered("Client Lag (dispatch vs schedule)", '-'));
+    float_line(&mut out, "Mean client lag (ms):", x.client_lag.mean_ms);
+    float_line(&mut out, "Max client lag (ms):", x.max_client_lag_ms);
+    if x.client_fell_behind() {
+        let _ = writeln!(out, "WARNING: the client fell behind its schedule; latencies may be understated");
+    }
+    errors(&mut out, r);
+    if let Some(v) = &r.server {
+        server(&mut out, v);
+    }
+    let _ = writeln!(out, "{}", "=".repeat(50));
+    out
+}
+
+fn summary_lines(out: &mut String, name: &str, s: &crate::metrics::Summary) {
+    float_line(out, &format!("Mean {name} (ms):"), s.mean_ms);
+    float_line(out, &format!("Median {name} (ms):"), s.median_ms);
+    for (p, v) in &s.percentiles_ms {
+        float_line(out, &format!("P{} {name} (ms):", percentile_label(*p)), *v);
+    }
+}
+
+fn errors(out: &mut String, r: &Report) {
+    if r.extras.error_counts.is_empty() && r.not_sent == 0 {
+        return;
+    }
+    let _ = writeln!(out, "{}", centered("Errors", '-'));
+    for (kind, n) in &r.extras.error_counts {
+        int_line(out, &format!("{kind}:"), n);
+    }
+    if r.not_sent > 0 {
+        int_line(out, "Not sent (run stopped early):", r.not_sent);
+    }
+}
+
+fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
+    let _ = writeln!(out, "{}", centered("Server View (/metrics)", '-'));
+    let opt = |out: &mut String, label: &str, x: Option<f64>| {
+        if let Some(x) = x {
+            float_line(out, label, x);
+        }
+    };
+    opt(out, "Estimated TF/s per GPU:", v.tflops_per_gpu);
+    opt(out, "Estimated GB/s per GPU:", v.gbps_per_gpu);
+    opt(out, "MFU (%):", v.mfu_pct);
+    opt(out, "MBU (%):", v.mbu_pct);
+    opt(out, "Prefix cache hit rate (%):", v.prefix_cache_hit_rate.map(|h| h * 100.0));
+    int_line(out, "Preemptions:", v.preemptions);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centering_matches_python() {
+        assert_eq!(centered("Time to First Token", '-'), "---------------Time to First Token----------------");
+        assert_eq!(centered(" Serving Benchmark Result ", '='), "============ Serving Benchmark Result ============");
+    }
+}

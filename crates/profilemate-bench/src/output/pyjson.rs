@@ -1,0 +1,104 @@
+//! Provides JSON serialization in Python's `json.dump` style: `", "` / `": "` separators and
+//! floats as Python's `repr` writes them (`4.0`, `2.1e-05`, `1e+16`), so saved results read the
+//! same as vLLM's byte for byte where the values agree.
+
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::{Formatter, Serializer};
+
+/// serde_json formatter producing Python `json.dump` output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PythonFormatter;
+
+impl Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(py_float_repr(value).as_bytes())
+    }
+}
+
+/// Serializes `value` as Python's `json.dumps` would.
+pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = Serializer::with_formatter(&mut out, PythonFormatter);
+    // Serializing serde_json values into a Vec cannot fail.
+    let _ = value.serialize(&mut ser);
+    out
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, fixed notation for decimal exponents in
+/// [-4, 16), scientific (`d.ddde±XX`) otherwise.
+pub fn py_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let sci = format!("{x:e}"); // shortest digits, e.g. "-2.1018e-5"
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        format!("{sign}{}", fixed(&digits, exp))
+    } else {
+        let tail = if digits.len() > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{}{tail}e{esign}{:02}", &digits[..1], exp.abs())
+    }
+}
+
+fn fixed(digits: &str, exp: i32) -> String {
+    if exp < 0 {
+        return format!("0.{}{digits}", "0".repeat((-exp - 1) as usize));
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        format!("{digits}{}.0", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..int_len], &digits[int_len..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_python_repr() {
+        let cases = [
+            (4.0, "4.0"),
+            (0.0, "0.0"),
+            (10.47583749499995, "10.47583749499995"),
+            (2.1018999859734322e-05, "2.1018999859734322e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1.5e-7, "1.5e-07"),
+            (123456789012345.6, "123456789012345.6"),
+            (-0.5, "-0.5"),
+            (1852.585418185, "1852.585418185"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(py_float_repr(x), want);
+        }
+    }
+
+    #[test]
+    fn separators_match_json_dump() {
+        let v = serde_json::json!({"a": [1, 2.5], "b": null});
+        assert_eq!(String::from_utf8(to_python_json(&v)).unwrap(), r#"{"a": [1, 2.5], "b": null}"#);
+    }
+}

@@ -1,0 +1,188 @@
+//! Defines [`Report`]: a finished run's records and every figure derived from them, which the
+//! console table and the JSON writer present. Building one is pure.
+
+use crate::config::{Backend, PercentileMetric};
+use crate::metrics::{
+    BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary, calculate_embedding_metrics,
+    calculate_extras, calculate_metrics,
+};
+use crate::record::{RequestRecord, Seconds};
+use crate::schedule::RampUp;
+use crate::server_metrics::{ServerView, SpecDecodeStats};
+use crate::tokenizer::Tokenizer;
+
+/// The run settings a report echoes (vLLM's top-level JSON keys) and the metric selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSettings {
+    /// `--backend`.
+    pub backend: Backend,
+    /// `--label`.
+    pub label: Option<String>,
+    /// The model id used.
+    pub model_id: String,
+    /// `tokenizer_id` (`None` with `--skip-tokenizer-init`).
+    pub tokenizer_id: Option<String>,
+    /// `--num-prompts`.
+    pub num_prompts: usize,
+    /// `--metadata`, in order.
+    pub metadata: Vec<(String, String)>,
+    /// `--request-rate`.
+    pub request_rate: f64,
+    /// `--burstiness`.
+    pub burstiness: f64,
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<usize>,
+    /// Ramp-up, if any.
+    pub ramp_up: Option<RampUp>,
+    /// Selected percentile metrics.
+    pub percentile_metrics: Vec<PercentileMetric>,
+    /// `--metric-percentiles`.
+    pub percentiles: Vec<f64>,
+    /// `--goodput`.
+    pub goodput: Goodput,
+    /// Whether a client tokenizer is in use (vLLM prints token figures only then).
+    pub has_tokenizer: bool,
+}
+
+/// vLLM's metrics for the task type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskMetrics {
+    /// Generation backends.
+    Generation(BenchmarkMetrics),
+    /// Pooling backends.
+    Pooling(EmbedBenchmarkMetrics),
+}
+
+/// One `rps_change_events` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpsChange {
+    /// The new integer rate.
+    pub rps: u32,
+    /// ISO timestamp.
+    pub timestamp: String,
+}
+
+/// One printed / saved statistics block (`process_one_metric` in serve.py).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricBlock {
+    /// Which metric.
+    pub metric: PercentileMetric,
+    /// The statistics.
+    pub summary: Summary,
+}
+
+impl MetricBlock {
+    /// Console name (`TTFT`, `Client Queue Time`, …).
+    pub fn name(&self) -> &'static str {
+        match self.metric {
+            PercentileMetric::Ttft => "TTFT",
+            PercentileMetric::Tpot => "TPOT",
+            PercentileMetric::Itl => "ITL",
+            PercentileMetric::E2el => "E2EL",
+            PercentileMetric::ClientQueueTime => "Client Queue Time",
+            PercentileMetric::E2elIncludingClientQueue => "E2EL incl. Client Queue",
+        }
+    }
+
+    /// Console section header.
+    pub fn header(&self) -> &'static str {
+        match self.metric {
+            PercentileMetric::Ttft => "Time to First Token",
+            PercentileMetric::Tpot => "Time per Output Token (excl. 1st token)",
+            PercentileMetric::Itl => "Inter-token Latency",
+            PercentileMetric::E2el => "End-to-end Latency",
+            PercentileMetric::ClientQueueTime => "Client-side Queueing",
+            PercentileMetric::E2elIncludingClientQueue => "Queue-inclusive End-to-end Latency",
+        }
+    }
+}
+
+/// A finished run, ready to present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Settings echoed in the output.
+    pub settings: ReportSettings,
+    /// `date` (`%Y%m%d-%H%M%S`).
+    pub date: String,
+    /// Benchmark duration (first dispatch to last completion).
+    pub duration: Seconds,
+    /// One record per sent request, in dispatch order.
+    pub records: Vec<RequestRecord>,
+    /// vLLM's aggregates.
+    pub metrics: TaskMetrics,
+    /// Beyond-vLLM aggregates.
+    pub extras: ExtraMetrics,
+    /// Ramp-up rate changes.
+    pub rps_change_events: Vec<RpsChange>,
+    /// Spec-decode figures from `/metrics`.
+    pub spec_decode: Option<SpecDecodeStats>,
+    /// The server's view from `/metrics` (beyond vLLM).
+    pub server: Option<ServerView>,
+    /// Scheduled requests never sent (Ctrl-C or `--duration`).
+    pub not_sent: usize,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Computes every figure from the records.
+    pub fn new(settings: ReportSettings, records: Vec<RequestRecord>, duration: Seconds, tokenizer: Option<&dyn Tokenizer>, date: String) -> Self {
+        let metrics = if settings.backend.is_pooling() {
+            TaskMetrics::Pooling(calculate_embedding_metrics(&records, duration, &settings.percentiles))
+        } else {
+            TaskMetrics::Generation(calculate_metrics(&records, duration, tokenizer, &settings.percentiles, &settings.goodput))
+        };
+        let extras = calculate_extras(&records, &settings.percentiles);
+        Self { settings, date, duration, records, metrics, extras, rps_change_events: Vec::new(), spec_decode: None, server: None, not_sent: 0, interrupted: false }
+    }
+
+    /// Successful requests.
+    pub fn completed(&self) -> u64 {
+        match &self.metrics {
+            TaskMetrics::Generation(m) => m.completed,
+            TaskMetrics::Pooling(m) => m.completed,
+        }
+    }
+
+    /// Whether every sent request failed (profilemate exits non-zero then).
+    pub fn all_failed(&self) -> bool {
+        self.completed() == 0
+    }
+
+    /// The statistics blocks vLLM prints and saves, in its order and under its conditions.
+    pub fn metric_blocks(&self) -> Vec<MetricBlock> {
+        let s = &self.settings;
+        let selected = |m: PercentileMetric| s.percentile_metrics.contains(&m);
+        let mut blocks = Vec::new();
+        let mut push = |metric, summary| blocks.push(MetricBlock { metric, summary });
+        if let TaskMetrics::Generation(m) = &self.metrics {
+            if s.has_tokenizer {
+                for (metric, summary) in [(PercentileMetric::Ttft, &m.ttft), (PercentileMetric::Tpot, &m.tpot), (PercentileMetric::Itl, &m.itl)] {
+                    if selected(metric) {
+                        push(metric, summary.clone());
+                    }
+                }
+            }
+        }
+        if selected(PercentileMetric::E2el) {
+            push(PercentileMetric::E2el, self.e2el().clone());
+        }
+        let ok = || self.records.iter().filter(|r| r.success);
+        if s.max_concurrency.is_some() && selected(PercentileMetric::ClientQueueTime) {
+            let q: Vec<Seconds> = ok().map(|r| r.client_queue_time).collect();
+            push(PercentileMetric::ClientQueueTime, Summary::from_seconds(&q, &s.percentiles));
+        }
+        if s.max_concurrency.is_some() && s.request_rate.is_finite() && selected(PercentileMetric::E2elIncludingClientQueue) {
+            let q: Vec<Seconds> = ok().map(|r| r.latency + r.client_queue_time).collect();
+            push(PercentileMetric::E2elIncludingClientQueue, Summary::from_seconds(&q, &s.percentiles));
+        }
+        blocks
+    }
+
+    fn e2el(&self) -> &Summary {
+        match &self.metrics {
+            TaskMetrics::Generation(m) => &m.e2el,
+            TaskMetrics::Pooling(m) => &m.e2el,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Provides the workload: dataset samples plus an arrival process, and the pure
+//! [`Workload::schedule`] step that turns it into timed requests.
+//!
+//! The same [`ScheduledRequest`] list drives the HTTP client here and can drive a virtual-time
+//! engine (`sim run`): nothing in this module touches a clock or a socket.
+
+mod custom;
+mod prefix_repetition;
+mod random;
+mod sharegpt;
+mod timed_trace;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{DatasetError, ScheduleError};
+use crate::schedule::{Arrivals, compute_schedule};
+use crate::tokenizer::Tokenizer;
+
+pub use random::RangeRatio;
+
+/// A prompt as sent: text, or token ids for endpoints that take them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// A text prompt.
+    Text(String),
+    /// A pre-tokenized prompt (completions endpoints).
+    TokenIds(Vec<u32>),
+    /// A batch of text inputs (embeddings with `--random-batch-size`).
+    Batch(Vec<String>),
+}
+
+/// One request of the workload (vLLM's `SampleRequest`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRequest {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Prompt length in tokens.
+    pub prompt_len: u64,
+    /// Requested output length (`max_tokens`).
+    pub expected_output_len: u64,
+    /// `x-request-id` value.
+    pub request_id: String,
+    /// Arrival timestamp in seconds (timed traces).
+    pub timestamp: Option<f64>,
+}
+
+/// Which dataset to sample and its parameters (`--dataset-name` and its flags).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSpec {
+    /// `random`: synthetic prompts of exact token lengths.
+    Random {
+        /// `--random-input-len`.
+        input_len: u64,
+        /// `--random-output-len`.
+        output_len: u64,
+        /// `--random-range-ratio`.
+        range_ratio: RangeRatio,
+        /// `--random-prefix-len`.
+        prefix_len: u64,
+        /// `--random-batch-size` (embeddings only).
+        batch_size: usize,
+    },
+    /// `sharegpt`: a local ShareGPT JSON file (first two turns of each conversation).
+    ShareGpt {
+        /// `--dataset-path`.
+        path: PathBuf,
+        /// `--sharegpt-output-len` (else the completion's length).
+        output_len: Option<u64>,
+    },
+    /// `custom`: JSONL with `prompt` and optional `output_tokens`.
+    Custom {
+        /// `--dataset-path`.
+        path: PathBuf,
+        /// `--custom-output-len`; `None` (or -1 on the CLI) means "from the file".
+        output_len: Option<u64>,
+    },
+    /// `prefix_repetition`: groups of prompts sharing a prefix.
+    PrefixRepetition {
+        /// `--prefix-repetition-prefix-len`.
+        prefix_len: u64,
+        /// `--prefix-repetition-suffix-len`.
+        suffix_len: u64,
+        /// `--prefix-repetition-num-prefixes`.
+        num_prefixes: u64,
+        /// `--prefix-repetition-output-len`.
+        output_len: u64,
+    },
+    /// `timed_trace`: JSONL with timestamps, lengths and hash ids.
+    TimedTrace(timed_trace::TraceSpec),
+}
+
+pub use timed_trace::TraceSpec;
+
+/// Options common to every dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleOptions {
+    /// `--num-prompts`.
+    pub num_prompts: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--request-id-prefix`.
+    pub request_id_prefix: String,
+    /// `--no-oversample`.
+    pub no_oversample: bool,
+    /// `--disable-shuffle`.
+    pub disable_shuffle: bool,
+    /// Send token-id prompts (completions backends) instead of text.
+    pub token_ids: bool,
+}
+
+/// Samples the dataset's requests.
+pub fn load_samples(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+    let mut samples = match spec {
+        DatasetSpec::Random { .. } => random::sample(spec, opts, tok)?,
+        DatasetSpec::ShareGpt { path, output_len } => sharegpt::sample(path, *output_len, opts, tok)?,
+        DatasetSpec::Custom { path, output_len } => custom::sample(path, *output_len, opts, tok)?,
+        DatasetSpec::PrefixRepetition { .. } => prefix_repetition::sample(spec, opts, tok)?,
+        DatasetSpec::TimedTrace(trace) => timed_trace::sample(trace, opts, tok)?,
+    };
+    if samples.is_empty() {
+        return Err(DatasetError::Params("the dataset produced no requests".into()));
+    }
+    oversample(&mut samples, opts);
+    Ok(samples)
+}
+
+/// vLLM's `maybe_oversample_requests`: repeat random samples up to `--num-prompts`.
+fn oversample(samples: &mut Vec<SampleRequest>, opts: &SampleOptions) {
+    use rand::{Rng, SeedableRng};
+    if opts.no_oversample || samples.len() >= opts.num_prompts {
+        return;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    let have = samples.len();
+    for i in have..opts.num_prompts {
+        let mut extra = samples[rng.random_range(0..have)].clone();
+        extra.request_id = format!("{}{i}", opts.request_id_prefix);
+        samples.push(extra);
+    }
+}
+
+/// Shuffles in place with a seeded RNG (vLLM's `random.shuffle` after `random.seed(seed)`).
+pub(crate) fn shuffle<T>(items: &mut [T], seed: u64) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    items.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+}
+
+/// A workload: the requests and when they arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// The requests, in dispatch order.
+    pub requests: Vec<SampleRequest>,
+    /// The arrival process.
+    pub arrivals: Arrivals,
+    /// Seed for the arrival draws.
+    pub seed: u64,
+}
+
+/// One request placed on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduledRequest {
+    /// Index into [`Workload::requests`].
+    pub index: usize,
+    /// Send time, from the start of the run.
+    pub send_at: Duration,
+    /// The request rate in force (for ramp-up events); 0 when self-timed.
+    pub rate: f64,
+}
+
+impl Workload {
+    /// Places every request on the timeline. Pure: same workload, same schedule.
+    pub fn schedule(&self) -> Result<Vec<ScheduledRequest>, ScheduleError> {
+        let stamps: Vec<Option<f64>> = self.requests.iter().map(|r| r.timestamp).collect();
+        let s = compute_schedule(self.arrivals, self.requests.len(), &stamps, self.seed)?;
+        Ok(s.offsets.into_iter().zip(s.rates).enumerate()
+            .map(|(index, (send_at, rate))| ScheduledRequest { index, send_at, rate })
+            .collect())
+    }
+}
+
+/// Reads a dataset file, mapping I/O errors to [`DatasetError::Read`].
+pub(crate) fn read_file(path: &std::path::Path) -> Result<String, DatasetError> {
+    std::fs::read_to_string(path).map_err(|source| DatasetError::Read { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests;

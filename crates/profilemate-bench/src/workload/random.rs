@@ -1,0 +1,117 @@
+//! Provides the `random` dataset: synthetic prompts of exact token lengths.
+//!
+//! Mirrors `RandomDataset.sample()` and `get_sampling_params()` in
+//! vllm/benchmarks/datasets/{datasets,utils}.py, vLLM 0.32: lengths are integer-uniform on
+//! `[floor(L(1-r)), ceil(L(1+r))]` (output at least 1), and each prompt is
+//! `prefix + vocab[(offset + i + 0..n) % |vocab|]`. With the built-in tokenizer the decode /
+//! re-encode round trip is exact, so no length adjustment is needed.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{DatasetSpec, Prompt, SampleOptions, SampleRequest};
+use crate::error::{ConfigError, DatasetError};
+use crate::tokenizer::Tokenizer;
+
+/// `--random-range-ratio`: one ratio for both lengths or separate ones, each in [0, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RangeRatio {
+    /// Input-length ratio.
+    pub input: f64,
+    /// Output-length ratio.
+    pub output: f64,
+}
+
+impl RangeRatio {
+    /// Parses `"0.3"` or `'{"input": 0.3, "output": 0.5}'`.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| ConfigError::Invalid { flag: "--random-range-ratio", value: s.to_string(), reason: reason.into() };
+        let r = if let Ok(x) = s.trim().parse::<f64>() {
+            Self { input: x, output: x }
+        } else {
+            let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad("use a number or {\"input\": r, \"output\": r}"))?;
+            let get = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).ok_or_else(|| bad("the JSON form needs numeric \"input\" and \"output\" keys"));
+            Self { input: get("input")?, output: get("output")? }
+        };
+        for x in [r.input, r.output] {
+            if !(0.0..1.0).contains(&x) {
+                return Err(bad("ratios must lie in [0, 1)"));
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Samples `--num-prompts` random requests.
+pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+    let DatasetSpec::Random { input_len, output_len, range_ratio, prefix_len, batch_size } = *spec else {
+        return Ok(Vec::new());
+    };
+    let real_input = input_len.saturating_sub(u64::from(tok.num_special_tokens_to_add()));
+    let (in_lo, in_hi) = bounds(real_input, range_ratio.input);
+    let (out_lo, out_hi) = bounds(output_len, range_ratio.output);
+    let (out_lo, out_hi) = (out_lo.max(1), out_hi.max(1));
+    if prefix_len + in_lo < 1 {
+        return Err(DatasetError::Params(format!(
+            "--random-input-len is too small: the minimum possible total input tokens (prefix + sampled) is {}; increase --random-input-len and/or --random-prefix-len, or decrease the input range ratio",
+            prefix_len + in_lo
+        )));
+    }
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let vocab = tok.vocab_size();
+    let prefix: Vec<u32> = (0..prefix_len).map(|_| rng.random_range(0..vocab)).collect();
+    let n = opts.num_prompts;
+    let ins: Vec<u64> = (0..n).map(|_| rng.random_range(in_lo..=in_hi)).collect();
+    let outs: Vec<u64> = (0..n).map(|_| rng.random_range(out_lo..=out_hi)).collect();
+    let offsets: Vec<u64> = (0..n).map(|_| rng.random_range(0..u64::from(vocab))).collect();
+    let requests = (0..n).map(|i| {
+        let ids: Vec<u32> = prefix.iter().copied()
+            .chain((0..ins[i]).map(|j| ((offsets[i] + i as u64 + j) % u64::from(vocab)) as u32))
+            .collect();
+        let prompt = if opts.token_ids { Prompt::TokenIds(ids.clone()) } else { Prompt::Text(tok.decode(&ids)) };
+        SampleRequest { prompt, prompt_len: ids.len() as u64, expected_output_len: outs[i], request_id: format!("{}{i}", opts.request_id_prefix), timestamp: None }
+    }).collect();
+    Ok(batch(requests, batch_size, opts))
+}
+
+/// `[floor(L(1-r)), ceil(L(1+r))]`.
+fn bounds(len: u64, ratio: f64) -> (u64, u64) {
+    let l = len as f64;
+    ((l * (1.0 - ratio)).floor() as u64, (l * (1.0 + ratio)).ceil() as u64)
+}
+
+/// Groups requests into embedding batches (vLLM's `batchsize > 1` branch).
+fn batch(requests: Vec<SampleRequest>, size: usize, opts: &SampleOptions) -> Vec<SampleRequest> {
+    if size <= 1 {
+        return requests;
+    }
+    requests.chunks(size).enumerate().map(|(i, chunk)| SampleRequest {
+        prompt: Prompt::Batch(chunk.iter().map(|r| match &r.prompt {
+            Prompt::Text(t) => t.clone(),
+            other => format!("{other:?}"),
+        }).collect()),
+        prompt_len: chunk.iter().map(|r| r.prompt_len).sum(),
+        expected_output_len: 0,
+        request_id: format!("{}{i}", opts.request_id_prefix),
+        timestamp: None,
+    }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_ratio_parses_both_forms() {
+        assert_eq!(RangeRatio::parse("0.25").unwrap(), RangeRatio { input: 0.25, output: 0.25 });
+        assert_eq!(RangeRatio::parse(r#"{"input": 0.1, "output": 0.5}"#).unwrap(), RangeRatio { input: 0.1, output: 0.5 });
+        assert!(RangeRatio::parse("1.0").is_err());
+        assert!(RangeRatio::parse(r#"{"input": 0.1}"#).is_err());
+    }
+
+    #[test]
+    fn bounds_follow_floor_ceil() {
+        assert_eq!(bounds(100, 0.25), (75, 125));
+        assert_eq!(bounds(7, 0.5), (3, 11));
+    }
+}

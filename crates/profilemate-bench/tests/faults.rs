@@ -1,0 +1,1 @@
+//! Runs against fault-injecting loopback servers.

@@ -1,0 +1,6 @@
+//! Integration tests: parity with vLLM's own outputs, and runs against real loopback servers.
+
+mod util;
+
+mod faults;
+mod parity;
