@@ -1,0 +1,35 @@
+//! `profilemate estimate`: one step's FLOPs and bytes, per component, in a table, as JSON, or
+//! for a file of golden cases.
+
+mod args;
+mod batch;
+mod cases;
+mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use profilemate_model::{ExecutionContext, PerfModel};
+
+pub(crate) use args::EstimateArgs;
+
+/// Runs `estimate` in the mode its arguments select.
+pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
+    if let Some(cases_file) = &args.cases {
+        return cases::run(cases_file, args.configs_dir.as_deref());
+    }
+    let setup = args.resolve()?;
+    let model = PerfModel::vllm_exact(&setup.spec, &setup.deployment)
+        .with_context(|| format!("cannot estimate {}", setup.model_label))?;
+    let ctx: ExecutionContext = batch::context(&args.prefill, &args.decode)?;
+    let estimate = report::Estimate::compute(&setup, &model, &ctx);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &estimate.to_json())?;
+        writeln!(out)?;
+    } else {
+        out.write_all(estimate.to_table().as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
