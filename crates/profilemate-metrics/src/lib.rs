@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod alias;
+pub mod catalogue;
 pub mod error;
 pub mod model;
 pub mod number;
