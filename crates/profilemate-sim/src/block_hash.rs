@@ -45,20 +45,27 @@ impl TokenSource<'_> {
                 Some(&id) => combine(TAG_ID, u64::from(id)),
                 None => unique(),
             },
-            Prompt::Synthetic { shared_prefix: Some(p), .. } if pos < p.len => {
-                combine(combine(TAG_PREFIX, p.id), u64::from(pos))
-            }
+            Prompt::Synthetic {
+                shared_prefix: Some(p),
+                ..
+            } if pos < p.len => combine(combine(TAG_PREFIX, p.id), u64::from(pos)),
             Prompt::Synthetic { .. } => unique(),
         }
     }
 
     /// Hashes every full block of the first `num_tokens` tokens not yet in `hashes`.
-    pub(crate) fn extend_hashes(&self, hashes: &mut Vec<BlockHash>, num_tokens: u32, block_size: u32) {
+    pub(crate) fn extend_hashes(
+        &self,
+        hashes: &mut Vec<BlockHash>,
+        num_tokens: u32,
+        block_size: u32,
+    ) {
         let num_full = num_tokens / block_size;
         while (hashes.len() as u32) < num_full {
             let start = hashes.len() as u32 * block_size;
             let parent = hashes.last().copied().unwrap_or(NONE_HASH);
-            let hash = (start..start + block_size).fold(parent, |acc, pos| combine(acc, self.key(pos)));
+            let hash =
+                (start..start + block_size).fold(parent, |acc, pos| combine(acc, self.key(pos)));
             hashes.push(hash);
         }
     }
@@ -76,7 +83,10 @@ mod tests {
 
     #[test]
     fn shared_prefix_blocks_match_and_the_rest_differ() {
-        let a = Prompt::Synthetic { len: 12, shared_prefix: Some(crate::SharedPrefix { id: 9, len: 8 }) };
+        let a = Prompt::Synthetic {
+            len: 12,
+            shared_prefix: Some(crate::SharedPrefix { id: 9, len: 8 }),
+        };
         let (ha, hb) = (hashes(&a, 1, 12), hashes(&a, 2, 12));
         assert_eq!(ha.len(), 3);
         assert_eq!(ha[..2], hb[..2]);

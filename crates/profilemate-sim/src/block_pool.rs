@@ -25,7 +25,9 @@ impl FreeQueue {
     /// A queue holding blocks `0..n` in order.
     fn new(n: u32) -> Self {
         let sentinel = n;
-        let prev = (0..=n).map(|i| if i == 0 { sentinel } else { i - 1 }).collect();
+        let prev = (0..=n)
+            .map(|i| if i == 0 { sentinel } else { i - 1 })
+            .collect();
         let next = (0..=n).map(|i| if i + 1 > n { 0 } else { i + 1 }).collect();
         let mut queue = FreeQueue { prev, next, len: n };
         if n == 0 {
@@ -90,7 +92,13 @@ impl BlockPool {
         debug_assert_eq!(null, Some(0));
         let ref_cnt = vec![0; num_blocks as usize];
         let hash = vec![None; num_blocks as usize];
-        BlockPool { ref_cnt, hash, cached: HashMap::new(), free, enable_caching }
+        BlockPool {
+            ref_cnt,
+            hash,
+            cached: HashMap::new(),
+            free,
+            enable_caching,
+        }
     }
 
     /// Blocks in the free queue (cached-but-unreferenced ones included).
@@ -101,7 +109,11 @@ impl BlockPool {
     /// `get_usage()`: the share of non-null blocks not in the free queue.
     pub(crate) fn usage(&self) -> f64 {
         let total = f64::from(self.free.len_total() - 1);
-        if total == 0.0 { 0.0 } else { 1.0 - f64::from(self.free.len) / total }
+        if total == 0.0 {
+            0.0
+        } else {
+            1.0 - f64::from(self.free.len) / total
+        }
     }
 
     /// The cached block holding `hash`, if any (`get_cached_block`).
@@ -117,7 +129,9 @@ impl BlockPool {
     /// Pops `n` blocks off the free queue, evicting their hashes (`get_new_blocks`).
     pub(crate) fn get_new_blocks(&mut self, n: u32, out: &mut Vec<BlockId>) {
         for _ in 0..n {
-            let Some(id) = self.free.pop_front() else { return };
+            let Some(id) = self.free.pop_front() else {
+                return;
+            };
             self.evict(id);
             self.ref_cnt[id as usize] = 1;
             out.push(id);
@@ -125,7 +139,9 @@ impl BlockPool {
     }
 
     fn evict(&mut self, id: BlockId) {
-        let Some(hash) = self.hash[id as usize].take() else { return };
+        let Some(hash) = self.hash[id as usize].take() else {
+            return;
+        };
         if let Some(ids) = self.cached.get_mut(&hash) {
             ids.retain(|&b| b != id);
             if ids.is_empty() {

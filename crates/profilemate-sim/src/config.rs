@@ -106,12 +106,18 @@ impl EngineConfig {
         }
         if !self.enable_chunked_prefill && batched < self.max_model_len {
             let max_model_len = self.max_model_len;
-            return Err(ConfigError::BudgetBelowMaxModelLen { batched, max_model_len });
+            return Err(ConfigError::BudgetBelowMaxModelLen {
+                batched,
+                max_model_len,
+            });
         }
         let threshold = self.long_prefill_token_threshold;
         if threshold > self.max_model_len {
             let max_model_len = self.max_model_len;
-            return Err(ConfigError::LongPrefillThresholdTooLarge { threshold, max_model_len });
+            return Err(ConfigError::LongPrefillThresholdTooLarge {
+                threshold,
+                max_model_len,
+            });
         }
         Ok(())
     }
@@ -132,7 +138,10 @@ impl EngineConfig {
 
     /// Tokens one decode step schedules per request: 1 plus the draft length.
     pub fn decode_query_len(&self) -> u32 {
-        1 + self.spec_decode.as_ref().map_or(0, |s| s.num_speculative_tokens)
+        1 + self
+            .spec_decode
+            .as_ref()
+            .map_or(0, |s| s.num_speculative_tokens)
     }
 
     /// Blocks held back by the watermark (`int(watermark * num_blocks)` in vLLM).
@@ -152,35 +161,63 @@ mod tests {
 
     #[test]
     fn budget_below_seqs_is_rejected() {
-        let config = EngineConfig { max_num_seqs: 512, max_num_batched_tokens: 256, ..Default::default() };
+        let config = EngineConfig {
+            max_num_seqs: 512,
+            max_num_batched_tokens: 256,
+            ..Default::default()
+        };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BudgetBelowMaxNumSeqs { batched: 256, seqs: 512 })
+            Err(ConfigError::BudgetBelowMaxNumSeqs {
+                batched: 256,
+                seqs: 512
+            })
         );
     }
 
     #[test]
     fn kv_cache_must_hold_one_full_sequence() {
-        let config = EngineConfig { num_gpu_blocks: 16, max_model_len: 256, ..Default::default() };
+        let config = EngineConfig {
+            num_gpu_blocks: 16,
+            max_model_len: 256,
+            ..Default::default()
+        };
         let err = config.validate().unwrap_err();
         assert_eq!(
             err,
-            ConfigError::KvCacheTooSmall { max_model_len: 256, block_size: 16, needed: 16, usable: 15 }
+            ConfigError::KvCacheTooSmall {
+                max_model_len: 256,
+                block_size: 16,
+                needed: 16,
+                usable: 15
+            }
         );
     }
 
     #[test]
     fn no_chunking_needs_budget_for_a_whole_prompt() {
-        let config = EngineConfig { enable_chunked_prefill: false, ..Default::default() };
+        let config = EngineConfig {
+            enable_chunked_prefill: false,
+            ..Default::default()
+        };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BudgetBelowMaxModelLen { batched: 2048, max_model_len: 8192 })
+            Err(ConfigError::BudgetBelowMaxModelLen {
+                batched: 2048,
+                max_model_len: 8192
+            })
         );
     }
 
     #[test]
     fn watermark_must_be_a_fraction() {
-        let config = EngineConfig { watermark: 1.0, ..Default::default() };
-        assert_eq!(config.validate(), Err(ConfigError::WatermarkOutOfRange(1.0)));
+        let config = EngineConfig {
+            watermark: 1.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::WatermarkOutOfRange(1.0))
+        );
     }
 }

@@ -55,14 +55,20 @@ pub struct CudaGraphConfig {
 
 impl Default for CudaGraphConfig {
     fn default() -> Self {
-        CudaGraphConfig { mode: CudaGraphMode::FullAndPiecewise, capture_sizes: None }
+        CudaGraphConfig {
+            mode: CudaGraphMode::FullAndPiecewise,
+            capture_sizes: None,
+        }
     }
 }
 
 impl CudaGraphConfig {
     /// No CUDA graphs (`--enforce-eager`, or vLLM's CPU backend).
     pub fn eager() -> Self {
-        CudaGraphConfig { mode: CudaGraphMode::None, capture_sizes: None }
+        CudaGraphConfig {
+            mode: CudaGraphMode::None,
+            capture_sizes: None,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -74,8 +80,14 @@ impl CudaGraphConfig {
 }
 
 /// vLLM's default capture sizes (`_set_cudagraph_sizes`, non-Blackwell, default mode).
-pub fn default_capture_sizes(max_num_seqs: u32, max_num_batched_tokens: u32, qlen: u32) -> Vec<u32> {
-    let max = (max_num_seqs * qlen * 2).min(512).min(max_num_batched_tokens);
+pub fn default_capture_sizes(
+    max_num_seqs: u32,
+    max_num_batched_tokens: u32,
+    qlen: u32,
+) -> Vec<u32> {
+    let max = (max_num_seqs * qlen * 2)
+        .min(512)
+        .min(max_num_batched_tokens);
     let mut sizes: Vec<u32> = [1, 2, 4].into_iter().filter(|&s| s <= max).collect();
     sizes.extend((8..(max + 1).min(256)).step_by(8));
     sizes.extend((256..=max).step_by(16));
@@ -86,7 +98,11 @@ pub fn default_capture_sizes(max_num_seqs: u32, max_num_batched_tokens: u32, qle
         sizes.push(max_num_seqs);
     }
     if qlen > 1 {
-        sizes.extend(decode_grid(max_num_seqs).map(|n| n * qlen).filter(|&s| s <= max));
+        sizes.extend(
+            decode_grid(max_num_seqs)
+                .map(|n| n * qlen)
+                .filter(|&s| s <= max),
+        );
     }
     sizes.sort_unstable();
     sizes.dedup();
@@ -95,7 +111,9 @@ pub fn default_capture_sizes(max_num_seqs: u32, max_num_batched_tokens: u32, qle
 
 /// The request-count grid for multi-token decode sizes: 1, 2, 4, 8, then steps of 16.
 fn decode_grid(max_num_seqs: u32) -> impl Iterator<Item = u32> {
-    [1, 2, 4, 8].into_iter().chain((16..=max_num_seqs).step_by(16))
+    [1, 2, 4, 8]
+        .into_iter()
+        .chain((16..=max_num_seqs).step_by(16))
 }
 
 /// A step's dispatch decision: the runtime mode and the padded token count.
@@ -124,13 +142,21 @@ impl Dispatcher {
         };
         sizes.sort_unstable();
         sizes.dedup();
-        Dispatcher { mode: config.mode, sizes, qlen, max_num_seqs }
+        Dispatcher {
+            mode: config.mode,
+            sizes,
+            qlen,
+            max_num_seqs,
+        }
     }
 
     /// Decides mode and padding for a step of `num_tokens` tokens; `uniform_decode` when every
     /// request has exactly `qlen` tokens scheduled.
     pub(crate) fn dispatch(&self, num_tokens: u32, uniform_decode: bool) -> Dispatch {
-        let eager = Dispatch { mode: RuntimeMode::None, padded_tokens: num_tokens };
+        let eager = Dispatch {
+            mode: RuntimeMode::None,
+            padded_tokens: num_tokens,
+        };
         let Some(&padded) = self.sizes.iter().find(|&&s| s >= num_tokens) else {
             return eager;
         };
@@ -144,7 +170,10 @@ impl Dispatcher {
             CudaGraphMode::FullAndPiecewise if full_decode => RuntimeMode::Full,
             CudaGraphMode::FullAndPiecewise => RuntimeMode::Piecewise,
         };
-        Dispatch { mode, padded_tokens: padded }
+        Dispatch {
+            mode,
+            padded_tokens: padded,
+        }
     }
 }
 
@@ -170,14 +199,35 @@ mod tests {
         let config = CudaGraphConfig::default();
         let d = Dispatcher::new(&config, 1024, 8192, 1);
         let padded = |n| d.dispatch(n, false).padded_tokens;
-        assert_eq!([3, 5, 9, 17, 100, 250, 257, 300, 511].map(padded), [4, 8, 16, 24, 104, 256, 272, 304, 512]);
-        assert_eq!(d.dispatch(513, false), Dispatch { mode: RuntimeMode::None, padded_tokens: 513 });
+        assert_eq!(
+            [3, 5, 9, 17, 100, 250, 257, 300, 511].map(padded),
+            [4, 8, 16, 24, 104, 256, 272, 304, 512]
+        );
+        assert_eq!(
+            d.dispatch(513, false),
+            Dispatch {
+                mode: RuntimeMode::None,
+                padded_tokens: 513
+            }
+        );
     }
 
     #[test]
     fn full_and_piecewise_uses_full_for_uniform_decode_only() {
         let d = Dispatcher::new(&CudaGraphConfig::default(), 256, 2048, 1);
-        assert_eq!(d.dispatch(30, true), Dispatch { mode: RuntimeMode::Full, padded_tokens: 32 });
-        assert_eq!(d.dispatch(30, false), Dispatch { mode: RuntimeMode::Piecewise, padded_tokens: 32 });
+        assert_eq!(
+            d.dispatch(30, true),
+            Dispatch {
+                mode: RuntimeMode::Full,
+                padded_tokens: 32
+            }
+        );
+        assert_eq!(
+            d.dispatch(30, false),
+            Dispatch {
+                mode: RuntimeMode::Piecewise,
+                padded_tokens: 32
+            }
+        );
     }
 }

@@ -39,7 +39,11 @@ impl FixedTiming {
     /// Records for a whole workload, ids in input order.
     pub fn simulate(&self, requests: &[Request]) -> Vec<RequestRecord> {
         let id = |i: usize| RequestId(u32::try_from(i).unwrap_or(u32::MAX));
-        requests.iter().enumerate().map(|(i, r)| self.record(id(i), r)).collect()
+        requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.record(id(i), r))
+            .collect()
     }
 }
 
@@ -49,7 +53,10 @@ mod tests {
 
     #[test]
     fn tokens_come_exactly_on_schedule() {
-        let timing = FixedTiming { ttft: Duration::from_millis(50), itl: Duration::from_millis(10) };
+        let timing = FixedTiming {
+            ttft: Duration::from_millis(50),
+            itl: Duration::from_millis(10),
+        };
         let req = Request::synthetic(Duration::from_millis(5), 100, 3);
         let rec = timing.record(RequestId(0), &req);
         let ms = Duration::from_millis;

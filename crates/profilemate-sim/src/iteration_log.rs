@@ -51,7 +51,9 @@ impl IterationLine {
     /// Finds and parses the `Iteration(N)` message in a full log line; `None` when the line
     /// is not one.
     pub fn find_in(line: &str) -> Option<Self> {
-        let start = line.find("Engine ").filter(|&i| line[i..].contains(": Iteration("));
+        let start = line
+            .find("Engine ")
+            .filter(|&i| line[i..].contains(": Iteration("));
         let start = start.or_else(|| line.find("Iteration("))?;
         line[start..].trim_end_matches(['\r', '\n']).parse().ok()
     }
@@ -92,7 +94,10 @@ pub struct ParseIterationError {
 }
 
 /// Splits `s` at `sep`, parsing what comes before it.
-fn field<'a, T: FromStr>(s: &'a str, sep: &'static str) -> Result<(T, &'a str), ParseIterationError> {
+fn field<'a, T: FromStr>(
+    s: &'a str,
+    sep: &'static str,
+) -> Result<(T, &'a str), ParseIterationError> {
     let err = ParseIterationError { expected: sep };
     let (value, rest) = s.split_once(sep).ok_or(err.clone())?;
     Ok((value.trim().parse().map_err(|_| err)?, rest))
@@ -106,7 +111,9 @@ impl FromStr for IterationLine {
             Some(rest) => field(rest, ": ")?,
             None => (0, s),
         };
-        let s = s.strip_prefix("Iteration(").ok_or(ParseIterationError { expected: "Iteration(" })?;
+        let s = s.strip_prefix("Iteration(").ok_or(ParseIterationError {
+            expected: "Iteration(",
+        })?;
         let (index, s) = field(s, "): ")?;
         let (num_ctx_requests, s) = field(s, " context requests, ")?;
         let (num_ctx_tokens, s) = field(s, " context tokens, ")?;
@@ -118,8 +125,21 @@ impl FromStr for IterationLine {
         let s = s.ok_or(ParseIterationError { expected: ", " })?;
         let (device, s): (String, _) = field(s, " KV cache usage: ")?;
         let (kv_cache_usage_pct, _) = field(s, "%")?;
-        let counts = IterationCounts { num_ctx_requests, num_ctx_tokens, num_generation_requests, num_generation_tokens };
-        Ok(IterationLine { engine, index, counts, elapsed_ms, dummy, device, kv_cache_usage_pct })
+        let counts = IterationCounts {
+            num_ctx_requests,
+            num_ctx_tokens,
+            num_generation_requests,
+            num_generation_tokens,
+        };
+        Ok(IterationLine {
+            engine,
+            index,
+            counts,
+            elapsed_ms,
+            dummy,
+            device,
+            kv_cache_usage_pct,
+        })
     }
 }
 
@@ -135,7 +155,15 @@ mod tests {
     fn parses_a_fixture_line() {
         let line = IterationLine::find_in(FIXTURE_LINE).unwrap();
         assert_eq!(line.index, 1);
-        assert_eq!(line.counts, IterationCounts { num_ctx_requests: 2, num_ctx_tokens: 511, num_generation_requests: 1, num_generation_tokens: 1 });
+        assert_eq!(
+            line.counts,
+            IterationCounts {
+                num_ctx_requests: 2,
+                num_ctx_tokens: 511,
+                num_generation_requests: 1,
+                num_generation_tokens: 1
+            }
+        );
         assert_eq!((line.elapsed_ms, line.kv_cache_usage_pct), (412.29, 6.3));
         assert_eq!(line.device, "CPU");
     }
@@ -143,7 +171,10 @@ mod tests {
     #[test]
     fn format_round_trips_the_fixture_message() {
         let message = &FIXTURE_LINE[FIXTURE_LINE.find("Engine").unwrap()..];
-        assert_eq!(message.parse::<IterationLine>().unwrap().to_string(), message);
+        assert_eq!(
+            message.parse::<IterationLine>().unwrap().to_string(),
+            message
+        );
     }
 
     #[test]
@@ -153,14 +184,25 @@ mod tests {
                    encoder inputs: 2, encoder output embeddings: 1152";
         let line: IterationLine = msg.parse().unwrap();
         assert!(line.dummy);
-        assert_eq!((line.engine, line.index, line.device.as_str()), (1, 1524, "GPU"));
+        assert_eq!(
+            (line.engine, line.index, line.device.as_str()),
+            (1, 1524, "GPU")
+        );
     }
 
     #[test]
     fn other_lines_are_not_iterations() {
-        assert_eq!(IterationLine::find_in("INFO: 127.0.0.1 - \"GET /metrics HTTP/1.1\" 200 OK"), None);
+        assert_eq!(
+            IterationLine::find_in("INFO: 127.0.0.1 - \"GET /metrics HTTP/1.1\" 200 OK"),
+            None
+        );
         let broken = "Iteration(3): x context requests";
-        assert_eq!(broken.parse::<IterationLine>(), Err(ParseIterationError { expected: " context requests, " }));
+        assert_eq!(
+            broken.parse::<IterationLine>(),
+            Err(ParseIterationError {
+                expected: " context requests, "
+            })
+        );
     }
 
     #[test]
@@ -174,6 +216,9 @@ mod tests {
             device: "GPU".into(),
             kv_cache_usage_pct: 2.3622047244094446,
         };
-        assert!(line.to_string().ends_with("elapsed time: 8.59 ms, GPU KV cache usage: 2.4%"));
+        assert!(
+            line.to_string()
+                .ends_with("elapsed time: 8.59 ms, GPU KV cache usage: 2.4%")
+        );
     }
 }

@@ -81,7 +81,11 @@ impl KvCacheManager {
 
     /// The longest run of cached full blocks, capped at `num_tokens - 1` so the last token is
     /// always recomputed (`get_computed_blocks`). Returns the blocks and the hit tokens.
-    pub(crate) fn computed_blocks(&self, hashes: &[BlockHash], num_tokens: u32) -> (Vec<BlockId>, u32) {
+    pub(crate) fn computed_blocks(
+        &self,
+        hashes: &[BlockHash],
+        num_tokens: u32,
+    ) -> (Vec<BlockId>, u32) {
         if !self.enable_caching {
             return (Vec::new(), 0);
         }
@@ -99,7 +103,11 @@ impl KvCacheManager {
     fn blocks_needed(&self, alloc: &Alloc<'_>, held: usize, num_tokens: u32) -> u32 {
         let required = num_tokens.div_ceil(self.block_size) as usize;
         let have = held + alloc.new_computed.len();
-        let evictable = alloc.new_computed.iter().filter(|&&b| self.pool.is_free(b)).count();
+        let evictable = alloc
+            .new_computed
+            .iter()
+            .filter(|&&b| self.pool.is_free(b))
+            .count();
         (required.saturating_sub(have) + evictable) as u32
     }
 
@@ -109,7 +117,11 @@ impl KvCacheManager {
         let held = self.reqs.get(&alloc.req).map_or(0, |r| r.blocks.len());
         let hit_tokens = alloc.new_computed.len() as u32 * self.block_size;
         let computed = (alloc.num_computed_tokens + hit_tokens).min(self.max_model_len);
-        let watermark = if alloc.apply_watermark { self.watermark_blocks } else { 0 };
+        let watermark = if alloc.apply_watermark {
+            self.watermark_blocks
+        } else {
+            0
+        };
         let free = self.pool.num_free();
         if alloc.admission && self.reserve_full_isl {
             let full = alloc.num_tokens.min(self.max_model_len);
@@ -117,7 +129,8 @@ impl KvCacheManager {
                 return false;
             }
         }
-        let slots = (computed + alloc.num_new_tokens + alloc.num_lookahead_tokens).min(self.max_model_len);
+        let slots =
+            (computed + alloc.num_new_tokens + alloc.num_lookahead_tokens).min(self.max_model_len);
         if self.blocks_needed(alloc, held, slots) + watermark > free {
             return false;
         }
@@ -171,7 +184,13 @@ mod tests {
         KvCacheManager::new(&config)
     }
 
-    fn alloc<'a>(req: u32, computed: u32, new: u32, num_tokens: u32, hashes: &'a [u64]) -> Alloc<'a> {
+    fn alloc<'a>(
+        req: u32,
+        computed: u32,
+        new: u32,
+        num_tokens: u32,
+        hashes: &'a [u64],
+    ) -> Alloc<'a> {
         Alloc {
             req,
             num_computed_tokens: computed,

@@ -53,7 +53,12 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    pub(crate) fn new(id: RequestId, arrival: Duration, prompt_tokens: u32, max_tokens: u32) -> Self {
+    pub(crate) fn new(
+        id: RequestId,
+        arrival: Duration,
+        prompt_tokens: u32,
+        max_tokens: u32,
+    ) -> Self {
         RequestRecord {
             id,
             arrival,
@@ -108,7 +113,11 @@ impl PrefixCacheStats {
     /// Counts one lookup (`PrefixCacheStats.record`).
     pub(crate) fn record(&mut self, num_tokens: u32, num_hits: u32, preempted: bool) {
         let (requests, queries, hits) = if preempted {
-            (&mut self.preempted_requests, &mut self.preempted_queries, &mut self.preempted_hits)
+            (
+                &mut self.preempted_requests,
+                &mut self.preempted_queries,
+                &mut self.preempted_hits,
+            )
         } else {
             (&mut self.requests, &mut self.queries, &mut self.hits)
         };

@@ -63,13 +63,24 @@ pub struct Request {
 impl Request {
     /// A request with a synthetic prompt of `prompt_len` unique tokens.
     pub fn synthetic(arrival: Duration, prompt_len: u32, max_tokens: u32) -> Self {
-        let prompt = Prompt::Synthetic { len: prompt_len, shared_prefix: None };
-        Request { arrival, prompt, max_tokens }
+        let prompt = Prompt::Synthetic {
+            len: prompt_len,
+            shared_prefix: None,
+        };
+        Request {
+            arrival,
+            prompt,
+            max_tokens,
+        }
     }
 
     /// A request with explicit prompt token ids.
     pub fn from_tokens(arrival: Duration, tokens: Vec<u32>, max_tokens: u32) -> Self {
-        Request { arrival, prompt: Prompt::Tokens(tokens), max_tokens }
+        Request {
+            arrival,
+            prompt: Prompt::Tokens(tokens),
+            max_tokens,
+        }
     }
 
     /// Makes the first `len` tokens of a synthetic prompt the shared prefix `id`; has no
@@ -92,15 +103,26 @@ impl Request {
         if self.max_tokens == 0 {
             return Err(RequestError::ZeroMaxTokens);
         }
-        if let Prompt::Synthetic { shared_prefix: Some(p), .. } = &self.prompt
+        if let Prompt::Synthetic {
+            shared_prefix: Some(p),
+            ..
+        } = &self.prompt
             && p.len > prompt
         {
-            return Err(RequestError::PrefixLongerThanPrompt { prefix: p.len, prompt });
+            return Err(RequestError::PrefixLongerThanPrompt {
+                prefix: p.len,
+                prompt,
+            });
         }
         let total = u64::from(prompt) + u64::from(self.max_tokens);
         if total > u64::from(max_model_len) {
             let max_tokens = self.max_tokens;
-            return Err(RequestError::TooLong { max_model_len, total, prompt, max_tokens });
+            return Err(RequestError::TooLong {
+                max_model_len,
+                total,
+                prompt,
+                max_tokens,
+            });
         }
         Ok(())
     }
@@ -116,9 +138,17 @@ mod tests {
         let err = req.validate(2048).unwrap_err();
         assert_eq!(
             err,
-            RequestError::TooLong { max_model_len: 2048, total: 2100, prompt: 2000, max_tokens: 100 }
+            RequestError::TooLong {
+                max_model_len: 2048,
+                total: 2100,
+                prompt: 2000,
+                max_tokens: 100
+            }
         );
-        assert!(err.to_string().starts_with("This model's maximum context length is 2048 tokens."));
+        assert!(
+            err.to_string()
+                .starts_with("This model's maximum context length is 2048 tokens.")
+        );
     }
 
     #[test]
@@ -126,7 +156,10 @@ mod tests {
         let req = Request::synthetic(Duration::ZERO, 10, 1).with_shared_prefix(7, 11);
         assert_eq!(
             req.validate(100),
-            Err(RequestError::PrefixLongerThanPrompt { prefix: 11, prompt: 10 })
+            Err(RequestError::PrefixLongerThanPrompt {
+                prefix: 11,
+                prompt: 10
+            })
         );
     }
 

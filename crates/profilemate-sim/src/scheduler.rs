@@ -105,7 +105,11 @@ impl Scheduler {
         let mut out = SchedulerOutput::default();
         let mut budget = self.config.max_num_batched_tokens;
         let eligible = self.running.len() + self.waiting.len();
-        let threshold = if eligible > 1 { self.config.long_prefill_token_threshold } else { 0 };
+        let threshold = if eligible > 1 {
+            self.config.long_prefill_token_threshold
+        } else {
+            0
+        };
         self.schedule_running(&mut out, &mut budget, threshold);
         if out.preempted.is_empty() {
             self.schedule_waiting(&mut out, &mut budget, threshold);
@@ -115,7 +119,10 @@ impl Scheduler {
     }
 
     fn lookahead(&self) -> u32 {
-        self.config.spec_decode.as_ref().map_or(0, |s| s.num_lookahead_tokens)
+        self.config
+            .spec_decode
+            .as_ref()
+            .map_or(0, |s| s.num_lookahead_tokens)
     }
 
     /// The running loop: every running request gets what it still needs, within the budget,
@@ -146,7 +153,10 @@ impl Scheduler {
         if threshold > 0 && n > threshold {
             n = threshold;
         }
-        let room = self.config.max_model_len.saturating_sub(r.num_computed_tokens + 1);
+        let room = self
+            .config
+            .max_model_len
+            .saturating_sub(r.num_computed_tokens + 1);
         n.min(budget).min(room)
     }
 
@@ -185,7 +195,9 @@ impl Scheduler {
             if self.kv.allocate_slots(&alloc) {
                 return true;
             }
-            let Some(victim) = self.running.pop() else { return false };
+            let Some(victim) = self.running.pop() else {
+                return false;
+            };
             self.preempt(victim);
             out.preempted.push(RequestId(victim));
             if victim == slot {
@@ -198,7 +210,10 @@ impl Scheduler {
     /// (`_preempt_request`).
     fn preempt(&mut self, slot: u32) {
         self.kv.free(slot);
-        let r = self.reqs.get_mut(&slot).expect("preempted request has state");
+        let r = self
+            .reqs
+            .get_mut(&slot)
+            .expect("preempted request has state");
         r.status = Status::Preempted;
         r.num_computed_tokens = 0;
         r.num_spec_tokens = 0;
@@ -209,8 +224,11 @@ impl Scheduler {
     /// The waiting loop: FCFS admission while budget, `max_num_seqs` and blocks allow.
     fn schedule_waiting(&mut self, out: &mut SchedulerOutput, budget: &mut u32, threshold: u32) {
         while *budget > 0 && self.running.len() < self.config.max_num_seqs as usize {
-            let Some(&slot) = self.waiting.front() else { break };
-            let Some(entry) = self.try_admit(slot, *budget, threshold, &mut out.prefix_cache) else {
+            let Some(&slot) = self.waiting.front() else {
+                break;
+            };
+            let Some(entry) = self.try_admit(slot, *budget, threshold, &mut out.prefix_cache)
+            else {
                 break;
             };
             self.waiting.pop_front();
@@ -222,7 +240,13 @@ impl Scheduler {
 
     /// Looks up the prefix cache and allocates for the head of the waiting queue; `None`
     /// stops admission for this step.
-    fn try_admit(&mut self, slot: u32, budget: u32, threshold: u32, stats: &mut PrefixCacheStats) -> Option<BatchEntry> {
+    fn try_admit(
+        &mut self,
+        slot: u32,
+        budget: u32,
+        threshold: u32,
+        stats: &mut PrefixCacheStats,
+    ) -> Option<BatchEntry> {
         let r = &self.reqs[&slot];
         let (hit, cached) = self.kv.computed_blocks(&r.block_hashes, r.num_tokens());
         let mut n = r.num_tokens() - cached;
@@ -254,8 +278,15 @@ impl Scheduler {
     }
 
     fn admit(&mut self, slot: u32, n: u32, cached: u32) -> BatchEntry {
-        let r = self.reqs.get_mut(&slot).expect("admitted request has state");
-        let kind = if r.status == Status::Waiting { EntryKind::New } else { EntryKind::Resumed };
+        let r = self
+            .reqs
+            .get_mut(&slot)
+            .expect("admitted request has state");
+        let kind = if r.status == Status::Waiting {
+            EntryKind::New
+        } else {
+            EntryKind::Resumed
+        };
         r.status = Status::Running;
         r.num_computed_tokens = cached;
         BatchEntry {
@@ -298,7 +329,12 @@ impl Scheduler {
         outputs
     }
 
-    fn sample(&mut self, e: &BatchEntry, rng: &mut StdRng, spec_stats: &mut Option<SpecDecodeStats>) -> Option<TokenOutput> {
+    fn sample(
+        &mut self,
+        e: &BatchEntry,
+        rng: &mut StdRng,
+        spec_stats: &mut Option<SpecDecodeStats>,
+    ) -> Option<TokenOutput> {
         let (max_model_len, block_size) = (self.config.max_model_len, self.config.block_size);
         let spec = self.config.spec_decode.as_ref();
         let r = self.reqs.get_mut(&e.request.0)?;
@@ -326,7 +362,11 @@ impl Scheduler {
         if self.config.enable_prefix_caching {
             r.update_hashes(e.request.0, block_size);
         }
-        Some(TokenOutput { request: e.request, num_tokens, finished })
+        Some(TokenOutput {
+            request: e.request,
+            num_tokens,
+            finished,
+        })
     }
 
     fn remove_finished(&mut self, outputs: &[TokenOutput]) {

@@ -120,8 +120,17 @@ impl<T: StepTimer> Simulation<T> {
         }
         let id = RequestId(self.records.len() as u32);
         let prompt_tokens = request.prompt.len();
-        self.records.push(RequestRecord::new(id, request.arrival, prompt_tokens, request.max_tokens));
-        self.pending.push(Reverse(Pending { arrival: request.arrival, id, request }));
+        self.records.push(RequestRecord::new(
+            id,
+            request.arrival,
+            prompt_tokens,
+            request.max_tokens,
+        ));
+        self.pending.push(Reverse(Pending {
+            arrival: request.arrival,
+            id,
+            request,
+        }));
         Ok(id)
     }
 
@@ -205,9 +214,12 @@ impl<T: StepTimer> Simulation<T> {
             if p.arrival > self.clock {
                 break;
             }
-            let Some(Reverse(p)) = self.pending.pop() else { break };
+            let Some(Reverse(p)) = self.pending.pop() else {
+                break;
+            };
             let max_tokens = p.request.max_tokens;
-            self.scheduler.add(p.id, ReqState::new(p.request.prompt, max_tokens));
+            self.scheduler
+                .add(p.id, ReqState::new(p.request.prompt, max_tokens));
         }
     }
 
@@ -223,7 +235,9 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     fn abort_now(&mut self, id: RequestId, at: Duration, sink: &mut impl EngineSink) {
-        let Some(record) = self.records.get_mut(id.0 as usize) else { return };
+        let Some(record) = self.records.get_mut(id.0 as usize) else {
+            return;
+        };
         if record.finished.is_some() {
             return;
         }
@@ -242,7 +256,10 @@ impl<T: StepTimer> Simulation<T> {
     fn run_step(&mut self, out: SchedulerOutput, sink: &mut impl EngineSink) {
         let start = self.clock;
         let num_scheduled_tokens = out.total_tokens();
-        let uniform = out.entries.iter().all(|e| e.num_scheduled_tokens == self.config.decode_query_len());
+        let uniform = out
+            .entries
+            .iter()
+            .all(|e| e.num_scheduled_tokens == self.config.decode_query_len());
         let dispatch = self.dispatcher.dispatch(num_scheduled_tokens, uniform);
         let batch = StepBatch {
             entries: &out.entries,
@@ -254,8 +271,14 @@ impl<T: StepTimer> Simulation<T> {
         let duration = model_time.saturating_add(self.config.cpu_overhead_per_step);
         let end = start.saturating_add(duration);
         self.apply_aborts(end, sink);
-        let mut spec = self.config.spec_decode.as_ref().map(|s| SpecDecodeStats::new(s.num_speculative_tokens));
-        let tokens = self.scheduler.update_from_output(&out, &mut self.rng, &mut spec);
+        let mut spec = self
+            .config
+            .spec_decode
+            .as_ref()
+            .map(|s| SpecDecodeStats::new(s.num_speculative_tokens));
+        let tokens = self
+            .scheduler
+            .update_from_output(&out, &mut self.rng, &mut spec);
         self.clock = end;
         self.mark_scheduled(&out, start);
         let step = StepRecord {
@@ -303,7 +326,9 @@ impl<T: StepTimer> Simulation<T> {
             record.first_token.get_or_insert(at);
             record.last_token = Some(at);
             if self.record_token_times {
-                record.token_times.extend(std::iter::repeat_n(at, t.num_tokens as usize));
+                record
+                    .token_times
+                    .extend(std::iter::repeat_n(at, t.num_tokens as usize));
             }
             if t.finished {
                 record.finished = Some(at);

@@ -58,7 +58,10 @@ pub struct SpecDecodeStats {
 impl SpecDecodeStats {
     pub(crate) fn new(num_spec_tokens: u32) -> Self {
         let per_pos = vec![0; num_spec_tokens as usize];
-        SpecDecodeStats { num_accepted_tokens_per_pos: per_pos, ..Default::default() }
+        SpecDecodeStats {
+            num_accepted_tokens_per_pos: per_pos,
+            ..Default::default()
+        }
     }
 
     /// Counts one request's verification, as `SpecDecodingStats.observe_draft` does.
@@ -66,7 +69,11 @@ impl SpecDecodeStats {
         self.num_drafts += 1;
         self.num_draft_tokens += u64::from(num_draft_tokens);
         self.num_accepted_tokens += u64::from(num_accepted);
-        for pos in self.num_accepted_tokens_per_pos.iter_mut().take(num_accepted as usize) {
+        for pos in self
+            .num_accepted_tokens_per_pos
+            .iter_mut()
+            .take(num_accepted as usize)
+        {
             *pos += 1;
         }
     }
@@ -94,7 +101,11 @@ mod tests {
     use super::*;
 
     fn config(p: f64) -> SpecDecodeConfig {
-        SpecDecodeConfig { num_speculative_tokens: 3, acceptance_probability: p, num_lookahead_tokens: 0 }
+        SpecDecodeConfig {
+            num_speculative_tokens: 3,
+            acceptance_probability: p,
+            num_lookahead_tokens: 0,
+        }
     }
 
     #[test]
@@ -117,6 +128,9 @@ mod tests {
 
     #[test]
     fn out_of_range_acceptance_is_rejected() {
-        assert_eq!(config(1.5).validate(), Err(ConfigError::AcceptanceOutOfRange(1.5)));
+        assert_eq!(
+            config(1.5).validate(),
+            Err(ConfigError::AcceptanceOutOfRange(1.5))
+        );
     }
 }

@@ -61,7 +61,10 @@ impl ReqState {
 
     /// Brings the block hashes up to date with `num_tokens` (`update_block_hashes`).
     pub(crate) fn update_hashes(&mut self, uid: u32, block_size: u32) {
-        let source = TokenSource { prompt: &self.prompt, uid: u64::from(uid) };
+        let source = TokenSource {
+            prompt: &self.prompt,
+            uid: u64::from(uid),
+        };
         let num_tokens = self.num_prompt_tokens + self.num_output_tokens;
         source.extend_hashes(&mut self.block_hashes, num_tokens, block_size);
     }

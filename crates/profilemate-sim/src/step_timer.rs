@@ -83,6 +83,9 @@ mod tests {
             per_token: Duration::from_micros(10),
             per_context_token: Duration::from_micros(1),
         };
-        assert_eq!(timer.step_time(&batch), Duration::from_micros(5000 + 160 + 100));
+        assert_eq!(
+            timer.step_time(&batch),
+            Duration::from_micros(5000 + 160 + 100)
+        );
     }
 }

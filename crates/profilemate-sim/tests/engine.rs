@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationLine, Request, RequestRecord,
-    RuntimeMode, Simulation, SpecDecodeConfig, StepRecord,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationLine, Request,
+    RequestRecord, RuntimeMode, Simulation, SpecDecodeConfig, StepRecord,
 };
 
 fn ms(n: u64) -> Duration {
@@ -43,7 +43,9 @@ fn run(config: EngineConfig, requests: &[Request]) -> (Vec<StepRecord>, Vec<Requ
 
 /// 40 requests with mixed lengths, arriving every 7 ms.
 fn mixed_workload() -> Vec<Request> {
-    (0..40u32).map(|i| Request::synthetic(ms(7 * u64::from(i)), 20 + (i * 37) % 200, 5 + (i * 13) % 40)).collect()
+    (0..40u32)
+        .map(|i| Request::synthetic(ms(7 * u64::from(i)), 20 + (i * 37) % 200, 5 + (i * 13) % 40))
+        .collect()
 }
 
 #[test]
@@ -52,9 +54,19 @@ fn accepted_drafts_add_tokens_and_the_last_step_is_trimmed() {
     let scheduled: Vec<u32> = steps.iter().map(|s| s.num_scheduled_tokens).collect();
     assert_eq!(scheduled, vec![8, 3, 3]);
     // 1 + 3 + 3 tokens would overshoot max_tokens = 6: the last step keeps 2.
-    assert_eq!(records[0].token_times, vec![ms(10), ms(20), ms(20), ms(20), ms(30), ms(30)]);
+    assert_eq!(
+        records[0].token_times,
+        vec![ms(10), ms(20), ms(20), ms(20), ms(30), ms(30)]
+    );
     let spec = steps[1].spec_decode.as_ref().unwrap();
-    assert_eq!((spec.num_drafts, spec.num_draft_tokens, spec.num_accepted_tokens), (1, 2, 2));
+    assert_eq!(
+        (
+            spec.num_drafts,
+            spec.num_draft_tokens,
+            spec.num_accepted_tokens
+        ),
+        (1, 2, 2)
+    );
     assert_eq!(spec.num_accepted_tokens_per_pos, vec![1, 1]);
 }
 
@@ -64,7 +76,10 @@ fn rejected_drafts_still_cost_their_slots() {
     let scheduled: Vec<u32> = steps.iter().map(|s| s.num_scheduled_tokens).collect();
     assert_eq!(scheduled, vec![8, 3, 3]);
     assert_eq!(records[0].num_output_tokens, 3);
-    assert_eq!(steps[2].spec_decode.as_ref().unwrap().num_accepted_tokens, 0);
+    assert_eq!(
+        steps[2].spec_decode.as_ref().unwrap().num_accepted_tokens,
+        0
+    );
 }
 
 #[test]
@@ -92,10 +107,25 @@ fn cuda_graph_padding_follows_the_capture_sizes() {
     };
     let requests: Vec<Request> = (0..3).map(|_| Request::synthetic(ms(0), 10, 3)).collect();
     let (steps, _) = run(config, &requests);
-    let modes: Vec<(u32, u32, RuntimeMode)> =
-        steps.iter().map(|s| (s.num_scheduled_tokens, s.padded_num_tokens, s.cudagraph_mode)).collect();
+    let modes: Vec<(u32, u32, RuntimeMode)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.num_scheduled_tokens,
+                s.padded_num_tokens,
+                s.cudagraph_mode,
+            )
+        })
+        .collect();
     // Capture sizes for 8 seqs / 64 tokens: 1, 2, 4, 8, 16; a 30-token prefill runs eager.
-    assert_eq!(modes, vec![(30, 30, RuntimeMode::None), (3, 4, RuntimeMode::Full), (3, 4, RuntimeMode::Full)]);
+    assert_eq!(
+        modes,
+        vec![
+            (30, 30, RuntimeMode::None),
+            (3, 4, RuntimeMode::Full),
+            (3, 4, RuntimeMode::Full)
+        ]
+    );
 }
 
 /// A sink that writes vLLM-format log lines, as the server's logger will.

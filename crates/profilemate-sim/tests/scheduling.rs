@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, FinishReason, IterationCounts, PrefixCacheStats,
-    Request, RequestRecord, Simulation, StepRecord,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, FinishReason, IterationCounts,
+    PrefixCacheStats, Request, RequestRecord, Simulation, StepRecord,
 };
 
 fn ms(n: u64) -> Duration {
@@ -34,7 +34,11 @@ fn run(config: EngineConfig, requests: Vec<Request>) -> (Vec<StepRecord>, Vec<Re
     }
     let mut steps = Vec::new();
     sim.run(&mut steps);
-    assert_eq!(sim.num_block_holders(), 0, "all KV blocks are freed at the end");
+    assert_eq!(
+        sim.num_block_holders(),
+        0,
+        "all KV blocks are freed at the end"
+    );
     assert_eq!(sim.num_free_blocks(), sim.config().num_gpu_blocks - 1);
     (steps, sim.into_records())
 }
@@ -42,18 +46,32 @@ fn run(config: EngineConfig, requests: Vec<Request>) -> (Vec<StepRecord>, Vec<Re
 /// `(ctx requests, ctx tokens, gen requests, gen tokens)` of each step.
 fn counts(steps: &[StepRecord]) -> Vec<(u32, u32, u32, u32)> {
     let tuple = |c: IterationCounts| {
-        (c.num_ctx_requests, c.num_ctx_tokens, c.num_generation_requests, c.num_generation_tokens)
+        (
+            c.num_ctx_requests,
+            c.num_ctx_tokens,
+            c.num_generation_requests,
+            c.num_generation_tokens,
+        )
     };
     steps.iter().map(|s| tuple(s.counts)).collect()
 }
 
 #[test]
 fn chunked_prefill_splits_prompts_at_the_token_budget() {
-    let requests = vec![Request::synthetic(ms(0), 250, 3), Request::synthetic(ms(0), 60, 2)];
+    let requests = vec![
+        Request::synthetic(ms(0), 250, 3),
+        Request::synthetic(ms(0), 60, 2),
+    ];
     let (steps, records) = run(small_config(100, 4), requests);
     assert_eq!(
         counts(&steps),
-        vec![(1, 100, 0, 0), (1, 100, 0, 0), (2, 100, 0, 0), (1, 10, 1, 1), (0, 0, 2, 2)]
+        vec![
+            (1, 100, 0, 0),
+            (1, 100, 0, 0),
+            (2, 100, 0, 0),
+            (1, 10, 1, 1),
+            (0, 0, 2, 2)
+        ]
     );
     // A request's first token comes at the end of its last prefill chunk.
     assert_eq!(records[0].token_times, vec![ms(30), ms(40), ms(50)]);
@@ -65,11 +83,20 @@ fn chunked_prefill_splits_prompts_at_the_token_budget() {
 fn decodes_take_the_budget_before_prefills() {
     // B arrives while step 0 runs; from step 1 on, A's decode is scheduled first and B's
     // prefill gets what is left of the 64-token budget.
-    let requests = vec![Request::synthetic(ms(0), 10, 5), Request::synthetic(ms(5), 100, 1)];
+    let requests = vec![
+        Request::synthetic(ms(0), 10, 5),
+        Request::synthetic(ms(5), 100, 1),
+    ];
     let (steps, records) = run(small_config(64, 8), requests);
     assert_eq!(
         counts(&steps),
-        vec![(1, 10, 0, 0), (1, 63, 1, 1), (1, 37, 1, 1), (0, 0, 1, 1), (0, 0, 1, 1)]
+        vec![
+            (1, 10, 0, 0),
+            (1, 63, 1, 1),
+            (1, 37, 1, 1),
+            (0, 0, 1, 1),
+            (0, 0, 1, 1)
+        ]
     );
     assert_eq!(records[1].ttft(), Some(ms(25)));
     assert_eq!(records[1].queue_time(), Some(ms(5)));
@@ -80,7 +107,10 @@ fn max_num_seqs_holds_back_admissions_until_a_request_finishes() {
     let requests = (0..3).map(|_| Request::synthetic(ms(0), 8, 2)).collect();
     let (steps, records) = run(small_config(64, 2), requests);
     // C is admitted only after A and B leave the running queue at the end of step 1.
-    assert_eq!(counts(&steps), vec![(2, 16, 0, 0), (0, 0, 2, 2), (1, 8, 0, 0), (0, 0, 1, 1)]);
+    assert_eq!(
+        counts(&steps),
+        vec![(2, 16, 0, 0), (0, 0, 2, 2), (1, 8, 0, 0), (0, 0, 1, 1)]
+    );
     assert_eq!(records[2].first_scheduled, Some(ms(20)));
 }
 
@@ -90,10 +120,16 @@ fn long_prefill_threshold_caps_chunks_only_when_others_wait() {
     config.long_prefill_token_threshold = 64;
     let alone = run(config.clone(), vec![Request::synthetic(ms(0), 200, 1)]).0;
     assert_eq!(counts(&alone), vec![(1, 200, 0, 0)]);
-    let two = vec![Request::synthetic(ms(0), 200, 1), Request::synthetic(ms(0), 100, 1)];
+    let two = vec![
+        Request::synthetic(ms(0), 200, 1),
+        Request::synthetic(ms(0), 100, 1),
+    ];
     let steps = run(config, two).0;
     // B finishes in step 1; alone, A's last 72 tokens are no longer capped.
-    assert_eq!(counts(&steps), vec![(2, 128, 0, 0), (2, 100, 0, 0), (1, 72, 0, 0)]);
+    assert_eq!(
+        counts(&steps),
+        vec![(2, 128, 0, 0), (2, 100, 0, 0), (1, 72, 0, 0)]
+    );
 }
 
 #[test]
@@ -109,24 +145,49 @@ fn preemption_recomputes_the_last_running_request() {
         cudagraph: CudaGraphConfig::eager(),
         ..Default::default()
     };
-    let requests = vec![Request::synthetic(ms(0), 8, 8), Request::synthetic(ms(0), 8, 8)];
+    let requests = vec![
+        Request::synthetic(ms(0), 8, 8),
+        Request::synthetic(ms(0), 8, 8),
+    ];
     let (steps, records) = run(config, requests);
     let gen1 = (0, 0, 1, 1);
     let gen2 = (0, 0, 2, 2);
     // Step 5: A needs a 4th block, B is preempted. B comes back in step 8 with 13 tokens to
     // recompute, which vLLM logs as *generation* tokens (B already has output tokens).
-    let expected = vec![(2, 16, 0, 0), gen2, gen2, gen2, gen2, gen1, gen1, gen1, (0, 0, 1, 13), gen1, gen1];
+    let expected = vec![
+        (2, 16, 0, 0),
+        gen2,
+        gen2,
+        gen2,
+        gen2,
+        gen1,
+        gen1,
+        gen1,
+        (0, 0, 1, 13),
+        gen1,
+        gen1,
+    ];
     assert_eq!(counts(&steps), expected);
     let preempted: Vec<u32> = steps.iter().map(|s| s.num_preempted).collect();
     assert_eq!(preempted, vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
     assert_eq!(steps[4].kv_cache_usage, 1.0);
-    assert_eq!((records[0].num_preemptions, records[1].num_preemptions), (0, 1));
+    assert_eq!(
+        (records[0].num_preemptions, records[1].num_preemptions),
+        (0, 1)
+    );
     assert_eq!(records[1].token_times.len(), 8);
-    assert_eq!(records[1].token_times[4..], [ms(50), ms(90), ms(100), ms(110)]);
+    assert_eq!(
+        records[1].token_times[4..],
+        [ms(50), ms(90), ms(100), ms(110)]
+    );
 }
 
 fn caching_config() -> EngineConfig {
-    EngineConfig { block_size: 4, enable_prefix_caching: true, ..small_config(256, 8) }
+    EngineConfig {
+        block_size: 4,
+        enable_prefix_caching: true,
+        ..small_config(256, 8)
+    }
 }
 
 #[test]
@@ -134,11 +195,22 @@ fn prefix_cache_hits_blocks_of_a_finished_request() {
     let a = Request::synthetic(ms(0), 20, 2).with_shared_prefix(1, 16);
     let b = Request::synthetic(ms(100), 20, 2).with_shared_prefix(1, 16);
     let (steps, records) = run(caching_config(), vec![a, b]);
-    assert_eq!(counts(&steps), vec![(1, 20, 0, 0), (0, 0, 1, 1), (1, 4, 0, 0), (0, 0, 1, 1)]);
+    assert_eq!(
+        counts(&steps),
+        vec![(1, 20, 0, 0), (0, 0, 1, 1), (1, 4, 0, 0), (0, 0, 1, 1)]
+    );
     assert_eq!(steps[2].start, ms(100));
-    let stats = PrefixCacheStats { requests: 1, queries: 20, hits: 16, ..Default::default() };
+    let stats = PrefixCacheStats {
+        requests: 1,
+        queries: 20,
+        hits: 16,
+        ..Default::default()
+    };
     assert_eq!(steps[2].prefix_cache, stats);
-    assert_eq!((records[0].num_cached_tokens, records[1].num_cached_tokens), (0, 16));
+    assert_eq!(
+        (records[0].num_cached_tokens, records[1].num_cached_tokens),
+        (0, 16)
+    );
 }
 
 #[test]
@@ -165,7 +237,14 @@ fn unshared_prompts_never_hit() {
     let a = Request::synthetic(ms(0), 20, 1);
     let b = Request::synthetic(ms(50), 20, 1);
     let (steps, _) = run(caching_config(), vec![a, b]);
-    assert_eq!(steps[1].prefix_cache, PrefixCacheStats { requests: 1, queries: 20, ..Default::default() });
+    assert_eq!(
+        steps[1].prefix_cache,
+        PrefixCacheStats {
+            requests: 1,
+            queries: 20,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
@@ -202,9 +281,15 @@ fn run_until_stops_at_the_given_time_and_resumes() {
 
 #[test]
 fn idle_engine_waits_for_the_next_arrival() {
-    let requests = vec![Request::synthetic(ms(0), 8, 1), Request::synthetic(ms(1000), 8, 1)];
+    let requests = vec![
+        Request::synthetic(ms(0), 8, 1),
+        Request::synthetic(ms(1000), 8, 1),
+    ];
     let (steps, records) = run(small_config(64, 4), requests);
-    assert_eq!(steps.iter().map(|s| s.start).collect::<Vec<_>>(), vec![ms(0), ms(1000)]);
+    assert_eq!(
+        steps.iter().map(|s| s.start).collect::<Vec<_>>(),
+        vec![ms(0), ms(1000)]
+    );
     assert_eq!(records[1].ttft(), Some(ms(10)));
 }
 

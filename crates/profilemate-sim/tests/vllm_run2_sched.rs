@@ -32,10 +32,17 @@ fn run2_config() -> EngineConfig {
 /// The requests of bench-1.json: arrival offset, prompt and output lengths.
 fn run2_requests() -> Vec<Request> {
     let parse = |line: &str| -> Request {
-        let f: Vec<u64> = line.split('\t').map(|x| x.trim().parse().unwrap()).collect();
+        let f: Vec<u64> = line
+            .split('\t')
+            .map(|x| x.trim().parse().unwrap())
+            .collect();
         Request::synthetic(Duration::from_micros(f[0]), f[1] as u32, f[2] as u32)
     };
-    REQUESTS.lines().filter(|l| !l.starts_with('#')).map(parse).collect()
+    REQUESTS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(parse)
+        .collect()
 }
 
 /// A timer fitted by eye to the capture: ~0.8 ms per token on this CPU, 3 ms per step.
@@ -55,11 +62,17 @@ fn simulate() -> Vec<IterationLine> {
     let mut steps: Vec<StepRecord> = Vec::new();
     sim.run(&mut steps);
     assert_eq!(sim.num_block_holders(), 0);
-    steps.iter().map(|s| IterationLine::from_step(s, "CPU")).collect()
+    steps
+        .iter()
+        .map(|s| IterationLine::from_step(s, "CPU"))
+        .collect()
 }
 
 fn vllm_lines() -> Vec<IterationLine> {
-    SERVER_LOG.lines().filter_map(IterationLine::find_in).collect()
+    SERVER_LOG
+        .lines()
+        .filter_map(IterationLine::find_in)
+        .collect()
 }
 
 #[test]
@@ -83,7 +96,12 @@ fn kv_cache_usage_matches_vllm_to_the_printed_digit() {
     let (ours, theirs) = (simulate(), vllm_lines());
     for (o, t) in ours.iter().zip(&theirs) {
         let printed = format!("{:.1}", o.kv_cache_usage_pct);
-        assert_eq!(printed, format!("{:.1}", t.kv_cache_usage_pct), "Iteration({})", t.index);
+        assert_eq!(
+            printed,
+            format!("{:.1}", t.kv_cache_usage_pct),
+            "Iteration({})",
+            t.index
+        );
     }
 }
 
