@@ -1,0 +1,199 @@
+//! Provides [`Client`], the OpenAI-compatible HTTP client that sends one request and measures it.
+//!
+//! Timing follows vLLM's request functions (vllm/benchmarks/lib/endpoint_request_func.py, vLLM
+//! 0.32) with one deliberate improvement: each SSE event is stamped with the arrival time of the
+//! body chunk that completed it, taken before any parsing, rather than after JSON decoding.
+
+pub mod payload;
+pub mod sse;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::cancel::CancelToken;
+use crate::config::{Backend, BenchConfig};
+use crate::error::BenchError;
+use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::tokenizer::Tokenizer;
+use crate::workload::SampleRequest;
+use sse::SseParser;
+use stream::StreamState;
+
+/// vLLM's error text for a stream without token chunks (sic, no space after the period).
+pub const NO_TOKEN_ERROR: &str = "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
+
+type Failure = (ErrorKind, String);
+
+/// A configured client for one run; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    api_url: String,
+    backend: Backend,
+    headers: HeaderMap,
+    body: payload::BodyTemplate,
+    tokenizer: Option<Arc<dyn Tokenizer>>,
+    timeout: Option<Duration>,
+    origin: Instant,
+}
+
+impl Client {
+    /// Builds the client for `config`, sending `model` in each body.
+    pub fn new(config: &BenchConfig, model: &str, tokenizer: Option<Arc<dyn Tokenizer>>) -> Result<Self, BenchError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(config.max_concurrency.unwrap_or(usize::MAX))
+            .build()
+            .map_err(|e| BenchError::Client(e.to_string()))?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.clone(),
+            api_url: config.api_url(),
+            backend: config.backend,
+            headers: headers(config)?,
+            body: payload::BodyTemplate::new(config, model),
+            tokenizer,
+            timeout: config.request_timeout,
+            origin: Instant::now(),
+        })
+    }
+
+    /// Seconds since the client was built: the run's monotonic clock.
+    pub fn secs(&self, t: Instant) -> Seconds {
+        t.saturating_duration_since(self.origin).as_secs_f64()
+    }
+
+    /// Sends one request and measures it; every outcome, including cancellation, is a record.
+    pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
+        let body = self.body.render(req);
+        let mut rb = self.http.post(&self.api_url).headers(self.headers.clone()).body(body);
+        if !req.request_id.is_empty() {
+            rb = rb.header("x-request-id", &req.request_id);
+        }
+        let sent = Instant::now();
+        let mut state = StreamState::new(sent);
+        let outcome = tokio::select! {
+            r = self.exchange(rb, &mut state) => r,
+            () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
+            () = cancel.cancelled() => Err((ErrorKind::Cancelled, "run interrupted".into())),
+        };
+        self.record(req, &state, outcome)
+    }
+
+    async fn exchange(&self, rb: reqwest::RequestBuilder, state: &mut StreamState) -> Result<(), Failure> {
+        let mut resp = rb.send().await.map_err(|e| classify(&e))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            let reason = resp.status().canonical_reason().unwrap_or_default().to_string();
+            return Err((ErrorKind::HttpStatus(resp.status().as_u16()), reason));
+        }
+        if self.backend.is_pooling() {
+            return pooled(resp, state).await;
+        }
+        let tok = self.tokenizer.as_deref();
+        let mut parser = SseParser::new();
+        let mut failure = None;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))? {
+            let now = Instant::now();
+            parser.feed(&chunk, &mut |data| apply(state, data, now, tok, &mut failure));
+            if let Some(err) = failure.take() {
+                return Err((ErrorKind::MalformedStream, err));
+            }
+        }
+        let now = Instant::now();
+        parser.finish(&mut |data| apply(state, data, now, tok, &mut failure));
+        failure.map_or(Ok(()), |err| Err((ErrorKind::MalformedStream, err)))
+    }
+
+    fn record(&self, req: &SampleRequest, s: &StreamState, outcome: Result<(), Failure>) -> RequestRecord {
+        let outcome = outcome.and_then(|()| s.ttft().map(|_| ()).ok_or((ErrorKind::NoTokens, NO_TOKEN_ERROR.to_string())));
+        let (success, error, error_kind) = match outcome {
+            Ok(()) => (true, String::new(), None),
+            Err((kind, msg)) => (false, msg, Some(kind)),
+        };
+        RequestRecord {
+            success,
+            prompt_len: s.prompt_tokens.unwrap_or(req.prompt_len),
+            output_tokens: s.output_tokens,
+            ttft: s.ttft().unwrap_or(0.0),
+            itl: s.itl.clone(),
+            latency: s.latency(),
+            start_time: self.secs(s.sent),
+            client_queue_time: 0.0,
+            generated_text: s.text.clone(),
+            error,
+            num_input_sequences: payload::num_input_sequences(&req.prompt),
+            error_kind,
+            chunk_tokens: s.chunk_tokens.clone(),
+            ttfc: s.ttfc,
+            client_lag: 0.0,
+        }
+    }
+
+    /// GETs `base_url + path`; `None` on any failure or non-200 (as vLLM's scrapes do).
+    pub async fn get_text(&self, path: &str) -> Option<String> {
+        let resp = self.http.get(format!("{}{path}", self.base_url)).headers(self.headers.clone()).send().await.ok()?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return None;
+        }
+        resp.text().await.ok()
+    }
+}
+
+fn apply(state: &mut StreamState, data: &[u8], now: Instant, tok: Option<&dyn Tokenizer>, failure: &mut Option<String>) {
+    if failure.is_none() {
+        if let Err(e) = state.on_data(data, now, tok) {
+            *failure = Some(e);
+        }
+    }
+}
+
+/// A non-streaming pooling response: TTFT = latency = time to the full body.
+async fn pooled(resp: reqwest::Response, state: &mut StreamState) -> Result<(), Failure> {
+    let body = resp.bytes().await.map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?;
+    let now = Instant::now();
+    state.first = Some(now);
+    state.last = now;
+    state.chunk_tokens.push(1);
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| (ErrorKind::MalformedStream, e.to_string()))?;
+    state.prompt_tokens = Some(v.pointer("/usage/prompt_tokens").and_then(serde_json::Value::as_u64).unwrap_or(0));
+    Ok(())
+}
+
+async fn deadline(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn classify(e: &reqwest::Error) -> Failure {
+    let kind = if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_body() || e.is_decode() {
+        ErrorKind::StreamInterrupted
+    } else {
+        ErrorKind::Other
+    };
+    (kind, e.to_string())
+}
+
+/// Default headers (JSON content type, `OPENAI_API_KEY` bearer), then `--header` overrides.
+fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let bad = |what: String| BenchError::Config(crate::error::ConfigError::KeyValue { flag: "--header", value: what });
+    if let Some(key) = &config.api_key {
+        h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| bad("OPENAI_API_KEY".into()))?);
+    }
+    for (k, v) in &config.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("{k}={v}")))?;
+        h.insert(name, HeaderValue::from_str(v).map_err(|_| bad(format!("{k}={v}")))?);
+    }
+    Ok(h)
+}

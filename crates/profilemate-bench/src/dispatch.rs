@@ -1,0 +1,131 @@
+//! Provides [`dispatch`]: sends a scheduled workload on an absolute timeline and collects one
+//! record per sent request.
+//!
+//! Mirrors the dispatch loop of `benchmark()` in vllm/benchmarks/serve.py, vLLM 0.32 (absolute
+//! offsets from one start instant, a semaphore for `--max-concurrency`, `client_queue_time =
+//! start_time - arrival_time`, duration from before the first dispatch to after the last
+//! completion), with per-request client lag, `--duration`, and Ctrl-C handling added.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::time::sleep_until;
+
+use crate::cancel::CancelToken;
+use crate::client::Client;
+use crate::clock::Civil;
+use crate::event::{Event, EventSink};
+use crate::record::{RequestRecord, Seconds};
+use crate::report::RpsChange;
+use crate::schedule::{RampUp, rps_steps};
+use crate::workload::{ScheduledRequest, Workload};
+
+/// Dispatch limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DispatchOptions {
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<usize>,
+    /// `--duration`: no request is sent after this much time.
+    pub duration: Option<Duration>,
+    /// Ramp-up, for `rps_change_events`.
+    pub ramp_up: Option<RampUp>,
+}
+
+/// What dispatching produced.
+#[derive(Debug, Clone, Default)]
+pub struct Dispatched {
+    /// One record per sent request, in dispatch order.
+    pub records: Vec<RequestRecord>,
+    /// Seconds from before the first dispatch to after the last completion.
+    pub duration: Seconds,
+    /// Scheduled requests that were never sent.
+    pub not_sent: usize,
+    /// Whether Ctrl-C stopped the run.
+    pub interrupted: bool,
+    /// Ramp-up rate changes, timestamped at dispatch.
+    pub rps_change_events: Vec<RpsChange>,
+}
+
+/// Sends every scheduled request at its time and waits for all of them.
+pub async fn dispatch(
+    client: Arc<Client>,
+    workload: Arc<Workload>,
+    schedule: &[ScheduledRequest],
+    opts: DispatchOptions,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Dispatched {
+    events.emit(Event::Started { total: schedule.len() });
+    let semaphore = opts.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+    let sender = Sender { client, workload, semaphore, events: events.clone(), cancel: cancel.clone() };
+    let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
+    let mut steps = opts.ramp_up.map(|r| rps_steps(r, &rates)).unwrap_or_default().into_iter().peekable();
+    let mut rps_change_events = Vec::new();
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(schedule.len());
+    for (pos, s) in schedule.iter().enumerate() {
+        let target = start + s.send_at;
+        if opts.duration.is_some_and(|d| s.send_at >= d) || !wait_until(target, cancel).await {
+            break;
+        }
+        if opts.duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
+        let arrival = Instant::now();
+        while let Some((_, rps)) = steps.next_if(|(i, _)| *i <= pos) {
+            rps_change_events.push(RpsChange { rps, timestamp: Civil::now().iso() });
+        }
+        let lag = arrival.saturating_duration_since(target).as_secs_f64();
+        handles.push(tokio::spawn(sender.clone().send(s.index, arrival, lag)));
+    }
+    let mut records = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(Some(rec)) = h.await {
+            records.push(rec);
+        }
+    }
+    let duration = start.elapsed().as_secs_f64();
+    events.emit(Event::Finished);
+    let not_sent = schedule.len() - records.len();
+    Dispatched { records, duration, not_sent, interrupted: cancel.is_cancelled(), rps_change_events }
+}
+
+/// Sleeps until `target`; `false` if cancelled first.
+async fn wait_until(target: Instant, cancel: &CancelToken) -> bool {
+    if cancel.is_cancelled() {
+        return false;
+    }
+    tokio::select! {
+        () = sleep_until(target.into()) => true,
+        () = cancel.cancelled() => false,
+    }
+}
+
+/// What each spawned request task needs.
+#[derive(Debug, Clone)]
+struct Sender {
+    client: Arc<Client>,
+    workload: Arc<Workload>,
+    semaphore: Option<Arc<Semaphore>>,
+    events: EventSink,
+    cancel: CancelToken,
+}
+
+impl Sender {
+    /// One request behind the concurrency limit; `None` if cancelled before it was sent.
+    async fn send(self, index: usize, arrival: Instant, lag: Seconds) -> Option<RequestRecord> {
+        let _permit = match &self.semaphore {
+            Some(sem) => tokio::select! {
+                p = sem.clone().acquire_owned() => Some(p.ok()?),
+                () = self.cancel.cancelled() => return None,
+            },
+            None => None,
+        };
+        let mut rec = self.client.send(&self.workload.requests[index], &self.cancel).await;
+        rec.client_queue_time = rec.start_time - self.client.secs(arrival);
+        rec.client_lag = lag;
+        self.events.emit(Event::RequestDone { success: rec.success });
+        Some(rec)
+    }
+}
