@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod error;
 pub mod model;
 pub mod number;
+pub mod offload;
 pub mod parse;
 pub mod query;
 pub mod registry;

@@ -72,7 +72,7 @@ fn every_name_in_the_anchors_section_1_is_catalogued() {
         seen += 1;
     }
     assert!(missing.is_empty(), "not catalogued: {missing:?}");
-    assert!(seen > 100, "scanned {seen} names");
+    assert!(seen > 90, "scanned only {seen} names");
 }
 
 #[test]
