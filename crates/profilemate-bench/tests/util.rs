@@ -13,3 +13,168 @@ pub(crate) fn assert_close(what: &str, got: f64, want: f64) {
     let tol = 1e-9 * want.abs().max(1e-12);
     assert!((got - want).abs() <= tol, "{what}: got {got}, vLLM {want} (diff {})", got - want);
 }
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use profilemate_bench::config::{Backend, BenchConfig, OutputConfig};
+use profilemate_bench::metrics::Goodput;
+use profilemate_bench::schedule::Arrivals;
+use profilemate_bench::workload::{DatasetSpec, RangeRatio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the fault server answers one completion request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// 200 with `n` one-token chunks, a usage chunk and `[DONE]`.
+    Tokens(usize),
+    /// A bare status line.
+    Status(u16),
+    /// Two token chunks, then the connection closes mid-body.
+    Cut,
+    /// A `data:` payload that is not JSON.
+    Malformed,
+    /// One token chunk, then silence.
+    Stall,
+    /// 200 with only `[DONE]`.
+    NoTokens,
+}
+
+/// A loopback HTTP/1.1 server whose completion replies follow `plan(request_index)`.
+pub(crate) async fn fault_server(plan: impl Fn(usize) -> Reply + Send + Sync + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let plan = Arc::new(plan);
+    let counter = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (plan, counter) = (plan.clone(), counter.clone());
+            tokio::spawn(async move { handle(sock, &*plan, &counter).await });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn handle(mut sock: TcpStream, plan: &(dyn Fn(usize) -> Reply + Send + Sync), counter: &AtomicUsize) {
+    let Some(path) = read_request(&mut sock).await else { return };
+    let reply = match path.as_str() {
+        "/v1/models" => return json_reply(&mut sock, r#"{"data":[{"id":"served","root":"org/fault-model"}]}"#).await,
+        "/metrics" => {
+            let n = counter.load(Ordering::SeqCst);
+            let body = format!("vllm:prefix_cache_queries_total{{engine=\"0\"}} {}\nvllm:prefix_cache_hits_total{{engine=\"0\"}} {}\nvllm:num_preemptions_total 0\n", n * 100, n * 25);
+            return json_reply(&mut sock, &body).await;
+        }
+        _ => plan(counter.fetch_add(1, Ordering::SeqCst)),
+    };
+    let _ = respond(&mut sock, reply).await;
+}
+
+async fn read_request(sock: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    head.split_whitespace().nth(1).map(str::to_string)
+}
+
+async fn json_reply(sock: &mut TcpStream, body: &str) {
+    let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let _ = sock.write_all(msg.as_bytes()).await;
+}
+
+fn chunk(data: &str) -> String {
+    let event = format!("data: {data}\n\n");
+    format!("{:x}\r\n{event}\r\n", event.len())
+}
+
+const TOKEN: &str = r#"{"choices":[{"index":0,"text":" tok"}]}"#;
+
+async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    match reply {
+        Reply::Status(code) => {
+            let reason = if code == 429 { "Too Many Requests" } else { "Internal Server Error" };
+            return sock.write_all(format!("HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
+        }
+        _ => sock.write_all(head.as_bytes()).await?,
+    }
+    match reply {
+        Reply::Tokens(n) => {
+            for _ in 0..n {
+                sock.write_all(chunk(TOKEN).as_bytes()).await?;
+                sock.flush().await?;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let usage = format!(r#"{{"choices":[],"usage":{{"prompt_tokens":8,"completion_tokens":{n}}}}}"#);
+            sock.write_all(format!("{}{}0\r\n\r\n", chunk(&usage), chunk("[DONE]")).as_bytes()).await
+        }
+        Reply::Cut => {
+            sock.write_all(format!("{}{}", chunk(TOKEN), chunk(TOKEN)).as_bytes()).await?;
+            sock.flush().await?;
+            sock.shutdown().await
+        }
+        Reply::Malformed => sock.write_all(format!("{}{}0\r\n\r\n", chunk(TOKEN), chunk("{\"choices\": [oops")).as_bytes()).await,
+        Reply::Stall => {
+            sock.write_all(chunk(TOKEN).as_bytes()).await?;
+            sock.flush().await?;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        }
+        Reply::NoTokens => sock.write_all(format!("{}0\r\n\r\n", chunk("[DONE]")).as_bytes()).await,
+        Reply::Status(_) => Ok(()),
+    }
+}
+
+/// A small random-dataset config against `base_url`.
+pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
+    BenchConfig {
+        backend: Backend::Vllm,
+        base_url: base_url.to_string(),
+        endpoint: "/v1/completions".into(),
+        model: None,
+        served_model_name: None,
+        tokenizer_id: None,
+        skip_tokenizer_init: false,
+        headers: vec![],
+        api_key: None,
+        extra_body: Default::default(),
+        ignore_eos: true,
+        logprobs: None,
+        request_id_prefix: "bench-test-".into(),
+        dataset: DatasetSpec::Random { input_len: 8, output_len: 4, range_ratio: RangeRatio::default(), prefix_len: 0, batch_size: 1 },
+        num_prompts,
+        seed: 0,
+        no_oversample: false,
+        disable_shuffle: false,
+        arrivals: Arrivals::Rate { request_rate: f64::INFINITY, burstiness: 1.0, ramp_up: None },
+        max_concurrency: None,
+        num_warmups: 0,
+        ready_check_timeout: Duration::ZERO,
+        percentile_metrics: None,
+        percentiles: vec![99.0],
+        goodput: Goodput::default(),
+        output: OutputConfig::default(),
+        duration: None,
+        request_timeout: Some(Duration::from_millis(500)),
+        gpu: None,
+    }
+}
