@@ -38,6 +38,7 @@ pub mod cases;
 mod class_defaults;
 pub mod components;
 pub mod context;
+pub mod cudagraph;
 pub mod dtype;
 pub mod error;
 pub mod field;
