@@ -1,1 +1,66 @@
-fn main() {}
+//! One step estimate (1 prefill of 2048 tokens + 255 decodes at context 4000) on Llama-3.1-8B
+//! and DeepSeek-V3: totals only (the per-step hot path) and with breakdowns.
+//!
+//! Run: `cargo bench -p profilemate-model --bench step_estimate`
+
+use divan::{Bencher, black_box};
+use profilemate_model::{
+    Deployment, Dtype, ExecutionContext, Metric, ParallelConfig, PerfModel, ScheduledRequest,
+    StepInput, presets,
+};
+
+fn main() {
+    divan::main();
+}
+
+const MODELS: &[&str] = &["llama-3.1-8b", "deepseek-v3"];
+
+fn model(name: &str) -> PerfModel {
+    let deployment = Deployment {
+        parallel: ParallelConfig::new(if name == "deepseek-v3" { 8 } else { 1 }, 1, 1, false)
+            .unwrap(),
+        ..Deployment::new(Dtype::Bfloat16)
+    };
+    PerfModel::vllm_exact(&presets::spec(name).unwrap(), &deployment).unwrap()
+}
+
+fn batch() -> ExecutionContext {
+    let mut ctx = ExecutionContext::new();
+    ctx.add(2048, 2048, true);
+    for _ in 0..255 {
+        ctx.add(1, 4000, false);
+    }
+    ctx
+}
+
+#[divan::bench(args = MODELS)]
+fn totals(bencher: Bencher, name: &str) {
+    let (model, ctx) = (model(name), batch());
+    bencher.bench(|| black_box(&model).totals(black_box(&ctx), true));
+}
+
+#[divan::bench(args = MODELS)]
+fn breakdowns(bencher: Bencher, name: &str) {
+    let (model, ctx) = (model(name), batch());
+    bencher.bench(|| Metric::ALL.map(|m| black_box(&model).breakdown(m, black_box(&ctx), true)));
+}
+
+/// The scheduler-facing path: build the context from the step, then totals (context reused).
+#[divan::bench(args = MODELS)]
+fn step_perf_stats(bencher: Bencher, name: &str) {
+    let model = model(name);
+    let new = [ScheduledRequest {
+        num_computed_tokens: 0,
+        num_scheduled_tokens: 2048,
+    }];
+    let cached = [ScheduledRequest {
+        num_computed_tokens: 3999,
+        num_scheduled_tokens: 1,
+    }; 255];
+    let step = StepInput {
+        new_requests: &new,
+        cached_requests: &cached,
+    };
+    let mut ctx = ExecutionContext::new();
+    bencher.bench_local(|| model.step_perf_stats(black_box(&step), &mut ctx, false));
+}
