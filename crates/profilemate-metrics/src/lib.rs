@@ -4,6 +4,8 @@
 pub mod alias;
 pub mod catalogue;
 pub mod error;
+pub mod http;
+pub mod mfu;
 pub mod model;
 pub mod number;
 pub mod offload;

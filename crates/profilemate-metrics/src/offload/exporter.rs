@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::payload::{OffloadStats, StatKind, StatValue};
 use crate::catalogue::{self, Group, RegisteredFamily};
 use crate::error::{ExportError, RegistryError};
-use crate::registry::{EngineLabels, LabelledFamily, Registry};
+use crate::registry::{EngineLabels, Registry};
 
 /// Which offloading spec the connector runs, deciding the metric set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

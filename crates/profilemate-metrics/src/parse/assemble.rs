@@ -49,8 +49,8 @@ impl Assembler {
         let text = text.trim_start_matches([' ', '\t']);
         match keyword {
             "HELP" => self.help(name, unescape_help(text)),
-            "TYPE" => self.declare(name, text),
-            _ => self.unit(name, text),
+            "TYPE" => self.declare(name, text.trim_end_matches([' ', '\t'])),
+            _ => self.unit(name, text.trim_end_matches([' ', '\t'])),
         }
     }
 
@@ -222,8 +222,8 @@ mod tests {
 
     #[test]
     fn help_unescapes_and_type_rules_hold() {
-        let scrape = parse("# HELP h a\\\\b\\nc\n# TYPE h gauge\nh 1\n").unwrap();
-        assert_eq!(scrape.families[0].help.as_deref(), Some("a\\b\nc"));
+        let scrape = parse("# HELP h a\\\\b\\nc \n# TYPE h gauge \nh 1 \n").unwrap();
+        assert_eq!(scrape.families[0].help.as_deref(), Some("a\\b\nc "));
         let dup = parse("# TYPE h gauge\n# TYPE h gauge\n").unwrap_err();
         assert_eq!(dup.kind, K::DuplicateType("h".into()));
         let late = parse("h 1\n# TYPE h gauge\n").unwrap_err();

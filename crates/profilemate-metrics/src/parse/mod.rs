@@ -49,7 +49,8 @@ pub fn parse_with(text: &str, format: Format) -> Result<Scrape, ParseError> {
         if om && raw.contains('\r') {
             return Err(K::CarriageReturn.at(line_no));
         }
-        let line = raw.trim_matches([' ', '\t', '\r']);
+        // Trailing blanks are kept: they can belong to HELP text.
+        let line = raw.trim_start_matches([' ', '\t']).trim_end_matches('\r');
         if om && line == "# EOF" {
             eof_line = Some(line_no);
             continue;

@@ -44,11 +44,19 @@ impl Counter {
     }
 }
 
+impl CounterFamily {
+    /// The series for `values` (in label-name order), created on first use. Looking up an
+    /// existing series takes a read lock and does not allocate.
+    pub fn labels(&self, values: &[&str]) -> Result<Counter, RegistryError> {
+        self.0.get_or_create(values).map(Counter)
+    }
+}
+
 impl LabelledFamily for CounterFamily {
     type Handle = Counter;
 
     fn labels(&self, values: &[&str]) -> Result<Counter, RegistryError> {
-        self.0.get_or_create(values).map(Counter)
+        CounterFamily::labels(self, values)
     }
 }
 
@@ -78,11 +86,19 @@ impl Gauge {
     }
 }
 
+impl GaugeFamily {
+    /// The series for `values` (in label-name order), created on first use. Looking up an
+    /// existing series takes a read lock and does not allocate.
+    pub fn labels(&self, values: &[&str]) -> Result<Gauge, RegistryError> {
+        self.0.get_or_create(values).map(Gauge)
+    }
+}
+
 impl LabelledFamily for GaugeFamily {
     type Handle = Gauge;
 
     fn labels(&self, values: &[&str]) -> Result<Gauge, RegistryError> {
-        self.0.get_or_create(values).map(Gauge)
+        GaugeFamily::labels(self, values)
     }
 }
 
@@ -117,10 +133,18 @@ impl Histogram {
     }
 }
 
+impl HistogramFamily {
+    /// The series for `values` (in label-name order), created on first use. Looking up an
+    /// existing series takes a read lock and does not allocate.
+    pub fn labels(&self, values: &[&str]) -> Result<Histogram, RegistryError> {
+        self.0.get_or_create(values).map(Histogram)
+    }
+}
+
 impl LabelledFamily for HistogramFamily {
     type Handle = Histogram;
 
     fn labels(&self, values: &[&str]) -> Result<Histogram, RegistryError> {
-        self.0.get_or_create(values).map(Histogram)
+        HistogramFamily::labels(self, values)
     }
 }
