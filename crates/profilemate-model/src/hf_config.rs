@@ -35,16 +35,14 @@ impl HfConfig {
             (path.to_path_buf(), path.parent())
         };
         let mut root = read_json_object(&config_path)?;
-        if !root.contains_key("quantization_config") {
-            if let Some(quant) = dir
-                .map(|d| d.join("hf_quant_config.json"))
-                .filter(|p| p.is_file())
-            {
-                root.insert(
-                    "quantization_config".into(),
-                    Value::Object(read_json_object(&quant)?),
-                );
-            }
+        let separate_quant = dir
+            .map(|d| d.join("hf_quant_config.json"))
+            .filter(|p| p.is_file() && !root.contains_key("quantization_config"));
+        if let Some(quant) = separate_quant {
+            root.insert(
+                "quantization_config".into(),
+                Value::Object(read_json_object(&quant)?),
+            );
         }
         Self::from_map(root)
     }

@@ -154,7 +154,7 @@ impl ModelSpec {
     /// `SlidingWindowAttentionParser`): counted from `layer_types`, else `(L + 1) // 2` for
     /// gemma2, else every layer.
     pub fn num_swa_layers(&self, layers: u64) -> u64 {
-        if !self.sliding_window.is_some_and(|w| w > 0) {
+        if self.sliding_window.is_none_or(|w| w <= 0) {
             return 0;
         }
         match &self.layer_types {
@@ -267,14 +267,14 @@ fn head_size(config: &HfConfig, is_mla: bool) -> Field {
     ) {
         return Ok(0);
     }
-    if let Some(Ok(d)) = text
+    let explicit = text
         .get("head_dim")
         .filter(|v| !v.is_null())
-        .map(coerce_int)
+        .map(coerce_int);
+    if let Some(Ok(d)) = explicit
+        && d > 0
     {
-        if d > 0 {
-            return Ok(d);
-        }
+        return Ok(d);
     }
     if let Some(v) = text.get("hidden_size_per_head").filter(|v| !v.is_null()) {
         return coerce_int(v);

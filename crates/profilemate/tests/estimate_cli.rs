@@ -1,0 +1,240 @@
+//! `profilemate estimate` as a user runs it: tables, JSON, golden cases and bad input.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn estimate() -> Command {
+    let mut cmd = Command::cargo_bin("profilemate").unwrap();
+    cmd.arg("estimate");
+    cmd
+}
+
+fn shared_goldens() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/goldens/perf")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "profilemate-estimate-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("config.json"), text).unwrap();
+    dir
+}
+
+fn stderr_of(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn json_mode_carries_exact_integers() {
+    let out = estimate()
+        .args(["--model", "llama-3.1-8b", "--prefill", "2048", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["components"],
+        serde_json::json!(["attn", "ffn", "unembed"])
+    );
+    assert_eq!(
+        doc["per_gpu"]["flops"]["attn.attn_qk"],
+        1_099_511_627_776u64
+    );
+    assert_eq!(doc["per_gpu"]["total_flops"], 30_787_376_250_880u64);
+}
+
+#[test]
+fn table_mode_names_components_and_totals() {
+    let out = estimate()
+        .args(["--model", "gpt-oss-20b", "--decode", "8@8192", "-t", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("components  unembed (vLLM 0.32-exact)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Unsupported quantization method for attention metrics: gpt_oss_mxfp4"),
+        "{text}"
+    );
+    assert!(text.contains("unembed.unembed"), "{text}");
+}
+
+#[test]
+fn case_mode_reproduces_goldens_and_reports_errors_per_line() {
+    let goldens = shared_goldens();
+    let first_lines: Vec<&str> = include_str!("../../../../shared/goldens/perf/visible.jsonl")
+        .lines()
+        .take(3)
+        .collect();
+    let cases = temp_dir("cases").join("cases.jsonl");
+    let broken = r#"{"id":"broken","model":"No-Such-Model","dtype":"bfloat16","kv_cache_dtype":"auto","parallel":{"tp":1,"pp":1,"dp":1,"ep":false},"batch":[[1,1,false]],"per_gpu":true}"#;
+    std::fs::write(&cases, format!("{}\n{broken}\n", first_lines.join("\n"))).unwrap();
+    let out = estimate()
+        .arg("--cases")
+        .arg(&cases)
+        .arg("--configs-dir")
+        .arg(goldens.join("configs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one case errored");
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4);
+    for (answer, line) in answers.iter().zip(&first_lines) {
+        let expected: Value = serde_json::from_str(line).unwrap();
+        for key in ["id", "components", "flops", "read_bytes", "write_bytes"] {
+            assert_eq!(answer[key], expected[key], "{key}");
+        }
+    }
+    assert_eq!(answers[3]["id"], "broken");
+    assert!(
+        answers[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No-Such-Model"),
+        "{}",
+        answers[3]
+    );
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let (code, err) =
+        stderr_of(estimate().args(["--config", "/nonexistent/model", "--prefill", "8"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/nonexistent/model") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_json_is_named_with_its_position() {
+    let dir = write_config("badjson", "{\"hidden_size\": 64,,}");
+    let (code, err) = stderr_of(
+        estimate()
+            .arg("--config")
+            .arg(&dir)
+            .args(["--prefill", "8"]),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is not valid JSON") && err.contains("line 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_without_attention_heads_is_named() {
+    let dir = write_config(
+        "noheads",
+        r#"{"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"vocab_size":10,"intermediate_size":128}"#,
+    );
+    let (code, err) = stderr_of(
+        estimate()
+            .arg("--config")
+            .arg(&dir)
+            .args(["--prefill", "8"]),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("num_attention_heads"), "{err}");
+}
+
+#[test]
+fn zero_and_negative_sizes_are_named() {
+    let dir = write_config(
+        "zero",
+        r#"{"hidden_size":0,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":10}"#,
+    );
+    let (code, err) = stderr_of(
+        estimate()
+            .arg("--config")
+            .arg(&dir)
+            .args(["--prefill", "8"]),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("`hidden_size` must be > 0 (got 0)"), "{err}");
+    let (code, err) = stderr_of(estimate().args(["--model", "llama-3.1-8b", "--decode", "0@10"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--decode `0@10`") && err.contains("COUNT"),
+        "{err}"
+    );
+    let (code, err) =
+        stderr_of(estimate().args(["--model", "llama-3.1-8b", "--prefill", "8", "-t", "0"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("tensor-parallel-size"), "{err}");
+}
+
+#[test]
+fn unknown_dtype_and_preset_are_named() {
+    let (code, err) = stderr_of(estimate().args([
+        "--model",
+        "llama-3.1-8b",
+        "--prefill",
+        "8",
+        "--dtype",
+        "int3",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown dtype `int3`"), "{err}");
+    let (code, err) = stderr_of(estimate().args([
+        "--model",
+        "llama-3.1-8b",
+        "--prefill",
+        "8",
+        "--kv-cache-dtype",
+        "fp6",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("kv-cache-dtype `fp6`"), "{err}");
+    let (code, err) = stderr_of(estimate().args(["--model", "llama-9", "--prefill", "8"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no model preset named `llama-9`"), "{err}");
+}
+
+#[test]
+fn directory_with_separate_quant_config_is_read() {
+    let dir = write_config(
+        "modelopt",
+        r#"{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":10,"intermediate_size":128}"#,
+    );
+    std::fs::write(
+        Path::new(&dir).join("hf_quant_config.json"),
+        r#"{"producer":{"name":"modelopt"},"quantization":{"quant_algo":"FP8"}}"#,
+    )
+    .unwrap();
+    let out = estimate()
+        .arg("--config")
+        .arg(&dir)
+        .args(["--prefill", "8", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["quantization"], "modelopt");
+    assert_eq!(
+        doc["per_gpu"]["read_bytes"]["attn.qkv_weight"],
+        64 * (4 + 2 * 4) * 16 * 2
+    );
+}
