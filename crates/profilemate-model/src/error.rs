@@ -52,6 +52,13 @@ pub enum ModelError {
         /// The names that exist.
         available: Vec<&'static str>,
     },
+    /// No GPU preset has this name (and it is not a JSON file).
+    UnknownGpu {
+        /// The name given.
+        name: String,
+        /// The presets that exist.
+        available: Vec<&'static str>,
+    },
     /// Not one component of the model could be built: nothing can be estimated.
     NoComponents {
         /// Why each component was skipped.
@@ -82,6 +89,11 @@ impl fmt::Display for ModelError {
             ModelError::UnknownPreset { name, available } => write!(
                 f,
                 "no model preset named `{name}` (available: {})",
+                available.join(", ")
+            ),
+            ModelError::UnknownGpu { name, available } => write!(
+                f,
+                "no GPU preset named `{name}` (available: {}; or give a JSON file)",
                 available.join(", ")
             ),
             ModelError::NoComponents { skipped } => {

@@ -42,6 +42,7 @@ pub mod cudagraph;
 pub mod dtype;
 pub mod error;
 pub mod field;
+pub mod hardware;
 pub mod hf_config;
 pub mod logging;
 pub mod model;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer};
 
 use crate::breakdown::Breakdown;
 use crate::step::{DebugPerfStats, PerfStats};
@@ -134,32 +134,52 @@ impl DebugAggregate {
         } else {
             0.0
         };
-        let doc = json!({
-            "prefill_reqs": self.prefill_reqs,
-            "decode_reqs": self.decode_reqs,
-            "num_batches": self.num_batches,
-            "context_breakdown": self.context,
-            "flops_breakdown": scaled(&self.flops, 1e12, "TF"),
-            "num_read_bytes_breakdown": scaled(&self.read_bytes, 1e9, "GB"),
-            "num_write_bytes_breakdown": scaled(&self.write_bytes, 1e9, "GB"),
-            "duration": format!("{secs:.1}s"),
-            "mfu_calc_overhead": format!("{overhead:.1}%"),
-        });
+        let doc = DetailsDoc {
+            prefill_reqs: self.prefill_reqs,
+            decode_reqs: self.decode_reqs,
+            num_batches: self.num_batches,
+            context_breakdown: &self.context,
+            flops_breakdown: scaled(&self.flops, 1e12, "TF"),
+            num_read_bytes_breakdown: scaled(&self.read_bytes, 1e9, "GB"),
+            num_write_bytes_breakdown: scaled(&self.write_bytes, 1e9, "GB"),
+            duration: format!("{secs:.1}s"),
+            mfu_calc_overhead: format!("{overhead:.1}%"),
+        };
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
 }
 
-fn scaled(breakdown: &Breakdown, unit: f64, suffix: &str) -> Value {
-    let map: Map<String, Value> = breakdown
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_owned(),
-                Value::from(format!("{:.1}{suffix}", v as f64 / unit)),
-            )
-        })
-        .collect();
-    Value::Object(map)
+/// The `MFU details` document, fields in vLLM's order.
+#[derive(Serialize)]
+struct DetailsDoc<'a> {
+    prefill_reqs: u64,
+    decode_reqs: u64,
+    num_batches: u64,
+    context_breakdown: &'a Breakdown,
+    flops_breakdown: OrderedStrings,
+    num_read_bytes_breakdown: OrderedStrings,
+    num_write_bytes_breakdown: OrderedStrings,
+    duration: String,
+    mfu_calc_overhead: String,
+}
+
+/// A string-valued map that keeps insertion order when serialized.
+struct OrderedStrings(Vec<(String, String)>);
+
+impl Serialize for OrderedStrings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// Each value as `"%.1f{suffix}"` of `value / unit`, like vLLM's pretty breakdowns.
+fn scaled(breakdown: &Breakdown, unit: f64, suffix: &str) -> OrderedStrings {
+    OrderedStrings(
+        breakdown
+            .iter()
+            .map(|(k, v)| (k.to_owned(), format!("{:.1}{suffix}", v as f64 / unit)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

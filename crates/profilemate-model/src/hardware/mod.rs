@@ -41,8 +41,8 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// The peak FLOP/s for matmuls with `weight_bits`-bit weights: FP8 peak for 8 bits or fewer
-    /// where the GPU has FP8 (W8A8), else the BF16 peak.
+    /// The peak matmul FLOP/s: the FP8 peak when `fp8_compute` (W8A8) and the GPU has FP8
+    /// Tensor Cores, else the BF16 peak.
     pub fn peak_flops(&self, fp8_compute: bool) -> f64 {
         match (fp8_compute, self.fp8_flops) {
             (true, Some(fp8)) => fp8,

@@ -103,18 +103,15 @@ pub const H200: Gpu = preset(
 /// B200 summary (1,440 GB per 8 GPUs, FP8 72 PF sparse per 8); techpowerup (192 GB physical,
 /// 8 TB/s). awesomeagents calls 9,000 FP8 "dense", which conflicts with DGX's 72 PF sparse ÷ 8
 /// = 9,000 sparse; 4,500 dense is used.
-pub const B200: Gpu = Gpu {
-    data_center_blackwell: true,
-    ..preset(
-        "b200",
-        "NVIDIA B200 180GB (HGX)",
-        183_359 * MIB,
-        8000.0,
-        2250.0,
-        Some(4500.0),
-        1800.0,
-    )
-};
+pub const B200: Gpu = blackwell(preset(
+    "b200",
+    "NVIDIA B200 180GB (HGX)",
+    183_359 * MIB,
+    8000.0,
+    2250.0,
+    Some(4500.0),
+    1800.0,
+));
 
 /// NVIDIA L40S 48 GB: 362 dense BF16 TFLOPS (733 sparse), 733 dense FP8, 864 GB/s GDDR6, 48 GB
 /// (46,068 MiB with ECC), PCIe Gen4 x16 64 GB/s, no NVLink.
@@ -165,6 +162,12 @@ pub const MI325X: Gpu = preset(
 pub const ALL: [Gpu; 9] = [
     A100_40GB, A100_80GB, H100_SXM, H100_PCIE, H200, B200, L40S, MI300X, MI325X,
 ];
+
+/// Marks a data-centre Blackwell part (device-capability family 100).
+const fn blackwell(mut gpu: Gpu) -> Gpu {
+    gpu.data_center_blackwell = true;
+    gpu
+}
 
 /// A preset from datasheet units (GB/s and TFLOPS).
 const fn preset(
