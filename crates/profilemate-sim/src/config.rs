@@ -33,6 +33,10 @@ pub struct EngineConfig {
     /// `--scheduler-reserve-full-isl` (vLLM default on): admit a waiting request only if its
     /// whole prompt fits in the free KV blocks, not just its first chunk.
     pub reserve_full_isl: bool,
+    /// `--async-scheduling` (vLLM 0.32's default on GPUs; the CPU backend runs without it):
+    /// step N+1 is scheduled while step N runs, so arrivals and freed slots are seen one
+    /// step later and decodes are scheduled before their previous token is known.
+    pub async_scheduling: bool,
     /// `--watermark`: fraction of KV blocks kept free when admitting waiting requests.
     pub watermark: f64,
     /// Per-step CPU overhead: scheduling, input preparation, sampling and output processing,
@@ -49,7 +53,8 @@ pub struct EngineConfig {
 }
 
 impl Default for EngineConfig {
-    /// vLLM's API-server defaults for GPUs under 70 GiB, block size 16, 8192 blocks.
+    /// vLLM's API-server defaults for GPUs under 70 GiB (async scheduling, prefix caching and
+    /// chunked prefill on), block size 16, 8192 blocks.
     fn default() -> Self {
         EngineConfig {
             max_num_seqs: 256,
@@ -61,6 +66,7 @@ impl Default for EngineConfig {
             max_model_len: 8192,
             long_prefill_token_threshold: 0,
             reserve_full_isl: true,
+            async_scheduling: true,
             watermark: 0.0,
             cpu_overhead_per_step: Duration::ZERO,
             cudagraph: CudaGraphConfig::default(),

@@ -149,15 +149,25 @@ impl KvCacheManager {
         let required = slots.div_ceil(self.block_size) as usize;
         let missing = required.saturating_sub(entry.blocks.len()) as u32;
         self.pool.get_new_blocks(missing, &mut entry.blocks);
-        if !self.enable_caching {
+        self.cache_blocks(alloc.req, upto.min(alloc.num_tokens), alloc.hashes);
+    }
+
+    /// Registers the request's full blocks among its first `num_tokens` tokens in the prefix
+    /// cache (`cache_blocks`).
+    pub(crate) fn cache_blocks(&mut self, req: u32, num_tokens: u32, hashes: &[BlockHash]) {
+        let Some(entry) = self.reqs.get_mut(&req).filter(|_| self.enable_caching) else {
+            return;
+        };
+        let num_full = (num_tokens / self.block_size) as usize;
+        let num_full = num_full.min(hashes.len()).min(entry.blocks.len());
+        if num_full <= entry.num_cached {
             return;
         }
-        let num_full = (upto.min(alloc.num_tokens) / self.block_size) as usize;
-        let num_full = num_full.min(alloc.hashes.len()).min(entry.blocks.len());
-        for i in entry.num_cached..num_full {
-            self.pool.cache(entry.blocks[i], alloc.hashes[i]);
+        let range = entry.num_cached..num_full;
+        for (&block, &hash) in entry.blocks[range.clone()].iter().zip(&hashes[range]) {
+            self.pool.cache(block, hash);
         }
-        entry.num_cached = entry.num_cached.max(num_full);
+        entry.num_cached = num_full;
     }
 
     /// Frees a request's blocks, tail first so the tail is evicted first (`free`).

@@ -14,8 +14,6 @@ pub(crate) enum Status {
     Running,
     /// Back in the waiting queue after preemption, KV freed, to be recomputed.
     Preempted,
-    /// Done.
-    Finished,
 }
 
 /// The scheduler's view of one request.
@@ -28,6 +26,12 @@ pub(crate) struct ReqState {
     pub(crate) num_computed_tokens: u32,
     /// Draft tokens proposed for the next step (`spec_token_ids`).
     pub(crate) num_spec_tokens: u32,
+    /// Tokens sampled by steps in flight, counted ahead (async scheduling only).
+    pub(crate) num_output_placeholders: u32,
+    /// Tokens scheduled in steps whose output has not been processed yet.
+    pub(crate) num_in_flight_tokens: u32,
+    /// Of those, tokens scheduled before the last preemption (their output is stale).
+    pub(crate) num_stale_tokens: u32,
     pub(crate) status: Status,
     pub(crate) num_preemptions: u32,
     /// Full-block hashes, kept only with prefix caching.
@@ -43,6 +47,9 @@ impl ReqState {
             num_output_tokens: 0,
             num_computed_tokens: 0,
             num_spec_tokens: 0,
+            num_output_placeholders: 0,
+            num_in_flight_tokens: 0,
+            num_stale_tokens: 0,
             status: Status::Waiting,
             num_preemptions: 0,
             block_hashes: Vec::new(),
@@ -57,6 +64,21 @@ impl ReqState {
     /// `num_tokens_with_spec`: tokens plus pending drafts.
     pub(crate) fn num_tokens_with_spec(&self) -> u32 {
         self.num_tokens() + self.num_spec_tokens
+    }
+
+    /// Whether a step in flight already produces the last token, so scheduling another
+    /// would be wasted (the async-scheduling check at the top of `schedule()`'s running loop).
+    pub(crate) fn last_token_in_flight(&self) -> bool {
+        let placeholders = self.num_output_placeholders;
+        placeholders > 0
+            && self.num_computed_tokens + 2
+                >= placeholders + self.num_prompt_tokens + self.max_tokens
+    }
+
+    /// Rolls back rejected draft tokens (`update_from_output`'s rejection handling).
+    pub(crate) fn reject_drafts(&mut self, rejected: u32) {
+        self.num_computed_tokens = self.num_computed_tokens.saturating_sub(rejected);
+        self.num_output_placeholders = self.num_output_placeholders.saturating_sub(rejected);
     }
 
     /// Brings the block hashes up to date with `num_tokens` (`update_block_hashes`).

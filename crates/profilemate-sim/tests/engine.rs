@@ -26,6 +26,7 @@ fn spec_config(acceptance: f64, seed: u64) -> EngineConfig {
             num_lookahead_tokens: 2,
         }),
         seed,
+        async_scheduling: false,
         ..Default::default()
     }
 }
@@ -103,6 +104,7 @@ fn cuda_graph_padding_follows_the_capture_sizes() {
         num_gpu_blocks: 100,
         max_model_len: 256,
         cudagraph: CudaGraphConfig::default(),
+        async_scheduling: false,
         ..Default::default()
     };
     let requests: Vec<Request> = (0..3).map(|_| Request::synthetic(ms(0), 10, 3)).collect();

@@ -1,7 +1,9 @@
 //! Exact batch compositions: chunked prefill splits, decode-first ordering, `max_num_seqs`,
 //! preemption when blocks run out, prefix-cache hits, and when tokens are emitted.
 //!
-//! Every step takes 10 ms (a constant timer), so step k runs from 10k to 10(k+1) ms.
+//! Every step takes 10 ms (a constant timer), so step k runs from 10k to 10(k+1) ms. The
+//! engine is synchronous here (vLLM's CPU backend, or `--no-async-scheduling`); async
+//! scheduling has its own tests in `async_scheduling.rs`.
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ fn small_config(budget: u32, seqs: u32) -> EngineConfig {
         enable_prefix_caching: false,
         max_model_len: 1024,
         cudagraph: CudaGraphConfig::eager(),
+        async_scheduling: false,
         ..Default::default()
     }
 }
@@ -143,6 +146,7 @@ fn preemption_recomputes_the_last_running_request() {
         enable_prefix_caching: false,
         max_model_len: 16,
         cudagraph: CudaGraphConfig::eager(),
+        async_scheduling: false,
         ..Default::default()
     };
     let requests = vec![
@@ -273,7 +277,9 @@ fn run_until_stops_at_the_given_time_and_resumes() {
     sim.add_request(Request::synthetic(ms(0), 8, 10)).unwrap();
     let mut steps: Vec<StepRecord> = Vec::new();
     sim.run_until(ms(25), &mut steps);
-    assert_eq!((steps.len(), sim.now()), (3, ms(30)));
+    // Step 2 (20–30 ms) has started but not ended: its tokens are not out yet.
+    assert_eq!((steps.len(), sim.now()), (2, ms(25)));
+    assert_eq!(sim.records()[0].token_times, vec![ms(10), ms(20)]);
     sim.run(&mut steps);
     assert_eq!(steps.len(), 10);
     assert_eq!(sim.records()[0].finished, Some(ms(100)));

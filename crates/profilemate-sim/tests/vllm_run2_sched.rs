@@ -25,6 +25,8 @@ fn run2_config() -> EngineConfig {
         enable_chunked_prefill: true,
         max_model_len: 2048,
         cudagraph: CudaGraphConfig::eager(),
+        // The CPU executor does not support async scheduling.
+        async_scheduling: false,
         ..Default::default()
     }
 }
@@ -113,4 +115,33 @@ fn token_totals_match_the_bench() {
     assert_eq!(ctx, 24 * 300);
     // The first token of each request comes from its last prefill chunk.
     assert_eq!(generation, 24 * 39);
+}
+
+/// A prediction, not a comparison: the capture ran without async scheduling (the CPU
+/// executor lacks it). With it (vLLM's GPU default) step 1 is scheduled before any other
+/// request has arrived, so the simulator inserts one decode-only iteration and then follows
+/// vLLM's sequence one iteration late; later, freed slots are refilled one step later.
+#[test]
+fn async_scheduling_shifts_the_sequence_by_one_decode_step() {
+    let mut sim = Simulation::new(
+        EngineConfig {
+            async_scheduling: true,
+            ..run2_config()
+        },
+        cpu_timer(),
+    )
+    .unwrap();
+    for request in run2_requests() {
+        sim.add_request(request).unwrap();
+    }
+    let mut steps: Vec<StepRecord> = Vec::new();
+    sim.run(&mut steps);
+    let theirs = vllm_lines();
+    assert_eq!(steps[1].counts.num_ctx_requests, 0);
+    assert_eq!(steps[1].counts.num_generation_tokens, 1);
+    for i in 2..=8 {
+        assert_eq!(steps[i].counts, theirs[i - 1].counts, "async step {i}");
+    }
+    assert_eq!(steps.len(), 128);
+    assert_eq!(sim.num_block_holders(), 0);
 }

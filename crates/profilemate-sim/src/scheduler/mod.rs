@@ -1,27 +1,32 @@
 //! Provides the vLLM V1 scheduler: decode-first continuous batching under a token budget,
 //! chunked prefill, FCFS admission, preemption by recomputation and prefix-cache lookups.
 //!
-//! Mirrors `Scheduler.schedule()`, `_preempt_request()`, `_update_after_schedule()` and
-//! `update_from_output()` in vllm/v1/core/sched/scheduler.py, vLLM 0.32, for the FCFS policy
-//! without KV connectors, encoders, LoRA, pipeline parallelism or async scheduling.
+//! Mirrors `Scheduler.schedule()`, `_preempt_request()` and `_update_after_schedule()` in
+//! vllm/v1/core/sched/scheduler.py, plus the output placeholders of `AsyncScheduler`
+//! (vllm/v1/core/sched/async_scheduler.py), vLLM 0.32, for the FCFS policy without KV
+//! connectors, encoders, LoRA or pipeline parallelism. Output processing is in [`update`].
+
+mod update;
 
 use std::collections::VecDeque;
-
-use rand::rngs::StdRng;
 
 use crate::EngineConfig;
 use crate::batch::{BatchEntry, EntryKind};
 use crate::idmap::IdMap;
 use crate::kv_manager::{Alloc, KvCacheManager};
 use crate::records::{PrefixCacheStats, RequestId};
-use crate::spec_decode::SpecDecodeStats;
 use crate::state::{ReqState, Status};
+
+pub(crate) use update::TokenOutput;
 
 /// What one `schedule()` call decided.
 #[derive(Debug, Default)]
 pub(crate) struct SchedulerOutput {
     /// Scheduled requests, running ones first.
     pub(crate) entries: Vec<BatchEntry>,
+    /// For each entry, whether its request samples a token in this step (its whole known
+    /// sequence is computed after the step: not a partial prefill).
+    pub(crate) samples: Vec<bool>,
     /// Requests preempted while scheduling.
     pub(crate) preempted: Vec<RequestId>,
     /// Prefix-cache lookups of admitted requests.
@@ -33,14 +38,6 @@ impl SchedulerOutput {
     pub(crate) fn total_tokens(&self) -> u32 {
         self.entries.iter().map(|e| e.num_scheduled_tokens).sum()
     }
-}
-
-/// Tokens a request produced in one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TokenOutput {
-    pub(crate) request: RequestId,
-    pub(crate) num_tokens: u32,
-    pub(crate) finished: bool,
 }
 
 /// The scheduler with its queues and the KV cache manager.
@@ -114,7 +111,7 @@ impl Scheduler {
         if out.preempted.is_empty() {
             self.schedule_waiting(&mut out, &mut budget, threshold);
         }
-        self.update_after_schedule(&out);
+        self.update_after_schedule(&mut out);
         out
     }
 
@@ -146,10 +143,14 @@ impl Scheduler {
     }
 
     /// Tokens to schedule for a running request: everything it lacks, capped by the long
-    /// prefill threshold, the budget and `max_model_len`.
+    /// prefill threshold, the budget and `max_model_len`; 0 when async scheduling already
+    /// has its last token in flight.
     fn running_tokens(&self, slot: u32, budget: u32, threshold: u32) -> u32 {
         let r = &self.reqs[&slot];
-        let mut n = r.num_tokens_with_spec() - r.num_computed_tokens;
+        if r.last_token_in_flight() {
+            return 0;
+        }
+        let mut n = r.num_tokens_with_spec() + r.num_output_placeholders - r.num_computed_tokens;
         if threshold > 0 && n > threshold {
             n = threshold;
         }
@@ -162,7 +163,8 @@ impl Scheduler {
 
     fn running_entry(&mut self, slot: u32, n: u32) -> BatchEntry {
         let r = self.reqs.get_mut(&slot).expect("running request has state");
-        let drafts = (r.num_computed_tokens + n).saturating_sub(r.num_tokens());
+        let known = r.num_tokens() + r.num_output_placeholders;
+        let drafts = (r.num_computed_tokens + n).saturating_sub(known);
         let num_spec_tokens = drafts.min(r.num_spec_tokens);
         r.num_spec_tokens = 0;
         BatchEntry {
@@ -172,7 +174,7 @@ impl Scheduler {
             num_spec_tokens,
             num_cached_tokens: 0,
             kind: EntryKind::Running,
-            is_context: r.num_output_tokens == 0,
+            is_context: r.num_output_tokens + r.num_output_placeholders == 0,
         }
     }
 
@@ -207,7 +209,8 @@ impl Scheduler {
     }
 
     /// Frees a request's blocks and puts it at the front of the waiting queue
-    /// (`_preempt_request`).
+    /// (`_preempt_request`). Output still in flight becomes stale: it is delivered, but the
+    /// request waits until it has drained.
     fn preempt(&mut self, slot: u32) {
         self.kv.free(slot);
         let r = self
@@ -217,29 +220,37 @@ impl Scheduler {
         r.status = Status::Preempted;
         r.num_computed_tokens = 0;
         r.num_spec_tokens = 0;
+        r.num_stale_tokens = r.num_in_flight_tokens;
+        r.num_output_placeholders = 0;
         r.num_preemptions += 1;
         self.waiting.push_front(slot);
     }
 
-    /// The waiting loop: FCFS admission while budget, `max_num_seqs` and blocks allow.
+    /// The waiting loop: FCFS admission while budget, `max_num_seqs` and blocks allow;
+    /// requests with stale output in flight are skipped and keep their place.
     fn schedule_waiting(&mut self, out: &mut SchedulerOutput, budget: &mut u32, threshold: u32) {
+        let mut j = 0;
         while *budget > 0 && self.running.len() < self.config.max_num_seqs as usize {
-            let Some(&slot) = self.waiting.front() else {
+            let Some(&slot) = self.waiting.get(j) else {
                 break;
             };
+            if self.reqs[&slot].num_stale_tokens > 0 {
+                j += 1;
+                continue;
+            }
             let Some(entry) = self.try_admit(slot, *budget, threshold, &mut out.prefix_cache)
             else {
                 break;
             };
-            self.waiting.pop_front();
+            self.waiting.remove(j);
             self.running.push(slot);
             *budget -= entry.num_scheduled_tokens;
             out.entries.push(entry);
         }
     }
 
-    /// Looks up the prefix cache and allocates for the head of the waiting queue; `None`
-    /// stops admission for this step.
+    /// Looks up the prefix cache and allocates for a waiting request; `None` stops admission
+    /// for this step.
     fn try_admit(
         &mut self,
         slot: u32,
@@ -300,82 +311,29 @@ impl Scheduler {
         }
     }
 
-    /// Advances `num_computed_tokens` by the scheduled tokens (`_update_after_schedule`).
-    fn update_after_schedule(&mut self, out: &SchedulerOutput) {
+    /// Advances `num_computed_tokens` by the scheduled tokens and decides which requests
+    /// sample (`_update_after_schedule`). With async scheduling, a sampling request gets
+    /// output placeholders (and placeholder drafts) so the next step can schedule its decode
+    /// before this step's output is known (`AsyncScheduler._update_after_schedule`).
+    fn update_after_schedule(&mut self, out: &mut SchedulerOutput) {
+        let num_drafts = self
+            .config
+            .spec_decode
+            .as_ref()
+            .map_or(0, |s| s.num_speculative_tokens);
         for e in &out.entries {
-            if let Some(r) = self.reqs.get_mut(&e.request.0) {
-                r.num_computed_tokens += e.num_scheduled_tokens;
+            let Some(r) = self.reqs.get_mut(&e.request.0) else {
+                continue;
+            };
+            r.num_computed_tokens += e.num_scheduled_tokens;
+            r.num_in_flight_tokens += e.num_scheduled_tokens;
+            let samples = r.num_computed_tokens >= r.num_tokens() + r.num_output_placeholders;
+            if samples && self.config.async_scheduling {
+                r.num_output_placeholders += 1 + e.num_spec_tokens;
+                r.num_spec_tokens = num_drafts;
             }
+            out.samples.push(samples);
         }
-    }
-
-    /// Applies a step's results (`update_from_output`): requests whose whole sequence is now
-    /// computed sample a token (plus accepted drafts); finished ones leave and free blocks.
-    pub(crate) fn update_from_output(
-        &mut self,
-        out: &SchedulerOutput,
-        rng: &mut StdRng,
-        spec_stats: &mut Option<SpecDecodeStats>,
-    ) -> Vec<TokenOutput> {
-        let mut outputs = Vec::with_capacity(out.entries.len());
-        for e in &out.entries {
-            if let Some(output) = self.sample(e, rng, spec_stats) {
-                outputs.push(output);
-            }
-        }
-        if outputs.iter().any(|o| o.finished) {
-            self.remove_finished(&outputs);
-        }
-        outputs
-    }
-
-    fn sample(
-        &mut self,
-        e: &BatchEntry,
-        rng: &mut StdRng,
-        spec_stats: &mut Option<SpecDecodeStats>,
-    ) -> Option<TokenOutput> {
-        let (max_model_len, block_size) = (self.config.max_model_len, self.config.block_size);
-        let spec = self.config.spec_decode.as_ref();
-        let r = self.reqs.get_mut(&e.request.0)?;
-        if r.status != Status::Running || r.num_computed_tokens < r.num_tokens() {
-            return None;
-        }
-        let mut generated = 1;
-        if let (Some(spec), Some(stats)) = (spec, spec_stats.as_mut())
-            && e.num_spec_tokens > 0
-        {
-            let accepted = spec.sample_accepted(e.num_spec_tokens, rng);
-            stats.observe(e.num_spec_tokens, accepted);
-            r.num_computed_tokens -= e.num_spec_tokens - accepted;
-            generated += accepted;
-        }
-        let room = r.max_tokens.min(max_model_len - r.num_prompt_tokens) - r.num_output_tokens;
-        let num_tokens = generated.min(room);
-        r.num_output_tokens += num_tokens;
-        let finished = num_tokens == room;
-        if finished {
-            r.status = Status::Finished;
-        } else {
-            r.num_spec_tokens = spec.map_or(0, |s| s.num_speculative_tokens);
-        }
-        if self.config.enable_prefix_caching {
-            r.update_hashes(e.request.0, block_size);
-        }
-        Some(TokenOutput {
-            request: e.request,
-            num_tokens,
-            finished,
-        })
-    }
-
-    fn remove_finished(&mut self, outputs: &[TokenOutput]) {
-        for o in outputs.iter().filter(|o| o.finished) {
-            self.kv.free(o.request.0);
-            self.reqs.remove(&o.request.0);
-        }
-        let reqs = &self.reqs;
-        self.running.retain(|slot| reqs.contains_key(slot));
     }
 
     /// Removes a request wherever it is and frees its blocks (`finish_requests` with

@@ -1,27 +1,32 @@
 //! Provides [`Simulation`], the virtual-time event loop: arrivals, aborts and engine steps.
 //!
 //! Mirrors the busy loop of `EngineCore` (`run_busy_loop` / `step()` in
-//! vllm/v1/engine/core.py, vLLM 0.32) without async scheduling: requests that arrive while a
-//! step runs are queued for the next `schedule()`; an idle engine wakes at the next arrival;
-//! aborts received during a step are applied before its outputs are processed.
+//! vllm/v1/engine/core.py, vLLM 0.32): requests that arrive while a step runs are queued for
+//! the next `schedule()`; an idle engine wakes at the next arrival; aborts received during a
+//! step are applied before its outputs are processed. With async scheduling the loop is
+//! `step_with_batch_queue` with a queue of two: step N+1 is scheduled as soon as step N is
+//! launched, and each later step when the one before the previous has been processed.
+//! Step execution and output recording are in [`execute`].
+
+mod execute;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::batch::{IterationCounts, StepBatch};
 use crate::cudagraph::Dispatcher;
 use crate::error::{ConfigError, RequestError};
-use crate::records::{FinishReason, RequestId, RequestRecord, StepRecord};
+use crate::records::{FinishReason, RequestId, RequestRecord};
 use crate::request::Request;
-use crate::scheduler::{Scheduler, SchedulerOutput, TokenOutput};
+use crate::scheduler::Scheduler;
 use crate::sink::EngineSink;
-use crate::spec_decode::SpecDecodeStats;
 use crate::state::ReqState;
 use crate::{EngineConfig, StepTimer};
+
+use execute::InFlight;
 
 /// Latest arrival the clock accepts (about 31 years), far from `Duration`'s overflow.
 const MAX_ARRIVAL: Duration = Duration::from_secs(1 << 30);
@@ -63,6 +68,10 @@ pub struct Simulation<T> {
     dispatcher: Dispatcher,
     clock: Duration,
     pending: BinaryHeap<Reverse<Pending>>,
+    /// Steps launched but not yet processed: at most 1, or 2 with async scheduling.
+    in_flight: VecDeque<InFlight>,
+    /// When the GPU finishes the last launched step.
+    gpu_free_at: Duration,
     aborts: BinaryHeap<Reverse<(Duration, RequestId)>>,
     records: Vec<RequestRecord>,
     next_index: u64,
@@ -88,6 +97,8 @@ impl<T: StepTimer> Simulation<T> {
             dispatcher,
             clock: Duration::ZERO,
             pending: BinaryHeap::new(),
+            in_flight: VecDeque::new(),
+            gpu_free_at: Duration::ZERO,
             aborts: BinaryHeap::new(),
             records: Vec::new(),
             next_index: 0,
@@ -165,27 +176,43 @@ impl<T: StepTimer> Simulation<T> {
         while self.advance(sink, None) {}
     }
 
-    /// Runs every step that starts before `until`; the clock ends at `until` or at the end
-    /// of the last step run, whichever is later.
+    /// Runs until virtual time `until`: processes every step that ends by then and starts
+    /// none after it; a step running across `until` stays in flight. The clock ends at
+    /// `until` at least.
     pub fn run_until(&mut self, until: Duration, sink: &mut impl EngineSink) {
         while self.advance(sink, Some(until)) {}
         self.clock = self.clock.max(until);
     }
 
-    /// Does one thing (a step, or a wake-up at the next event); `false` when nothing is left
-    /// to do (before `until`, if given).
+    /// Steps in flight: 1 when synchronous, 2 with async scheduling (vLLM's batch queue).
+    fn pipeline_depth(&self) -> usize {
+        if self.config.async_scheduling { 2 } else { 1 }
+    }
+
+    /// Does one thing (schedule a step, process a finished one, or wake at the next event);
+    /// `false` when nothing is left to do (before `until`, if given).
     fn advance(&mut self, sink: &mut impl EngineSink, until: Option<Duration>) -> bool {
         self.admit_arrivals();
         self.apply_aborts(self.clock, sink);
-        if until.is_some_and(|u| self.clock >= u) {
-            return false;
-        }
-        if self.scheduler.has_requests() {
+        let before_until = until.is_none_or(|u| self.clock < u);
+        if before_until
+            && self.in_flight.len() < self.pipeline_depth()
+            && self.scheduler.has_requests()
+        {
             let out = self.scheduler.schedule();
             if !out.entries.is_empty() {
-                self.run_step(out, sink);
-                return true;
+                self.launch(out);
+                if self.in_flight.len() < self.pipeline_depth() {
+                    return true;
+                }
             }
+        }
+        if let Some(end) = self.in_flight.front().map(InFlight::end) {
+            if until.is_some_and(|u| end > u) {
+                return false;
+            }
+            self.finish_step(sink);
+            return true;
         }
         self.wake_at_next_event(until)
     }
@@ -250,91 +277,5 @@ impl<T: StepTimer> Simulation<T> {
         record.finished = Some(at.max(record.arrival));
         record.finish_reason = Some(FinishReason::Aborted);
         sink.on_request_finished(record);
-    }
-
-    /// Times and executes one scheduled step, then records its outputs.
-    fn run_step(&mut self, out: SchedulerOutput, sink: &mut impl EngineSink) {
-        let start = self.clock;
-        let num_scheduled_tokens = out.total_tokens();
-        let uniform = out
-            .entries
-            .iter()
-            .all(|e| e.num_scheduled_tokens == self.config.decode_query_len());
-        let dispatch = self.dispatcher.dispatch(num_scheduled_tokens, uniform);
-        let batch = StepBatch {
-            entries: &out.entries,
-            num_scheduled_tokens,
-            padded_num_tokens: dispatch.padded_tokens,
-            cudagraph_mode: dispatch.mode,
-        };
-        let model_time = self.timer.step_time(&batch);
-        let duration = model_time.saturating_add(self.config.cpu_overhead_per_step);
-        let end = start.saturating_add(duration);
-        self.apply_aborts(end, sink);
-        let mut spec = self
-            .config
-            .spec_decode
-            .as_ref()
-            .map(|s| SpecDecodeStats::new(s.num_speculative_tokens));
-        let tokens = self
-            .scheduler
-            .update_from_output(&out, &mut self.rng, &mut spec);
-        self.clock = end;
-        self.mark_scheduled(&out, start);
-        let step = StepRecord {
-            index: self.next_index,
-            start,
-            duration,
-            model_time,
-            counts: IterationCounts::of(&out.entries),
-            num_scheduled_tokens,
-            padded_num_tokens: dispatch.padded_tokens,
-            cudagraph_mode: dispatch.mode,
-            kv_cache_usage: self.scheduler.kv_usage(),
-            num_running: self.scheduler.num_running(),
-            num_waiting: self.scheduler.num_waiting(),
-            num_preempted: out.preempted.len() as u32,
-            num_finished: tokens.iter().filter(|t| t.finished).count() as u32,
-            num_generated_tokens: tokens.iter().map(|t| t.num_tokens).sum(),
-            prefix_cache: out.prefix_cache,
-            spec_decode: spec,
-        };
-        self.next_index += 1;
-        sink.on_step(&step);
-        self.emit_tokens(&tokens, end, sink);
-    }
-
-    /// Stamps first scheduling and prefix hits; counts preemptions.
-    fn mark_scheduled(&mut self, out: &SchedulerOutput, start: Duration) {
-        for e in &out.entries {
-            let record = &mut self.records[e.request.0 as usize];
-            if record.first_scheduled.is_none() {
-                record.first_scheduled = Some(start);
-                record.num_cached_tokens = e.num_cached_tokens;
-            }
-        }
-        for id in &out.preempted {
-            self.records[id.0 as usize].num_preemptions += 1;
-        }
-    }
-
-    /// Appends the step's tokens to the records and reports finished requests.
-    fn emit_tokens(&mut self, tokens: &[TokenOutput], at: Duration, sink: &mut impl EngineSink) {
-        for t in tokens {
-            let record = &mut self.records[t.request.0 as usize];
-            record.num_output_tokens += t.num_tokens;
-            record.first_token.get_or_insert(at);
-            record.last_token = Some(at);
-            if self.record_token_times {
-                record
-                    .token_times
-                    .extend(std::iter::repeat_n(at, t.num_tokens as usize));
-            }
-            if t.finished {
-                record.finished = Some(at);
-                record.finish_reason = Some(FinishReason::Length);
-                sink.on_request_finished(record);
-            }
-        }
     }
 }
