@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::estimate::EstimateArgs;
+use crate::commands::hardware::HardwareArgs;
 
 /// profilemate: how fast your LLM inference deployment is, why, and how close it is to what the
 /// hardware allows.
@@ -18,4 +19,6 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// FLOPs and bytes of one scheduler step, per component, exactly as vLLM 0.32 counts them.
     Estimate(EstimateArgs),
+    /// GPU presets: peaks, memory, interconnect (`hardware list`).
+    Hardware(HardwareArgs),
 }

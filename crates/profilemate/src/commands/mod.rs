@@ -1,6 +1,7 @@
 //! Runs the subcommands; each module owns one.
 
 pub(crate) mod estimate;
+pub(crate) mod hardware;
 
 use std::process::ExitCode;
 
@@ -10,5 +11,6 @@ use crate::cli::Command;
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Estimate(args) => estimate::run(&args),
+        Command::Hardware(args) => hardware::run(&args),
     }
 }
