@@ -25,7 +25,9 @@ pub struct Civil {
 impl Civil {
     /// The current UTC time.
     pub fn now() -> Self {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Self::from_unix(d.as_secs() as i64, d.subsec_micros())
     }
 
@@ -41,18 +43,36 @@ impl Civil {
         let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = yoe + era * 400 + i64::from(month <= 2);
-        let (hour, minute, second) = ((rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32);
-        Self { year, month, day, hour, minute, second, micros }
+        let (hour, minute, second) = (
+            (rem / 3600) as u32,
+            (rem % 3600 / 60) as u32,
+            (rem % 60) as u32,
+        );
+        Self {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+        }
     }
 
     /// `20261122-172338`.
     pub fn compact(&self) -> String {
-        format!("{:04}{:02}{:02}-{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute, self.second)
+        format!(
+            "{:04}{:02}{:02}-{:02}{:02}{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
     }
 
     /// `2026-11-22T17:23:38.123456` (Python's `datetime.isoformat()`).
     pub fn iso(&self) -> String {
-        format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}", self.year, self.month, self.day, self.hour, self.minute, self.second, self.micros)
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.micros
+        )
     }
 }
 
@@ -65,6 +85,9 @@ mod tests {
         let c = Civil::from_unix(1_795_368_218, 42);
         assert_eq!(c.compact(), "20261122-172338");
         assert_eq!(c.iso(), "2026-11-22T17:23:38.000042");
-        assert_eq!(Civil::from_unix(951_782_400, 0).compact(), "20000229-000000");
+        assert_eq!(
+            Civil::from_unix(951_782_400, 0).compact(),
+            "20000229-000000"
+        );
     }
 }

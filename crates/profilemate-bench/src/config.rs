@@ -75,7 +75,14 @@ pub enum PercentileMetric {
 
 impl PercentileMetric {
     /// All metrics in vLLM's print order.
-    pub const ALL: [Self; 6] = [Self::Ttft, Self::Tpot, Self::Itl, Self::E2el, Self::ClientQueueTime, Self::E2elIncludingClientQueue];
+    pub const ALL: [Self; 6] = [
+        Self::Ttft,
+        Self::Tpot,
+        Self::Itl,
+        Self::E2el,
+        Self::ClientQueueTime,
+        Self::E2elIncludingClientQueue,
+    ];
 
     /// The key fragment (`mean_<key>_ms`).
     pub fn key(self) -> &'static str {
@@ -103,26 +110,52 @@ impl PercentileMetric {
 
 /// Parses `--metric-percentiles` ("50,90,99.9"); each must lie in [0, 100].
 pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
-    s.split(',').map(|p| {
-        let bad = |reason: &str| ConfigError::Invalid { flag: "--metric-percentiles", value: p.to_string(), reason: reason.into() };
-        let v: f64 = p.trim().parse().map_err(|_| bad("not a number; use e.g. 50,90,99"))?;
-        if (0.0..=100.0).contains(&v) { Ok(v) } else { Err(bad("percentiles must lie in [0, 100]")) }
-    }).collect()
+    s.split(',')
+        .map(|p| {
+            let bad = |reason: &str| ConfigError::Invalid {
+                flag: "--metric-percentiles",
+                value: p.to_string(),
+                reason: reason.into(),
+            };
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| bad("not a number; use e.g. 50,90,99"))?;
+            if (0.0..=100.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad("percentiles must lie in [0, 100]"))
+            }
+        })
+        .collect()
 }
 
 /// Parses `KEY=VALUE` entries (`--header`, `--metadata`); keys and values are trimmed.
-pub fn parse_key_values(flag: &'static str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
-    items.iter().map(|item| {
-        let (k, v) = item.split_once('=').ok_or_else(|| ConfigError::KeyValue { flag, value: item.clone() })?;
-        Ok((k.trim().to_string(), v.trim().to_string()))
-    }).collect()
+pub fn parse_key_values(
+    flag: &'static str,
+    items: &[String],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    items
+        .iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').ok_or_else(|| ConfigError::KeyValue {
+                flag,
+                value: item.clone(),
+            })?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// Parses a JSON object flag (`--extra-body`).
 pub fn parse_json_object(flag: &'static str, s: &str) -> Result<Map<String, Value>, ConfigError> {
     match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(ConfigError::Invalid { flag, value: s.to_string(), reason: "expected a JSON object, e.g. '{\"key\": 1}'".into() }),
+        _ => Err(ConfigError::Invalid {
+            flag,
+            value: s.to_string(),
+            reason: "expected a JSON object, e.g. '{\"key\": 1}'".into(),
+        }),
     }
 }
 
@@ -220,7 +253,11 @@ impl BenchConfig {
             if self.backend.is_pooling() {
                 vec![PercentileMetric::E2el]
             } else {
-                vec![PercentileMetric::Ttft, PercentileMetric::Tpot, PercentileMetric::Itl]
+                vec![
+                    PercentileMetric::Ttft,
+                    PercentileMetric::Tpot,
+                    PercentileMetric::Itl,
+                ]
             }
         })
     }
@@ -230,14 +267,20 @@ impl BenchConfig {
         if !self.api_url().ends_with(self.backend.url_suffix()) {
             return Err(ConfigError::Conflict(format!(
                 "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
-                self.backend.name(), self.backend.url_suffix(), self.endpoint
+                self.backend.name(),
+                self.backend.url_suffix(),
+                self.endpoint
             )));
         }
         if self.max_concurrency == Some(0) {
-            return Err(ConfigError::Conflict("--max-concurrency must be greater than 0".into()));
+            return Err(ConfigError::Conflict(
+                "--max-concurrency must be greater than 0".into(),
+            ));
         }
         if self.num_prompts == 0 && self.duration.is_none() {
-            return Err(ConfigError::Conflict("--num-prompts must be at least 1".into()));
+            return Err(ConfigError::Conflict(
+                "--num-prompts must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -266,30 +309,52 @@ pub fn arrivals_from_flags(
         return Ok(Arrivals::SelfTimed);
     }
     if burstiness.is_nan() || burstiness <= 0.0 {
-        return Err(ConfigError::Invalid { flag: "--burstiness", value: burstiness.to_string(), reason: "must be positive".into() });
+        return Err(ConfigError::Invalid {
+            flag: "--burstiness",
+            value: burstiness.to_string(),
+            reason: "must be positive".into(),
+        });
     }
     if request_rate.is_nan() || request_rate <= 0.0 {
-        return Err(ConfigError::Invalid { flag: "--request-rate", value: request_rate.to_string(), reason: "must be positive (inf sends everything at once)".into() });
+        return Err(ConfigError::Invalid {
+            flag: "--request-rate",
+            value: request_rate.to_string(),
+            reason: "must be positive (inf sends everything at once)".into(),
+        });
     }
     let Some((strategy, start, end)) = ramp else {
-        return Ok(Arrivals::Rate { request_rate, burstiness, ramp_up: None });
+        return Ok(Arrivals::Rate {
+            request_rate,
+            burstiness,
+            ramp_up: None,
+        });
     };
     let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
     if request_rate.is_finite() {
-        return conflict("When using ramp-up, do not specify --request-rate. The request rate will be controlled by ramp-up parameters. Please remove the --request-rate argument.");
+        return conflict(
+            "When using ramp-up, do not specify --request-rate. The request rate will be controlled by ramp-up parameters. Please remove the --request-rate argument.",
+        );
     }
     let (Some(start), Some(end)) = (start, end) else {
-        return conflict("When using --ramp-up-strategy, both --ramp-up-start-rps and --ramp-up-end-rps must be specified");
+        return conflict(
+            "When using --ramp-up-strategy, both --ramp-up-start-rps and --ramp-up-end-rps must be specified",
+        );
     };
     if start > end {
         return conflict("Ramp-up start RPS must be less than end RPS");
     }
     let ramp_up = match strategy {
         RampUpStrategy::Linear => RampUp::Linear { start, end },
-        RampUpStrategy::Exponential if start == 0 => return conflict("For exponential ramp-up, the start RPS cannot be 0."),
+        RampUpStrategy::Exponential if start == 0 => {
+            return conflict("For exponential ramp-up, the start RPS cannot be 0.");
+        }
         RampUpStrategy::Exponential => RampUp::Exponential { start, end },
     };
-    Ok(Arrivals::Rate { request_rate, burstiness, ramp_up: Some(ramp_up) })
+    Ok(Arrivals::Rate {
+        request_rate,
+        burstiness,
+        ramp_up: Some(ramp_up),
+    })
 }
 
 #[cfg(test)]
@@ -298,9 +363,20 @@ mod tests {
 
     #[test]
     fn list_flags_parse_and_reject_with_the_flag_named() {
-        assert_eq!(parse_percentiles("50,90,99.9").unwrap(), vec![50.0, 90.0, 99.9]);
-        assert!(parse_percentiles("101").unwrap_err().to_string().contains("--metric-percentiles"));
-        assert_eq!(PercentileMetric::parse_list("ttft,e2el").unwrap(), vec![PercentileMetric::Ttft, PercentileMetric::E2el]);
+        assert_eq!(
+            parse_percentiles("50,90,99.9").unwrap(),
+            vec![50.0, 90.0, 99.9]
+        );
+        assert!(
+            parse_percentiles("101")
+                .unwrap_err()
+                .to_string()
+                .contains("--metric-percentiles")
+        );
+        assert_eq!(
+            PercentileMetric::parse_list("ttft,e2el").unwrap(),
+            vec![PercentileMetric::Ttft, PercentileMetric::E2el]
+        );
         assert!(PercentileMetric::parse_list("ttft,bogus").is_err());
         let kv = parse_key_values("--header", &["A = b=c".to_string()]).unwrap();
         assert_eq!(kv, vec![("A".to_string(), "b=c".to_string())]);
@@ -312,9 +388,36 @@ mod tests {
         let lin = Some((RampUpStrategy::Linear, Some(1), Some(5)));
         assert!(arrivals_from_flags(f64::INFINITY, 1.0, lin, false).is_ok());
         assert!(arrivals_from_flags(3.0, 1.0, lin, false).is_err());
-        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Linear, Some(5), Some(1))), false).is_err());
-        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Exponential, Some(0), Some(4))), false).is_err());
-        assert!(arrivals_from_flags(f64::INFINITY, 1.0, Some((RampUpStrategy::Linear, None, Some(4))), false).is_err());
-        assert_eq!(arrivals_from_flags(2.0, 1.0, None, true).unwrap(), Arrivals::SelfTimed);
+        assert!(
+            arrivals_from_flags(
+                f64::INFINITY,
+                1.0,
+                Some((RampUpStrategy::Linear, Some(5), Some(1))),
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            arrivals_from_flags(
+                f64::INFINITY,
+                1.0,
+                Some((RampUpStrategy::Exponential, Some(0), Some(4))),
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            arrivals_from_flags(
+                f64::INFINITY,
+                1.0,
+                Some((RampUpStrategy::Linear, None, Some(4))),
+                false
+            )
+            .is_err()
+        );
+        assert_eq!(
+            arrivals_from_flags(2.0, 1.0, None, true).unwrap(),
+            Arrivals::SelfTimed
+        );
     }
 }

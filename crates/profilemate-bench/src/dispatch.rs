@@ -56,11 +56,24 @@ pub async fn dispatch(
     events: &EventSink,
     cancel: &CancelToken,
 ) -> Dispatched {
-    events.emit(Event::Started { total: schedule.len() });
+    events.emit(Event::Started {
+        total: schedule.len(),
+    });
     let semaphore = opts.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
-    let sender = Sender { client, workload, semaphore, events: events.clone(), cancel: cancel.clone() };
+    let sender = Sender {
+        client,
+        workload,
+        semaphore,
+        events: events.clone(),
+        cancel: cancel.clone(),
+    };
     let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
-    let mut steps = opts.ramp_up.map(|r| rps_steps(r, &rates)).unwrap_or_default().into_iter().peekable();
+    let mut steps = opts
+        .ramp_up
+        .map(|r| rps_steps(r, &rates))
+        .unwrap_or_default()
+        .into_iter()
+        .peekable();
     let mut rps_change_events = Vec::new();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(schedule.len());
@@ -74,7 +87,10 @@ pub async fn dispatch(
         }
         let arrival = Instant::now();
         while let Some((_, rps)) = steps.next_if(|(i, _)| *i <= pos) {
-            rps_change_events.push(RpsChange { rps, timestamp: Civil::now().iso() });
+            rps_change_events.push(RpsChange {
+                rps,
+                timestamp: Civil::now().iso(),
+            });
         }
         let lag = arrival.saturating_duration_since(target).as_secs_f64();
         handles.push(tokio::spawn(sender.clone().send(s.index, arrival, lag)));
@@ -88,7 +104,13 @@ pub async fn dispatch(
     let duration = start.elapsed().as_secs_f64();
     events.emit(Event::Finished);
     let not_sent = schedule.len() - records.len();
-    Dispatched { records, duration, not_sent, interrupted: cancel.is_cancelled(), rps_change_events }
+    Dispatched {
+        records,
+        duration,
+        not_sent,
+        interrupted: cancel.is_cancelled(),
+        rps_change_events,
+    }
 }
 
 /// Sleeps until `target`; `false` if cancelled first.
@@ -122,10 +144,15 @@ impl Sender {
             },
             None => None,
         };
-        let mut rec = self.client.send(&self.workload.requests[index], &self.cancel).await;
+        let mut rec = self
+            .client
+            .send(&self.workload.requests[index], &self.cancel)
+            .await;
         rec.client_queue_time = rec.start_time - self.client.secs(arrival);
         rec.client_lag = lag;
-        self.events.emit(Event::RequestDone { success: rec.success });
+        self.events.emit(Event::RequestDone {
+            success: rec.success,
+        });
         Some(rec)
     }
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum ConfigError {
     /// `--goodput` entry that is not `ttft|tpot|e2el:<non-negative ms>`.
-    #[error("invalid --goodput value {value:?}: use KEY:VALUE pairs with KEY one of ttft, tpot, e2el and VALUE a non-negative number of milliseconds")]
+    #[error(
+        "invalid --goodput value {value:?}: use KEY:VALUE pairs with KEY one of ttft, tpot, e2el and VALUE a non-negative number of milliseconds"
+    )]
     Goodput {
         /// The offending entry.
         value: String,
@@ -100,7 +102,9 @@ pub enum BenchError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     /// `/v1/models` could not be read and no `--model` was given.
-    #[error("failed to fetch models from server at {url}; check that the server is running and the URL is correct, or pass --model: {reason}")]
+    #[error(
+        "failed to fetch models from server at {url}; check that the server is running and the URL is correct, or pass --model: {reason}"
+    )]
     Models {
         /// The URL tried.
         url: String,
@@ -108,7 +112,9 @@ pub enum BenchError {
         reason: String,
     },
     /// The ready check did not succeed in time.
-    #[error("initial test run failed - please make sure benchmark arguments are correctly specified. Error: {0}")]
+    #[error(
+        "initial test run failed - please make sure benchmark arguments are correctly specified. Error: {0}"
+    )]
     NotReady(String),
     /// Writing results failed.
     #[error("cannot write results to {path}: {source}")]

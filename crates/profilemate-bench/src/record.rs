@@ -52,7 +52,12 @@ pub struct RequestRecord {
 impl RequestRecord {
     /// A failed record carrying `kind` and its message.
     pub fn failed(kind: ErrorKind, error: String) -> Self {
-        Self { error, error_kind: Some(kind), num_input_sequences: 1, ..Self::default() }
+        Self {
+            error,
+            error_kind: Some(kind),
+            num_input_sequences: 1,
+            ..Self::default()
+        }
     }
 
     /// Per-token ITL: each chunk gap split evenly over the tokens that chunk carried.
@@ -109,7 +114,11 @@ mod tests {
 
     #[test]
     fn per_token_itl_splits_each_gap_over_its_tokens() {
-        let rec = RequestRecord { itl: vec![0.4, 0.1], chunk_tokens: vec![1, 4, 1], ..Default::default() };
+        let rec = RequestRecord {
+            itl: vec![0.4, 0.1],
+            chunk_tokens: vec![1, 4, 1],
+            ..Default::default()
+        };
         let mut out = Vec::new();
         rec.per_token_itl(&mut out);
         assert_eq!(out, vec![0.1, 0.1, 0.1, 0.1, 0.1]);

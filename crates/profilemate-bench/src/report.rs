@@ -3,8 +3,8 @@
 
 use crate::config::{Backend, PercentileMetric};
 use crate::metrics::{
-    BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary, calculate_embedding_metrics,
-    calculate_extras, calculate_metrics,
+    BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary,
+    calculate_embedding_metrics, calculate_extras, calculate_metrics,
 };
 use crate::record::{RequestRecord, Seconds};
 use crate::schedule::RampUp;
@@ -126,14 +126,42 @@ pub struct Report {
 
 impl Report {
     /// Computes every figure from the records.
-    pub fn new(settings: ReportSettings, records: Vec<RequestRecord>, duration: Seconds, tokenizer: Option<&dyn Tokenizer>, date: String) -> Self {
+    pub fn new(
+        settings: ReportSettings,
+        records: Vec<RequestRecord>,
+        duration: Seconds,
+        tokenizer: Option<&dyn Tokenizer>,
+        date: String,
+    ) -> Self {
         let metrics = if settings.backend.is_pooling() {
-            TaskMetrics::Pooling(calculate_embedding_metrics(&records, duration, &settings.percentiles))
+            TaskMetrics::Pooling(calculate_embedding_metrics(
+                &records,
+                duration,
+                &settings.percentiles,
+            ))
         } else {
-            TaskMetrics::Generation(calculate_metrics(&records, duration, tokenizer, &settings.percentiles, &settings.goodput))
+            TaskMetrics::Generation(calculate_metrics(
+                &records,
+                duration,
+                tokenizer,
+                &settings.percentiles,
+                &settings.goodput,
+            ))
         };
         let extras = calculate_extras(&records, &settings.percentiles);
-        Self { settings, date, duration, records, metrics, extras, rps_change_events: Vec::new(), spec_decode: None, server: None, not_sent: 0, interrupted: false }
+        Self {
+            settings,
+            date,
+            duration,
+            records,
+            metrics,
+            extras,
+            rps_change_events: Vec::new(),
+            spec_decode: None,
+            server: None,
+            not_sent: 0,
+            interrupted: false,
+        }
     }
 
     /// Successful requests.
@@ -155,12 +183,16 @@ impl Report {
         let selected = |m: PercentileMetric| s.percentile_metrics.contains(&m);
         let mut blocks = Vec::new();
         let mut push = |metric, summary| blocks.push(MetricBlock { metric, summary });
-        if let TaskMetrics::Generation(m) = &self.metrics {
-            if s.has_tokenizer {
-                for (metric, summary) in [(PercentileMetric::Ttft, &m.ttft), (PercentileMetric::Tpot, &m.tpot), (PercentileMetric::Itl, &m.itl)] {
-                    if selected(metric) {
-                        push(metric, summary.clone());
-                    }
+        if let TaskMetrics::Generation(m) = &self.metrics
+            && s.has_tokenizer
+        {
+            for (metric, summary) in [
+                (PercentileMetric::Ttft, &m.ttft),
+                (PercentileMetric::Tpot, &m.tpot),
+                (PercentileMetric::Itl, &m.itl),
+            ] {
+                if selected(metric) {
+                    push(metric, summary.clone());
                 }
             }
         }
@@ -170,11 +202,20 @@ impl Report {
         let ok = || self.records.iter().filter(|r| r.success);
         if s.max_concurrency.is_some() && selected(PercentileMetric::ClientQueueTime) {
             let q: Vec<Seconds> = ok().map(|r| r.client_queue_time).collect();
-            push(PercentileMetric::ClientQueueTime, Summary::from_seconds(&q, &s.percentiles));
+            push(
+                PercentileMetric::ClientQueueTime,
+                Summary::from_seconds(&q, &s.percentiles),
+            );
         }
-        if s.max_concurrency.is_some() && s.request_rate.is_finite() && selected(PercentileMetric::E2elIncludingClientQueue) {
+        if s.max_concurrency.is_some()
+            && s.request_rate.is_finite()
+            && selected(PercentileMetric::E2elIncludingClientQueue)
+        {
             let q: Vec<Seconds> = ok().map(|r| r.latency + r.client_queue_time).collect();
-            push(PercentileMetric::E2elIncludingClientQueue, Summary::from_seconds(&q, &s.percentiles));
+            push(
+                PercentileMetric::E2elIncludingClientQueue,
+                Summary::from_seconds(&q, &s.percentiles),
+            );
         }
         blocks
     }

@@ -21,9 +21,14 @@ use crate::workload::{SampleOptions, Workload, load_samples};
 const READY_RETRY: Duration = Duration::from_secs(5);
 
 /// Runs one benchmark against `config.base_url` and returns its report (not yet written).
-pub async fn run(config: &BenchConfig, events: &EventSink, cancel: &CancelToken) -> Result<Report, BenchError> {
+pub async fn run(
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Result<Report, BenchError> {
     config.validate()?;
-    let tokenizer: Option<Arc<dyn Tokenizer>> = (!config.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
+    let tokenizer: Option<Arc<dyn Tokenizer>> =
+        (!config.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
     let model = resolve_model(config, events).await?;
     let client = Arc::new(Client::new(config, &model, tokenizer.clone())?);
     let workload = Arc::new(build_workload(config, tokenizer.as_deref())?);
@@ -32,10 +37,21 @@ pub async fn run(config: &BenchConfig, events: &EventSink, cancel: &CancelToken)
     warmup(&client, &workload, config, events, cancel).await;
     announce_load(config, events);
     let before = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
-    let opts = DispatchOptions { max_concurrency: config.max_concurrency, duration: config.duration, ramp_up: ramp_up(config) };
+    let opts = DispatchOptions {
+        max_concurrency: config.max_concurrency,
+        duration: config.duration,
+        ramp_up: ramp_up(config),
+    };
     let dispatched = dispatch(client.clone(), workload, &schedule, opts, events, cancel).await;
     let after = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
-    Ok(assemble(config, model, dispatched, before, after, tokenizer.as_deref()))
+    Ok(assemble(
+        config,
+        model,
+        dispatched,
+        before,
+        after,
+        tokenizer.as_deref(),
+    ))
 }
 
 /// `--model`, else the first model of `/v1/models` (its `root`, falling back to `id`).
@@ -45,23 +61,43 @@ async fn resolve_model(config: &BenchConfig, events: &EventSink) -> Result<Strin
     }
     events.message("Model not specified, fetching first model from server...");
     let url = format!("{}/v1/models", config.base_url);
-    let fail = |reason: String| BenchError::Models { url: url.clone(), reason };
-    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| fail(e.to_string()))?;
+    let fail = |reason: String| BenchError::Models {
+        url: url.clone(),
+        reason,
+    };
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
     let mut rb = http.get(&url);
     if let Some(key) = &config.api_key {
         rb = rb.bearer_auth(key);
     }
-    let resp = rb.send().await.and_then(reqwest::Response::error_for_status).map_err(|e| fail(e.to_string()))?;
+    let resp = rb
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| fail(e.to_string()))?;
     let v: serde_json::Value = resp.json().await.map_err(|e| fail(e.to_string()))?;
-    let first = v.pointer("/data/0").ok_or_else(|| fail("no models found on the server".into()))?;
-    let id = first.get("root").or_else(|| first.get("id")).and_then(serde_json::Value::as_str);
-    let id = id.ok_or_else(|| fail("the first model has no id".into()))?.to_string();
+    let first = v
+        .pointer("/data/0")
+        .ok_or_else(|| fail("no models found on the server".into()))?;
+    let id = first
+        .get("root")
+        .or_else(|| first.get("id"))
+        .and_then(serde_json::Value::as_str);
+    let id = id
+        .ok_or_else(|| fail("the first model has no id".into()))?
+        .to_string();
     events.message(format!("First model name: {id}"));
     Ok(id)
 }
 
 /// Samples the dataset and pairs it with the arrival process.
-pub fn build_workload(config: &BenchConfig, tokenizer: Option<&dyn Tokenizer>) -> Result<Workload, BenchError> {
+pub fn build_workload(
+    config: &BenchConfig,
+    tokenizer: Option<&dyn Tokenizer>,
+) -> Result<Workload, BenchError> {
     let fallback = WordTokenizer::default();
     let opts = SampleOptions {
         num_prompts: config.num_prompts,
@@ -72,11 +108,21 @@ pub fn build_workload(config: &BenchConfig, tokenizer: Option<&dyn Tokenizer>) -
         token_ids: config.backend.takes_token_ids(),
     };
     let requests = load_samples(&config.dataset, &opts, tokenizer.unwrap_or(&fallback))?;
-    Ok(Workload { requests, arrivals: config.arrivals, seed: config.seed })
+    Ok(Workload {
+        requests,
+        arrivals: config.arrivals,
+        seed: config.seed,
+    })
 }
 
 /// `--ready-check-timeout-sec`: resend request 0 every 5 s until it succeeds.
-async fn ready_check(client: &Client, w: &Workload, config: &BenchConfig, events: &EventSink, cancel: &CancelToken) -> Result<(), BenchError> {
+async fn ready_check(
+    client: &Client,
+    w: &Workload,
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Result<(), BenchError> {
     events.message("Starting initial single prompt test run...");
     if config.ready_check_timeout.is_zero() {
         events.message("Skipping endpoint ready check.");
@@ -93,28 +139,65 @@ async fn ready_check(client: &Client, w: &Workload, config: &BenchConfig, events
         if left.is_zero() || cancel.is_cancelled() {
             return Err(BenchError::NotReady(rec.error));
         }
-        events.emit(Event::Warning(format!("Endpoint is not ready. Error='{}'", rec.error.lines().last().unwrap_or(""))));
+        events.emit(Event::Warning(format!(
+            "Endpoint is not ready. Error='{}'",
+            rec.error.lines().last().unwrap_or("")
+        )));
         tokio::time::sleep(READY_RETRY.min(left)).await;
     }
 }
 
 /// `--num-warmups`: N copies of request 0 under the concurrency limit; results discarded.
-async fn warmup(client: &Arc<Client>, w: &Arc<Workload>, config: &BenchConfig, events: &EventSink, cancel: &CancelToken) {
+async fn warmup(
+    client: &Arc<Client>,
+    w: &Arc<Workload>,
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) {
     if config.num_warmups == 0 {
         return;
     }
-    events.message(format!("Warming up with {} requests...", config.num_warmups));
-    let warm = Arc::new(Workload { requests: vec![w.requests[0].clone(); config.num_warmups], ..(**w).clone() });
-    let schedule: Vec<_> = (0..config.num_warmups).map(|index| crate::workload::ScheduledRequest { index, send_at: Duration::ZERO, rate: f64::INFINITY }).collect();
-    let opts = DispatchOptions { max_concurrency: config.max_concurrency, ..Default::default() };
-    let _ = dispatch(client.clone(), warm, &schedule, opts, &EventSink::discard(), cancel).await;
+    events.message(format!(
+        "Warming up with {} requests...",
+        config.num_warmups
+    ));
+    let warm = Arc::new(Workload {
+        requests: vec![w.requests[0].clone(); config.num_warmups],
+        ..(**w).clone()
+    });
+    let schedule: Vec<_> = (0..config.num_warmups)
+        .map(|index| crate::workload::ScheduledRequest {
+            index,
+            send_at: Duration::ZERO,
+            rate: f64::INFINITY,
+        })
+        .collect();
+    let opts = DispatchOptions {
+        max_concurrency: config.max_concurrency,
+        ..Default::default()
+    };
+    let _ = dispatch(
+        client.clone(),
+        warm,
+        &schedule,
+        opts,
+        &EventSink::discard(),
+        cancel,
+    )
+    .await;
     events.message("Warmup run completed.");
 }
 
 /// vLLM's load banner.
 fn announce_load(config: &BenchConfig, events: &EventSink) {
     events.message("Starting main benchmark run...");
-    let Arrivals::Rate { request_rate, burstiness, ramp_up } = config.arrivals else {
+    let Arrivals::Rate {
+        request_rate,
+        burstiness,
+        ramp_up,
+    } = config.arrivals
+    else {
         events.message("Self timing is set, using the timestamps from the trace file.");
         return;
     };
@@ -122,13 +205,27 @@ fn announce_load(config: &BenchConfig, events: &EventSink) {
         Some(r) => {
             let (start, end) = r.bounds();
             events.message(format!("Traffic ramp-up strategy: {}.", r.name()));
-            events.message(format!("Will increase RPS from {start} to {end} RPS over the duration of the benchmark."));
+            events.message(format!(
+                "Will increase RPS from {start} to {end} RPS over the duration of the benchmark."
+            ));
         }
-        None => events.message(format!("Traffic request rate: {}", crate::output::json::py_str_float(request_rate))),
+        None => events.message(format!(
+            "Traffic request rate: {}",
+            crate::output::json::py_str_float(request_rate)
+        )),
     }
-    let dist = if burstiness == 1.0 { "Poisson process" } else { "Gamma distribution" };
-    events.message(format!("Burstiness factor: {} ({dist})", crate::output::json::py_str_float(burstiness)));
-    let conc = config.max_concurrency.map_or("None".to_string(), |c| c.to_string());
+    let dist = if burstiness == 1.0 {
+        "Poisson process"
+    } else {
+        "Gamma distribution"
+    };
+    events.message(format!(
+        "Burstiness factor: {} ({dist})",
+        crate::output::json::py_str_float(burstiness)
+    ));
+    let conc = config
+        .max_concurrency
+        .map_or("None".to_string(), |c| c.to_string());
     events.message(format!("Maximum request concurrency: {conc}"));
 }
 
@@ -142,13 +239,22 @@ fn ramp_up(config: &BenchConfig) -> Option<crate::schedule::RampUp> {
 /// The report's echo of the settings.
 pub fn report_settings(config: &BenchConfig, model_id: String) -> ReportSettings {
     let (request_rate, burstiness) = match config.arrivals {
-        Arrivals::Rate { request_rate, burstiness, .. } => (request_rate, burstiness),
+        Arrivals::Rate {
+            request_rate,
+            burstiness,
+            ..
+        } => (request_rate, burstiness),
         Arrivals::SelfTimed => (f64::INFINITY, 1.0),
     };
     ReportSettings {
         backend: config.backend,
         label: config.output.label.clone(),
-        tokenizer_id: (!config.skip_tokenizer_init).then(|| config.tokenizer_id.clone().unwrap_or_else(|| model_id.clone())),
+        tokenizer_id: (!config.skip_tokenizer_init).then(|| {
+            config
+                .tokenizer_id
+                .clone()
+                .unwrap_or_else(|| model_id.clone())
+        }),
         model_id,
         num_prompts: config.num_prompts,
         metadata: config.output.metadata.clone(),
@@ -163,7 +269,14 @@ pub fn report_settings(config: &BenchConfig, model_id: String) -> ReportSettings
     }
 }
 
-fn assemble(config: &BenchConfig, model: String, d: Dispatched, before: Option<Scrape>, after: Option<Scrape>, tok: Option<&dyn Tokenizer>) -> Report {
+fn assemble(
+    config: &BenchConfig,
+    model: String,
+    d: Dispatched,
+    before: Option<Scrape>,
+    after: Option<Scrape>,
+    tok: Option<&dyn Tokenizer>,
+) -> Report {
     let settings = report_settings(config, model);
     let mut report = Report::new(settings, d.records, d.duration, tok, Civil::now().compact());
     report.rps_change_events = d.rps_change_events;

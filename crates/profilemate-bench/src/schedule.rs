@@ -104,16 +104,20 @@ pub fn compute_schedule(
     }
     match arrivals {
         Arrivals::SelfTimed => Ok(self_timed(total, timestamps)),
-        Arrivals::Rate { request_rate, burstiness, ramp_up } => {
-            rate_schedule(request_rate, burstiness, ramp_up, total, seed)
-        }
+        Arrivals::Rate {
+            request_rate,
+            burstiness,
+            ramp_up,
+        } => rate_schedule(request_rate, burstiness, ramp_up, total, seed),
     }
 }
 
 fn self_timed(total: usize, timestamps: &[Option<f64>]) -> Schedule {
     let secs = |i: usize| timestamps.get(i).copied().flatten().unwrap_or(0.0).max(0.0);
     Schedule {
-        offsets: (0..total).map(|i| Duration::from_secs_f64(secs(i))).collect(),
+        offsets: (0..total)
+            .map(|i| Duration::from_secs_f64(secs(i)))
+            .collect(),
         rates: vec![0.0; total],
     }
 }
@@ -129,10 +133,15 @@ fn rate_schedule(
         return Err(ScheduleError::Burstiness(burstiness));
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let rates: Vec<f64> = (0..total).map(|i| rate_at(request_rate, ramp_up, i, total)).collect();
+    let rates: Vec<f64> = (0..total)
+        .map(|i| rate_at(request_rate, ramp_up, i, total))
+        .collect();
     let mut delays = Vec::with_capacity(total);
     for (index, &rate) in rates.iter().enumerate() {
-        delays.push(gap(rate, burstiness, &mut rng).ok_or(ScheduleError::NonPositiveRate { index, rate })?);
+        delays.push(
+            gap(rate, burstiness, &mut rng)
+                .ok_or(ScheduleError::NonPositiveRate { index, rate })?,
+        );
     }
     cumulate(&mut delays);
     let last = delays[total - 1];
@@ -140,7 +149,13 @@ fn rate_schedule(
         let factor = (total as f64 / request_rate) / last;
         delays.iter_mut().for_each(|d| *d *= factor);
     }
-    Ok(Schedule { offsets: delays.iter().map(|&s| Duration::from_secs_f64(s.max(0.0))).collect(), rates })
+    Ok(Schedule {
+        offsets: delays
+            .iter()
+            .map(|&s| Duration::from_secs_f64(s.max(0.0)))
+            .collect(),
+        rates,
+    })
 }
 
 /// One inter-arrival gap in seconds; `None` for a non-positive rate.

@@ -39,14 +39,23 @@ impl Scrape {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some((name_labels, value)) = line.rsplit_once(char::is_whitespace) else { continue };
+            let Some((name_labels, value)) = line.rsplit_once(char::is_whitespace) else {
+                continue;
+            };
             let name = name_labels.split('{').next().unwrap_or_default();
-            let Ok(value) = value.trim().parse::<f64>() else { continue };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
             if !name.starts_with("vllm:") || !name.ends_with("_total") {
                 continue;
             }
             if name.starts_with("vllm:spec_decode") {
-                add_spec(scrape.spec_decode.get_or_insert_with(Default::default), name, line, value);
+                add_spec(
+                    scrape.spec_decode.get_or_insert_with(Default::default),
+                    name,
+                    line,
+                    value,
+                );
             }
             let e = scrape.totals.entry(name.to_string()).or_insert((0.0, 0));
             *e = (e.0 + value, e.1 + 1);
@@ -61,7 +70,9 @@ impl Scrape {
 
     /// Mean over label sets (engines) of a per-GPU counter.
     fn per_engine(&self, name: &str) -> Option<f64> {
-        self.totals.get(name).map(|&(sum, n)| sum / f64::from(n.max(1)))
+        self.totals
+            .get(name)
+            .map(|&(sum, n)| sum / f64::from(n.max(1)))
     }
 }
 
@@ -114,7 +125,12 @@ pub fn spec_decode_stats(before: &Scrape, after: &Scrape) -> Option<SpecDecodeSt
     }
     let mut per_pos = Vec::new();
     if drafts > 0 {
-        let positions: std::collections::BTreeSet<i64> = b.accepted_per_pos.keys().chain(a.accepted_per_pos.keys()).copied().collect();
+        let positions: std::collections::BTreeSet<i64> = b
+            .accepted_per_pos
+            .keys()
+            .chain(a.accepted_per_pos.keys())
+            .copied()
+            .collect();
         for pos in positions {
             let before_v = b.accepted_per_pos.get(&pos).copied().unwrap_or(0);
             let after_v = a.accepted_per_pos.get(&pos).copied().unwrap_or(before_v);
@@ -126,33 +142,23 @@ pub fn spec_decode_stats(before: &Scrape, after: &Scrape) -> Option<SpecDecodeSt
         draft_tokens,
         accepted_tokens: accepted,
         acceptance_rate: accepted as f64 / draft_tokens as f64 * 100.0,
-        acceptance_length: if drafts > 0 { 1.0 + accepted as f64 / drafts as f64 } else { 0.0 },
+        acceptance_length: if drafts > 0 {
+            1.0 + accepted as f64 / drafts as f64
+        } else {
+            0.0
+        },
         per_position_acceptance_rates: per_pos,
     })
 }
 
-/// Peak dense BF16 compute and memory bandwidth of one GPU, for MFU / MBU.
+/// Peak dense compute and memory bandwidth of one GPU, for MFU / MBU (the CLI fills it from
+/// profilemate-model's hardware presets).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GpuPeak {
     /// Peak TF/s.
     pub tflops: f64,
     /// Peak GB/s.
     pub gbps: f64,
-}
-
-/// Known `--gpu` names and their peaks (dense BF16, datasheet figures).
-pub const GPU_PEAKS: &[(&str, GpuPeak)] = &[
-    ("a100", GpuPeak { tflops: 312.0, gbps: 2039.0 }),
-    ("h100", GpuPeak { tflops: 989.0, gbps: 3350.0 }),
-    ("h200", GpuPeak { tflops: 989.0, gbps: 4800.0 }),
-    ("b200", GpuPeak { tflops: 2250.0, gbps: 8000.0 }),
-    ("l40s", GpuPeak { tflops: 362.0, gbps: 864.0 }),
-];
-
-/// Looks up a `--gpu` name (case-insensitive).
-pub fn gpu_peak(name: &str) -> Option<GpuPeak> {
-    let name = name.to_ascii_lowercase();
-    GPU_PEAKS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
 }
 
 /// The server's view of the run (beyond vLLM), from counter deltas over the run's duration.
@@ -177,7 +183,12 @@ pub struct ServerView {
 }
 
 /// Computes the server's view between two scrapes taken `duration` apart.
-pub fn server_view(before: &Scrape, after: &Scrape, duration: Seconds, gpu: Option<GpuPeak>) -> ServerView {
+pub fn server_view(
+    before: &Scrape,
+    after: &Scrape,
+    duration: Seconds,
+    gpu: Option<GpuPeak>,
+) -> ServerView {
     let delta = |n: &str| after.total(n) - before.total(n);
     let per_gpu = |n: &str| Some(after.per_engine(n)? - before.per_engine(n).unwrap_or(0.0));
     let tflops = per_gpu("vllm:estimated_flops_per_gpu_total").map(|f| f / duration / 1e12);
@@ -190,7 +201,8 @@ pub fn server_view(before: &Scrape, after: &Scrape, duration: Seconds, gpu: Opti
         gbps_per_gpu: gbps,
         mfu_pct: tflops.zip(gpu).map(|(t, g)| t / g.tflops * 100.0),
         mbu_pct: gbps.zip(gpu).map(|(b, g)| b / g.gbps * 100.0),
-        prefix_cache_hit_rate: (queries > 0.0).then(|| delta("vllm:prefix_cache_hits_total") / queries),
+        prefix_cache_hit_rate: (queries > 0.0)
+            .then(|| delta("vllm:prefix_cache_hits_total") / queries),
         preemptions: delta("vllm:num_preemptions_total"),
         prompt_tokens: delta("vllm:prompt_tokens_total"),
         generation_tokens: delta("vllm:generation_tokens_total"),
@@ -207,7 +219,10 @@ mod tests {
     #[test]
     fn spec_decode_deltas_follow_vllm() {
         let s = spec_decode_stats(&Scrape::parse(SPEC_BEFORE), &Scrape::parse(SPEC_AFTER)).unwrap();
-        assert_eq!((s.num_drafts, s.draft_tokens, s.accepted_tokens), (100, 300, 150));
+        assert_eq!(
+            (s.num_drafts, s.draft_tokens, s.accepted_tokens),
+            (100, 300, 150)
+        );
         assert!((s.acceptance_rate - 50.0).abs() < 1e-12);
         assert!((s.acceptance_length - 2.5).abs() < 1e-12);
         assert_eq!(s.per_position_acceptance_rates, vec![0.8, 0.5]);
@@ -221,16 +236,31 @@ mod tests {
 
     #[test]
     fn server_view_from_real_vllm_scrapes() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/vllm-0.32-cpu/run1/");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/vllm-0.32-cpu/run1/"
+        );
         let read = |f: &str| std::fs::read_to_string(format!("{dir}{f}")).unwrap();
-        let (b, a) = (Scrape::parse(&read("metrics-before.txt")), Scrape::parse(&read("metrics-after-1.txt")));
-        let v = server_view(&b, &a, 10.0, gpu_peak("H100"));
+        let (b, a) = (
+            Scrape::parse(&read("metrics-before.txt")),
+            Scrape::parse(&read("metrics-after-1.txt")),
+        );
+        let v = server_view(
+            &b,
+            &a,
+            10.0,
+            Some(GpuPeak {
+                tflops: 989.0,
+                gbps: 3350.0,
+            }),
+        );
         // run1 bench 1: 40 random requests of 128 prompt tokens (+ a few) and 32 output tokens.
         assert_eq!(v.prompt_tokens, 5126.0);
         assert_eq!(v.generation_tokens, 1280.0);
         assert_eq!(v.prefix_cache_hit_rate, Some(0.0));
         assert_eq!(v.preemptions, 0.0);
-        let flops = a.total("vllm:estimated_flops_per_gpu_total") - b.total("vllm:estimated_flops_per_gpu_total");
+        let flops = a.total("vllm:estimated_flops_per_gpu_total")
+            - b.total("vllm:estimated_flops_per_gpu_total");
         assert!((v.tflops_per_gpu.unwrap() - flops / 10.0 / 1e12).abs() < 1e-15);
         assert!((v.mfu_pct.unwrap() - v.tflops_per_gpu.unwrap() / 989.0 * 100.0).abs() < 1e-12);
         assert!(v.gbps_per_gpu.unwrap() > 0.0);

@@ -41,14 +41,20 @@ impl WordTokenizer {
     /// A tokenizer with `vocab_size` words (at least 1).
     pub fn new(vocab_size: u32) -> Self {
         let words: Vec<String> = (0..vocab_size.max(1)).map(word_for).collect();
-        let ids = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
+        let ids = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u32))
+            .collect();
         Self { words, ids }
     }
 
     /// The id of a word; unknown words hash onto the vocabulary so counts stay one per word.
     fn id_of(&self, word: &str) -> u32 {
         self.ids.get(word).copied().unwrap_or_else(|| {
-            let h = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            let h = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
             (h % self.words.len() as u64) as u32
         })
     }

@@ -13,7 +13,15 @@ use profilemate_bench::{CancelToken, EventSink, Report, cancel_pair, run};
 use crate::util::{Reply, config, fault_server};
 
 fn plan(i: usize) -> Reply {
-    [Reply::Tokens(4), Reply::Status(500), Reply::Status(429), Reply::Cut, Reply::Malformed, Reply::Stall, Reply::NoTokens][i % 7]
+    [
+        Reply::Tokens(4),
+        Reply::Status(500),
+        Reply::Status(429),
+        Reply::Cut,
+        Reply::Malformed,
+        Reply::Stall,
+        Reply::NoTokens,
+    ][i % 7]
 }
 
 fn generation(r: &Report) -> &profilemate_bench::metrics::BenchmarkMetrics {
@@ -28,35 +36,93 @@ async fn every_fault_is_accounted_for_and_results_are_written() {
     let base = fault_server(plan).await;
     let cfg = config(&base, 14);
     let started = Instant::now();
-    let report = run(&cfg, &EventSink::discard(), &CancelToken::never()).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "the run must end despite a stalled stream");
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the run must end despite a stalled stream"
+    );
     let m = generation(&report);
     assert_eq!((m.completed, m.failed, report.not_sent), (2, 12, 0));
-    let want: Vec<(&str, u64)> = vec![("http_429", 2), ("http_500", 2), ("malformed_sse", 2), ("no_token_chunk", 2), ("stream_interrupted", 2), ("timeout", 2)];
-    let got: Vec<(&str, u64)> = report.extras.error_counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let want: Vec<(&str, u64)> = vec![
+        ("http_429", 2),
+        ("http_500", 2),
+        ("malformed_sse", 2),
+        ("no_token_chunk", 2),
+        ("stream_interrupted", 2),
+        ("timeout", 2),
+    ];
+    let got: Vec<(&str, u64)> = report
+        .extras
+        .error_counts
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
     assert_eq!(got, want);
-    assert_eq!(m.total_output, 8, "usage.completion_tokens of the two good streams");
-    assert_eq!(report.settings.model_id, "org/fault-model", "model resolved from /v1/models");
-    let errors: Vec<&str> = report.records.iter().filter(|r| !r.success).map(|r| r.error.as_str()).collect();
-    assert!(errors.contains(&"Internal Server Error") && errors.contains(&"Too Many Requests"), "{errors:?}");
+    assert_eq!(
+        m.total_output, 8,
+        "usage.completion_tokens of the two good streams"
+    );
+    assert_eq!(
+        report.settings.model_id, "org/fault-model",
+        "model resolved from /v1/models"
+    );
+    let errors: Vec<&str> = report
+        .records
+        .iter()
+        .filter(|r| !r.success)
+        .map(|r| r.error.as_str())
+        .collect();
+    assert!(
+        errors.contains(&"Internal Server Error") && errors.contains(&"Too Many Requests"),
+        "{errors:?}"
+    );
     let server = report.server.as_ref().expect("server view from /metrics");
     assert_eq!(server.prefix_cache_hit_rate, Some(0.25));
 
     let dir = std::env::temp_dir().join(format!("pm-bench-faults-{}", std::process::id()));
-    let out = OutputConfig { save_result: true, result_dir: Some(dir), ..Default::default() };
-    let parts = NameParts { backend: "vllm", model_id: &report.settings.model_id, request_rate: f64::INFINITY, max_concurrency: None, ramp_up: None, date: &report.date };
+    let out = OutputConfig {
+        save_result: true,
+        result_dir: Some(dir),
+        ..Default::default()
+    };
+    let parts = NameParts {
+        backend: "vllm",
+        model_id: &report.settings.model_id,
+        request_rate: f64::INFINITY,
+        max_concurrency: None,
+        ramp_up: None,
+        date: &report.date,
+    };
     let path = result_filename(&out, &parts).unwrap();
     write_result(&path, &ResultJson::new(&report, false).to_bytes(), false).unwrap();
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!((saved["completed"].as_u64(), saved["failed"].as_u64()), (Some(2), Some(12)));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        (saved["completed"].as_u64(), saved["failed"].as_u64()),
+        (Some(2), Some(12))
+    );
     assert_eq!(saved["error_counts"]["timeout"].as_u64(), Some(2));
-    assert!(path.file_name().unwrap().to_str().unwrap().starts_with("vllm-infqps-fault-model-"));
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("vllm-infqps-fault-model-")
+    );
 }
 
 #[tokio::test]
 async fn all_failed_is_detectable() {
     let base = fault_server(|_| Reply::Status(500)).await;
-    let report = run(&config(&base, 5), &EventSink::discard(), &CancelToken::never()).await.unwrap();
+    let report = run(
+        &config(&base, 5),
+        &EventSink::discard(),
+        &CancelToken::never(),
+    )
+    .await
+    .unwrap();
     assert!(report.all_failed());
     assert_eq!(generation(&report).failed, 5);
 }
@@ -68,16 +134,29 @@ async fn connection_refused_is_a_failed_request_not_an_error() {
     drop(listener);
     let mut cfg = config(&base, 3);
     cfg.model = Some("m".into());
-    let report = run(&cfg, &EventSink::discard(), &CancelToken::never()).await.unwrap();
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
     assert_eq!(report.extras.error_counts.get("connect"), Some(&3));
 }
 
 #[tokio::test]
 async fn cancel_stops_sending_and_keeps_what_was_collected() {
-    let base = fault_server(|i| if i < 2 { Reply::Tokens(2) } else { Reply::Stall }).await;
+    let base = fault_server(|i| {
+        if i < 2 {
+            Reply::Tokens(2)
+        } else {
+            Reply::Stall
+        }
+    })
+    .await;
     let mut cfg = config(&base, 50);
     cfg.request_timeout = None;
-    cfg.arrivals = Arrivals::Rate { request_rate: 20.0, burstiness: f64::INFINITY, ramp_up: None };
+    cfg.arrivals = Arrivals::Rate {
+        request_rate: 20.0,
+        burstiness: f64::INFINITY,
+        ramp_up: None,
+    };
     let (canceller, token) = cancel_pair();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -89,16 +168,25 @@ async fn cancel_stops_sending_and_keeps_what_was_collected() {
     assert!((4..=8).contains(&sent), "sent {sent} in 300 ms at 20 req/s");
     assert_eq!(sent + report.not_sent, 50);
     assert_eq!(generation(&report).completed, 2);
-    assert_eq!(report.extras.error_counts.get("cancelled").copied(), Some(sent as u64 - 2));
+    assert_eq!(
+        report.extras.error_counts.get("cancelled").copied(),
+        Some(sent as u64 - 2)
+    );
 }
 
 #[tokio::test]
 async fn duration_caps_sending_and_in_flight_requests_drain() {
     let base = fault_server(|_| Reply::Tokens(3)).await;
     let mut cfg = config(&base, 100);
-    cfg.arrivals = Arrivals::Rate { request_rate: 50.0, burstiness: f64::INFINITY, ramp_up: None };
+    cfg.arrivals = Arrivals::Rate {
+        request_rate: 50.0,
+        burstiness: f64::INFINITY,
+        ramp_up: None,
+    };
     cfg.duration = Some(Duration::from_millis(200));
-    let report = run(&cfg, &EventSink::discard(), &CancelToken::never()).await.unwrap();
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
     let sent = report.records.len();
     // Constant gaps of 20 ms: offsets 20, 40, ..., 180 ms fall inside the 200 ms window.
     // (A starved CI box may cut the last one at the real-time check.)
@@ -113,12 +201,24 @@ async fn max_concurrency_queues_on_the_client_and_reports_it() {
     let base = fault_server(|_| Reply::Tokens(5)).await;
     let mut cfg = config(&base, 6);
     cfg.max_concurrency = Some(1);
-    cfg.percentile_metrics = Some(profilemate_bench::config::PercentileMetric::parse_list("ttft,client_queue_time").unwrap());
-    let report = run(&cfg, &EventSink::discard(), &CancelToken::never()).await.unwrap();
+    cfg.percentile_metrics = Some(
+        profilemate_bench::config::PercentileMetric::parse_list("ttft,client_queue_time").unwrap(),
+    );
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
     let m = generation(&report);
     assert_eq!(m.completed, 6);
-    let queued = report.records.iter().filter(|r| r.client_queue_time > 0.005).count();
+    let queued = report
+        .records
+        .iter()
+        .filter(|r| r.client_queue_time > 0.005)
+        .count();
     assert!(queued >= 4, "with one slot, later requests wait: {queued}");
-    let blocks: Vec<&str> = report.metric_blocks().iter().map(|b| b.metric.key()).collect();
+    let blocks: Vec<&str> = report
+        .metric_blocks()
+        .iter()
+        .map(|b| b.metric.key())
+        .collect();
     assert_eq!(blocks, vec!["ttft", "client_queue_time"]);
 }

@@ -2,12 +2,12 @@
 //! metric math; every aggregate must equal vLLM's to 1e-9 relative, the JSON must carry exactly
 //! vLLM's keys, and the console table must match vLLM's byte for byte.
 
+use profilemate_bench::RequestRecord;
 use profilemate_bench::config::{Backend, PercentileMetric};
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::{ResultJson, render_vllm_table};
 use profilemate_bench::report::{Report, ReportSettings};
 use profilemate_bench::tokenizer::WordTokenizer;
-use profilemate_bench::RequestRecord;
 use serde_json::Value;
 
 use crate::util::{assert_close, fixture};
@@ -21,9 +21,27 @@ struct Case {
 }
 
 const CASES: [Case; 3] = [
-    Case { dir: "run1/bench-1", backend: Backend::Vllm, percentiles: &[50.0, 90.0, 99.0], goodput: &["ttft:500", "tpot:50"], max_concurrency: None },
-    Case { dir: "run1/bench-2", backend: Backend::OpenaiChat, percentiles: &[99.0], goodput: &[], max_concurrency: Some(4) },
-    Case { dir: "run2-sched/bench-1", backend: Backend::Vllm, percentiles: &[99.0], goodput: &[], max_concurrency: None },
+    Case {
+        dir: "run1/bench-1",
+        backend: Backend::Vllm,
+        percentiles: &[50.0, 90.0, 99.0],
+        goodput: &["ttft:500", "tpot:50"],
+        max_concurrency: None,
+    },
+    Case {
+        dir: "run1/bench-2",
+        backend: Backend::OpenaiChat,
+        percentiles: &[99.0],
+        goodput: &[],
+        max_concurrency: Some(4),
+    },
+    Case {
+        dir: "run2-sched/bench-1",
+        backend: Backend::Vllm,
+        percentiles: &[99.0],
+        goodput: &[],
+        max_concurrency: None,
+    },
 ];
 
 fn load(case: &Case) -> Value {
@@ -32,27 +50,38 @@ fn load(case: &Case) -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 /// vLLM's per-request arrays, back into records.
 fn records(v: &Value) -> Vec<RequestRecord> {
     let n = v["ttfts"].as_array().unwrap().len();
-    let (ttfts, lats, starts, queues) = (floats(&v["ttfts"]), floats(&v["latencies"]), floats(&v["start_times"]), floats(&v["queue_times"]));
-    (0..n).map(|i| RequestRecord {
-        success: v["errors"][i].as_str() == Some(""),
-        prompt_len: v["input_lens"][i].as_u64().unwrap(),
-        output_tokens: v["output_lens"][i].as_u64().unwrap(),
-        ttft: ttfts[i],
-        itl: floats(&v["itls"][i]),
-        latency: lats[i],
-        start_time: starts[i],
-        client_queue_time: queues[i],
-        generated_text: v["generated_texts"][i].as_str().unwrap().to_string(),
-        error: v["errors"][i].as_str().unwrap().to_string(),
-        num_input_sequences: 1,
-        ..Default::default()
-    }).collect()
+    let (ttfts, lats, starts, queues) = (
+        floats(&v["ttfts"]),
+        floats(&v["latencies"]),
+        floats(&v["start_times"]),
+        floats(&v["queue_times"]),
+    );
+    (0..n)
+        .map(|i| RequestRecord {
+            success: v["errors"][i].as_str() == Some(""),
+            prompt_len: v["input_lens"][i].as_u64().unwrap(),
+            output_tokens: v["output_lens"][i].as_u64().unwrap(),
+            ttft: ttfts[i],
+            itl: floats(&v["itls"][i]),
+            latency: lats[i],
+            start_time: starts[i],
+            client_queue_time: queues[i],
+            generated_text: v["generated_texts"][i].as_str().unwrap().to_string(),
+            error: v["errors"][i].as_str().unwrap().to_string(),
+            num_input_sequences: 1,
+            ..Default::default()
+        })
+        .collect()
 }
 
 fn report(case: &Case, v: &Value) -> Report {
@@ -75,7 +104,13 @@ fn report(case: &Case, v: &Value) -> Report {
     };
     let tok = WordTokenizer::default();
     let date = v["date"].as_str().unwrap().to_string();
-    Report::new(settings, records(v), v["duration"].as_f64().unwrap(), Some(&tok), date)
+    Report::new(
+        settings,
+        records(v),
+        v["duration"].as_f64().unwrap(),
+        Some(&tok),
+        date,
+    )
 }
 
 #[test]
@@ -85,7 +120,9 @@ fn aggregates_equal_vllm_to_1e9() {
         let ours = ResultJson::new(&report(case, &want), true).vllm;
         let mut compared = 0;
         for (key, w) in want.as_object().unwrap() {
-            let g = ours.get(key).unwrap_or_else(|| panic!("{}: missing key {key}", case.dir));
+            let g = ours
+                .get(key)
+                .unwrap_or_else(|| panic!("{}: missing key {key}", case.dir));
             match (g.as_f64(), w.as_f64()) {
                 (Some(g), Some(w)) => {
                     assert_close(&format!("{}: {key}", case.dir), g, w);
@@ -94,7 +131,11 @@ fn aggregates_equal_vllm_to_1e9() {
                 _ => assert_eq!(g, w, "{}: {key}", case.dir),
             }
         }
-        assert!(compared >= 25, "{}: only {compared} numeric keys compared", case.dir);
+        assert!(
+            compared >= 25,
+            "{}: only {compared} numeric keys compared",
+            case.dir
+        );
     }
 }
 
@@ -112,9 +153,14 @@ fn json_has_exactly_vllms_keys_in_vllms_order() {
 
 /// Key order as written in the fixture file (serde_json's map sorts, so scan the text).
 fn fixture_key_order(case: &Case) -> Vec<&'static str> {
-    let text: &'static str = std::fs::read_to_string(fixture(&format!("{}.json", case.dir))).unwrap().leak();
+    let text: &'static str = std::fs::read_to_string(fixture(&format!("{}.json", case.dir)))
+        .unwrap()
+        .leak();
     let v: Value = serde_json::from_str(text).unwrap();
-    let mut keys: Vec<(usize, &'static str)> = v.as_object().unwrap().keys()
+    let mut keys: Vec<(usize, &'static str)> = v
+        .as_object()
+        .unwrap()
+        .keys()
         .map(|k| {
             let k: &'static str = k.clone().leak();
             (text.find(&format!("\"{k}\": ")).unwrap(), k)
@@ -131,7 +177,12 @@ fn console_table_matches_vllm_byte_for_byte() {
         let txt = std::fs::read_to_string(fixture(&format!("{}.txt", case.dir))).unwrap();
         let start = txt.find("============ Serving Benchmark Result").unwrap();
         let end = start + txt[start..].find(&format!("\n{}", "=".repeat(50))).unwrap() + 52;
-        assert_eq!(render_vllm_table(&report(case, &want)), txt[start..end], "{}", case.dir);
+        assert_eq!(
+            render_vllm_table(&report(case, &want)),
+            txt[start..end],
+            "{}",
+            case.dir
+        );
     }
 }
 
@@ -139,7 +190,15 @@ fn console_table_matches_vllm_byte_for_byte() {
 fn without_save_detailed_the_arrays_vllm_drops_are_dropped() {
     let case = &CASES[0];
     let ours = ResultJson::new(&report(case, &load(case)), false).vllm;
-    for k in ["input_lens", "output_lens", "start_times", "ttfts", "itls", "generated_texts", "errors"] {
+    for k in [
+        "input_lens",
+        "output_lens",
+        "start_times",
+        "ttfts",
+        "itls",
+        "generated_texts",
+        "errors",
+    ] {
         assert!(ours.get(k).is_none(), "{k}");
     }
     assert!(ours.get("latencies").is_some() && ours.get("queue_times").is_some());

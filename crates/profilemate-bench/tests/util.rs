@@ -4,14 +4,20 @@ use std::path::PathBuf;
 
 /// `shared/fixtures/vllm-0.32-cpu/<rel>`.
 pub(crate) fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/vllm-0.32-cpu").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/vllm-0.32-cpu")
+        .join(rel)
 }
 
 /// Asserts `got` equals `want` to 1e-9 relative (absolute near zero), naming `what`.
 #[track_caller]
 pub(crate) fn assert_close(what: &str, got: f64, want: f64) {
     let tol = 1e-9 * want.abs().max(1e-12);
-    assert!((got - want).abs() <= tol, "{what}: got {got}, vLLM {want} (diff {})", got - want);
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got}, vLLM {want} (diff {})",
+        got - want
+    );
 }
 
 use std::sync::Arc;
@@ -57,13 +63,29 @@ pub(crate) async fn fault_server(plan: impl Fn(usize) -> Reply + Send + Sync + '
     format!("http://{addr}")
 }
 
-async fn handle(mut sock: TcpStream, plan: &(dyn Fn(usize) -> Reply + Send + Sync), counter: &AtomicUsize) {
-    let Some(path) = read_request(&mut sock).await else { return };
+async fn handle(
+    mut sock: TcpStream,
+    plan: &(dyn Fn(usize) -> Reply + Send + Sync),
+    counter: &AtomicUsize,
+) {
+    let Some(path) = read_request(&mut sock).await else {
+        return;
+    };
     let reply = match path.as_str() {
-        "/v1/models" => return json_reply(&mut sock, r#"{"data":[{"id":"served","root":"org/fault-model"}]}"#).await,
+        "/v1/models" => {
+            return json_reply(
+                &mut sock,
+                r#"{"data":[{"id":"served","root":"org/fault-model"}]}"#,
+            )
+            .await;
+        }
         "/metrics" => {
             let n = counter.load(Ordering::SeqCst);
-            let body = format!("vllm:prefix_cache_queries_total{{engine=\"0\"}} {}\nvllm:prefix_cache_hits_total{{engine=\"0\"}} {}\nvllm:num_preemptions_total 0\n", n * 100, n * 25);
+            let body = format!(
+                "vllm:prefix_cache_queries_total{{engine=\"0\"}} {}\nvllm:prefix_cache_hits_total{{engine=\"0\"}} {}\nvllm:num_preemptions_total 0\n",
+                n * 100,
+                n * 25
+            );
             return json_reply(&mut sock, &body).await;
         }
         _ => plan(counter.fetch_add(1, Ordering::SeqCst)),
@@ -85,7 +107,10 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
     while buf.len() < head_end + len {
         let n = sock.read(&mut tmp).await.ok()?;
         if n == 0 {
@@ -97,7 +122,10 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
 }
 
 async fn json_reply(sock: &mut TcpStream, body: &str) {
-    let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let msg = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
     let _ = sock.write_all(msg.as_bytes()).await;
 }
 
@@ -112,8 +140,19 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
     match reply {
         Reply::Status(code) => {
-            let reason = if code == 429 { "Too Many Requests" } else { "Internal Server Error" };
-            return sock.write_all(format!("HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
+            let reason = if code == 429 {
+                "Too Many Requests"
+            } else {
+                "Internal Server Error"
+            };
+            return sock
+                .write_all(
+                    format!(
+                        "HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .await;
         }
         _ => sock.write_all(head.as_bytes()).await?,
     }
@@ -124,22 +163,34 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
                 sock.flush().await?;
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            let usage = format!(r#"{{"choices":[],"usage":{{"prompt_tokens":8,"completion_tokens":{n}}}}}"#);
-            sock.write_all(format!("{}{}0\r\n\r\n", chunk(&usage), chunk("[DONE]")).as_bytes()).await
+            let usage = format!(
+                r#"{{"choices":[],"usage":{{"prompt_tokens":8,"completion_tokens":{n}}}}}"#
+            );
+            sock.write_all(format!("{}{}0\r\n\r\n", chunk(&usage), chunk("[DONE]")).as_bytes())
+                .await
         }
         Reply::Cut => {
-            sock.write_all(format!("{}{}", chunk(TOKEN), chunk(TOKEN)).as_bytes()).await?;
+            sock.write_all(format!("{}{}", chunk(TOKEN), chunk(TOKEN)).as_bytes())
+                .await?;
             sock.flush().await?;
             sock.shutdown().await
         }
-        Reply::Malformed => sock.write_all(format!("{}{}0\r\n\r\n", chunk(TOKEN), chunk("{\"choices\": [oops")).as_bytes()).await,
+        Reply::Malformed => {
+            sock.write_all(
+                format!("{}{}0\r\n\r\n", chunk(TOKEN), chunk("{\"choices\": [oops")).as_bytes(),
+            )
+            .await
+        }
         Reply::Stall => {
             sock.write_all(chunk(TOKEN).as_bytes()).await?;
             sock.flush().await?;
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(())
         }
-        Reply::NoTokens => sock.write_all(format!("{}0\r\n\r\n", chunk("[DONE]")).as_bytes()).await,
+        Reply::NoTokens => {
+            sock.write_all(format!("{}0\r\n\r\n", chunk("[DONE]")).as_bytes())
+                .await
+        }
         Reply::Status(_) => Ok(()),
     }
 }
@@ -160,12 +211,22 @@ pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
         ignore_eos: true,
         logprobs: None,
         request_id_prefix: "bench-test-".into(),
-        dataset: DatasetSpec::Random { input_len: 8, output_len: 4, range_ratio: RangeRatio::default(), prefix_len: 0, batch_size: 1 },
+        dataset: DatasetSpec::Random {
+            input_len: 8,
+            output_len: 4,
+            range_ratio: RangeRatio::default(),
+            prefix_len: 0,
+            batch_size: 1,
+        },
         num_prompts,
         seed: 0,
         no_oversample: false,
         disable_shuffle: false,
-        arrivals: Arrivals::Rate { request_rate: f64::INFINITY, burstiness: 1.0, ramp_up: None },
+        arrivals: Arrivals::Rate {
+            request_rate: f64::INFINITY,
+            burstiness: 1.0,
+            ramp_up: None,
+        },
         max_concurrency: None,
         num_warmups: 0,
         ready_check_timeout: Duration::ZERO,

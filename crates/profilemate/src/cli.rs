@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::bench::BenchArgs;
 use crate::commands::estimate::EstimateArgs;
 use crate::commands::hardware::HardwareArgs;
 
@@ -18,7 +19,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// FLOPs and bytes of one scheduler step, per component, exactly as vLLM 0.32 counts them.
-    Estimate(EstimateArgs),
+    Estimate(Box<EstimateArgs>),
+    /// Load generation: `bench serve` is a drop-in for `vllm bench serve` with more honest figures.
+    Bench(BenchArgs),
     /// GPU presets: peaks, memory, interconnect (`hardware list`).
     Hardware(HardwareArgs),
 }

@@ -23,7 +23,8 @@ use sse::SseParser;
 use stream::StreamState;
 
 /// vLLM's error text for a stream without token chunks (sic, no space after the period).
-pub const NO_TOKEN_ERROR: &str = "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
+pub const NO_TOKEN_ERROR: &str =
+    "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
 
 type Failure = (ErrorKind, String);
 
@@ -43,7 +44,11 @@ pub struct Client {
 
 impl Client {
     /// Builds the client for `config`, sending `model` in each body.
-    pub fn new(config: &BenchConfig, model: &str, tokenizer: Option<Arc<dyn Tokenizer>>) -> Result<Self, BenchError> {
+    pub fn new(
+        config: &BenchConfig,
+        model: &str,
+        tokenizer: Option<Arc<dyn Tokenizer>>,
+    ) -> Result<Self, BenchError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .pool_max_idle_per_host(config.max_concurrency.unwrap_or(usize::MAX))
@@ -70,7 +75,11 @@ impl Client {
     /// Sends one request and measures it; every outcome, including cancellation, is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
         let body = self.body.render(req);
-        let mut rb = self.http.post(&self.api_url).headers(self.headers.clone()).body(body);
+        let mut rb = self
+            .http
+            .post(&self.api_url)
+            .headers(self.headers.clone())
+            .body(body);
         if !req.request_id.is_empty() {
             rb = rb.header("x-request-id", &req.request_id);
         }
@@ -84,10 +93,18 @@ impl Client {
         self.record(req, &state, outcome)
     }
 
-    async fn exchange(&self, rb: reqwest::RequestBuilder, state: &mut StreamState) -> Result<(), Failure> {
+    async fn exchange(
+        &self,
+        rb: reqwest::RequestBuilder,
+        state: &mut StreamState,
+    ) -> Result<(), Failure> {
         let mut resp = rb.send().await.map_err(|e| classify(&e))?;
         if resp.status() != reqwest::StatusCode::OK {
-            let reason = resp.status().canonical_reason().unwrap_or_default().to_string();
+            let reason = resp
+                .status()
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_string();
             return Err((ErrorKind::HttpStatus(resp.status().as_u16()), reason));
         }
         if self.backend.is_pooling() {
@@ -96,9 +113,15 @@ impl Client {
         let tok = self.tokenizer.as_deref();
         let mut parser = SseParser::new();
         let mut failure = None;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?
+        {
             let now = Instant::now();
-            parser.feed(&chunk, &mut |data| apply(state, data, now, tok, &mut failure));
+            parser.feed(&chunk, &mut |data| {
+                apply(state, data, now, tok, &mut failure)
+            });
             if let Some(err) = failure.take() {
                 return Err((ErrorKind::MalformedStream, err));
             }
@@ -108,8 +131,17 @@ impl Client {
         failure.map_or(Ok(()), |err| Err((ErrorKind::MalformedStream, err)))
     }
 
-    fn record(&self, req: &SampleRequest, s: &StreamState, outcome: Result<(), Failure>) -> RequestRecord {
-        let outcome = outcome.and_then(|()| s.ttft().map(|_| ()).ok_or((ErrorKind::NoTokens, NO_TOKEN_ERROR.to_string())));
+    fn record(
+        &self,
+        req: &SampleRequest,
+        s: &StreamState,
+        outcome: Result<(), Failure>,
+    ) -> RequestRecord {
+        let outcome = outcome.and_then(|()| {
+            s.ttft()
+                .map(|_| ())
+                .ok_or((ErrorKind::NoTokens, NO_TOKEN_ERROR.to_string()))
+        });
         let (success, error, error_kind) = match outcome {
             Ok(()) => (true, String::new(), None),
             Err((kind, msg)) => (false, msg, Some(kind)),
@@ -135,7 +167,13 @@ impl Client {
 
     /// GETs `base_url + path`; `None` on any failure or non-200 (as vLLM's scrapes do).
     pub async fn get_text(&self, path: &str) -> Option<String> {
-        let resp = self.http.get(format!("{}{path}", self.base_url)).headers(self.headers.clone()).send().await.ok()?;
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .headers(self.headers.clone())
+            .send()
+            .await
+            .ok()?;
         if resp.status() != reqwest::StatusCode::OK {
             return None;
         }
@@ -143,23 +181,37 @@ impl Client {
     }
 }
 
-fn apply(state: &mut StreamState, data: &[u8], now: Instant, tok: Option<&dyn Tokenizer>, failure: &mut Option<String>) {
-    if failure.is_none() {
-        if let Err(e) = state.on_data(data, now, tok) {
-            *failure = Some(e);
-        }
+fn apply(
+    state: &mut StreamState,
+    data: &[u8],
+    now: Instant,
+    tok: Option<&dyn Tokenizer>,
+    failure: &mut Option<String>,
+) {
+    if failure.is_none()
+        && let Err(e) = state.on_data(data, now, tok)
+    {
+        *failure = Some(e);
     }
 }
 
 /// A non-streaming pooling response: TTFT = latency = time to the full body.
 async fn pooled(resp: reqwest::Response, state: &mut StreamState) -> Result<(), Failure> {
-    let body = resp.bytes().await.map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?;
     let now = Instant::now();
     state.first = Some(now);
     state.last = now;
     state.chunk_tokens.push(1);
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| (ErrorKind::MalformedStream, e.to_string()))?;
-    state.prompt_tokens = Some(v.pointer("/usage/prompt_tokens").and_then(serde_json::Value::as_u64).unwrap_or(0));
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| (ErrorKind::MalformedStream, e.to_string()))?;
+    state.prompt_tokens = Some(
+        v.pointer("/usage/prompt_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+    );
     Ok(())
 }
 
@@ -187,13 +239,25 @@ fn classify(e: &reqwest::Error) -> Failure {
 fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let bad = |what: String| BenchError::Config(crate::error::ConfigError::KeyValue { flag: "--header", value: what });
+    let bad = |what: String| {
+        BenchError::Config(crate::error::ConfigError::KeyValue {
+            flag: "--header",
+            value: what,
+        })
+    };
     if let Some(key) = &config.api_key {
-        h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| bad("OPENAI_API_KEY".into()))?);
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| bad("OPENAI_API_KEY".into()))?,
+        );
     }
     for (k, v) in &config.headers {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("{k}={v}")))?;
-        h.insert(name, HeaderValue::from_str(v).map_err(|_| bad(format!("{k}={v}")))?);
+        h.insert(
+            name,
+            HeaderValue::from_str(v).map_err(|_| bad(format!("{k}={v}")))?,
+        );
     }
     Ok(h)
 }

@@ -26,7 +26,10 @@ impl BodyTemplate {
     pub fn new(config: &BenchConfig, model: &str) -> Self {
         Self {
             backend: config.backend,
-            model: config.served_model_name.clone().unwrap_or_else(|| model.to_string()),
+            model: config
+                .served_model_name
+                .clone()
+                .unwrap_or_else(|| model.to_string()),
             logprobs: config.logprobs,
             ignore_eos: config.ignore_eos,
             extra_body: config.extra_body.clone(),

@@ -71,7 +71,8 @@ impl SseParser {
             if self.has_data {
                 self.data.push(b'\n');
             }
-            self.data.extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
+            self.data
+                .extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
             self.has_data = true;
         }
     }
@@ -95,16 +96,27 @@ mod tests {
     #[test]
     fn known_cases() {
         let cases: &[(&[u8], &[&[u8]])] = &[
-            (b"data: {\"a\":1}\n\ndata: [DONE]\n\n", &[b"{\"a\":1}", b"[DONE]"]),
+            (
+                b"data: {\"a\":1}\n\ndata: [DONE]\n\n",
+                &[b"{\"a\":1}", b"[DONE]"],
+            ),
             (b"data: x\r\n\r\n", &[b"x"]),
             (b": ping\n\ndata:y\n\n", &[b"y"]),
             (b"event: e\nid: 3\ndata: a\ndata: b\n\n", &[b"a\nb"]),
-            (b"data: tail-without-blank-line", &[b"tail-without-blank-line"]),
+            (
+                b"data: tail-without-blank-line",
+                &[b"tail-without-blank-line"],
+            ),
             (b"\n\n\n", &[]),
             (b"data\n\n", &[b""]),
         ];
         for (input, want) in cases {
-            assert_eq!(events(&[input]), want.iter().map(|w| w.to_vec()).collect::<Vec<_>>(), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                events(&[input]),
+                want.iter().map(|w| w.to_vec()).collect::<Vec<_>>(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 

@@ -102,16 +102,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 impl StreamState {
     /// A fresh state for a request sent at `sent`.
     pub fn new(sent: Instant) -> Self {
-        Self { sent, first: None, last: sent, itl: Vec::new(), chunk_tokens: Vec::new(), text: String::new(), output_tokens: 0, prompt_tokens: None, ttfc: None, usage_so_far: None }
+        Self {
+            sent,
+            first: None,
+            last: sent,
+            itl: Vec::new(),
+            chunk_tokens: Vec::new(),
+            text: String::new(),
+            output_tokens: 0,
+            prompt_tokens: None,
+            ttfc: None,
+            usage_so_far: None,
+        }
     }
 
     /// Applies one SSE data payload that arrived at `now`; a payload that is not JSON is an error
     /// (vLLM's `json.loads` raises and fails the request).
-    pub fn on_data(&mut self, data: &[u8], now: Instant, tok: Option<&dyn Tokenizer>) -> Result<(), String> {
+    pub fn on_data(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        tok: Option<&dyn Tokenizer>,
+    ) -> Result<(), String> {
         if data == b"[DONE]" {
             return Ok(());
         }
-        let chunk: Chunk<'_> = serde_json::from_slice(data).map_err(|e| format!("malformed SSE data ({e}): {}", String::from_utf8_lossy(&data[..data.len().min(200)])))?;
+        let chunk: Chunk<'_> = serde_json::from_slice(data).map_err(|e| {
+            format!(
+                "malformed SSE data ({e}): {}",
+                String::from_utf8_lossy(&data[..data.len().min(200)])
+            )
+        })?;
         match (chunk.choices.0, chunk.usage) {
             (Some(choice), usage) => self.token_chunk(&choice, usage, now, tok),
             (None, Some(usage)) => {
@@ -123,15 +144,27 @@ impl StreamState {
         Ok(())
     }
 
-    fn token_chunk(&mut self, choice: &Choice<'_>, usage: Option<Usage>, now: Instant, tok: Option<&dyn Tokenizer>) {
+    fn token_chunk(
+        &mut self,
+        choice: &Choice<'_>,
+        usage: Option<Usage>,
+        now: Instant,
+        tok: Option<&dyn Tokenizer>,
+    ) {
         match self.first {
             None => self.first = Some(now),
             Some(_) => self.itl.push((now - self.last).as_secs_f64()),
         }
         self.last = now;
         let delta = choice.delta.as_ref();
-        let content = choice.text.as_deref().or_else(|| delta.and_then(|d| d.content.as_deref())).unwrap_or("");
-        let reasoning = delta.and_then(|d| d.reasoning_content.as_deref().or(d.reasoning.as_deref())).unwrap_or("");
+        let content = choice
+            .text
+            .as_deref()
+            .or_else(|| delta.and_then(|d| d.content.as_deref()))
+            .unwrap_or("");
+        let reasoning = delta
+            .and_then(|d| d.reasoning_content.as_deref().or(d.reasoning.as_deref()))
+            .unwrap_or("");
         if !content.is_empty() && self.ttfc.is_none() {
             self.ttfc = Some((now - self.sent).as_secs_f64());
         }
@@ -144,7 +177,8 @@ impl StreamState {
             }
             None => tok.map_or(1, |t| (t.count(content) + t.count(reasoning)) as u64),
         };
-        self.chunk_tokens.push(tokens.clamp(1, u64::from(u32::MAX)) as u32);
+        self.chunk_tokens
+            .push(tokens.clamp(1, u64::from(u32::MAX)) as u32);
     }
 
     /// Seconds from send to the first token chunk.
@@ -171,17 +205,43 @@ mod tests {
         let tok = WordTokenizer::default();
         let mut s = StreamState::new(t0);
         let at = |ms| t0 + Duration::from_millis(ms);
-        s.on_data(br#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#, at(10), Some(&tok)).unwrap();
-        s.on_data(br#"{"choices":[{"delta":{"reasoning_content":" think hard"}}]}"#, at(30), Some(&tok)).unwrap();
-        s.on_data(br#"{"choices":[{"delta":{"content":" a b c"}}],"usage":null}"#, at(60), Some(&tok)).unwrap();
-        s.on_data(br#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":6}}"#, at(90), Some(&tok)).unwrap();
+        s.on_data(
+            br#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            at(10),
+            Some(&tok),
+        )
+        .unwrap();
+        s.on_data(
+            br#"{"choices":[{"delta":{"reasoning_content":" think hard"}}]}"#,
+            at(30),
+            Some(&tok),
+        )
+        .unwrap();
+        s.on_data(
+            br#"{"choices":[{"delta":{"content":" a b c"}}],"usage":null}"#,
+            at(60),
+            Some(&tok),
+        )
+        .unwrap();
+        s.on_data(
+            br#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":6}}"#,
+            at(90),
+            Some(&tok),
+        )
+        .unwrap();
         s.on_data(b"[DONE]", at(95), Some(&tok)).unwrap();
         assert!((s.ttft().unwrap() - 0.010).abs() < 1e-9);
         assert!((s.ttfc.unwrap() - 0.060).abs() < 1e-9);
-        assert!((s.latency() - 0.060).abs() < 1e-9, "usage chunk must not move the end");
+        assert!(
+            (s.latency() - 0.060).abs() < 1e-9,
+            "usage chunk must not move the end"
+        );
         assert_eq!(s.itl.len(), 2);
         assert_eq!(s.chunk_tokens, vec![1, 2, 3]);
-        assert_eq!((s.output_tokens, s.prompt_tokens, s.text.as_str()), (6, Some(7), " a b c"));
+        assert_eq!(
+            (s.output_tokens, s.prompt_tokens, s.text.as_str()),
+            (6, Some(7), " a b c")
+        );
     }
 
     #[test]
@@ -189,7 +249,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = StreamState::new(t0);
         s.on_data(br#"{"choices":[{"text":" x","index":0},{"text":"ignored"}],"usage":{"completion_tokens":1}}"#, t0, None).unwrap();
-        s.on_data(br#"{"choices":[{"text":" y z w"}],"usage":{"completion_tokens":4}}"#, t0, None).unwrap();
+        s.on_data(
+            br#"{"choices":[{"text":" y z w"}],"usage":{"completion_tokens":4}}"#,
+            t0,
+            None,
+        )
+        .unwrap();
         assert_eq!(s.chunk_tokens, vec![1, 3]);
         assert_eq!(s.text, " x y z w");
     }
@@ -198,6 +263,9 @@ mod tests {
     fn malformed_json_is_an_error() {
         let mut s = StreamState::new(Instant::now());
         assert!(s.on_data(b"{not json", Instant::now(), None).is_err());
-        assert!(s.on_data(br#"{"choices": 5}"#, Instant::now(), None).is_err());
+        assert!(
+            s.on_data(br#"{"choices": 5}"#, Instant::now(), None)
+                .is_err()
+        );
     }
 }

@@ -74,7 +74,10 @@ pub fn calculate_metrics(
 ) -> BenchmarkMetrics {
     let s = collect_samples(records, tokenizer);
     let good = count_good(&s, goodput);
-    let Peaks { max_output_tokens_per_s, max_concurrent_requests } = peaks(records);
+    let Peaks {
+        max_output_tokens_per_s,
+        max_concurrent_requests,
+    } = peaks(records);
     let total_output: u64 = s.out_lens.iter().sum();
     BenchmarkMetrics {
         completed: s.completed,
@@ -115,7 +118,11 @@ fn collect_samples(records: &[RequestRecord], tokenizer: Option<&dyn Tokenizer>)
         let out = output_len(r, tokenizer);
         s.out_lens.push(out);
         s.total_input += r.prompt_len;
-        let tpot = if out > 1 { (r.latency - r.ttft) / (out - 1) as f64 } else { 0.0 };
+        let tpot = if out > 1 {
+            (r.latency - r.ttft) / (out - 1) as f64
+        } else {
+            0.0
+        };
         if out > 1 {
             s.tpots.push(tpot);
         }
@@ -133,7 +140,9 @@ fn count_good(s: &Samples, goodput: &Goodput) -> u64 {
         return 0;
     }
     let per_request = s.ttfts.iter().zip(&s.all_tpots).zip(&s.e2els);
-    per_request.filter(|((t, p), e)| goodput.is_good(**t, **p, **e)).count() as u64
+    per_request
+        .filter(|((t, p), e)| goodput.is_good(**t, **p, **e))
+        .count() as u64
 }
 
 /// vLLM's `EmbedBenchmarkMetrics` for pooling backends.
@@ -188,14 +197,28 @@ mod tests {
 
     fn ok(ttft: f64, itl: Vec<f64>, out: u64) -> RequestRecord {
         let latency = ttft + itl.iter().sum::<f64>();
-        RequestRecord { success: true, prompt_len: 10, output_tokens: out, ttft, itl, latency, ..Default::default() }
+        RequestRecord {
+            success: true,
+            prompt_len: 10,
+            output_tokens: out,
+            ttft,
+            itl,
+            latency,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn failures_count_but_stay_out_of_distributions() {
-        let recs = vec![ok(0.1, vec![0.02, 0.02], 3), RequestRecord::failed(crate::ErrorKind::Timeout, "t".into())];
+        let recs = vec![
+            ok(0.1, vec![0.02, 0.02], 3),
+            RequestRecord::failed(crate::ErrorKind::Timeout, "t".into()),
+        ];
         let m = calculate_metrics(&recs, 2.0, None, &[99.0], &Goodput::default());
-        assert_eq!((m.completed, m.failed, m.total_input, m.total_output), (1, 1, 10, 3));
+        assert_eq!(
+            (m.completed, m.failed, m.total_input, m.total_output),
+            (1, 1, 10, 3)
+        );
         assert_eq!(m.actual_output_lens, vec![3, 0]);
         assert!((m.tpot.mean_ms - 20.0).abs() < 1e-9);
         assert_eq!(m.request_throughput, 0.5);

@@ -41,7 +41,10 @@ pub fn calculate_extras(records: &[RequestRecord], percentiles: &[f64]) -> Extra
     let ttfcs: Vec<Seconds> = ok().filter_map(|r| r.ttfc).collect();
     let lags: Vec<Seconds> = records.iter().map(|r| r.client_lag).collect();
     let (chunks, tokens) = ok().fold((0u64, 0u64), |(c, t), r| {
-        (c + r.chunk_tokens.len() as u64, t + r.chunk_tokens.iter().map(|&x| u64::from(x)).sum::<u64>())
+        (
+            c + r.chunk_tokens.len() as u64,
+            t + r.chunk_tokens.iter().map(|&x| u64::from(x)).sum::<u64>(),
+        )
     });
     ExtraMetrics {
         per_token_itl: Summary::from_seconds(&per_token, percentiles),
@@ -49,7 +52,11 @@ pub fn calculate_extras(records: &[RequestRecord], percentiles: &[f64]) -> Extra
         client_lag: Summary::from_seconds(&lags, percentiles),
         max_client_lag_ms: lags.iter().copied().fold(0.0, f64::max) * 1000.0,
         error_counts: error_counts(records),
-        mean_tokens_per_chunk: if chunks == 0 { 0.0 } else { tokens as f64 / chunks as f64 },
+        mean_tokens_per_chunk: if chunks == 0 {
+            0.0
+        } else {
+            tokens as f64 / chunks as f64
+        },
     }
 }
 

@@ -22,7 +22,9 @@ impl Goodput {
         let mut g = Self::default();
         for pair in pairs {
             let pair = pair.as_ref();
-            let bad = || ConfigError::Goodput { value: pair.to_string() };
+            let bad = || ConfigError::Goodput {
+                value: pair.to_string(),
+            };
             let (key, value) = pair.split_once(':').ok_or_else(bad)?;
             let ms: f64 = value.trim().parse().map_err(|_| bad())?;
             if ms < 0.0 || ms.is_nan() {
@@ -57,7 +59,10 @@ mod tests {
     #[test]
     fn parses_pairs_and_rejects_bad_ones() {
         let g = Goodput::parse(&["ttft:500", "tpot:50"]).unwrap();
-        assert_eq!((g.ttft_ms, g.tpot_ms, g.e2el_ms), (Some(500.0), Some(50.0), None));
+        assert_eq!(
+            (g.ttft_ms, g.tpot_ms, g.e2el_ms),
+            (Some(500.0), Some(50.0), None)
+        );
         assert!(Goodput::parse(&["itl:5"]).is_err());
         assert!(Goodput::parse(&["ttft:-1"]).is_err());
         assert!(Goodput::parse(&["ttft"]).is_err());

@@ -22,7 +22,10 @@ pub fn peaks(records: &[RequestRecord]) -> Peaks {
     let Some(min_start) = ok.iter().map(|r| r.start_time).min_by(f64::total_cmp) else {
         return Peaks::default();
     };
-    let max_end = ok.iter().map(|r| r.start_time + r.latency).fold(f64::MIN, f64::max);
+    let max_end = ok
+        .iter()
+        .map(|r| r.start_time + r.latency)
+        .fold(f64::MIN, f64::max);
     let buckets = ((max_end - min_start).ceil() as i64 + 1).max(0) as usize;
     let mut tokens = vec![0u64; buckets];
     let mut active = vec![0u64; buckets];
@@ -62,8 +65,22 @@ mod tests {
 
     #[test]
     fn buckets_count_chunks_and_active_requests() {
-        let a = RequestRecord { success: true, start_time: 10.0, ttft: 0.5, itl: vec![0.2, 0.2, 0.2], latency: 1.1, ..Default::default() };
-        let b = RequestRecord { success: true, start_time: 10.9, ttft: 0.05, itl: vec![], latency: 0.05, ..Default::default() };
+        let a = RequestRecord {
+            success: true,
+            start_time: 10.0,
+            ttft: 0.5,
+            itl: vec![0.2, 0.2, 0.2],
+            latency: 1.1,
+            ..Default::default()
+        };
+        let b = RequestRecord {
+            success: true,
+            start_time: 10.9,
+            ttft: 0.05,
+            itl: vec![],
+            latency: 0.05,
+            ..Default::default()
+        };
         let p = peaks(&[a, b]);
         // a: tokens at 0.5, 0.7, 0.9 (bucket 0) and 1.1 (bucket 1); b: 0.95 (bucket 0).
         assert_eq!(p.max_output_tokens_per_s, 4.0);

@@ -49,7 +49,11 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// numpy's `_lerp`: computes from the nearer end so that `t = 1` gives exactly `b`.
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let diff = b - a;
-    if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
 }
 
 /// Sorts a copy of `xs` ascending (NaNs last).
@@ -67,7 +71,14 @@ mod tests {
     fn percentile_matches_numpy_linear() {
         let xs = [1.0, 2.0, 3.0, 4.0];
         // np.percentile([1,2,3,4], [0, 25, 50, 90, 99, 100]) = 1, 1.75, 2.5, 3.7, 3.97, 4
-        let want = [(0.0, 1.0), (25.0, 1.75), (50.0, 2.5), (90.0, 3.7), (99.0, 3.97), (100.0, 4.0)];
+        let want = [
+            (0.0, 1.0),
+            (25.0, 1.75),
+            (50.0, 2.5),
+            (90.0, 3.7),
+            (99.0, 3.97),
+            (100.0, 4.0),
+        ];
         for (p, v) in want {
             assert!((percentile_sorted(&xs, p) - v).abs() < 1e-12, "p{p}");
         }
@@ -75,7 +86,10 @@ mod tests {
 
     #[test]
     fn empty_behaves_as_zero_like_vllm() {
-        assert_eq!((mean(&[]), std_dev(&[]), median_sorted(&[])), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (mean(&[]), std_dev(&[]), median_sorted(&[])),
+            (0.0, 0.0, 0.0)
+        );
         assert_eq!(percentile_sorted(&[], 99.0), 0.0);
     }
 

@@ -24,20 +24,30 @@ impl Summary {
             mean_ms: mean(values) * 1000.0,
             median_ms: median_sorted(&s) * 1000.0,
             std_ms: std_dev(values) * 1000.0,
-            percentiles_ms: percentiles.iter().map(|&p| (p, percentile_sorted(&s, p) * 1000.0)).collect(),
+            percentiles_ms: percentiles
+                .iter()
+                .map(|&p| (p, percentile_sorted(&s, p) * 1000.0))
+                .collect(),
         }
     }
 
     /// The largest requested percentile value, if any was requested.
     pub fn percentile(&self, p: f64) -> Option<f64> {
-        self.percentiles_ms.iter().find(|(q, _)| *q == p).map(|(_, v)| *v)
+        self.percentiles_ms
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, v)| *v)
     }
 }
 
 /// vLLM's percentile label: `99` for integral values, `99.9` otherwise
 /// (`str(int(p)) if int(p) == p else str(p)` in serve.py).
 pub fn percentile_label(p: f64) -> String {
-    if p.fract() == 0.0 { format!("{}", p as i64) } else { format!("{p}") }
+    if p.fract() == 0.0 {
+        format!("{}", p as i64)
+    } else {
+        format!("{p}")
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,11 @@ use crate::report::{Report, TaskMetrics};
 pub fn centered(title: &str, fill: char) -> String {
     let pad = 50usize.saturating_sub(title.chars().count());
     let left = pad / 2;
-    format!("{}{title}{}", fill.to_string().repeat(left), fill.to_string().repeat(pad - left))
+    format!(
+        "{}{title}{}",
+        fill.to_string().repeat(left),
+        fill.to_string().repeat(pad - left)
+    )
 }
 
 fn int_line(out: &mut String, label: &str, v: impl std::fmt::Display) {
@@ -36,9 +40,17 @@ pub fn render_vllm_table(r: &Report) -> String {
         let _ = writeln!(out, "{}", centered(block.header(), '-'));
         let s = &block.summary;
         float_line(&mut out, &format!("Mean {} (ms):", block.name()), s.mean_ms);
-        float_line(&mut out, &format!("Median {} (ms):", block.name()), s.median_ms);
+        float_line(
+            &mut out,
+            &format!("Median {} (ms):", block.name()),
+            s.median_ms,
+        );
         for (p, v) in &s.percentiles_ms {
-            float_line(&mut out, &format!("P{} {} (ms):", percentile_label(*p), block.name()), *v);
+            float_line(
+                &mut out,
+                &format!("P{} {} (ms):", percentile_label(*p), block.name()),
+                *v,
+            );
         }
     }
     spec_decode(&mut out, r);
@@ -53,7 +65,11 @@ fn common_head(out: &mut String, r: &Report, completed: u64, failed: u64) {
         int_line(out, "Maximum request concurrency:", c);
     }
     if r.settings.request_rate.is_finite() {
-        float_line(out, "Request rate configured (RPS):", r.settings.request_rate);
+        float_line(
+            out,
+            "Request rate configured (RPS):",
+            r.settings.request_rate,
+        );
     }
     float_line(out, "Benchmark duration (s):", r.duration);
 }
@@ -71,14 +87,26 @@ fn generation_head(out: &mut String, r: &Report, m: &crate::metrics::BenchmarkMe
     }
     if tok {
         float_line(out, "Output token throughput (tok/s):", m.output_throughput);
-        float_line(out, "Peak output token throughput (tok/s):", m.max_output_tokens_per_s);
+        float_line(
+            out,
+            "Peak output token throughput (tok/s):",
+            m.max_output_tokens_per_s,
+        );
     }
-    float_line(out, "Peak concurrent requests:", m.max_concurrent_requests as f64);
+    float_line(
+        out,
+        "Peak concurrent requests:",
+        m.max_concurrent_requests as f64,
+    );
     if m.rtfx > 0.0 {
         float_line(out, "RTFx (Inverse Real-Time Factor):", m.rtfx);
     }
     if tok {
-        float_line(out, "Total token throughput (tok/s):", m.total_token_throughput);
+        float_line(
+            out,
+            "Total token throughput (tok/s):",
+            m.total_token_throughput,
+        );
     }
 }
 
@@ -86,9 +114,17 @@ fn pooling_head(out: &mut String, r: &Report, m: &crate::metrics::EmbedBenchmark
     common_head(out, r, m.completed, m.failed);
     int_line(out, "Total input tokens:", m.total_input);
     float_line(out, "Request throughput (req/s):", m.request_throughput);
-    float_line(out, "Input throughput (inputs/s):", m.input_sequence_throughput);
+    float_line(
+        out,
+        "Input throughput (inputs/s):",
+        m.input_sequence_throughput,
+    );
     if r.settings.has_tokenizer {
-        float_line(out, "Total token throughput (tok/s):", m.total_token_throughput);
+        float_line(
+            out,
+            "Total token throughput (tok/s):",
+            m.total_token_throughput,
+        );
     }
 }
 
@@ -113,16 +149,27 @@ pub fn render_extras_table(r: &Report) -> String {
     let mut out = String::new();
     let x = &r.extras;
     let _ = writeln!(out, "{}", centered(" profilemate: beyond vLLM ", '='));
-    let _ = writeln!(out, "{}", centered("Per-token ITL (chunk gap / tokens)", '-'));
+    let _ = writeln!(
+        out,
+        "{}",
+        centered("Per-token ITL (chunk gap / tokens)", '-')
+    );
     float_line(&mut out, "Mean tokens per chunk:", x.mean_tokens_per_chunk);
     summary_lines(&mut out, "per-token ITL", &x.per_token_itl);
     let _ = writeln!(out, "{}", centered("Time to First Content Token", '-'));
     summary_lines(&mut out, "TTFC", &x.ttfc);
-    let _ = writeln!(out, "{}", centered("Client Lag (dispatch vs schedule)", '-'));
+    let _ = writeln!(
+        out,
+        "{}",
+        centered("Client Lag (dispatch vs schedule)", '-')
+    );
     float_line(&mut out, "Mean client lag (ms):", x.client_lag.mean_ms);
     float_line(&mut out, "Max client lag (ms):", x.max_client_lag_ms);
     if x.client_fell_behind() {
-        let _ = writeln!(out, "WARNING: the client fell behind its schedule; latencies may be understated");
+        let _ = writeln!(
+            out,
+            "WARNING: the client fell behind its schedule; latencies may be understated"
+        );
     }
     errors(&mut out, r);
     if let Some(v) = &r.server {
@@ -164,7 +211,11 @@ fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
     opt(out, "Estimated GB/s per GPU:", v.gbps_per_gpu);
     opt(out, "MFU (%):", v.mfu_pct);
     opt(out, "MBU (%):", v.mbu_pct);
-    opt(out, "Prefix cache hit rate (%):", v.prefix_cache_hit_rate.map(|h| h * 100.0));
+    opt(
+        out,
+        "Prefix cache hit rate (%):",
+        v.prefix_cache_hit_rate.map(|h| h * 100.0),
+    );
     int_line(out, "Preemptions:", v.preemptions);
 }
 
@@ -174,7 +225,13 @@ mod tests {
 
     #[test]
     fn centering_matches_python() {
-        assert_eq!(centered("Time to First Token", '-'), "---------------Time to First Token----------------");
-        assert_eq!(centered(" Serving Benchmark Result ", '='), "============ Serving Benchmark Result ============");
+        assert_eq!(
+            centered("Time to First Token", '-'),
+            "---------------Time to First Token----------------"
+        );
+        assert_eq!(
+            centered(" Serving Benchmark Result ", '='),
+            "============ Serving Benchmark Result ============"
+        );
     }
 }

@@ -34,15 +34,30 @@ pub fn result_filename(out: &OutputConfig, p: &NameParts<'_>) -> Option<PathBuf>
         return None;
     }
     let base_model = p.model_id.rsplit('/').next().unwrap_or(p.model_id);
-    let conc = p.max_concurrency.map(|c| format!("-concurrency{c}")).unwrap_or_default();
-    let label = out.label.as_deref().filter(|l| !l.is_empty()).unwrap_or(p.backend);
+    let conc = p
+        .max_concurrency
+        .map(|c| format!("-concurrency{c}"))
+        .unwrap_or_default();
+    let label = out
+        .label
+        .as_deref()
+        .filter(|l| !l.is_empty())
+        .unwrap_or(p.backend);
     let name = match (&out.result_filename, p.ramp_up) {
         (Some(name), _) => name.clone(),
         (None, Some(ramp)) => {
             let (start, end) = ramp.bounds();
-            format!("{label}-ramp-up-{}-{start}qps-{end}qps{conc}-{base_model}-{}.json", ramp.name(), p.date)
+            format!(
+                "{label}-ramp-up-{}-{start}qps-{end}qps{conc}-{base_model}-{}.json",
+                ramp.name(),
+                p.date
+            )
         }
-        (None, None) => format!("{label}-{}qps{conc}-{base_model}-{}.json", py_str_float(p.request_rate), p.date),
+        (None, None) => format!(
+            "{label}-{}qps{conc}-{base_model}-{}.json",
+            py_str_float(p.request_rate),
+            p.date
+        ),
     };
     Some(match &out.result_dir {
         Some(dir) => dir.join(name),
@@ -52,11 +67,20 @@ pub fn result_filename(out: &OutputConfig, p: &NameParts<'_>) -> Option<PathBuf>
 
 /// Writes `bytes` to `path` (creating its directory), or appends as a new JSON line.
 pub fn write_result(path: &std::path::Path, bytes: &[u8], append: bool) -> Result<(), BenchError> {
-    let err = |source| BenchError::Write { path: path.to_path_buf(), source };
+    let err = |source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(err)?;
     if append && f.seek(SeekFrom::End(0)).map_err(err)? != 0 {
         f.write_all(b"\n").map_err(err)?;
     }
@@ -68,30 +92,69 @@ mod tests {
     use super::*;
 
     fn parts(rate: f64) -> NameParts<'static> {
-        NameParts { backend: "vllm", model_id: "meta-llama/Llama-3-8B", request_rate: rate, max_concurrency: None, ramp_up: None, date: "20261122-172338" }
+        NameParts {
+            backend: "vllm",
+            model_id: "meta-llama/Llama-3-8B",
+            request_rate: rate,
+            max_concurrency: None,
+            ramp_up: None,
+            date: "20261122-172338",
+        }
     }
 
     #[test]
     fn names_follow_vllm() {
-        let save = OutputConfig { save_result: true, ..Default::default() };
-        assert_eq!(result_filename(&save, &parts(f64::INFINITY)).unwrap(), PathBuf::from("vllm-infqps-Llama-3-8B-20261122-172338.json"));
-        let with = NameParts { max_concurrency: Some(4), ..parts(10.0) };
-        assert_eq!(result_filename(&save, &with).unwrap(), PathBuf::from("vllm-10.0qps-concurrency4-Llama-3-8B-20261122-172338.json"));
-        let ramp = NameParts { ramp_up: Some(RampUp::Exponential { start: 1, end: 8 }), ..parts(f64::INFINITY) };
-        let labelled = OutputConfig { label: Some("exp".into()), result_dir: Some("res".into()), ..save.clone() };
-        assert_eq!(result_filename(&labelled, &ramp).unwrap(), PathBuf::from("res/exp-ramp-up-exponential-1qps-8qps-Llama-3-8B-20261122-172338.json"));
-        let fixed = OutputConfig { result_filename: Some("x.json".into()), ..save };
-        assert_eq!(result_filename(&fixed, &parts(1.0)).unwrap(), PathBuf::from("x.json"));
+        let save = OutputConfig {
+            save_result: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            result_filename(&save, &parts(f64::INFINITY)).unwrap(),
+            PathBuf::from("vllm-infqps-Llama-3-8B-20261122-172338.json")
+        );
+        let with = NameParts {
+            max_concurrency: Some(4),
+            ..parts(10.0)
+        };
+        assert_eq!(
+            result_filename(&save, &with).unwrap(),
+            PathBuf::from("vllm-10.0qps-concurrency4-Llama-3-8B-20261122-172338.json")
+        );
+        let ramp = NameParts {
+            ramp_up: Some(RampUp::Exponential { start: 1, end: 8 }),
+            ..parts(f64::INFINITY)
+        };
+        let labelled = OutputConfig {
+            label: Some("exp".into()),
+            result_dir: Some("res".into()),
+            ..save.clone()
+        };
+        assert_eq!(
+            result_filename(&labelled, &ramp).unwrap(),
+            PathBuf::from("res/exp-ramp-up-exponential-1qps-8qps-Llama-3-8B-20261122-172338.json")
+        );
+        let fixed = OutputConfig {
+            result_filename: Some("x.json".into()),
+            ..save
+        };
+        assert_eq!(
+            result_filename(&fixed, &parts(1.0)).unwrap(),
+            PathBuf::from("x.json")
+        );
         assert_eq!(result_filename(&OutputConfig::default(), &parts(1.0)), None);
     }
 
     #[test]
     fn append_writes_json_lines() {
-        let path = std::env::temp_dir().join(format!("pm-bench-append-{}/r.json", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("pm-bench-append-{}/r.json", std::process::id()));
         let _ = std::fs::remove_file(&path);
         write_result(&path, b"{\"a\": 1}", true).unwrap();
         write_result(&path, b"{\"a\": 2}", true).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}\n{\"a\": 2}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\": 1}\n{\"a\": 2}"
+        );
         write_result(&path, b"{}", false).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
     }

@@ -12,7 +12,15 @@ use crate::metrics::{ExtraMetrics, Summary, percentile_label};
 use crate::report::{Report, TaskMetrics};
 
 /// Arrays vLLM drops without `--save-detailed`.
-pub const DETAILED_KEYS: [&str; 7] = ["input_lens", "output_lens", "start_times", "ttfts", "itls", "generated_texts", "errors"];
+pub const DETAILED_KEYS: [&str; 7] = [
+    "input_lens",
+    "output_lens",
+    "start_times",
+    "ttfts",
+    "itls",
+    "generated_texts",
+    "errors",
+];
 
 /// Arrays profilemate adds only with `--save-detailed`.
 const EXTRA_DETAILED_KEYS: [&str; 4] = ["chunk_tokens", "ttfcs", "client_lags", "error_kinds"];
@@ -81,7 +89,10 @@ impl ResultJson {
     /// vLLM's keys followed by the extras, as one object.
     pub fn merged(&self) -> Object {
         let mut all = self.vllm.clone();
-        self.extras.0.iter().for_each(|(k, v)| all.set(k.clone(), v.clone()));
+        self.extras
+            .0
+            .iter()
+            .for_each(|(k, v)| all.set(k.clone(), v.clone()));
         all
     }
 
@@ -101,8 +112,17 @@ fn header(r: &Report) -> Object {
     o.set("model_id", json!(s.model_id));
     o.set("tokenizer_id", json!(s.tokenizer_id));
     o.set("num_prompts", json!(s.num_prompts));
-    s.metadata.iter().for_each(|(k, v)| o.set(k.clone(), json!(v)));
-    o.set("request_rate", if s.request_rate.is_finite() { json!(s.request_rate) } else { json!("inf") });
+    s.metadata
+        .iter()
+        .for_each(|(k, v)| o.set(k.clone(), json!(v)));
+    o.set(
+        "request_rate",
+        if s.request_rate.is_finite() {
+            json!(s.request_rate)
+        } else {
+            json!("inf")
+        },
+    );
     o.set("burstiness", json!(s.burstiness));
     o.set("max_concurrency", json!(s.max_concurrency));
     if let Some(ramp) = s.ramp_up {
@@ -123,7 +143,14 @@ fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics) -> Object {
     o.set("total_input_tokens", json!(m.total_input));
     o.set("total_output_tokens", json!(m.total_output));
     o.set("request_throughput", json!(m.request_throughput));
-    o.set("request_goodput", if r.settings.goodput.is_set() { json!(m.request_goodput) } else { Value::Null });
+    o.set(
+        "request_goodput",
+        if r.settings.goodput.is_set() {
+            json!(m.request_goodput)
+        } else {
+            Value::Null
+        },
+    );
     o.set("output_throughput", json!(m.output_throughput));
     o.set("total_token_throughput", json!(m.total_token_throughput));
     o.set("input_lens", recs.iter().map(|x| x.prompt_len).collect());
@@ -132,8 +159,14 @@ fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics) -> Object {
     o.set("itls", recs.iter().map(|x| json!(x.itl)).collect());
     o.set("latencies", recs.iter().map(|x| x.latency).collect());
     o.set("start_times", recs.iter().map(|x| x.start_time).collect());
-    o.set("queue_times", recs.iter().map(|x| x.client_queue_time).collect());
-    o.set("generated_texts", recs.iter().map(|x| x.generated_text.as_str()).collect());
+    o.set(
+        "queue_times",
+        recs.iter().map(|x| x.client_queue_time).collect(),
+    );
+    o.set(
+        "generated_texts",
+        recs.iter().map(|x| x.generated_text.as_str()).collect(),
+    );
     o.set("errors", recs.iter().map(|x| x.error.as_str()).collect());
     o.set("max_output_tokens_per_s", json!(m.max_output_tokens_per_s));
     o.set("max_concurrent_requests", json!(m.max_concurrent_requests));
@@ -150,11 +183,17 @@ fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) -> Object
     o.set("total_input_tokens", json!(m.total_input));
     o.set("total_input_sequences", json!(m.total_input_sequences));
     o.set("request_throughput", json!(m.request_throughput));
-    o.set("input_sequence_throughput", json!(m.input_sequence_throughput));
+    o.set(
+        "input_sequence_throughput",
+        json!(m.input_sequence_throughput),
+    );
     o.set("total_token_throughput", json!(m.total_token_throughput));
     o.set("input_lens", recs.iter().map(|x| x.prompt_len).collect());
     o.set("latencies", recs.iter().map(|x| x.latency).collect());
-    o.set("queue_times", recs.iter().map(|x| x.client_queue_time).collect());
+    o.set(
+        "queue_times",
+        recs.iter().map(|x| x.client_queue_time).collect(),
+    );
     o.set("errors", recs.iter().map(|x| x.error.as_str()).collect());
     tail(r, &mut o);
     o
@@ -163,7 +202,13 @@ fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) -> Object
 /// Ramp-up events, spec decode, then the statistics blocks.
 fn tail(r: &Report, o: &mut Object) {
     if !r.rps_change_events.is_empty() {
-        o.set("rps_change_events", r.rps_change_events.iter().map(|e| json!({"rps": e.rps, "timestamp": e.timestamp})).collect());
+        o.set(
+            "rps_change_events",
+            r.rps_change_events
+                .iter()
+                .map(|e| json!({"rps": e.rps, "timestamp": e.timestamp}))
+                .collect(),
+        );
     }
     if let Some(s) = &r.spec_decode {
         o.set("spec_decode_acceptance_rate", json!(s.acceptance_rate));
@@ -171,7 +216,10 @@ fn tail(r: &Report, o: &mut Object) {
         o.set("spec_decode_num_drafts", json!(s.num_drafts));
         o.set("spec_decode_draft_tokens", json!(s.draft_tokens));
         o.set("spec_decode_accepted_tokens", json!(s.accepted_tokens));
-        o.set("spec_decode_per_position_acceptance_rates", json!(s.per_position_acceptance_rates));
+        o.set(
+            "spec_decode_per_position_acceptance_rates",
+            json!(s.per_position_acceptance_rates),
+        );
     }
     for block in r.metric_blocks() {
         summary_keys(o, block.metric.key(), &block.summary);
@@ -200,18 +248,29 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
     o.set("not_sent", json!(r.not_sent));
     o.set("interrupted", json!(r.interrupted));
     if let Some(v) = &r.server {
-        o.set("server_metrics", json!({
-            "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
-            "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
-            "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
-            "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
-        }));
+        o.set(
+            "server_metrics",
+            json!({
+                "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
+                "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
+                "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
+                "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
+            }),
+        );
     }
     let recs = &r.records;
-    o.set("chunk_tokens", recs.iter().map(|x| json!(x.chunk_tokens)).collect());
+    o.set(
+        "chunk_tokens",
+        recs.iter().map(|x| json!(x.chunk_tokens)).collect(),
+    );
     o.set("ttfcs", recs.iter().map(|x| json!(x.ttfc)).collect());
     o.set("client_lags", recs.iter().map(|x| x.client_lag).collect());
-    o.set("error_kinds", recs.iter().map(|x| json!(x.error_kind.map(|k| k.to_string()))).collect());
+    o.set(
+        "error_kinds",
+        recs.iter()
+            .map(|x| json!(x.error_kind.map(|k| k.to_string())))
+            .collect(),
+    );
     o
 }
 

@@ -12,11 +12,19 @@ use serde_json::ser::{Formatter, Serializer};
 pub struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 
@@ -45,17 +53,27 @@ pub fn py_float_repr(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     let sci = format!("{x:e}"); // shortest digits, e.g. "-2.1018e-5"
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     if (-4..16).contains(&exp) {
         format!("{sign}{}", fixed(&digits, exp))
     } else {
-        let tail = if digits.len() > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        let tail = if digits.len() > 1 {
+            format!(".{}", &digits[1..])
+        } else {
+            String::new()
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{}{tail}e{esign}{:02}", &digits[..1], exp.abs())
     }
@@ -99,6 +117,9 @@ mod tests {
     #[test]
     fn separators_match_json_dump() {
         let v = serde_json::json!({"a": [1, 2.5], "b": null});
-        assert_eq!(String::from_utf8(to_python_json(&v)).unwrap(), r#"{"a": [1, 2.5], "b": null}"#);
+        assert_eq!(
+            String::from_utf8(to_python_json(&v)).unwrap(),
+            r#"{"a": [1, 2.5], "b": null}"#
+        );
     }
 }

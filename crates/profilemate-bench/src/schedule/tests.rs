@@ -4,7 +4,11 @@
 use super::*;
 
 fn rate(request_rate: f64, burstiness: f64) -> Arrivals {
-    Arrivals::Rate { request_rate, burstiness, ramp_up: None }
+    Arrivals::Rate {
+        request_rate,
+        burstiness,
+        ramp_up: None,
+    }
 }
 
 fn secs(s: &Schedule) -> Vec<f64> {
@@ -13,7 +17,9 @@ fn secs(s: &Schedule) -> Vec<f64> {
 
 fn gaps(s: &Schedule) -> Vec<f64> {
     let t = secs(s);
-    std::iter::once(t[0]).chain(t.windows(2).map(|w| w[1] - w[0])).collect()
+    std::iter::once(t[0])
+        .chain(t.windows(2).map(|w| w[1] - w[0]))
+        .collect()
 }
 
 #[test]
@@ -21,7 +27,10 @@ fn last_arrival_is_rescaled_to_n_over_rate() {
     for (n, r, b) in [(40, 4.0, 1.0), (1000, 25.0, 0.5), (7, 0.5, 3.0)] {
         let s = compute_schedule(rate(r, b), n, &[], 0).unwrap();
         let last = s.offsets[n - 1].as_secs_f64();
-        assert!((last - n as f64 / r).abs() < 1e-6, "n={n} r={r}: last {last}");
+        assert!(
+            (last - n as f64 / r).abs() < 1e-6,
+            "n={n} r={r}: last {last}"
+        );
     }
 }
 
@@ -42,7 +51,10 @@ fn gamma_shape_sets_the_coefficient_of_variation() {
         let mean = g.iter().sum::<f64>() / g.len() as f64;
         let var = g.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / g.len() as f64;
         let cv = var.sqrt() / mean;
-        assert!((cv - want).abs() < 0.08 * want, "k={k}: cv {cv}, want {want}");
+        assert!(
+            (cv - want).abs() < 0.08 * want,
+            "k={k}: cv {cv}, want {want}"
+        );
     }
 }
 
@@ -72,10 +84,20 @@ fn ramp_up_formulas_match_vllm() {
 #[test]
 fn ramp_up_is_not_rescaled_and_records_rps_steps() {
     let ramp = RampUp::Linear { start: 1, end: 3 };
-    let arrivals = Arrivals::Rate { request_rate: f64::INFINITY, burstiness: f64::INFINITY, ramp_up: Some(ramp) };
+    let arrivals = Arrivals::Rate {
+        request_rate: f64::INFINITY,
+        burstiness: f64::INFINITY,
+        ramp_up: Some(ramp),
+    };
     let s = compute_schedule(arrivals, 5, &[], 0).unwrap();
     // rates 1, 1.5, 2, 2.5, 3 -> gaps 1, 2/3, 1/2, 0.4, 1/3 summed, no rescale.
-    let want = [1.0, 1.0 + 2.0 / 3.0, 1.0 + 2.0 / 3.0 + 0.5, 2.5666666666666664, 2.9];
+    let want = [
+        1.0,
+        1.0 + 2.0 / 3.0,
+        1.0 + 2.0 / 3.0 + 0.5,
+        2.5666666666666664,
+        2.9,
+    ];
     for (got, want) in secs(&s).iter().zip(want) {
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     }
@@ -93,9 +115,18 @@ fn same_seed_same_schedule_other_seed_differs() {
 
 #[test]
 fn bad_inputs_are_errors_not_panics() {
-    assert_eq!(compute_schedule(rate(1.0, 1.0), 0, &[], 0), Err(ScheduleError::Empty));
-    assert!(matches!(compute_schedule(rate(0.0, 1.0), 3, &[], 0), Err(ScheduleError::NonPositiveRate { .. })));
-    assert!(matches!(compute_schedule(rate(1.0, 0.0), 3, &[], 0), Err(ScheduleError::Burstiness(_))));
+    assert_eq!(
+        compute_schedule(rate(1.0, 1.0), 0, &[], 0),
+        Err(ScheduleError::Empty)
+    );
+    assert!(matches!(
+        compute_schedule(rate(0.0, 1.0), 3, &[], 0),
+        Err(ScheduleError::NonPositiveRate { .. })
+    ));
+    assert!(matches!(
+        compute_schedule(rate(1.0, 0.0), 3, &[], 0),
+        Err(ScheduleError::Burstiness(_))
+    ));
 }
 
 #[test]

@@ -17,26 +17,66 @@ struct Line {
     output_tokens: Option<u64>,
 }
 
-pub(super) fn sample(path: &Path, output_len: Option<u64>, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+pub(super) fn sample(
+    path: &Path,
+    output_len: Option<u64>,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
     let text = read_file(path)?;
     let mut lines = Vec::new();
-    for (i, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let fmt = |reason: String| DatasetError::Format { path: path.to_path_buf(), line: i + 1, reason };
-        let line: Line = serde_json::from_str(raw).map_err(|e| fmt(format!("expected {{\"prompt\": ..., \"output_tokens\": ...}}: {e}")))?;
+    for (i, raw) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let fmt = |reason: String| DatasetError::Format {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
+        let line: Line = serde_json::from_str(raw).map_err(|e| {
+            fmt(format!(
+                "expected {{\"prompt\": ..., \"output_tokens\": ...}}: {e}"
+            ))
+        })?;
         let out = match (output_len, line.output_tokens) {
             (Some(n), _) | (None, Some(n)) => n,
-            (None, None) => return Err(fmt("no 'output_tokens' field; add it or pass --custom-output-len".into())),
+            (None, None) => {
+                return Err(fmt(
+                    "no 'output_tokens' field; add it or pass --custom-output-len".into(),
+                ));
+            }
         };
         lines.push((line.prompt, out));
     }
     if !opts.disable_shuffle {
         shuffle(&mut lines, opts.seed);
     }
-    let limit = if opts.num_prompts == 0 { lines.len() } else { opts.num_prompts };
-    Ok(lines.into_iter().take(limit).enumerate().map(|(i, (prompt, out))| {
-        let ids = tok.encode(&prompt);
-        let prompt_len = ids.len() as u64;
-        let prompt = if opts.token_ids { Prompt::TokenIds(ids) } else { Prompt::Text(prompt) };
-        SampleRequest { prompt, prompt_len, expected_output_len: out, request_id: format!("{}{i}", opts.request_id_prefix), timestamp: None }
-    }).collect())
+    let limit = if opts.num_prompts == 0 {
+        lines.len()
+    } else {
+        opts.num_prompts
+    };
+    Ok(lines
+        .into_iter()
+        .take(limit)
+        .enumerate()
+        .map(|(i, (prompt, out))| {
+            let ids = tok.encode(&prompt);
+            let prompt_len = ids.len() as u64;
+            let prompt = if opts.token_ids {
+                Prompt::TokenIds(ids)
+            } else {
+                Prompt::Text(prompt)
+            };
+            SampleRequest {
+                prompt,
+                prompt_len,
+                expected_output_len: out,
+                request_id: format!("{}{i}", opts.request_id_prefix),
+                timestamp: None,
+            }
+        })
+        .collect())
 }

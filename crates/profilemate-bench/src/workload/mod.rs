@@ -110,16 +110,24 @@ pub struct SampleOptions {
 }
 
 /// Samples the dataset's requests.
-pub fn load_samples(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+pub fn load_samples(
+    spec: &DatasetSpec,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
     let mut samples = match spec {
         DatasetSpec::Random { .. } => random::sample(spec, opts, tok)?,
-        DatasetSpec::ShareGpt { path, output_len } => sharegpt::sample(path, *output_len, opts, tok)?,
+        DatasetSpec::ShareGpt { path, output_len } => {
+            sharegpt::sample(path, *output_len, opts, tok)?
+        }
         DatasetSpec::Custom { path, output_len } => custom::sample(path, *output_len, opts, tok)?,
         DatasetSpec::PrefixRepetition { .. } => prefix_repetition::sample(spec, opts, tok)?,
         DatasetSpec::TimedTrace(trace) => timed_trace::sample(trace, opts, tok)?,
     };
     if samples.is_empty() {
-        return Err(DatasetError::Params("the dataset produced no requests".into()));
+        return Err(DatasetError::Params(
+            "the dataset produced no requests".into(),
+        ));
     }
     oversample(&mut samples, opts);
     Ok(samples)
@@ -174,15 +182,25 @@ impl Workload {
     pub fn schedule(&self) -> Result<Vec<ScheduledRequest>, ScheduleError> {
         let stamps: Vec<Option<f64>> = self.requests.iter().map(|r| r.timestamp).collect();
         let s = compute_schedule(self.arrivals, self.requests.len(), &stamps, self.seed)?;
-        Ok(s.offsets.into_iter().zip(s.rates).enumerate()
-            .map(|(index, (send_at, rate))| ScheduledRequest { index, send_at, rate })
+        Ok(s.offsets
+            .into_iter()
+            .zip(s.rates)
+            .enumerate()
+            .map(|(index, (send_at, rate))| ScheduledRequest {
+                index,
+                send_at,
+                rate,
+            })
             .collect())
     }
 }
 
 /// Reads a dataset file, mapping I/O errors to [`DatasetError::Read`].
 pub(crate) fn read_file(path: &std::path::Path) -> Result<String, DatasetError> {
-    std::fs::read_to_string(path).map_err(|source| DatasetError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -10,11 +10,23 @@ use super::{DatasetSpec, Prompt, SampleOptions, SampleRequest, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
-pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
-    let DatasetSpec::PrefixRepetition { prefix_len, suffix_len, num_prefixes, output_len } = *spec else {
+pub(super) fn sample(
+    spec: &DatasetSpec,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
+    let DatasetSpec::PrefixRepetition {
+        prefix_len,
+        suffix_len,
+        num_prefixes,
+        output_len,
+    } = *spec
+    else {
         return Ok(Vec::new());
     };
-    let per_prefix = if num_prefixes == 0 { 0 } else { opts.num_prompts as u64 / num_prefixes };
+    let per_prefix = (opts.num_prompts as u64)
+        .checked_div(num_prefixes)
+        .unwrap_or(0);
     if per_prefix == 0 {
         return Err(DatasetError::Params(format!(
             "num_requests ({}) must be greater than or equal to num_prefixes ({num_prefixes})",
@@ -23,7 +35,8 @@ pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokeniz
     }
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let vocab = tok.vocab_size();
-    let mut random_ids = |n: u64| -> Vec<u32> { (0..n).map(|_| rng.random_range(0..vocab)).collect() };
+    let mut random_ids =
+        |n: u64| -> Vec<u32> { (0..n).map(|_| rng.random_range(0..vocab)).collect() };
     let mut out = Vec::new();
     for _ in 0..num_prefixes {
         let prefix = random_ids(prefix_len);
@@ -31,8 +44,18 @@ pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokeniz
             let mut ids = prefix.clone();
             ids.extend(random_ids(suffix_len));
             let prompt_len = ids.len() as u64;
-            let prompt = if opts.token_ids { Prompt::TokenIds(ids) } else { Prompt::Text(tok.decode(&ids)) };
-            out.push(SampleRequest { prompt, prompt_len, expected_output_len: output_len, request_id: String::new(), timestamp: None });
+            let prompt = if opts.token_ids {
+                Prompt::TokenIds(ids)
+            } else {
+                Prompt::Text(tok.decode(&ids))
+            };
+            out.push(SampleRequest {
+                prompt,
+                prompt_len,
+                expected_output_len: output_len,
+                request_id: String::new(),
+                timestamp: None,
+            });
         }
     }
     if !opts.disable_shuffle {

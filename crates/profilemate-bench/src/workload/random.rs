@@ -25,13 +25,28 @@ pub struct RangeRatio {
 impl RangeRatio {
     /// Parses `"0.3"` or `'{"input": 0.3, "output": 0.5}'`.
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let bad = |reason: &str| ConfigError::Invalid { flag: "--random-range-ratio", value: s.to_string(), reason: reason.into() };
+        let bad = |reason: &str| ConfigError::Invalid {
+            flag: "--random-range-ratio",
+            value: s.to_string(),
+            reason: reason.into(),
+        };
         let r = if let Ok(x) = s.trim().parse::<f64>() {
-            Self { input: x, output: x }
+            Self {
+                input: x,
+                output: x,
+            }
         } else {
-            let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad("use a number or {\"input\": r, \"output\": r}"))?;
-            let get = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).ok_or_else(|| bad("the JSON form needs numeric \"input\" and \"output\" keys"));
-            Self { input: get("input")?, output: get("output")? }
+            let v: serde_json::Value = serde_json::from_str(s)
+                .map_err(|_| bad("use a number or {\"input\": r, \"output\": r}"))?;
+            let get = |k: &str| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| bad("the JSON form needs numeric \"input\" and \"output\" keys"))
+            };
+            Self {
+                input: get("input")?,
+                output: get("output")?,
+            }
         };
         for x in [r.input, r.output] {
             if !(0.0..1.0).contains(&x) {
@@ -43,8 +58,19 @@ impl RangeRatio {
 }
 
 /// Samples `--num-prompts` random requests.
-pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
-    let DatasetSpec::Random { input_len, output_len, range_ratio, prefix_len, batch_size } = *spec else {
+pub(super) fn sample(
+    spec: &DatasetSpec,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
+    let DatasetSpec::Random {
+        input_len,
+        output_len,
+        range_ratio,
+        prefix_len,
+        batch_size,
+    } = *spec
+    else {
         return Ok(Vec::new());
     };
     let real_input = input_len.saturating_sub(u64::from(tok.num_special_tokens_to_add()));
@@ -59,25 +85,46 @@ pub(super) fn sample(spec: &DatasetSpec, opts: &SampleOptions, tok: &dyn Tokeniz
     }
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let vocab = tok.vocab_size();
-    let prefix: Vec<u32> = (0..prefix_len).map(|_| rng.random_range(0..vocab)).collect();
+    let prefix: Vec<u32> = (0..prefix_len)
+        .map(|_| rng.random_range(0..vocab))
+        .collect();
     let n = opts.num_prompts;
     let ins: Vec<u64> = (0..n).map(|_| rng.random_range(in_lo..=in_hi)).collect();
     let outs: Vec<u64> = (0..n).map(|_| rng.random_range(out_lo..=out_hi)).collect();
-    let offsets: Vec<u64> = (0..n).map(|_| rng.random_range(0..u64::from(vocab))).collect();
-    let requests = (0..n).map(|i| {
-        let ids: Vec<u32> = prefix.iter().copied()
-            .chain((0..ins[i]).map(|j| ((offsets[i] + i as u64 + j) % u64::from(vocab)) as u32))
-            .collect();
-        let prompt = if opts.token_ids { Prompt::TokenIds(ids.clone()) } else { Prompt::Text(tok.decode(&ids)) };
-        SampleRequest { prompt, prompt_len: ids.len() as u64, expected_output_len: outs[i], request_id: format!("{}{i}", opts.request_id_prefix), timestamp: None }
-    }).collect();
+    let offsets: Vec<u64> = (0..n)
+        .map(|_| rng.random_range(0..u64::from(vocab)))
+        .collect();
+    let requests = (0..n)
+        .map(|i| {
+            let ids: Vec<u32> = prefix
+                .iter()
+                .copied()
+                .chain((0..ins[i]).map(|j| ((offsets[i] + i as u64 + j) % u64::from(vocab)) as u32))
+                .collect();
+            let prompt = if opts.token_ids {
+                Prompt::TokenIds(ids.clone())
+            } else {
+                Prompt::Text(tok.decode(&ids))
+            };
+            SampleRequest {
+                prompt,
+                prompt_len: ids.len() as u64,
+                expected_output_len: outs[i],
+                request_id: format!("{}{i}", opts.request_id_prefix),
+                timestamp: None,
+            }
+        })
+        .collect();
     Ok(batch(requests, batch_size, opts))
 }
 
 /// `[floor(L(1-r)), ceil(L(1+r))]`.
 fn bounds(len: u64, ratio: f64) -> (u64, u64) {
     let l = len as f64;
-    ((l * (1.0 - ratio)).floor() as u64, (l * (1.0 + ratio)).ceil() as u64)
+    (
+        (l * (1.0 - ratio)).floor() as u64,
+        (l * (1.0 + ratio)).ceil() as u64,
+    )
 }
 
 /// Groups requests into embedding batches (vLLM's `batchsize > 1` branch).
@@ -85,16 +132,25 @@ fn batch(requests: Vec<SampleRequest>, size: usize, opts: &SampleOptions) -> Vec
     if size <= 1 {
         return requests;
     }
-    requests.chunks(size).enumerate().map(|(i, chunk)| SampleRequest {
-        prompt: Prompt::Batch(chunk.iter().map(|r| match &r.prompt {
-            Prompt::Text(t) => t.clone(),
-            other => format!("{other:?}"),
-        }).collect()),
-        prompt_len: chunk.iter().map(|r| r.prompt_len).sum(),
-        expected_output_len: 0,
-        request_id: format!("{}{i}", opts.request_id_prefix),
-        timestamp: None,
-    }).collect()
+    requests
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| SampleRequest {
+            prompt: Prompt::Batch(
+                chunk
+                    .iter()
+                    .map(|r| match &r.prompt {
+                        Prompt::Text(t) => t.clone(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect(),
+            ),
+            prompt_len: chunk.iter().map(|r| r.prompt_len).sum(),
+            expected_output_len: 0,
+            request_id: format!("{}{i}", opts.request_id_prefix),
+            timestamp: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,8 +159,20 @@ mod tests {
 
     #[test]
     fn range_ratio_parses_both_forms() {
-        assert_eq!(RangeRatio::parse("0.25").unwrap(), RangeRatio { input: 0.25, output: 0.25 });
-        assert_eq!(RangeRatio::parse(r#"{"input": 0.1, "output": 0.5}"#).unwrap(), RangeRatio { input: 0.1, output: 0.5 });
+        assert_eq!(
+            RangeRatio::parse("0.25").unwrap(),
+            RangeRatio {
+                input: 0.25,
+                output: 0.25
+            }
+        );
+        assert_eq!(
+            RangeRatio::parse(r#"{"input": 0.1, "output": 0.5}"#).unwrap(),
+            RangeRatio {
+                input: 0.1,
+                output: 0.5
+            }
+        );
         assert!(RangeRatio::parse("1.0").is_err());
         assert!(RangeRatio::parse(r#"{"input": 0.1}"#).is_err());
     }

@@ -31,14 +31,22 @@ pub(super) fn is_valid_sequence(prompt_len: u64, output_len: u64, skip_min_outpu
     !(too_short || prompt_len > 1024 || prompt_len + output_len > 2048)
 }
 
-pub(super) fn sample(path: &Path, output_len: Option<u64>, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+pub(super) fn sample(
+    path: &Path,
+    output_len: Option<u64>,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
     let text = read_file(path)?;
     let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| DatasetError::Format {
         path: path.to_path_buf(),
         line: e.line(),
         reason: format!("not a ShareGPT JSON list: {e}"),
     })?;
-    let mut entries: Vec<Entry> = entries.into_iter().filter(|e| e.conversations.len() >= 2).collect();
+    let mut entries: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.conversations.len() >= 2)
+        .collect();
     if !opts.disable_shuffle {
         shuffle(&mut entries, opts.seed);
     }
@@ -53,9 +61,19 @@ pub(super) fn sample(path: &Path, output_len: Option<u64>, opts: &SampleOptions,
         if !is_valid_sequence(prompt_ids.len() as u64, new_out, output_len.is_some()) {
             continue;
         }
-        let prompt = if opts.token_ids { Prompt::TokenIds(prompt_ids.clone()) } else { Prompt::Text(prompt.clone()) };
+        let prompt = if opts.token_ids {
+            Prompt::TokenIds(prompt_ids.clone())
+        } else {
+            Prompt::Text(prompt.clone())
+        };
         let request_id = format!("{}{}", opts.request_id_prefix, out.len());
-        out.push(SampleRequest { prompt, prompt_len: prompt_ids.len() as u64, expected_output_len: new_out, request_id, timestamp: None });
+        out.push(SampleRequest {
+            prompt,
+            prompt_len: prompt_ids.len() as u64,
+            expected_output_len: new_out,
+            request_id,
+            timestamp: None,
+        });
     }
     Ok(out)
 }

@@ -36,22 +36,42 @@ pub struct TraceSpec {
     pub label_hash_ids: String,
 }
 
-pub(super) fn sample(spec: &TraceSpec, opts: &SampleOptions, tok: &dyn Tokenizer) -> Result<Vec<SampleRequest>, DatasetError> {
+pub(super) fn sample(
+    spec: &TraceSpec,
+    opts: &SampleOptions,
+    tok: &dyn Tokenizer,
+) -> Result<Vec<SampleRequest>, DatasetError> {
     let text = read_file(&spec.path)?;
     let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, raw) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         if out.len() >= opts.num_prompts {
             break;
         }
-        let row: Value = serde_json::from_str(raw).map_err(|e| format_err(&spec.path, i, format!("not JSON: {e}")))?;
-        let field = |label: &str| row.get(label).and_then(Value::as_f64).ok_or_else(|| format_err(&spec.path, i, format!("field '{label}' missing or not a number; set it with the matching --timed-trace-label-* flag")));
+        let row: Value = serde_json::from_str(raw)
+            .map_err(|e| format_err(&spec.path, i, format!("not JSON: {e}")))?;
+        let field = |label: &str| {
+            row.get(label).and_then(Value::as_f64).ok_or_else(|| format_err(&spec.path, i, format!("field '{label}' missing or not a number; set it with the matching --timed-trace-label-* flag")))
+        };
         let input_len = field(&spec.label_input_length)? as u64;
         let output_len = field(&spec.label_output_length)? as u64;
         let ts = field(&spec.label_timestamp)? * spec.sec_multiplier;
-        let hashes: Vec<u64> = row.get(&spec.label_hash_ids).and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
-        let ids = expand(&hashes, input_len, spec.chunk_hash_size.max(1), tok.vocab_size(), &mut blocks);
+        let hashes: Vec<u64> = row
+            .get(&spec.label_hash_ids)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let ids = expand(
+            &hashes,
+            input_len,
+            spec.chunk_hash_size.max(1),
+            tok.vocab_size(),
+            &mut blocks,
+        );
         out.push(SampleRequest {
             prompt_len: ids.len() as u64,
             prompt: Prompt::TokenIds(ids),
@@ -64,11 +84,21 @@ pub(super) fn sample(spec: &TraceSpec, opts: &SampleOptions, tok: &dyn Tokenizer
 }
 
 fn format_err(path: &Path, i: usize, reason: String) -> DatasetError {
-    DatasetError::Format { path: path.to_path_buf(), line: i + 1, reason }
+    DatasetError::Format {
+        path: path.to_path_buf(),
+        line: i + 1,
+        reason,
+    }
 }
 
 /// vLLM's `_expand_prompt`: one cached block per hash id until `target` tokens are placed.
-fn expand(hashes: &[u64], mut target: u64, chunk: u64, vocab: u32, blocks: &mut HashMap<String, Vec<u32>>) -> Vec<u32> {
+fn expand(
+    hashes: &[u64],
+    mut target: u64,
+    chunk: u64,
+    vocab: u32,
+    blocks: &mut HashMap<String, Vec<u32>>,
+) -> Vec<u32> {
     let mut ids = Vec::with_capacity(target as usize);
     for h in hashes {
         if target == 0 {
@@ -87,7 +117,9 @@ fn expand(hashes: &[u64], mut target: u64, chunk: u64, vocab: u32, blocks: &mut 
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Runs the subcommands; each module owns one.
 
+pub(crate) mod bench;
 pub(crate) mod estimate;
 pub(crate) mod hardware;
 
@@ -11,6 +12,7 @@ use crate::cli::Command;
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Estimate(args) => estimate::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Hardware(args) => hardware::run(&args),
     }
 }

@@ -1,0 +1,295 @@
+//! Defines the `bench serve` flags, spelled exactly as `vllm bench serve` (vLLM 0.32) spells them
+//! (`add_cli_args()` in vllm/benchmarks/serve.py and `add_dataset_parser()` in
+//! vllm/benchmarks/datasets/datasets.py), plus profilemate's own, marked "(profilemate)".
+//!
+//! Flags that vLLM accepts but that change nothing here are accepted for script compatibility and
+//! say so in their help; flags for features not implemented are absent (see the parity test).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// `--backend` choices implemented here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// vLLM completions (`/v1/completions`).
+    Vllm,
+    /// OpenAI completions (`/v1/completions`).
+    Openai,
+    /// OpenAI chat completions (`/v1/chat/completions`).
+    OpenaiChat,
+    /// OpenAI embeddings (`/v1/embeddings`).
+    OpenaiEmbeddings,
+}
+
+/// `--dataset-name` choices implemented here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DatasetName {
+    /// Synthetic prompts of exact token lengths.
+    Random,
+    /// A local ShareGPT JSON file.
+    Sharegpt,
+    /// JSONL with `prompt` and optional `output_tokens`.
+    Custom,
+    /// Shared prefixes with random suffixes.
+    #[value(name = "prefix_repetition")]
+    PrefixRepetition,
+    /// JSONL trace with timestamps and hash ids.
+    #[value(name = "timed_trace")]
+    TimedTrace,
+}
+
+/// `--ramp-up-strategy` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RampArg {
+    /// Rate grows linearly from start to end.
+    Linear,
+    /// Rate grows geometrically from start to end.
+    Exponential,
+}
+
+/// `profilemate bench serve`: a drop-in for `vllm bench serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    // --- endpoint ---
+    /// Backend / endpoint type.
+    #[arg(long, value_enum, default_value = "openai")]
+    pub(crate) backend: BackendArg,
+    /// Server or API base URL, e.g. http://127.0.0.1:8000 (else --host/--port).
+    #[arg(long)]
+    pub(crate) base_url: Option<String>,
+    /// Server host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Server port.
+    #[arg(long, default_value_t = 8000)]
+    pub(crate) port: u16,
+    /// API endpoint path.
+    #[arg(long, default_value = "/v1/completions")]
+    pub(crate) endpoint: String,
+    /// Extra headers, KEY=VALUE (override the defaults).
+    #[arg(long, num_args = 1..)]
+    pub(crate) header: Vec<String>,
+    /// Accepted for compatibility; TLS is not compiled in (http:// only).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+    /// Model name (default: the first model of /v1/models).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// Model name sent in the request body, if different from --model.
+    #[arg(long)]
+    pub(crate) served_model_name: Option<String>,
+    /// Recorded as tokenizer_id; the built-in word tokenizer is used (no hub access).
+    #[arg(long)]
+    pub(crate) tokenizer: Option<String>,
+    /// Accepted for compatibility; no effect.
+    #[arg(long, default_value = "auto")]
+    pub(crate) tokenizer_mode: String,
+    /// Accepted for compatibility; no effect.
+    #[arg(long)]
+    pub(crate) trust_remote_code: bool,
+    /// Run without a client tokenizer (token figures are not printed, as in vLLM).
+    #[arg(long)]
+    pub(crate) skip_tokenizer_init: bool,
+    /// Number of logprobs per token to request.
+    #[arg(long)]
+    pub(crate) logprobs: Option<i64>,
+    /// Prefix of the x-request-id header (default bench-<8 hex>-).
+    #[arg(long)]
+    pub(crate) request_id_prefix: Option<String>,
+    /// Label (prefix) of the result file (default: the backend).
+    #[arg(long)]
+    pub(crate) label: Option<String>,
+
+    // --- sampling and body ---
+    /// top_p sampling parameter.
+    #[arg(long)]
+    pub(crate) top_p: Option<f64>,
+    /// top_k sampling parameter.
+    #[arg(long)]
+    pub(crate) top_k: Option<i64>,
+    /// min_p sampling parameter.
+    #[arg(long)]
+    pub(crate) min_p: Option<f64>,
+    /// temperature sampling parameter.
+    #[arg(long)]
+    pub(crate) temperature: Option<f64>,
+    /// frequency_penalty sampling parameter.
+    #[arg(long)]
+    pub(crate) frequency_penalty: Option<f64>,
+    /// presence_penalty sampling parameter.
+    #[arg(long)]
+    pub(crate) presence_penalty: Option<f64>,
+    /// repetition_penalty sampling parameter.
+    #[arg(long)]
+    pub(crate) repetition_penalty: Option<f64>,
+    /// JSON object merged into every request body.
+    #[arg(long)]
+    pub(crate) extra_body: Option<String>,
+    /// Accepted for compatibility; prompts are not chat-templated client-side.
+    #[arg(long)]
+    pub(crate) chat_template_kwargs: Option<String>,
+    /// Send ignore_eos (forced on for random and timed_trace).
+    #[arg(long)]
+    pub(crate) ignore_eos: bool,
+
+    // --- dataset ---
+    /// Dataset to sample.
+    #[arg(long, value_enum, default_value = "random")]
+    pub(crate) dataset_name: DatasetName,
+    /// Dataset file (sharegpt, custom, timed_trace).
+    #[arg(long)]
+    pub(crate) dataset_path: Option<PathBuf>,
+    /// Number of prompts.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) num_prompts: usize,
+    /// Random seed (datasets and arrivals).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Accepted for compatibility (HF streaming); no effect.
+    #[arg(long)]
+    pub(crate) no_stream: bool,
+    /// Do not repeat samples to reach --num-prompts.
+    #[arg(long)]
+    pub(crate) no_oversample: bool,
+    /// Accepted for compatibility; prompts are never chat-templated client-side.
+    #[arg(long)]
+    pub(crate) skip_chat_template: bool,
+    /// Keep the dataset's order.
+    #[arg(long)]
+    pub(crate) disable_shuffle: bool,
+    /// Input length for any dataset that takes one (maps to --random-input-len).
+    #[arg(long)]
+    pub(crate) input_len: Option<u64>,
+    /// Output length for any dataset that takes one.
+    #[arg(long)]
+    pub(crate) output_len: Option<u64>,
+    /// random: input tokens per request.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) random_input_len: u64,
+    /// random: output tokens per request.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) random_output_len: u64,
+    /// random: length range ratio, a number or {"input": r, "output": r}, each in [0, 1).
+    #[arg(long, default_value = "0.0")]
+    pub(crate) random_range_ratio: String,
+    /// random: fixed prefix tokens before the random part.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) random_prefix_len: u64,
+    /// random: inputs per request (embeddings only).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) random_batch_size: usize,
+    /// sharegpt: fixed output length (else the reference completion's).
+    #[arg(long)]
+    pub(crate) sharegpt_output_len: Option<u64>,
+    /// custom: output length; -1 uses the file's output_tokens.
+    #[arg(long, default_value_t = 256, allow_hyphen_values = true)]
+    pub(crate) custom_output_len: i64,
+    /// prefix_repetition: prefix tokens.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) prefix_repetition_prefix_len: u64,
+    /// prefix_repetition: suffix tokens.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) prefix_repetition_suffix_len: u64,
+    /// prefix_repetition: number of distinct prefixes.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) prefix_repetition_num_prefixes: u64,
+    /// prefix_repetition: output tokens.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) prefix_repetition_output_len: u64,
+    /// timed_trace: tokens per hash block.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) timed_trace_chunk_hash_size: u64,
+    /// timed_trace: multiplier from trace timestamps to seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) timed_trace_sec_multiplier: f64,
+    /// timed_trace: timestamp field.
+    #[arg(long, default_value = "timestamp")]
+    pub(crate) timed_trace_label_timestamp: String,
+    /// timed_trace: input length field.
+    #[arg(long, default_value = "input_length")]
+    pub(crate) timed_trace_label_input_length: String,
+    /// timed_trace: output length field.
+    #[arg(long, default_value = "output_length")]
+    pub(crate) timed_trace_label_output_length: String,
+    /// timed_trace: hash ids field.
+    #[arg(long, default_value = "hash_ids")]
+    pub(crate) timed_trace_label_hash_ids: String,
+    /// timed_trace: schedule by the trace's timestamps (default on).
+    #[arg(long, overrides_with = "no_self_timed")]
+    pub(crate) self_timed: bool,
+    /// timed_trace: schedule by --request-rate instead.
+    #[arg(long, overrides_with = "self_timed")]
+    pub(crate) no_self_timed: bool,
+
+    // --- load ---
+    /// Requests per second (inf sends all at once).
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub(crate) request_rate: f64,
+    /// Gamma shape of inter-arrival gaps (1 = Poisson, inf = constant).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) burstiness: f64,
+    /// Ramp the rate from --ramp-up-start-rps to --ramp-up-end-rps.
+    #[arg(long, value_enum)]
+    pub(crate) ramp_up_strategy: Option<RampArg>,
+    /// Ramp-up start rate.
+    #[arg(long)]
+    pub(crate) ramp_up_start_rps: Option<u32>,
+    /// Ramp-up end rate.
+    #[arg(long)]
+    pub(crate) ramp_up_end_rps: Option<u32>,
+    /// Most requests in flight at once.
+    #[arg(long)]
+    pub(crate) max_concurrency: Option<usize>,
+    /// Copies of request 0 to send (and discard) before the run.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) num_warmups: usize,
+    /// Resend request 0 every 5 s until it succeeds, up to this many seconds (0 skips).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) ready_check_timeout_sec: u64,
+
+    // --- metrics ---
+    /// Metrics to report percentiles for (ttft,tpot,itl,e2el,client_queue_time,e2el_including_client_queue).
+    #[arg(long)]
+    pub(crate) percentile_metrics: Option<String>,
+    /// Percentiles to report, e.g. 50,90,99.
+    #[arg(long, default_value = "99")]
+    pub(crate) metric_percentiles: String,
+    /// SLOs for goodput, KEY:VALUE in ms (ttft, tpot, e2el).
+    #[arg(long, num_args = 1..)]
+    pub(crate) goodput: Vec<String>,
+
+    // --- output ---
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub(crate) disable_tqdm: bool,
+    /// Save the result JSON.
+    #[arg(long)]
+    pub(crate) save_result: bool,
+    /// Keep per-request arrays in the saved JSON.
+    #[arg(long)]
+    pub(crate) save_detailed: bool,
+    /// Append to the result file as JSON lines.
+    #[arg(long)]
+    pub(crate) append_result: bool,
+    /// KEY=VALUE pairs added to the result JSON.
+    #[arg(long, num_args = 1..)]
+    pub(crate) metadata: Vec<String>,
+    /// Directory for the result file.
+    #[arg(long)]
+    pub(crate) result_dir: Option<PathBuf>,
+    /// Result file name (replaces the generated one).
+    #[arg(long)]
+    pub(crate) result_filename: Option<String>,
+
+    // --- profilemate ---
+    /// (profilemate) Stop sending new requests after this many seconds; in-flight ones finish.
+    #[arg(long)]
+    pub(crate) duration: Option<f64>,
+    /// (profilemate) Fail a request that takes longer than this many seconds.
+    #[arg(long)]
+    pub(crate) request_timeout: Option<f64>,
+    /// (profilemate) GPU preset for MFU / MBU from /metrics (see `profilemate hardware list`).
+    #[arg(long)]
+    pub(crate) gpu: Option<String>,
+}

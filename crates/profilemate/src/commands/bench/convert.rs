@@ -1,0 +1,252 @@
+//! Converts the clap flags into the library's [`BenchConfig`], applying vLLM's flag rules
+//! (`main_async()` in vllm/benchmarks/serve.py, vLLM 0.32): generic length flags, forced
+//! `ignore_eos`, timed-trace self-timing, sampling-parameter merging, ramp-up validation.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use profilemate_bench::config::{
+    Backend, BenchConfig, OutputConfig, PercentileMetric, RampUpStrategy, arrivals_from_flags,
+    parse_json_object, parse_key_values, parse_percentiles,
+};
+use profilemate_bench::metrics::Goodput;
+use profilemate_bench::server_metrics::GpuPeak;
+use profilemate_bench::workload::{DatasetSpec, RangeRatio, TraceSpec};
+use serde_json::{Map, Value};
+
+use super::args::{BackendArg, DatasetName, RampArg, ServeArgs};
+
+impl ServeArgs {
+    /// Validates and resolves the flags.
+    pub(crate) fn to_config(&self) -> anyhow::Result<BenchConfig> {
+        let backend = self.backend();
+        let self_timed = self.self_timed_setting()?;
+        let ramp = self
+            .ramp_up_strategy
+            .map(|s| (strategy(s), self.ramp_up_start_rps, self.ramp_up_end_rps));
+        let timed = matches!(self.dataset_name, DatasetName::TimedTrace);
+        let config = BenchConfig {
+            backend,
+            base_url: self.base_url(),
+            endpoint: self.endpoint.clone(),
+            model: self.model.clone(),
+            served_model_name: self.served_model_name.clone(),
+            tokenizer_id: self.tokenizer.clone(),
+            skip_tokenizer_init: self.skip_tokenizer_init,
+            headers: parse_key_values("--header", &self.header)?,
+            api_key: std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            extra_body: self.extra_body(backend)?,
+            ignore_eos: self.ignore_eos
+                || timed
+                || (matches!(self.dataset_name, DatasetName::Random) && !backend.is_pooling()),
+            logprobs: self.logprobs,
+            request_id_prefix: self
+                .request_id_prefix
+                .clone()
+                .unwrap_or_else(default_request_id_prefix),
+            dataset: self.dataset()?,
+            num_prompts: self.num_prompts,
+            seed: self.seed,
+            no_oversample: self.no_oversample,
+            disable_shuffle: self.disable_shuffle,
+            arrivals: arrivals_from_flags(self.request_rate, self.burstiness, ramp, self_timed)?,
+            max_concurrency: self.max_concurrency,
+            num_warmups: self.num_warmups,
+            ready_check_timeout: Duration::from_secs(self.ready_check_timeout_sec),
+            percentile_metrics: self
+                .percentile_metrics
+                .as_deref()
+                .map(PercentileMetric::parse_list)
+                .transpose()?,
+            percentiles: parse_percentiles(&self.metric_percentiles)?,
+            goodput: Goodput::parse(&self.goodput)?,
+            output: self.output()?,
+            duration: seconds("--duration", self.duration)?,
+            request_timeout: seconds("--request-timeout", self.request_timeout)?,
+            gpu: self.gpu.as_deref().map(gpu).transpose()?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn backend(&self) -> Backend {
+        match self.backend {
+            BackendArg::Vllm => Backend::Vllm,
+            BackendArg::Openai => Backend::Openai,
+            BackendArg::OpenaiChat => Backend::OpenaiChat,
+            BackendArg::OpenaiEmbeddings => Backend::OpenaiEmbeddings,
+        }
+    }
+
+    /// `--base-url`, else `http://host:port` (IPv6 hosts bracketed, as `join_host_port` does).
+    fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.host.contains(':') => format!("http://[{}]:{}", self.host, self.port),
+            None => format!("http://{}:{}", self.host, self.port),
+        }
+    }
+
+    fn self_timed_setting(&self) -> anyhow::Result<bool> {
+        let flag = match (self.self_timed, self.no_self_timed) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        if matches!(self.dataset_name, DatasetName::TimedTrace) {
+            if !matches!(self.backend, BackendArg::Vllm | BackendArg::Openai) {
+                bail!(
+                    "timed_trace dataset passes pre-tokenized prompts (list[int]) and requires a completions backend ('vllm' or 'openai')."
+                );
+            }
+            return Ok(flag.unwrap_or(true));
+        }
+        if flag.is_some() {
+            bail!("--self-timed/--no-self-timed is only supported with --dataset-name=timed_trace");
+        }
+        Ok(false)
+    }
+
+    /// `{**sampling_params, **extra_body}`; sampling flags need an OpenAI-compatible backend.
+    fn extra_body(&self, backend: Backend) -> anyhow::Result<Map<String, Value>> {
+        let sampling = [
+            ("top_p", self.top_p),
+            ("top_k", self.top_k.map(|k| k as f64)),
+            ("min_p", self.min_p),
+            ("temperature", self.temperature),
+            ("frequency_penalty", self.frequency_penalty),
+            ("presence_penalty", self.presence_penalty),
+            ("repetition_penalty", self.repetition_penalty),
+        ];
+        let mut body = Map::new();
+        for (k, v) in sampling.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))) {
+            let v = if k == "top_k" {
+                Value::from(v as i64)
+            } else {
+                Value::from(v)
+            };
+            body.insert(k.into(), v);
+        }
+        if !body.is_empty() && backend.is_pooling() {
+            bail!("Sampling parameters are only supported by openai-compatible backends.");
+        }
+        if let Some(extra) = &self.extra_body {
+            body.extend(parse_json_object("--extra-body", extra)?);
+        }
+        Ok(body)
+    }
+
+    fn dataset(&self) -> anyhow::Result<DatasetSpec> {
+        let out = self.output_len;
+        let path = || {
+            self.dataset_path.clone().with_context(|| {
+                format!(
+                    "--dataset-name {:?} needs --dataset-path",
+                    self.dataset_name
+                )
+            })
+        };
+        let no_path = |name: &str| -> anyhow::Result<()> {
+            if let Some(p) = &self.dataset_path {
+                bail!(
+                    "Cannot use '{name}' dataset with --dataset-path. Please specify the appropriate --dataset-name (e.g., 'sharegpt', 'custom') for your dataset file: {}",
+                    p.display()
+                );
+            }
+            Ok(())
+        };
+        Ok(match self.dataset_name {
+            DatasetName::Random => {
+                no_path("random")?;
+                DatasetSpec::Random {
+                    input_len: self.input_len.unwrap_or(self.random_input_len),
+                    output_len: out.unwrap_or(self.random_output_len),
+                    range_ratio: RangeRatio::parse(&self.random_range_ratio)?,
+                    prefix_len: self.random_prefix_len,
+                    batch_size: self.random_batch_size,
+                }
+            }
+            DatasetName::Sharegpt => DatasetSpec::ShareGpt {
+                path: path()?,
+                output_len: out.or(self.sharegpt_output_len),
+            },
+            DatasetName::Custom => {
+                let len = out.map_or(self.custom_output_len, |o| o as i64);
+                DatasetSpec::Custom {
+                    path: path()?,
+                    output_len: (len >= 0).then_some(len as u64),
+                }
+            }
+            DatasetName::PrefixRepetition => {
+                no_path("prefix_repetition")?;
+                DatasetSpec::PrefixRepetition {
+                    prefix_len: self.prefix_repetition_prefix_len,
+                    suffix_len: self.prefix_repetition_suffix_len,
+                    num_prefixes: self.prefix_repetition_num_prefixes,
+                    output_len: out.unwrap_or(self.prefix_repetition_output_len),
+                }
+            }
+            DatasetName::TimedTrace => DatasetSpec::TimedTrace(TraceSpec {
+                path: path()?,
+                chunk_hash_size: self.timed_trace_chunk_hash_size,
+                sec_multiplier: self.timed_trace_sec_multiplier,
+                label_timestamp: self.timed_trace_label_timestamp.clone(),
+                label_input_length: self.timed_trace_label_input_length.clone(),
+                label_output_length: self.timed_trace_label_output_length.clone(),
+                label_hash_ids: self.timed_trace_label_hash_ids.clone(),
+            }),
+        })
+    }
+
+    fn output(&self) -> anyhow::Result<OutputConfig> {
+        Ok(OutputConfig {
+            save_result: self.save_result,
+            save_detailed: self.save_detailed,
+            append_result: self.append_result,
+            result_dir: self.result_dir.clone(),
+            result_filename: self.result_filename.clone(),
+            label: self.label.clone(),
+            metadata: parse_key_values("--metadata", &self.metadata)?,
+        })
+    }
+}
+
+fn strategy(s: RampArg) -> RampUpStrategy {
+    match s {
+        RampArg::Linear => RampUpStrategy::Linear,
+        RampArg::Exponential => RampUpStrategy::Exponential,
+    }
+}
+
+fn seconds(flag: &str, v: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    v.map(|s| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("{flag} must be a positive number of seconds, got {s}"))
+    })
+    .transpose()
+}
+
+/// `--gpu`: a profilemate-model hardware preset (dense BF16 peak and memory bandwidth).
+fn gpu(name: &str) -> anyhow::Result<GpuPeak> {
+    let gpu = profilemate_model::hardware::preset(name)
+        .with_context(|| format!("invalid --gpu {name:?}"))?;
+    Ok(GpuPeak {
+        tflops: gpu.bf16_flops / 1e12,
+        gbps: gpu.memory_bandwidth / 1e9,
+    })
+}
+
+/// vLLM's default `bench-<8 hex>-` prefix (random per run).
+fn default_request_id_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let mixed = (u64::from(nanos) ^ u64::from(std::process::id()) << 32)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("bench-{:08x}-", (mixed >> 32) as u32)
+}

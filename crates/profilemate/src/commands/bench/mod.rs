@@ -1,0 +1,68 @@
+//! Runs `profilemate bench …`: load generation against OpenAI-compatible servers.
+//!
+//! `bench serve` is a drop-in for `vllm bench serve` (vLLM 0.32). Without `--base-url` it targets
+//! `--host`/`--port`; starting the embedded simulator in-process is a later addition to
+//! [`serve`] (resolve the base URL there before calling the library).
+
+mod args;
+mod convert;
+mod present;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use profilemate_bench::{EventSink, cancel_pair};
+
+pub(crate) use args::ServeArgs;
+
+/// `profilemate bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) command: BenchCommand,
+}
+
+/// The `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Benchmark an OpenAI-compatible server, like `vllm bench serve` (same flags, metrics, table
+    /// and JSON), plus per-token ITL, client lag, an error taxonomy and the server's /metrics view.
+    Serve(Box<ServeArgs>),
+}
+
+/// Runs a `bench` subcommand.
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        BenchCommand::Serve(serve_args) => serve(serve_args),
+    }
+}
+
+/// `bench serve`: configure, run with Ctrl-C handling, present and save.
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config().context("invalid bench serve arguments")?;
+    present::warn_temperature(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let (canceller, token) = cancel_pair();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Interrupted: no more requests will be sent; writing the results collected so far.");
+                canceller.cancel();
+            }
+        });
+        let (events, rx) = EventSink::channel();
+        let printer = tokio::spawn(present::consume_events(rx, args.disable_tqdm));
+        let result = profilemate_bench::run(&config, &events, &token).await;
+        drop(events);
+        let _ = printer.await;
+        result
+    })?;
+    present::finish(&config, &report)
+}
+
+#[cfg(test)]
+mod tests;

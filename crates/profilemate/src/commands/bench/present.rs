@@ -1,0 +1,103 @@
+//! Presents a run: status lines and a progress bar from the event stream, vLLM's result table,
+//! profilemate's extra table, and the result file.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use profilemate_bench::config::BenchConfig;
+use profilemate_bench::output::{
+    NameParts, ResultJson, render_extras_table, render_vllm_table, result_filename, write_result,
+};
+use profilemate_bench::{Event, Report};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// vLLM's warning when no temperature is sent.
+pub(super) fn warn_temperature(config: &BenchConfig) {
+    if !config.backend.is_pooling() && !config.extra_body.contains_key("temperature") {
+        println!(
+            "WARNING: vllm bench serve no longer sets temperature==0 (greedy) in requests by default. The default will be determined on the server side and can be model/API specific. For the old behavior, include --temperature=0."
+        );
+    }
+}
+
+/// Prints status lines and drives the progress bar until the sender is dropped.
+pub(super) async fn consume_events(mut rx: UnboundedReceiver<Event>, hide_bar: bool) {
+    let mut bar: Option<ProgressBar> = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Message(m) => println!("{m}"),
+            Event::Warning(w) => eprintln!("WARNING: {w}"),
+            Event::Started { total } if !hide_bar => bar = Some(progress_bar(total as u64)),
+            Event::RequestDone { .. } => bar.iter().for_each(|b| b.inc(1)),
+            Event::Finished => bar.take().iter().for_each(ProgressBar::finish_and_clear),
+            Event::Started { .. } => {}
+        }
+    }
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Prints the tables, writes the result file, and picks the exit status (1 if every request failed).
+pub(super) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    print_failures(&mut out, report)?;
+    out.write_all(render_vllm_table(report).as_bytes())?;
+    out.write_all(render_extras_table(report).as_bytes())?;
+    save(config, report, &mut out)?;
+    if report.all_failed() {
+        writeln!(out, "All requests failed.")?;
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// vLLM's first-ten-errors listing.
+fn print_failures(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    let failed: Vec<&str> = report
+        .records
+        .iter()
+        .filter(|r| !r.success)
+        .map(|r| r.error.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Failed requests during benchmark run detected (capping to 10):"
+    )?;
+    for (i, err) in failed.iter().take(10).enumerate() {
+        writeln!(out, "Error {i}: {err}")?;
+    }
+    Ok(())
+}
+
+fn save(config: &BenchConfig, report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
+    let s = &report.settings;
+    let parts = NameParts {
+        backend: s.backend.name(),
+        model_id: &s.model_id,
+        request_rate: s.request_rate,
+        max_concurrency: s.max_concurrency,
+        ramp_up: s.ramp_up,
+        date: &report.date,
+    };
+    let Some(path) = result_filename(&config.output, &parts) else {
+        return Ok(());
+    };
+    let bytes = ResultJson::new(report, config.output.save_detailed).to_bytes();
+    write_result(&path, &bytes, config.output.append_result)
+        .with_context(|| format!("saving {}", path.display()))?;
+    writeln!(out, "Results saved to {}", path.display())?;
+    Ok(())
+}

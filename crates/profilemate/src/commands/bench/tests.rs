@@ -1,0 +1,207 @@
+//! Flag parity with `vllm bench serve` and the flag-to-config rules.
+
+use clap::{CommandFactory, Parser};
+use profilemate_bench::config::Backend;
+use profilemate_bench::schedule::{Arrivals, RampUp};
+use profilemate_bench::workload::DatasetSpec;
+
+use super::ServeArgs;
+
+/// vLLM 0.32's `bench serve` flags (see the file's header for how it was generated).
+const VLLM_FLAGS: &str = include_str!("vllm_serve_flags.txt");
+
+/// vLLM flags profilemate does not implement. Remove a flag from here when you add it.
+const PYTHON_ONLY: &[&str] = &[
+    "--enable-multimodal-chat",
+    "--custom-ensure-client-side-data",
+    "--spec-bench-output-len",
+    "--spec-bench-category",
+    "--blazedit-min-distance",
+    "--blazedit-max-distance",
+    "--asr-max-audio-len-sec",
+    "--asr-min-audio-len-sec",
+    "--hf-subset",
+    "--hf-split",
+    "--hf-name",
+    "--hf-output-len",
+    "--bfcl-categories",
+    "--speed-bench-dataset-subset",
+    "--speed-bench-output-len",
+    "--speed-bench-category",
+    "--random-mm-base-items-per-request",
+    "--random-mm-num-mm-items-range-ratio",
+    "--random-mm-limit-mm-per-prompt",
+    "--random-mm-bucket-config",
+    "--no-reranker",
+    "--use-beam-search",
+    "--probe-request-rate",
+    "--profile",
+    "--lora-modules",
+    "--lora-assignment",
+    "--plot-timeline",
+    "--timeline-itl-thresholds",
+    "--plot-dataset-stats",
+];
+
+/// profilemate's own flags, absent from vLLM.
+const PROFILEMATE_ONLY: &[&str] = &["--duration", "--request-timeout", "--gpu"];
+
+#[derive(Debug, Parser)]
+struct TestCli {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+fn upstream() -> Vec<&'static str> {
+    VLLM_FLAGS.lines().filter(|l| l.starts_with("--")).collect()
+}
+
+fn ours() -> Vec<String> {
+    let cmd = TestCli::command();
+    cmd.get_arguments()
+        .flat_map(|a| {
+            a.get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default())
+        })
+        .map(|l| format!("--{l}"))
+        .collect()
+}
+
+fn parse(line: &str) -> ServeArgs {
+    let argv = std::iter::once("bench").chain(line.split_whitespace());
+    TestCli::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+        .args
+}
+
+#[test]
+fn every_vllm_flag_is_accepted_or_allowlisted() {
+    let ours = ours();
+    let missing: Vec<&str> = upstream()
+        .into_iter()
+        .filter(|f| !ours.iter().any(|o| o == f) && !PYTHON_ONLY.contains(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "vLLM flags neither implemented nor in PYTHON_ONLY: {missing:?}. Add them to ServeArgs with vLLM's spelling (a clap alias is enough for renames), or allowlist them."
+    );
+}
+
+#[test]
+fn allowlists_are_not_stale() {
+    let (ours, upstream) = (ours(), upstream());
+    let stale: Vec<&&str> = PYTHON_ONLY
+        .iter()
+        .filter(|f| ours.iter().any(|o| o == *f) || !upstream.contains(f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "remove from PYTHON_ONLY (now implemented, or not a vLLM flag): {stale:?}"
+    );
+    let extra: Vec<&String> = ours
+        .iter()
+        .filter(|o| !upstream.contains(&o.as_str()) && !PROFILEMATE_ONLY.contains(&o.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "flags that vLLM does not have; spell them as vLLM does or list them in PROFILEMATE_ONLY: {extra:?}"
+    );
+    assert_eq!(
+        upstream.len(),
+        102,
+        "snapshot size changed; regenerate deliberately"
+    );
+}
+
+#[test]
+fn the_fixture_command_lines_parse_into_vllm_semantics() {
+    let base = "--base-url http://127.0.0.1:18001 --model tiny-llama";
+    let args = parse(&format!(
+        "{base} --backend vllm --dataset-name random --random-input-len 128 --random-output-len 32 --num-prompts 40 --request-rate 4 --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90,99 --goodput ttft:500 tpot:50"
+    ));
+    let c = args.to_config().unwrap();
+    assert_eq!(c.backend, Backend::Vllm);
+    assert_eq!(c.api_url(), "http://127.0.0.1:18001/v1/completions");
+    assert!(
+        c.ignore_eos,
+        "vLLM forces ignore_eos for random on OpenAI-compatible backends"
+    );
+    assert_eq!(c.percentiles, vec![50.0, 90.0, 99.0]);
+    assert_eq!(
+        (c.goodput.ttft_ms, c.goodput.tpot_ms),
+        (Some(500.0), Some(50.0))
+    );
+    assert_eq!(
+        c.arrivals,
+        Arrivals::Rate {
+            request_rate: 4.0,
+            burstiness: 1.0,
+            ramp_up: None
+        }
+    );
+    assert!(matches!(
+        c.dataset,
+        DatasetSpec::Random {
+            input_len: 128,
+            output_len: 32,
+            ..
+        }
+    ));
+    let chat = parse(&format!(
+        "{base} --backend openai-chat --endpoint /v1/chat/completions --max-concurrency 4 --temperature 0 --extra-body {{\"temperature\":0.5,\"seed\":1}}"
+    ));
+    let c = chat.to_config().unwrap();
+    assert_eq!(
+        (c.max_concurrency, c.extra_body["temperature"].as_f64()),
+        (Some(4), Some(0.5)),
+        "--extra-body wins over sampling flags"
+    );
+    assert!(c.request_id_prefix.starts_with("bench-") && c.request_id_prefix.len() == 15);
+}
+
+#[test]
+fn vllm_rules_reject_bad_combinations_with_actionable_messages() {
+    let base = "--model m";
+    let err = |line: &str| {
+        parse(&format!("{base} {line}"))
+            .to_config()
+            .unwrap_err()
+            .to_string()
+            + &format!("{:?}", parse(&format!("{base} {line}")).to_config().err())
+    };
+    assert!(err("--backend openai-chat").contains("--endpoint"));
+    assert!(
+        err("--ramp-up-strategy linear --ramp-up-start-rps 1 --ramp-up-end-rps 4 --request-rate 3")
+            .contains("remove the --request-rate")
+    );
+    assert!(err("--dataset-name random --dataset-path x.json").contains("Cannot use 'random'"));
+    assert!(err("--self-timed").contains("timed_trace"));
+    assert!(err("--goodput itl:5").contains("--goodput"));
+    assert!(err("--gpu tpu9").contains("--gpu"));
+    assert!(err("--max-concurrency 0").contains("greater than 0"));
+    let ramp = parse(&format!(
+        "{base} --ramp-up-strategy exponential --ramp-up-start-rps 2 --ramp-up-end-rps 8"
+    ))
+    .to_config()
+    .unwrap();
+    assert!(matches!(
+        ramp.arrivals,
+        Arrivals::Rate {
+            ramp_up: Some(RampUp::Exponential { start: 2, end: 8 }),
+            ..
+        }
+    ));
+    let custom = parse(&format!(
+        "{base} --dataset-name custom --dataset-path d.jsonl --custom-output-len -1"
+    ))
+    .to_config()
+    .unwrap();
+    assert!(matches!(
+        custom.dataset,
+        DatasetSpec::Custom {
+            output_len: None,
+            ..
+        }
+    ));
+}
