@@ -17,8 +17,9 @@ fn main() {
 
 /// vLLM's H100 API-server limits, ~25k blocks of 16 tokens (0.9 of 80 GB minus 16 GB of
 /// weights at 128 KiB of KV per token), prefix caching on, 0.5 ms CPU overhead per step.
-fn h100_config() -> EngineConfig {
+fn h100_config(async_scheduling: bool) -> EngineConfig {
     EngineConfig {
+        async_scheduling,
         max_num_seqs: 1024,
         max_num_batched_tokens: 8192,
         block_size: 16,
@@ -64,8 +65,9 @@ fn workload(rate: f64, seconds: f64, seed: u64) -> Vec<Request> {
     }
 }
 
-fn simulate(requests: Vec<Request>) -> usize {
-    let mut sim = Simulation::new(h100_config(), llama_8b_timer()).expect("valid config");
+fn simulate(requests: Vec<Request>, async_scheduling: bool) -> usize {
+    let mut sim =
+        Simulation::new(h100_config(async_scheduling), llama_8b_timer()).expect("valid config");
     for r in requests {
         sim.add_request(r).expect("valid request");
     }
@@ -84,24 +86,23 @@ impl<F: FnMut(&profilemate_sim::StepRecord)> profilemate_sim::EngineSink for Cou
     }
 }
 
-/// One simulated hour at 10 req/s; the counter reports virtual-time steps per second.
-#[divan::bench(sample_count = 3, sample_size = 1)]
-fn one_hour_at_10_rps(bencher: Bencher) {
-    let requests = workload(10.0, 3600.0, 42);
-    let steps = simulate(requests.clone());
-    bencher
-        .counter(ItemsCount::new(steps))
-        .with_inputs(|| requests.clone())
-        .bench_values(simulate);
+/// One simulated hour at 10 req/s, synchronous and async scheduling; the counter reports
+/// virtual-time steps per second.
+#[divan::bench(args = [false, true], sample_count = 3, sample_size = 1)]
+fn one_hour_at_10_rps(bencher: Bencher, async_scheduling: bool) {
+    bench_workload(bencher, workload(10.0, 3600.0, 42), async_scheduling);
 }
 
 /// One simulated minute at 10 req/s, for quick comparisons.
-#[divan::bench(sample_count = 10, sample_size = 1)]
-fn one_minute_at_10_rps(bencher: Bencher) {
-    let requests = workload(10.0, 60.0, 42);
-    let steps = simulate(requests.clone());
+#[divan::bench(args = [false, true], sample_count = 10, sample_size = 1)]
+fn one_minute_at_10_rps(bencher: Bencher, async_scheduling: bool) {
+    bench_workload(bencher, workload(10.0, 60.0, 42), async_scheduling);
+}
+
+fn bench_workload(bencher: Bencher, requests: Vec<Request>, async_scheduling: bool) {
+    let steps = simulate(requests.clone(), async_scheduling);
     bencher
         .counter(ItemsCount::new(steps))
         .with_inputs(|| requests.clone())
-        .bench_values(simulate);
+        .bench_values(|r| simulate(r, async_scheduling));
 }

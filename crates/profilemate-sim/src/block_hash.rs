@@ -37,19 +37,39 @@ pub(crate) struct TokenSource<'a> {
 }
 
 impl TokenSource<'_> {
-    /// A key standing for the token at `pos`: equal keys mean equal tokens.
-    fn key(&self, pos: u32) -> u64 {
-        let unique = || combine(combine(TAG_UNIQUE, self.uid), u64::from(pos));
+    /// Tokens from the start whose content other requests can share: the explicit prompt,
+    /// or a synthetic prompt's shared prefix. Every later token is unique to the request.
+    fn shareable_len(&self) -> u32 {
         match self.prompt {
-            Prompt::Tokens(ids) => match ids.get(pos as usize) {
-                Some(&id) => combine(TAG_ID, u64::from(id)),
-                None => unique(),
-            },
+            Prompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
             Prompt::Synthetic {
                 shared_prefix: Some(p),
                 ..
-            } if pos < p.len => combine(combine(TAG_PREFIX, p.id), u64::from(pos)),
-            Prompt::Synthetic { .. } => unique(),
+            } => p.len,
+            Prompt::Synthetic { .. } => 0,
+        }
+    }
+
+    /// The key of block `[start, end)`, chained onto `parent`. A block holding any unique
+    /// token is unique, so one key for the whole block is enough; a synthetic prefix block
+    /// is named by its prefix id and position; explicit tokens are hashed one by one.
+    fn block_key(&self, parent: u64, start: u32, end: u32) -> u64 {
+        if end > self.shareable_len() {
+            return combine(
+                parent,
+                combine(combine(TAG_UNIQUE, self.uid), u64::from(start)),
+            );
+        }
+        match self.prompt {
+            Prompt::Tokens(ids) => ids[start as usize..end as usize]
+                .iter()
+                .fold(parent, |acc, &id| {
+                    combine(acc, combine(TAG_ID, u64::from(id)))
+                }),
+            Prompt::Synthetic { shared_prefix, .. } => {
+                let id = shared_prefix.map_or(0, |p| p.id);
+                combine(parent, combine(combine(TAG_PREFIX, id), u64::from(start)))
+            }
         }
     }
 
@@ -64,9 +84,7 @@ impl TokenSource<'_> {
         while (hashes.len() as u32) < num_full {
             let start = hashes.len() as u32 * block_size;
             let parent = hashes.last().copied().unwrap_or(NONE_HASH);
-            let hash =
-                (start..start + block_size).fold(parent, |acc, pos| combine(acc, self.key(pos)));
-            hashes.push(hash);
+            hashes.push(self.block_key(parent, start, start + block_size));
         }
     }
 }

@@ -3,8 +3,9 @@ A simulated vLLM V1 engine in virtual time.
 
 `profilemate-sim` reproduces the scheduling behaviour of vLLM 0.32's V1 engine — continuous
 batching under a per-step token budget, chunked prefill, decode-first ordering, FCFS admission
-limited by `--max-num-seqs`, a paged KV cache with preemption by recomputation, and prefix
-caching by chained block hashes — without a GPU and without sleeping. Step times come from a
+limited by `--max-num-seqs`, a paged KV cache with preemption by recomputation, prefix caching
+by chained block hashes, async scheduling and speculative decoding — without a GPU and without
+sleeping. Step times come from a
 [`StepTimer`] (the model crate's roofline, or a simple built-in), so an hour of traffic
 simulates in well under a second and equal seeds give equal runs.
 
