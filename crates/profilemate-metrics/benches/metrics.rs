@@ -1,6 +1,6 @@
 //! Benchmarks: parsing a real ~57 KB vLLM scrape and rendering a 200-series registry.
 
-use profilemate_metrics::registry::{EngineLabels, LabelledFamily, Registry};
+use profilemate_metrics::registry::{EngineLabels, Registry};
 
 fn main() {
     divan::main();
@@ -28,7 +28,10 @@ fn registry_of_200_series() -> Registry {
         for (i, source) in ["local_compute", "local_cache_hit"].iter().enumerate() {
             let c = counters.labels(&["tiny-llama", &e, source]).unwrap();
             c.inc_by(1234.0 * (engine + i) as f64);
-            gauges.labels(&["tiny-llama", &e, source]).unwrap().set(engine as f64);
+            gauges
+                .labels(&["tiny-llama", &e, source])
+                .unwrap()
+                .set(engine as f64);
         }
     }
     reg

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 /// exported as `vllm_x` (and some Ray setups prefix application metrics with `ray_`). Both map
 /// back to `vllm:x`; every other name is returned unchanged.
 pub fn canonical_name(name: &str) -> Cow<'_, str> {
-    let rest = name.strip_prefix("ray_vllm_").or_else(|| name.strip_prefix("vllm_"));
+    let rest = name
+        .strip_prefix("ray_vllm_")
+        .or_else(|| name.strip_prefix("vllm_"));
     match rest {
         Some(rest) => Cow::Owned(format!("vllm:{rest}")),
         None => Cow::Borrowed(name),
@@ -23,12 +25,18 @@ pub fn same_metric(a: &str, b: &str) -> bool {
 /// Removed vLLM V0 names still read by community tools, with their 0.32 replacement where one
 /// exists (observability anchors §1.8).
 pub const REMOVED_V0_NAMES: &[(&str, Option<&str>)] = &[
-    ("vllm:gpu_cache_usage_perc", Some("vllm:kv_cache_usage_perc")),
+    (
+        "vllm:gpu_cache_usage_perc",
+        Some("vllm:kv_cache_usage_perc"),
+    ),
     ("vllm:num_requests_swapped", None),
     ("vllm:cpu_cache_usage_perc", None),
     ("vllm:cpu_prefix_cache_hit_rate", None),
     ("vllm:gpu_prefix_cache_hit_rate", None),
-    ("vllm:time_in_queue_requests", Some("vllm:request_queue_time_seconds")),
+    (
+        "vllm:time_in_queue_requests",
+        Some("vllm:request_queue_time_seconds"),
+    ),
     ("vllm:model_forward_time_milliseconds", None),
     ("vllm:model_execute_time_milliseconds", None),
 ];
@@ -36,7 +44,10 @@ pub const REMOVED_V0_NAMES: &[(&str, Option<&str>)] = &[
 /// The 0.32 replacement for a removed V0 name (Ray spellings accepted), if it has one.
 pub fn replacement_for_removed(name: &str) -> Option<&'static str> {
     let name = canonical_name(name);
-    REMOVED_V0_NAMES.iter().find(|(old, _)| *old == name).and_then(|(_, new)| *new)
+    REMOVED_V0_NAMES
+        .iter()
+        .find(|(old, _)| *old == name)
+        .and_then(|(_, new)| *new)
 }
 
 #[cfg(test)]
@@ -45,12 +56,27 @@ mod tests {
 
     #[test]
     fn ray_names_fold_to_colon_names() {
-        assert_eq!(canonical_name("vllm_num_requests_waiting"), "vllm:num_requests_waiting");
-        assert_eq!(canonical_name("ray_vllm_kv_cache_usage_perc"), "vllm:kv_cache_usage_perc");
-        assert_eq!(canonical_name("vllm:num_requests_running"), "vllm:num_requests_running");
+        assert_eq!(
+            canonical_name("vllm_num_requests_waiting"),
+            "vllm:num_requests_waiting"
+        );
+        assert_eq!(
+            canonical_name("ray_vllm_kv_cache_usage_perc"),
+            "vllm:kv_cache_usage_perc"
+        );
+        assert_eq!(
+            canonical_name("vllm:num_requests_running"),
+            "vllm:num_requests_running"
+        );
         assert_eq!(canonical_name("process_open_fds"), "process_open_fds");
-        assert!(same_metric("vllm_prompt_tokens_total", "vllm:prompt_tokens_total"));
-        assert!(!same_metric("vllm_prompt_tokens_total", "vllm:generation_tokens_total"));
+        assert!(same_metric(
+            "vllm_prompt_tokens_total",
+            "vllm:prompt_tokens_total"
+        ));
+        assert!(!same_metric(
+            "vllm_prompt_tokens_total",
+            "vllm:generation_tokens_total"
+        ));
     }
 
     #[test]

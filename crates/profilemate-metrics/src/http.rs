@@ -26,7 +26,11 @@ impl MetricsServer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || accept_loop(&listener, &registry, &flag));
-        Ok(Self { addr, stop, thread: Some(thread) })
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The bound address.
@@ -95,7 +99,11 @@ mod tests {
     #[test]
     fn serves_the_exposition_and_404s_elsewhere() {
         let reg = Registry::without_created_series();
-        reg.gauge("g", "G.", &[]).unwrap().labels(&[]).unwrap().set(2.0);
+        reg.gauge("g", "G.", &[])
+            .unwrap()
+            .labels(&[])
+            .unwrap()
+            .set(2.0);
         let server = MetricsServer::serve("127.0.0.1:0", reg).unwrap();
         let ok = get(server.local_addr(), "/metrics");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));

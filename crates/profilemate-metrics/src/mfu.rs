@@ -33,12 +33,20 @@ impl MfuExporter {
             per_engine(&family, engines, &[])
         };
         let [flops, read, write] = MFU_METRICS;
-        Ok(Self { flops: bind(flops)?, read_bytes: bind(read)?, write_bytes: bind(write)? })
+        Ok(Self {
+            flops: bind(flops)?,
+            read_bytes: bind(read)?,
+            write_bytes: bind(write)?,
+        })
     }
 
     /// Adds one step's estimate for `engine`. All-zero stats are skipped, as vLLM does.
     pub fn observe(&self, stats: &PerfStats, engine: usize) -> Result<(), ExportError> {
-        let handles = (self.flops.get(engine), self.read_bytes.get(engine), self.write_bytes.get(engine));
+        let handles = (
+            self.flops.get(engine),
+            self.read_bytes.get(engine),
+            self.write_bytes.get(engine),
+        );
         let (Some(flops), Some(read), Some(write)) = handles else {
             return Err(ExportError::UnknownEngine(engine));
         };
@@ -71,17 +79,31 @@ mod tests {
         let reg = Registry::new();
         let mfu = MfuExporter::new(&reg, &EngineLabels::new("tiny-llama", [0, 1])).unwrap();
         mfu.observe(&stats(3_000_000_000, 10, 0), 0).unwrap();
-        mfu.observe(&stats(34_803_556_352 - 3_000_000_000, 5, 7), 0).unwrap();
+        mfu.observe(&stats(34_803_556_352 - 3_000_000_000, 5, 7), 0)
+            .unwrap();
         mfu.observe(&stats(0, 0, 0), 1).unwrap();
         let text = reg.render();
         let want = "vllm:estimated_flops_per_gpu_total{engine=\"0\",model_name=\"tiny-llama\"} 3.4803556352e+10\n";
         assert!(text.contains(want), "{text}");
         let scrape = parse(&text).unwrap();
         let e = |i| [Matcher::eq("engine", i)];
-        assert_eq!(scrape.value("vllm:estimated_read_bytes_per_gpu_total", &e("0")), Some(15.0));
-        assert_eq!(scrape.value("vllm:estimated_write_bytes_per_gpu_total", &e("0")), Some(7.0));
-        assert_eq!(scrape.value("vllm:estimated_flops_per_gpu_total", &e("1")), Some(0.0));
-        assert!(scrape.value("vllm:estimated_flops_per_gpu_created", &e("1")).is_some());
+        assert_eq!(
+            scrape.value("vllm:estimated_read_bytes_per_gpu_total", &e("0")),
+            Some(15.0)
+        );
+        assert_eq!(
+            scrape.value("vllm:estimated_write_bytes_per_gpu_total", &e("0")),
+            Some(7.0)
+        );
+        assert_eq!(
+            scrape.value("vllm:estimated_flops_per_gpu_total", &e("1")),
+            Some(0.0)
+        );
+        assert!(
+            scrape
+                .value("vllm:estimated_flops_per_gpu_created", &e("1"))
+                .is_some()
+        );
         let help = "# HELP vllm:estimated_flops_per_gpu_total Estimated number of floating point \
                     operations per GPU (for Model Flops Utilization calculations).\n";
         assert!(text.starts_with(help));
@@ -90,6 +112,9 @@ mod tests {
     #[test]
     fn unknown_engines_are_errors() {
         let mfu = MfuExporter::new(&Registry::new(), &EngineLabels::new("m", [0])).unwrap();
-        assert!(matches!(mfu.observe(&stats(1, 1, 1), 3), Err(ExportError::UnknownEngine(3))));
+        assert!(matches!(
+            mfu.observe(&stats(1, 1, 1), 3),
+            Err(ExportError::UnknownEngine(3))
+        ));
     }
 }

@@ -86,14 +86,20 @@ impl Labels {
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let mut v: Vec<_> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut v: Vec<_> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         v.sort();
         Self(v)
     }
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets `name` to `value`, keeping the set sorted.
@@ -113,12 +119,24 @@ impl Labels {
 
     /// Keeps only the labels whose names are in `names` (PromQL `by (…)`).
     pub fn keep_only(&self, names: &[&str]) -> Self {
-        Self(self.0.iter().filter(|(k, _)| names.contains(&k.as_str())).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|(k, _)| names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Drops the labels whose names are in `names` (PromQL `without (…)`).
     pub fn without(&self, names: &[&str]) -> Self {
-        Self(self.0.iter().filter(|(k, _)| !names.contains(&k.as_str())).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The `(name, value)` pairs in name order.
@@ -166,7 +184,13 @@ pub struct Sample {
 impl Sample {
     /// A sample with no timestamp and no exemplar.
     pub fn new(name: impl Into<String>, labels: Labels, value: f64) -> Self {
-        Self { name: name.into(), labels, value, timestamp: None, exemplar: None }
+        Self {
+            name: name.into(),
+            labels,
+            value,
+            timestamp: None,
+            exemplar: None,
+        }
     }
 }
 
@@ -192,7 +216,13 @@ pub struct MetricFamily {
 impl MetricFamily {
     /// An empty family.
     pub fn new(name: impl Into<String>, kind: MetricType, help: Option<String>) -> Self {
-        Self { name: name.into(), kind, help, unit: None, samples: Vec::new() }
+        Self {
+            name: name.into(),
+            kind,
+            help,
+            unit: None,
+            samples: Vec::new(),
+        }
     }
 
     /// The name its `_created` samples carry: `x_total` → `x_created`, `x` → `x_created`.
@@ -216,7 +246,9 @@ impl Scrape {
     /// The family named `name`, accepting Ray-style `vllm_` spellings of `vllm:` names.
     pub fn family(&self, name: &str) -> Option<&MetricFamily> {
         let want = crate::alias::canonical_name(name);
-        self.families.iter().find(|f| crate::alias::canonical_name(&f.name) == want)
+        self.families
+            .iter()
+            .find(|f| crate::alias::canonical_name(&f.name) == want)
     }
 
     /// Every sample of every family.

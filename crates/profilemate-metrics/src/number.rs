@@ -48,7 +48,11 @@ fn shortest_digits(value: f64) -> (String, i32) {
 /// Python's `repr(float)`: fixed notation for exponents in `-4..16`, otherwise `1e-05` style.
 fn write_python_repr(out: &mut String, value: f64) {
     if value == 0.0 {
-        out.push_str(if value.is_sign_negative() { "-0.0" } else { "0.0" });
+        out.push_str(if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        });
         return;
     }
     if value < 0.0 {

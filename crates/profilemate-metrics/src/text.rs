@@ -25,8 +25,10 @@ pub fn write_family(out: &mut String, family: &MetricFamily) {
     let created = family.created_name();
     let help = family.help.as_deref();
     write_header(out, &family.name, help, family.kind);
-    let (late, main): (Vec<&Sample>, Vec<&Sample>) =
-        family.samples.iter().partition(|s| s.name == created && has_created(family.kind));
+    let (late, main): (Vec<&Sample>, Vec<&Sample>) = family
+        .samples
+        .iter()
+        .partition(|s| s.name == created && has_created(family.kind));
     main.into_iter().for_each(|s| write_sample(out, s));
     if !late.is_empty() {
         write_header(out, &created, help, MetricType::Gauge);
@@ -35,7 +37,10 @@ pub fn write_family(out: &mut String, family: &MetricFamily) {
 }
 
 fn has_created(kind: MetricType) -> bool {
-    matches!(kind, MetricType::Counter | MetricType::Histogram | MetricType::Summary)
+    matches!(
+        kind,
+        MetricType::Counter | MetricType::Histogram | MetricType::Summary
+    )
 }
 
 /// Appends the `# HELP` (when there is help text) and `# TYPE` lines of a family.
@@ -104,8 +109,10 @@ mod tests {
     fn counter_family() -> MetricFamily {
         let labels = Labels::from_pairs([("model_name", "m"), ("engine", "0")]);
         let mut f = MetricFamily::new("vllm:x_total", MetricType::Counter, Some("Doc.".into()));
-        f.samples.push(Sample::new("vllm:x_total", labels.clone(), 5.0));
-        f.samples.push(Sample::new("vllm:x_created", labels, 1.7953681873424616e9));
+        f.samples
+            .push(Sample::new("vllm:x_total", labels.clone(), 5.0));
+        f.samples
+            .push(Sample::new("vllm:x_created", labels, 1.7953681873424616e9));
         f
     }
 
@@ -115,7 +122,9 @@ mod tests {
                     vllm:x_total{engine=\"0\",model_name=\"m\"} 5.0\n\
                     # HELP vllm:x_created Doc.\n# TYPE vllm:x_created gauge\n\
                     vllm:x_created{engine=\"0\",model_name=\"m\"} 1.7953681873424616e+09\n";
-        let scrape = Scrape { families: vec![counter_family()] };
+        let scrape = Scrape {
+            families: vec![counter_family()],
+        };
         assert_eq!(render(&scrape), want);
     }
 

@@ -38,7 +38,10 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(target_port: u16) -> Self {
-        let dir = std::env::temp_dir().join(format!("profilemate-prom-{}-{target_port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "profilemate-prom-{}-{target_port}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: profilemate\n    \
@@ -48,8 +51,14 @@ impl Prometheus {
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -72,7 +81,11 @@ impl Prometheus {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.get("/-/ready").is_none() {
-            assert!(Instant::now() < deadline, "Prometheus not ready; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus not ready; log:\n{}",
+                self.log()
+            );
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -80,9 +93,14 @@ impl Prometheus {
     /// An instant query evaluated at `time` (seconds), returning `data.result`.
     fn query(&self, promql: &str, time: Option<f64>) -> Vec<Value> {
         let at = time.map_or(String::new(), |t| format!("&time={t:.3}"));
-        let body = self.get(&format!("/api/v1/query?query={}{at}", url_encode(promql))).unwrap_or_default();
+        let body = self
+            .get(&format!("/api/v1/query?query={}{at}", url_encode(promql)))
+            .unwrap_or_default();
         let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        json["data"]["result"].as_array().cloned().unwrap_or_default()
+        json["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn log(&self) -> String {
@@ -112,13 +130,20 @@ impl Feeder {
             let (start, mut emitted) = (Instant::now(), 0u128);
             while !flag.load(Ordering::Relaxed) {
                 let due = (start.elapsed().as_secs_f64() * RATE) as u128;
-                let stats = PerfStats { num_flops_per_gpu: due - emitted, num_read_bytes_per_gpu: 1, ..PerfStats::default() };
+                let stats = PerfStats {
+                    num_flops_per_gpu: due - emitted,
+                    num_read_bytes_per_gpu: 1,
+                    ..PerfStats::default()
+                };
                 mfu.observe(&stats, 0).unwrap();
                 emitted = due;
                 thread::sleep(Duration::from_millis(5));
             }
         });
-        Self { stop, thread: Some(thread) }
+        Self {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -132,29 +157,48 @@ impl Drop for Feeder {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
 fn number(v: &Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_f64()).unwrap_or(f64::NAN)
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(f64::NAN)
 }
 
 /// Raw `[t, "value"]` pairs of the single series in a matrix result, with times in seconds
 /// relative to `origin_ms`. Prometheus does its time arithmetic in integer milliseconds; epoch
 /// seconds as `f64` would lose ~1e-7 s, so we keep times small.
 fn raw_points(result: &[Value], origin_ms: i64) -> Vec<Point> {
-    let values = result.first().and_then(|r| r["values"].as_array()).cloned().unwrap_or_default();
+    let values = result
+        .first()
+        .and_then(|r| r["values"].as_array())
+        .cloned()
+        .unwrap_or_default();
     let t = |v: &Value| ((number(v) * 1000.0).round() as i64 - origin_ms) as f64 / 1000.0;
-    values.iter().map(|p| Point { t: t(&p[0]), v: number(&p[1]) }).collect()
+    values
+        .iter()
+        .map(|p| Point {
+            t: t(&p[0]),
+            v: number(&p[1]),
+        })
+        .collect()
 }
 
 fn single_value(result: &[Value]) -> f64 {
@@ -172,9 +216,16 @@ fn prometheus_rate_of_our_mfu_counter_matches_promql_semantics() {
 
     let deadline = Instant::now() + Duration::from_secs(40);
     let count = format!("count_over_time({METRIC}[30s])");
-    // `NaN >= 6.0` is false, so "no samples yet" keeps waiting too.
-    while !(single_value(&prom.query(&count, None)) >= 6.0) {
-        assert!(Instant::now() < deadline, "too few scrapes; log:\n{}", prom.log());
+    // Wait for six scrapes; a NaN count (no samples yet) keeps waiting too.
+    loop {
+        if single_value(&prom.query(&count, None)) >= 6.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "too few scrapes; log:\n{}",
+            prom.log()
+        );
         thread::sleep(Duration::from_millis(250));
     }
     let last = single_value(&prom.query(&format!("timestamp({METRIC})"), None));
@@ -187,9 +238,15 @@ fn prometheus_rate_of_our_mfu_counter_matches_promql_semantics() {
         assert!(points.len() >= 2, "{window}: {points:?}");
         let theirs = single_value(&prom.query(&format!("rate({METRIC}[{window}])"), Some(at)));
         let ours = rate(&points, Window::ending_at(0.0, seconds)).unwrap();
-        assert!(((theirs - ours) / ours).abs() < 1e-9, "{window}: Prometheus {theirs}, ours {ours}, {points:?}");
+        assert!(
+            ((theirs - ours) / ours).abs() < 1e-9,
+            "{window}: Prometheus {theirs}, ours {ours}, {points:?}"
+        );
         if window == "5s" {
-            assert!(((theirs - RATE) / RATE).abs() < 0.05, "rate {theirs} vs the known {RATE}");
+            assert!(
+                ((theirs - RATE) / RATE).abs() < 0.05,
+                "rate {theirs} vs the known {RATE}"
+            );
         }
     }
 }

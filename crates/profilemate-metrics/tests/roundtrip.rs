@@ -7,7 +7,14 @@ use profilemate_metrics::registry::{EngineLabels, Registry};
 use profilemate_metrics::text::render;
 
 /// Label values that need escaping or confuse naive parsers.
-const AWKWARD: [&str; 6] = ["}", "a,b", "say \"hi\"", "back\\slash", "two\nlines", "ünïcode ✓"];
+const AWKWARD: [&str; 6] = [
+    "}",
+    "a,b",
+    "say \"hi\"",
+    "back\\slash",
+    "two\nlines",
+    "ünïcode ✓",
+];
 
 fn filled_catalogue_registry() -> Registry {
     let reg = Registry::new();
@@ -15,7 +22,11 @@ fn filled_catalogue_registry() -> Registry {
         let family = def.register(&reg, 8192).unwrap();
         for engine in 0..2 {
             let e = engine.to_string();
-            let mut values: Vec<&str> = def.labels.iter().map(|_| AWKWARD[(i + engine) % AWKWARD.len()]).collect();
+            let mut values: Vec<&str> = def
+                .labels
+                .iter()
+                .map(|_| AWKWARD[(i + engine) % AWKWARD.len()])
+                .collect();
             if let Some(pos) = def.labels.iter().position(|l| *l == "engine") {
                 values[pos] = &e;
             }
@@ -25,7 +36,9 @@ fn filled_catalogue_registry() -> Registry {
                 RegisteredFamily::Gauge(f) => f.labels(&values).unwrap().set(-x / 3.0),
                 RegisteredFamily::Histogram(f) => {
                     let h = f.labels(&values).unwrap();
-                    [x, x * 1e3, x * 1e7, f64::INFINITY].into_iter().for_each(|v| h.observe(v));
+                    [x, x * 1e3, x * 1e7, f64::INFINITY]
+                        .into_iter()
+                        .for_each(|v| h.observe(v));
                 }
             }
         }
@@ -41,19 +54,28 @@ fn the_whole_catalogue_round_trips_through_text() {
     let parsed = parse(&text).unwrap();
     assert_eq!(parsed, collected);
     assert_eq!(render(&parsed), text);
-    let histograms = parsed.families.iter().filter(|f| f.kind == MetricType::Histogram).count();
+    let histograms = parsed
+        .families
+        .iter()
+        .filter(|f| f.kind == MetricType::Histogram)
+        .count();
     assert!(histograms > 30, "{histograms} histogram families");
 }
 
 #[test]
 fn awkward_label_values_survive() {
     let reg = Registry::without_created_series();
-    let gauges = reg.gauge("vllm:g", "Help with \\ and\nnewline.", &["v"]).unwrap();
+    let gauges = reg
+        .gauge("vllm:g", "Help with \\ and\nnewline.", &["v"])
+        .unwrap();
     for (i, v) in AWKWARD.iter().enumerate() {
         gauges.labels(&[v]).unwrap().set(i as f64);
     }
     let parsed = parse(&reg.render()).unwrap();
-    assert_eq!(parsed.families[0].help.as_deref(), Some("Help with \\ and\nnewline."));
+    assert_eq!(
+        parsed.families[0].help.as_deref(),
+        Some("Help with \\ and\nnewline.")
+    );
     for (i, v) in AWKWARD.iter().enumerate() {
         let m = [profilemate_metrics::query::Matcher::eq("v", v)];
         assert_eq!(parsed.value("vllm:g", &m), Some(i as f64), "{v:?}");
@@ -64,14 +86,30 @@ fn awkward_label_values_survive() {
 fn specials_round_trip() {
     let reg = Registry::without_created_series();
     let g = reg.gauge("g", "", &["k"]).unwrap();
-    for (k, v) in [("inf", f64::INFINITY), ("ninf", f64::NEG_INFINITY), ("nan", f64::NAN), ("tiny", 5e-324)] {
+    for (k, v) in [
+        ("inf", f64::INFINITY),
+        ("ninf", f64::NEG_INFINITY),
+        ("nan", f64::NAN),
+        ("tiny", 5e-324),
+    ] {
         g.labels(&[k]).unwrap().set(v);
     }
     let text = reg.render();
-    assert!(text.contains("g{k=\"inf\"} +Inf\n") && text.contains("g{k=\"nan\"} NaN\n"), "{text}");
+    assert!(
+        text.contains("g{k=\"inf\"} +Inf\n") && text.contains("g{k=\"nan\"} NaN\n"),
+        "{text}"
+    );
     let parsed = parse(&text).unwrap();
-    assert!(parsed.value("g", &[profilemate_metrics::query::Matcher::eq("k", "nan")]).unwrap().is_nan());
-    assert_eq!(parsed.value("g", &[profilemate_metrics::query::Matcher::eq("k", "tiny")]), Some(5e-324));
+    assert!(
+        parsed
+            .value("g", &[profilemate_metrics::query::Matcher::eq("k", "nan")])
+            .unwrap()
+            .is_nan()
+    );
+    assert_eq!(
+        parsed.value("g", &[profilemate_metrics::query::Matcher::eq("k", "tiny")]),
+        Some(5e-324)
+    );
     assert_eq!(render(&parsed), text);
 }
 
@@ -97,11 +135,21 @@ fn openmetrics_text_reads_like_its_0_0_4_twin() {
 #[test]
 fn per_engine_handles_bind_model_and_engine_labels() {
     let reg = Registry::without_created_series();
-    let fam = reg.counter("vllm:prompt_tokens", "P.", &EngineLabels::NAMES).unwrap();
-    let handles = profilemate_metrics::registry::per_engine(&fam, &EngineLabels::new("m", [0, 3]), &[]).unwrap();
+    let fam = reg
+        .counter("vllm:prompt_tokens", "P.", &EngineLabels::NAMES)
+        .unwrap();
+    let handles =
+        profilemate_metrics::registry::per_engine(&fam, &EngineLabels::new("m", [0, 3]), &[])
+            .unwrap();
     handles.get(3).unwrap().inc_by(7.0);
     assert!(handles.get(1).is_none());
     let text = reg.render();
-    assert!(text.contains("vllm:prompt_tokens_total{engine=\"3\",model_name=\"m\"} 7.0\n"), "{text}");
-    assert!(text.contains("vllm:prompt_tokens_total{engine=\"0\",model_name=\"m\"} 0.0\n"), "{text}");
+    assert!(
+        text.contains("vllm:prompt_tokens_total{engine=\"3\",model_name=\"m\"} 7.0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vllm:prompt_tokens_total{engine=\"0\",model_name=\"m\"} 0.0\n"),
+        "{text}"
+    );
 }

@@ -3,8 +3,8 @@
 
 /// `request_latency`: e2e, queue, inference, prefill and decode times.
 pub const REQUEST_LATENCY: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
-    240.0, 480.0, 960.0, 1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 /// `time_to_first_token`.
 pub const TIME_TO_FIRST_TOKEN: &[f64] = &[
@@ -30,27 +30,40 @@ pub const KV_CACHE_RESIDENCY: &[f64] = &[
     120.0, 300.0, 600.0, 1200.0, 1800.0,
 ];
 /// KV-offload transfer sizes in bytes (`TRANSFER_SIZE_BUCKETS`).
-pub const TRANSFER_SIZE: &[f64] =
-    &[1e6, 5e6, 10e6, 20e6, 40e6, 60e6, 80e6, 100e6, 150e6, 200e6];
+pub const TRANSFER_SIZE: &[f64] = &[1e6, 5e6, 10e6, 20e6, 40e6, 60e6, 80e6, 100e6, 150e6, 200e6];
 /// One offload lookup call, in seconds.
-pub const LOOKUP_SYNC_DELAY: &[f64] =
-    &[1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0];
+pub const LOOKUP_SYNC_DELAY: &[f64] = &[
+    1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0,
+];
 /// A deferred offload lookup until it resolves, in seconds.
 pub const LOOKUP_ASYNC_DELAY: &[f64] =
     &[1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
 /// CPU chunks per `prepare_store`.
-pub const CPU_ALLOCATION_SIZE: &[f64] =
-    &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0];
+pub const CPU_ALLOCATION_SIZE: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0,
+];
 /// NIXL post time (the transfer-time ladder starts one step later).
-pub const NIXL_POST_TIME: &[f64] =
-    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 5.0];
+pub const NIXL_POST_TIME: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 5.0,
+];
 /// NIXL transfer time: the post-time ladder without its first bound.
-pub const NIXL_XFER_TIME: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 5.0];
+pub const NIXL_XFER_TIME: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 5.0,
+];
 /// NIXL bytes per transfer: 2^11 … 2^33, step ×4.
 pub const NIXL_BYTES_TRANSFERRED: &[f64] = &[
-    2048.0, 8192.0, 32768.0, 131072.0, 524288.0, 2097152.0, 8388608.0, 33554432.0, 134217728.0,
-    536870912.0, 2147483648.0, 8589934592.0,
+    2048.0,
+    8192.0,
+    32768.0,
+    131072.0,
+    524288.0,
+    2097152.0,
+    8388608.0,
+    33554432.0,
+    134217728.0,
+    536870912.0,
+    2147483648.0,
+    8589934592.0,
 ];
 /// NIXL descriptors per transfer.
 pub const NIXL_NUM_DESCRIPTORS: &[f64] = &[
@@ -60,13 +73,15 @@ pub const NIXL_NUM_DESCRIPTORS: &[f64] = &[
 /// HF3FS save and load durations.
 pub const HF3FS_DURATION: &[f64] = NIXL_POST_TIME;
 /// Mooncake store operation time.
-pub const MOONCAKE_OPERATION_TIME: &[f64] =
-    &[1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 2e-1, 3e-1, 4e-1, 5e-1, 7.5e-1, 1.0, 1.5, 2.0, 3.0, 4.0];
+pub const MOONCAKE_OPERATION_TIME: &[f64] = &[
+    1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 2e-1, 3e-1, 4e-1, 5e-1, 7.5e-1, 1.0, 1.5, 2.0, 3.0, 4.0,
+];
 /// RL weight-update and sleep-mode operation durations.
 pub const OPERATION_DURATION: &[f64] = &[0.01, 0.1, 1.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 /// WebSocket connection durations.
-pub const WEBSOCKET_CONNECTION_DURATION: &[f64] =
-    &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+pub const WEBSOCKET_CONNECTION_DURATION: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
 
 /// A bucket family that `--custom-histogram-buckets` can replace as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -166,7 +181,9 @@ pub fn one_two_five(max: u64) -> Vec<f64> {
                 _ => return out,
             }
         }
-        let Some(next) = scale.checked_mul(10) else { return out };
+        let Some(next) = scale.checked_mul(10) else {
+            return out;
+        };
         scale = next;
     }
 }

@@ -95,12 +95,23 @@ impl MetricDef {
     }
 
     /// Registers this metric in `registry`; `max_model_len` caps `request_tokens` buckets.
-    pub fn register(&self, registry: &Registry, max_model_len: u64) -> Result<RegisteredFamily, RegistryError> {
+    pub fn register(
+        &self,
+        registry: &Registry,
+        max_model_len: u64,
+    ) -> Result<RegisteredFamily, RegistryError> {
         Ok(match (self.kind, self.buckets) {
-            (MetricType::Counter, _) => RegisteredFamily::Counter(registry.counter(self.name, self.help, self.labels)?),
+            (MetricType::Counter, _) => {
+                RegisteredFamily::Counter(registry.counter(self.name, self.help, self.labels)?)
+            }
             (MetricType::Histogram, Some(b)) => {
                 let bounds = b.bounds(max_model_len);
-                RegisteredFamily::Histogram(registry.histogram(self.name, self.help, self.labels, &bounds)?)
+                RegisteredFamily::Histogram(registry.histogram(
+                    self.name,
+                    self.help,
+                    self.labels,
+                    &bounds,
+                )?)
             }
             _ => RegisteredFamily::Gauge(registry.gauge(self.name, self.help, self.labels)?),
         })
@@ -121,7 +132,9 @@ pub fn group(group: Group) -> impl Iterator<Item = &'static MetricDef> {
 /// `_bucket`, `_sum`, `_count`), Ray `vllm_` spellings included.
 pub fn lookup(name: &str) -> Option<&'static MetricDef> {
     let name = canonical_name(name);
-    all().iter().find(|d| d.name == name || d.sample_names().iter().any(|s| *s == name))
+    all()
+        .iter()
+        .find(|d| d.name == name || d.sample_names().iter().any(|s| *s == name))
 }
 
 #[cfg(test)]

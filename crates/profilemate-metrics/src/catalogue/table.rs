@@ -748,7 +748,14 @@ pub(super) const METRICS: &[MetricDef] = &[
     MetricDef {
         name: "vllm:simple_kv_offload_info",
         kind: Gauge,
-        labels: &["model_name", "engine", "backend", "page_cache", "lazy_offload", "capacity_blocks"],
+        labels: &[
+            "model_name",
+            "engine",
+            "backend",
+            "page_cache",
+            "lazy_offload",
+            "capacity_blocks",
+        ],
         buckets: None,
         group: Group::SimpleKvOffload,
         help: "SimpleCPUOffloadConnector deployment facts. Value is always 1. backend is cpu or disk; page_cache and lazy_offload are true/false; capacity_blocks is the offload pool size.",

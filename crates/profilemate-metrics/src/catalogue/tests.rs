@@ -12,7 +12,10 @@ const ANCHORS: &str = include_str!("../../../../../shared/reference/observabilit
 const MAX_MODEL_LEN: u64 = 2048;
 
 fn vllm_families(scrape: &Scrape) -> impl Iterator<Item = &crate::model::MetricFamily> {
-    scrape.families.iter().filter(|f| f.name.starts_with("vllm:"))
+    scrape
+        .families
+        .iter()
+        .filter(|f| f.name.starts_with("vllm:"))
 }
 
 #[test]
@@ -25,7 +28,12 @@ fn every_fixture_family_matches_its_definition() {
         assert_eq!(def.kind, family.kind, "{}", family.name);
         assert_eq!(Some(def.help), family.help.as_deref(), "{}", family.name);
         let sample = family.samples.first().unwrap();
-        let mut names: Vec<&str> = sample.labels.iter().map(|(k, _)| k).filter(|k| *k != "le").collect();
+        let mut names: Vec<&str> = sample
+            .labels
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| *k != "le")
+            .collect();
         let mut want = def.labels.to_vec();
         if def.name != "vllm:cache_config_info" {
             names.sort_unstable();
@@ -46,11 +54,18 @@ fn histogram_bounds_match_the_fixture() {
         let les: Vec<f64> = family
             .samples
             .iter()
-            .filter(|s| s.name.ends_with("_bucket") && s.labels.without(&["le"]) == first.without(&["le"]))
+            .filter(|s| {
+                s.name.ends_with("_bucket") && s.labels.without(&["le"]) == first.without(&["le"])
+            })
             .filter_map(|s| parse_go_float(s.labels.get("le")?))
             .filter(|le| le.is_finite())
             .collect();
-        assert_eq!(les, def.buckets.unwrap().bounds(MAX_MODEL_LEN), "{}", family.name);
+        assert_eq!(
+            les,
+            def.buckets.unwrap().bounds(MAX_MODEL_LEN),
+            "{}",
+            family.name
+        );
     }
 }
 
@@ -59,11 +74,22 @@ fn every_name_in_the_anchors_section_1_is_catalogued() {
     let start = ANCHORS.find("## 1. vLLM 0.32 Prometheus metrics").unwrap();
     let end = ANCHORS.find("### 1.8 Removed V0 names").unwrap();
     // Placeholders, and the stem of the brace pattern `vllm:hisparse_host_block_{…}_seconds`.
-    let not_metrics = ["vllm:x", "vllm:X", "vllm:X_total", "vllm:hisparse_host_block"];
+    let not_metrics = [
+        "vllm:x",
+        "vllm:X",
+        "vllm:X_total",
+        "vllm:hisparse_host_block",
+    ];
     let (mut seen, mut missing) = (0, Vec::new());
-    for token in ANCHORS[start..end].split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '_')) {
+    for token in
+        ANCHORS[start..end].split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '_'))
+    {
         let token = token.trim_end_matches('_');
-        if token.len() <= 5 || !token.starts_with("vllm:") || not_metrics.contains(&token) || token.ends_with("_tiering") {
+        if token.len() <= 5
+            || !token.starts_with("vllm:")
+            || not_metrics.contains(&token)
+            || token.ends_with("_tiering")
+        {
             continue;
         }
         if lookup(token).is_none() {
@@ -79,7 +105,8 @@ fn every_name_in_the_anchors_section_1_is_catalogued() {
 fn the_whole_catalogue_registers_without_clashes() {
     let registry = crate::registry::Registry::new();
     for def in all() {
-        def.register(&registry, MAX_MODEL_LEN).unwrap_or_else(|e| panic!("{}: {e}", def.name));
+        def.register(&registry, MAX_MODEL_LEN)
+            .unwrap_or_else(|e| panic!("{}: {e}", def.name));
     }
     let rendered = parse(&registry.render()).unwrap();
     assert_eq!(rendered.families.len(), all().len());
@@ -90,8 +117,17 @@ fn the_whole_catalogue_registers_without_clashes() {
 fn lookup_accepts_sample_and_ray_names() {
     let flops = lookup("vllm_estimated_flops_per_gpu_created").unwrap();
     assert_eq!(flops.name, "vllm:estimated_flops_per_gpu_total");
-    assert_eq!(lookup("vllm:prompt_tokens_total").unwrap().kind, MetricType::Counter);
-    assert_eq!(lookup("vllm:iteration_tokens_total_bucket").unwrap().kind, MetricType::Histogram);
-    assert!(lookup("vllm:prompt_tokens_sum").is_none(), "counters have no _sum");
+    assert_eq!(
+        lookup("vllm:prompt_tokens_total").unwrap().kind,
+        MetricType::Counter
+    );
+    assert_eq!(
+        lookup("vllm:iteration_tokens_total_bucket").unwrap().kind,
+        MetricType::Histogram
+    );
+    assert!(
+        lookup("vllm:prompt_tokens_sum").is_none(),
+        "counters have no _sum"
+    );
     assert!(lookup("vllm:gpu_cache_usage_perc").is_none());
 }

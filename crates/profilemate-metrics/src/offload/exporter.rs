@@ -23,7 +23,11 @@ impl OffloadSpec {
     fn groups(self) -> &'static [Group] {
         match self {
             Self::Cpu => &[Group::KvOffload, Group::KvOffloadCpu],
-            Self::Tiering => &[Group::KvOffload, Group::KvOffloadCpu, Group::KvOffloadTiering],
+            Self::Tiering => &[
+                Group::KvOffload,
+                Group::KvOffloadCpu,
+                Group::KvOffloadTiering,
+            ],
             Self::Other => &[Group::KvOffload],
         }
     }
@@ -35,12 +39,36 @@ impl OffloadSpec {
 
 /// Flat metric → (deprecated metric, `transfer_type`).
 const DEPRECATED: [(&str, &str, &str); 6] = [
-    ("vllm:kv_offload_load_bytes", "vllm:kv_offload_total_bytes", "CPU_to_GPU"),
-    ("vllm:kv_offload_load_time", "vllm:kv_offload_total_time", "CPU_to_GPU"),
-    ("vllm:kv_offload_load_size", "vllm:kv_offload_size", "CPU_to_GPU"),
-    ("vllm:kv_offload_store_bytes", "vllm:kv_offload_total_bytes", "GPU_to_CPU"),
-    ("vllm:kv_offload_store_time", "vllm:kv_offload_total_time", "GPU_to_CPU"),
-    ("vllm:kv_offload_store_size", "vllm:kv_offload_size", "GPU_to_CPU"),
+    (
+        "vllm:kv_offload_load_bytes",
+        "vllm:kv_offload_total_bytes",
+        "CPU_to_GPU",
+    ),
+    (
+        "vllm:kv_offload_load_time",
+        "vllm:kv_offload_total_time",
+        "CPU_to_GPU",
+    ),
+    (
+        "vllm:kv_offload_load_size",
+        "vllm:kv_offload_size",
+        "CPU_to_GPU",
+    ),
+    (
+        "vllm:kv_offload_store_bytes",
+        "vllm:kv_offload_total_bytes",
+        "GPU_to_CPU",
+    ),
+    (
+        "vllm:kv_offload_store_time",
+        "vllm:kv_offload_total_time",
+        "GPU_to_CPU",
+    ),
+    (
+        "vllm:kv_offload_store_size",
+        "vllm:kv_offload_size",
+        "GPU_to_CPU",
+    ),
 ];
 
 /// Exports offload payloads per engine.
@@ -54,23 +82,36 @@ pub struct OffloadExporter {
 impl OffloadExporter {
     /// Registers the spec's metrics (and the deprecated ones for CPU specs) in `registry`, and
     /// pre-creates the deprecated series of every engine, as vLLM does.
-    pub fn new(registry: &Registry, engines: EngineLabels, spec: OffloadSpec) -> Result<Self, RegistryError> {
+    pub fn new(
+        registry: &Registry,
+        engines: EngineLabels,
+        spec: OffloadSpec,
+    ) -> Result<Self, RegistryError> {
         let mut groups = spec.groups().to_vec();
         if spec.observes_deprecated() {
             groups.push(Group::KvOffloadDeprecated);
         }
         let mut families = BTreeMap::new();
-        for def in catalogue::all().iter().filter(|d| groups.contains(&d.group)) {
+        for def in catalogue::all()
+            .iter()
+            .filter(|d| groups.contains(&d.group))
+        {
             let extra = def.labels.len().saturating_sub(EngineLabels::NAMES.len());
             families.insert(def.name, (def.register(registry, 0)?, extra));
         }
-        let exporter = Self { engines, spec, families };
+        let exporter = Self {
+            engines,
+            spec,
+            families,
+        };
         exporter.precreate_deprecated()?;
         Ok(exporter)
     }
 
     fn precreate_deprecated(&self) -> Result<(), RegistryError> {
-        let deprecated = DEPRECATED.iter().filter(|_| self.spec.observes_deprecated());
+        let deprecated = DEPRECATED
+            .iter()
+            .filter(|_| self.spec.observes_deprecated());
         for &engine in &self.engines.engines {
             for (_, name, transfer) in deprecated.clone() {
                 self.touch(name, engine, &[transfer])?;
@@ -101,12 +142,23 @@ impl OffloadExporter {
         if DEPRECATED.iter().any(|(_, old, _)| *old == name) {
             return Err(ExportError::UnknownMetric(name.into()));
         }
-        let (family, extra) = self.families.get(name).ok_or_else(|| ExportError::UnknownMetric(name.into()))?;
+        let (family, extra) = self
+            .families
+            .get(name)
+            .ok_or_else(|| ExportError::UnknownMetric(name.into()))?;
         let defined = family_kind(family);
         if defined != kind {
-            return Err(ExportError::TypeMismatch { name: name.into(), defined: defined.as_str(), found: kind.as_str() });
+            return Err(ExportError::TypeMismatch {
+                name: name.into(),
+                defined: defined.as_str(),
+                found: kind.as_str(),
+            });
         }
-        let bad = stats.series(name).into_iter().flatten().find(|(labels, _)| labels.len() != *extra);
+        let bad = stats
+            .series(name)
+            .into_iter()
+            .flatten()
+            .find(|(labels, _)| labels.len() != *extra);
         match bad {
             Some((labels, _)) => Err(ExportError::Registry(RegistryError::LabelCount {
                 name: name.into(),
@@ -117,22 +169,43 @@ impl OffloadExporter {
         }
     }
 
-    fn apply(&self, name: &str, engine: usize, labels: &[&str], value: &StatValue) -> Result<(), ExportError> {
+    fn apply(
+        &self,
+        name: &str,
+        engine: usize,
+        labels: &[&str],
+        value: &StatValue,
+    ) -> Result<(), ExportError> {
         self.apply_one(name, engine, labels, value)?;
         let twin = DEPRECATED.iter().find(|(flat, _, _)| *flat == name);
-        if let Some((_, old, transfer)) = twin.filter(|_| labels.is_empty() && self.spec.observes_deprecated()) {
+        if let Some((_, old, transfer)) =
+            twin.filter(|_| labels.is_empty() && self.spec.observes_deprecated())
+        {
             self.apply_one(old, engine, &[transfer], value)?;
         }
         Ok(())
     }
 
-    fn apply_one(&self, name: &str, engine: usize, labels: &[&str], value: &StatValue) -> Result<(), ExportError> {
+    fn apply_one(
+        &self,
+        name: &str,
+        engine: usize,
+        labels: &[&str],
+        value: &StatValue,
+    ) -> Result<(), ExportError> {
         let values = self.label_values(engine, labels);
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        let (family, _) = self.families.get(name).ok_or_else(|| ExportError::UnknownMetric(name.into()))?;
+        let (family, _) = self
+            .families
+            .get(name)
+            .ok_or_else(|| ExportError::UnknownMetric(name.into()))?;
         match (family, value) {
-            (RegisteredFamily::Counter(f), StatValue::Number(n)) => f.labels(&values)?.inc_by(n.as_f64()),
-            (RegisteredFamily::Gauge(f), StatValue::Number(n)) => f.labels(&values)?.set(n.as_f64()),
+            (RegisteredFamily::Counter(f), StatValue::Number(n)) => {
+                f.labels(&values)?.inc_by(n.as_f64())
+            }
+            (RegisteredFamily::Gauge(f), StatValue::Number(n)) => {
+                f.labels(&values)?.set(n.as_f64())
+            }
             (RegisteredFamily::Histogram(f), StatValue::Observations(list)) => {
                 let h = f.labels(&values)?;
                 list.iter().for_each(|n| h.observe(n.as_f64()));
@@ -156,7 +229,9 @@ impl OffloadExporter {
 
     fn label_values(&self, engine: usize, labels: &[&str]) -> Vec<String> {
         let head = [self.engines.model_name.clone(), engine.to_string()];
-        head.into_iter().chain(labels.iter().map(|l| l.to_string())).collect()
+        head.into_iter()
+            .chain(labels.iter().map(|l| l.to_string()))
+            .collect()
     }
 }
 

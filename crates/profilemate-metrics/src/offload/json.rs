@@ -51,10 +51,14 @@ impl OffloadStats {
     fn from_raw(raw: RawStats) -> Result<Self, PayloadError> {
         let mut stats = OffloadStats::new();
         for (name, tag) in &raw.types {
-            stats.types.insert(name.clone(), StatKind::from_tag(name, tag)?);
+            stats
+                .types
+                .insert(name.clone(), StatKind::from_tag(name, tag)?);
         }
         for (name, series) in raw.data {
-            let kind = stats.kind(&name).ok_or_else(|| PayloadError::UnknownKey(name.clone()))?;
+            let kind = stats
+                .kind(&name)
+                .ok_or_else(|| PayloadError::UnknownKey(name.clone()))?;
             let mut values = BTreeMap::new();
             for (key, value) in series {
                 values.insert(label_values(&key)?, stat_value(&name, kind, value)?);
@@ -67,11 +71,23 @@ impl OffloadStats {
 
 impl From<OffloadStats> for RawStats {
     fn from(stats: OffloadStats) -> Self {
-        let types = stats.types.iter().map(|(k, v)| (k.clone(), v.as_str().to_owned())).collect();
+        let types = stats
+            .types
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().to_owned()))
+            .collect();
         let data = stats
             .data
             .into_iter()
-            .map(|(name, series)| (name, series.into_iter().map(|(k, v)| (label_key(&k), json_value(v))).collect()))
+            .map(|(name, series)| {
+                (
+                    name,
+                    series
+                        .into_iter()
+                        .map(|(k, v)| (label_key(&k), json_value(v)))
+                        .collect(),
+                )
+            })
             .collect();
         RawStats { types, data }
     }
@@ -94,11 +110,17 @@ fn json_value(value: StatValue) -> Value {
 }
 
 fn stat_value(name: &str, kind: StatKind, value: Value) -> Result<StatValue, PayloadError> {
-    let shape_error = |expected| PayloadError::ValueShape { name: name.into(), kind: kind.as_str(), expected };
+    let shape_error = |expected| PayloadError::ValueShape {
+        name: name.into(),
+        kind: kind.as_str(),
+        expected,
+    };
     match kind {
         StatKind::Histogram => serde_json::from_value::<Vec<Number>>(value)
             .map(StatValue::Observations)
             .map_err(|_| shape_error("a list of numbers")),
-        _ => serde_json::from_value::<Number>(value).map(StatValue::Number).map_err(|_| shape_error("a number")),
+        _ => serde_json::from_value::<Number>(value)
+            .map(StatValue::Number)
+            .map_err(|_| shape_error("a number")),
     }
 }

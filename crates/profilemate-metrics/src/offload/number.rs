@@ -20,11 +20,17 @@ impl Number {
             Self::Float(f) => f,
         }
     }
+}
+
+impl std::ops::Add for Number {
+    type Output = Self;
 
     /// Python's `a + b`: int + int stays int (falling back to float on overflow).
-    pub fn add(self, other: Self) -> Self {
+    fn add(self, other: Self) -> Self {
         match (self, other) {
-            (Self::Int(a), Self::Int(b)) => a.checked_add(b).map_or(Self::Float(a as f64 + b as f64), Self::Int),
+            (Self::Int(a), Self::Int(b)) => a
+                .checked_add(b)
+                .map_or(Self::Float(a as f64 + b as f64), Self::Int),
             (a, b) => Self::Float(a.as_f64() + b.as_f64()),
         }
     }
@@ -54,9 +60,12 @@ mod tests {
 
     #[test]
     fn adds_like_python() {
-        assert_eq!(Number::Int(2).add(Number::Int(3)), Number::Int(5));
-        assert_eq!(Number::Int(2).add(Number::Float(0.5)), Number::Float(2.5));
-        assert_eq!(Number::Int(i64::MAX).add(Number::Int(1)), Number::Float(i64::MAX as f64 + 1.0));
+        assert_eq!(Number::Int(2) + Number::Int(3), Number::Int(5));
+        assert_eq!(Number::Int(2) + Number::Float(0.5), Number::Float(2.5));
+        assert_eq!(
+            Number::Int(i64::MAX) + Number::Int(1),
+            Number::Float(i64::MAX as f64 + 1.0)
+        );
         assert_eq!(Number::from(u64::MAX), Number::Float(u64::MAX as f64));
     }
 }

@@ -33,7 +33,10 @@ impl StatKind {
             "counter" => Ok(Self::Counter),
             "gauge" => Ok(Self::Gauge),
             "histogram" => Ok(Self::Histogram),
-            _ => Err(PayloadError::UnknownType { name: name.into(), kind: tag.into() }),
+            _ => Err(PayloadError::UnknownType {
+                name: name.into(),
+                kind: tag.into(),
+            }),
         }
     }
 }
@@ -86,26 +89,43 @@ impl OffloadStats {
 
     /// The metric names with data, with their types.
     pub fn metrics(&self) -> impl Iterator<Item = (&str, StatKind)> {
-        self.data.keys().filter_map(|k| Some((k.as_str(), *self.types.get(k)?)))
+        self.data
+            .keys()
+            .filter_map(|k| Some((k.as_str(), *self.types.get(k)?)))
     }
 
     /// Adds `value` to counter `name` for `labels`.
-    pub fn increase_counter(&mut self, name: &str, value: impl Into<Number>, labels: &[&str]) -> Result<(), PayloadError> {
+    pub fn increase_counter(
+        &mut self,
+        name: &str,
+        value: impl Into<Number>,
+        labels: &[&str],
+    ) -> Result<(), PayloadError> {
         let entry = self.entry(name, StatKind::Counter, labels)?;
         if let StatValue::Number(n) = entry {
-            *n = n.add(value.into());
+            *n = *n + value.into();
         }
         Ok(())
     }
 
     /// Sets gauge `name` for `labels` to `value`.
-    pub fn set_gauge(&mut self, name: &str, value: impl Into<Number>, labels: &[&str]) -> Result<(), PayloadError> {
+    pub fn set_gauge(
+        &mut self,
+        name: &str,
+        value: impl Into<Number>,
+        labels: &[&str],
+    ) -> Result<(), PayloadError> {
         *self.entry(name, StatKind::Gauge, labels)? = StatValue::Number(value.into());
         Ok(())
     }
 
     /// Appends one observation to histogram `name` for `labels`.
-    pub fn observe_histogram(&mut self, name: &str, value: impl Into<Number>, labels: &[&str]) -> Result<(), PayloadError> {
+    pub fn observe_histogram(
+        &mut self,
+        name: &str,
+        value: impl Into<Number>,
+        labels: &[&str],
+    ) -> Result<(), PayloadError> {
         if let StatValue::Observations(list) = self.entry(name, StatKind::Histogram, labels)? {
             list.push(value.into());
         }
@@ -113,7 +133,12 @@ impl OffloadStats {
     }
 
     /// The value of `(name, labels)`, typing `name` as `kind` on first use.
-    fn entry(&mut self, name: &str, kind: StatKind, labels: &[&str]) -> Result<&mut StatValue, PayloadError> {
+    fn entry(
+        &mut self,
+        name: &str,
+        kind: StatKind,
+        labels: &[&str],
+    ) -> Result<&mut StatValue, PayloadError> {
         self.claim(name, kind)?;
         let series = self.data.entry(name.to_owned()).or_default();
         let key: LabelValues = labels.iter().map(|l| l.to_string()).collect();
@@ -143,7 +168,11 @@ impl OffloadStats {
             self.types.insert(name.to_owned(), kind);
             let mine = self.data.entry(name.to_owned()).or_default();
             for (labels, value) in &other.data[name] {
-                merge(kind, mine.entry(labels.clone()).or_insert_with(|| empty(kind)), value);
+                merge(
+                    kind,
+                    mine.entry(labels.clone()).or_insert_with(|| empty(kind)),
+                    value,
+                );
             }
         }
         Ok(())
@@ -165,7 +194,7 @@ impl OffloadStats {
                         out.insert(key, *n);
                     }
                     StatValue::Observations(list) => {
-                        let sum = list.iter().fold(Number::Int(0), |acc, n| acc.add(*n));
+                        let sum = list.iter().fold(Number::Int(0), |acc, n| acc + *n);
                         out.insert(format!("{key}_count"), Number::from(list.len() as u64));
                         out.insert(format!("{key}_sum"), sum);
                     }
@@ -177,7 +206,11 @@ impl OffloadStats {
 }
 
 fn conflict(name: &str, existing: StatKind, requested: StatKind) -> PayloadError {
-    PayloadError::TypeConflict { name: name.into(), existing: existing.as_str(), requested: requested.as_str() }
+    PayloadError::TypeConflict {
+        name: name.into(),
+        existing: existing.as_str(),
+        requested: requested.as_str(),
+    }
 }
 
 fn empty(kind: StatKind) -> StatValue {
@@ -189,7 +222,7 @@ fn empty(kind: StatKind) -> StatValue {
 
 fn merge(kind: StatKind, mine: &mut StatValue, theirs: &StatValue) {
     match (kind, mine, theirs) {
-        (StatKind::Counter, StatValue::Number(a), StatValue::Number(b)) => *a = a.add(*b),
+        (StatKind::Counter, StatValue::Number(a), StatValue::Number(b)) => *a = *a + *b,
         (StatKind::Histogram, StatValue::Observations(a), StatValue::Observations(b)) => {
             a.extend_from_slice(b);
         }
@@ -208,7 +241,11 @@ pub(super) fn python_tuple(values: &[String]) -> String {
 
 /// Python's `repr(str)`: single quotes unless the text has `'` and no `"`.
 fn python_str_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for c in text.chars() {

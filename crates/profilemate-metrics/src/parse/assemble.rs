@@ -19,11 +19,19 @@ pub(super) struct Assembler {
 
 impl Assembler {
     pub(super) fn new(om: bool) -> Self {
-        Self { om, families: Vec::new(), index: HashMap::new(), typed: Vec::new(), current: None }
+        Self {
+            om,
+            families: Vec::new(),
+            index: HashMap::new(),
+            typed: Vec::new(),
+            current: None,
+        }
     }
 
     pub(super) fn finish(self) -> Scrape {
-        Scrape { families: self.families }
+        Scrape {
+            families: self.families,
+        }
     }
 
     /// Handles one trimmed line.
@@ -36,7 +44,9 @@ impl Assembler {
     }
 
     fn comment(&mut self, comment: &str) -> Result<(), K> {
-        let mut words = comment.trim_start_matches([' ', '\t']).splitn(2, [' ', '\t']);
+        let mut words = comment
+            .trim_start_matches([' ', '\t'])
+            .splitn(2, [' ', '\t']);
         let keyword = words.next().unwrap_or("");
         if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
             return Ok(());
@@ -70,7 +80,8 @@ impl Assembler {
     }
 
     fn declare(&mut self, name: &str, keyword: &str) -> Result<(), K> {
-        let kind = MetricType::from_keyword(keyword).ok_or_else(|| K::UnknownType(keyword.into()))?;
+        let kind =
+            MetricType::from_keyword(keyword).ok_or_else(|| K::UnknownType(keyword.into()))?;
         if kind == MetricType::Gauge
             && let Some(parent) = self.created_parent(name)
         {
@@ -121,14 +132,20 @@ impl Assembler {
     fn created_parent(&self, name: &str) -> Option<usize> {
         let base = name.strip_suffix("_created")?;
         let candidates = [base.to_owned(), format!("{base}_total")];
-        candidates.iter().filter_map(|c| self.index.get(c).copied()).find(|&idx| {
-            let family = &self.families[idx];
-            self.typed[idx] && family.created_name() == name && family.kind != MetricType::Gauge
-        })
+        candidates
+            .iter()
+            .filter_map(|c| self.index.get(c).copied())
+            .find(|&idx| {
+                let family = &self.families[idx];
+                self.typed[idx] && family.created_name() == name && family.kind != MetricType::Gauge
+            })
     }
 
     fn sample(&mut self, sample: Sample) -> Result<(), K> {
-        let idx = match self.current.filter(|&i| owns(&self.families[i], &sample.name)) {
+        let idx = match self
+            .current
+            .filter(|&i| owns(&self.families[i], &sample.name))
+        {
             Some(idx) => idx,
             None => self.owner_elsewhere(&sample.name).unwrap_or_else(|| {
                 self.push_family(MetricFamily::new(&sample.name, MetricType::Untyped, None))
@@ -144,11 +161,18 @@ impl Assembler {
         if let Some(&idx) = self.index.get(sample_name) {
             return Some(idx);
         }
-        let bases = ["_bucket", "_sum", "_count", "_created", "_total", "_gsum", "_gcount", "_info"]
-            .iter()
-            .filter_map(|suffix| sample_name.strip_suffix(suffix));
+        let bases = [
+            "_bucket", "_sum", "_count", "_created", "_total", "_gsum", "_gcount", "_info",
+        ]
+        .iter()
+        .filter_map(|suffix| sample_name.strip_suffix(suffix));
         bases
-            .flat_map(|base| [self.index.get(base), self.index.get(&format!("{base}_total"))])
+            .flat_map(|base| {
+                [
+                    self.index.get(base),
+                    self.index.get(&format!("{base}_total")),
+                ]
+            })
             .flatten()
             .copied()
             .find(|&idx| owns(&self.families[idx], sample_name))
@@ -202,7 +226,11 @@ mod tests {
                     # HELP a_created Doc.\n# TYPE a_created gauge\na_created 1.5e+09\n";
         let scrape = parse(text).unwrap();
         assert_eq!(scrape.families.len(), 1);
-        let names: Vec<_> = scrape.families[0].samples.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<_> = scrape.families[0]
+            .samples
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["a_total", "a_created"]);
     }
 
@@ -228,6 +256,9 @@ mod tests {
         assert_eq!(dup.kind, K::DuplicateType("h".into()));
         let late = parse("h 1\n# TYPE h gauge\n").unwrap_err();
         assert_eq!(late.kind, K::TypeAfterSamples("h".into()));
-        assert_eq!(parse("# TYPE h flavour\n").unwrap_err().kind, K::UnknownType("flavour".into()));
+        assert_eq!(
+            parse("# TYPE h flavour\n").unwrap_err().kind,
+            K::UnknownType("flavour".into())
+        );
     }
 }

@@ -51,14 +51,18 @@ impl<'a> Cursor<'a> {
 /// Whether `name` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
         && bytes.all(is_name_byte)
 }
 
 /// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -75,7 +79,11 @@ pub(super) fn parse_sample(line: &str, ts_in_seconds: bool) -> Result<Sample> {
         return Err(K::InvalidMetricName);
     }
     cur.skip_blanks();
-    let labels = if cur.eat(b'{') { parse_labels(&mut cur)? } else { Labels::new() };
+    let labels = if cur.eat(b'{') {
+        parse_labels(&mut cur)?
+    } else {
+        Labels::new()
+    };
     let (value, timestamp) = parse_value_and_ts(&mut cur, ts_in_seconds)?;
     let exemplar = parse_exemplar(&mut cur)?;
     let mut sample = Sample::new(name, labels, value);
@@ -93,7 +101,8 @@ fn parse_value_and_ts(cur: &mut Cursor<'_>, ts_in_seconds: bool) -> Result<(f64,
         return Ok((value, None));
     }
     let token = cur.token();
-    let ts = parse_timestamp(token, ts_in_seconds).ok_or_else(|| K::InvalidTimestamp(token.into()))?;
+    let ts =
+        parse_timestamp(token, ts_in_seconds).ok_or_else(|| K::InvalidTimestamp(token.into()))?;
     cur.skip_blanks();
     Ok((value, Some(ts)))
 }
@@ -121,7 +130,11 @@ fn parse_exemplar(cur: &mut Cursor<'_>) -> Result<Option<Exemplar>> {
     if cur.peek().is_some() {
         return Err(K::TrailingGarbage(cur.rest().to_owned()));
     }
-    Ok(Some(Exemplar { labels, value, timestamp }))
+    Ok(Some(Exemplar {
+        labels,
+        value,
+        timestamp,
+    }))
 }
 
 /// Parses `name="value", …}` after the opening brace; a trailing comma is allowed.

@@ -80,7 +80,10 @@ mod tests {
                     foo_total 17.0 1520879607.789\nfoo_created 1520430000.123\n# EOF\n";
         let scrape = parse(text).unwrap();
         let fam = &scrape.families[0];
-        assert_eq!((fam.name.as_str(), fam.kind), ("foo_total", MetricType::Counter));
+        assert_eq!(
+            (fam.name.as_str(), fam.kind),
+            ("foo_total", MetricType::Counter)
+        );
         assert_eq!(fam.unit.as_deref(), Some("seconds"));
         assert_eq!(fam.samples.len(), 2);
         assert_eq!(fam.samples[0].timestamp, Some(1520879607.789));
@@ -88,7 +91,10 @@ mod tests {
 
     #[test]
     fn openmetrics_structure_is_enforced() {
-        assert_eq!(parse_with("a 1\n", Format::OpenMetrics).unwrap_err().kind, K::MissingEof);
+        assert_eq!(
+            parse_with("a 1\n", Format::OpenMetrics).unwrap_err().kind,
+            K::MissingEof
+        );
         let err = parse("a 1\r\n# EOF\n").unwrap_err();
         assert_eq!(err, K::CarriageReturn.at(1));
         let err = parse_with("a 1\n# EOF\nb 2\n", Format::OpenMetrics).unwrap_err();

@@ -48,7 +48,11 @@ fn interpolate(rank: f64, b: &[Bucket]) -> f64 {
     if i == 0 && b[0].le <= 0.0 {
         return b[0].le;
     }
-    let (start, below) = if i > 0 { (b[i - 1].le, b[i - 1].count) } else { (0.0, 0.0) };
+    let (start, below) = if i > 0 {
+        (b[i - 1].le, b[i - 1].count)
+    } else {
+        (0.0, 0.0)
+    };
     start + (b[i].le - start) * ((rank - below) / (b[i].count - below))
 }
 
@@ -97,7 +101,9 @@ mod tests {
     use super::*;
 
     fn hist(raw: &[(f64, f64)]) -> Vec<Bucket> {
-        raw.iter().map(|&(le, count)| Bucket { le, count }).collect()
+        raw.iter()
+            .map(|&(le, count)| Bucket { le, count })
+            .collect()
     }
 
     const INF: f64 = f64::INFINITY;
@@ -120,9 +126,18 @@ mod tests {
         assert_eq!(histogram_quantile(-0.1, &b), f64::NEG_INFINITY);
         assert_eq!(histogram_quantile(1.1, &b), INF);
         assert!(histogram_quantile(f64::NAN, &b).is_nan());
-        assert!(histogram_quantile(0.5, &hist(&[(1.0, 5.0), (2.0, 10.0)])).is_nan(), "no +Inf");
-        assert!(histogram_quantile(0.5, &hist(&[(INF, 10.0)])).is_nan(), "one bucket");
-        assert!(histogram_quantile(0.5, &hist(&[(1.0, 0.0), (INF, 0.0)])).is_nan(), "empty");
+        assert!(
+            histogram_quantile(0.5, &hist(&[(1.0, 5.0), (2.0, 10.0)])).is_nan(),
+            "no +Inf"
+        );
+        assert!(
+            histogram_quantile(0.5, &hist(&[(INF, 10.0)])).is_nan(),
+            "one bucket"
+        );
+        assert!(
+            histogram_quantile(0.5, &hist(&[(1.0, 0.0), (INF, 0.0)])).is_nan(),
+            "empty"
+        );
         let negative = hist(&[(-1.0, 5.0), (1.0, 10.0), (INF, 10.0)]);
         assert_eq!(histogram_quantile(0.2, &negative), -1.0);
     }

@@ -20,12 +20,20 @@ pub struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     /// `name="value"`.
     pub fn eq(name: &'a str, value: &'a str) -> Self {
-        Self { name, value, negate: false }
+        Self {
+            name,
+            value,
+            negate: false,
+        }
     }
 
     /// `name!="value"`.
     pub fn ne(name: &'a str, value: &'a str) -> Self {
-        Self { name, value, negate: true }
+        Self {
+            name,
+            value,
+            negate: true,
+        }
     }
 
     /// Whether `labels` satisfy this matcher.
@@ -43,7 +51,11 @@ pub type RangeVector = Vec<(Labels, Vec<Point>)>;
 impl Scrape {
     /// The samples named `name` (Ray `vllm_` spellings accepted) whose labels satisfy every
     /// matcher.
-    pub fn select<'s>(&'s self, name: &'s str, matchers: &'s [Matcher<'_>]) -> impl Iterator<Item = &'s Sample> {
+    pub fn select<'s>(
+        &'s self,
+        name: &'s str,
+        matchers: &'s [Matcher<'_>],
+    ) -> impl Iterator<Item = &'s Sample> {
         self.samples()
             .filter(move |s| same_metric(&s.name, name))
             .filter(move |s| matchers.iter().all(|m| m.matches(&s.labels)))
@@ -51,7 +63,9 @@ impl Scrape {
 
     /// [`Scrape::select`] as an instant vector.
     pub fn instant(&self, name: &str, matchers: &[Matcher<'_>]) -> InstantVector {
-        self.select(name, matchers).map(|s| (s.labels.clone(), s.value)).collect()
+        self.select(name, matchers)
+            .map(|s| (s.labels.clone(), s.value))
+            .collect()
     }
 
     /// The value of the single series `name` with `matchers`, if exactly one matches.
@@ -64,11 +78,18 @@ impl Scrape {
 
 /// The series `name` across scrapes taken at the given times (seconds), one point per scrape in
 /// which the series is present.
-pub fn range_vector(scrapes: &[(f64, &Scrape)], name: &str, matchers: &[Matcher<'_>]) -> RangeVector {
+pub fn range_vector(
+    scrapes: &[(f64, &Scrape)],
+    name: &str,
+    matchers: &[Matcher<'_>],
+) -> RangeVector {
     let mut series: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
     for &(t, scrape) in scrapes {
         for s in scrape.select(name, matchers) {
-            series.entry(s.labels.clone()).or_default().push(Point { t, v: s.value });
+            series
+                .entry(s.labels.clone())
+                .or_default()
+                .push(Point { t, v: s.value });
         }
     }
     series.into_iter().collect()
@@ -76,7 +97,10 @@ pub fn range_vector(scrapes: &[(f64, &Scrape)], name: &str, matchers: &[Matcher<
 
 /// `rate(name[window])` per series; series with fewer than two points in the window are dropped.
 pub fn rate_by_series(range: &RangeVector, window: Window) -> InstantVector {
-    range.iter().filter_map(|(labels, points)| Some((labels.clone(), rate(points, window)?))).collect()
+    range
+        .iter()
+        .filter_map(|(labels, points)| Some((labels.clone(), rate(points, window)?)))
+        .collect()
 }
 
 /// `sum by (labels…) (vector)`: values summed per group, groups ordered by their labels.
@@ -100,11 +124,21 @@ mod tests {
     fn selects_with_matchers_and_ray_aliases() {
         let scrape = parse(TEXT).unwrap();
         assert_eq!(scrape.instant("vllm:x", &[]).len(), 3);
-        assert_eq!(scrape.value("vllm:x", &[Matcher::eq("engine", "0")]), Some(1.0));
+        assert_eq!(
+            scrape.value("vllm:x", &[Matcher::eq("engine", "0")]),
+            Some(1.0)
+        );
         assert_eq!(scrape.value("vllm_y", &[]), Some(8.0));
-        assert_eq!(scrape.value("vllm:x", &[Matcher::ne("m", "b")]), None, "two series match");
+        assert_eq!(
+            scrape.value("vllm:x", &[Matcher::ne("m", "b")]),
+            None,
+            "two series match"
+        );
         assert_eq!(scrape.value("vllm:x", &[Matcher::eq("absent", "")]), None);
-        assert_eq!(scrape.instant("vllm:x", &[Matcher::eq("absent", "")]).len(), 3);
+        assert_eq!(
+            scrape.instant("vllm:x", &[Matcher::eq("absent", "")]).len(),
+            3
+        );
     }
 
     #[test]

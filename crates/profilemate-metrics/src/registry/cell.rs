@@ -19,7 +19,10 @@ impl AtomicF64 {
         let mut old = self.0.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(old) + delta).to_bits();
-            match self.0.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .0
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(seen) => old = seen,
             }
@@ -49,19 +52,29 @@ pub(crate) struct HistogramState {
 impl HistogramCell {
     pub(crate) fn new(bounds: std::sync::Arc<[f64]>) -> Self {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        Self { bounds, counts, sum: AtomicF64::default() }
+        Self {
+            bounds,
+            counts,
+            sum: AtomicF64::default(),
+        }
     }
 
     /// Records one observation: the first bucket whose bound is ≥ `value` (`+Inf` for NaN).
     pub(crate) fn observe(&self, value: f64) {
-        let idx = self.bounds.partition_point(|&b| b < value || value.is_nan());
+        let idx = self
+            .bounds
+            .partition_point(|&b| b < value || value.is_nan());
         self.counts[idx].fetch_add(1, Ordering::Relaxed);
         self.sum.add(value);
     }
 
     pub(crate) fn state(&self) -> HistogramState {
         let mut running = 0;
-        let bounds = self.bounds.iter().copied().chain(std::iter::once(f64::INFINITY));
+        let bounds = self
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY));
         let buckets = bounds
             .zip(self.counts.iter())
             .map(|(bound, n)| {
@@ -69,7 +82,11 @@ impl HistogramCell {
                 (bound, running)
             })
             .collect();
-        HistogramState { buckets, sum: self.sum.get(), count: running }
+        HistogramState {
+            buckets,
+            sum: self.sum.get(),
+            count: running,
+        }
     }
 }
 

@@ -19,12 +19,19 @@ impl EngineLabels {
 
     /// Label values for `model_name` served by `engines`.
     pub fn new(model_name: impl Into<String>, engines: impl IntoIterator<Item = usize>) -> Self {
-        Self { model_name: model_name.into(), engines: engines.into_iter().collect() }
+        Self {
+            model_name: model_name.into(),
+            engines: engines.into_iter().collect(),
+        }
     }
 
     /// The label names followed by `extra` names.
     pub fn names_with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-        Self::NAMES.iter().copied().chain(extra.iter().copied()).collect()
+        Self::NAMES
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
     }
 }
 
@@ -37,7 +44,10 @@ pub struct PerEngine<H> {
 impl<H> PerEngine<H> {
     /// The handle of `engine`, if it was bound.
     pub fn get(&self, engine: usize) -> Option<&H> {
-        self.handles.iter().find(|(e, _)| *e == engine).map(|(_, h)| h)
+        self.handles
+            .iter()
+            .find(|(e, _)| *e == engine)
+            .map(|(_, h)| h)
     }
 
     /// `(engine, handle)` pairs in engine order.
@@ -55,10 +65,16 @@ pub fn per_engine<F: LabelledFamily>(
 ) -> Result<PerEngine<F::Handle>, RegistryError> {
     let bind = |engine: usize| {
         let index = engine.to_string();
-        let values: Vec<&str> =
-            [engines.model_name.as_str(), index.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        let values: Vec<&str> = [engines.model_name.as_str(), index.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
         family.labels(&values).map(|h| (engine, h))
     };
-    let handles = engines.engines.iter().map(|&e| bind(e)).collect::<Result<_, _>>()?;
+    let handles = engines
+        .engines
+        .iter()
+        .map(|&e| bind(e))
+        .collect::<Result<_, _>>()?;
     Ok(PerEngine { handles })
 }

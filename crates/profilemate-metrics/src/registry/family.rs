@@ -60,8 +60,16 @@ impl Cell for HistogramCell {
             with_le.insert("le", go_float(bound));
             out.push(Sample::new(&bucket, with_le, count as f64));
         }
-        out.push(Sample::new(format!("{}_count", desc.base), labels.clone(), state.count as f64));
-        out.push(Sample::new(format!("{}_sum", desc.base), labels.clone(), state.sum));
+        out.push(Sample::new(
+            format!("{}_count", desc.base),
+            labels.clone(),
+            state.count as f64,
+        ));
+        out.push(Sample::new(
+            format!("{}_sum", desc.base),
+            labels.clone(),
+            state.sum,
+        ));
     }
 }
 
@@ -75,7 +83,10 @@ struct Series<C> {
 
 impl<C> Series<C> {
     fn has_values(&self, values: &[&str]) -> bool {
-        self.values.iter().map(String::as_str).eq(values.iter().copied())
+        self.values
+            .iter()
+            .map(String::as_str)
+            .eq(values.iter().copied())
     }
 }
 
@@ -88,7 +99,10 @@ pub(crate) struct FamilyCore<C> {
 
 impl<C: Cell> FamilyCore<C> {
     pub(crate) fn new(desc: Desc) -> Self {
-        let core = Self { desc, series: RwLock::new(Vec::new()) };
+        let core = Self {
+            desc,
+            series: RwLock::new(Vec::new()),
+        };
         if core.desc.label_names.is_empty() {
             core.insert(&[]);
         }
@@ -109,7 +123,10 @@ impl<C: Cell> FamilyCore<C> {
 
     fn find(&self, values: &[&str]) -> Option<Arc<C>> {
         let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        series.iter().find(|s| s.has_values(values)).map(|s| s.cell.clone())
+        series
+            .iter()
+            .find(|s| s.has_values(values))
+            .map(|s| s.cell.clone())
     }
 
     fn insert(&self, values: &[&str]) -> Arc<C> {
@@ -117,7 +134,12 @@ impl<C: Cell> FamilyCore<C> {
         if let Some(s) = series.iter().find(|s| s.has_values(values)) {
             return s.cell.clone();
         }
-        let pairs = self.desc.label_names.iter().cloned().zip(values.iter().map(|v| v.to_string()));
+        let pairs = self
+            .desc
+            .label_names
+            .iter()
+            .cloned()
+            .zip(values.iter().map(|v| v.to_string()));
         let cell = Arc::new(C::create(&self.desc));
         series.push(Series {
             values: values.iter().map(|v| v.to_string()).collect(),
@@ -138,7 +160,9 @@ impl<C: Cell> FamilyCore<C> {
         }
         if with_created && d.kind != MetricType::Gauge {
             let name = format!("{}_created", d.base);
-            let created = series.iter().map(|s| Sample::new(&name, s.labels.clone(), s.created));
+            let created = series
+                .iter()
+                .map(|s| Sample::new(&name, s.labels.clone(), s.created));
             family.samples.extend(created);
         }
         family
@@ -157,5 +181,7 @@ impl<C: Cell> Collect for FamilyCore<C> {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

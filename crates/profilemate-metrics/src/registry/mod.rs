@@ -51,18 +51,32 @@ impl Registry {
 
     fn build(with_created: bool) -> Self {
         let families = RwLock::new(Vec::new());
-        Self(Arc::new(Inner { with_created, families, names: RwLock::default() }))
+        Self(Arc::new(Inner {
+            with_created,
+            families,
+            names: RwLock::default(),
+        }))
     }
 
     /// Registers a counter; a trailing `_total` on `name` is dropped first.
-    pub fn counter(&self, name: &str, help: &str, labels: &[&str]) -> Result<CounterFamily, RegistryError> {
+    pub fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<CounterFamily, RegistryError> {
         let base = name.strip_suffix("_total").unwrap_or(name);
         let desc = describe(base, help, labels, MetricType::Counter, &[])?;
         self.add(desc).map(CounterFamily)
     }
 
     /// Registers a gauge.
-    pub fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> Result<GaugeFamily, RegistryError> {
+    pub fn gauge(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<GaugeFamily, RegistryError> {
         let desc = describe(name, help, labels, MetricType::Gauge, &[])?;
         self.add(desc).map(GaugeFamily)
     }
@@ -88,16 +102,26 @@ impl Registry {
         }
         names.extend(exposed);
         let core = Arc::new(FamilyCore::<C>::new(desc));
-        let mut families = self.0.families.write().unwrap_or_else(PoisonError::into_inner);
+        let mut families = self
+            .0
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         families.push(core.clone());
         Ok(core)
     }
 
     /// Every family in registration order, in the exposition model.
     pub fn collect(&self) -> Scrape {
-        let families = self.0.families.read().unwrap_or_else(PoisonError::into_inner);
+        let families = self
+            .0
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let with_created = self.0.with_created;
-        Scrape { families: families.iter().map(|f| f.collect(with_created)).collect() }
+        Scrape {
+            families: families.iter().map(|f| f.collect(with_created)).collect(),
+        }
     }
 
     /// The registry in Prometheus text format 0.0.4, as vLLM's `/metrics` serves it.
@@ -116,7 +140,10 @@ fn describe(
     if !is_metric_name(base) {
         return Err(RegistryError::InvalidMetricName(base.into()));
     }
-    if let Some(bad) = labels.iter().find(|l| !is_label_name(l) || l.starts_with("__")) {
+    if let Some(bad) = labels
+        .iter()
+        .find(|l| !is_label_name(l) || l.starts_with("__"))
+    {
         return Err(RegistryError::InvalidLabelName((*bad).into()));
     }
     if kind == MetricType::Histogram && labels.contains(&"le") {
@@ -124,7 +151,13 @@ fn describe(
     }
     let bounds = checked_bounds(kind, buckets)?;
     let label_names = labels.iter().map(|l| l.to_string()).collect();
-    Ok(Desc { base: base.into(), help: help.into(), label_names, kind, bounds })
+    Ok(Desc {
+        base: base.into(),
+        help: help.into(),
+        label_names,
+        kind,
+        bounds,
+    })
 }
 
 fn checked_bounds(kind: MetricType, buckets: &[f64]) -> Result<Arc<[f64]>, RegistryError> {
@@ -148,7 +181,10 @@ fn exposed_names(desc: &Desc) -> Vec<String> {
         MetricType::Histogram => &["", "_bucket", "_count", "_sum", "_created"],
         _ => &[""],
     };
-    suffixes.iter().map(|s| format!("{}{s}", desc.base)).collect()
+    suffixes
+        .iter()
+        .map(|s| format!("{}{s}", desc.base))
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,20 +194,29 @@ mod tests {
     #[test]
     fn counter_names_follow_prometheus_client() {
         let reg = Registry::without_created_series();
-        let fam = reg.counter("vllm:estimated_flops_per_gpu_total", "F.", &["engine"]).unwrap();
+        let fam = reg
+            .counter("vllm:estimated_flops_per_gpu_total", "F.", &["engine"])
+            .unwrap();
         fam.labels(&["0"]).unwrap().inc_by(2.0);
         let want = "# HELP vllm:estimated_flops_per_gpu_total F.\n\
                     # TYPE vllm:estimated_flops_per_gpu_total counter\n\
                     vllm:estimated_flops_per_gpu_total{engine=\"0\"} 2.0\n";
         assert_eq!(reg.render(), want);
-        let dup = reg.counter("vllm:estimated_flops_per_gpu", "again", &[]).unwrap_err();
-        assert_eq!(dup, RegistryError::Duplicate("vllm:estimated_flops_per_gpu_total".into()));
+        let dup = reg
+            .counter("vllm:estimated_flops_per_gpu", "again", &[])
+            .unwrap_err();
+        assert_eq!(
+            dup,
+            RegistryError::Duplicate("vllm:estimated_flops_per_gpu_total".into())
+        );
     }
 
     #[test]
     fn histogram_renders_buckets_count_sum_then_created() {
         let reg = Registry::new();
-        let fam = reg.histogram("h", "H.", &["model_name"], &[1.0, 1e6]).unwrap();
+        let fam = reg
+            .histogram("h", "H.", &["model_name"], &[1.0, 1e6])
+            .unwrap();
         let h = fam.labels(&["m"]).unwrap();
         h.observe(0.5);
         h.observe(2e6);
@@ -182,7 +227,10 @@ mod tests {
         assert_eq!(lines[4], "h_bucket{le=\"+Inf\",model_name=\"m\"} 2.0");
         assert_eq!(lines[5], "h_count{model_name=\"m\"} 2.0");
         assert_eq!(lines[6], "h_sum{model_name=\"m\"} 2.0000005e+06");
-        assert_eq!(lines[7..9], ["# HELP h_created H.", "# TYPE h_created gauge"]);
+        assert_eq!(
+            lines[7..9],
+            ["# HELP h_created H.", "# TYPE h_created gauge"]
+        );
         assert!(lines[9].starts_with("h_created{model_name=\"m\"} 1."));
     }
 
@@ -199,15 +247,28 @@ mod tests {
     fn registration_is_validated() {
         let reg = Registry::new();
         let err = |r: Result<GaugeFamily, RegistryError>| r.unwrap_err();
-        assert_eq!(err(reg.gauge("1x", "", &[])), RegistryError::InvalidMetricName("1x".into()));
-        assert_eq!(err(reg.gauge("x", "", &["a:b"])), RegistryError::InvalidLabelName("a:b".into()));
+        assert_eq!(
+            err(reg.gauge("1x", "", &[])),
+            RegistryError::InvalidMetricName("1x".into())
+        );
+        assert_eq!(
+            err(reg.gauge("x", "", &["a:b"])),
+            RegistryError::InvalidLabelName("a:b".into())
+        );
         let h = reg.histogram("h", "", &["le"], &[1.0]);
         assert_eq!(h.unwrap_err(), RegistryError::ReservedLabel);
         for bad in [&[][..], &[2.0, 1.0], &[1.0, f64::NAN]] {
-            assert_eq!(reg.histogram("h", "", &[], bad).unwrap_err(), RegistryError::InvalidBuckets);
+            assert_eq!(
+                reg.histogram("h", "", &[], bad).unwrap_err(),
+                RegistryError::InvalidBuckets
+            );
         }
         let fam = reg.gauge("x", "", &["a", "b"]).unwrap();
-        let want = RegistryError::LabelCount { name: "x".into(), expected: 2, got: 1 };
+        let want = RegistryError::LabelCount {
+            name: "x".into(),
+            expected: 2,
+            got: 1,
+        };
         assert_eq!(fam.labels(&["1"]).unwrap_err(), want);
     }
 
