@@ -16,6 +16,7 @@ use crate::cancel::CancelToken;
 use crate::client::Client;
 use crate::clock::Civil;
 use crate::event::{Event, EventSink};
+use crate::metrics::extras::CLIENT_LAG_WARN;
 use crate::record::{RequestRecord, Seconds};
 use crate::report::RpsChange;
 use crate::schedule::{RampUp, rps_steps};
@@ -67,40 +68,25 @@ pub async fn dispatch(
         events: events.clone(),
         cancel: cancel.clone(),
     };
-    let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
-    let mut steps = opts
-        .ramp_up
-        .map(|r| rps_steps(r, &rates))
-        .unwrap_or_default()
-        .into_iter()
-        .peekable();
-    let mut rps_change_events = Vec::new();
+    let mut rps = RpsTracker::new(opts.ramp_up, schedule);
+    let mut lag_warned = false;
     let start = Instant::now();
     let mut handles = Vec::with_capacity(schedule.len());
     for (pos, s) in schedule.iter().enumerate() {
         let target = start + s.send_at;
-        if opts.duration.is_some_and(|d| s.send_at >= d) || !wait_until(target, cancel).await {
-            break;
-        }
-        if opts.duration.is_some_and(|d| start.elapsed() >= d) {
+        if past_window(&opts, s.send_at)
+            || !wait_until(target, cancel).await
+            || past_window(&opts, start.elapsed())
+        {
             break;
         }
         let arrival = Instant::now();
-        while let Some((_, rps)) = steps.next_if(|(i, _)| *i <= pos) {
-            rps_change_events.push(RpsChange {
-                rps,
-                timestamp: Civil::now().iso(),
-            });
-        }
+        rps.reached(pos);
         let lag = arrival.saturating_duration_since(target).as_secs_f64();
+        lag_warned = lag_warned || warn_lag(lag, events);
         handles.push(tokio::spawn(sender.clone().send(s.index, arrival, lag)));
     }
-    let mut records = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(Some(rec)) = h.await {
-            records.push(rec);
-        }
-    }
+    let records = collect(handles).await;
     let duration = start.elapsed().as_secs_f64();
     events.emit(Event::Finished);
     let not_sent = schedule.len() - records.len();
@@ -109,7 +95,63 @@ pub async fn dispatch(
         duration,
         not_sent,
         interrupted: cancel.is_cancelled(),
-        rps_change_events,
+        rps_change_events: rps.events,
+    }
+}
+
+/// Whether `t` is at or past the `--duration` window.
+fn past_window(opts: &DispatchOptions, t: Duration) -> bool {
+    opts.duration.is_some_and(|d| t >= d)
+}
+
+/// Warns (once per run, by the caller) when dispatch runs late; returns whether it warned.
+fn warn_lag(lag: Seconds, events: &EventSink) -> bool {
+    let late = lag > CLIENT_LAG_WARN;
+    if late {
+        events.emit(Event::Warning(format!(
+            "the client is {:.1} ms behind its arrival schedule; sent-time latencies understate what users would see",
+            lag * 1000.0
+        )));
+    }
+    late
+}
+
+async fn collect(
+    handles: Vec<tokio::task::JoinHandle<Option<RequestRecord>>>,
+) -> Vec<RequestRecord> {
+    let mut records = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(Some(rec)) = h.await {
+            records.push(rec);
+        }
+    }
+    records
+}
+
+/// Ramp-up `rps_change_events`, timestamped when the request that reaches each rate is sent.
+#[derive(Debug)]
+struct RpsTracker {
+    steps: std::iter::Peekable<std::vec::IntoIter<(usize, u32)>>,
+    events: Vec<RpsChange>,
+}
+
+impl RpsTracker {
+    fn new(ramp_up: Option<RampUp>, schedule: &[ScheduledRequest]) -> Self {
+        let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
+        let steps = ramp_up.map(|r| rps_steps(r, &rates)).unwrap_or_default();
+        Self {
+            steps: steps.into_iter().peekable(),
+            events: Vec::new(),
+        }
+    }
+
+    fn reached(&mut self, pos: usize) {
+        while let Some((_, rps)) = self.steps.next_if(|(i, _)| *i <= pos) {
+            self.events.push(RpsChange {
+                rps,
+                timestamp: Civil::now().iso(),
+            });
+        }
     }
 }
 

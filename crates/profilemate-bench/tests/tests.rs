@@ -3,4 +3,5 @@
 mod util;
 
 mod faults;
+mod features;
 mod parity;

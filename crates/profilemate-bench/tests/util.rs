@@ -88,6 +88,19 @@ async fn handle(
             );
             return json_reply(&mut sock, &body).await;
         }
+        "/v1/embeddings" => {
+            counter.fetch_add(1, Ordering::SeqCst);
+            return json_reply(
+                &mut sock,
+                r#"{"data":[{"embedding":[0.1]}],"usage":{"prompt_tokens":8}}"#,
+            )
+            .await;
+        }
+        "/v1/chat/completions" => {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = chat(&mut sock).await;
+            return;
+        }
         _ => plan(counter.fetch_add(1, Ordering::SeqCst)),
     };
     let _ = respond(&mut sock, reply).await;
@@ -132,6 +145,28 @@ async fn json_reply(sock: &mut TcpStream, body: &str) {
 fn chunk(data: &str) -> String {
     let event = format!("data: {data}\n\n");
     format!("{:x}\r\n{event}\r\n", event.len())
+}
+
+/// A reasoning chat stream: role chunk, two reasoning chunks, then content (two tokens per chunk).
+async fn chat(sock: &mut TcpStream) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    sock.write_all(head.as_bytes()).await?;
+    let deltas = [
+        r#"{"role":"assistant","content":""}"#,
+        r#"{"reasoning_content":" hmm"}"#,
+        r#"{"reasoning":" so"}"#,
+        r#"{"content":" a b"}"#,
+        r#"{"content":" c d"}"#,
+    ];
+    for d in deltas {
+        sock.write_all(chunk(&format!(r#"{{"choices":[{{"index":0,"delta":{d}}}]}}"#)).as_bytes())
+            .await?;
+        sock.flush().await?;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let usage = r#"{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":6}}"#;
+    sock.write_all(format!("{}{}0\r\n\r\n", chunk(usage), chunk("[DONE]")).as_bytes())
+        .await
 }
 
 const TOKEN: &str = r#"{"choices":[{"index":0,"text":" tok"}]}"#;
