@@ -36,6 +36,7 @@ assert!(totals.flops > 30_000_000_000_000);
 pub mod breakdown;
 pub mod cases;
 mod class_defaults;
+pub mod comm;
 pub mod components;
 pub mod context;
 pub mod cudagraph;
@@ -50,6 +51,7 @@ pub mod parallel;
 pub mod presets;
 pub mod pynum;
 pub mod quant;
+pub mod roofline;
 pub mod spec;
 pub mod step;
 
