@@ -5,6 +5,7 @@
 use profilemate_bench::RequestRecord;
 use profilemate_bench::config::{Backend, PercentileMetric};
 use profilemate_bench::metrics::Goodput;
+use profilemate_bench::output::json::DETAILED_KEYS;
 use profilemate_bench::output::{ResultJson, render_vllm_table};
 use profilemate_bench::report::{Report, ReportSettings};
 use profilemate_bench::tokenizer::WordTokenizer;
@@ -190,15 +191,7 @@ fn console_table_matches_vllm_byte_for_byte() {
 fn without_save_detailed_the_arrays_vllm_drops_are_dropped() {
     let case = &CASES[0];
     let ours = ResultJson::new(&report(case, &load(case)), false).vllm;
-    for k in [
-        "input_lens",
-        "output_lens",
-        "start_times",
-        "ttfts",
-        "itls",
-        "generated_texts",
-        "errors",
-    ] {
+    for k in DETAILED_KEYS {
         assert!(ours.get(k).is_none(), "{k}");
     }
     assert!(ours.get("latencies").is_some() && ours.get("queue_times").is_some());

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Prompt, SampleOptions, SampleRequest, read_file, shuffle};
+use super::{Prompt, SampleOptions, SampleRequest, format_error, jsonl_rows, read_file, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -25,16 +25,8 @@ pub(super) fn sample(
 ) -> Result<Vec<SampleRequest>, DatasetError> {
     let text = read_file(path)?;
     let mut lines = Vec::new();
-    for (i, raw) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let fmt = |reason: String| DatasetError::Format {
-            path: path.to_path_buf(),
-            line: i + 1,
-            reason,
-        };
+    for (line_no, raw) in jsonl_rows(&text) {
+        let fmt = |reason: String| format_error(path, line_no, reason);
         let line: Line = serde_json::from_str(raw).map_err(|e| {
             fmt(format!(
                 "expected {{\"prompt\": ..., \"output_tokens\": ...}}: {e}"

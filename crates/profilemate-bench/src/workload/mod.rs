@@ -195,6 +195,23 @@ impl Workload {
     }
 }
 
+/// Non-blank JSONL rows with their 1-based line numbers.
+pub(crate) fn jsonl_rows(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// A [`DatasetError::Format`] at `line` of `path`.
+pub(crate) fn format_error(path: &std::path::Path, line: usize, reason: String) -> DatasetError {
+    DatasetError::Format {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    }
+}
+
 /// Reads a dataset file, mapping I/O errors to [`DatasetError::Read`].
 pub(crate) fn read_file(path: &std::path::Path) -> Result<String, DatasetError> {
     std::fs::read_to_string(path).map_err(|source| DatasetError::Read {

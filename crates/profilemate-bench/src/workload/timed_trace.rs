@@ -7,13 +7,13 @@
 //! `"<hash>:<size>"` key, so a trace expands identically on every run.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use super::{Prompt, SampleOptions, SampleRequest, read_file};
+use super::{Prompt, SampleOptions, SampleRequest, format_error, jsonl_rows, read_file};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -44,18 +44,14 @@ pub(super) fn sample(
     let text = read_file(&spec.path)?;
     let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
     let mut out = Vec::new();
-    for (i, raw) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (line_no, raw) in jsonl_rows(&text) {
         if out.len() >= opts.num_prompts {
             break;
         }
         let row: Value = serde_json::from_str(raw)
-            .map_err(|e| format_err(&spec.path, i, format!("not JSON: {e}")))?;
+            .map_err(|e| format_error(&spec.path, line_no, format!("not JSON: {e}")))?;
         let field = |label: &str| {
-            row.get(label).and_then(Value::as_f64).ok_or_else(|| format_err(&spec.path, i, format!("field '{label}' missing or not a number; set it with the matching --timed-trace-label-* flag")))
+            row.get(label).and_then(Value::as_f64).ok_or_else(|| format_error(&spec.path, line_no, format!("field '{label}' missing or not a number; set it with the matching --timed-trace-label-* flag")))
         };
         let input_len = field(&spec.label_input_length)? as u64;
         let output_len = field(&spec.label_output_length)? as u64;
@@ -76,19 +72,11 @@ pub(super) fn sample(
             prompt_len: ids.len() as u64,
             prompt: Prompt::TokenIds(ids),
             expected_output_len: output_len,
-            request_id: format!("{}{i}", opts.request_id_prefix),
+            request_id: format!("{}{}", opts.request_id_prefix, line_no - 1),
             timestamp: Some(ts),
         });
     }
     Ok(out)
-}
-
-fn format_err(path: &Path, i: usize, reason: String) -> DatasetError {
-    DatasetError::Format {
-        path: path.to_path_buf(),
-        line: i + 1,
-        reason,
-    }
 }
 
 /// vLLM's `_expand_prompt`: one cached block per hash id until `target` tokens are placed.
