@@ -1,6 +1,7 @@
 //! Defines [`StepBatch`], what one engine step computes, and vLLM's context/generation split.
 
-use crate::cudagraph::RuntimeMode;
+use profilemate_model::cudagraph::Dispatch;
+
 use crate::records::RequestId;
 
 /// How a request entered this step's batch (vLLM's `SchedulerOutput` lists).
@@ -41,10 +42,8 @@ pub struct StepBatch<'a> {
     pub entries: &'a [BatchEntry],
     /// Σ `num_scheduled_tokens`.
     pub num_scheduled_tokens: u32,
-    /// Tokens the forward pass processes after CUDA-graph padding.
-    pub padded_num_tokens: u32,
-    /// Graph mode the step runs in.
-    pub cudagraph_mode: RuntimeMode,
+    /// CUDA-graph mode and padding of the step (vLLM's `CUDAGraphStat`).
+    pub cudagraph: Dispatch,
 }
 
 /// The four counts of vLLM's `Iteration(N)` log line.
@@ -78,6 +77,11 @@ impl IterationCounts {
 }
 
 impl StepBatch<'_> {
+    /// Tokens the forward pass processes after CUDA-graph padding.
+    pub fn padded_num_tokens(&self) -> u32 {
+        self.cudagraph.padded_tokens
+    }
+
     /// The step's `Iteration(N)` counts.
     pub fn iteration_counts(&self) -> IterationCounts {
         IterationCounts::of(self.entries)

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use profilemate_model::cudagraph::CudaGraphDispatcher;
+
 use crate::cudagraph::CudaGraphConfig;
 use crate::error::ConfigError;
 use crate::spec_decode::SpecDecodeConfig;
@@ -91,7 +93,14 @@ impl EngineConfig {
         if let Some(spec) = &self.spec_decode {
             spec.validate()?;
         }
-        self.cudagraph.validate()
+        self.cudagraph_dispatcher().map(|_| ())
+    }
+
+    /// The CUDA-graph dispatcher these settings resolve to.
+    pub(crate) fn cudagraph_dispatcher(&self) -> Result<CudaGraphDispatcher, ConfigError> {
+        let num_drafts = self.decode_query_len() - 1;
+        self.cudagraph
+            .dispatcher(self.max_num_seqs, self.max_num_batched_tokens, num_drafts)
     }
 
     fn validate_nonzero(&self) -> Result<(), ConfigError> {

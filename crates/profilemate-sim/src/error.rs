@@ -78,9 +78,10 @@ pub enum ConfigError {
     /// A draft acceptance probability outside `[0, 1]`.
     #[error("the draft acceptance probability must be in [0.0, 1.0], got {0}")]
     AcceptanceOutOfRange(f64),
-    /// A CUDA-graph capture size of zero.
-    #[error("CUDA-graph capture sizes must be at least 1")]
-    ZeroCaptureSize,
+    /// CUDA-graph settings vLLM rejects (no usable capture size, or sizes and maximum that
+    /// disagree), with the model crate's message.
+    #[error("invalid CUDA-graph settings: {0}")]
+    CudaGraph(String),
 }
 
 /// A request the engine refuses, with the reason vLLM's frontend would give.

@@ -73,10 +73,11 @@ mod step_timer;
 
 pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
 pub use config::EngineConfig;
-pub use cudagraph::{CudaGraphConfig, CudaGraphMode, Dispatch, RuntimeMode, default_capture_sizes};
+pub use cudagraph::CudaGraphConfig;
 pub use error::{ConfigError, RequestError};
 pub use fixed::FixedTiming;
 pub use iteration_log::{IterationLine, ParseIterationError};
+pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
 pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
 pub use request::{Prompt, Request, SharedPrefix};
 pub use simulation::Simulation;

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use profilemate_model::cudagraph::Dispatch;
+
 use crate::batch::IterationCounts;
-use crate::cudagraph::RuntimeMode;
 use crate::spec_decode::SpecDecodeStats;
 
 /// Identifies a request: its index in the order requests were added.
@@ -142,10 +143,9 @@ pub struct StepRecord {
     pub counts: IterationCounts,
     /// Scheduled tokens.
     pub num_scheduled_tokens: u32,
-    /// Tokens after CUDA-graph padding.
-    pub padded_num_tokens: u32,
-    /// CUDA-graph mode of the step.
-    pub cudagraph_mode: RuntimeMode,
+    /// CUDA-graph mode and padding (vLLM's `CUDAGraphStat`; feed it to the model crate's
+    /// `CudaGraphStats` for the `--cudagraph-metrics` table).
+    pub cudagraph: Dispatch,
     /// KV-cache usage in `[0, 1]` after the step's outputs were processed.
     pub kv_cache_usage: f64,
     /// Requests running after the step.

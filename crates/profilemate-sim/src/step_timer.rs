@@ -47,7 +47,7 @@ pub struct AffineStepTimer {
 
 impl StepTimer for AffineStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
-        let tokens = self.per_token.saturating_mul(batch.padded_num_tokens);
+        let tokens = self.per_token.saturating_mul(batch.padded_num_tokens());
         let ctx = u32::try_from(batch.total_context_tokens()).unwrap_or(u32::MAX);
         let attention = self.per_context_token.saturating_mul(ctx);
         self.fixed.saturating_add(tokens).saturating_add(attention)
@@ -58,8 +58,8 @@ impl StepTimer for AffineStepTimer {
 mod tests {
     use super::*;
     use crate::batch::{BatchEntry, EntryKind};
-    use crate::cudagraph::RuntimeMode;
     use crate::records::RequestId;
+    use profilemate_model::cudagraph::{Dispatch, RuntimeMode};
 
     #[test]
     fn affine_timer_adds_its_three_terms() {
@@ -75,8 +75,11 @@ mod tests {
         let batch = StepBatch {
             entries: &[entry],
             num_scheduled_tokens: 10,
-            padded_num_tokens: 16,
-            cudagraph_mode: RuntimeMode::Piecewise,
+            cudagraph: Dispatch {
+                mode: RuntimeMode::Piecewise,
+                unpadded_tokens: 10,
+                padded_tokens: 16,
+            },
         };
         let mut timer = AffineStepTimer {
             fixed: Duration::from_millis(5),

@@ -93,7 +93,10 @@ fn equal_seeds_give_equal_runs_and_different_seeds_differ() {
     let (steps_c, _) = run(spec_config(0.6, 8), &workload);
     assert_ne!(steps_a, steps_c);
     let total = |steps: &[StepRecord]| steps.iter().map(|s| s.num_generated_tokens).sum::<u32>();
-    assert_eq!(total(&steps_a), workload.iter().map(|r| r.max_tokens).sum());
+    assert_eq!(
+        total(&steps_a),
+        workload.iter().map(|r| r.max_tokens).sum::<u32>()
+    );
 }
 
 #[test]
@@ -114,8 +117,8 @@ fn cuda_graph_padding_follows_the_capture_sizes() {
         .map(|s| {
             (
                 s.num_scheduled_tokens,
-                s.padded_num_tokens,
-                s.cudagraph_mode,
+                s.cudagraph.padded_tokens,
+                s.cudagraph.mode,
             )
         })
         .collect();

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use profilemate_model::cudagraph::Dispatch;
+
 use super::Simulation;
 use crate::StepTimer;
 use crate::batch::{IterationCounts, StepBatch};
-use crate::cudagraph::Dispatch;
 use crate::records::{FinishReason, StepRecord};
 use crate::scheduler::{SchedulerOutput, TokenOutput};
 use crate::sink::EngineSink;
@@ -39,8 +40,7 @@ impl<T: StepTimer> Simulation<T> {
         let batch = StepBatch {
             entries: &out.entries,
             num_scheduled_tokens: num_tokens,
-            padded_num_tokens: dispatch.padded_tokens,
-            cudagraph_mode: dispatch.mode,
+            cudagraph: dispatch,
         };
         let model_time = self.timer.step_time(&batch);
         let duration = model_time.saturating_add(self.config.cpu_overhead_per_step);
@@ -110,8 +110,7 @@ impl<T: StepTimer> Simulation<T> {
             model_time: step.model_time,
             counts: IterationCounts::of(&step.out.entries),
             num_scheduled_tokens: step.out.total_tokens(),
-            padded_num_tokens: step.dispatch.padded_tokens,
-            cudagraph_mode: step.dispatch.mode,
+            cudagraph: step.dispatch,
             kv_cache_usage: self.scheduler.kv_usage(),
             num_running: self.scheduler.num_running(),
             num_waiting: self.scheduler.num_waiting(),

@@ -17,7 +17,8 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::cudagraph::Dispatcher;
+use profilemate_model::cudagraph::CudaGraphDispatcher;
+
 use crate::error::{ConfigError, RequestError};
 use crate::records::{FinishReason, RequestId, RequestRecord};
 use crate::request::Request;
@@ -65,7 +66,7 @@ pub struct Simulation<T> {
     config: EngineConfig,
     timer: T,
     scheduler: Scheduler,
-    dispatcher: Dispatcher,
+    dispatcher: CudaGraphDispatcher,
     clock: Duration,
     pending: BinaryHeap<Reverse<Pending>>,
     /// Steps launched but not yet processed: at most 1, or 2 with async scheduling.
@@ -83,12 +84,7 @@ impl<T: StepTimer> Simulation<T> {
     /// An idle engine at time zero; fails on settings vLLM would refuse.
     pub fn new(config: EngineConfig, timer: T) -> Result<Self, ConfigError> {
         config.validate()?;
-        let dispatcher = Dispatcher::new(
-            &config.cudagraph,
-            config.max_num_seqs,
-            config.max_num_batched_tokens,
-            config.decode_query_len(),
-        );
+        let dispatcher = config.cudagraph_dispatcher()?;
         Ok(Simulation {
             scheduler: Scheduler::new(&config),
             rng: StdRng::seed_from_u64(config.seed),
