@@ -272,6 +272,12 @@ impl BenchConfig {
                 self.endpoint
             )));
         }
+        if self.base_url.starts_with("https://") {
+            return Err(ConfigError::Conflict(format!(
+                "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
+                self.base_url
+            )));
+        }
         if self.max_concurrency == Some(0) {
             return Err(ConfigError::Conflict(
                 "--max-concurrency must be greater than 0".into(),

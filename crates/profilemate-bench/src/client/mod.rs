@@ -90,7 +90,7 @@ impl Client {
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
             () = cancel.cancelled() => Err((ErrorKind::Cancelled, "run interrupted".into())),
         };
-        self.record(req, &state, outcome)
+        self.record(req, state, outcome)
     }
 
     async fn exchange(
@@ -134,7 +134,7 @@ impl Client {
     fn record(
         &self,
         req: &SampleRequest,
-        s: &StreamState,
+        s: StreamState,
         outcome: Result<(), Failure>,
     ) -> RequestRecord {
         let outcome = outcome.and_then(|()| {
@@ -146,20 +146,21 @@ impl Client {
             Ok(()) => (true, String::new(), None),
             Err((kind, msg)) => (false, msg, Some(kind)),
         };
+        let (ttft, latency, start_time) = (s.ttft().unwrap_or(0.0), s.latency(), self.secs(s.sent));
         RequestRecord {
             success,
             prompt_len: s.prompt_tokens.unwrap_or(req.prompt_len),
             output_tokens: s.output_tokens,
-            ttft: s.ttft().unwrap_or(0.0),
-            itl: s.itl.clone(),
-            latency: s.latency(),
-            start_time: self.secs(s.sent),
+            ttft,
+            itl: s.itl,
+            latency,
+            start_time,
             client_queue_time: 0.0,
-            generated_text: s.text.clone(),
+            generated_text: s.text,
             error,
             num_input_sequences: payload::num_input_sequences(&req.prompt),
             error_kind,
-            chunk_tokens: s.chunk_tokens.clone(),
+            chunk_tokens: s.chunk_tokens,
             ttfc: s.ttfc,
             client_lag: 0.0,
         }
