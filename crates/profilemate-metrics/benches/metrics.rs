@@ -2,6 +2,10 @@
 
 use profilemate_metrics::registry::{EngineLabels, Registry};
 
+/// Counts allocations per iteration, to show that the counter increment allocates nothing.
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }
