@@ -1,5 +1,6 @@
 //! Defines [`StepBatch`], what one engine step computes, and vLLM's context/generation split.
 
+use profilemate_model::ScheduledRequest;
 use profilemate_model::cudagraph::Dispatch;
 
 use crate::records::RequestId;
@@ -87,9 +88,85 @@ impl StepBatch<'_> {
         IterationCounts::of(self.entries)
     }
 
+    /// Splits the batch into the model crate's `scheduled_new_reqs` and
+    /// `scheduled_cached_reqs` lists (for a `profilemate_model::StepInput`); resumed requests
+    /// are cached ones, as in vLLM's V1 model runner. Both lists are cleared first, so they
+    /// can be reused from step to step.
+    pub fn split_for_model(
+        &self,
+        new: &mut Vec<ScheduledRequest>,
+        cached: &mut Vec<ScheduledRequest>,
+    ) {
+        new.clear();
+        cached.clear();
+        for e in self.entries {
+            let r = ScheduledRequest {
+                num_computed_tokens: u64::from(e.num_computed_tokens),
+                num_scheduled_tokens: u64::from(e.num_scheduled_tokens),
+            };
+            if e.kind == EntryKind::New {
+                new.push(r)
+            } else {
+                cached.push(r)
+            }
+        }
+    }
+
     /// Σ over requests of the context each attends to after the step (computed + scheduled).
     pub fn total_context_tokens(&self) -> u64 {
         let ctx = |e: &BatchEntry| u64::from(e.num_computed_tokens + e.num_scheduled_tokens);
         self.entries.iter().map(ctx).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use profilemate_model::cudagraph::RuntimeMode;
+
+    use super::*;
+
+    fn entry(kind: EntryKind, computed: u32, scheduled: u32, is_context: bool) -> BatchEntry {
+        BatchEntry {
+            request: RequestId(0),
+            num_computed_tokens: computed,
+            num_scheduled_tokens: scheduled,
+            num_spec_tokens: 0,
+            num_cached_tokens: 0,
+            kind,
+            is_context,
+        }
+    }
+
+    #[test]
+    fn resumed_requests_are_cached_for_the_model_but_counted_by_output() {
+        let entries = [
+            entry(EntryKind::Running, 40, 1, false),
+            entry(EntryKind::Resumed, 0, 13, false),
+            entry(EntryKind::New, 16, 4, true),
+        ];
+        let cudagraph = Dispatch {
+            mode: RuntimeMode::None,
+            unpadded_tokens: 18,
+            padded_tokens: 18,
+        };
+        let batch = StepBatch {
+            entries: &entries,
+            num_scheduled_tokens: 18,
+            cudagraph,
+        };
+        let (mut new, mut cached) = (Vec::new(), Vec::new());
+        batch.split_for_model(&mut new, &mut cached);
+        let req = |c, s| ScheduledRequest {
+            num_computed_tokens: c,
+            num_scheduled_tokens: s,
+        };
+        assert_eq!(new, vec![req(16, 4)]);
+        assert_eq!(cached, vec![req(40, 1), req(0, 13)]);
+        let counts = batch.iteration_counts();
+        assert_eq!(
+            (counts.num_ctx_requests, counts.num_generation_tokens),
+            (1, 14)
+        );
+        assert_eq!(batch.total_context_tokens(), 41 + 13 + 20);
     }
 }
