@@ -45,6 +45,7 @@ pub mod error;
 pub mod field;
 pub mod hardware;
 pub mod hf_config;
+pub mod kv;
 pub mod logging;
 pub mod model;
 pub mod parallel;
