@@ -11,7 +11,7 @@ use profilemate_bench::report::TaskMetrics;
 use profilemate_bench::schedule::{Arrivals, RampUp};
 use profilemate_bench::{BenchError, CancelToken, EventSink, run};
 
-use crate::util::{Reply, config, fault_server};
+use crate::util::{Reply, config, fault_server, recording_server};
 
 #[tokio::test]
 async fn chat_reasoning_counts_for_ttft_and_content_for_ttfc() {
@@ -128,4 +128,42 @@ async fn ready_check_gives_up_with_the_last_error() {
         matches!(&err, BenchError::NotReady(e) if e == "Internal Server Error"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn headers_and_bodies_reach_the_server_as_vllm_sends_them() {
+    let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
+    let mut cfg = config(&base, 2);
+    cfg.model = Some("org/model".into());
+    cfg.served_model_name = Some("served".into());
+    cfg.api_key = Some("sk-test".into());
+    cfg.headers = vec![("X-Tenant".into(), "blue".into())];
+    cfg.extra_body = serde_json::from_str(r#"{"temperature": 0.25}"#).unwrap();
+    run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    let posts: Vec<&(String, String)> = seen
+        .iter()
+        .filter(|(h, _)| h.starts_with("post "))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    for (head, body) in posts {
+        assert!(
+            head.contains("authorization: bearer sk-test") && head.contains("x-tenant: blue"),
+            "{head}"
+        );
+        assert!(head.contains("x-request-id: bench-test-"), "{head}");
+        let b: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (b["model"].as_str(), b["temperature"].as_f64()),
+            (Some("served"), Some(0.25))
+        );
+        assert_eq!(
+            b["prompt"].as_array().map(Vec::len),
+            Some(8),
+            "token-id prompt of exact length"
+        );
+        assert_eq!(b["ignore_eos"], true);
+    }
 }

@@ -48,29 +48,43 @@ pub(crate) enum Reply {
     NoTokens,
 }
 
+/// Request heads (lower-cased) and bodies the server received.
+pub(crate) type Seen = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// A loopback HTTP/1.1 server whose completion replies follow `plan(request_index)`.
 pub(crate) async fn fault_server(plan: impl Fn(usize) -> Reply + Send + Sync + 'static) -> String {
+    recording_server(plan).await.0
+}
+
+/// [`fault_server`] that also records every request it receives.
+pub(crate) async fn recording_server(
+    plan: impl Fn(usize) -> Reply + Send + Sync + 'static,
+) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let plan = Arc::new(plan);
     let counter = Arc::new(AtomicUsize::new(0));
+    let seen = Seen::default();
+    let log = seen.clone();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
-            let (plan, counter) = (plan.clone(), counter.clone());
-            tokio::spawn(async move { handle(sock, &*plan, &counter).await });
+            let (plan, counter, log) = (plan.clone(), counter.clone(), log.clone());
+            tokio::spawn(async move { handle(sock, &*plan, &counter, &log).await });
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), seen)
 }
 
 async fn handle(
     mut sock: TcpStream,
     plan: &(dyn Fn(usize) -> Reply + Send + Sync),
     counter: &AtomicUsize,
+    log: &Seen,
 ) {
-    let Some(path) = read_request(&mut sock).await else {
+    let Some((path, head, body)) = read_request(&mut sock).await else {
         return;
     };
+    log.lock().unwrap().push((head, body));
     let reply = match path.as_str() {
         "/v1/models" => {
             return json_reply(
@@ -106,7 +120,7 @@ async fn handle(
     let _ = respond(&mut sock, reply).await;
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<String> {
+async fn read_request(sock: &mut TcpStream) -> Option<(String, String, String)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     let head_end = loop {
@@ -131,7 +145,9 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
         }
         buf.extend_from_slice(&tmp[..n]);
     }
-    head.split_whitespace().nth(1).map(str::to_string)
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    let path = head.split_whitespace().nth(1)?.to_string();
+    Some((path, head, body))
 }
 
 async fn json_reply(sock: &mut TcpStream, body: &str) {

@@ -87,3 +87,84 @@ pub fn num_input_sequences(p: &Prompt) -> u64 {
         _ => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn template(backend: Backend, extra: Value, ignore_eos: bool) -> BodyTemplate {
+        let Value::Object(extra_body) = extra else {
+            panic!("object")
+        };
+        BodyTemplate {
+            backend,
+            model: "m".into(),
+            logprobs: None,
+            ignore_eos,
+            extra_body,
+        }
+    }
+
+    fn req(prompt: Prompt) -> SampleRequest {
+        SampleRequest {
+            prompt,
+            prompt_len: 3,
+            expected_output_len: 7,
+            request_id: "r-0".into(),
+            timestamp: None,
+        }
+    }
+
+    fn body(t: &BodyTemplate, r: &SampleRequest) -> Value {
+        serde_json::from_slice(&t.render(r)).unwrap()
+    }
+
+    #[test]
+    fn completions_body_matches_vllm_and_takes_token_ids() {
+        let t = template(
+            Backend::Vllm,
+            json!({"temperature": 0.0, "max_tokens": 9}),
+            true,
+        );
+        let b = body(&t, &req(Prompt::TokenIds(vec![5, 6, 7])));
+        assert_eq!(b["prompt"], json!([5, 6, 7]));
+        assert_eq!(b["repetition_penalty"], 1.0);
+        assert_eq!(b["logprobs"], Value::Null);
+        assert_eq!(b["stream_options"], json!({"include_usage": true}));
+        assert_eq!(
+            (b["ignore_eos"].clone(), b["temperature"].clone()),
+            (json!(true), json!(0.0))
+        );
+        assert_eq!(
+            b["max_tokens"], 9,
+            "--extra-body is applied last, as in vLLM"
+        );
+    }
+
+    #[test]
+    fn chat_body_sends_one_text_part_and_max_completion_tokens() {
+        let t = template(Backend::OpenaiChat, json!({}), false);
+        let b = body(&t, &req(Prompt::Text(" a b".into())));
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "user", "content": [{"type": "text", "text": " a b"}]}])
+        );
+        assert_eq!(b["max_completion_tokens"], 7);
+        assert!(b.get("ignore_eos").is_none() && b.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn embeddings_body_batches_inputs() {
+        let t = template(Backend::OpenaiEmbeddings, json!({}), false);
+        let r = req(Prompt::Batch(vec!["x".into(), "y".into()]));
+        let b = body(&t, &r);
+        assert_eq!(
+            (b["input"].clone(), b["truncate_prompt_tokens"].clone()),
+            (json!(["x", "y"]), json!(-1))
+        );
+        assert!(b.get("stream").is_none());
+        assert_eq!(num_input_sequences(&r.prompt), 2);
+    }
+}

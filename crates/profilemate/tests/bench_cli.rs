@@ -1,0 +1,149 @@
+//! `profilemate bench serve` as a user runs it, against a tiny std-only loopback server: exit
+//! statuses, vLLM's table on stdout, the result file, and bad flags.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+/// Serves each request with `reply(request_index)` (a full HTTP response) on its own thread.
+fn server(reply: fn(usize) -> String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let _ = stream.write_all(reply(i).as_bytes());
+            });
+        }
+    });
+    port
+}
+
+fn stream_reply(_: usize) -> String {
+    let events: String = (0..3)
+        .map(|_| r#"{"choices":[{"text":" x"}]}"#)
+        .chain([
+            r#"{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#,
+            "[DONE]",
+        ])
+        .map(|d| format!("data: {d}\n\n"))
+        .collect();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{events}",
+        events.len()
+    )
+}
+
+fn error_reply(_: usize) -> String {
+    "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
+}
+
+fn bench(port: u16) -> Command {
+    let mut cmd = Command::cargo_bin("profilemate").unwrap();
+    cmd.args([
+        "bench",
+        "serve",
+        "--port",
+        &port.to_string(),
+        "--model",
+        "org/m",
+        "--disable-tqdm",
+    ]);
+    cmd.env_remove("OPENAI_API_KEY");
+    cmd
+}
+
+#[test]
+fn a_good_run_prints_vllms_table_and_saves_the_result() {
+    let port = server(stream_reply);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("profilemate-bench-cli-{}", std::process::id()));
+    let out = bench(port)
+        .args([
+            "--num-prompts",
+            "4",
+            "--random-input-len",
+            "4",
+            "--random-output-len",
+            "3",
+            "--save-result",
+            "--label",
+            "t",
+        ])
+        .arg("--result-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("============ Serving Benchmark Result ============\nSuccessful requests:                     4         \n"), "{stdout}");
+    assert!(
+        stdout.contains("Total generated tokens:                  12        \n"),
+        "{stdout}"
+    );
+    let saved = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = saved.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with("t-infqps-m-") && name.ends_with(".json"),
+        "{name}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json["completed"], 4);
+    assert_eq!(json["model_id"], "org/m");
+}
+
+#[test]
+fn every_request_failing_exits_1_with_the_errors_listed() {
+    let port = server(error_reply);
+    let out = bench(port).args(["--num-prompts", "3"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Error 0: Service Unavailable"), "{stdout}");
+    assert!(
+        stdout.contains("http_503:                                3"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    let out = bench(1)
+        .args(["--metric-percentiles", "50,abc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metric-percentiles"));
+    let out = bench(1)
+        .args(["--backend", "openai-audio"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unsupported backends are rejected by clap"
+    );
+}
