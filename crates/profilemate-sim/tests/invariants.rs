@@ -1,0 +1,115 @@
+//! Properties that hold for any settings and workload: every token is delivered once and in
+//! order, the step limits are respected, and every KV block comes back.
+
+use std::time::Duration;
+
+use profilemate_sim::{
+    AffineStepTimer, CudaGraphConfig, EngineConfig, Request, Simulation, SpecDecodeConfig,
+    StepRecord,
+};
+use proptest::prelude::*;
+
+/// Engine settings small enough to force chunking, queueing and preemption.
+fn configs() -> impl Strategy<Value = EngineConfig> {
+    let limits = (1u32..6, 0u32..3, 4u32..40, any::<bool>(), any::<bool>());
+    let drafts = prop_oneof![Just(None), (1u32..4, 0.0f64..=1.0).prop_map(Some)];
+    (limits, drafts, any::<u64>(), 0u32..40).prop_map(
+        |((seqs_log, block_log, blocks, caching, asynchronous), drafts, seed, threshold)| {
+            let max_num_seqs = 1 << seqs_log;
+            EngineConfig {
+                max_num_seqs,
+                max_num_batched_tokens: max_num_seqs.max(24) + 8,
+                block_size: 4 << block_log,
+                num_gpu_blocks: blocks + (160 >> block_log),
+                enable_prefix_caching: caching,
+                max_model_len: 160,
+                long_prefill_token_threshold: threshold,
+                async_scheduling: asynchronous,
+                cudagraph: CudaGraphConfig::default(),
+                spec_decode: drafts.map(|(k, p)| SpecDecodeConfig {
+                    num_speculative_tokens: k,
+                    acceptance_probability: p,
+                    num_lookahead_tokens: k,
+                }),
+                seed,
+                ..Default::default()
+            }
+        },
+    )
+}
+
+/// Up to 24 requests over 200 ms, some sharing one of two prefixes.
+fn workloads() -> impl Strategy<Value = Vec<Request>> {
+    let request = (0u64..200, 1u32..100, 1u32..60, 0u8..3).prop_map(|(at, prompt, out, prefix)| {
+        let r = Request::synthetic(Duration::from_millis(at), prompt, out);
+        match prefix {
+            0 => r,
+            id => r.with_shared_prefix(u64::from(id), prompt.min(16)),
+        }
+    });
+    prop::collection::vec(request, 1..24)
+}
+
+fn timer() -> AffineStepTimer {
+    AffineStepTimer {
+        fixed: Duration::from_millis(2),
+        per_token: Duration::from_micros(50),
+        per_context_token: Duration::from_nanos(100),
+    }
+}
+
+fn simulate(
+    config: &EngineConfig,
+    requests: &[Request],
+) -> (Vec<StepRecord>, Simulation<AffineStepTimer>) {
+    let mut sim = Simulation::new(config.clone(), timer()).unwrap();
+    for r in requests {
+        sim.add_request(r.clone()).unwrap();
+    }
+    let mut steps = Vec::new();
+    sim.run(&mut steps);
+    (steps, sim)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_request_gets_all_its_tokens_in_order(config in configs(), requests in workloads()) {
+        let (_, sim) = simulate(&config, &requests);
+        for (record, request) in sim.records().iter().zip(&requests) {
+            prop_assert_eq!(record.num_output_tokens, request.max_tokens);
+            prop_assert_eq!(record.token_times.len(), request.max_tokens as usize);
+            prop_assert!(record.token_times.windows(2).all(|w| w[0] <= w[1]));
+            prop_assert!(record.first_token.unwrap() > request.arrival);
+            prop_assert_eq!(record.finished, record.last_token);
+        }
+        prop_assert_eq!(sim.num_block_holders(), 0);
+        prop_assert_eq!(sim.num_free_blocks(), config.num_gpu_blocks - 1);
+    }
+
+    #[test]
+    fn steps_respect_the_engine_limits(config in configs(), requests in workloads()) {
+        let (steps, _) = simulate(&config, &requests);
+        for (i, step) in steps.iter().enumerate() {
+            let c = step.counts;
+            prop_assert_eq!(step.index, i as u64);
+            prop_assert!(step.num_scheduled_tokens <= config.max_num_batched_tokens);
+            prop_assert_eq!(c.num_ctx_tokens + c.num_generation_tokens, step.num_scheduled_tokens);
+            prop_assert!(c.num_ctx_requests + c.num_generation_requests <= config.max_num_seqs);
+            prop_assert!(step.num_running <= config.max_num_seqs);
+            prop_assert!((0.0..=1.0).contains(&step.kv_cache_usage));
+            prop_assert!(step.cudagraph.padded_tokens >= step.num_scheduled_tokens);
+            prop_assert!(step.prefix_cache.hits <= step.prefix_cache.queries);
+        }
+        prop_assert!(steps.windows(2).all(|w| w[0].end() <= w[1].start));
+    }
+
+    #[test]
+    fn equal_seeds_replay_exactly(config in configs(), requests in workloads()) {
+        let (steps_a, sim_a) = simulate(&config, &requests);
+        let (steps_b, sim_b) = simulate(&config, &requests);
+        prop_assert_eq!(steps_a, steps_b);
+        prop_assert_eq!(sim_a.records(), sim_b.records());
+    }
+}
