@@ -18,7 +18,7 @@ const AWKWARD: [&str; 6] = [
 
 fn filled_catalogue_registry() -> Registry {
     let reg = Registry::new();
-    for (i, def) in catalogue::all().iter().enumerate() {
+    for (i, def) in catalogue::all().enumerate() {
         let family = def.register(&reg, 8192).unwrap();
         for engine in 0..2 {
             let e = engine.to_string();

@@ -119,22 +119,20 @@ impl MetricDef {
 }
 
 /// Every metric in the catalogue.
-pub fn all() -> &'static [MetricDef] {
-    table::METRICS
+pub fn all() -> impl Iterator<Item = &'static MetricDef> + Clone {
+    table::all()
 }
 
 /// The metrics of one group.
 pub fn group(group: Group) -> impl Iterator<Item = &'static MetricDef> {
-    all().iter().filter(move |d| d.group == group)
+    all().filter(move |d| d.group == group)
 }
 
 /// Looks a metric up by registered name, family name or any sample name (`_total`, `_created`,
 /// `_bucket`, `_sum`, `_count`), Ray `vllm_` spellings included.
 pub fn lookup(name: &str) -> Option<&'static MetricDef> {
     let name = canonical_name(name);
-    all()
-        .iter()
-        .find(|d| d.name == name || d.sample_names().iter().any(|s| *s == name))
+    all().find(|d| d.name == name || d.sample_names().iter().any(|s| *s == name))
 }
 
 #[cfg(test)]

@@ -92,10 +92,7 @@ impl OffloadExporter {
             groups.push(Group::KvOffloadDeprecated);
         }
         let mut families = BTreeMap::new();
-        for def in catalogue::all()
-            .iter()
-            .filter(|d| groups.contains(&d.group))
-        {
+        for def in catalogue::all().filter(|d| groups.contains(&d.group)) {
             let extra = def.labels.len().saturating_sub(EngineLabels::NAMES.len());
             families.insert(def.name, (def.register(registry, 0)?, extra));
         }

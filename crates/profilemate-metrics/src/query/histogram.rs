@@ -15,9 +15,9 @@ pub struct HistogramSeries {
     pub labels: Labels,
     /// Cumulative buckets in increasing `le`.
     pub buckets: Vec<Bucket>,
-    /// `<name>_sum`, when present.
+    /// `<name>_sum` (0 when the scrape has none).
     pub sum: f64,
-    /// `<name>_count`, when present (else the `+Inf` bucket).
+    /// `<name>_count` (0 when the scrape has none).
     pub count: f64,
 }
 

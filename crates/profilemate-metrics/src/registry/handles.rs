@@ -16,6 +16,27 @@ pub trait LabelledFamily {
     fn labels(&self, values: &[&str]) -> Result<Self::Handle, RegistryError>;
 }
 
+/// Gives a family its inherent `labels` method and its [`LabelledFamily`] impl.
+macro_rules! labelled_family {
+    ($family:ident, $handle:ident) => {
+        impl $family {
+            /// The series for `values` (in label-name order), created on first use. Looking
+            /// up an existing series takes a read lock and does not allocate.
+            pub fn labels(&self, values: &[&str]) -> Result<$handle, RegistryError> {
+                self.0.get_or_create(values).map($handle)
+            }
+        }
+
+        impl LabelledFamily for $family {
+            type Handle = $handle;
+
+            fn labels(&self, values: &[&str]) -> Result<$handle, RegistryError> {
+                $family::labels(self, values)
+            }
+        }
+    };
+}
+
 /// A registered counter family (`prometheus_client.Counter` with label names).
 #[derive(Debug, Clone)]
 pub struct CounterFamily(pub(super) Arc<FamilyCore<AtomicF64>>);
@@ -44,21 +65,7 @@ impl Counter {
     }
 }
 
-impl CounterFamily {
-    /// The series for `values` (in label-name order), created on first use. Looking up an
-    /// existing series takes a read lock and does not allocate.
-    pub fn labels(&self, values: &[&str]) -> Result<Counter, RegistryError> {
-        self.0.get_or_create(values).map(Counter)
-    }
-}
-
-impl LabelledFamily for CounterFamily {
-    type Handle = Counter;
-
-    fn labels(&self, values: &[&str]) -> Result<Counter, RegistryError> {
-        CounterFamily::labels(self, values)
-    }
-}
+labelled_family!(CounterFamily, Counter);
 
 /// A registered gauge family.
 #[derive(Debug, Clone)]
@@ -86,21 +93,7 @@ impl Gauge {
     }
 }
 
-impl GaugeFamily {
-    /// The series for `values` (in label-name order), created on first use. Looking up an
-    /// existing series takes a read lock and does not allocate.
-    pub fn labels(&self, values: &[&str]) -> Result<Gauge, RegistryError> {
-        self.0.get_or_create(values).map(Gauge)
-    }
-}
-
-impl LabelledFamily for GaugeFamily {
-    type Handle = Gauge;
-
-    fn labels(&self, values: &[&str]) -> Result<Gauge, RegistryError> {
-        GaugeFamily::labels(self, values)
-    }
-}
+labelled_family!(GaugeFamily, Gauge);
 
 /// A registered histogram family with fixed bucket bounds.
 #[derive(Debug, Clone)]
@@ -133,18 +126,4 @@ impl Histogram {
     }
 }
 
-impl HistogramFamily {
-    /// The series for `values` (in label-name order), created on first use. Looking up an
-    /// existing series takes a read lock and does not allocate.
-    pub fn labels(&self, values: &[&str]) -> Result<Histogram, RegistryError> {
-        self.0.get_or_create(values).map(Histogram)
-    }
-}
-
-impl LabelledFamily for HistogramFamily {
-    type Handle = Histogram;
-
-    fn labels(&self, values: &[&str]) -> Result<Histogram, RegistryError> {
-        HistogramFamily::labels(self, values)
-    }
-}
+labelled_family!(HistogramFamily, Histogram);
