@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::metrics::Goodput;
-use crate::schedule::Arrivals;
+use crate::schedule::{Arrivals, RampUp};
 use crate::server_metrics::GpuPeak;
 use crate::workload::DatasetSpec;
 
@@ -310,31 +310,42 @@ pub fn arrivals_from_flags(
     ramp: Option<(RampUpStrategy, Option<u32>, Option<u32>)>,
     self_timed: bool,
 ) -> Result<Arrivals, ConfigError> {
-    use crate::schedule::RampUp;
     if self_timed {
         return Ok(Arrivals::SelfTimed);
     }
-    if burstiness.is_nan() || burstiness <= 0.0 {
+    positive("--burstiness", burstiness, "must be positive")?;
+    positive(
+        "--request-rate",
+        request_rate,
+        "must be positive (inf sends everything at once)",
+    )?;
+    let ramp_up = ramp
+        .map(|(strategy, start, end)| ramp_up(strategy, start, end, request_rate))
+        .transpose()?;
+    Ok(Arrivals::Rate {
+        request_rate,
+        burstiness,
+        ramp_up,
+    })
+}
+
+fn positive(flag: &'static str, v: f64, reason: &str) -> Result<(), ConfigError> {
+    if v.is_nan() || v <= 0.0 {
         return Err(ConfigError::Invalid {
-            flag: "--burstiness",
-            value: burstiness.to_string(),
-            reason: "must be positive".into(),
+            flag,
+            value: v.to_string(),
+            reason: reason.into(),
         });
     }
-    if request_rate.is_nan() || request_rate <= 0.0 {
-        return Err(ConfigError::Invalid {
-            flag: "--request-rate",
-            value: request_rate.to_string(),
-            reason: "must be positive (inf sends everything at once)".into(),
-        });
-    }
-    let Some((strategy, start, end)) = ramp else {
-        return Ok(Arrivals::Rate {
-            request_rate,
-            burstiness,
-            ramp_up: None,
-        });
-    };
+    Ok(())
+}
+
+fn ramp_up(
+    strategy: RampUpStrategy,
+    start: Option<u32>,
+    end: Option<u32>,
+    request_rate: f64,
+) -> Result<RampUp, ConfigError> {
     let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
     if request_rate.is_finite() {
         return conflict(
@@ -346,21 +357,14 @@ pub fn arrivals_from_flags(
             "When using --ramp-up-strategy, both --ramp-up-start-rps and --ramp-up-end-rps must be specified",
         );
     };
-    if start > end {
-        return conflict("Ramp-up start RPS must be less than end RPS");
-    }
-    let ramp_up = match strategy {
-        RampUpStrategy::Linear => RampUp::Linear { start, end },
+    match strategy {
+        _ if start > end => conflict("Ramp-up start RPS must be less than end RPS"),
+        RampUpStrategy::Linear => Ok(RampUp::Linear { start, end }),
         RampUpStrategy::Exponential if start == 0 => {
-            return conflict("For exponential ramp-up, the start RPS cannot be 0.");
+            conflict("For exponential ramp-up, the start RPS cannot be 0.")
         }
-        RampUpStrategy::Exponential => RampUp::Exponential { start, end },
-    };
-    Ok(Arrivals::Rate {
-        request_rate,
-        burstiness,
-        ramp_up: Some(ramp_up),
-    })
+        RampUpStrategy::Exponential => Ok(RampUp::Exponential { start, end }),
+    }
 }
 
 #[cfg(test)]

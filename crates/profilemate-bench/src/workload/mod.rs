@@ -45,6 +45,32 @@ pub struct SampleRequest {
     pub timestamp: Option<f64>,
 }
 
+impl SampleRequest {
+    /// A request for the token ids `ids`: sent as ids when `opts.token_ids`, else decoded.
+    pub fn from_ids(
+        ids: Vec<u32>,
+        output_len: u64,
+        index: usize,
+        opts: &SampleOptions,
+        tok: &dyn Tokenizer,
+    ) -> Self {
+        let prompt_len = ids.len() as u64;
+        let prompt = if opts.token_ids {
+            Prompt::TokenIds(ids)
+        } else {
+            Prompt::Text(tok.decode(&ids))
+        };
+        let request_id = format!("{}{index}", opts.request_id_prefix);
+        Self {
+            prompt,
+            prompt_len,
+            expected_output_len: output_len,
+            request_id,
+            timestamp: None,
+        }
+    }
+}
+
 /// Which dataset to sample and its parameters (`--dataset-name` and its flags).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatasetSpec {

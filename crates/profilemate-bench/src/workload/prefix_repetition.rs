@@ -6,7 +6,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{DatasetSpec, Prompt, SampleOptions, SampleRequest, shuffle};
+use super::{DatasetSpec, SampleOptions, SampleRequest, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -43,19 +43,7 @@ pub(super) fn sample(
         for _ in 0..per_prefix {
             let mut ids = prefix.clone();
             ids.extend(random_ids(suffix_len));
-            let prompt_len = ids.len() as u64;
-            let prompt = if opts.token_ids {
-                Prompt::TokenIds(ids)
-            } else {
-                Prompt::Text(tok.decode(&ids))
-            };
-            out.push(SampleRequest {
-                prompt,
-                prompt_len,
-                expected_output_len: output_len,
-                request_id: String::new(),
-                timestamp: None,
-            });
+            out.push(SampleRequest::from_ids(ids, output_len, 0, opts, tok));
         }
     }
     if !opts.disable_shuffle {

@@ -74,48 +74,55 @@ pub(super) fn sample(
         return Ok(Vec::new());
     };
     let real_input = input_len.saturating_sub(u64::from(tok.num_special_tokens_to_add()));
-    let (in_lo, in_hi) = bounds(real_input, range_ratio.input);
+    let input = bounds(real_input, range_ratio.input);
     let (out_lo, out_hi) = bounds(output_len, range_ratio.output);
-    let (out_lo, out_hi) = (out_lo.max(1), out_hi.max(1));
-    if prefix_len + in_lo < 1 {
+    if prefix_len + input.0 < 1 {
         return Err(DatasetError::Params(format!(
             "--random-input-len is too small: the minimum possible total input tokens (prefix + sampled) is {}; increase --random-input-len and/or --random-prefix-len, or decrease the input range ratio",
-            prefix_len + in_lo
+            prefix_len + input.0
         )));
     }
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let vocab = tok.vocab_size();
+    let vocab = u64::from(tok.vocab_size());
     let prefix: Vec<u32> = (0..prefix_len)
-        .map(|_| rng.random_range(0..vocab))
+        .map(|_| rng.random_range(0..vocab) as u32)
         .collect();
-    let n = opts.num_prompts;
-    let ins: Vec<u64> = (0..n).map(|_| rng.random_range(in_lo..=in_hi)).collect();
-    let outs: Vec<u64> = (0..n).map(|_| rng.random_range(out_lo..=out_hi)).collect();
-    let offsets: Vec<u64> = (0..n)
-        .map(|_| rng.random_range(0..u64::from(vocab)))
-        .collect();
-    let requests = (0..n)
-        .map(|i| {
-            let ids: Vec<u32> = prefix
-                .iter()
-                .copied()
-                .chain((0..ins[i]).map(|j| ((offsets[i] + i as u64 + j) % u64::from(vocab)) as u32))
-                .collect();
-            let prompt = if opts.token_ids {
-                Prompt::TokenIds(ids.clone())
-            } else {
-                Prompt::Text(tok.decode(&ids))
-            };
-            SampleRequest {
-                prompt,
-                prompt_len: ids.len() as u64,
-                expected_output_len: outs[i],
-                request_id: format!("{}{i}", opts.request_id_prefix),
-                timestamp: None,
-            }
-        })
-        .collect();
-    Ok(batch(requests, batch_size, opts))
+    let draws = Draws::new(
+        &mut rng,
+        opts.num_prompts,
+        input,
+        (out_lo.max(1), out_hi.max(1)),
+        vocab,
+    );
+    let requests = (0..opts.num_prompts).map(|i| {
+        let inner = (0..draws.input[i]).map(|j| ((draws.offset[i] + i as u64 + j) % vocab) as u32);
+        let ids: Vec<u32> = prefix.iter().copied().chain(inner).collect();
+        SampleRequest::from_ids(ids, draws.output[i], i, opts, tok)
+    });
+    Ok(batch(requests.collect(), batch_size, opts))
+}
+
+/// Per-request lengths and vocabulary offsets, drawn in vLLM's order (`get_sampling_params`).
+struct Draws {
+    input: Vec<u64>,
+    output: Vec<u64>,
+    offset: Vec<u64>,
+}
+
+impl Draws {
+    fn new(
+        rng: &mut StdRng,
+        n: usize,
+        (in_lo, in_hi): (u64, u64),
+        (out_lo, out_hi): (u64, u64),
+        vocab: u64,
+    ) -> Self {
+        Self {
+            input: (0..n).map(|_| rng.random_range(in_lo..=in_hi)).collect(),
+            output: (0..n).map(|_| rng.random_range(out_lo..=out_hi)).collect(),
+            offset: (0..n).map(|_| rng.random_range(0..vocab)).collect(),
+        }
+    }
 }
 
 /// `[floor(L(1-r)), ceil(L(1+r))]`.

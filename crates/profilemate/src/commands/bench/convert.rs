@@ -138,66 +138,74 @@ impl ServeArgs {
         Ok(body)
     }
 
+    /// The dataset spec; `--input-len` / `--output-len` override the per-dataset lengths.
     fn dataset(&self) -> anyhow::Result<DatasetSpec> {
-        let out = self.output_len;
-        let path = || {
-            self.dataset_path.clone().with_context(|| {
-                format!(
-                    "--dataset-name {:?} needs --dataset-path",
-                    self.dataset_name
-                )
-            })
-        };
-        let no_path = |name: &str| -> anyhow::Result<()> {
-            if let Some(p) = &self.dataset_path {
-                bail!(
-                    "Cannot use '{name}' dataset with --dataset-path. Please specify the appropriate --dataset-name (e.g., 'sharegpt', 'custom') for your dataset file: {}",
-                    p.display()
-                );
-            }
-            Ok(())
-        };
         Ok(match self.dataset_name {
             DatasetName::Random => {
-                no_path("random")?;
+                self.no_path("random")?;
                 DatasetSpec::Random {
                     input_len: self.input_len.unwrap_or(self.random_input_len),
-                    output_len: out.unwrap_or(self.random_output_len),
+                    output_len: self.output_len.unwrap_or(self.random_output_len),
                     range_ratio: RangeRatio::parse(&self.random_range_ratio)?,
                     prefix_len: self.random_prefix_len,
                     batch_size: self.random_batch_size,
                 }
             }
             DatasetName::Sharegpt => DatasetSpec::ShareGpt {
-                path: path()?,
-                output_len: out.or(self.sharegpt_output_len),
+                path: self.path()?,
+                output_len: self.output_len.or(self.sharegpt_output_len),
             },
             DatasetName::Custom => {
-                let len = out.map_or(self.custom_output_len, |o| o as i64);
+                let len = self.output_len.map_or(self.custom_output_len, |o| o as i64);
+                let output_len = u64::try_from(len).ok();
                 DatasetSpec::Custom {
-                    path: path()?,
-                    output_len: (len >= 0).then_some(len as u64),
+                    path: self.path()?,
+                    output_len,
                 }
             }
             DatasetName::PrefixRepetition => {
-                no_path("prefix_repetition")?;
+                self.no_path("prefix_repetition")?;
                 DatasetSpec::PrefixRepetition {
                     prefix_len: self.prefix_repetition_prefix_len,
                     suffix_len: self.prefix_repetition_suffix_len,
                     num_prefixes: self.prefix_repetition_num_prefixes,
-                    output_len: out.unwrap_or(self.prefix_repetition_output_len),
+                    output_len: self.output_len.unwrap_or(self.prefix_repetition_output_len),
                 }
             }
-            DatasetName::TimedTrace => DatasetSpec::TimedTrace(TraceSpec {
-                path: path()?,
-                chunk_hash_size: self.timed_trace_chunk_hash_size,
-                sec_multiplier: self.timed_trace_sec_multiplier,
-                label_timestamp: self.timed_trace_label_timestamp.clone(),
-                label_input_length: self.timed_trace_label_input_length.clone(),
-                label_output_length: self.timed_trace_label_output_length.clone(),
-                label_hash_ids: self.timed_trace_label_hash_ids.clone(),
-            }),
+            DatasetName::TimedTrace => DatasetSpec::TimedTrace(self.trace()?),
         })
+    }
+
+    fn trace(&self) -> anyhow::Result<TraceSpec> {
+        Ok(TraceSpec {
+            path: self.path()?,
+            chunk_hash_size: self.timed_trace_chunk_hash_size,
+            sec_multiplier: self.timed_trace_sec_multiplier,
+            label_timestamp: self.timed_trace_label_timestamp.clone(),
+            label_input_length: self.timed_trace_label_input_length.clone(),
+            label_output_length: self.timed_trace_label_output_length.clone(),
+            label_hash_ids: self.timed_trace_label_hash_ids.clone(),
+        })
+    }
+
+    fn path(&self) -> anyhow::Result<std::path::PathBuf> {
+        self.dataset_path.clone().with_context(|| {
+            format!(
+                "--dataset-name {:?} needs --dataset-path",
+                self.dataset_name
+            )
+        })
+    }
+
+    /// vLLM refuses `--dataset-path` with the synthetic datasets.
+    fn no_path(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(p) = &self.dataset_path {
+            bail!(
+                "Cannot use '{name}' dataset with --dataset-path. Please specify the appropriate --dataset-name (e.g., 'sharegpt', 'custom') for your dataset file: {}",
+                p.display()
+            );
+        }
+        Ok(())
     }
 
     fn output(&self) -> anyhow::Result<OutputConfig> {
