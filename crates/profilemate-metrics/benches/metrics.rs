@@ -54,3 +54,14 @@ fn increment_labelled_counter(bencher: divan::Bencher) {
     let counter = fam.labels(&["m", "0"]).unwrap();
     bencher.bench(|| counter.inc_by(divan::black_box(2.0)));
 }
+
+#[divan::bench]
+fn observe_labelled_histogram(bencher: divan::Bencher) {
+    let reg = Registry::new();
+    let buckets = profilemate_metrics::catalogue::buckets::TIME_TO_FIRST_TOKEN;
+    let fam = reg
+        .histogram("h", "H.", &EngineLabels::NAMES, buckets)
+        .unwrap();
+    let histogram = fam.labels(&["m", "0"]).unwrap();
+    bencher.bench(|| histogram.observe(divan::black_box(0.3)));
+}

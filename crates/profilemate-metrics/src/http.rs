@@ -62,6 +62,7 @@ fn accept_loop(listener: &TcpListener, registry: &Registry, stop: &AtomicBool) {
 
 /// Answers one request: the exposition for `GET /metrics`, 404 otherwise.
 fn respond(stream: TcpStream, registry: &Registry) -> io::Result<()> {
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;

@@ -150,4 +150,43 @@ mod tests {
         assert_eq!(by_engine[1], (Labels::from_pairs([("engine", "1")]), 6.0));
         assert_eq!(sum_by(&v, &[]), vec![(Labels::new(), 7.0)]);
     }
+
+    #[test]
+    fn rates_across_scrapes_handle_resets_and_sum_over_engines() {
+        let scrape = |e0: f64, e1: f64| {
+            parse(&format!(
+                "c_total{{engine=\"0\"}} {e0}\nc_total{{engine=\"1\"}} {e1}\n"
+            ))
+            .unwrap()
+        };
+        let (a, b, c) = (scrape(100.0, 0.0), scrape(150.0, 10.0), scrape(30.0, 20.0));
+        let range = range_vector(&[(0.0, &a), (10.0, &b), (20.0, &c)], "c_total", &[]);
+        assert_eq!(range.len(), 2);
+        assert_eq!(range[0].1.len(), 3);
+        // Engine 0 restarted: 30 - 100 + 150 = 80 over 20 s; engine 1 gained 20.
+        let rates = rate_by_series(
+            &range,
+            Window {
+                start: -1e-9,
+                end: 20.0,
+            },
+        );
+        assert!(
+            (rates[0].1 - 4.0).abs() < 1e-6 && (rates[1].1 - 1.0).abs() < 1e-6,
+            "{rates:?}"
+        );
+        let total = sum_by(&rates, &[]);
+        assert!((total[0].1 - 5.0).abs() < 1e-6);
+        let one_scrape = range_vector(&[(0.0, &a)], "c_total", &[]);
+        assert!(
+            rate_by_series(
+                &one_scrape,
+                Window {
+                    start: -1.0,
+                    end: 0.0
+                }
+            )
+            .is_empty()
+        );
+    }
 }
