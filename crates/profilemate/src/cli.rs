@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::bench::BenchArgs;
 use crate::commands::estimate::EstimateArgs;
 use crate::commands::hardware::HardwareArgs;
+use crate::commands::kv::KvArgs;
 
 /// profilemate: how fast your LLM inference deployment is, why, and how close it is to what the
 /// hardware allows.
@@ -24,4 +25,6 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// GPU presets: peaks, memory, interconnect (`hardware list`).
     Hardware(HardwareArgs),
+    /// KV-cache bytes per token, capacity on a GPU, and what each max_model_len costs.
+    Kv(Box<KvArgs>),
 }

@@ -1,8 +1,10 @@
 //! Runs the subcommands; each module owns one.
 
 pub(crate) mod bench;
+pub(crate) mod deployment_args;
 pub(crate) mod estimate;
 pub(crate) mod hardware;
+pub(crate) mod kv;
 
 use std::process::ExitCode;
 
@@ -14,5 +16,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Estimate(args) => estimate::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Hardware(args) => hardware::run(&args),
+        Command::Kv(args) => kv::run(&args),
     }
 }

@@ -32,8 +32,9 @@ pub(crate) fn run(args: &HardwareArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<Value> = presets::ALL.iter().map(to_json).collect();
-        serde_json::to_writer_pretty(&mut out, &list)?;
-        writeln!(out)?;
+        let mut text = serde_json::to_string_pretty(&list)?;
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
     } else {
         out.write_all(table(&presets::ALL).as_bytes())?;
     }
