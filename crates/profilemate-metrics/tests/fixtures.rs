@@ -45,7 +45,10 @@ fn load(run: &str, file: &str) -> Scrape {
 fn every_fixture_scrape_parses_completely_and_renders_back_identically() {
     let mut files = Vec::new();
     metrics_files(&fixtures_dir(), &mut files);
-    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(
+        files.len() >= 5,
+        "expected the five vLLM captures: {files:?}"
+    );
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         let scrape = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

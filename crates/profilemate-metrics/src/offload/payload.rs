@@ -53,7 +53,11 @@ pub enum StatValue {
 /// Label values of one series; empty for an unlabelled metric (Python's `()`).
 pub type LabelValues = Vec<String>;
 
-/// The offloading connector's stats payload.
+/// The offloading connector's stats payload (`OffloadingConnectorStats`).
+///
+/// It serialises to vLLM's `{"types": {…}, "data": {…}}` shape (see [`OffloadStats::from_json`];
+/// label-value tuples become JSON-array keys such as `"[]"`). Using one name as two types is an
+/// error, never a panic.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OffloadStats {
     pub(super) types: BTreeMap<String, StatKind>,
