@@ -167,6 +167,15 @@ impl Roofline {
     }
 }
 
+/// Whether a checkpoint's quantization method runs its matmuls in FP8 (W8A8): vLLM's FP8
+/// methods (`fp8`, `fbgemm_fp8`, `ptpc_fp8`, ModelOpt FP8 and MXFP8).
+pub fn uses_fp8_matmuls(quantization: Option<&str>) -> bool {
+    matches!(
+        quantization,
+        Some("fp8" | "fbgemm_fp8" | "ptpc_fp8" | "modelopt" | "modelopt_mxfp8")
+    )
+}
+
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }

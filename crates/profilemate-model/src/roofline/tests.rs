@@ -15,7 +15,10 @@ fn model(name: &str) -> PerfModel {
 fn close(actual: f64, expected: f64) {
     // Durations round to the nanosecond.
     let tolerance = 2e-9 + 1e-9 * expected.abs();
-    assert!((actual - expected).abs() <= tolerance, "{actual} vs {expected}");
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{actual} vs {expected}"
+    );
 }
 
 fn find<'a>(step: &'a StepRoofline, name: &str) -> &'a ComponentRoofline {

@@ -64,6 +64,8 @@ pub(crate) struct EstimateArgs {
     /// With --cases: the directory holding `<model>/config.json`.
     #[arg(long, value_name = "DIR")]
     pub(crate) configs_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) roofline: super::roofline::RooflineArgs,
 }
 
 /// A model and deployment resolved from the flags.

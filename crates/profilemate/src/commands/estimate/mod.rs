@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod cases;
 mod report;
+mod roofline;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,12 +25,21 @@ pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot estimate {}", setup.model_label))?;
     let ctx: ExecutionContext = batch::context(&args.prefill, &args.decode)?;
     let estimate = report::Estimate::compute(&setup, &model, &ctx);
+    let roofline = args.roofline.build(&setup)?;
+    let step = roofline.as_ref().map(|r| (r, r.analyze(&model, &ctx)));
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &estimate.to_json())?;
+        let mut doc = estimate.to_json();
+        if let (Some((r, step)), Some(map)) = (&step, doc.as_object_mut()) {
+            map.insert("roofline".to_owned(), roofline::json(r, step));
+        }
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
         out.write_all(estimate.to_table().as_bytes())?;
+        if let Some((r, step)) = &step {
+            out.write_all(roofline::table(r, step).as_bytes())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
