@@ -197,3 +197,23 @@ fn everything_on_under_pressure_still_delivers_every_token_in_order() {
         assert_eq!(r.finished, r.last_token);
     }
 }
+
+#[test]
+fn an_empty_schedule_holds_the_pipeline_until_the_step_in_flight_ends() {
+    // At 20 ms B's last token is already in flight and A has not arrived: the schedule is
+    // empty and, as in vLLM's batch queue, takes the free slot. A arrives at 25 ms but is
+    // scheduled only when step 2 ends at 30 ms, however finely the engine is driven.
+    let mut sim = Simulation::new(async_config(), ConstantStepTimer(ms(10))).unwrap();
+    sim.add_request(Request::synthetic(ms(0), 10, 3)).unwrap();
+    let a = sim.add_request(Request::synthetic(ms(25), 1, 1)).unwrap();
+    let mut steps: Vec<StepRecord> = Vec::new();
+    while let Some(next) = sim.next_event() {
+        sim.run_until(next.max(sim.now()) + ms(1), &mut steps);
+    }
+    let record = &sim.records()[a.0 as usize];
+    assert_eq!(
+        (record.first_scheduled, record.first_token),
+        (Some(ms(30)), Some(ms(40)))
+    );
+    assert_eq!(counts(&steps)[3], (1, 1, 0, 0));
+}

@@ -162,3 +162,49 @@ fn written_logs_parse_back_into_the_same_iterations() {
         assert_eq!(line.elapsed_ms, 10.0);
     }
 }
+
+/// Counts streamed tokens per request, as a streaming server would send them.
+#[derive(Default)]
+struct TokenCounter {
+    per_request: Vec<u32>,
+    finished: usize,
+}
+
+impl EngineSink for TokenCounter {
+    fn on_step(&mut self, _step: &StepRecord) {}
+
+    fn on_tokens(&mut self, request: profilemate_sim::RequestId, num_tokens: u32, _at: Duration) {
+        let i = request.0 as usize;
+        if self.per_request.len() <= i {
+            self.per_request.resize(i + 1, 0);
+        }
+        self.per_request[i] += num_tokens;
+    }
+
+    fn on_request_finished(&mut self, _record: &RequestRecord) {
+        self.finished += 1;
+    }
+}
+
+#[test]
+fn driving_in_small_time_slices_equals_one_run() {
+    for async_scheduling in [false, true] {
+        let config = EngineConfig {
+            async_scheduling,
+            ..spec_config(0.5, 5)
+        };
+        let (steps, records) = run(config.clone(), &mixed_workload());
+        let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
+        for r in mixed_workload() {
+            sim.add_request(r).unwrap();
+        }
+        let (mut sliced, mut tokens) = (Vec::new(), TokenCounter::default());
+        while let Some(next) = sim.next_event() {
+            sim.run_until(next.max(sim.now()) + ms(7), &mut (&mut sliced, &mut tokens));
+        }
+        assert_eq!(sliced, steps, "async: {async_scheduling}");
+        assert_eq!(sim.records(), &records[..]);
+        let expected: Vec<u32> = mixed_workload().iter().map(|r| r.max_tokens).collect();
+        assert_eq!((tokens.per_request, tokens.finished), (expected, 40));
+    }
+}

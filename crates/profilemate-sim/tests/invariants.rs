@@ -106,6 +106,25 @@ proptest! {
     }
 
     #[test]
+    fn driving_in_time_slices_changes_nothing(
+        config in configs(),
+        requests in workloads(),
+        slice_us in 100u64..30_000,
+    ) {
+        let (steps, whole) = simulate(&config, &requests);
+        let mut sim = Simulation::new(config.clone(), timer()).unwrap();
+        for r in &requests {
+            sim.add_request(r.clone()).unwrap();
+        }
+        let mut sliced = Vec::new();
+        while let Some(next) = sim.next_event() {
+            sim.run_until(next.max(sim.now()) + Duration::from_micros(slice_us), &mut sliced);
+        }
+        prop_assert_eq!(sliced, steps);
+        prop_assert_eq!(sim.records(), whole.records());
+    }
+
+    #[test]
     fn equal_seeds_replay_exactly(config in configs(), requests in workloads()) {
         let (steps_a, sim_a) = simulate(&config, &requests);
         let (steps_b, sim_b) = simulate(&config, &requests);

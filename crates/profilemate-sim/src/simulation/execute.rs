@@ -78,6 +78,7 @@ impl<T: StepTimer> Simulation<T> {
         let Some(step) = self.in_flight.pop_front() else {
             return;
         };
+        self.slot_taken_by_empty_step = false;
         let end = step.end();
         self.clock = self.clock.max(end);
         self.apply_aborts(self.clock, sink);
@@ -124,16 +125,16 @@ impl<T: StepTimer> Simulation<T> {
 
     /// Appends the step's tokens to the records and reports finished requests.
     fn emit_tokens(&mut self, tokens: &[TokenOutput], at: Duration, sink: &mut impl EngineSink) {
-        for t in tokens {
+        for t in tokens.iter().filter(|t| t.num_tokens > 0) {
             let record = &mut self.records[t.request.0 as usize];
             record.num_output_tokens += t.num_tokens;
             record.first_token.get_or_insert(at);
             record.last_token = Some(at);
             if self.record_token_times {
-                record
-                    .token_times
-                    .extend(std::iter::repeat_n(at, t.num_tokens as usize));
+                let times = std::iter::repeat_n(at, t.num_tokens as usize);
+                record.token_times.extend(times);
             }
+            sink.on_tokens(t.request, t.num_tokens, at);
             if t.finished {
                 record.finished = Some(at);
                 record.finish_reason = Some(FinishReason::Length);

@@ -73,6 +73,9 @@ pub struct Simulation<T> {
     in_flight: VecDeque<InFlight>,
     /// When the GPU finishes the last launched step.
     gpu_free_at: Duration,
+    /// An empty schedule took the free pipeline slot: like vLLM's batch queue holding an
+    /// empty batch, nothing is scheduled again until the oldest step in flight is processed.
+    slot_taken_by_empty_step: bool,
     aborts: BinaryHeap<Reverse<(Duration, RequestId)>>,
     records: Vec<RequestRecord>,
     next_index: u64,
@@ -95,6 +98,7 @@ impl<T: StepTimer> Simulation<T> {
             pending: BinaryHeap::new(),
             in_flight: VecDeque::new(),
             gpu_free_at: Duration::ZERO,
+            slot_taken_by_empty_step: false,
             aborts: BinaryHeap::new(),
             records: Vec::new(),
             next_index: 0,
@@ -147,6 +151,22 @@ impl<T: StepTimer> Simulation<T> {
         self.aborts.push(Reverse((at, id)));
     }
 
+    /// The virtual time of the next thing the engine will do on its own: the end of the
+    /// oldest step in flight, now if requests are ready to schedule, else the next arrival or
+    /// abort; `None` when idle with nothing pending. A real-time driver sleeps until then
+    /// (or until a new request comes) and calls [`run_until`](Self::run_until).
+    pub fn next_event(&self) -> Option<Duration> {
+        if let Some(step) = self.in_flight.front() {
+            return Some(step.end());
+        }
+        if self.scheduler.has_requests() {
+            return Some(self.clock);
+        }
+        let next_arrival = self.pending.peek().map(|Reverse(p)| p.arrival);
+        let next_abort = self.aborts.peek().map(|Reverse((at, _))| *at);
+        next_arrival.into_iter().chain(next_abort).min()
+    }
+
     /// Per-request records, indexed by [`RequestId`].
     pub fn records(&self) -> &[RequestRecord] {
         &self.records
@@ -188,19 +208,13 @@ impl<T: StepTimer> Simulation<T> {
     /// Does one thing (schedule a step, process a finished one, or wake at the next event);
     /// `false` when nothing is left to do (before `until`, if given).
     fn advance(&mut self, sink: &mut impl EngineSink, until: Option<Duration>) -> bool {
-        self.admit_arrivals();
-        self.apply_aborts(self.clock, sink);
         let before_until = until.is_none_or(|u| self.clock < u);
-        if before_until
-            && self.in_flight.len() < self.pipeline_depth()
-            && self.scheduler.has_requests()
-        {
-            let out = self.scheduler.schedule();
-            if !out.entries.is_empty() {
-                self.launch(out);
-                if self.in_flight.len() < self.pipeline_depth() {
-                    return true;
-                }
+        let room = self.in_flight.len() < self.pipeline_depth() && !self.slot_taken_by_empty_step;
+        if before_until && room {
+            self.admit_arrivals();
+            self.apply_aborts(self.clock, sink);
+            if self.scheduler.has_requests() && self.schedule_and_launch() {
+                return true;
             }
         }
         if let Some(end) = self.in_flight.front().map(InFlight::end) {
@@ -213,16 +227,26 @@ impl<T: StepTimer> Simulation<T> {
         self.wake_at_next_event(until)
     }
 
+    /// Schedules a step and launches it; `true` when the pipeline has room for another one
+    /// right away (async scheduling's second step).
+    fn schedule_and_launch(&mut self) -> bool {
+        let out = self.scheduler.schedule();
+        if out.entries.is_empty() {
+            self.slot_taken_by_empty_step = !self.in_flight.is_empty();
+            return false;
+        }
+        self.launch(out);
+        self.in_flight.len() < self.pipeline_depth()
+    }
+
     /// Jumps the clock to the next arrival or abort, which lies after it; `false` if there is
     /// none before `until`. An engine that cannot schedule anything also waits here.
+    /// Arrivals are admitted only when a step is about to be scheduled, as vLLM drains its
+    /// input queue between steps.
     fn wake_at_next_event(&mut self, until: Option<Duration>) -> bool {
         let next_arrival = self.pending.peek().map(|Reverse(p)| p.arrival);
         let next_abort = self.aborts.peek().map(|Reverse((at, _))| *at);
-        let next = match (next_arrival, next_abort) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match next {
+        match next_arrival.into_iter().chain(next_abort).min() {
             Some(t) if t > self.clock && until.is_none_or(|u| t < u) => {
                 self.clock = t;
                 true
