@@ -1,11 +1,12 @@
 //! Metric parity: vLLM's per-request arrays from real `vllm bench serve` runs go through our
-//! metric math; every aggregate must equal vLLM's to 1e-9 relative, the JSON must carry exactly
-//! vLLM's keys, and the console table must match vLLM's byte for byte.
+//! metric math; every aggregate must equal vLLM's to 1e-9 relative (in fact to the bit), the JSON
+//! must carry exactly vLLM's keys and bytes, and the console table must match vLLM's byte for byte.
 
 use profilemate_bench::RequestRecord;
 use profilemate_bench::config::{Backend, PercentileMetric};
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::json::DETAILED_KEYS;
+use profilemate_bench::output::pyjson::to_python_json;
 use profilemate_bench::output::{ResultJson, render_vllm_table};
 use profilemate_bench::report::{Report, ReportSettings};
 use profilemate_bench::tokenizer::WordTokenizer;
@@ -195,4 +196,25 @@ fn without_save_detailed_the_arrays_vllm_drops_are_dropped() {
         assert!(ours.get(k).is_none(), "{k}");
     }
     assert!(ours.get("latencies").is_some() && ours.get("queue_times").is_some());
+}
+
+/// Stronger than 1e-9: with numpy's pairwise summation and percentile indexing, and Python's
+/// `json.dump` formatting, the saved result is vLLM's file byte for byte.
+#[test]
+fn saved_json_is_byte_identical_to_vllms() {
+    for case in &CASES {
+        let want = std::fs::read_to_string(fixture(&format!("{}.json", case.dir))).unwrap();
+        let ours = ResultJson::new(&report(case, &load(case)), true).vllm;
+        let got = String::from_utf8(to_python_json(&ours)).unwrap();
+        if let Some(at) = got.bytes().zip(want.bytes()).position(|(a, b)| a != b) {
+            let ctx = |s: &str| s[at.saturating_sub(80)..(at + 40).min(s.len())].to_string();
+            panic!(
+                "{}: first difference at byte {at}:\n ours: {}\n vLLM: {}",
+                case.dir,
+                ctx(&got),
+                ctx(&want)
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{}", case.dir);
+    }
 }

@@ -4,12 +4,34 @@
 //! Mirrors the `np.mean(x or 0)`, `np.std`, `np.median`, `np.percentile` calls in
 //! `calculate_metrics()` of vllm/benchmarks/serve.py, vLLM 0.32: an empty sample behaves as `[0]`.
 
-/// Arithmetic mean; 0 for an empty slice.
+/// Arithmetic mean (numpy's pairwise sum over the count); 0 for an empty slice.
 pub fn mean(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         return 0.0;
     }
-    xs.iter().sum::<f64>() / xs.len() as f64
+    pairwise_sum(xs) / xs.len() as f64
+}
+
+/// numpy's `pairwise_sum` (numpy/_core/src/umath/loops_utils.h.src): plain below 8 values,
+/// eight accumulators up to 128, halves (at a multiple of 8) above. Matching its order makes
+/// means and standard deviations agree with vLLM's to the last bit.
+pub fn pairwise_sum(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    if n < 8 {
+        return xs.iter().fold(-0.0, |acc, x| acc + x);
+    }
+    if n <= 128 {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&xs[..8]);
+        let full = n - n % 8;
+        for block in xs[8..full].chunks_exact(8) {
+            r.iter_mut().zip(block).for_each(|(acc, x)| *acc += x);
+        }
+        let head = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        return xs[full..].iter().fold(head, |acc, x| acc + x);
+    }
+    let half = n / 2 - (n / 2) % 8;
+    pairwise_sum(&xs[..half]) + pairwise_sum(&xs[half..])
 }
 
 /// Population standard deviation (numpy's default `ddof=0`); 0 for an empty slice.
@@ -18,8 +40,8 @@ pub fn std_dev(xs: &[f64]) -> f64 {
         return 0.0;
     }
     let m = mean(xs);
-    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64;
-    var.sqrt()
+    let squares: Vec<f64> = xs.iter().map(|x| (x - m) * (x - m)).collect();
+    (pairwise_sum(&squares) / xs.len() as f64).sqrt()
 }
 
 /// Median of an ascending slice, averaging the middle pair as `np.median` does.
@@ -38,9 +60,8 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    let q = p / 100.0;
-    // numpy: virtual index = n*q + (1 - q) - 1, i.e. q*(n-1) (alpha = beta = 1).
-    let index = (n as f64 * q + (1.0 - q) - 1.0).clamp(0.0, (n - 1) as f64);
+    // numpy's "linear" method: virtual index = (n - 1) * (p / 100).
+    let index = ((n - 1) as f64 * (p / 100.0)).clamp(0.0, (n - 1) as f64);
     let lo = index.floor() as usize;
     let hi = (lo + 1).min(n - 1);
     lerp(sorted[lo], sorted[hi], index - lo as f64)
@@ -82,6 +103,18 @@ mod tests {
         for (p, v) in want {
             assert!((percentile_sorted(&xs, p) - v).abs() < 1e-12, "p{p}");
         }
+    }
+
+    #[test]
+    fn pairwise_sum_follows_numpys_order() {
+        // 1e16 + 1 + ... : a left fold loses every 1.0; numpy's blocks keep some of them.
+        let mut xs = vec![1.0; 200];
+        xs[0] = 1e16;
+        let naive: f64 = xs.iter().sum();
+        assert_eq!(naive, 1e16);
+        // np.sum([1e16] + [1.0] * 199) == 1.0000000000000188e16
+        assert_eq!(pairwise_sum(&xs), 1.0000000000000188e16);
+        assert_eq!(pairwise_sum(&[1.0, 2.0, 3.0]), 6.0);
     }
 
     #[test]

@@ -32,6 +32,29 @@ impl Formatter for PythonFormatter {
         w.write_all(b": ")
     }
 
+    /// `ensure_ascii=True`: DEL and non-ASCII characters become `\uXXXX` (surrogate pairs above U+FFFF).
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let plain = |c: char| c.is_ascii() && c != '\x7f';
+        if fragment.chars().all(plain) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut units = [0u16; 2];
+        for c in fragment.chars() {
+            if plain(c) {
+                w.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
         w.write_all(py_float_repr(value).as_bytes())
     }
@@ -112,6 +135,15 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(py_float_repr(x), want);
         }
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_like_ensure_ascii() {
+        let v = serde_json::json!(["a\u{fffd}b", "\u{1F600}\n"]);
+        assert_eq!(
+            String::from_utf8(to_python_json(&v)).unwrap(),
+            r#"["a\ufffdb", "\ud83d\ude00\n"]"#
+        );
     }
 
     #[test]
