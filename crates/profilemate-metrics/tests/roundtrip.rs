@@ -19,7 +19,9 @@ const AWKWARD: [&str; 6] = [
 fn filled_catalogue_registry() -> Registry {
     let reg = Registry::new();
     for (i, def) in catalogue::all().enumerate() {
-        let family = def.register(&reg, 8192).unwrap();
+        let family = def
+            .register(&reg, &catalogue::BucketConfig::new(8192))
+            .unwrap();
         for engine in 0..2 {
             let e = engine.to_string();
             let mut values: Vec<&str> = def

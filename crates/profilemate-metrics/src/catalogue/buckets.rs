@@ -84,7 +84,7 @@ pub const WEBSOCKET_CONNECTION_DURATION: &[f64] = &[
 ];
 
 /// A bucket family that `--custom-histogram-buckets` can replace as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BucketFamily {
     /// `request_latency`.
     RequestLatency,
@@ -160,12 +160,33 @@ pub enum Buckets {
     Fixed(&'static [f64]),
 }
 
-impl Buckets {
-    /// The finite bounds (`+Inf` is implied), `max_model_len` capping `request_tokens`.
-    pub fn bounds(&self, max_model_len: u64) -> Vec<f64> {
-        match self {
-            Self::Family(f) => f.defaults(max_model_len),
-            Self::Fixed(b) => b.to_vec(),
+/// How histogram bounds are chosen when registering: `max_model_len` caps the `request_tokens`
+/// family and `overrides` replace whole families, as `--custom-histogram-buckets` does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BucketConfig {
+    /// The served model's `max_model_len`.
+    pub max_model_len: u64,
+    /// Replacement bounds per family.
+    pub overrides: std::collections::BTreeMap<BucketFamily, Vec<f64>>,
+}
+
+impl BucketConfig {
+    /// vLLM's defaults for a model with this `max_model_len`.
+    pub fn new(max_model_len: u64) -> Self {
+        Self {
+            max_model_len,
+            overrides: Default::default(),
+        }
+    }
+
+    /// The bounds of `buckets` under this configuration.
+    pub fn bounds(&self, buckets: Buckets) -> Vec<f64> {
+        match buckets {
+            Buckets::Family(f) => match self.overrides.get(&f) {
+                Some(custom) => custom.clone(),
+                None => f.defaults(self.max_model_len),
+            },
+            Buckets::Fixed(b) => b.to_vec(),
         }
     }
 }
@@ -201,6 +222,19 @@ mod tests {
         assert_eq!(one_two_five(131072).last(), Some(&100000.0));
         assert!(one_two_five(0).is_empty());
         assert_eq!(one_two_five(u64::MAX).len(), 58, "stops before overflowing");
+    }
+
+    #[test]
+    fn overrides_replace_whole_families_only() {
+        let mut config = BucketConfig::new(100);
+        config
+            .overrides
+            .insert(BucketFamily::RequestLatency, vec![0.5, 5.0]);
+        let latency = Buckets::Family(BucketFamily::RequestLatency);
+        assert_eq!(config.bounds(latency), [0.5, 5.0]);
+        let tokens = config.bounds(Buckets::Family(BucketFamily::RequestTokens));
+        assert_eq!(tokens, [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
+        assert_eq!(config.bounds(Buckets::Fixed(TRANSFER_SIZE)), TRANSFER_SIZE);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 pub mod buckets;
 mod table;
 
-pub use buckets::{BucketFamily, Buckets};
+pub use buckets::{BucketConfig, BucketFamily, Buckets};
 
 use crate::alias::canonical_name;
 use crate::error::RegistryError;
@@ -94,26 +94,21 @@ impl MetricDef {
         }
     }
 
-    /// Registers this metric in `registry`; `max_model_len` caps `request_tokens` buckets.
+    /// Registers this metric in `registry`, histogram bounds chosen by `buckets`. Types other
+    /// than counter and histogram register as gauges.
     pub fn register(
         &self,
         registry: &Registry,
-        max_model_len: u64,
+        buckets: &BucketConfig,
     ) -> Result<RegisteredFamily, RegistryError> {
-        Ok(match (self.kind, self.buckets) {
-            (MetricType::Counter, _) => {
-                RegisteredFamily::Counter(registry.counter(self.name, self.help, self.labels)?)
+        let (name, help, labels) = (self.name, self.help, self.labels);
+        Ok(match self.kind {
+            MetricType::Counter => RegisteredFamily::Counter(registry.counter(name, help, labels)?),
+            MetricType::Histogram => {
+                let bounds = self.buckets.map(|b| buckets.bounds(b)).unwrap_or_default();
+                RegisteredFamily::Histogram(registry.histogram(name, help, labels, &bounds)?)
             }
-            (MetricType::Histogram, Some(b)) => {
-                let bounds = b.bounds(max_model_len);
-                RegisteredFamily::Histogram(registry.histogram(
-                    self.name,
-                    self.help,
-                    self.labels,
-                    &bounds,
-                )?)
-            }
-            _ => RegisteredFamily::Gauge(registry.gauge(self.name, self.help, self.labels)?),
+            _ => RegisteredFamily::Gauge(registry.gauge(name, help, labels)?),
         })
     }
 }

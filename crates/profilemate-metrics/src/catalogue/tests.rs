@@ -62,7 +62,7 @@ fn histogram_bounds_match_the_fixture() {
             .collect();
         assert_eq!(
             les,
-            def.buckets.unwrap().bounds(MAX_MODEL_LEN),
+            BucketConfig::new(MAX_MODEL_LEN).bounds(def.buckets.unwrap()),
             "{}",
             family.name
         );
@@ -105,7 +105,7 @@ fn every_name_in_the_anchors_section_1_is_catalogued() {
 fn the_whole_catalogue_registers_without_clashes() {
     let registry = crate::registry::Registry::new();
     for def in all() {
-        def.register(&registry, MAX_MODEL_LEN)
+        def.register(&registry, &BucketConfig::new(MAX_MODEL_LEN))
             .unwrap_or_else(|e| panic!("{}: {e}", def.name));
     }
     let rendered = parse(&registry.render()).unwrap();

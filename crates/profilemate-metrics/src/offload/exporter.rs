@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::payload::{OffloadStats, StatKind, StatValue};
-use crate::catalogue::{self, Group, RegisteredFamily};
+use crate::catalogue::{self, BucketConfig, Group, RegisteredFamily};
 use crate::error::{ExportError, RegistryError};
 use crate::registry::{EngineLabels, Registry};
 
@@ -94,7 +94,10 @@ impl OffloadExporter {
         let mut families = BTreeMap::new();
         for def in catalogue::all().filter(|d| groups.contains(&d.group)) {
             let extra = def.labels.len().saturating_sub(EngineLabels::NAMES.len());
-            families.insert(def.name, (def.register(registry, 0)?, extra));
+            families.insert(
+                def.name,
+                (def.register(registry, &BucketConfig::default())?, extra),
+            );
         }
         let exporter = Self {
             engines,
