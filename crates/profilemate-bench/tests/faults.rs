@@ -78,6 +78,14 @@ async fn every_fault_is_accounted_for_and_results_are_written() {
         errors.contains(&"Internal Server Error") && errors.contains(&"Too Many Requests"),
         "{errors:?}"
     );
+    let extras = profilemate_bench::output::render_extras_table(&report);
+    for line in [
+        "http_500:                                2",
+        "timeout:                                 2",
+        "Prefix cache hit rate (%):               25.00",
+    ] {
+        assert!(extras.contains(line), "{line:?} missing from\n{extras}");
+    }
     let server = report.server.as_ref().expect("server view from /metrics");
     assert_eq!(server.prefix_cache_hit_rate, Some(0.25));
 

@@ -188,7 +188,7 @@ fn summary_lines(out: &mut String, name: &str, s: &crate::metrics::Summary) {
 }
 
 fn errors(out: &mut String, r: &Report) {
-    if r.extras.error_counts.is_empty() && r.not_sent == 0 {
+    if r.extras.error_counts.is_empty() && r.not_sent == 0 && !r.interrupted {
         return;
     }
     let _ = writeln!(out, "{}", centered("Errors", '-'));
@@ -197,6 +197,12 @@ fn errors(out: &mut String, r: &Report) {
     }
     if r.not_sent > 0 {
         int_line(out, "Not sent (run stopped early):", r.not_sent);
+    }
+    if r.interrupted {
+        let _ = writeln!(
+            out,
+            "Interrupted: in-flight requests were cancelled (counted as failed, kind `cancelled`)"
+        );
     }
 }
 
