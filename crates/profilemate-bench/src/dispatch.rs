@@ -73,7 +73,10 @@ pub async fn dispatch(
     let start = Instant::now();
     let mut handles = Vec::with_capacity(schedule.len());
     for (pos, s) in schedule.iter().enumerate() {
-        let target = start + s.send_at;
+        // An offset beyond the clock's range can never be reached: stop there.
+        let Some(target) = start.checked_add(s.send_at) else {
+            break;
+        };
         if past_window(&opts, s.send_at)
             || !wait_until(target, cancel).await
             || past_window(&opts, start.elapsed())

@@ -115,9 +115,7 @@ pub fn compute_schedule(
 fn self_timed(total: usize, timestamps: &[Option<f64>]) -> Schedule {
     let secs = |i: usize| timestamps.get(i).copied().flatten().unwrap_or(0.0).max(0.0);
     Schedule {
-        offsets: (0..total)
-            .map(|i| Duration::from_secs_f64(secs(i)))
-            .collect(),
+        offsets: (0..total).map(|i| offset(secs(i))).collect(),
         rates: vec![0.0; total],
     }
 }
@@ -150,10 +148,7 @@ fn rate_schedule(
         delays.iter_mut().for_each(|d| *d *= factor);
     }
     Ok(Schedule {
-        offsets: delays
-            .iter()
-            .map(|&s| Duration::from_secs_f64(s.max(0.0)))
-            .collect(),
+        offsets: delays.iter().map(|&s| offset(s)).collect(),
         rates,
     })
 }
@@ -171,6 +166,11 @@ fn gap(rate: f64, burstiness: f64, rng: &mut StdRng) -> Option<f64> {
     }
     let gamma = Gamma::new(burstiness, 1.0 / (rate * burstiness)).ok()?;
     Some(gamma.sample(rng))
+}
+
+/// Seconds to an offset: negatives and NaN clamp to zero, overflow to `Duration::MAX`.
+fn offset(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 fn cumulate(xs: &mut [f64]) {

@@ -135,3 +135,11 @@ fn self_timed_uses_timestamps_as_is() {
     let s = compute_schedule(Arrivals::SelfTimed, 3, &ts, 0).unwrap();
     assert_eq!(secs(&s), vec![1.5, 0.0, 3.25]);
 }
+
+#[test]
+fn extreme_values_saturate_instead_of_panicking() {
+    let s = compute_schedule(rate(1e-300, 1.0), 3, &[], 0).unwrap();
+    assert_eq!(s.offsets[2], Duration::MAX);
+    let s = compute_schedule(Arrivals::SelfTimed, 2, &[Some(1e300), Some(f64::NAN)], 0).unwrap();
+    assert_eq!(s.offsets, vec![Duration::MAX, Duration::ZERO]);
+}
