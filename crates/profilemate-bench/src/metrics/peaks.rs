@@ -7,6 +7,9 @@
 
 use crate::record::RequestRecord;
 
+/// Upper bound on the number of 1-second buckets.
+const MAX_BUCKETS: usize = 1 << 24;
+
 /// The two peak figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Peaks {
@@ -26,7 +29,9 @@ pub fn peaks(records: &[RequestRecord]) -> Peaks {
         .iter()
         .map(|r| r.start_time + r.latency)
         .fold(f64::MIN, f64::max);
-    let buckets = ((max_end - min_start).ceil() as i64 + 1).max(0) as usize;
+    // At most ~194 days of 1-second buckets, so corrupt times cannot exhaust memory.
+    let span = ((max_end - min_start).ceil() + 1.0).clamp(0.0, MAX_BUCKETS as f64);
+    let buckets = span as usize;
     let mut tokens = vec![0u64; buckets];
     let mut active = vec![0u64; buckets];
     for r in ok {
