@@ -5,9 +5,10 @@
 //! The exporter's counter follows `RATE × elapsed time` exactly, so its true rate is known. Two
 //! checks: (1) Prometheus' own `rate()` equals our `query::rate` applied to the raw samples
 //! Prometheus stored for the same window and evaluation time (relative error < 1e-9: the same
-//! arithmetic on the same numbers); (2) the `[5s]` rate is within 5 % of the known rate (scrape
-//! timestamps are taken a few ms before the counter is read, and extrapolation covers the last
-//! millisecond of the window).
+//! arithmetic on the same numbers); (2) those samples rise at the known rate within 2 % (scrape
+//! timestamps are taken a few ms before the counter is read). Prometheus' extrapolation to the
+//! window edges is exactly what (1) checks, for a window the samples fill (`[5s]`) and one they
+//! do not (`[1m]`, the profiling guide's query, where the answer is far below the true rate).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -242,11 +243,13 @@ fn prometheus_rate_of_our_mfu_counter_matches_promql_semantics() {
             ((theirs - ours) / ours).abs() < 1e-9,
             "{window}: Prometheus {theirs}, ours {ours}, {points:?}"
         );
-        if window == "5s" {
-            assert!(
-                ((theirs - RATE) / RATE).abs() < 0.05,
-                "rate {theirs} vs the known {RATE}"
-            );
-        }
+        // The stored samples themselves lie on the known line: their slope is RATE (the only
+        // error is the few-ms jitter between a scrape's timestamp and the counter read).
+        let (first, last) = (points[0], points[points.len() - 1]);
+        let slope = (last.v - first.v) / (last.t - first.t);
+        assert!(
+            ((slope - RATE) / RATE).abs() < 0.02,
+            "{window}: slope {slope} vs {RATE}"
+        );
     }
 }
