@@ -18,8 +18,9 @@ simulates in well under a second and equal seeds give equal runs.
   times it with the [`StepTimer`], and pushes a [`StepRecord`] per step into an
   [`EngineSink`]. Per-request [`RequestRecord`]s (first token, every token, finish) come back
   at the end.
-- [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, so a sink can write
-  logs that vLLM tooling reads, and real vLLM logs can be compared with simulated ones.
+- [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, and [`StatsLogger`]
+  (a sink) produces its periodic [`StatsLine`], so simulated logs read like vLLM's and real
+  vLLM logs can be compared with simulated ones.
 - [`FixedTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
 
 See `docs/scheduler-vs-vllm.md` for how the scheduler compares with a real vLLM server.
@@ -69,6 +70,7 @@ mod simulation;
 mod sink;
 mod spec_decode;
 mod state;
+mod stats_log;
 mod step_timer;
 
 pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
@@ -83,4 +85,5 @@ pub use request::{Prompt, Request, SharedPrefix};
 pub use simulation::Simulation;
 pub use sink::EngineSink;
 pub use spec_decode::{SpecDecodeConfig, SpecDecodeStats};
+pub use stats_log::{ParseStatsError, StatsLine, StatsLogger};
 pub use step_timer::{AffineStepTimer, ConstantStepTimer, StepTimer};

@@ -158,6 +158,10 @@ pub struct StepRecord {
     pub num_finished: u32,
     /// Output tokens emitted by this step.
     pub num_generated_tokens: u32,
+    /// Prompt tokens, prefix-cache hits excluded, of the requests that emitted their first
+    /// token in this step (vLLM's `prompt_token_stats.computed`, the stats line's prompt
+    /// throughput).
+    pub num_prompt_tokens: u32,
     /// Prefix-cache lookups made while scheduling this step.
     pub prefix_cache: PrefixCacheStats,
     /// Speculative-decoding counters, when it is on.

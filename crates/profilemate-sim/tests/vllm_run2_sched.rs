@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    AffineStepTimer, CudaGraphConfig, EngineConfig, IterationLine, Request, Simulation, StepRecord,
+    AffineStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationLine, Request, Simulation,
+    StatsLine, StatsLogger, StepRecord,
 };
 
 const SERVER_LOG: &str = include_str!("fixtures/run2-sched/server.log");
@@ -203,4 +204,45 @@ fn timings_match_vllm_up_to_a_constant_frontend_delay() {
             );
         }
     }
+}
+
+/// vLLM logged two stats lines during the run (17:54:45 and 17:54:55, ~10 s apart). Their
+/// rates × 10 s give the tokens of each interval: 4799 prompt and 610 generation tokens in
+/// the first. The simulated steps reach exactly 610 generation tokens after one step, and at
+/// that point the running/waiting counts, the KV usage and the prompt tokens (16 first tokens
+/// × 300) agree with the line vLLM printed.
+#[test]
+fn stats_lines_agree_with_vllm_at_the_same_token_count() {
+    let mut sim = Simulation::new(run2_config(), cpu_timer()).unwrap();
+    for request in run2_requests() {
+        sim.add_request(request).unwrap();
+    }
+    let mut steps: Vec<StepRecord> = Vec::new();
+    sim.run(&mut steps);
+    let mut cumulative = 0;
+    let k = steps
+        .iter()
+        .position(|s| {
+            cumulative += s.num_generated_tokens;
+            cumulative == 610
+        })
+        .expect("a step boundary with 610 generated tokens");
+    let mut logger = StatsLogger::new(0, "CPU", Duration::ZERO);
+    for step in &steps[..=k] {
+        logger.on_step(step);
+    }
+    let line = logger.log(Duration::from_secs(10));
+    let vllm = SERVER_LOG.lines().find_map(StatsLine::find_in).unwrap();
+    assert_eq!((line.running, line.waiting), (vllm.running, vllm.waiting));
+    assert_eq!(
+        format!("{:.1}", line.kv_cache_usage_pct),
+        format!("{:.1}", vllm.kv_cache_usage_pct)
+    );
+    assert_eq!(
+        (line.prompt_throughput, line.generation_throughput),
+        (480.0, 61.0)
+    );
+    assert!((line.prompt_throughput - vllm.prompt_throughput).abs() < 0.11);
+    assert_eq!(line.generation_throughput, vllm.generation_throughput);
+    assert_eq!(line.to_string().len(), vllm.to_string().len());
 }

@@ -91,7 +91,8 @@ impl<T: StepTimer> Simulation<T> {
         let tokens = self
             .scheduler
             .update_from_output(&step.out, &mut self.rng, &mut spec);
-        let record = self.step_record(&step, &tokens, spec);
+        let mut record = self.step_record(&step, &tokens, spec);
+        record.num_prompt_tokens = self.first_token_prompt_tokens(&tokens);
         self.next_index += 1;
         sink.on_step(&record);
         self.emit_tokens(&tokens, end, sink);
@@ -118,9 +119,23 @@ impl<T: StepTimer> Simulation<T> {
             num_preempted: step.out.preempted.len() as u32,
             num_finished: tokens.iter().filter(|t| t.finished).count() as u32,
             num_generated_tokens: tokens.iter().map(|t| t.num_tokens).sum(),
+            num_prompt_tokens: 0,
             prefix_cache: step.out.prefix_cache,
             spec_decode: spec,
         }
+    }
+
+    /// Σ computed prompt tokens of the requests about to emit their first token.
+    fn first_token_prompt_tokens(&self, tokens: &[TokenOutput]) -> u32 {
+        let records = &self.records;
+        let first = |t: &&TokenOutput| {
+            t.num_tokens > 0 && records[t.request.0 as usize].first_token.is_none()
+        };
+        let computed = |t: &TokenOutput| {
+            let r = &records[t.request.0 as usize];
+            r.prompt_tokens - r.num_cached_tokens
+        };
+        tokens.iter().filter(first).map(computed).sum()
     }
 
     /// Appends the step's tokens to the records and reports finished requests.
