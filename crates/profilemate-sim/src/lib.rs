@@ -50,6 +50,42 @@ assert_eq!(records[0].first_token, Some(steps[0].end()));
 assert_eq!(sim.num_block_holders(), 0);
 # Ok::<(), Box<dyn std::error::Error>>(())
 ```
+
+# Driving in real time
+
+A server adds requests as they come (an arrival earlier than [`Simulation::now`] waits for the
+next step, as in vLLM), sleeps until [`Simulation::next_event`], and calls
+[`Simulation::run_until`] with the current (scaled) time; a sink's
+[`EngineSink::on_tokens`] then streams tokens whose time has come. Driving in slices gives
+exactly the same run as one [`Simulation::run`].
+
+```
+use std::time::Duration;
+use profilemate_sim::{ConstantStepTimer, EngineConfig, EngineSink, Request, RequestId, Simulation, StepRecord};
+
+#[derive(Default)]
+struct Stream(Vec<(RequestId, u32, Duration)>);
+
+impl EngineSink for Stream {
+    fn on_step(&mut self, _step: &StepRecord) {}
+    fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
+        self.0.push((request, num_tokens, at));
+    }
+}
+
+let config = EngineConfig { async_scheduling: false, ..Default::default() };
+let mut sim = Simulation::new(config, ConstantStepTimer(Duration::from_millis(10)))?;
+let id = sim.add_request(Request::synthetic(Duration::ZERO, 100, 3))?;
+let mut stream = Stream::default();
+sim.run_until(Duration::from_millis(25), &mut stream);
+// Two steps have ended by 25 ms; the third (20–30 ms) is still running.
+assert_eq!(stream.0.len(), 2);
+while let Some(t) = sim.next_event() {
+    sim.run_until(t.max(sim.now()) + Duration::from_millis(1), &mut stream);
+}
+assert_eq!(stream.0.last(), Some(&(id, 1, Duration::from_millis(30))));
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
 */
 #![deny(missing_docs)]
 
