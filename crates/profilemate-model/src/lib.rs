@@ -39,6 +39,7 @@ mod class_defaults;
 pub mod comm;
 pub mod components;
 pub mod context;
+pub mod corrected;
 pub mod cudagraph;
 pub mod dtype;
 pub mod error;
