@@ -5,11 +5,13 @@
 //! takes the sum over components, plus the collectives over the interconnect, plus a fixed
 //! overhead ([`Efficiency`]). MFU and MBU are against the datasheet peaks.
 
+mod clock;
 mod efficiency;
 mod report;
 
 use std::time::Duration;
 
+pub use clock::StepClock;
 pub use efficiency::Efficiency;
 pub use report::{Bound, ComponentRoofline, StepRoofline};
 
