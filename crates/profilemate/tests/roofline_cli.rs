@@ -100,3 +100,31 @@ fn bad_efficiency_and_unknown_gpu_are_errors() {
     .code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("tpu-v5"));
 }
+
+#[test]
+fn corrected_json_puts_both_models_side_by_side() {
+    let out = estimate(&[
+        "--model",
+        "llama-3.1-8b",
+        "--prefill",
+        "4096",
+        "--corrected",
+        "--json",
+    ])
+    .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let attn = v["corrected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "attn")
+        .unwrap();
+    let (exact, corrected) = (
+        attn["vllm_exact"]["flops"].as_u64().unwrap(),
+        attn["corrected"]["flops"].as_u64().unwrap(),
+    );
+    // Causal halving removes 4,396,972,769,280 of the QKᵀ + AV FLOPs.
+    assert_eq!(exact - corrected, 4_396_972_769_280);
+    // The vLLM-exact section is unchanged.
+    assert_eq!(v["per_gpu"]["total_flops"], v["whole_model"]["total_flops"]);
+}

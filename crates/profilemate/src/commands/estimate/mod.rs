@@ -26,17 +26,28 @@ pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
     let ctx: ExecutionContext = batch::context(&args.prefill, &args.decode)?;
     let estimate = report::Estimate::compute(&setup, &model, &ctx);
     let roofline = args.roofline.build(&setup)?;
-    let step = roofline.as_ref().map(|r| (r, r.analyze(&model, &ctx)));
+    let corrected = roofline::corrected_model(args, &setup)?;
+    let step = roofline.as_ref().map(|r| match &corrected {
+        Some(c) => (r, r.analyze(c, &ctx)),
+        None => (r, r.analyze(&model, &ctx)),
+    });
+    let compared = corrected.as_ref().map(|c| roofline::compare(&model, c, &ctx));
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut doc = estimate.to_json();
         if let (Some((r, step)), Some(map)) = (&step, doc.as_object_mut()) {
             map.insert("roofline".to_owned(), roofline::json(r, step));
         }
+        if let (Some(rows), Some(map)) = (&compared, doc.as_object_mut()) {
+            map.insert("corrected".to_owned(), roofline::compare_json(rows));
+        }
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
         out.write_all(estimate.to_table().as_bytes())?;
+        if let Some(rows) = &compared {
+            out.write_all(roofline::compare_table(rows).as_bytes())?;
+        }
         if let Some((r, step)) = &step {
             out.write_all(roofline::table(r, step).as_bytes())?;
         }

@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use clap::Args;
 use profilemate_model::comm::Collectives;
+use profilemate_model::corrected::{CorrectedModel, WeightWidths};
 use profilemate_model::hardware;
-use profilemate_model::roofline::{Efficiency, Roofline, StepRoofline, uses_fp8_matmuls};
+use profilemate_model::roofline::{
+    CostModel, Efficiency, Roofline, StepRoofline, uses_fp8_matmuls,
+};
+use profilemate_model::{ExecutionContext, HfConfig, PerfModel, presets};
 use serde_json::{Value, json};
 
-use super::args::Setup;
+use super::args::{EstimateArgs, Setup};
 
 /// `--gpu` and the named efficiency factors.
 #[derive(Debug, Args)]
@@ -31,6 +35,13 @@ pub(crate) struct RooflineArgs {
     /// Fixed time of every step, in microseconds.
     #[arg(long, default_value_t = 500, requires = "gpu", value_name = "US")]
     pub(crate) step_overhead_us: u64,
+    /// Also estimate with the corrected model (docs/accuracy.md): per-component totals beside
+    /// vLLM's, and the roofline of the corrected figures.
+    #[arg(long)]
+    pub(crate) corrected: bool,
+    /// With --corrected: speculative tokens per step (verify steps are billed as decode).
+    #[arg(long, default_value_t = 0, requires = "corrected")]
+    pub(crate) num_speculative_tokens: u64,
 }
 
 impl RooflineArgs {
@@ -52,6 +63,77 @@ impl RooflineArgs {
             .with_collectives(Collectives::from_spec(&setup.spec, &setup.deployment));
         Ok(Some(roofline))
     }
+}
+
+/// The corrected model, when `--corrected` is given.
+pub(crate) fn corrected_model(
+    args: &EstimateArgs,
+    setup: &Setup,
+) -> anyhow::Result<Option<CorrectedModel>> {
+    if !args.roofline.corrected {
+        return Ok(None);
+    }
+    let config = match (&args.model, &args.config) {
+        (Some(name), _) => presets::config(name)?,
+        (_, Some(path)) => HfConfig::load(path)?,
+        (None, None) => anyhow::bail!("give --model PRESET or --config PATH"),
+    };
+    let d = &setup.deployment;
+    let widths = WeightWidths::from_config(&config, &setup.spec, d.dtype);
+    if let Some(note) = &widths.note {
+        eprintln!("profilemate: note: {note}");
+    }
+    Ok(Some(CorrectedModel::new(
+        &setup.spec,
+        d,
+        &widths,
+        args.roofline.num_speculative_tokens,
+    )?))
+}
+
+/// Per-GPU totals of both models, component by component: `(name, exact, corrected)`.
+pub(crate) fn compare(
+    exact: &PerfModel,
+    corrected: &CorrectedModel,
+    ctx: &ExecutionContext,
+) -> Vec<(&'static str, [u128; 3], [u128; 3])> {
+    let mut rows: Vec<(&'static str, [u128; 3], [u128; 3])> = Vec::new();
+    exact.visit_components(ctx, &mut |name, t| {
+        rows.push((name, [t.flops, t.read_bytes, t.write_bytes], [0; 3]))
+    });
+    corrected.visit_components(ctx, &mut |name, t| {
+        let value = [t.flops, t.read_bytes, t.write_bytes];
+        match rows.iter_mut().find(|r| r.0 == name) {
+            Some(row) => row.2 = value,
+            None => rows.push((name, [0; 3], value)),
+        }
+    });
+    rows
+}
+
+/// The side-by-side section of the table.
+pub(crate) fn compare_table(rows: &[(&'static str, [u128; 3], [u128; 3])]) -> String {
+    let mut out = format!(
+        "\nCorrected model (per GPU; docs/accuracy.md)\n  {:<12}{:>22}{:>22}{:>22}\n",
+        "component", "FLOPs exact→corr", "read B exact→corr", "write B exact→corr"
+    );
+    for (name, exact, corrected) in rows {
+        let cell = |i: usize| format!("{:.3e}→{:.3e}", exact[i] as f64, corrected[i] as f64);
+        let _ = writeln!(
+            out,
+            "  {name:<12}{:>22}{:>22}{:>22}",
+            cell(0),
+            cell(1),
+            cell(2)
+        );
+    }
+    out
+}
+
+/// The side-by-side section of the JSON document.
+pub(crate) fn compare_json(rows: &[(&'static str, [u128; 3], [u128; 3])]) -> Value {
+    let totals = |t: &[u128; 3]| json!({"flops": t[0] as u64, "read_bytes": t[1] as u64, "write_bytes": t[2] as u64});
+    Value::Array(rows.iter().map(|(name, e, c)| json!({"component": name, "vllm_exact": totals(e), "corrected": totals(c)})).collect())
 }
 
 /// The roofline section of the table.
