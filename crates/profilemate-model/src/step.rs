@@ -30,27 +30,16 @@ impl StepInput<'_> {
     /// requests with zero scheduled tokens are skipped, context = computed + scheduled.
     pub fn fill_context(&self, ctx: &mut ExecutionContext) {
         ctx.clear();
-        for r in self
-            .new_requests
-            .iter()
-            .filter(|r| r.num_scheduled_tokens > 0)
-        {
-            ctx.add(
-                r.num_scheduled_tokens,
-                r.num_computed_tokens + r.num_scheduled_tokens,
-                true,
-            );
-        }
-        for r in self
+        let new = self.new_requests.iter().map(|r| (r, true));
+        let cached = self
             .cached_requests
             .iter()
-            .filter(|r| r.num_scheduled_tokens > 0)
-        {
-            ctx.add(
-                r.num_scheduled_tokens,
-                r.num_computed_tokens + r.num_scheduled_tokens,
-                r.num_scheduled_tokens > 1,
-            );
+            .map(|r| (r, r.num_scheduled_tokens > 1));
+        for (r, is_prefill) in new.chain(cached) {
+            if r.num_scheduled_tokens > 0 {
+                let context_len = r.num_computed_tokens + r.num_scheduled_tokens;
+                ctx.add(r.num_scheduled_tokens, context_len, is_prefill);
+            }
         }
     }
 }
