@@ -16,6 +16,11 @@ model and KV-cache dtypes, quantization and the TP/PP/DP/EP layout.
   ([`PerfModel::totals`], allocation-free) or `component.term` [`Breakdown`]s.
 - [`PerfModel::step_perf_stats`] turns a scheduler decision ([`StepInput`]) into [`PerfStats`],
   and [`logging`] renders vLLM's MFU log lines.
+- Beside it, [`corrected::CorrectedModel`] fixes vLLM's known errors (docs/accuracy.md).
+  Both are [`roofline::CostModel`]s: a [`roofline::Roofline`] on a [`hardware::Gpu`] turns
+  their FLOPs and bytes into step time, MFU, MBU and a compute- or memory-bound verdict.
+- [`kv`] sizes the KV cache and what `max_model_len` costs; [`cudagraph`] holds vLLM's
+  capture sizes, padding and dispatch.
 
 # Example
 

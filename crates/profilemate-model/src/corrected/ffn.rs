@@ -63,24 +63,31 @@ impl CorrectedFfn {
         n as f64 / self.exact.pp_size as f64
     }
 
+    /// The dense MLP of the non-MoE layers, sharded over TP.
     fn dense(&self, t: f64) -> Option<Part> {
         let m = &self.exact;
-        let layers = self.layers(m.num_hidden_layers - m.num_moe_layers);
-        let width = m.intermediate_size as f64 / self.parallel.tp as f64;
-        (layers > 0.0).then_some(Part {
-            width,
-            rows: t,
-            matrices: 1.0,
-            weight: self.dense_width,
-            layers,
-        })
+        self.tp_sharded(
+            t,
+            m.intermediate_size,
+            m.num_hidden_layers - m.num_moe_layers,
+        )
     }
 
+    /// The shared experts of the MoE layers, one MLP of `S × MI` columns sharded over TP.
     fn shared(&self, t: f64) -> Option<Part> {
         let m = &self.exact;
-        let width =
-            (m.num_shared_experts * m.moe_intermediate_size) as f64 / self.parallel.tp as f64;
-        let layers = self.layers(m.num_moe_layers);
+        self.tp_sharded(
+            t,
+            m.num_shared_experts * m.moe_intermediate_size,
+            m.num_moe_layers,
+        )
+    }
+
+    fn tp_sharded(&self, t: f64, columns: u64, layers: u64) -> Option<Part> {
+        let (width, layers) = (
+            columns as f64 / self.parallel.tp as f64,
+            self.layers(layers),
+        );
         (layers > 0.0 && width > 0.0).then_some(Part {
             width,
             rows: t,

@@ -128,9 +128,9 @@ fn default_sizes(s: &CaptureSizeSettings, max: u64, decode_sizes: &[u64]) -> Vec
 }
 
 fn explicit_sizes(explicit: &[u32], max_tokens: u64) -> Result<Vec<u32>, ModelError> {
-    if explicit.is_empty() {
+    if explicit.is_empty() || explicit.contains(&0) {
         return Err(invalid(
-            "cudagraph_capture_sizes must not be empty".to_owned(),
+            "cudagraph_capture_sizes must be a non-empty list of sizes ≥ 1".to_owned(),
         ));
     }
     let kept = explicit
@@ -254,6 +254,9 @@ mod tests {
         assert_eq!(capture_sizes(&s).unwrap(), vec![1, 8, 32]);
         s.max_capture_size = Some(128);
         assert!(capture_sizes(&s).is_err(), "disagreeing max is an error");
+        s.max_capture_size = None;
+        s.capture_sizes = Some(vec![0, 8]);
+        assert!(capture_sizes(&s).is_err(), "a zero size is an error");
     }
 
     #[test]
