@@ -15,4 +15,4 @@ mod stats;
 pub use dispatch::{CudaGraphDispatcher, Dispatch};
 pub use mode::{CudaGraphMode, RuntimeMode};
 pub use sizes::{CaptureSizeSettings, capture_sizes};
-pub use stats::{CudaGraphStat, CudaGraphStats};
+pub use stats::{CudaGraphStat, CudaGraphStats, log_record};

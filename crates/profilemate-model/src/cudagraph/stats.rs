@@ -106,6 +106,24 @@ impl CudaGraphStats {
     }
 }
 
+/// One multi-line log record as vLLM writes it: `prefix` (`(APIServer pid=…) INFO … [file:line] `)
+/// before the message and again after every newline, which becomes `\r\n`
+/// (`NewLineFormatter` in vllm/logging_utils/formatter.py, vLLM 0.32); the handler ends the
+/// record with `\n`.
+pub fn log_record(prefix: &str, message: &str) -> String {
+    let mut out = String::with_capacity(message.len() * 2);
+    out.push_str(prefix);
+    for (i, line) in message.split('\n').enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+            out.push_str(prefix);
+        }
+        out.push_str(line);
+    }
+    out.push('\n');
+    out
+}
+
 fn cells(s: &CudaGraphStat, count: u64) -> [String; 5] {
     [
         s.unpadded_tokens.to_string(),
@@ -164,6 +182,25 @@ mod tests {
             | 2048            | 2048          | 0            | NONE         | 2     |\n\
             | 300             | 304           | 4            | PIECEWISE    | 1     |\n";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn log_record_repeats_the_prefix_after_every_newline() {
+        let mut stats = CudaGraphStats::new();
+        stats.observe(stat(5, 8, RuntimeMode::Full));
+        let prefix = "(APIServer pid=4242) INFO 10-20 08:41:10 [cuda_graph.py:123] ";
+        let record = log_record(prefix, &stats.render(CudaGraphMode::Full, &[8]));
+        let lines: Vec<&str> = record.split("\r\n").collect();
+        assert_eq!(lines.len(), 11);
+        assert_eq!(lines[0], format!("{prefix}**CUDAGraph Config Settings:**"));
+        assert_eq!(lines[1], prefix);
+        assert_eq!(
+            lines[9],
+            format!(
+                "{prefix}| 5               | 8             | 3            | FULL         | 1     |"
+            )
+        );
+        assert_eq!(lines[10], format!("{prefix}\n"));
     }
 
     #[test]
