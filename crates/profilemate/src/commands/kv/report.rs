@@ -129,7 +129,7 @@ impl KvReport<'_> {
             "gpu_memory_utilization": s.gpu_memory_utilization,
             "kv_cache_bytes_per_token": self.whole.bytes_per_token(),
             "kv_cache_bytes_per_token_per_gpu": self.per_gpu.bytes_per_token(),
-            "kv_cache_bytes": self.kv_cache_bytes() as u64,
+            "kv_cache_bytes": int(self.kv_cache_bytes()),
             "num_layers": self.whole.full_layers + self.whole.sliding_layers,
             "num_sliding_layers": self.whole.sliding_layers,
             "sliding_window": self.whole.sliding_window,
@@ -149,14 +149,19 @@ impl KvReport<'_> {
 fn row_json(row: &KvRow) -> Value {
     json!({
         "max_model_len": row.max_model_len,
-        "kv_bytes_per_sequence": row.kv_bytes_per_sequence as u64,
-        "kv_bytes_for_max_num_seqs": row.kv_bytes_for_max_num_seqs as u64,
+        "kv_bytes_per_sequence": int(row.kv_bytes_per_sequence),
+        "kv_bytes_for_max_num_seqs": int(row.kv_bytes_for_max_num_seqs),
         "max_concurrent_sequences": row.max_concurrent_sequences,
-        "decode_kv_read_bytes_per_request": row.decode_kv_read_per_request as u64,
-        "prefill_attention_flops": row.prefill_attention_flops as u64,
+        "decode_kv_read_bytes_per_request": int(row.decode_kv_read_per_request),
+        "prefill_attention_flops": int(row.prefill_attention_flops),
         "decode_batch": row.decode_batch,
         "decode_step_time_ms": row.decode_step_time.map(|t| t.as_secs_f64() * 1e3),
     })
+}
+
+/// A JSON integer; counts past `u64::MAX` (16 EiB) saturate.
+fn int(value: u128) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
 }
 
 fn window_note(w: &KvLayout) -> String {
