@@ -11,6 +11,14 @@ fn estimate(args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// The entry of a JSON list of components named `name`.
+fn component<'a>(list: &'a Value, name: &str) -> &'a Value {
+    let found = list
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["component"] == name));
+    found.unwrap_or_else(|| panic!("no component {name} in {list}"))
+}
+
 #[test]
 fn json_carries_the_roofline_of_a_compute_bound_prefill() {
     let out = estimate(&[
@@ -32,12 +40,7 @@ fn json_carries_the_roofline_of_a_compute_bound_prefill() {
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let r = &v["roofline"];
     assert_eq!(r["gpu"], "a100-80gb");
-    let ffn = r["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["component"] == "ffn")
-        .unwrap();
+    let ffn = component(&r["components"], "ffn");
     // 23,089,744,183,296 FLOPs at 312 TFLOP/s = 74.005 ms, compute-bound.
     assert_eq!(ffn["flops"], 23_089_744_183_296u64);
     assert!(
@@ -113,12 +116,7 @@ fn corrected_json_puts_both_models_side_by_side() {
     ])
     .success();
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let attn = v["corrected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["component"] == "attn")
-        .unwrap();
+    let attn = component(&v["corrected"], "attn");
     let (exact, corrected) = (
         attn["vllm_exact"]["flops"].as_u64().unwrap(),
         attn["corrected"]["flops"].as_u64().unwrap(),
