@@ -84,6 +84,7 @@ impl EngineConfig {
     /// Mirrors `SchedulerConfig._verify_args` (vllm/config/scheduler.py) and the KV-capacity
     /// check of `check_enough_kv_cache_memory` (vllm/v1/core/kv_cache_utils.py), vLLM 0.32.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_limits()?;
         self.validate_nonzero()?;
         self.validate_budget()?;
         self.validate_kv_capacity()?;
@@ -101,6 +102,41 @@ impl EngineConfig {
         let num_drafts = self.decode_query_len() - 1;
         self.cudagraph
             .dispatcher(self.max_num_seqs, self.max_num_batched_tokens, num_drafts)
+    }
+
+    /// Token counts up to 2^28 keep every sum the scheduler forms within `u32`; 2^26 blocks
+    /// keep the block pool's arrays within a few GB.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        const MAX_TOKENS: u32 = 1 << 28;
+        let drafts = self
+            .spec_decode
+            .as_ref()
+            .map_or(0, |s| s.num_speculative_tokens.max(s.num_lookahead_tokens));
+        let checks = [
+            ("--max-model-len", self.max_model_len, MAX_TOKENS),
+            (
+                "--max-num-batched-tokens",
+                self.max_num_batched_tokens,
+                MAX_TOKENS,
+            ),
+            ("--max-num-seqs", self.max_num_seqs, MAX_TOKENS),
+            ("--block-size", self.block_size, MAX_TOKENS),
+            (
+                "--long-prefill-token-threshold",
+                self.long_prefill_token_threshold,
+                MAX_TOKENS,
+            ),
+            ("num_speculative_tokens", drafts, 1 << 10),
+            ("--num-gpu-blocks-override", self.num_gpu_blocks, 1 << 26),
+        ];
+        match checks.into_iter().find(|&(_, value, max)| value > max) {
+            Some((flag, value, max)) => Err(ConfigError::TooLarge {
+                flag,
+                value: value.into(),
+                max: max.into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn validate_nonzero(&self) -> Result<(), ConfigError> {
@@ -222,6 +258,40 @@ mod tests {
                 max_model_len: 8192
             })
         );
+    }
+
+    #[test]
+    fn absurd_sizes_are_errors_not_panics() {
+        let config = EngineConfig {
+            num_gpu_blocks: u32::MAX,
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err();
+        let max = 1 << 26;
+        assert_eq!(
+            err,
+            ConfigError::TooLarge {
+                flag: "--num-gpu-blocks-override",
+                value: u64::from(u32::MAX),
+                max
+            }
+        );
+        let spec = SpecDecodeConfig {
+            num_speculative_tokens: u32::MAX,
+            acceptance_probability: 0.5,
+            num_lookahead_tokens: 0,
+        };
+        let config = EngineConfig {
+            spec_decode: Some(spec),
+            ..Default::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge {
+                flag: "num_speculative_tokens",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -6,6 +6,17 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A setting beyond what the simulator represents (token counts are `u32`; sums of a
+    /// handful of them must not overflow, and the block arrays must fit in memory).
+    #[error("{flag} = {value} is beyond the simulator's limit of {max}")]
+    TooLarge {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
     /// `--max-num-seqs` is zero.
     #[error("--max-num-seqs must be at least 1")]
     ZeroMaxNumSeqs,

@@ -217,3 +217,29 @@ fn an_empty_schedule_holds_the_pipeline_until_the_step_in_flight_ends() {
     );
     assert_eq!(counts(&steps)[3], (1, 1, 0, 0));
 }
+
+#[test]
+fn an_idle_scheduler_still_waits_for_the_step_in_flight() {
+    // A finishes at 30 ms while step 3 (its wasted draft step) runs until 40 ms. With no
+    // request left, vLLM blocks on that step; B, arriving at 35 ms, is scheduled at 40 ms.
+    let config = EngineConfig {
+        spec_decode: Some(SpecDecodeConfig {
+            num_speculative_tokens: 2,
+            acceptance_probability: 1.0,
+            num_lookahead_tokens: 0,
+        }),
+        ..async_config()
+    };
+    let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
+    sim.add_request(Request::synthetic(ms(0), 8, 6)).unwrap();
+    let b = sim.add_request(Request::synthetic(ms(35), 4, 1)).unwrap();
+    let mut steps: Vec<StepRecord> = Vec::new();
+    while let Some(next) = sim.next_event() {
+        sim.run_until(next.max(sim.now()) + ms(1), &mut steps);
+    }
+    let record = &sim.records()[b.0 as usize];
+    assert_eq!(
+        (record.first_scheduled, record.first_token),
+        (Some(ms(40)), Some(ms(50)))
+    );
+}

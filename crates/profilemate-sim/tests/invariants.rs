@@ -132,3 +132,56 @@ proptest! {
         prop_assert_eq!(sim_a.records(), sim_b.records());
     }
 }
+
+/// Any field values: the engine either refuses the settings with an error or runs a small
+/// workload to the end, but never panics.
+fn wild_configs() -> impl Strategy<Value = EngineConfig> {
+    let wide = || prop_oneof![12 => 1u32..64, 6 => 0u32..5000, 1 => any::<u32>()];
+    let sizes = (wide(), wide(), wide(), wide(), wide(), wide());
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<u32>(),
+        -1.0f64..2.0,
+    );
+    (sizes, flags).prop_map(
+        |((seqs, batched, block, blocks, len, threshold), (pc, chunk, asy, k, p))| EngineConfig {
+            max_num_seqs: seqs,
+            max_num_batched_tokens: batched,
+            block_size: block,
+            num_gpu_blocks: blocks % (1 << 16),
+            max_model_len: len,
+            long_prefill_token_threshold: if threshold % 3 == 0 { threshold } else { 0 },
+            enable_prefix_caching: pc,
+            enable_chunked_prefill: chunk,
+            async_scheduling: asy,
+            spec_decode: (k % 3 > 0).then_some(SpecDecodeConfig {
+                num_speculative_tokens: k % 7,
+                acceptance_probability: p,
+                num_lookahead_tokens: k % 5,
+            }),
+            ..Default::default()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wild_settings_are_refused_or_run_without_panicking(config in wild_configs(), requests in workloads()) {
+        let Ok(mut sim) = Simulation::new(config.clone(), timer()) else { return Ok(()) };
+        let accepted: Vec<u32> = requests
+            .into_iter()
+            .filter_map(|r| {
+                let max_tokens = r.max_tokens;
+                sim.add_request(r).ok().map(|_| max_tokens)
+            })
+            .collect();
+        sim.run(&mut ());
+        let delivered: Vec<u32> = sim.records().iter().map(|r| r.num_output_tokens).collect();
+        prop_assert_eq!(delivered, accepted);
+        prop_assert_eq!(sim.num_block_holders(), 0);
+    }
+}

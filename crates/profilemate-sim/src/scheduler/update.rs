@@ -62,7 +62,9 @@ impl Scheduler {
     ) -> Option<TokenOutput> {
         let max_model_len = self.config.max_model_len;
         let r = self.reqs.get_mut(&e.request.0)?;
-        r.num_in_flight_tokens -= e.num_scheduled_tokens;
+        r.num_in_flight_tokens = r
+            .num_in_flight_tokens
+            .saturating_sub(e.num_scheduled_tokens);
         let stale = r.num_stale_tokens > 0;
         r.num_stale_tokens = r.num_stale_tokens.saturating_sub(e.num_scheduled_tokens);
         if !samples {
@@ -79,7 +81,10 @@ impl Scheduler {
             }
             generated += accepted;
         }
-        let room = r.max_tokens.min(max_model_len - r.num_prompt_tokens) - r.num_output_tokens;
+        let limit = r
+            .max_tokens
+            .min(max_model_len.saturating_sub(r.num_prompt_tokens));
+        let room = limit.saturating_sub(r.num_output_tokens);
         let num_tokens = generated.min(room);
         r.num_output_tokens += num_tokens;
         if !stale {

@@ -78,7 +78,7 @@ impl<T: StepTimer> Simulation<T> {
         let Some(step) = self.in_flight.pop_front() else {
             return;
         };
-        self.slot_taken_by_empty_step = false;
+        self.blocked_on_oldest_step = false;
         let end = step.end();
         self.clock = self.clock.max(end);
         self.apply_aborts(self.clock, sink);

@@ -73,9 +73,10 @@ pub struct Simulation<T> {
     in_flight: VecDeque<InFlight>,
     /// When the GPU finishes the last launched step.
     gpu_free_at: Duration,
-    /// An empty schedule took the free pipeline slot: like vLLM's batch queue holding an
-    /// empty batch, nothing is scheduled again until the oldest step in flight is processed.
-    slot_taken_by_empty_step: bool,
+    /// A scheduling point passed without launching a step while one is in flight: vLLM's
+    /// batch queue then blocks on the oldest step (`step_with_batch_queue`), so nothing is
+    /// scheduled again, and no arrival is admitted, until that step is processed.
+    blocked_on_oldest_step: bool,
     aborts: BinaryHeap<Reverse<(Duration, RequestId)>>,
     records: Vec<RequestRecord>,
     next_index: u64,
@@ -98,7 +99,7 @@ impl<T: StepTimer> Simulation<T> {
             pending: BinaryHeap::new(),
             in_flight: VecDeque::new(),
             gpu_free_at: Duration::ZERO,
-            slot_taken_by_empty_step: false,
+            blocked_on_oldest_step: false,
             aborts: BinaryHeap::new(),
             records: Vec::new(),
             next_index: 0,
@@ -209,13 +210,14 @@ impl<T: StepTimer> Simulation<T> {
     /// `false` when nothing is left to do (before `until`, if given).
     fn advance(&mut self, sink: &mut impl EngineSink, until: Option<Duration>) -> bool {
         let before_until = until.is_none_or(|u| self.clock < u);
-        let room = self.in_flight.len() < self.pipeline_depth() && !self.slot_taken_by_empty_step;
+        let room = self.in_flight.len() < self.pipeline_depth() && !self.blocked_on_oldest_step;
         if before_until && room {
             self.admit_arrivals();
             self.apply_aborts(self.clock, sink);
             if self.scheduler.has_requests() && self.schedule_and_launch() {
                 return true;
             }
+            self.blocked_on_oldest_step = !self.in_flight.is_empty();
         }
         if let Some(end) = self.in_flight.front().map(InFlight::end) {
             if until.is_some_and(|u| end > u) {
@@ -232,7 +234,6 @@ impl<T: StepTimer> Simulation<T> {
     fn schedule_and_launch(&mut self) -> bool {
         let out = self.scheduler.schedule();
         if out.entries.is_empty() {
-            self.slot_taken_by_empty_step = !self.in_flight.is_empty();
             return false;
         }
         self.launch(out);
