@@ -114,7 +114,10 @@ impl KvCacheManager {
     /// Allocates the slots for `alloc`, or returns `false` when the free blocks do not suffice
     /// (`allocate_slots` returning `None`).
     pub(crate) fn allocate_slots(&mut self, alloc: &Alloc<'_>) -> bool {
-        let held = self.reqs.get(&alloc.req).map_or(0, |r| r.blocks.len());
+        let (held, num_cached) = self
+            .reqs
+            .get(&alloc.req)
+            .map_or((0, 0), |r| (r.blocks.len(), r.num_cached));
         let hit_tokens = alloc.new_computed.len() as u32 * self.block_size;
         let computed = (alloc.num_computed_tokens + hit_tokens).min(self.max_model_len);
         let watermark = if alloc.apply_watermark {
@@ -134,7 +137,14 @@ impl KvCacheManager {
         if self.blocks_needed(alloc, held, slots) + watermark > free {
             return false;
         }
-        self.commit(alloc, slots, computed + alloc.num_new_tokens);
+        let upto = (computed + alloc.num_new_tokens).min(alloc.num_tokens);
+        let fits =
+            alloc.new_computed.is_empty() && held >= slots.div_ceil(self.block_size) as usize;
+        if !fits {
+            self.commit(alloc, slots, upto);
+        } else if (upto / self.block_size) as usize > num_cached {
+            self.cache_blocks(alloc.req, upto, alloc.hashes);
+        }
         true
     }
 
@@ -149,7 +159,7 @@ impl KvCacheManager {
         let required = slots.div_ceil(self.block_size) as usize;
         let missing = required.saturating_sub(entry.blocks.len()) as u32;
         self.pool.get_new_blocks(missing, &mut entry.blocks);
-        self.cache_blocks(alloc.req, upto.min(alloc.num_tokens), alloc.hashes);
+        self.cache_blocks(alloc.req, upto, alloc.hashes);
     }
 
     /// Registers the request's full blocks among its first `num_tokens` tokens in the prefix

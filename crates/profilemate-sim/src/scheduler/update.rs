@@ -120,12 +120,14 @@ impl Scheduler {
         }
         if caching {
             r.update_hashes(e.request.0, block_size);
-            if asynchronous && r.status == Status::Running {
-                let upto = r
-                    .num_computed_tokens
-                    .saturating_sub(r.num_output_placeholders);
-                self.kv
-                    .cache_blocks(e.request.0, upto.min(r.num_tokens()), &r.block_hashes);
+            let upto = r
+                .num_computed_tokens
+                .saturating_sub(r.num_output_placeholders)
+                .min(r.num_tokens());
+            // Known tokens grow by `num_tokens`; only a crossed block boundary fills a block.
+            let crossed = upto / block_size > upto.saturating_sub(num_tokens) / block_size;
+            if asynchronous && r.status == Status::Running && crossed {
+                self.kv.cache_blocks(e.request.0, upto, &r.block_hashes);
             }
         }
         TokenOutput {
