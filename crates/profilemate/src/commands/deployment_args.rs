@@ -1,26 +1,28 @@
-//! Defines [`DeploymentArgs`]: the model and deployment flags shared by `kv` (and any command
-//! that sizes a deployment on a GPU), resolved into a spec and a [`Deployment`].
+//! Defines [`DeploymentArgs`]: the model and deployment flags shared by `estimate`, `kv` and the
+//! simulator commands, resolved into a config, a spec and a [`Deployment`].
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_model::hardware::{self, Gpu};
-use profilemate_model::{Deployment, Dtype, KvCacheDtype, ModelSpec, ParallelConfig, presets};
+use profilemate_model::{
+    Deployment, Dtype, HfConfig, KvCacheDtype, ModelSpec, ParallelConfig, presets,
+};
 
-/// Which model, how it is run, and on which GPU.
+/// Which model, and how it is run.
 #[derive(Debug, Args)]
 pub(crate) struct DeploymentArgs {
-    /// A model preset (`llama-3.1-8b`, `deepseek-v3`, …).
-    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    /// A model preset (`llama-3.1-8b`, `deepseek-v3`, …; an unknown name lists them).
+    #[arg(long, conflicts_with = "config")]
     pub(crate) model: Option<String>,
     /// A Hugging Face `config.json`, or the model directory holding it.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
-    /// Model dtype: auto (from the config), bfloat16, float16, float32.
+    /// Model dtype: auto (from the config; float32 checkpoints run in bfloat16), bfloat16,
+    /// float16, float32.
     #[arg(long, default_value = "auto")]
     pub(crate) dtype: String,
-    /// KV-cache dtype: auto (the model dtype), fp8, fp8_e4m3, fp8_ds_mla, …
+    /// KV-cache dtype: auto (the model dtype), fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla, …
     #[arg(long, default_value = "auto")]
     pub(crate) kv_cache_dtype: String,
     /// Tensor-parallel size.
@@ -47,51 +49,57 @@ pub(crate) struct DeploymentArgs {
     /// Treat every layer as full attention (vLLM's `--disable-sliding-window`).
     #[arg(long)]
     pub(crate) disable_sliding_window: bool,
-    /// GPU preset (`profilemate hardware list`) or a JSON file describing one.
-    #[arg(long, default_value = "h100-sxm")]
-    pub(crate) gpu: String,
 }
 
-/// The resolved model, deployment and GPU.
+/// The resolved model and deployment.
 #[derive(Debug)]
-pub(crate) struct Resolved {
+pub(crate) struct Setup {
+    /// The preset name or config path, for display.
     pub(crate) label: String,
+    /// The loaded config (the corrected model reads `quantization_config` from it).
+    pub(crate) config: HfConfig,
+    /// The architecture, as vLLM derives it.
     pub(crate) spec: ModelSpec,
+    /// Dtypes and parallel layout.
     pub(crate) deployment: Deployment,
-    pub(crate) gpu: Gpu,
 }
 
 impl DeploymentArgs {
-    /// Loads the model and GPU and checks the layout.
-    pub(crate) fn resolve(&self) -> anyhow::Result<Resolved> {
-        let (label, spec) = match (&self.model, &self.config) {
-            (Some(name), _) => (name.clone(), presets::spec(name)?),
-            (_, Some(path)) => {
-                let spec = ModelSpec::load(path)
-                    .with_context(|| format!("cannot load --config {}", path.display()))?;
-                (path.display().to_string(), spec)
-            }
+    /// Loads the model and checks the deployment flags.
+    pub(crate) fn resolve(&self) -> anyhow::Result<Setup> {
+        let (label, config) = match (&self.model, &self.config) {
+            (Some(name), _) => (name.clone(), presets::config(name)?),
+            (None, Some(path)) => (
+                path.display().to_string(),
+                HfConfig::load(path)
+                    .with_context(|| format!("cannot load --config {}", path.display()))?,
+            ),
             (None, None) => anyhow::bail!("give --model PRESET or --config PATH"),
         };
-        let dtype = match self.dtype.as_str() {
-            "auto" => spec
-                .config_dtype
-                .filter(|d| *d != Dtype::Float32)
-                .unwrap_or(Dtype::Bfloat16),
-            name => name.parse::<Dtype>()?,
-        };
+        let spec = ModelSpec::from_config(&config);
         let deployment = Deployment {
-            dtype,
+            dtype: resolve_dtype(&self.dtype, &spec)?,
             kv_cache_dtype: self.kv_cache_dtype.parse::<KvCacheDtype>()?,
             parallel: ParallelConfig::new(self.tp, self.pp, self.dp, self.enable_expert_parallel)?,
             disable_sliding_window: self.disable_sliding_window,
         };
-        let gpu = hardware::resolve(&self.gpu)?;
-        Ok(Resolved {
+        Ok(Setup {
             label,
+            config,
             spec,
             deployment,
-            gpu,
         })
     }
+}
+
+/// `auto` takes the checkpoint's dtype, running float32 checkpoints in bfloat16 as vLLM does on
+/// GPUs; a config without a dtype runs in bfloat16.
+fn resolve_dtype(flag: &str, spec: &ModelSpec) -> anyhow::Result<Dtype> {
+    if flag != "auto" {
+        return Ok(flag.parse::<Dtype>()?);
+    }
+    Ok(match spec.config_dtype {
+        Some(Dtype::Float32) | None => Dtype::Bfloat16,
+        Some(dtype) => dtype,
+    })
 }

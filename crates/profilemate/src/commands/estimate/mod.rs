@@ -20,9 +20,9 @@ pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
     if let Some(cases_file) = &args.cases {
         return cases::run(cases_file, args.configs_dir.as_deref());
     }
-    let setup = args.resolve()?;
+    let setup = args.deployment.resolve()?;
     let model = PerfModel::vllm_exact(&setup.spec, &setup.deployment)
-        .with_context(|| format!("cannot estimate {}", setup.model_label))?;
+        .with_context(|| format!("cannot estimate {}", setup.label))?;
     let ctx: ExecutionContext = batch::context(&args.prefill, &args.decode)?;
     let estimate = report::Estimate::compute(&setup, &model, &ctx);
     let roofline = args.roofline.build(&setup)?;
@@ -31,7 +31,9 @@ pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
         Some(c) => (r, r.analyze(c, &ctx)),
         None => (r, r.analyze(&model, &ctx)),
     });
-    let compared = corrected.as_ref().map(|c| roofline::compare(&model, c, &ctx));
+    let compared = corrected
+        .as_ref()
+        .map(|c| roofline::compare(&model, c, &ctx));
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut doc = estimate.to_json();

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use profilemate_model::{Breakdown, ExecutionContext, Metric, PerfModel};
 use serde_json::{Value, json};
 
-use super::args::Setup;
+use crate::commands::deployment_args::Setup;
 
 /// One step's breakdowns, per GPU and for the whole model.
 pub(crate) struct Estimate<'a> {
@@ -68,7 +68,7 @@ impl<'a> Estimate<'a> {
         let _ = writeln!(
             out,
             "model       {} ({})",
-            self.setup.model_label,
+            self.setup.label,
             self.setup.spec.model_type.as_deref().unwrap_or("?")
         );
         let _ = writeln!(
@@ -119,7 +119,7 @@ impl<'a> Estimate<'a> {
             Value::Object(map)
         };
         json!({
-            "model": self.setup.model_label,
+            "model": self.setup.label,
             "model_type": self.setup.spec.model_type,
             "quantization": self.setup.spec.quantization,
             "dtype": d.dtype.name(),

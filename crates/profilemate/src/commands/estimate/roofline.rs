@@ -14,7 +14,8 @@ use profilemate_model::roofline::{
 use profilemate_model::{ExecutionContext, HfConfig, PerfModel, presets};
 use serde_json::{Value, json};
 
-use super::args::{EstimateArgs, Setup};
+use super::args::EstimateArgs;
+use crate::commands::deployment_args::Setup;
 
 /// `--gpu` and the named efficiency factors.
 #[derive(Debug, Args)]
@@ -73,13 +74,8 @@ pub(crate) fn corrected_model(
     if !args.roofline.corrected {
         return Ok(None);
     }
-    let config = match (&args.model, &args.config) {
-        (Some(name), _) => presets::config(name)?,
-        (_, Some(path)) => HfConfig::load(path)?,
-        (None, None) => anyhow::bail!("give --model PRESET or --config PATH"),
-    };
     let d = &setup.deployment;
-    let widths = WeightWidths::from_config(&config, &setup.spec, d.dtype);
+    let widths = WeightWidths::from_config(&setup.config, &setup.spec, d.dtype);
     if let Some(note) = &widths.note {
         eprintln!("profilemate: note: {note}");
     }

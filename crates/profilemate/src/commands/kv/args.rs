@@ -3,7 +3,9 @@
 use clap::Args;
 use profilemate_model::kv::KvSizingConfig;
 
-use crate::commands::deployment_args::{DeploymentArgs, Resolved};
+use profilemate_model::hardware::Gpu;
+
+use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -12,6 +14,9 @@ const GIB: f64 = (1u64 << 30) as f64;
 pub(crate) struct KvArgs {
     #[command(flatten)]
     pub(crate) deployment: DeploymentArgs,
+    /// GPU preset (`profilemate hardware list`) or a JSON file describing one.
+    #[arg(long, default_value = "h100-sxm")]
+    pub(crate) gpu: String,
     /// Share of GPU memory vLLM may use (`--gpu-memory-utilization`).
     #[arg(long, default_value_t = 0.9)]
     pub(crate) gpu_memory_utilization: f64,
@@ -42,7 +47,7 @@ pub(crate) struct KvArgs {
 
 impl KvArgs {
     /// The sizing settings, validated.
-    pub(crate) fn sizing(&self, r: &Resolved) -> anyhow::Result<KvSizingConfig> {
+    pub(crate) fn sizing(&self, r: &Setup, gpu: &Gpu) -> anyhow::Result<KvSizingConfig> {
         let gib = |v: Option<f64>, flag: &str| -> anyhow::Result<Option<u64>> {
             match v {
                 Some(g) if !(g.is_finite() && g >= 0.0) => {
@@ -52,7 +57,7 @@ impl KvArgs {
             }
         };
         let config = KvSizingConfig {
-            gpu_memory_bytes: r.gpu.memory_bytes,
+            gpu_memory_bytes: gpu.memory_bytes,
             gpu_memory_utilization: self.gpu_memory_utilization,
             max_model_len: self
                 .max_model_len

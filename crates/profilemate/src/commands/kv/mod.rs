@@ -8,22 +8,23 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use profilemate_model::PerfModel;
 use profilemate_model::kv::{KvCapacity, KvLayout, sweep};
 use profilemate_model::roofline::{Efficiency, Roofline};
+use profilemate_model::{PerfModel, hardware};
 
 pub(crate) use args::KvArgs;
 
 /// Runs `kv`.
 pub(crate) fn run(args: &KvArgs) -> anyhow::Result<ExitCode> {
     let r = args.deployment.resolve()?;
+    let gpu = hardware::resolve(&args.gpu)?;
     let whole = KvLayout::whole_model(&r.spec, &r.deployment)?;
     let per_gpu = KvLayout::per_gpu(&r.spec, &r.deployment)?;
-    let sizing = args.sizing(&r)?;
+    let sizing = args.sizing(&r, &gpu)?;
     let capacity = KvCapacity::compute(&r.spec, &r.deployment, &per_gpu, &sizing)?;
     let model = PerfModel::vllm_exact(&r.spec, &r.deployment)
         .with_context(|| format!("cannot estimate {}", r.label))?;
-    let roofline = Roofline::new(r.gpu.clone(), Efficiency::default());
+    let roofline = Roofline::new(gpu.clone(), Efficiency::default());
     let lens = args.lens(sizing.max_model_len);
     let rows = sweep(
         &model,
@@ -36,6 +37,7 @@ pub(crate) fn run(args: &KvArgs) -> anyhow::Result<ExitCode> {
     );
     let report = report::KvReport {
         resolved: &r,
+        gpu: &gpu,
         whole,
         per_gpu,
         sizing,

@@ -5,11 +5,14 @@ use std::fmt::Write;
 use profilemate_model::kv::{KvCapacity, KvLayout, KvRow, KvSizingConfig};
 use serde_json::{Value, json};
 
-use crate::commands::deployment_args::Resolved;
+use profilemate_model::hardware::Gpu;
+
+use crate::commands::deployment_args::Setup;
 
 /// Everything `kv` computed.
 pub(crate) struct KvReport<'a> {
-    pub(crate) resolved: &'a Resolved,
+    pub(crate) resolved: &'a Setup,
+    pub(crate) gpu: &'a Gpu,
     pub(crate) whole: KvLayout,
     pub(crate) per_gpu: KvLayout,
     pub(crate) sizing: KvSizingConfig,
@@ -94,8 +97,8 @@ impl KvReport<'_> {
         let _ = writeln!(
             out,
             "GPU          {}: {} × {:.2} = {} − weights {} − reserve {} = KV {}",
-            r.gpu.name,
-            binary(u128::from(r.gpu.memory_bytes)),
+            self.gpu.name,
+            binary(u128::from(self.gpu.memory_bytes)),
             s.gpu_memory_utilization,
             binary(u128::from(c.budget_bytes)),
             binary(u128::from(c.weight_bytes)),
@@ -123,7 +126,7 @@ impl KvReport<'_> {
             "model": r.label,
             "attention": self.whole.kind,
             "kv_cache_dtype": r.deployment.kv_cache_dtype.name(),
-            "gpu": r.gpu.name,
+            "gpu": self.gpu.name,
             "max_model_len": s.max_model_len,
             "max_num_seqs": s.max_num_seqs,
             "gpu_memory_utilization": s.gpu_memory_utilization,
