@@ -5,9 +5,9 @@ A simulated vLLM V1 engine in virtual time.
 batching under a per-step token budget, chunked prefill, decode-first ordering, FCFS admission
 limited by `--max-num-seqs`, a paged KV cache with preemption by recomputation, prefix caching
 by chained block hashes, async scheduling and speculative decoding — without a GPU and without
-sleeping. Step times come from a
-[`StepTimer`] (the model crate's roofline, or a simple built-in), so an hour of traffic
-simulates in well under a second and equal seeds give equal runs.
+sleeping. Step times come from a [`StepTimer`] (the model crate's roofline, or a simple
+built-in) plus a per-step CPU overhead, so an hour of traffic simulates in about a second and
+equal seeds give equal runs. CUDA-graph padding comes from the model crate's dispatcher.
 
 # Brief overview
 
@@ -15,9 +15,10 @@ simulates in well under a second and equal seeds give equal runs.
   `--block-size`, KV blocks, prefix caching, CPU overhead per step, speculative decoding, …).
 - [`Request`] is one timed arrival with its prompt and output length.
 - [`Simulation`] runs the event loop: it admits arrivals, asks the scheduler for each step,
-  times it with the [`StepTimer`], and pushes a [`StepRecord`] per step into an
-  [`EngineSink`]. Per-request [`RequestRecord`]s (first token, every token, finish) come back
-  at the end.
+  times it with the [`StepTimer`] (which sees a [`StepBatch`]: every scheduled request's
+  computed and scheduled tokens, new or cached, and the padded size), and pushes a
+  [`StepRecord`] per step and the tokens of each request into an [`EngineSink`].
+  Per-request [`RequestRecord`]s (first token, every token, finish) come back at the end.
 - [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, and [`StatsLogger`]
   (a sink) produces its periodic [`StatsLine`], so simulated logs read like vLLM's and real
   vLLM logs can be compared with simulated ones.
