@@ -11,7 +11,7 @@ use profilemate_model::hardware;
 use profilemate_model::roofline::{
     CostModel, Efficiency, Roofline, StepRoofline, uses_fp8_matmuls,
 };
-use profilemate_model::{ExecutionContext, HfConfig, PerfModel, presets};
+use profilemate_model::{ExecutionContext, PerfModel};
 use serde_json::{Value, json};
 
 use super::args::EstimateArgs;
