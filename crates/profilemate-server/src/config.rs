@@ -1,0 +1,210 @@
+//! Defines [`ServerConfig`]: the engine, its timing, the time scale, the API key, the logs and
+//! the limits that keep memory bounded, plus [`ConfigError`] for settings the server refuses.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTiming};
+
+use crate::timer::StepTiming;
+
+/// Everything `profilemate sim serve` needs to run.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// `--served-model-name`: the only model name requests may ask for.
+    pub served_model_name: String,
+    /// The engine flags (`--max-num-seqs`, `--max-model-len`, KV blocks, …).
+    pub engine: EngineConfig,
+    /// How output-token times are decided.
+    pub timing: Timing,
+    /// `--time-scale`: virtual (model) time = wall time × scale; 0 runs the engine as fast as
+    /// it can (tokens stream as fast as clients read them). Ignored in fixed-timing mode.
+    pub time_scale: f64,
+    /// `--api-key`: when set, `/v1/*` needs `Authorization: Bearer KEY` (vLLM's
+    /// `AuthenticationMiddleware`).
+    pub api_key: Option<String>,
+    /// The vLLM-format logs.
+    pub logging: LogConfig,
+    /// Limits on bodies and live requests.
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A server for `model` with vLLM's engine defaults, an affine step timer (5 ms + 20 µs
+    /// per token), real time, no logs.
+    pub fn new(model: impl Into<String>) -> Self {
+        ServerConfig {
+            served_model_name: model.into(),
+            engine: EngineConfig::default(),
+            timing: Timing::Engine(StepTiming::Affine(AffineStepTimer {
+                fixed: Duration::from_millis(5),
+                per_token: Duration::from_micros(20),
+                per_context_token: Duration::ZERO,
+            })),
+            time_scale: 1.0,
+            api_key: None,
+            logging: LogConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Checks the settings the engine cannot check itself.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
+            return Err(ConfigError::TimeScale(self.time_scale));
+        }
+        if self.served_model_name.is_empty() {
+            return Err(ConfigError::EmptyModelName);
+        }
+        if self.limits.max_live_requests == 0 {
+            return Err(ConfigError::ZeroLiveRequests);
+        }
+        self.engine.validate().map_err(ConfigError::Engine)
+    }
+}
+
+/// Where token times come from.
+#[derive(Debug)]
+pub enum Timing {
+    /// The simulated engine decides: continuous batching, step times from a timer.
+    Engine(StepTiming),
+    /// `--fixed-ttft-ms`/`--fixed-itl-ms`: first token exactly `ttft` after arrival, then one
+    /// every `itl`, whatever the load; the scheduler is bypassed.
+    Fixed(FixedTiming),
+}
+
+/// The vLLM-format log lines the server writes, and where.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Where lines go; `None` writes nothing.
+    pub target: Option<LogTarget>,
+    /// Log interval of the periodic stats, CUDA-graph and MFU lines (vLLM's
+    /// `VLLM_LOG_STATS_INTERVAL`, 10 s).
+    pub stats_interval: Duration,
+    /// `--enable-logging-iteration-details`: one `Iteration(N): …` line per step.
+    pub iteration_details: bool,
+    /// `--enable-mfu-metrics`: count the `estimated_*` counters and log the MFU line.
+    pub mfu_metrics: bool,
+    /// `--cudagraph-metrics`: log the CUDA-graph table each interval.
+    pub cudagraph_metrics: bool,
+    /// Device name in `GPU KV cache usage` (`GPU`, `CPU`).
+    pub device: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            target: None,
+            stats_interval: Duration::from_secs(10),
+            iteration_details: false,
+            mfu_metrics: false,
+            cudagraph_metrics: false,
+            device: "GPU".to_owned(),
+        }
+    }
+}
+
+/// Limits that bound memory whatever the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes; bigger ones get 413.
+    pub max_body_bytes: usize,
+    /// Most requests admitted at once (streaming or not); more get 503.
+    pub max_live_requests: usize,
+    /// On shutdown, how long open requests may run before the engine ends them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_live_requests: 16_384,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A shared line writer for the logs (stderr, a file, or memory in tests).
+#[derive(Clone)]
+pub struct LogTarget(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl LogTarget {
+    /// Logs into `writer` (wrap files and stderr in a `BufWriter`; the server flushes after
+    /// each interval and on shutdown).
+    pub fn new(writer: impl Write + Send + 'static) -> Self {
+        LogTarget(Arc::new(Mutex::new(Box::new(writer))))
+    }
+
+    /// Writes `text` as is; write errors are dropped (logging never stops the server).
+    pub(crate) fn write(&self, text: &str) {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = w.write_all(text.as_bytes());
+    }
+
+    /// Flushes the writer.
+    pub(crate) fn flush(&self) {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = w.flush();
+    }
+}
+
+impl fmt::Debug for LogTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LogTarget")
+    }
+}
+
+/// A log target that keeps lines in memory, for tests and embedding.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLog(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A [`LogTarget`] writing here.
+    pub fn target(&self) -> LogTarget {
+        LogTarget::new(self.clone())
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for MemoryLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Settings the server refuses to start with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--time-scale` negative or not finite.
+    #[error("--time-scale must be a finite number >= 0 (0 = as fast as possible), got {0}")]
+    TimeScale(f64),
+    /// `--served-model-name` empty.
+    #[error("--served-model-name must not be empty")]
+    EmptyModelName,
+    /// No request could ever be admitted.
+    #[error("the live-request limit must be at least 1")]
+    ZeroLiveRequests,
+    /// Engine flags vLLM would refuse.
+    #[error(transparent)]
+    Engine(profilemate_sim::ConfigError),
+}

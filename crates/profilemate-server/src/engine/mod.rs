@@ -1,0 +1,153 @@
+//! Provides the engine thread: it owns the virtual-time engine (or the fixed-timing
+//! schedule), takes new requests and aborts over a channel, keeps virtual time in step with
+//! the wall clock × `--time-scale`, and hands tokens to the HTTP tasks through the [`Hub`].
+//!
+//! The engine is synchronous (the sim crate has no async), so it runs on its own OS thread and
+//! sleeps in `recv_timeout` until its next event, a new command, or the next log interval.
+
+mod fixed_driver;
+pub(crate) mod hub;
+pub(crate) mod logging;
+mod sim_driver;
+pub(crate) mod status;
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use profilemate_sim::Prompt;
+
+pub(crate) use fixed_driver::FixedDriver;
+pub(crate) use hub::Hub;
+pub(crate) use sim_driver::SimDriver;
+use status::EngineStatus;
+
+use crate::ticket::Ticket;
+
+/// Most commands taken between two engine advances, so steps keep flowing under a flood.
+const COMMANDS_PER_ADVANCE: usize = 4096;
+
+/// A request handed to the engine.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) key: u64,
+    pub(crate) prompt: Prompt,
+    pub(crate) max_tokens: u32,
+    pub(crate) ticket: Arc<Ticket>,
+    pub(crate) received: Instant,
+}
+
+/// What the HTTP side tells the engine.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Submit(Submission),
+    /// The client went away: free the request's KV blocks.
+    Abort(u64),
+    Shutdown,
+}
+
+/// When the driver next needs the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Right away (as-fast-as-possible mode with work left).
+    Now,
+    /// At this instant.
+    At(Instant),
+    /// Only when a command comes.
+    Idle,
+}
+
+/// A source of token times: the simulated engine or the fixed schedule.
+pub(crate) trait Driver {
+    fn submit(&mut self, sub: Submission, hub: &mut Hub);
+    fn abort(&mut self, key: u64, hub: &mut Hub);
+    /// Runs everything due by `now`.
+    fn advance(&mut self, now: Instant, hub: &mut Hub) -> Wake;
+    /// The driver's clock at `now` (virtual time for the engine).
+    fn virtual_now(&self, now: Instant) -> Duration;
+}
+
+/// The HTTP side's handle on the engine thread.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineHandle {
+    tx: Sender<Command>,
+    status: Arc<EngineStatus>,
+}
+
+impl EngineHandle {
+    pub(crate) fn new(tx: Sender<Command>, status: Arc<EngineStatus>) -> Self {
+        EngineHandle { tx, status }
+    }
+
+    /// Sends a command; `false` when the engine has stopped.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        self.tx.send(command).is_ok()
+    }
+
+    pub(crate) fn status(&self) -> &EngineStatus {
+        &self.status
+    }
+}
+
+/// The engine thread's body: returns on `Shutdown` or when every handle is gone.
+pub(crate) fn run(mut driver: impl Driver, mut hub: Hub, rx: Receiver<Command>) {
+    let mut wake = Wake::Idle;
+    'engine: loop {
+        let first = match next_command(&rx, wake, hub.next_log()) {
+            Next::Command(c) => Some(c),
+            Next::Timeout => None,
+            Next::Closed => break,
+        };
+        let pending = first.into_iter().chain(rx.try_iter().take(COMMANDS_PER_ADVANCE));
+        for command in pending {
+            if !apply(&mut driver, &mut hub, command) {
+                break 'engine;
+            }
+        }
+        let now = Instant::now();
+        wake = driver.advance(now, &mut hub);
+        hub.maybe_log(now, driver.virtual_now(now));
+    }
+    hub.shutdown();
+}
+
+fn apply(driver: &mut impl Driver, hub: &mut Hub, command: Command) -> bool {
+    match command {
+        Command::Submit(sub) => driver.submit(sub, hub),
+        Command::Abort(key) => driver.abort(key, hub),
+        Command::Shutdown => return false,
+    }
+    true
+}
+
+enum Next {
+    Command(Command),
+    Timeout,
+    Closed,
+}
+
+/// Waits for a command until the driver or the logs need the thread.
+fn next_command(rx: &Receiver<Command>, wake: Wake, log_due: Option<Instant>) -> Next {
+    let deadline = match wake {
+        Wake::Now => return try_command(rx),
+        Wake::At(t) => Some(log_due.map_or(t, |l| l.min(t))),
+        Wake::Idle => log_due,
+    };
+    let result = match deadline {
+        Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match result {
+        Ok(c) => Next::Command(c),
+        Err(RecvTimeoutError::Timeout) => Next::Timeout,
+        Err(RecvTimeoutError::Disconnected) => Next::Closed,
+    }
+}
+
+fn try_command(rx: &Receiver<Command>) -> Next {
+    match rx.try_recv() {
+        Ok(c) => Next::Command(c),
+        Err(TryRecvError::Empty) => Next::Timeout,
+        Err(TryRecvError::Disconnected) => Next::Closed,
+    }
+}

@@ -1,0 +1,185 @@
+//! Provides [`SimDriver`]: the simulated engine run against the wall clock.
+//!
+//! Virtual time is wall time since start × `--time-scale`; each advance runs the engine up to
+//! now (`Simulation::run_until`) and sleeps until its `next_event`. With scale 0 the engine
+//! runs event after event without waiting, so tokens come as fast as the server can send them.
+//! An idle engine that has served many requests is replaced by a fresh one, so per-request
+//! records never pile up (vLLM keeps no records either); the prefix cache starts cold then.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use profilemate_sim::{
+    EngineConfig, EngineSink, FinishReason, Request, RequestId, RequestRecord, Simulation,
+    StepRecord,
+};
+
+use super::{Driver, Hub, Submission, Wake};
+use crate::ticket::Status;
+use crate::timer::StepTiming;
+
+/// Requests an engine serves before it is recycled once idle.
+const RECYCLE_AFTER: usize = 20_000;
+
+/// How long to wait before looking again when the engine is ready but virtual time has not
+/// moved past its clock yet.
+const SPIN_PAUSE: Duration = Duration::from_micros(20);
+
+/// Maps between HTTP keys and engine request ids.
+#[derive(Debug, Default)]
+struct Keys {
+    by_id: HashMap<RequestId, u64>,
+    by_key: HashMap<u64, RequestId>,
+}
+
+/// The real-time driver of a [`Simulation`].
+#[derive(Debug)]
+pub(crate) struct SimDriver {
+    sim: Simulation<StepTiming>,
+    config: EngineConfig,
+    timer: StepTiming,
+    scale: f64,
+    start: Instant,
+    /// Virtual time at which the current simulation's clock reads zero.
+    epoch: Duration,
+    keys: Keys,
+}
+
+impl SimDriver {
+    pub(crate) fn new(
+        config: EngineConfig,
+        timer: StepTiming,
+        scale: f64,
+    ) -> Result<Self, profilemate_sim::ConfigError> {
+        let sim = fresh(&config, &timer)?;
+        Ok(SimDriver {
+            sim,
+            config,
+            timer,
+            scale,
+            start: Instant::now(),
+            epoch: Duration::ZERO,
+            keys: Keys::default(),
+        })
+    }
+
+    /// The simulation's clock at wall time `at` (never behind the engine's own clock).
+    fn sim_time(&self, at: Instant) -> Duration {
+        if self.scale == 0.0 {
+            return self.sim.now();
+        }
+        let elapsed = at.saturating_duration_since(self.start).mul_f64(self.scale);
+        elapsed.saturating_sub(self.epoch).max(self.sim.now())
+    }
+
+    /// The wall instant of simulation time `t`.
+    fn wall(&self, t: Duration) -> Instant {
+        self.start + (self.epoch + t).div_f64(self.scale)
+    }
+
+    fn run_until(&mut self, t: Duration, hub: &mut Hub) {
+        let mut sink = Sink {
+            hub,
+            keys: &mut self.keys,
+        };
+        self.sim.run_until(t, &mut sink);
+        hub.status()
+            .set_blocks(self.sim.num_block_holders(), self.sim.num_free_blocks());
+    }
+
+    /// Swaps in a fresh engine when this one is idle and has served many requests.
+    fn maybe_recycle(&mut self) {
+        if self.sim.records().len() < RECYCLE_AFTER || !self.keys.by_id.is_empty() {
+            return;
+        }
+        if let Ok(sim) = fresh(&self.config, &self.timer) {
+            self.epoch += self.sim.now();
+            self.sim = sim;
+        }
+    }
+}
+
+fn fresh(config: &EngineConfig, timer: &StepTiming) -> Result<Simulation<StepTiming>, profilemate_sim::ConfigError> {
+    let mut sim = Simulation::new(config.clone(), timer.clone())?;
+    sim.record_token_times(false);
+    Ok(sim)
+}
+
+impl Driver for SimDriver {
+    fn submit(&mut self, sub: Submission, hub: &mut Hub) {
+        let arrival = self.sim_time(sub.received);
+        let prompt_tokens = sub.prompt.len();
+        let request = Request {
+            arrival,
+            prompt: sub.prompt,
+            max_tokens: sub.max_tokens,
+        };
+        match self.sim.add_request(request) {
+            Ok(id) => {
+                self.keys.by_id.insert(id, sub.key);
+                self.keys.by_key.insert(sub.key, id);
+                hub.admit(sub.key, sub.ticket, arrival, prompt_tokens);
+            }
+            Err(_) => sub.ticket.close(Status::Aborted),
+        }
+    }
+
+    fn abort(&mut self, key: u64, _hub: &mut Hub) {
+        if let Some(&id) = self.keys.by_key.get(&key) {
+            let at = self.sim_time(Instant::now());
+            self.sim.abort(id, at);
+        }
+    }
+
+    fn advance(&mut self, now: Instant, hub: &mut Hub) -> Wake {
+        if self.scale == 0.0 {
+            let Some(t) = self.sim.next_event() else {
+                self.maybe_recycle();
+                return Wake::Idle;
+            };
+            self.run_until(t + Duration::from_nanos(1), hub);
+            return Wake::Now;
+        }
+        let v = self.sim_time(now);
+        self.run_until(v, hub);
+        match self.sim.next_event() {
+            None => {
+                self.maybe_recycle();
+                Wake::Idle
+            }
+            Some(t) if t <= v => Wake::At(now + SPIN_PAUSE),
+            Some(t) => Wake::At(self.wall(t)),
+        }
+    }
+
+    fn virtual_now(&self, now: Instant) -> Duration {
+        self.epoch + self.sim_time(now)
+    }
+}
+
+/// Routes the engine's events to the hub under HTTP keys.
+struct Sink<'a> {
+    hub: &'a mut Hub,
+    keys: &'a mut Keys,
+}
+
+impl EngineSink for Sink<'_> {
+    fn on_step(&mut self, step: &StepRecord) {
+        self.hub.step(step);
+    }
+
+    fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
+        if let Some(&key) = self.keys.by_id.get(&request) {
+            self.hub.tokens(key, num_tokens, at);
+        }
+    }
+
+    fn on_request_finished(&mut self, record: &RequestRecord) {
+        let Some(key) = self.keys.by_id.remove(&record.id) else {
+            return;
+        };
+        self.keys.by_key.remove(&key);
+        let aborted = record.finish_reason == Some(FinishReason::Aborted);
+        self.hub.finish(key, record, aborted);
+    }
+}

@@ -1,0 +1,74 @@
+/*!
+The simulated vLLM engine behind a real-time, OpenAI-compatible HTTP server: what
+`profilemate sim serve` runs, and what `profilemate bench serve` embeds as its default target.
+
+The engine (`profilemate-sim`) runs in virtual time and knows nothing of sockets or clocks; this
+crate drives it in real time and speaks vLLM 0.32's HTTP API, metrics and log formats, so
+clients and analysers written for vLLM work against it unchanged — with no GPU.
+
+# Overview
+
+- [`ServerConfig`] holds the engine flags, the [`Timing`] (the simulated engine with a
+  [`StepTiming`] — the model crate's roofline via [`RooflineStepTimer`], or an affine fit — or
+  the fixed-timing mode), `--time-scale`, `--api-key`, the [`LogConfig`] and [`Limits`].
+- [`start`] validates it, registers vLLM's metrics, and starts the **engine thread**, which
+  owns the simulation: requests and aborts arrive over a channel, virtual time follows the wall
+  clock × time scale (`Simulation::run_until` / `next_event`), and tokens go to each request's
+  ticket (an atomic count plus a wake-up, so memory per request is constant). It returns the
+  [`AppState`] (one `Clone` struct of `Arc`s) and the [`EngineThread`].
+- [`router`] maps vLLM's routes to handlers (`completions_create`, `chat_completions_create`,
+  `models_list`, `metrics_get`, …); streaming answers are server-sent events written in vLLM's
+  chunk format. Every failure is a [`SimError`], rendered as OpenAI error JSON.
+- [`serve`] runs the router on a listener with graceful shutdown; [`spawn`] is the one-call
+  embedded server on a free loopback port, returning a [`RunningServer`].
+
+Token text comes from a small built-in vocabulary, one word per token ([`vocab`]); prompts
+count one token per whitespace-separated word, so token counts are exact for word-counting
+clients and reported in `usage` for everyone else.
+
+# Example
+
+```
+use std::time::Duration;
+use profilemate_server::{ServerConfig, Timing, spawn};
+use profilemate_sim::FixedTiming;
+
+# tokio::runtime::Runtime::new()?.block_on(async {
+let mut config = ServerConfig::new("tiny-llama");
+config.timing = Timing::Fixed(FixedTiming {
+    ttft: Duration::from_millis(20),
+    itl: Duration::from_millis(5),
+});
+let server = spawn(config).await?;
+assert!(server.base_url().starts_with("http://127.0.0.1:"));
+assert_eq!(server.state().engine_status().live_requests, 0);
+server.shutdown().await?;
+# Ok::<(), Box<dyn std::error::Error>>(())
+# })?;
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+*/
+#![deny(missing_docs)]
+
+mod config;
+mod engine;
+mod error;
+mod logs;
+mod metrics;
+pub mod protocol;
+mod routes;
+mod serve;
+mod startup;
+mod state;
+mod ticket;
+mod timer;
+pub mod vocab;
+
+pub use config::{ConfigError, Limits, LogConfig, LogTarget, MemoryLog, ServerConfig, Timing};
+pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
+pub use error::{ServeError, SimError};
+pub use routes::router;
+pub use serve::{RunningServer, serve, spawn};
+pub use startup::{EngineThread, start};
+pub use state::AppState;
+pub use timer::{RooflineStepTimer, StepTiming};

@@ -1,0 +1,71 @@
+//! Provides [`router`]: vLLM's OpenAI-compatible routes on the simulated engine, the API-key
+//! guard on `/v1`, and the body limit.
+//!
+//! Mirrors the routes of vllm/entrypoints/openai/api_server.py (vLLM 0.32) that a benchmark
+//! client touches; `/profilemate/engine` is ours (engine status and the fixed-timing check).
+
+mod generate;
+mod info;
+mod sse;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::error::SimError;
+use crate::state::AppState;
+
+/// The server's routes on `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.info.limits.max_body_bytes;
+    let v1 = Router::new()
+        .route("/v1/completions", post(generate::completions_create))
+        .route("/v1/chat/completions", post(generate::chat_completions_create))
+        .route("/v1/embeddings", post(info::embeddings_create))
+        .route("/v1/models", get(info::models_list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), api_key_check));
+    Router::new()
+        .merge(v1)
+        .route("/health", get(info::health_get))
+        .route("/version", get(info::version_get))
+        .route("/tokenize", post(info::tokenize_create))
+        .route("/metrics", get(info::metrics_get))
+        .route("/profilemate/engine", get(info::engine_status_get))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// `/v1/*` needs `Authorization: Bearer KEY` when `--api-key` is set
+/// (`AuthenticationMiddleware` in vllm/entrypoints/serve/middleware/authenticate.py).
+async fn api_key_check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(key) = &state.info.api_key else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(key.as_str()) {
+        next.run(request).await
+    } else {
+        SimError::Unauthorized.into_response()
+    }
+}
+
+/// Reads a JSON body; bad JSON is a 400 and an oversized body a 413, in OpenAI's error shape.
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, SimError> {
+    let bytes = body.map_err(|rejection| SimError::Body {
+        status: rejection.status(),
+        message: rejection.body_text(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| SimError::InvalidJson(e.to_string()))
+}

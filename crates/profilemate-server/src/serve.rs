@@ -1,0 +1,154 @@
+//! Provides [`serve`], which runs the server on a listener until a shutdown future resolves,
+//! and [`spawn`], the one-call embedded server on a free loopback port that `bench` uses.
+//!
+//! Shutdown is graceful: the listener closes, open requests get
+//! [`Limits::shutdown_grace`](crate::Limits) to finish, then the engine stops, ending the rest.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::ServerConfig;
+use crate::error::ServeError;
+use crate::routes::router;
+use crate::startup::{EngineThread, start};
+use crate::state::AppState;
+
+/// How long connections may take to close once the engine has ended their requests.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Serves `config` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (state, engine) = start(config)?;
+    run(state, engine, listener, shutdown).await
+}
+
+async fn run(
+    state: AppState,
+    engine: EngineThread,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = local_addr(&listener);
+    let grace = state.info.limits.shutdown_grace;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let signal = async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+    let app = router(state);
+    let mut server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+    tokio::select! {
+        result = &mut server => return finish(result, engine, &addr).await,
+        () = shutdown => {}
+    }
+    let _ = stop_tx.send(true);
+    if let Ok(result) = tokio::time::timeout(grace, &mut server).await {
+        return finish(result, engine, &addr).await;
+    }
+    stop_engine(engine).await;
+    if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
+        server.abort();
+    }
+    Ok(())
+}
+
+async fn finish(
+    result: Result<std::io::Result<()>, tokio::task::JoinError>,
+    engine: EngineThread,
+    addr: &str,
+) -> Result<(), ServeError> {
+    stop_engine(engine).await;
+    let io = |source| ServeError::Io {
+        addr: addr.to_owned(),
+        source,
+    };
+    match result {
+        Ok(r) => r.map_err(io),
+        Err(e) => Err(io(std::io::Error::other(e))),
+    }
+}
+
+async fn stop_engine(engine: EngineThread) {
+    let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
+}
+
+fn local_addr(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+}
+
+/// A server running in this process on a loopback port.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningServer {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the base URL clients take.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's state (engine status, metric registry).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(ServeError::Io {
+                addr: self.addr.to_string(),
+                source: std::io::Error::other(e),
+            }),
+        }
+    }
+}
+
+/// Starts `config` on `127.0.0.1` at a free port, in the background: the embedded server of
+/// `profilemate bench serve`. Must be called inside a Tokio runtime.
+pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| ServeError::Io {
+            addr: "127.0.0.1:0".to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Io {
+        addr: "127.0.0.1:0".to_owned(),
+        source,
+    })?;
+    let (state, engine) = start(config)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(run(state.clone(), engine, listener, shutdown));
+    Ok(RunningServer {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,145 @@
+//! Provides [`start`]: builds the metrics, the logs and the engine driver from a
+//! [`ServerConfig`], starts the engine thread, and returns the [`AppState`] for the router.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use profilemate_metrics::Registry;
+use profilemate_metrics::mfu::MfuExporter;
+use profilemate_metrics::registry::EngineLabels;
+use profilemate_model::cudagraph::{CaptureSizeSettings, capture_sizes};
+use profilemate_sim::{EngineConfig, StatsLogger};
+
+use crate::config::{LogConfig, ServerConfig, Timing};
+use crate::engine::logging::{CudaGraphLog, EngineLogs};
+use crate::engine::status::EngineStatus;
+use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
+use crate::error::ServeError;
+use crate::logs::Logger;
+use crate::metrics::ServerMetrics;
+use crate::state::{Admission, AppState, ServerInfo};
+use crate::timer::{MfuTap, StepTiming};
+
+/// The running engine thread; [`stop`](Self::stop) ends it (open requests are aborted).
+#[derive(Debug)]
+pub struct EngineThread {
+    tx: Sender<Command>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl EngineThread {
+    /// Stops the engine and waits for its thread (blocking; call it from `spawn_blocking` in
+    /// async code).
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Command::Shutdown);
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+impl Drop for EngineThread {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Command::Shutdown);
+    }
+}
+
+/// Validates `config`, starts the engine thread and returns the handlers' state.
+pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeError> {
+    config.validate()?;
+    let registry = Registry::new();
+    let model = config.served_model_name.clone();
+    let engine_mode = matches!(config.timing, Timing::Engine(_));
+    let num_spec = engine_mode
+        .then(|| config.engine.spec_decode.as_ref().map(|s| s.num_speculative_tokens))
+        .flatten();
+    let max_model_len = config.engine.max_model_len;
+    let metrics = ServerMetrics::register(&registry, &model, max_model_len, num_spec)?;
+    let mfu = MfuTap::new(MfuExporter::new(&registry, &EngineLabels::new(&*model, [0]))?);
+    let mfu = config.logging.mfu_metrics.then_some(mfu);
+    let status = Arc::new(EngineStatus::default());
+    let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
+    let hub = Hub::new(metrics, status.clone(), logs);
+    let (tx, rx) = channel();
+    let fixed = match config.timing {
+        Timing::Fixed(f) => Some(f),
+        Timing::Engine(_) => None,
+    };
+    let join = spawn_engine(config.timing, config.engine, config.time_scale, mfu, hub, rx)?;
+    let info = ServerInfo::new(model, max_model_len, config.api_key, fixed, config.limits);
+    let state = AppState {
+        info: Arc::new(info),
+        engine: EngineHandle::new(tx.clone(), status),
+        registry,
+        admission: Arc::new(Admission::default()),
+    };
+    Ok((state, EngineThread { tx, join: Some(join) }))
+}
+
+fn spawn_engine(
+    timing: Timing,
+    engine: EngineConfig,
+    scale: f64,
+    mfu: Option<MfuTap>,
+    hub: Hub,
+    rx: std::sync::mpsc::Receiver<Command>,
+) -> Result<JoinHandle<()>, ServeError> {
+    let builder = std::thread::Builder::new().name("profilemate-engine".to_owned());
+    let spawned = match timing {
+        Timing::Engine(mut timer) => {
+            if let (StepTiming::Roofline(t), Some(tap)) = (&mut timer, mfu) {
+                t.set_mfu(tap);
+            }
+            let driver = SimDriver::new(engine, timer, scale)
+                .map_err(|e| ServeError::Config(crate::ConfigError::Engine(e)))?;
+            builder.spawn(move || engine::run(driver, hub, rx))
+        }
+        Timing::Fixed(timing) => {
+            let driver = FixedDriver::new(timing, Instant::now());
+            builder.spawn(move || engine::run(driver, hub, rx))
+        }
+    };
+    spawned.map_err(ServeError::EngineThread)
+}
+
+/// The log state, when a target is set.
+fn engine_logs(
+    logging: &LogConfig,
+    engine: &EngineConfig,
+    engine_mode: bool,
+    mfu: Option<MfuTap>,
+) -> Option<EngineLogs> {
+    let target = logging.target.clone()?;
+    let device = logging.device.clone();
+    let stats = engine_mode.then(|| StatsLogger::new(0, &device, Duration::ZERO));
+    let cudagraph = (engine_mode && logging.cudagraph_metrics).then(|| cudagraph_log(engine));
+    Some(EngineLogs {
+        logger: Logger::new(target),
+        iteration_details: logging.iteration_details,
+        device,
+        stats,
+        cudagraph,
+        mfu,
+        interval: logging.stats_interval,
+        next_due: Instant::now() + logging.stats_interval,
+        last_virtual: Duration::ZERO,
+        steps: 0,
+    })
+}
+
+/// The CUDA-graph table's header: the mode and the capture sizes vLLM resolves.
+fn cudagraph_log(engine: &EngineConfig) -> CudaGraphLog {
+    let mode = engine.cudagraph.mode;
+    let settings = CaptureSizeSettings {
+        num_speculative_tokens: engine.decode_query_len() - 1,
+        capture_sizes: engine.cudagraph.capture_sizes.clone(),
+        ..CaptureSizeSettings::new(mode, engine.max_num_seqs, engine.max_num_batched_tokens)
+    };
+    CudaGraphLog {
+        mode,
+        capture_sizes: capture_sizes(&settings).unwrap_or_default(),
+        stats: Default::default(),
+    }
+}

@@ -1,0 +1,116 @@
+//! Provides [`RooflineStepTimer`], the [`StepTimer`] backed by the model crate's roofline,
+//! which also feeds the MFU counters and log line when `--enable-mfu-metrics` is on.
+//!
+//! The sim crate keeps timers abstract and the model crate prices one step; this adapter joins
+//! them: the batch is split into vLLM's `scheduled_new_reqs`/`scheduled_cached_reqs`
+//! (`StepBatch::split_for_model`), the step's `ExecutionContext` is filled as
+//! `get_step_perf_stats_per_gpu` does (vllm/v1/metrics/perf.py, vLLM 0.32) and priced on the
+//! roofline. CUDA-graph padding is not priced: the roofline sees the unpadded tokens.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use profilemate_metrics::mfu::MfuExporter;
+use profilemate_model::logging::MfuAccumulator;
+use profilemate_model::roofline::Roofline;
+use profilemate_model::{ExecutionContext, PerfModel, ScheduledRequest, StepInput};
+use profilemate_sim::{AffineStepTimer, StepBatch, StepTimer};
+
+/// Step time = the roofline's time of the batch on one GPU of the deployment.
+#[derive(Debug, Clone)]
+pub struct RooflineStepTimer {
+    model: PerfModel,
+    roofline: Roofline,
+    ctx: ExecutionContext,
+    new: Vec<ScheduledRequest>,
+    cached: Vec<ScheduledRequest>,
+    mfu: Option<MfuTap>,
+}
+
+impl RooflineStepTimer {
+    /// Prices steps of `model` on `roofline` (built from a GPU preset and efficiencies).
+    pub fn new(model: PerfModel, roofline: Roofline) -> Self {
+        RooflineStepTimer {
+            model,
+            roofline,
+            ctx: ExecutionContext::new(),
+            new: Vec::new(),
+            cached: Vec::new(),
+            mfu: None,
+        }
+    }
+
+    /// Also counts each step's FLOPs and bytes into `tap`.
+    pub(crate) fn set_mfu(&mut self, tap: MfuTap) {
+        self.mfu = Some(tap);
+    }
+}
+
+impl StepTimer for RooflineStepTimer {
+    fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
+        batch.split_for_model(&mut self.new, &mut self.cached);
+        let input = StepInput {
+            new_requests: &self.new,
+            cached_requests: &self.cached,
+        };
+        if let Some(tap) = &self.mfu {
+            let stats = self.model.step_perf_stats(&input, &mut self.ctx, false);
+            tap.observe(&stats);
+        } else {
+            input.fill_context(&mut self.ctx);
+        }
+        self.roofline.step_time(&self.model, &self.ctx)
+    }
+}
+
+/// Where step FLOPs and bytes go: the Prometheus counters and the MFU log accumulator.
+#[derive(Debug, Clone)]
+pub(crate) struct MfuTap {
+    exporter: MfuExporter,
+    accumulator: Arc<Mutex<MfuAccumulator>>,
+}
+
+impl MfuTap {
+    pub(crate) fn new(exporter: MfuExporter) -> Self {
+        let accumulator = Arc::new(Mutex::new(MfuAccumulator::new(false)));
+        MfuTap {
+            exporter,
+            accumulator,
+        }
+    }
+
+    fn observe(&self, stats: &profilemate_model::PerfStats) {
+        let _ = self.exporter.observe(stats, 0);
+        self.lock().observe(stats);
+    }
+
+    /// The MFU line for the interval `elapsed`, if anything was counted (`PerfMetricsLogging`).
+    pub(crate) fn log_line(&self, elapsed: Duration) -> Option<String> {
+        let lines = self.lock().log("Engine 000: ", elapsed)?;
+        lines.into_iter().next()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MfuAccumulator> {
+        self.accumulator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The model time of one engine step: the roofline or a linear fit.
+#[derive(Debug, Clone)]
+pub enum StepTiming {
+    /// The model crate's roofline on a GPU preset.
+    Roofline(Box<RooflineStepTimer>),
+    /// A linear fit (tests, calibrated stand-ins).
+    Affine(AffineStepTimer),
+}
+
+impl StepTimer for StepTiming {
+    fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
+        match self {
+            StepTiming::Roofline(t) => t.step_time(batch),
+            StepTiming::Affine(t) => t.step_time(batch),
+        }
+    }
+}
