@@ -241,6 +241,55 @@ pub struct BenchConfig {
     pub gpu: Option<GpuPeak>,
 }
 
+impl Default for BenchConfig {
+    /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend at
+    /// `http://127.0.0.1:8000/v1/completions`, 1000 random prompts of 1024 tokens with 128
+    /// output tokens, all sent at once, p99; the request-id prefix is fixed (`bench-`).
+    fn default() -> Self {
+        Self {
+            backend: Backend::Openai,
+            base_url: "http://127.0.0.1:8000".into(),
+            endpoint: "/v1/completions".into(),
+            model: None,
+            served_model_name: None,
+            tokenizer_id: None,
+            skip_tokenizer_init: false,
+            headers: Vec::new(),
+            api_key: None,
+            extra_body: Map::new(),
+            ignore_eos: true,
+            logprobs: None,
+            request_id_prefix: "bench-".into(),
+            dataset: DatasetSpec::Random {
+                input_len: 1024,
+                output_len: 128,
+                range_ratio: crate::workload::RangeRatio::default(),
+                prefix_len: 0,
+                batch_size: 1,
+            },
+            num_prompts: 1000,
+            seed: 0,
+            no_oversample: false,
+            disable_shuffle: false,
+            arrivals: Arrivals::Rate {
+                request_rate: f64::INFINITY,
+                burstiness: 1.0,
+                ramp_up: None,
+            },
+            max_concurrency: None,
+            num_warmups: 0,
+            ready_check_timeout: Duration::ZERO,
+            percentile_metrics: None,
+            percentiles: vec![99.0],
+            goodput: Goodput::default(),
+            output: OutputConfig::default(),
+            duration: None,
+            request_timeout: None,
+            gpu: None,
+        }
+    }
+}
+
 impl BenchConfig {
     /// The full request URL.
     pub fn api_url(&self) -> String {

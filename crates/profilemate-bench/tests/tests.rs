@@ -5,3 +5,4 @@ mod util;
 mod faults;
 mod features;
 mod parity;
+mod virtual_run;

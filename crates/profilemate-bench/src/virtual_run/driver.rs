@@ -1,0 +1,199 @@
+//! Provides [`drive`]: the virtual-time client. It hands each scheduled request to a
+//! [`Simulation`] at its send time, behind `--max-concurrency` as the HTTP dispatcher does, and
+//! records what a streaming client would see: one chunk per request per engine step.
+//!
+//! A request waiting for a concurrency slot is sent when a running one finishes, at that
+//! finish time; the engine is driven step by step only while someone waits, and from send to
+//! send otherwise. Requests the engine refuses (vLLM's 400 for prompts too long) fail at once
+//! and free their slot, as an HTTP 400 does.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use profilemate_sim::{
+    EngineSink, Request, RequestId, RequestRecord as EngineRecord, Simulation, StepRecord,
+    StepTimer,
+};
+
+/// One request the client will send.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outgoing {
+    /// Send time from the start of the run.
+    pub(crate) send_at: Duration,
+    /// The engine request (its arrival is set when it leaves the client).
+    pub(crate) request: Request,
+}
+
+/// What became of one dispatched request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// Waiting for a concurrency slot (only while driving).
+    Queued,
+    /// In the engine under this id.
+    Engine(RequestId),
+    /// Refused by the engine, with vLLM's error text.
+    Rejected(String),
+}
+
+/// One dispatched request: when it was due, when it left the client, and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sent {
+    /// Its scheduled send time.
+    pub(crate) send_at: Duration,
+    /// When it got a concurrency slot and reached the engine.
+    pub(crate) started: Duration,
+    /// What happened to it.
+    pub(crate) outcome: Outcome,
+}
+
+/// The token-bearing chunks of one stream: their times and token counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stream {
+    /// Arrival time of each chunk.
+    pub(crate) times: Vec<Duration>,
+    /// Tokens in each chunk.
+    pub(crate) tokens: Vec<u32>,
+}
+
+/// Collects streams, counts finishes (each frees a slot) and steps.
+#[derive(Debug, Default)]
+pub(crate) struct ClientSink {
+    /// Streams indexed by [`RequestId`].
+    pub(crate) streams: Vec<Stream>,
+    /// Requests finished since the client last looked.
+    finished: usize,
+    /// Engine steps run.
+    pub(crate) num_steps: u64,
+}
+
+impl EngineSink for ClientSink {
+    fn on_step(&mut self, _step: &StepRecord) {
+        self.num_steps += 1;
+    }
+
+    fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
+        let i = request.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, Stream::default);
+        }
+        self.streams[i].times.push(at);
+        self.streams[i].tokens.push(num_tokens);
+    }
+
+    fn on_request_finished(&mut self, _record: &EngineRecord) {
+        self.finished += 1;
+    }
+}
+
+/// What driving produced.
+#[derive(Debug)]
+pub(crate) struct Driven {
+    /// Dispatched requests in dispatch order.
+    pub(crate) sent: Vec<Sent>,
+    /// The engine's events as the client saw them.
+    pub(crate) sink: ClientSink,
+}
+
+/// Sends `outgoing` (in send order) to `sim` with at most `max_concurrency` in flight and
+/// runs the engine until every sent request has finished.
+pub(crate) fn drive<T: StepTimer>(
+    sim: &mut Simulation<T>,
+    outgoing: Vec<Outgoing>,
+    max_concurrency: Option<usize>,
+) -> Driven {
+    let mut client = Client {
+        sim,
+        sink: ClientSink::default(),
+        free: max_concurrency.unwrap_or(usize::MAX),
+        waiting: VecDeque::new(),
+        sent: Vec::with_capacity(outgoing.len()),
+    };
+    let mut queue = outgoing.into_iter().peekable();
+    loop {
+        client.release_slots();
+        client.send_due(&mut queue);
+        let Some(until) = client.next_stop(queue.peek().map(|o| o.send_at)) else {
+            break;
+        };
+        client.sim.run_until(until, &mut client.sink);
+    }
+    client.sim.run(&mut client.sink);
+    Driven {
+        sent: client.sent,
+        sink: client.sink,
+    }
+}
+
+/// The client's state while driving.
+struct Client<'a, T> {
+    sim: &'a mut Simulation<T>,
+    sink: ClientSink,
+    /// Free concurrency slots (`usize::MAX` when unlimited).
+    free: usize,
+    /// Requests waiting for a slot, with their position in `sent`.
+    waiting: VecDeque<(usize, Request)>,
+    sent: Vec<Sent>,
+}
+
+impl<T: StepTimer> Client<'_, T> {
+    /// Frees the slots of finished requests and sends waiting requests into them, now.
+    fn release_slots(&mut self) {
+        let done = std::mem::take(&mut self.sink.finished);
+        self.free = self.free.saturating_add(done);
+        while self.free > 0 {
+            let Some((pos, request)) = self.waiting.pop_front() else {
+                break;
+            };
+            self.submit(pos, request);
+        }
+    }
+
+    /// Dispatches every request due by now: into the engine, or into the slot queue.
+    fn send_due(&mut self, queue: &mut std::iter::Peekable<std::vec::IntoIter<Outgoing>>) {
+        let now = self.sim.now();
+        while let Some(o) = queue.next_if(|o| o.send_at <= now) {
+            let pos = self.sent.len();
+            self.sent.push(Sent {
+                send_at: o.send_at,
+                started: o.send_at,
+                outcome: Outcome::Queued,
+            });
+            if self.free > 0 {
+                self.submit(pos, o.request);
+            } else {
+                self.waiting.push_back((pos, o.request));
+            }
+        }
+    }
+
+    /// Hands a request to the engine at the later of its send time and now.
+    fn submit(&mut self, pos: usize, mut request: Request) {
+        let started = self.sent[pos].send_at.max(self.sim.now());
+        request.arrival = started;
+        self.sent[pos].started = started;
+        self.sent[pos].outcome = match self.sim.add_request(request) {
+            Ok(id) => {
+                self.free -= 1;
+                Outcome::Engine(id)
+            }
+            Err(e) => Outcome::Rejected(e.to_string()),
+        };
+    }
+
+    /// Where to stop the engine next: the next send, and while requests wait for a slot, the
+    /// next engine event (each may be a finish). `None` when neither remains.
+    fn next_stop(&self, next_send: Option<Duration>) -> Option<Duration> {
+        let engine = if self.waiting.is_empty() {
+            None
+        } else {
+            // An engine ready to schedule reports `now`; step past it so the step launches.
+            let now = self.sim.now();
+            let next = self.sim.next_event();
+            next.map(|t| t.max(now.saturating_add(Duration::from_nanos(1))))
+        };
+        match (next_send, engine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Provides [`run_virtual`], `sim run`: a `bench serve` workload sent to the simulated engine
+//! in virtual time instead of over HTTP, measured and reported exactly as `bench serve`
+//! reports a real server — a capacity plan in seconds.
+//!
+//! The phases mirror [`crate::run()`]: the same [`crate::Workload`] and schedule, a virtual
+//! client ([`driver`]) in place of the HTTP dispatcher, the engine's token times converted
+//! into the bench's [`RequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
+//! from any [`StepTimer`]; [`RooflineTimer`] prices them on a GPU's roofline.
+
+mod deployment;
+mod driver;
+mod records;
+mod timer;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use profilemate_sim::{EngineConfig, Request, Simulation, StepTimer};
+
+use crate::clock::Civil;
+use crate::config::BenchConfig;
+use crate::error::BenchError;
+use crate::record::{RequestRecord, Seconds};
+use crate::report::{Report, RpsChange};
+use crate::run::{build_workload, report_settings};
+use crate::schedule::{Arrivals, rps_steps};
+use crate::tokenizer::WordTokenizer;
+use crate::workload::{Prompt, SampleRequest, ScheduledRequest};
+
+pub use deployment::{KvBlocks, kv_blocks, roofline_timer};
+pub use timer::RooflineTimer;
+
+use driver::{Driven, Outgoing, drive};
+
+/// A finished virtual run: the report and what the engine did.
+#[derive(Debug, Clone)]
+pub struct VirtualRun {
+    /// The same report `bench serve` produces; durations are virtual time.
+    pub report: Report,
+    /// Engine steps simulated.
+    pub num_steps: u64,
+}
+
+/// Runs `config`'s workload against a simulated engine with `engine` settings and step times
+/// from `timer`; `model_id` names the model in the report.
+///
+/// Uses the workload flags (dataset, arrivals, `--max-concurrency`, `--duration`, metrics and
+/// output); the endpoint flags have no effect. Requests run to their `max_tokens`, as with
+/// `ignore_eos`.
+pub fn run_virtual<T: StepTimer>(
+    config: &BenchConfig,
+    engine: EngineConfig,
+    timer: T,
+    model_id: &str,
+) -> Result<VirtualRun, BenchError> {
+    config.validate()?;
+    let tokenizer = WordTokenizer::default();
+    let workload = build_workload(config, Some(&tokenizer))?;
+    let schedule = workload.schedule()?;
+    let outgoing = outgoing(workload.requests, &schedule, config.duration);
+    let mut sim = Simulation::new(engine, timer)?;
+    sim.record_token_times(false);
+    let driven = drive(&mut sim, outgoing, config.max_concurrency);
+    let num_steps = driven.sink.num_steps;
+    let (records, duration) = client_records(&driven, sim.records());
+    let settings = report_settings(config, model_id.to_string());
+    let sent = records.len();
+    let date = Civil::now().compact();
+    let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
+    report.not_sent = schedule.len() - sent;
+    report.rps_change_events = rps_change_events(config.arrivals, &schedule);
+    Ok(VirtualRun { report, num_steps })
+}
+
+/// The engine requests in send order, cut at `--duration`.
+fn outgoing(
+    samples: Vec<SampleRequest>,
+    schedule: &[ScheduledRequest],
+    window: Option<Duration>,
+) -> Vec<Outgoing> {
+    let mut samples: Vec<Option<SampleRequest>> = samples.into_iter().map(Some).collect();
+    let in_window = |s: &&ScheduledRequest| window.is_none_or(|w| s.send_at < w);
+    schedule
+        .iter()
+        .take_while(in_window)
+        .filter_map(|s| {
+            let sample = samples.get_mut(s.index)?.take()?;
+            let request = engine_request(sample, s.send_at);
+            Some(Outgoing {
+                send_at: s.send_at,
+                request,
+            })
+        })
+        .collect()
+}
+
+/// A sample as the engine receives it: token ids as they are, other prompts by length only.
+fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
+    let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
+    match sample.prompt {
+        Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
+        Prompt::Text(_) | Prompt::Batch(_) => {
+            let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
+            Request::synthetic(arrival, len, max_tokens)
+        }
+    }
+}
+
+/// The client's records in dispatch order and the benchmark duration (first send to last
+/// token, as vLLM's `benchmark_duration`).
+fn client_records(
+    driven: &Driven,
+    engine: &[profilemate_sim::RequestRecord],
+) -> (Vec<RequestRecord>, Seconds) {
+    let streams = &driven.sink.streams;
+    let records: Vec<RequestRecord> = driven
+        .sent
+        .iter()
+        .filter_map(|s| records::client_record(s, engine, streams))
+        .collect();
+    let end = records
+        .iter()
+        .map(|r| r.start_time + r.latency)
+        .fold(0.0, f64::max);
+    (records, end)
+}
+
+/// Ramp-up rate changes, stamped at the wall time their request would be sent from now.
+fn rps_change_events(arrivals: Arrivals, schedule: &[ScheduledRequest]) -> Vec<RpsChange> {
+    let Arrivals::Rate {
+        ramp_up: Some(ramp),
+        ..
+    } = arrivals
+    else {
+        return Vec::new();
+    };
+    let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
+    let t0 = SystemTime::now();
+    rps_steps(ramp, &rates)
+        .into_iter()
+        .map(|(pos, rps)| {
+            let at = schedule.get(pos).map_or(Duration::ZERO, |s| s.send_at);
+            RpsChange {
+                rps,
+                timestamp: civil(t0.checked_add(at).unwrap_or(t0)).iso(),
+            }
+        })
+        .collect()
+}
+
+fn civil(t: SystemTime) -> Civil {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Civil::from_unix(d.as_secs() as i64, d.subsec_micros())
+}

@@ -1,0 +1,128 @@
+//! Provides the conversion from the engine's per-request records and streams to the bench's
+//! [`RequestRecord`]s, as an HTTP client measuring the same run would have filled them.
+//!
+//! Mirrors what `async_request_openai_completions` (vllm/benchmarks/lib/endpoint_request_func.py,
+//! vLLM 0.32) measures: TTFT from the request's start to its first token-bearing chunk, one ITL
+//! per later chunk, latency to the last chunk, `client_queue_time` = start − scheduled arrival.
+//! Virtual time has no network and no client lag, so the figures are the engine's own.
+
+use std::time::Duration;
+
+use profilemate_sim::{FinishReason, RequestRecord as EngineRecord};
+
+use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::virtual_run::driver::{Outcome, Sent, Stream};
+
+/// vLLM's status for requests its frontend refuses (`BadRequestError`).
+const BAD_REQUEST: u16 = 400;
+
+/// The client's record of one dispatched request; `None` for one still queued (never sent).
+pub(crate) fn client_record(
+    sent: &Sent,
+    engine: &[EngineRecord],
+    streams: &[Stream],
+) -> Option<RequestRecord> {
+    let mut record = match &sent.outcome {
+        Outcome::Queued => return None,
+        Outcome::Rejected(error) => {
+            RequestRecord::failed(ErrorKind::HttpStatus(BAD_REQUEST), error.clone())
+        }
+        Outcome::Engine(id) => {
+            let stream = streams.get(id.0 as usize);
+            let r = engine.get(id.0 as usize)?;
+            streamed(r, stream.unwrap_or(&Stream::default()))
+        }
+    };
+    record.start_time = secs(sent.started);
+    record.client_queue_time = secs(sent.started.saturating_sub(sent.send_at));
+    Some(record)
+}
+
+/// A request that ran in the engine, timed from its arrival there.
+fn streamed(r: &EngineRecord, stream: &Stream) -> RequestRecord {
+    let since_start = |t: &Duration| secs(t.saturating_sub(r.arrival));
+    let ttft = stream.times.first().map(since_start);
+    let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
+    let mut record = RequestRecord {
+        success,
+        prompt_len: u64::from(r.prompt_tokens),
+        output_tokens: u64::from(r.num_output_tokens),
+        ttft: ttft.unwrap_or(0.0),
+        itl: gaps(&stream.times),
+        latency: stream.times.last().map_or(0.0, since_start),
+        num_input_sequences: 1,
+        chunk_tokens: stream.tokens.clone(),
+        ttfc: ttft,
+        ..RequestRecord::default()
+    };
+    if !success {
+        record.error = "the engine finished the request without a token".into();
+        record.error_kind = Some(ErrorKind::NoTokens);
+    }
+    record
+}
+
+/// Gaps between consecutive chunk times, in seconds.
+fn gaps(times: &[Duration]) -> Vec<Seconds> {
+    times.windows(2).map(|w| secs(w[1] - w[0])).collect()
+}
+
+fn secs(d: Duration) -> Seconds {
+    d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use profilemate_sim::{ConstantStepTimer, EngineConfig, Request, RequestId, Simulation};
+
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn a_streamed_request_is_timed_from_its_start() {
+        let config = EngineConfig {
+            async_scheduling: false,
+            ..Default::default()
+        };
+        let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
+        sim.add_request(Request::synthetic(ms(5), 100, 3)).unwrap();
+        sim.run(&mut ());
+        let stream = Stream {
+            times: vec![ms(15), ms(25), ms(35)],
+            tokens: vec![1, 1, 1],
+        };
+        let sent = Sent {
+            send_at: ms(2),
+            started: ms(5),
+            outcome: Outcome::Engine(RequestId(0)),
+        };
+        let r = client_record(&sent, sim.records(), &[stream]).unwrap();
+        assert!(r.success);
+        assert_eq!((r.prompt_len, r.output_tokens), (100, 3));
+        assert_eq!((r.ttft, r.latency), (0.01, 0.03));
+        assert_eq!(r.itl, vec![0.01, 0.01]);
+        assert_eq!((r.start_time, r.client_queue_time), (0.005, 0.003));
+        assert_eq!(r.chunk_tokens, vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn a_rejected_request_fails_like_a_400_and_a_queued_one_was_never_sent() {
+        let rejected = Sent {
+            send_at: ms(0),
+            started: ms(0),
+            outcome: Outcome::Rejected("too long".into()),
+        };
+        let r = client_record(&rejected, &[], &[]).unwrap();
+        assert!(!r.success);
+        assert_eq!(r.error_kind, Some(ErrorKind::HttpStatus(400)));
+        assert_eq!(r.error, "too long");
+        let queued = Sent {
+            outcome: Outcome::Queued,
+            ..rejected
+        };
+        assert_eq!(client_record(&queued, &[], &[]), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! `sim run`'s library half: a workload sent to the simulated engine in virtual time must give
+//! the engine's own timings as bench records, and the report vLLM's JSON keys.
+
+use std::time::Duration;
+
+use profilemate_bench::RequestRecord;
+use profilemate_bench::config::{BenchConfig, PercentileMetric};
+use profilemate_bench::metrics::Goodput;
+use profilemate_bench::output::ResultJson;
+use profilemate_bench::run::build_workload;
+use profilemate_bench::schedule::Arrivals;
+use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
+use profilemate_bench::workload::Prompt;
+use profilemate_bench::{ErrorKind, Report};
+use profilemate_sim::{
+    AffineStepTimer, ConstantStepTimer, EngineConfig, Request, Simulation, StepTimer,
+};
+
+use crate::util::{config, fixture};
+
+/// A synchronous engine whose every step takes 10 ms.
+fn ten_ms_engine() -> (EngineConfig, ConstantStepTimer) {
+    let engine = EngineConfig {
+        async_scheduling: false,
+        ..Default::default()
+    };
+    (engine, ConstantStepTimer(Duration::from_millis(10)))
+}
+
+fn run(config: &BenchConfig, engine: EngineConfig, timer: impl StepTimer) -> Report {
+    let VirtualRun { report, .. } = run_virtual(config, engine, timer, "tiny").unwrap();
+    report
+}
+
+#[test]
+fn constant_steps_give_exact_ttft_itl_and_latency() {
+    // Two 8-token prompts at t = 0 prefill together in step 0 (0–10 ms), then decode one
+    // token per 10 ms step: tokens at 10, 20, 30, 40 ms.
+    let (engine, timer) = ten_ms_engine();
+    let report = run(&config("", 2), engine, timer);
+    assert_eq!(report.records.len(), 2);
+    for r in &report.records {
+        assert!(r.success, "{r:?}");
+        assert_eq!((r.prompt_len, r.output_tokens), (8, 4));
+        assert_eq!((r.ttft, r.latency), (0.01, 0.04));
+        assert_eq!(r.itl, vec![0.01; 3]);
+        assert_eq!(r.chunk_tokens, vec![1; 4]);
+        assert_eq!((r.start_time, r.client_queue_time), (0.0, 0.0));
+    }
+    assert_eq!(report.duration, 0.04);
+    assert_eq!(report.not_sent, 0);
+}
+
+#[test]
+fn max_concurrency_sends_each_request_when_a_slot_frees() {
+    // One slot: request i starts when request i-1 finishes, at 40 ms × i.
+    let (engine, timer) = ten_ms_engine();
+    let mut c = config("", 3);
+    c.max_concurrency = Some(1);
+    let report = run(&c, engine, timer);
+    let starts: Vec<f64> = report.records.iter().map(|r| r.start_time).collect();
+    assert_eq!(starts, vec![0.0, 0.04, 0.08]);
+    let queued: Vec<f64> = report.records.iter().map(|r| r.client_queue_time).collect();
+    assert_eq!(queued, starts, "all were due at t = 0");
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.ttft == 0.01 && r.latency == 0.04)
+    );
+    assert_eq!(report.duration, 0.12);
+}
+
+#[test]
+fn unlimited_concurrency_reproduces_the_engine_run_exactly() {
+    // Poisson arrivals, async scheduling, an affine timer: every client figure must equal the
+    // engine's own token times for the same requests added up front.
+    let mut c = config("", 60);
+    c.arrivals = Arrivals::Rate {
+        request_rate: 40.0,
+        burstiness: 1.0,
+        ramp_up: None,
+    };
+    let engine = EngineConfig {
+        max_num_seqs: 8,
+        max_num_batched_tokens: 64,
+        cpu_overhead_per_step: Duration::from_micros(300),
+        ..Default::default()
+    };
+    let timer = AffineStepTimer {
+        fixed: Duration::from_millis(3),
+        per_token: Duration::from_micros(40),
+        per_context_token: Duration::from_micros(1),
+    };
+    let report = run(&c, engine.clone(), timer);
+    let expected = engine_records(&c, engine, timer);
+    assert_eq!(report.records.len(), expected.len());
+    for (i, (got, want)) in report.records.iter().zip(&expected).enumerate() {
+        assert_eq!(
+            (got.ttft, &got.itl, got.latency, got.start_time),
+            (want.ttft, &want.itl, want.latency, want.start_time),
+            "request {i}"
+        );
+    }
+}
+
+/// The records `c`'s workload gets from the engine run on its own, token times kept.
+fn engine_records(
+    c: &BenchConfig,
+    engine: EngineConfig,
+    timer: AffineStepTimer,
+) -> Vec<RequestRecord> {
+    let workload = build_workload(c, None).unwrap();
+    let mut sim = Simulation::new(engine, timer).unwrap();
+    for s in workload.schedule().unwrap() {
+        let Prompt::TokenIds(ids) = &workload.requests[s.index].prompt else {
+            panic!("completions backends send token ids");
+        };
+        let max_tokens = workload.requests[s.index].expected_output_len as u32;
+        sim.add_request(Request::from_tokens(s.send_at, ids.clone(), max_tokens))
+            .unwrap();
+    }
+    sim.run(&mut ());
+    let secs = |d: Duration| d.as_secs_f64();
+    sim.records()
+        .iter()
+        .map(|r| {
+            let mut chunks = r.token_times.clone();
+            chunks.dedup();
+            RequestRecord {
+                ttft: secs(chunks[0] - r.arrival),
+                itl: chunks.windows(2).map(|w| secs(w[1] - w[0])).collect(),
+                latency: secs(chunks[chunks.len() - 1] - r.arrival),
+                start_time: secs(r.arrival),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn prompts_too_long_for_the_engine_fail_with_vllms_400() {
+    let (mut engine, timer) = ten_ms_engine();
+    engine.max_model_len = 10;
+    let report = run(&config("", 2), engine, timer);
+    assert!(report.all_failed());
+    let r = &report.records[0];
+    assert_eq!(r.error_kind, Some(ErrorKind::HttpStatus(400)));
+    assert!(
+        r.error
+            .starts_with("This model's maximum context length is 10 tokens."),
+        "{}",
+        r.error
+    );
+}
+
+#[test]
+fn duration_stops_sending_at_the_window() {
+    let (engine, timer) = ten_ms_engine();
+    let mut c = config("", 20);
+    c.arrivals = Arrivals::Rate {
+        request_rate: 10.0,
+        burstiness: 1.0,
+        ramp_up: None,
+    };
+    c.duration = Some(Duration::from_millis(500));
+    let schedule = build_workload(&c, None).unwrap().schedule().unwrap();
+    let due = schedule
+        .iter()
+        .filter(|s| s.send_at < Duration::from_millis(500))
+        .count();
+    let report = run(&c, engine, timer);
+    assert_eq!((report.records.len(), report.not_sent), (due, 20 - due));
+    assert!(due > 0 && due < 20);
+}
+
+#[test]
+fn the_result_json_has_exactly_vllms_keys() {
+    // run1/bench-1's flags: rate 4, ttft,tpot,itl,e2el at 50,90,99, goodput, --save-detailed.
+    let (engine, timer) = ten_ms_engine();
+    let mut c = config("", 40);
+    c.arrivals = Arrivals::Rate {
+        request_rate: 4.0,
+        burstiness: 1.0,
+        ramp_up: None,
+    };
+    c.percentile_metrics = Some(PercentileMetric::ALL[..4].to_vec());
+    c.percentiles = vec![50.0, 90.0, 99.0];
+    c.goodput = Goodput::parse(&["ttft:500", "tpot:50"]).unwrap();
+    let report = run(&c, engine, timer);
+    let json = ResultJson::new(&report, true);
+    let mut ours: Vec<&str> = json.vllm.0.iter().map(|(k, _)| k.as_str()).collect();
+    let text = std::fs::read_to_string(fixture("run1/bench-1.json")).unwrap();
+    let vllm: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut want: Vec<&str> = vllm
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    ours.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(ours, want);
+    // Every step takes 10 ms and no request is ever preempted: every ITL is one step.
+    assert_eq!(
+        json.vllm.get("median_itl_ms"),
+        Some(&serde_json::json!(10.0))
+    );
+    assert_eq!(json.vllm.get("completed"), Some(&serde_json::json!(40)));
+}
