@@ -99,13 +99,41 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// The prompt has no tokens.
-    #[error("the prompt is empty")]
+    /// The prompt has no tokens (`InputProcessor._validate_prompt_len`).
+    #[error("The decoder prompt cannot be empty")]
     EmptyPrompt,
     /// `max_tokens` is zero.
     #[error("max_tokens must be at least 1")]
     ZeroMaxTokens,
-    /// Prompt plus completion exceed `--max-model-len` (vLLM answers HTTP 400).
+    /// The prompt alone is longer than `--max-model-len` (vLLM answers HTTP 400).
+    #[error(
+        "The decoder prompt (length {prompt}) is longer than the maximum model length of \
+         {max_model_len}. Make sure that `max_model_len` is no smaller than the number of text \
+         tokens."
+    )]
+    PromptTooLong {
+        /// Prompt tokens.
+        prompt: u32,
+        /// `--max-model-len`.
+        max_model_len: u32,
+    },
+    /// The prompt fills `--max-model-len` exactly, leaving no room for an output token.
+    #[error(
+        "The decoder prompt (length {prompt}) plus the number of requested output tokens (at \
+         least 1) is longer than the maximum model length of {max_model_len}. Make sure that \
+         `max_model_len` is no smaller than the number of text tokens (prompt + requested \
+         output tokens)."
+    )]
+    NoRoomForOutput {
+        /// Prompt tokens.
+        prompt: u32,
+        /// `--max-model-len`.
+        max_model_len: u32,
+    },
+    /// Prompt plus completion exceed `--max-model-len`, for frontends that refuse such
+    /// requests. The engine never returns it: like vLLM 0.32's OpenAI server
+    /// (`get_max_tokens` in vllm/entrypoints/serve/utils/api_utils.py), it caps the output at
+    /// the context instead (see [`Request::validate`](crate::Request::validate)).
     #[error(
         "This model's maximum context length is {max_model_len} tokens. However, you requested \
          {total} tokens ({prompt} in the messages, {max_tokens} in the completion). \

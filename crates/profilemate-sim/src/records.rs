@@ -30,7 +30,7 @@ pub struct RequestRecord {
     pub arrival: Duration,
     /// Prompt tokens.
     pub prompt_tokens: u32,
-    /// Requested output tokens.
+    /// Requested output tokens, capped to what `--max-model-len` leaves after the prompt.
     pub max_tokens: u32,
     /// Start of the step that first scheduled it.
     pub first_scheduled: Option<Duration>,

@@ -92,39 +92,48 @@ impl Request {
         self
     }
 
-    /// Checks the request against `--max-model-len` the way vLLM's frontend does.
+    /// Checks the request the way vLLM's engine does before queueing it: a non-empty prompt
+    /// shorter than `--max-model-len`. A prompt plus `max_tokens` beyond the context is
+    /// accepted; [`capped_max_tokens`](Self::capped_max_tokens) is what gets generated.
     ///
-    /// Mirrors `OpenAIServing._validate_input` (vllm/entrypoints/openai/serving_engine.py).
+    /// Mirrors `InputProcessor._validate_prompt_len` (vllm/v1/engine/input_processor.py,
+    /// vLLM 0.32).
     pub fn validate(&self, max_model_len: u32) -> Result<(), RequestError> {
         let prompt = self.prompt.len();
-        if prompt == 0 {
-            return Err(RequestError::EmptyPrompt);
+        match () {
+            _ if prompt == 0 => return Err(RequestError::EmptyPrompt),
+            _ if self.max_tokens == 0 => return Err(RequestError::ZeroMaxTokens),
+            _ if prompt > max_model_len => {
+                return Err(RequestError::PromptTooLong {
+                    prompt,
+                    max_model_len,
+                });
+            }
+            _ if prompt == max_model_len => {
+                return Err(RequestError::NoRoomForOutput {
+                    prompt,
+                    max_model_len,
+                });
+            }
+            _ => {}
         }
-        if self.max_tokens == 0 {
-            return Err(RequestError::ZeroMaxTokens);
-        }
-        if let Prompt::Synthetic {
-            shared_prefix: Some(p),
-            ..
-        } = &self.prompt
-            && p.len > prompt
-        {
-            return Err(RequestError::PrefixLongerThanPrompt {
+        match &self.prompt {
+            Prompt::Synthetic {
+                shared_prefix: Some(p),
+                ..
+            } if p.len > prompt => Err(RequestError::PrefixLongerThanPrompt {
                 prefix: p.len,
                 prompt,
-            });
+            }),
+            _ => Ok(()),
         }
-        let total = u64::from(prompt) + u64::from(self.max_tokens);
-        if total > u64::from(max_model_len) {
-            let max_tokens = self.max_tokens;
-            return Err(RequestError::TooLong {
-                max_model_len,
-                total,
-                prompt,
-                max_tokens,
-            });
-        }
-        Ok(())
+    }
+
+    /// `max_tokens` capped to the room the context leaves, as vLLM's OpenAI server does
+    /// (`get_max_tokens` in vllm/entrypoints/serve/utils/api_utils.py, vLLM 0.32).
+    pub fn capped_max_tokens(&self, max_model_len: u32) -> u32 {
+        self.max_tokens
+            .min(max_model_len.saturating_sub(self.prompt.len()))
     }
 }
 
@@ -133,22 +142,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn too_long_request_reports_vllm_numbers() {
-        let req = Request::synthetic(Duration::ZERO, 2000, 100);
-        let err = req.validate(2048).unwrap_err();
+    fn prompts_must_leave_room_for_one_output_token() {
+        let long = Request::synthetic(Duration::ZERO, 2049, 1);
+        let err = long.validate(2048).unwrap_err();
         assert_eq!(
             err,
-            RequestError::TooLong {
-                max_model_len: 2048,
-                total: 2100,
-                prompt: 2000,
-                max_tokens: 100
+            RequestError::PromptTooLong {
+                prompt: 2049,
+                max_model_len: 2048
             }
         );
-        assert!(
-            err.to_string()
-                .starts_with("This model's maximum context length is 2048 tokens.")
+        assert!(err.to_string().starts_with(
+            "The decoder prompt (length 2049) is longer than the maximum model length of 2048."
+        ));
+        let full = Request::synthetic(Duration::ZERO, 2048, 1);
+        let err = full.validate(2048).unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::NoRoomForOutput {
+                prompt: 2048,
+                max_model_len: 2048
+            }
         );
+    }
+
+    #[test]
+    fn too_many_output_tokens_are_capped_not_refused() {
+        let req = Request::synthetic(Duration::ZERO, 2000, 100);
+        assert_eq!(req.validate(2048), Ok(()));
+        assert_eq!(req.capped_max_tokens(2048), 48);
+        assert_eq!(req.capped_max_tokens(4096), 100);
     }
 
     #[test]

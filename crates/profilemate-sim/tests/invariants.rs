@@ -172,10 +172,11 @@ proptest! {
     #[test]
     fn wild_settings_are_refused_or_run_without_panicking(config in wild_configs(), requests in workloads()) {
         let Ok(mut sim) = Simulation::new(config.clone(), timer()) else { return Ok(()) };
+        let max_model_len = config.max_model_len;
         let accepted: Vec<u32> = requests
             .into_iter()
             .filter_map(|r| {
-                let max_tokens = r.max_tokens;
+                let max_tokens = r.capped_max_tokens(max_model_len);
                 sim.add_request(r).ok().map(|_| max_tokens)
             })
             .collect();

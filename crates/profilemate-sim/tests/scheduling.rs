@@ -308,3 +308,17 @@ fn cpu_overhead_is_added_to_every_step() {
     assert_eq!(steps[0].duration, ms(12));
     assert_eq!(records[0].token_times, vec![ms(12), ms(24)]);
 }
+
+#[test]
+fn output_beyond_the_context_is_capped_like_vllm() {
+    let mut config = small_config(64, 4);
+    config.max_model_len = 24;
+    config.num_gpu_blocks = 10;
+    let (steps, records) = run(config, vec![Request::synthetic(ms(0), 20, 50)]);
+    // 20 prompt tokens leave room for 4 output tokens in a 24-token context.
+    assert_eq!(
+        (records[0].max_tokens, records[0].num_output_tokens),
+        (4, 4)
+    );
+    assert_eq!(steps.len(), 4);
+}

@@ -124,12 +124,15 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     /// Adds a request arriving at `request.arrival`. An arrival earlier than [`now`](Self::now)
-    /// is queued for the next step, like a request reaching vLLM while a step runs.
-    pub fn add_request(&mut self, request: Request) -> Result<RequestId, RequestError> {
+    /// is queued for the next step, like a request reaching vLLM while a step runs. Errors
+    /// are vLLM's ([`Request::validate`]); `max_tokens` beyond the context is capped, and the
+    /// record keeps the capped value.
+    pub fn add_request(&mut self, mut request: Request) -> Result<RequestId, RequestError> {
         request.validate(self.config.max_model_len)?;
         if request.arrival > MAX_ARRIVAL {
             return Err(RequestError::ArrivalOutOfRange(request.arrival));
         }
+        request.max_tokens = request.capped_max_tokens(self.config.max_model_len);
         let id = RequestId(self.records.len() as u32);
         let prompt_tokens = request.prompt.len();
         self.records.push(RequestRecord::new(
