@@ -91,7 +91,10 @@ mod tests {
     fn envelope_matches_the_fixture_shape() {
         // 2026-11-22 17:23:28 UTC.
         let p = prefix(1833, "INFO", origin::ITERATION, 1_795_368_208);
-        assert_eq!(p, "(APIServer pid=1833) INFO 11-22 17:23:28 [loggers.py:199] ");
+        assert_eq!(
+            p,
+            "(APIServer pid=1833) INFO 11-22 17:23:28 [loggers.py:199] "
+        );
         assert_eq!(month_day(0), (1, 1));
         assert_eq!(month_day(59), (3, 1));
     }

@@ -58,7 +58,13 @@ impl Labels<'_> {
 }
 
 /// vLLM's `finished_reason` label values, bound up front as vLLM does.
-const FINISHED_REASONS: [&[&str]; 5] = [&["stop"], &["length"], &["abort"], &["error"], &["repetition"]];
+const FINISHED_REASONS: [&[&str]; 5] = [
+    &["stop"],
+    &["length"],
+    &["abort"],
+    &["error"],
+    &["repetition"],
+];
 
 /// Handles on every series the server updates.
 #[derive(Debug)]
@@ -213,9 +219,13 @@ impl RequestLatency {
         observe(&self.inference, secs(r.first_scheduled, r.last_token));
         let decode = secs(r.first_token, r.last_token);
         let steps = r.num_output_tokens.saturating_sub(1);
-        observe(&self.tpot, decode.filter(|_| steps > 0).map(|d| d / f64::from(steps)));
+        observe(
+            &self.tpot,
+            decode.filter(|_| steps > 0).map(|d| d / f64::from(steps)),
+        );
         self.prompt_tokens.observe(f64::from(r.prompt_tokens));
-        self.generation_tokens.observe(f64::from(r.num_output_tokens));
+        self.generation_tokens
+            .observe(f64::from(r.num_output_tokens));
         self.max_tokens.observe(f64::from(r.max_tokens));
         self.max_generation.observe(f64::from(r.max_tokens));
         self.params_n.observe(1.0);

@@ -44,7 +44,11 @@ async fn run(
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
     let app = router(state);
-    let mut server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .into_future(),
+    );
     tokio::select! {
         result = &mut server => return finish(result, engine, &addr).await,
         () = shutdown => {}

@@ -53,11 +53,20 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
     let model = config.served_model_name.clone();
     let engine_mode = matches!(config.timing, Timing::Engine(_));
     let num_spec = engine_mode
-        .then(|| config.engine.spec_decode.as_ref().map(|s| s.num_speculative_tokens))
+        .then(|| {
+            config
+                .engine
+                .spec_decode
+                .as_ref()
+                .map(|s| s.num_speculative_tokens)
+        })
         .flatten();
     let max_model_len = config.engine.max_model_len;
     let metrics = ServerMetrics::register(&registry, &model, max_model_len, num_spec)?;
-    let mfu = MfuTap::new(MfuExporter::new(&registry, &EngineLabels::new(&*model, [0]))?);
+    let mfu = MfuTap::new(MfuExporter::new(
+        &registry,
+        &EngineLabels::new(&*model, [0]),
+    )?);
     let mfu = config.logging.mfu_metrics.then_some(mfu);
     let status = Arc::new(EngineStatus::default());
     let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
@@ -67,7 +76,14 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
         Timing::Fixed(f) => Some(f),
         Timing::Engine(_) => None,
     };
-    let join = spawn_engine(config.timing, config.engine, config.time_scale, mfu, hub, rx)?;
+    let join = spawn_engine(
+        config.timing,
+        config.engine,
+        config.time_scale,
+        mfu,
+        hub,
+        rx,
+    )?;
     let info = ServerInfo::new(model, max_model_len, config.api_key, fixed, config.limits);
     let state = AppState {
         info: Arc::new(info),
@@ -75,7 +91,13 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
         registry,
         admission: Arc::new(Admission::default()),
     };
-    Ok((state, EngineThread { tx, join: Some(join) }))
+    Ok((
+        state,
+        EngineThread {
+            tx,
+            join: Some(join),
+        },
+    ))
 }
 
 fn spawn_engine(

@@ -108,7 +108,11 @@ impl AppState {
     }
 
     /// Hands a validated request to the engine.
-    pub(crate) fn submit(&self, prompt: Vec<u32>, max_tokens: u32) -> Result<RequestGuard, SimError> {
+    pub(crate) fn submit(
+        &self,
+        prompt: Vec<u32>,
+        max_tokens: u32,
+    ) -> Result<RequestGuard, SimError> {
         let limit = self.info.limits.max_live_requests;
         if self.admission.live.fetch_add(1, Ordering::AcqRel) >= limit {
             self.admission.live.fetch_sub(1, Ordering::AcqRel);

@@ -28,11 +28,9 @@ pub fn count_tokens(text: &str) -> u32 {
 
 /// The id of one word (FNV-1a, folded into the vocabulary).
 pub fn word_id(word: &str) -> u32 {
-    let hash = word
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     (hash % u64::from(VOCAB_SIZE)) as u32
 }
 

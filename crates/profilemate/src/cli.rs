@@ -6,6 +6,7 @@ use crate::commands::bench::BenchArgs;
 use crate::commands::estimate::EstimateArgs;
 use crate::commands::hardware::HardwareArgs;
 use crate::commands::kv::KvArgs;
+use crate::commands::sim::SimArgs;
 
 /// profilemate: how fast your LLM inference deployment is, why, and how close it is to what the
 /// hardware allows.
@@ -27,4 +28,6 @@ pub(crate) enum Command {
     Hardware(HardwareArgs),
     /// KV-cache bytes per token, capacity on a GPU, and what each max_model_len costs.
     Kv(Box<KvArgs>),
+    /// The simulated vLLM engine: `sim serve` serves it over vLLM's HTTP API in real time.
+    Sim(SimArgs),
 }

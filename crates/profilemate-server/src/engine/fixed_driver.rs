@@ -41,7 +41,9 @@ impl FixedDriver {
     /// When token `index` of `r` is due.
     fn due_at(&self, r: &Scheduled, index: u32) -> Duration {
         let itl = self.timing.itl.saturating_mul(index);
-        r.arrival.saturating_add(self.timing.ttft).saturating_add(itl)
+        r.arrival
+            .saturating_add(self.timing.ttft)
+            .saturating_add(itl)
     }
 
     /// Emits the token of `key` due at `at`.

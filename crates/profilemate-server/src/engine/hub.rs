@@ -74,7 +74,11 @@ impl Hub {
     /// Request `key` finished (all tokens out) or was aborted.
     pub(crate) fn finish(&mut self, key: u64, record: &RequestRecord, aborted: bool) {
         if let Some(e) = self.entries.remove(&key) {
-            let status = if aborted { Status::Aborted } else { Status::Finished };
+            let status = if aborted {
+                Status::Aborted
+            } else {
+                Status::Finished
+            };
             e.ticket.close(status);
         }
         self.metrics.on_finished(record, aborted);

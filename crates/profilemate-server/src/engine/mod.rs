@@ -98,7 +98,9 @@ pub(crate) fn run(mut driver: impl Driver, mut hub: Hub, rx: Receiver<Command>) 
             Next::Timeout => None,
             Next::Closed => break,
         };
-        let pending = first.into_iter().chain(rx.try_iter().take(COMMANDS_PER_ADVANCE));
+        let pending = first
+            .into_iter()
+            .chain(rx.try_iter().take(COMMANDS_PER_ADVANCE));
         for command in pending {
             if !apply(&mut driver, &mut hub, command) {
                 break 'engine;

@@ -99,7 +99,10 @@ impl SimDriver {
     }
 }
 
-fn fresh(config: &EngineConfig, timer: &StepTiming) -> Result<Simulation<StepTiming>, profilemate_sim::ConfigError> {
+fn fresh(
+    config: &EngineConfig,
+    timer: &StepTiming,
+) -> Result<Simulation<StepTiming>, profilemate_sim::ConfigError> {
     let mut sim = Simulation::new(config.clone(), timer.clone())?;
     sim.record_token_times(false);
     Ok(sim)

@@ -8,6 +8,7 @@ mod generate;
 mod info;
 mod sse;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -15,7 +16,6 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::de::DeserializeOwned;
 
 use crate::error::SimError;
@@ -26,7 +26,10 @@ pub fn router(state: AppState) -> Router {
     let limit = state.info.limits.max_body_bytes;
     let v1 = Router::new()
         .route("/v1/completions", post(generate::completions_create))
-        .route("/v1/chat/completions", post(generate::chat_completions_create))
+        .route(
+            "/v1/chat/completions",
+            post(generate::chat_completions_create),
+        )
         .route("/v1/embeddings", post(info::embeddings_create))
         .route("/v1/models", get(info::models_list))
         .route_layer(middleware::from_fn_with_state(state.clone(), api_key_check));

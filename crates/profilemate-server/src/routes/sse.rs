@@ -171,7 +171,9 @@ impl SseStream {
         let Some(fixed) = state.info.fixed else {
             return;
         };
-        let offset = fixed.ttft.saturating_add(fixed.itl.saturating_mul(emitted - 1));
+        let offset = fixed
+            .ttft
+            .saturating_add(fixed.itl.saturating_mul(emitted - 1));
         let Some(due) = self.guard.received.checked_add(offset) else {
             return;
         };

@@ -5,6 +5,7 @@ pub(crate) mod deployment_args;
 pub(crate) mod estimate;
 pub(crate) mod hardware;
 pub(crate) mod kv;
+pub(crate) mod sim;
 
 use std::process::ExitCode;
 
@@ -17,5 +18,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&args),
         Command::Hardware(args) => hardware::run(&args),
         Command::Kv(args) => kv::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

@@ -1,0 +1,60 @@
+//! Runs `profilemate sim …`: the simulated vLLM engine. `sim serve` serves it over vLLM's
+//! OpenAI-compatible HTTP API in real time (`profilemate-server`).
+
+mod args;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+pub(crate) use args::SimServeArgs;
+
+/// `profilemate sim`.
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    #[command(subcommand)]
+    pub(crate) command: SimCommand,
+}
+
+/// The `sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SimCommand {
+    /// Serve the simulated engine like `vllm serve`: /v1/completions, /v1/chat/completions
+    /// (streaming or not), /v1/models, /v1/embeddings, /tokenize, /health and /metrics with
+    /// vLLM's metric names and log lines, in real time (or --time-scale).
+    Serve(Box<SimServeArgs>),
+}
+
+/// Runs a `sim` subcommand.
+pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        SimCommand::Serve(serve_args) => serve(serve_args),
+    }
+}
+
+/// `sim serve`: build the configuration, bind, serve until Ctrl-C.
+fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    let addr = format!("{}:{}", args.host, args.port);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!(
+            "profilemate sim serve: {} on http://{addr} (Ctrl-C stops)",
+            config.served_model_name
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        profilemate_server::serve(config, listener, shutdown)
+            .await
+            .context("the server stopped with an error")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
