@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
-use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, IterationCounts, Request, RequestRecord,
-    Simulation, SpecDecodeConfig, StepRecord,
-};
+mod common;
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+use common::{counts, ms, preemption_counts, run, run_in_slices, sim_with};
+use profilemate_sim::{
+    CudaGraphConfig, EngineConfig, Request, RequestRecord, SpecDecodeConfig, StepRecord,
+};
 
 fn async_config() -> EngineConfig {
     EngineConfig {
@@ -28,32 +26,9 @@ fn async_config() -> EngineConfig {
     }
 }
 
-fn run(config: EngineConfig, requests: Vec<Request>) -> (Vec<StepRecord>, Vec<RequestRecord>) {
-    let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
-    for r in requests {
-        sim.add_request(r).unwrap();
-    }
-    let mut steps = Vec::new();
-    sim.run(&mut steps);
-    assert_eq!(sim.num_block_holders(), 0);
-    (steps, sim.into_records())
-}
-
-fn counts(steps: &[StepRecord]) -> Vec<(u32, u32, u32, u32)> {
-    let tuple = |c: IterationCounts| {
-        (
-            c.num_ctx_requests,
-            c.num_ctx_tokens,
-            c.num_generation_requests,
-            c.num_generation_tokens,
-        )
-    };
-    steps.iter().map(|s| tuple(s.counts)).collect()
-}
-
 #[test]
 fn a_lone_request_decodes_back_to_back_without_a_wasted_step() {
-    let (steps, records) = run(async_config(), vec![Request::synthetic(ms(0), 10, 3)]);
+    let (steps, records) = run(async_config(), &[Request::synthetic(ms(0), 10, 3)]);
     // The decode of step 1 is scheduled at 0 ms, before step 0's token exists; no fourth
     // step is scheduled once the last token is in flight.
     assert_eq!(
@@ -69,7 +44,7 @@ fn arrivals_during_a_step_wait_one_step_longer_than_without_async() {
         Request::synthetic(ms(0), 10, 3),
         Request::synthetic(ms(5), 10, 2),
     ];
-    let (steps, records) = run(async_config(), requests.clone());
+    let (steps, records) = run(async_config(), &requests);
     // Step 1 was scheduled at 0 ms, before B arrived; B is first scheduled at 10 ms and
     // runs in step 2 (20–30 ms).
     assert_eq!(
@@ -82,21 +57,27 @@ fn arrivals_during_a_step_wait_one_step_longer_than_without_async() {
         async_scheduling: false,
         ..async_config()
     };
-    let (_, sync_records) = run(sync, requests);
+    let (_, sync_records) = run(sync, &requests);
     assert_eq!(sync_records[1].token_times, vec![ms(20), ms(30)]);
+}
+
+/// Async scheduling with two drafts per step, always accepted.
+fn always_accepting_drafts() -> EngineConfig {
+    let spec = SpecDecodeConfig {
+        num_speculative_tokens: 2,
+        acceptance_probability: 1.0,
+        num_lookahead_tokens: 0,
+    };
+    EngineConfig {
+        spec_decode: Some(spec),
+        ..async_config()
+    }
 }
 
 #[test]
 fn drafts_in_flight_can_cost_one_wasted_step() {
-    let config = EngineConfig {
-        spec_decode: Some(SpecDecodeConfig {
-            num_speculative_tokens: 2,
-            acceptance_probability: 1.0,
-            num_lookahead_tokens: 0,
-        }),
-        ..async_config()
-    };
-    let (steps, records) = run(config, vec![Request::synthetic(ms(0), 8, 6)]);
+    let config = always_accepting_drafts();
+    let (steps, records) = run(config, &[Request::synthetic(ms(0), 8, 6)]);
     let scheduled: Vec<u32> = steps.iter().map(|s| s.num_scheduled_tokens).collect();
     assert_eq!(scheduled, vec![8, 3, 3, 3]);
     // The scheduler cannot know that both drafts of step 2 will be accepted, so step 3 runs
@@ -119,25 +100,11 @@ fn preempted_requests_wait_for_their_stale_output_then_recompute() {
         Request::synthetic(ms(0), 8, 8),
         Request::synthetic(ms(0), 8, 8),
     ];
-    let (steps, records) = run(config, requests);
-    let (gen1, gen2) = ((0, 0, 1, 1), (0, 0, 2, 2));
+    let (steps, records) = run(config, &requests);
     // Step 5 (scheduled at 40 ms) preempts B while B's step-4 token is still in flight: that
     // stale token is delivered at 50 ms, and B is readmitted (13 tokens to recompute) only
     // once A has finished and freed its blocks, at 80 ms.
-    let expected = vec![
-        (2, 16, 0, 0),
-        gen2,
-        gen2,
-        gen2,
-        gen2,
-        gen1,
-        gen1,
-        gen1,
-        (0, 0, 1, 13),
-        gen1,
-        gen1,
-    ];
-    assert_eq!(counts(&steps), expected);
+    assert_eq!(counts(&steps), preemption_counts());
     assert_eq!(steps[5].num_preempted, 1);
     let b: Vec<Duration> = [10, 20, 30, 40, 50, 90, 100, 110].map(ms).to_vec();
     assert_eq!(records[1].token_times, b);
@@ -184,7 +151,7 @@ fn everything_on_under_pressure_still_delivers_every_token_in_order() {
             }
         })
         .collect();
-    let (steps, records) = run(config, requests.clone());
+    let (steps, records) = run(config, &requests);
     assert!(
         steps.iter().map(|s| s.num_preempted).sum::<u32>() > 0,
         "the KV cache is tight enough to preempt"
@@ -198,21 +165,28 @@ fn everything_on_under_pressure_still_delivers_every_token_in_order() {
     }
 }
 
+/// Drives the engine in 1 ms slices, as a real-time server would; returns the steps and the
+/// last request's record.
+fn sliced_run(config: EngineConfig, requests: &[Request]) -> (Vec<StepRecord>, RequestRecord) {
+    let mut sim = sim_with(config, requests);
+    let mut steps: Vec<StepRecord> = Vec::new();
+    run_in_slices(&mut sim, ms(1), &mut steps);
+    let last = sim.records().last().cloned().expect("requests were added");
+    (steps, last)
+}
+
 #[test]
 fn an_empty_schedule_holds_the_pipeline_until_the_step_in_flight_ends() {
     // At 20 ms B's last token is already in flight and A has not arrived: the schedule is
     // empty and, as in vLLM's batch queue, takes the free slot. A arrives at 25 ms but is
     // scheduled only when step 2 ends at 30 ms, however finely the engine is driven.
-    let mut sim = Simulation::new(async_config(), ConstantStepTimer(ms(10))).unwrap();
-    sim.add_request(Request::synthetic(ms(0), 10, 3)).unwrap();
-    let a = sim.add_request(Request::synthetic(ms(25), 1, 1)).unwrap();
-    let mut steps: Vec<StepRecord> = Vec::new();
-    while let Some(next) = sim.next_event() {
-        sim.run_until(next.max(sim.now()) + ms(1), &mut steps);
-    }
-    let record = &sim.records()[a.0 as usize];
+    let requests = [
+        Request::synthetic(ms(0), 10, 3),
+        Request::synthetic(ms(25), 1, 1),
+    ];
+    let (steps, last) = sliced_run(async_config(), &requests);
     assert_eq!(
-        (record.first_scheduled, record.first_token),
+        (last.first_scheduled, last.first_token),
         (Some(ms(30)), Some(ms(40)))
     );
     assert_eq!(counts(&steps)[3], (1, 1, 0, 0));
@@ -222,24 +196,14 @@ fn an_empty_schedule_holds_the_pipeline_until_the_step_in_flight_ends() {
 fn an_idle_scheduler_still_waits_for_the_step_in_flight() {
     // A finishes at 30 ms while step 3 (its wasted draft step) runs until 40 ms. With no
     // request left, vLLM blocks on that step; B, arriving at 35 ms, is scheduled at 40 ms.
-    let config = EngineConfig {
-        spec_decode: Some(SpecDecodeConfig {
-            num_speculative_tokens: 2,
-            acceptance_probability: 1.0,
-            num_lookahead_tokens: 0,
-        }),
-        ..async_config()
-    };
-    let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
-    sim.add_request(Request::synthetic(ms(0), 8, 6)).unwrap();
-    let b = sim.add_request(Request::synthetic(ms(35), 4, 1)).unwrap();
-    let mut steps: Vec<StepRecord> = Vec::new();
-    while let Some(next) = sim.next_event() {
-        sim.run_until(next.max(sim.now()) + ms(1), &mut steps);
-    }
-    let record = &sim.records()[b.0 as usize];
+    let config = always_accepting_drafts();
+    let requests = [
+        Request::synthetic(ms(0), 8, 6),
+        Request::synthetic(ms(35), 4, 1),
+    ];
+    let (_, last) = sliced_run(config, &requests);
     assert_eq!(
-        (record.first_scheduled, record.first_token),
+        (last.first_scheduled, last.first_token),
         (Some(ms(40)), Some(ms(50)))
     );
 }

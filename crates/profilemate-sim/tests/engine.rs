@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{ms, run, run_in_slices, sim_with};
 use profilemate_sim::{
     ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationLine, Request,
     RequestRecord, RuntimeMode, Simulation, SpecDecodeConfig, StepRecord,
 };
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn spec_config(acceptance: f64, seed: u64) -> EngineConfig {
     EngineConfig {
@@ -29,17 +28,6 @@ fn spec_config(acceptance: f64, seed: u64) -> EngineConfig {
         async_scheduling: false,
         ..Default::default()
     }
-}
-
-fn run(config: EngineConfig, requests: &[Request]) -> (Vec<StepRecord>, Vec<RequestRecord>) {
-    let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
-    for r in requests {
-        sim.add_request(r.clone()).unwrap();
-    }
-    let mut steps = Vec::new();
-    sim.run(&mut steps);
-    assert_eq!(sim.num_block_holders(), 0);
-    (steps, sim.into_records())
 }
 
 /// 40 requests with mixed lengths, arriving every 7 ms.
@@ -194,14 +182,9 @@ fn driving_in_small_time_slices_equals_one_run() {
             ..spec_config(0.5, 5)
         };
         let (steps, records) = run(config.clone(), &mixed_workload());
-        let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
-        for r in mixed_workload() {
-            sim.add_request(r).unwrap();
-        }
+        let mut sim = sim_with(config, &mixed_workload());
         let (mut sliced, mut tokens) = (Vec::new(), TokenCounter::default());
-        while let Some(next) = sim.next_event() {
-            sim.run_until(next.max(sim.now()) + ms(7), &mut (&mut sliced, &mut tokens));
-        }
+        run_in_slices(&mut sim, ms(7), &mut (&mut sliced, &mut tokens));
         assert_eq!(sliced, steps, "async: {async_scheduling}");
         assert_eq!(sim.records(), &records[..]);
         let expected: Vec<u32> = mixed_workload().iter().map(|r| r.max_tokens).collect();

@@ -9,6 +9,10 @@ use profilemate_sim::{
 };
 use proptest::prelude::*;
 
+mod common;
+
+use common::run_in_slices;
+
 /// Engine settings small enough to force chunking, queueing and preemption.
 fn configs() -> impl Strategy<Value = EngineConfig> {
     let limits = (1u32..6, 0u32..3, 4u32..40, any::<bool>(), any::<bool>());
@@ -117,9 +121,7 @@ proptest! {
             sim.add_request(r.clone()).unwrap();
         }
         let mut sliced = Vec::new();
-        while let Some(next) = sim.next_event() {
-            sim.run_until(next.max(sim.now()) + Duration::from_micros(slice_us), &mut sliced);
-        }
+        run_in_slices(&mut sim, Duration::from_micros(slice_us), &mut sliced);
         prop_assert_eq!(sliced, steps);
         prop_assert_eq!(sim.records(), whole.records());
     }

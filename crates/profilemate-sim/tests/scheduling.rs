@@ -5,16 +5,13 @@
 //! engine is synchronous here (vLLM's CPU backend, or `--no-async-scheduling`); async
 //! scheduling has its own tests in `async_scheduling.rs`.
 
-use std::time::Duration;
+mod common;
 
+use common::{counts, ms, preemption_counts, run};
 use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, FinishReason, IterationCounts,
-    PrefixCacheStats, Request, RequestRecord, Simulation, StepRecord,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, FinishReason, PrefixCacheStats, Request,
+    Simulation, StepRecord,
 };
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn small_config(budget: u32, seqs: u32) -> EngineConfig {
     EngineConfig {
@@ -30,42 +27,13 @@ fn small_config(budget: u32, seqs: u32) -> EngineConfig {
     }
 }
 
-fn run(config: EngineConfig, requests: Vec<Request>) -> (Vec<StepRecord>, Vec<RequestRecord>) {
-    let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
-    for r in requests {
-        sim.add_request(r).unwrap();
-    }
-    let mut steps = Vec::new();
-    sim.run(&mut steps);
-    assert_eq!(
-        sim.num_block_holders(),
-        0,
-        "all KV blocks are freed at the end"
-    );
-    assert_eq!(sim.num_free_blocks(), sim.config().num_gpu_blocks - 1);
-    (steps, sim.into_records())
-}
-
-/// `(ctx requests, ctx tokens, gen requests, gen tokens)` of each step.
-fn counts(steps: &[StepRecord]) -> Vec<(u32, u32, u32, u32)> {
-    let tuple = |c: IterationCounts| {
-        (
-            c.num_ctx_requests,
-            c.num_ctx_tokens,
-            c.num_generation_requests,
-            c.num_generation_tokens,
-        )
-    };
-    steps.iter().map(|s| tuple(s.counts)).collect()
-}
-
 #[test]
 fn chunked_prefill_splits_prompts_at_the_token_budget() {
     let requests = vec![
         Request::synthetic(ms(0), 250, 3),
         Request::synthetic(ms(0), 60, 2),
     ];
-    let (steps, records) = run(small_config(100, 4), requests);
+    let (steps, records) = run(small_config(100, 4), &requests);
     assert_eq!(
         counts(&steps),
         vec![
@@ -90,7 +58,7 @@ fn decodes_take_the_budget_before_prefills() {
         Request::synthetic(ms(0), 10, 5),
         Request::synthetic(ms(5), 100, 1),
     ];
-    let (steps, records) = run(small_config(64, 8), requests);
+    let (steps, records) = run(small_config(64, 8), &requests);
     assert_eq!(
         counts(&steps),
         vec![
@@ -107,8 +75,8 @@ fn decodes_take_the_budget_before_prefills() {
 
 #[test]
 fn max_num_seqs_holds_back_admissions_until_a_request_finishes() {
-    let requests = (0..3).map(|_| Request::synthetic(ms(0), 8, 2)).collect();
-    let (steps, records) = run(small_config(64, 2), requests);
+    let requests: Vec<Request> = (0..3).map(|_| Request::synthetic(ms(0), 8, 2)).collect();
+    let (steps, records) = run(small_config(64, 2), &requests);
     // C is admitted only after A and B leave the running queue at the end of step 1.
     assert_eq!(
         counts(&steps),
@@ -121,13 +89,13 @@ fn max_num_seqs_holds_back_admissions_until_a_request_finishes() {
 fn long_prefill_threshold_caps_chunks_only_when_others_wait() {
     let mut config = small_config(256, 4);
     config.long_prefill_token_threshold = 64;
-    let alone = run(config.clone(), vec![Request::synthetic(ms(0), 200, 1)]).0;
+    let alone = run(config.clone(), &[Request::synthetic(ms(0), 200, 1)]).0;
     assert_eq!(counts(&alone), vec![(1, 200, 0, 0)]);
     let two = vec![
         Request::synthetic(ms(0), 200, 1),
         Request::synthetic(ms(0), 100, 1),
     ];
-    let steps = run(config, two).0;
+    let steps = run(config, &two).0;
     // B finishes in step 1; alone, A's last 72 tokens are no longer capped.
     assert_eq!(
         counts(&steps),
@@ -153,25 +121,8 @@ fn preemption_recomputes_the_last_running_request() {
         Request::synthetic(ms(0), 8, 8),
         Request::synthetic(ms(0), 8, 8),
     ];
-    let (steps, records) = run(config, requests);
-    let gen1 = (0, 0, 1, 1);
-    let gen2 = (0, 0, 2, 2);
-    // Step 5: A needs a 4th block, B is preempted. B comes back in step 8 with 13 tokens to
-    // recompute, which vLLM logs as *generation* tokens (B already has output tokens).
-    let expected = vec![
-        (2, 16, 0, 0),
-        gen2,
-        gen2,
-        gen2,
-        gen2,
-        gen1,
-        gen1,
-        gen1,
-        (0, 0, 1, 13),
-        gen1,
-        gen1,
-    ];
-    assert_eq!(counts(&steps), expected);
+    let (steps, records) = run(config, &requests);
+    assert_eq!(counts(&steps), preemption_counts());
     let preempted: Vec<u32> = steps.iter().map(|s| s.num_preempted).collect();
     assert_eq!(preempted, vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
     assert_eq!(steps[4].kv_cache_usage, 1.0);
@@ -198,7 +149,7 @@ fn caching_config() -> EngineConfig {
 fn prefix_cache_hits_blocks_of_a_finished_request() {
     let a = Request::synthetic(ms(0), 20, 2).with_shared_prefix(1, 16);
     let b = Request::synthetic(ms(100), 20, 2).with_shared_prefix(1, 16);
-    let (steps, records) = run(caching_config(), vec![a, b]);
+    let (steps, records) = run(caching_config(), &[a, b]);
     assert_eq!(
         counts(&steps),
         vec![(1, 20, 0, 0), (0, 0, 1, 1), (1, 4, 0, 0), (0, 0, 1, 1)]
@@ -221,7 +172,7 @@ fn prefix_cache_hits_blocks_of_a_finished_request() {
 fn prefix_cache_hits_blocks_scheduled_earlier_in_the_same_step() {
     let a = Request::synthetic(ms(0), 20, 1).with_shared_prefix(1, 16);
     let b = Request::synthetic(ms(0), 20, 1).with_shared_prefix(1, 16);
-    let (steps, _) = run(caching_config(), vec![a, b]);
+    let (steps, _) = run(caching_config(), &[a, b]);
     assert_eq!(counts(&steps), vec![(2, 24, 0, 0)]);
     assert_eq!(steps[0].prefix_cache.hits, 16);
 }
@@ -231,7 +182,7 @@ fn a_fully_cached_prompt_still_recomputes_its_last_block() {
     let tokens: Vec<u32> = (0..16).collect();
     let a = Request::from_tokens(ms(0), tokens.clone(), 1);
     let b = Request::from_tokens(ms(50), tokens, 1);
-    let (steps, _) = run(caching_config(), vec![a, b]);
+    let (steps, _) = run(caching_config(), &[a, b]);
     // 16 tokens = 4 full blocks, but the hit is capped at 15 tokens: 3 blocks.
     assert_eq!(counts(&steps), vec![(1, 16, 0, 0), (1, 4, 0, 0)]);
 }
@@ -240,7 +191,7 @@ fn a_fully_cached_prompt_still_recomputes_its_last_block() {
 fn unshared_prompts_never_hit() {
     let a = Request::synthetic(ms(0), 20, 1);
     let b = Request::synthetic(ms(50), 20, 1);
-    let (steps, _) = run(caching_config(), vec![a, b]);
+    let (steps, _) = run(caching_config(), &[a, b]);
     assert_eq!(
         steps[1].prefix_cache,
         PrefixCacheStats {
@@ -291,7 +242,7 @@ fn idle_engine_waits_for_the_next_arrival() {
         Request::synthetic(ms(0), 8, 1),
         Request::synthetic(ms(1000), 8, 1),
     ];
-    let (steps, records) = run(small_config(64, 4), requests);
+    let (steps, records) = run(small_config(64, 4), &requests);
     assert_eq!(
         steps.iter().map(|s| s.start).collect::<Vec<_>>(),
         vec![ms(0), ms(1000)]
@@ -303,7 +254,7 @@ fn idle_engine_waits_for_the_next_arrival() {
 fn cpu_overhead_is_added_to_every_step() {
     let mut config = small_config(64, 4);
     config.cpu_overhead_per_step = ms(2);
-    let (steps, records) = run(config, vec![Request::synthetic(ms(0), 8, 2)]);
+    let (steps, records) = run(config, &[Request::synthetic(ms(0), 8, 2)]);
     assert_eq!(steps[0].model_time, ms(10));
     assert_eq!(steps[0].duration, ms(12));
     assert_eq!(records[0].token_times, vec![ms(12), ms(24)]);
@@ -314,7 +265,7 @@ fn output_beyond_the_context_is_capped_like_vllm() {
     let mut config = small_config(64, 4);
     config.max_model_len = 24;
     config.num_gpu_blocks = 10;
-    let (steps, records) = run(config, vec![Request::synthetic(ms(0), 20, 50)]);
+    let (steps, records) = run(config, &[Request::synthetic(ms(0), 20, 50)]);
     // 20 prompt tokens leave room for 4 output tokens in a 24-token context.
     assert_eq!(
         (records[0].max_tokens, records[0].num_output_tokens),
