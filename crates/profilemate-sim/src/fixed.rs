@@ -30,7 +30,7 @@ impl FixedTiming {
         record.first_scheduled = Some(request.arrival);
         record.first_token = record.token_times.first().copied();
         record.last_token = record.token_times.last().copied();
-        record.finished = record.last_token;
+        record.finished = record.last_token.or(Some(request.arrival));
         record.num_output_tokens = request.max_tokens;
         record.finish_reason = Some(FinishReason::Length);
         record
@@ -63,5 +63,21 @@ mod tests {
         assert_eq!(rec.token_times, vec![ms(55), ms(65), ms(75)]);
         assert_eq!(rec.ttft(), Some(ms(50)));
         assert_eq!(rec.e2e_latency(), Some(ms(70)));
+    }
+
+    #[test]
+    fn a_request_for_no_tokens_ends_on_arrival() {
+        let timing = FixedTiming {
+            ttft: Duration::from_millis(50),
+            itl: Duration::from_millis(10),
+        };
+        let rec = timing.record(
+            RequestId(3),
+            &Request::synthetic(Duration::from_millis(5), 10, 0),
+        );
+        assert_eq!(
+            (rec.first_token, rec.finished),
+            (None, Some(Duration::from_millis(5)))
+        );
     }
 }
