@@ -141,14 +141,15 @@ fn engine_records(
 #[test]
 fn prompts_too_long_for_the_engine_fail_with_vllms_400() {
     let (mut engine, timer) = ten_ms_engine();
-    engine.max_model_len = 10;
+    engine.max_model_len = 6;
     let report = run(&config("", 2), engine, timer);
     assert!(report.all_failed());
     let r = &report.records[0];
     assert_eq!(r.error_kind, Some(ErrorKind::HttpStatus(400)));
     assert!(
-        r.error
-            .starts_with("This model's maximum context length is 10 tokens."),
+        r.error.starts_with(
+            "The decoder prompt (length 8) is longer than the maximum model length of 6."
+        ),
         "{}",
         r.error
     );

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 
 /// `--backend` choices implemented here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,7 +51,16 @@ pub(crate) enum RampArg {
 /// `profilemate bench serve`: a drop-in for `vllm bench serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    // --- endpoint ---
+    #[command(flatten)]
+    pub(crate) endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub(crate) workload: WorkloadArgs,
+}
+
+/// The flags about the server and the requests' bodies: where to send, what model, sampling,
+/// warmup and readiness, timeouts.
+#[derive(Debug, Args)]
+pub(crate) struct EndpointArgs {
     /// Backend / endpoint type.
     #[arg(long, value_enum, default_value = "openai")]
     pub(crate) backend: BackendArg,
@@ -97,11 +106,6 @@ pub(crate) struct ServeArgs {
     /// Prefix of the x-request-id header (default bench-<8 hex>-).
     #[arg(long)]
     pub(crate) request_id_prefix: Option<String>,
-    /// Label (prefix) of the result file (default: the backend).
-    #[arg(long)]
-    pub(crate) label: Option<String>,
-
-    // --- sampling and body ---
     /// top_p sampling parameter.
     #[arg(long)]
     pub(crate) top_p: Option<f64>,
@@ -132,8 +136,27 @@ pub(crate) struct ServeArgs {
     /// Send ignore_eos (forced on for random and timed_trace).
     #[arg(long)]
     pub(crate) ignore_eos: bool,
+    /// Copies of request 0 to send (and discard) before the run.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) num_warmups: usize,
+    /// Resend request 0 every 5 s until it succeeds, up to this many seconds (0 skips).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) ready_check_timeout_sec: u64,
+    /// (profilemate) Fail a request that takes longer than this many seconds.
+    #[arg(long)]
+    pub(crate) request_timeout: Option<f64>,
+    /// (profilemate) GPU preset for MFU / MBU from /metrics (see `profilemate hardware list`).
+    #[arg(long)]
+    pub(crate) gpu: Option<String>,
+}
 
-    // --- dataset ---
+/// The workload and result flags, shared by `bench serve` and `sim run`: the dataset, the
+/// arrival process and concurrency, the metrics and the result file.
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadArgs {
+    /// Label (prefix) of the result file (default: the backend).
+    #[arg(long)]
+    pub(crate) label: Option<String>,
     /// Dataset to sample.
     #[arg(long, value_enum, default_value = "random")]
     pub(crate) dataset_name: DatasetName,
@@ -221,8 +244,6 @@ pub(crate) struct ServeArgs {
     /// timed_trace: schedule by --request-rate instead.
     #[arg(long, overrides_with = "self_timed")]
     pub(crate) no_self_timed: bool,
-
-    // --- load ---
     /// Requests per second (inf sends all at once).
     #[arg(long, default_value_t = f64::INFINITY)]
     pub(crate) request_rate: f64,
@@ -241,14 +262,6 @@ pub(crate) struct ServeArgs {
     /// Most requests in flight at once.
     #[arg(long)]
     pub(crate) max_concurrency: Option<usize>,
-    /// Copies of request 0 to send (and discard) before the run.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) num_warmups: usize,
-    /// Resend request 0 every 5 s until it succeeds, up to this many seconds (0 skips).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) ready_check_timeout_sec: u64,
-
-    // --- metrics ---
     /// Metrics to report percentiles for (ttft,tpot,itl,e2el,client_queue_time,e2el_including_client_queue).
     #[arg(long)]
     pub(crate) percentile_metrics: Option<String>,
@@ -258,8 +271,6 @@ pub(crate) struct ServeArgs {
     /// SLOs for goodput, KEY:VALUE in ms (ttft, tpot, e2el).
     #[arg(long, num_args = 1..)]
     pub(crate) goodput: Vec<String>,
-
-    // --- output ---
     /// Hide the progress bar.
     #[arg(long)]
     pub(crate) disable_tqdm: bool,
@@ -281,15 +292,16 @@ pub(crate) struct ServeArgs {
     /// Result file name (replaces the generated one).
     #[arg(long)]
     pub(crate) result_filename: Option<String>,
-
-    // --- profilemate ---
     /// (profilemate) Stop sending new requests after this many seconds; in-flight ones finish.
     #[arg(long)]
     pub(crate) duration: Option<f64>,
-    /// (profilemate) Fail a request that takes longer than this many seconds.
-    #[arg(long)]
-    pub(crate) request_timeout: Option<f64>,
-    /// (profilemate) GPU preset for MFU / MBU from /metrics (see `profilemate hardware list`).
-    #[arg(long)]
-    pub(crate) gpu: Option<String>,
+}
+
+impl EndpointArgs {
+    /// The flags' defaults, as clap fills them when none is given (`sim run` has no endpoint).
+    pub(crate) fn defaults() -> anyhow::Result<Self> {
+        let cmd = Self::augment_args(clap::Command::new("defaults"));
+        let matches = cmd.try_get_matches_from(["defaults"])?;
+        Ok(Self::from_arg_matches(&matches)?)
+    }
 }

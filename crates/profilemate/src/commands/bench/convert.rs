@@ -14,63 +14,70 @@ use profilemate_bench::server_metrics::GpuPeak;
 use profilemate_bench::workload::{DatasetSpec, RangeRatio, TraceSpec};
 use serde_json::{Map, Value};
 
-use super::args::{BackendArg, DatasetName, RampArg, ServeArgs};
+use super::args::{BackendArg, DatasetName, EndpointArgs, RampArg, ServeArgs, WorkloadArgs};
 
 impl ServeArgs {
     /// Validates and resolves the flags.
     pub(crate) fn to_config(&self) -> anyhow::Result<BenchConfig> {
-        let backend = self.backend();
-        let self_timed = self.self_timed_setting()?;
-        let ramp = self
-            .ramp_up_strategy
-            .map(|s| (strategy(s), self.ramp_up_start_rps, self.ramp_up_end_rps));
-        let timed = matches!(self.dataset_name, DatasetName::TimedTrace);
-        let config = BenchConfig {
-            backend,
-            base_url: self.base_url(),
-            endpoint: self.endpoint.clone(),
-            model: self.model.clone(),
-            served_model_name: self.served_model_name.clone(),
-            tokenizer_id: self.tokenizer.clone(),
-            skip_tokenizer_init: self.skip_tokenizer_init,
-            headers: parse_key_values("--header", &self.header)?,
-            api_key: std::env::var("OPENAI_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
-            extra_body: self.extra_body(backend)?,
-            ignore_eos: self.ignore_eos
-                || timed
-                || (matches!(self.dataset_name, DatasetName::Random) && !backend.is_pooling()),
-            logprobs: self.logprobs,
-            request_id_prefix: self
-                .request_id_prefix
-                .clone()
-                .unwrap_or_else(default_request_id_prefix),
-            dataset: self.dataset()?,
-            num_prompts: self.num_prompts,
-            seed: self.seed,
-            no_oversample: self.no_oversample,
-            disable_shuffle: self.disable_shuffle,
-            arrivals: arrivals_from_flags(self.request_rate, self.burstiness, ramp, self_timed)?,
-            max_concurrency: self.max_concurrency,
-            num_warmups: self.num_warmups,
-            ready_check_timeout: Duration::from_secs(self.ready_check_timeout_sec),
-            percentile_metrics: self
-                .percentile_metrics
-                .as_deref()
-                .map(PercentileMetric::parse_list)
-                .transpose()?,
-            percentiles: parse_percentiles(&self.metric_percentiles)?,
-            goodput: Goodput::parse(&self.goodput)?,
-            output: self.output()?,
-            duration: seconds("--duration", self.duration)?,
-            request_timeout: seconds("--request-timeout", self.request_timeout)?,
-            gpu: self.gpu.as_deref().map(gpu).transpose()?,
-        };
-        config.validate()?;
-        Ok(config)
+        bench_config(&self.endpoint, &self.workload)
     }
+}
 
+/// The run's configuration from the endpoint and the workload flags.
+pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
+    let backend = e.backend();
+    let self_timed = w.self_timed_setting(e.backend)?;
+    let ramp = w
+        .ramp_up_strategy
+        .map(|s| (strategy(s), w.ramp_up_start_rps, w.ramp_up_end_rps));
+    let timed = matches!(w.dataset_name, DatasetName::TimedTrace);
+    let config = BenchConfig {
+        backend,
+        base_url: e.base_url(),
+        endpoint: e.endpoint.clone(),
+        model: e.model.clone(),
+        served_model_name: e.served_model_name.clone(),
+        tokenizer_id: e.tokenizer.clone(),
+        skip_tokenizer_init: e.skip_tokenizer_init,
+        headers: parse_key_values("--header", &e.header)?,
+        api_key: std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+        extra_body: e.extra_body(backend)?,
+        ignore_eos: e.ignore_eos
+            || timed
+            || (matches!(w.dataset_name, DatasetName::Random) && !backend.is_pooling()),
+        logprobs: e.logprobs,
+        request_id_prefix: e
+            .request_id_prefix
+            .clone()
+            .unwrap_or_else(default_request_id_prefix),
+        dataset: w.dataset()?,
+        num_prompts: w.num_prompts,
+        seed: w.seed,
+        no_oversample: w.no_oversample,
+        disable_shuffle: w.disable_shuffle,
+        arrivals: arrivals_from_flags(w.request_rate, w.burstiness, ramp, self_timed)?,
+        max_concurrency: w.max_concurrency,
+        num_warmups: e.num_warmups,
+        ready_check_timeout: Duration::from_secs(e.ready_check_timeout_sec),
+        percentile_metrics: w
+            .percentile_metrics
+            .as_deref()
+            .map(PercentileMetric::parse_list)
+            .transpose()?,
+        percentiles: parse_percentiles(&w.metric_percentiles)?,
+        goodput: Goodput::parse(&w.goodput)?,
+        output: w.output()?,
+        duration: seconds("--duration", w.duration)?,
+        request_timeout: seconds("--request-timeout", e.request_timeout)?,
+        gpu: e.gpu.as_deref().map(gpu).transpose()?,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+impl EndpointArgs {
     fn backend(&self) -> Backend {
         match self.backend {
             BackendArg::Vllm => Backend::Vllm,
@@ -87,26 +94,6 @@ impl ServeArgs {
             None if self.host.contains(':') => format!("http://[{}]:{}", self.host, self.port),
             None => format!("http://{}:{}", self.host, self.port),
         }
-    }
-
-    fn self_timed_setting(&self) -> anyhow::Result<bool> {
-        let flag = match (self.self_timed, self.no_self_timed) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        };
-        if matches!(self.dataset_name, DatasetName::TimedTrace) {
-            if !matches!(self.backend, BackendArg::Vllm | BackendArg::Openai) {
-                bail!(
-                    "timed_trace dataset passes pre-tokenized prompts (list[int]) and requires a completions backend ('vllm' or 'openai')."
-                );
-            }
-            return Ok(flag.unwrap_or(true));
-        }
-        if flag.is_some() {
-            bail!("--self-timed/--no-self-timed is only supported with --dataset-name=timed_trace");
-        }
-        Ok(false)
     }
 
     /// `{**sampling_params, **extra_body}`; sampling flags need an OpenAI-compatible backend.
@@ -136,6 +123,28 @@ impl ServeArgs {
             body.extend(parse_json_object("--extra-body", extra)?);
         }
         Ok(body)
+    }
+}
+
+impl WorkloadArgs {
+    fn self_timed_setting(&self, backend: BackendArg) -> anyhow::Result<bool> {
+        let flag = match (self.self_timed, self.no_self_timed) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        if matches!(self.dataset_name, DatasetName::TimedTrace) {
+            if !matches!(backend, BackendArg::Vllm | BackendArg::Openai) {
+                bail!(
+                    "timed_trace dataset passes pre-tokenized prompts (list[int]) and requires a completions backend ('vllm' or 'openai')."
+                );
+            }
+            return Ok(flag.unwrap_or(true));
+        }
+        if flag.is_some() {
+            bail!("--self-timed/--no-self-timed is only supported with --dataset-name=timed_trace");
+        }
+        Ok(false)
     }
 
     /// The dataset spec; `--input-len` / `--output-len` override the per-dataset lengths.

@@ -14,7 +14,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use profilemate_bench::{EventSink, cancel_pair};
 
-pub(crate) use args::ServeArgs;
+pub(crate) use args::{EndpointArgs, ServeArgs, WorkloadArgs};
+pub(crate) use convert::bench_config;
+pub(crate) use present::finish;
 
 /// `profilemate bench`.
 #[derive(Debug, Args)]
@@ -55,7 +57,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
         let (events, rx) = EventSink::channel();
-        let printer = tokio::spawn(present::consume_events(rx, args.disable_tqdm));
+        let printer = tokio::spawn(present::consume_events(rx, args.workload.disable_tqdm));
         let result = profilemate_bench::run(&config, &events, &token).await;
         drop(events);
         let _ = printer.await;

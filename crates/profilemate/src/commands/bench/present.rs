@@ -48,7 +48,7 @@ fn progress_bar(total: u64) -> ProgressBar {
 }
 
 /// Prints the tables, writes the result file, and picks the exit status (1 if every request failed).
-pub(super) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
+pub(crate) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     print_failures(&mut out, report)?;
     out.write_all(render_vllm_table(report).as_bytes())?;

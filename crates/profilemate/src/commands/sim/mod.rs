@@ -2,6 +2,8 @@
 //! OpenAI-compatible HTTP API in real time (`profilemate-server`).
 
 mod args;
+mod engine_args;
+mod run;
 
 use std::process::ExitCode;
 
@@ -9,6 +11,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 pub(crate) use args::SimServeArgs;
+pub(crate) use run::SimRunArgs;
 
 /// `profilemate sim`.
 #[derive(Debug, Args)]
@@ -24,12 +27,16 @@ pub(crate) enum SimCommand {
     /// (streaming or not), /v1/models, /v1/embeddings, /tokenize, /health and /metrics with
     /// vLLM's metric names and log lines, in real time (or --time-scale).
     Serve(Box<SimServeArgs>),
+    /// Run a `bench serve` workload (same flags, table and result JSON) against the simulated
+    /// engine in virtual time: a capacity plan in seconds.
+    Run(Box<SimRunArgs>),
 }
 
 /// Runs a `sim` subcommand.
 pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SimCommand::Serve(serve_args) => serve(serve_args),
+        SimCommand::Run(run_args) => run::run(run_args),
     }
 }
 

@@ -1,0 +1,86 @@
+//! Runs `sim run`: a `bench serve` workload (same flags, table and result JSON) against the
+//! simulated engine in virtual time instead of over HTTP — a capacity plan in seconds.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
+use profilemate_model::roofline::Efficiency;
+
+use super::engine_args::{Engine, EngineArgs};
+use crate::commands::bench::{EndpointArgs, WorkloadArgs, bench_config, finish};
+
+/// `profilemate sim run` flags: the engine's, then the workload's.
+#[derive(Debug, Args)]
+pub(crate) struct SimRunArgs {
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+    #[command(flatten)]
+    pub(crate) workload: WorkloadArgs,
+}
+
+/// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
+pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
+    let config = bench_config(&EndpointArgs::defaults()?, &args.workload)
+        .context("invalid sim run workload")?;
+    let engine = args.engine.resolve(config.seed)?;
+    let mut out = std::io::stdout().lock();
+    describe(&mut out, &engine)?;
+    let started = Instant::now();
+    let label = engine.label.clone();
+    let VirtualRun { report, num_steps } =
+        run_virtual(&config, engine.config, engine.timer, &label)?;
+    writeln!(
+        out,
+        "Simulated {} requests and {num_steps} engine steps: {:.2} s of virtual time in {:.2} s.",
+        report.records.len(),
+        report.duration,
+        started.elapsed().as_secs_f64()
+    )?;
+    drop(out);
+    finish(&config, &report)
+}
+
+/// States what is simulated: model, GPU, limits, KV cache and step timing.
+fn describe(out: &mut impl Write, e: &Engine) -> std::io::Result<()> {
+    let c = &e.config;
+    writeln!(
+        out,
+        "Simulated engine: {} on {} ({}).",
+        e.label, e.gpu.name, e.gpu.description
+    )?;
+    let kv = match &e.kv {
+        Some(kv) => format!(
+            "{} blocks of {} tokens ({:.1} GiB after {:.1} GiB of weights)",
+            kv.num_blocks,
+            c.block_size,
+            kv.capacity.kv_bytes as f64 / (1u64 << 30) as f64,
+            kv.capacity.weight_bytes as f64 / (1u64 << 30) as f64,
+        ),
+        None => format!(
+            "{} blocks of {} tokens (override)",
+            c.num_gpu_blocks, c.block_size
+        ),
+    };
+    writeln!(
+        out,
+        "max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, KV cache {kv}.",
+        c.max_num_seqs, c.max_num_batched_tokens, c.max_model_len
+    )?;
+    writeln!(
+        out,
+        "Step time: vLLM's FLOPs and bytes on the {} roofline, CUDA-graph padding included, + {} µs fixed + {} µs CPU overhead; prefix caching {}, async scheduling {}.",
+        e.gpu.name,
+        Efficiency::default().step_overhead.as_micros(),
+        c.cpu_overhead_per_step.as_micros(),
+        on_off(c.enable_prefix_caching),
+        on_off(c.async_scheduling)
+    )
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}

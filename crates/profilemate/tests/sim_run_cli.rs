@@ -1,0 +1,70 @@
+//! `profilemate sim run` as a user runs it: the engine it simulates is stated, vLLM's table
+//! and result JSON come out as from `bench serve`, and bad flags exit 2 naming the flag.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+fn sim_run() -> Command {
+    let mut cmd = Command::cargo_bin("profilemate").unwrap();
+    cmd.args(["sim", "run", "--model", "llama-3.1-8b"]);
+    cmd
+}
+
+#[test]
+fn a_run_states_the_engine_prints_vllms_table_and_saves_vllms_json() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("profilemate-sim-run-cli-{}", std::process::id()));
+    let out = sim_run()
+        .args(["--num-prompts", "20", "--request-rate", "50"])
+        .args(["--random-input-len", "256", "--random-output-len", "16"])
+        .args([
+            "--save-result",
+            "--save-detailed",
+            "--result-filename",
+            "r.json",
+        ])
+        .arg("--result-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("Simulated engine: llama-3.1-8b on h100-sxm"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("max_num_seqs 1024, max_num_batched_tokens 8192, max_model_len 131072,"),
+        "vLLM's H100 defaults and the model's context: {stdout}"
+    );
+    assert!(stdout.contains("============ Serving Benchmark Result ============\nSuccessful requests:                     20        \n"), "{stdout}");
+    assert!(
+        stdout.contains("Total generated tokens:                  320       \n"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(json["completed"], 20);
+    assert_eq!(json["model_id"], "llama-3.1-8b");
+    assert_eq!(json["output_lens"].as_array().map(Vec::len), Some(20));
+    assert!(json["mean_ttft_ms"].as_f64().is_some_and(|t| t > 0.0));
+}
+
+#[test]
+fn bad_engine_flags_exit_2_naming_the_flag() {
+    let out = sim_run().args(["--gpu", "tpu9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gpu"));
+    let out = sim_run()
+        .args(["--max-model-len", "4096", "--num-gpu-blocks-override", "16"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid engine settings"), "{stderr}");
+}
