@@ -39,7 +39,7 @@ pub enum SimError {
         /// The served name.
         served: String,
     },
-    /// Prompt plus completion exceed `--max-model-len`, or another engine-side check (400).
+    /// A prompt longer than `--max-model-len`, or empty, or `max_tokens` 0 (400).
     #[error(transparent)]
     Rejected(#[from] RequestError),
     /// Too many live requests: the server's memory bound (503).
@@ -139,18 +139,16 @@ mod tests {
 
     #[test]
     fn too_long_is_a_400_with_vllm_text() {
-        let err = SimError::from(RequestError::TooLong {
+        let err = SimError::from(RequestError::PromptTooLong {
+            prompt: 120,
             max_model_len: 100,
-            total: 120,
-            prompt: 100,
-            max_tokens: 20,
         });
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         let body = err.body();
         assert_eq!(body["error"]["code"], 400);
         assert_eq!(body["error"]["type"], "BadRequestError");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with("This model's maximum context length is 100 tokens."));
+        assert!(message.starts_with("The decoder prompt (length 120) is longer than"));
     }
 
     #[test]

@@ -1,1 +1,8 @@
-//! Integration tests.
+//! Integration tests of the server: the API through `router(state).oneshot`, and real HTTP on
+//! `127.0.0.1:0` for streaming, faults, logs and the fixed-timing schedule.
+
+mod api;
+mod faults;
+mod logs;
+mod streaming;
+mod util;

@@ -1,5 +1,6 @@
 //! Provides `completions_create` and `chat_completions_create`: parse, check the model and
-//! the length (`OpenAIServing._validate_input`), admit the request to the engine, then stream
+//! the prompt length (`InputProcessor._validate_prompt_len`; `max_tokens` beyond the context
+//! is capped as `get_max_tokens` does), admit the request to the engine, then stream
 //! its tokens or answer once it finished (vllm/entrypoints/openai/completion/serving.py and
 //! chat_completion/serving.py, vLLM 0.32).
 
@@ -85,13 +86,14 @@ fn include_usage(options: Option<StreamOptions>) -> bool {
 /// Validates the lengths, admits the request and answers.
 async fn generate(state: AppState, g: Generation) -> Result<Response, SimError> {
     let prompt_tokens = u32::try_from(g.prompt.len()).unwrap_or(u32::MAX);
-    Request::synthetic(Duration::ZERO, prompt_tokens, g.max_tokens)
-        .validate(state.info.max_model_len)?;
-    let guard = state.submit(g.prompt, g.max_tokens)?;
+    let request = Request::synthetic(Duration::ZERO, prompt_tokens, g.max_tokens);
+    request.validate(state.info.max_model_len)?;
+    let max_tokens = request.capped_max_tokens(state.info.max_model_len);
+    let guard = state.submit(g.prompt, max_tokens)?;
     let meta = sse::Meta {
         kind: g.kind,
         prompt_tokens,
-        max_tokens: g.max_tokens,
+        max_tokens,
         include_usage: g.include_usage,
     };
     if g.stream {
