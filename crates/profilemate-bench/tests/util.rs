@@ -24,9 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use profilemate_bench::config::{Backend, BenchConfig, OutputConfig};
-use profilemate_bench::metrics::Goodput;
-use profilemate_bench::schedule::Arrivals;
+use profilemate_bench::config::{Backend, BenchConfig};
 use profilemate_bench::workload::{DatasetSpec, RangeRatio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -251,16 +249,6 @@ pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
     BenchConfig {
         backend: Backend::Vllm,
         base_url: base_url.to_string(),
-        endpoint: "/v1/completions".into(),
-        model: None,
-        served_model_name: None,
-        tokenizer_id: None,
-        skip_tokenizer_init: false,
-        headers: vec![],
-        api_key: None,
-        extra_body: Default::default(),
-        ignore_eos: true,
-        logprobs: None,
         request_id_prefix: "bench-test-".into(),
         dataset: DatasetSpec::Random {
             input_len: 8,
@@ -270,23 +258,7 @@ pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
             batch_size: 1,
         },
         num_prompts,
-        seed: 0,
-        no_oversample: false,
-        disable_shuffle: false,
-        arrivals: Arrivals::Rate {
-            request_rate: f64::INFINITY,
-            burstiness: 1.0,
-            ramp_up: None,
-        },
-        max_concurrency: None,
-        num_warmups: 0,
-        ready_check_timeout: Duration::ZERO,
-        percentile_metrics: None,
-        percentiles: vec![99.0],
-        goodput: Goodput::default(),
-        output: OutputConfig::default(),
-        duration: None,
         request_timeout: Some(Duration::from_millis(500)),
-        gpu: None,
+        ..BenchConfig::default()
     }
 }

@@ -147,3 +147,36 @@ fn bad_flags_exit_2_naming_the_flag() {
         "unsupported backends are rejected by clap"
     );
 }
+
+#[test]
+fn with_no_server_named_the_embedded_engine_is_benchmarked() {
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["bench", "serve", "--num-prompts", "5", "--disable-tqdm"])
+        .args(["--random-input-len", "16", "--random-output-len", "4"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("benchmarking the embedded simulated engine (llama-3.1-8b on h100-sxm"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("First model name: llama-3.1-8b\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     5         \n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Total generated tokens:                  20        \n"),
+        "{stdout}"
+    );
+}

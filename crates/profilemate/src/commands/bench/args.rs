@@ -64,15 +64,16 @@ pub(crate) struct EndpointArgs {
     /// Backend / endpoint type.
     #[arg(long, value_enum, default_value = "openai")]
     pub(crate) backend: BackendArg,
-    /// Server or API base URL, e.g. http://127.0.0.1:8000 (else --host/--port).
+    /// Server or API base URL, e.g. http://127.0.0.1:8000 (else --host/--port; with none of
+    /// the three, the embedded simulated engine is started and benchmarked).
     #[arg(long)]
     pub(crate) base_url: Option<String>,
-    /// Server host.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub(crate) host: String,
-    /// Server port.
-    #[arg(long, default_value_t = 8000)]
-    pub(crate) port: u16,
+    /// Server host [default: 127.0.0.1].
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// Server port [default: 8000].
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
     /// API endpoint path.
     #[arg(long, default_value = "/v1/completions")]
     pub(crate) endpoint: String,
@@ -298,6 +299,12 @@ pub(crate) struct WorkloadArgs {
 }
 
 impl EndpointArgs {
+    /// Whether no server was named (no `--base-url`, `--host` or `--port`): `bench serve` then
+    /// benchmarks the embedded simulated engine.
+    pub(crate) fn embedded(&self) -> bool {
+        self.base_url.is_none() && self.host.is_none() && self.port.is_none()
+    }
+
     /// The flags' defaults, as clap fills them when none is given (`sim run` has no endpoint).
     pub(crate) fn defaults() -> anyhow::Result<Self> {
         let cmd = Self::augment_args(clap::Command::new("defaults"));

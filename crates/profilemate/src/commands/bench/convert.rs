@@ -87,12 +87,15 @@ impl EndpointArgs {
         }
     }
 
-    /// `--base-url`, else `http://host:port` (IPv6 hosts bracketed, as `join_host_port` does).
+    /// `--base-url`, else `http://host:port` (IPv6 hosts bracketed, as `join_host_port` does),
+    /// vLLM's defaults filling in a missing host or port.
     fn base_url(&self) -> String {
+        let host = self.host.as_deref().unwrap_or("127.0.0.1");
+        let port = self.port.unwrap_or(8000);
         match &self.base_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None if self.host.contains(':') => format!("http://[{}]:{}", self.host, self.port),
-            None => format!("http://{}:{}", self.host, self.port),
+            None if host.contains(':') => format!("http://[{host}]:{port}"),
+            None => format!("http://{host}:{port}"),
         }
     }
 

@@ -1,11 +1,12 @@
 //! Runs `profilemate bench …`: load generation against OpenAI-compatible servers.
 //!
 //! `bench serve` is a drop-in for `vllm bench serve` (vLLM 0.32). Without `--base-url` it targets
-//! `--host`/`--port`; starting the embedded simulator in-process is a later addition to
-//! [`serve`] (resolve the base URL there before calling the library).
+//! `--host`/`--port`; with none of the three it starts the embedded simulated engine in process
+//! and benchmarks that ([`embedded`]).
 
 mod args;
 mod convert;
+mod embedded;
 mod present;
 
 use std::process::ExitCode;
@@ -40,30 +41,49 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `bench serve`: configure, run with Ctrl-C handling, present and save.
+/// `bench serve`: configure, start the embedded engine if no server is named, run with
+/// Ctrl-C handling, present and save.
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = args.to_config().context("invalid bench serve arguments")?;
+    let mut config = args.to_config().context("invalid bench serve arguments")?;
     present::warn_temperature(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
-        let (canceller, token) = cancel_pair();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Interrupted: no more requests will be sent; writing the results collected so far.");
-                canceller.cancel();
-            }
-        });
-        let (events, rx) = EventSink::channel();
-        let printer = tokio::spawn(present::consume_events(rx, args.workload.disable_tqdm));
-        let result = profilemate_bench::run(&config, &events, &token).await;
-        drop(events);
-        let _ = printer.await;
-        result
+        let server = match args.endpoint.embedded() {
+            true => Some(embedded::start(&mut config).await?),
+            false => None,
+        };
+        let result = run_with_progress(&config, args.workload.disable_tqdm).await;
+        if let Some(server) = server {
+            embedded::stop(server).await;
+        }
+        anyhow::Ok(result?)
     })?;
     present::finish(&config, &report)
+}
+
+/// Runs the benchmark with the progress printer, Ctrl-C stopping new requests.
+async fn run_with_progress(
+    config: &profilemate_bench::BenchConfig,
+    hide_bar: bool,
+) -> Result<profilemate_bench::Report, profilemate_bench::BenchError> {
+    let (canceller, token) = cancel_pair();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "Interrupted: no more requests will be sent; writing the results collected so far."
+            );
+            canceller.cancel();
+        }
+    });
+    let (events, rx) = EventSink::channel();
+    let printer = tokio::spawn(present::consume_events(rx, hide_bar));
+    let result = profilemate_bench::run(config, &events, &token).await;
+    drop(events);
+    let _ = printer.await;
+    result
 }
 
 #[cfg(test)]
