@@ -6,6 +6,7 @@ use profilemate_model::cudagraph::CudaGraphDispatcher;
 
 use crate::cudagraph::CudaGraphConfig;
 use crate::error::ConfigError;
+use crate::offload::KvOffloadConfig;
 use crate::spec_decode::SpecDecodeConfig;
 
 /// The scheduling-relevant settings of a vLLM V1 engine.
@@ -50,6 +51,9 @@ pub struct EngineConfig {
     pub cudagraph: CudaGraphConfig,
     /// Speculative decoding (draft length and acceptance), off when `None`.
     pub spec_decode: Option<SpecDecodeConfig>,
+    /// KV offloading to CPU memory (`--kv-transfer-config` with vLLM's
+    /// `OffloadingConnector` and the CPU spec), off when `None`. See `docs/kv-offload.md`.
+    pub kv_offload: Option<KvOffloadConfig>,
     /// Seed for every random choice (draft acceptance); equal seeds give equal runs.
     pub seed: u64,
 }
@@ -73,6 +77,7 @@ impl Default for EngineConfig {
             cpu_overhead_per_step: Duration::ZERO,
             cudagraph: CudaGraphConfig::default(),
             spec_decode: None,
+            kv_offload: None,
             seed: 0,
         }
     }
@@ -93,6 +98,9 @@ impl EngineConfig {
         }
         if let Some(spec) = &self.spec_decode {
             spec.validate()?;
+        }
+        if let Some(offload) = &self.kv_offload {
+            offload.validate(self.block_size)?;
         }
         self.cudagraph_dispatcher().map(|_| ())
     }

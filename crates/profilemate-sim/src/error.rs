@@ -89,6 +89,37 @@ pub enum ConfigError {
     /// A draft acceptance probability outside `[0, 1]`.
     #[error("the draft acceptance probability must be in [0.0, 1.0], got {0}")]
     AcceptanceOutOfRange(f64),
+    /// KV offloading without `cpu_bytes_to_use`.
+    #[error("cpu_bytes_to_use must be specified in kv_connector_extra_config")]
+    OffloadNoCpuBytes,
+    /// KV offloading with zero-byte KV blocks.
+    #[error("KV offloading needs the bytes of one KV block (kv_bytes_per_block), got 0")]
+    OffloadZeroBlockBytes,
+    /// An offload `block_size` that is not a multiple of `--block-size`.
+    #[error(
+        "'block_size'={block_size} in kv_connector_extra_config must be a multiple of the GPU \
+         KV cache block size ({gpu_block_size} tokens)"
+    )]
+    OffloadBlockSize {
+        /// The offload `block_size`.
+        block_size: u32,
+        /// `--block-size`.
+        gpu_block_size: u32,
+    },
+    /// A host-link bandwidth that is not a positive number.
+    #[error("the host-link bandwidth must be a positive number of bytes per second, got {0}")]
+    OffloadBandwidth(f64),
+    /// `cpu_bytes_to_use` smaller than one (page-aligned) chunk.
+    #[error(
+        "cpu_bytes_to_use ({cpu_bytes}) holds no offload chunk of {chunk_bytes} bytes; \
+         raise cpu_bytes_to_use"
+    )]
+    OffloadNoChunks {
+        /// `cpu_bytes_to_use`.
+        cpu_bytes: u64,
+        /// Bytes of one chunk, page-aligned.
+        chunk_bytes: u64,
+    },
     /// CUDA-graph settings vLLM rejects (no usable capture size, or sizes and maximum that
     /// disagree), with the model crate's message.
     #[error("invalid CUDA-graph settings: {0}")]

@@ -27,6 +27,10 @@ pub(crate) struct Alloc<'a> {
     pub(crate) num_new_tokens: u32,
     /// Prefix-cache hit blocks adopted by this call (waiting requests only).
     pub(crate) new_computed: &'a [BlockId],
+    /// Tokens after the hit that a KV connector loads (an async load's admission).
+    pub(crate) num_external_computed_tokens: u32,
+    /// Leave the new blocks out of the prefix cache until the load lands.
+    pub(crate) delay_cache_blocks: bool,
     /// The request's `num_tokens` (prompt plus outputs so far).
     pub(crate) num_tokens: u32,
     /// Extra slots for speculative drafts.
@@ -119,7 +123,9 @@ impl KvCacheManager {
             .get(&alloc.req)
             .map_or((0, 0), |r| (r.blocks.len(), r.num_cached));
         let hit_tokens = alloc.new_computed.len() as u32 * self.block_size;
-        let computed = (alloc.num_computed_tokens + hit_tokens).min(self.max_model_len);
+        let computed =
+            (alloc.num_computed_tokens + hit_tokens + alloc.num_external_computed_tokens)
+                .min(self.max_model_len);
         let watermark = if alloc.apply_watermark {
             self.watermark_blocks
         } else {
@@ -142,7 +148,7 @@ impl KvCacheManager {
             alloc.new_computed.is_empty() && held >= slots.div_ceil(self.block_size) as usize;
         if !fits {
             self.commit(alloc, slots, upto);
-        } else if (upto / self.block_size) as usize > num_cached {
+        } else if (upto / self.block_size) as usize > num_cached && !alloc.delay_cache_blocks {
             self.cache_blocks(alloc.req, upto, alloc.hashes);
         }
         true
@@ -159,7 +165,14 @@ impl KvCacheManager {
         let required = slots.div_ceil(self.block_size) as usize;
         let missing = required.saturating_sub(entry.blocks.len()) as u32;
         self.pool.get_new_blocks(missing, &mut entry.blocks);
-        self.cache_blocks(alloc.req, upto, alloc.hashes);
+        if !alloc.delay_cache_blocks {
+            self.cache_blocks(alloc.req, upto, alloc.hashes);
+        }
+    }
+
+    /// GPU blocks `req` holds.
+    pub(crate) fn num_blocks(&self, req: u32) -> u32 {
+        self.reqs.get(&req).map_or(0, |r| r.blocks.len() as u32)
     }
 
     /// Registers the request's full blocks among its first `num_tokens` tokens in the prefix
@@ -216,6 +229,8 @@ mod tests {
             num_computed_tokens: computed,
             num_new_tokens: new,
             new_computed: &[],
+            num_external_computed_tokens: 0,
+            delay_cache_blocks: false,
             num_tokens,
             num_lookahead_tokens: 0,
             admission: computed == 0,

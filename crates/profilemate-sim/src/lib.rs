@@ -100,6 +100,7 @@ mod fixed;
 mod idmap;
 mod iteration_log;
 mod kv_manager;
+mod offload;
 mod records;
 mod request;
 mod scheduler;
@@ -116,6 +117,12 @@ pub use cudagraph::CudaGraphConfig;
 pub use error::{ConfigError, RequestError};
 pub use fixed::FixedTiming;
 pub use iteration_log::{IterationLine, ParseIterationError};
+pub use offload::metrics as offload_metrics;
+pub use offload::{
+    DEFAULT_HOST_LINK_BANDWIDTH, DEFAULT_TRANSFER_LATENCY, KvOffloadConfig, KvTransferLogger,
+    kv_transfer_metrics_line,
+};
+pub use profilemate_metrics::offload::OffloadStats;
 pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
 pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
 pub use request::{Prompt, Request, SharedPrefix};

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use profilemate_metrics::offload::OffloadStats;
+
 use crate::records::{RequestId, RequestRecord, StepRecord};
 
 /// Receives the engine's events as the simulation advances.
@@ -19,6 +21,13 @@ pub trait EngineSink {
 
     /// Called when a request finishes or is aborted, after its last `on_tokens`.
     fn on_request_finished(&mut self, _record: &RequestRecord) {}
+
+    /// Called with KV offloading on ([`EngineConfig::kv_offload`](crate::EngineConfig)):
+    /// the offloading connector's stats payload (vLLM's `SchedulerStats.kv_connector_stats`)
+    /// after each step's `on_step`, and at `at` when transfers finish while no step runs.
+    /// Feed it to `profilemate_metrics::offload::OffloadExporter::observe` for `/metrics`,
+    /// or to a [`KvTransferLogger`](crate::KvTransferLogger) for the log line.
+    fn on_kv_connector_stats(&mut self, _stats: &OffloadStats, _at: Duration) {}
 }
 
 /// Discards everything.
@@ -49,6 +58,11 @@ impl<A: EngineSink, B: EngineSink> EngineSink for (A, B) {
         self.0.on_request_finished(record);
         self.1.on_request_finished(record);
     }
+
+    fn on_kv_connector_stats(&mut self, stats: &OffloadStats, at: Duration) {
+        self.0.on_kv_connector_stats(stats, at);
+        self.1.on_kv_connector_stats(stats, at);
+    }
 }
 
 impl<S: EngineSink + ?Sized> EngineSink for &mut S {
@@ -62,5 +76,9 @@ impl<S: EngineSink + ?Sized> EngineSink for &mut S {
 
     fn on_request_finished(&mut self, record: &RequestRecord) {
         (**self).on_request_finished(record);
+    }
+
+    fn on_kv_connector_stats(&mut self, stats: &OffloadStats, at: Duration) {
+        (**self).on_kv_connector_stats(stats, at);
     }
 }

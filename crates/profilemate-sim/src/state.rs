@@ -14,6 +14,8 @@ pub(crate) enum Status {
     Running,
     /// Back in the waiting queue after preemption, KV freed, to be recomputed.
     Preempted,
+    /// In the waiting queue, holding blocks while its prefix loads from the CPU tier.
+    WaitingForRemoteKvs,
 }
 
 /// The scheduler's view of one request.

@@ -4,16 +4,21 @@
 //! Mirrors `Scheduler.schedule()`, `_preempt_request()` and `_update_after_schedule()` in
 //! vllm/v1/core/sched/scheduler.py, plus the output placeholders of `AsyncScheduler`
 //! (vllm/v1/core/sched/async_scheduler.py), vLLM 0.32, for the FCFS policy without KV
-//! connectors, encoders, LoRA or pipeline parallelism. Output processing is in [`update`].
+//! encoders, LoRA or pipeline parallelism; the only KV connector is CPU offloading
+//! ([`offload`]). Output processing is in [`update`].
 
+mod offload;
 mod update;
 
 use std::collections::VecDeque;
 
 use crate::EngineConfig;
 use crate::batch::{BatchEntry, EntryKind};
+use crate::block_pool::BlockId;
 use crate::idmap::IdMap;
 use crate::kv_manager::{Alloc, KvCacheManager};
+use crate::offload::connector::OffloadConnector;
+use crate::offload::transfer::TransferJob;
 use crate::records::{PrefixCacheStats, RequestId};
 use crate::state::{ReqState, Status};
 
@@ -31,6 +36,19 @@ pub(crate) struct SchedulerOutput {
     pub(crate) preempted: Vec<RequestId>,
     /// Prefix-cache lookups of admitted requests.
     pub(crate) prefix_cache: PrefixCacheStats,
+    /// Offload transfer jobs created while scheduling (the connector metadata).
+    pub(crate) transfers: Vec<TransferJob>,
+}
+
+/// What became of a waiting request this step.
+#[derive(Debug)]
+enum Admission {
+    /// Scheduled.
+    Scheduled(BatchEntry),
+    /// Skipped, keeping its place: its KV is loading, or the connector asked to wait.
+    Skipped,
+    /// Not enough room: admission stops for this step.
+    Blocked,
 }
 
 impl SchedulerOutput {
@@ -48,6 +66,7 @@ pub(crate) struct Scheduler {
     waiting: VecDeque<u32>,
     running: Vec<u32>,
     kv: KvCacheManager,
+    offload: Option<OffloadConnector>,
 }
 
 impl Scheduler {
@@ -58,21 +77,31 @@ impl Scheduler {
             waiting: VecDeque::new(),
             running: Vec::new(),
             kv: KvCacheManager::new(config),
+            offload: OffloadConnector::from_config(config),
         }
     }
 
-    /// Queues a request at the back of the waiting queue (`add_request`).
+    /// Queues a request at the back of the waiting queue (`add_request`). Blocks are hashed
+    /// with prefix caching or a KV connector, as vLLM's `EngineCore` does.
     pub(crate) fn add(&mut self, id: RequestId, mut state: ReqState) {
-        if self.config.enable_prefix_caching {
+        if self.config.enable_prefix_caching || self.offload.is_some() {
             state.update_hashes(id.0, self.config.block_size);
+        }
+        if let Some(c) = self.offload.as_mut() {
+            c.on_new_request(id.0, state.num_prompt_tokens, &state.block_hashes);
         }
         self.reqs.insert(id.0, state);
         self.waiting.push_back(id.0);
     }
 
-    /// Whether any request is waiting or running (`has_requests`).
+    /// Whether any request is waiting or running, or finished requests still have to be
+    /// passed to the KV connector (`has_requests`, `has_finished_requests`).
     pub(crate) fn has_requests(&self) -> bool {
-        !self.waiting.is_empty() || !self.running.is_empty()
+        let finished = self
+            .offload
+            .as_ref()
+            .is_some_and(OffloadConnector::has_finished_requests);
+        !self.waiting.is_empty() || !self.running.is_empty() || finished
     }
 
     pub(crate) fn num_running(&self) -> u32 {
@@ -111,6 +140,7 @@ impl Scheduler {
         if out.preempted.is_empty() {
             self.schedule_waiting(&mut out, &mut budget, threshold);
         }
+        self.build_connector_meta(&mut out);
         self.update_after_schedule(&mut out);
         out
     }
@@ -188,6 +218,8 @@ impl Scheduler {
                 num_computed_tokens: r.num_computed_tokens,
                 num_new_tokens: n,
                 new_computed: &[],
+                num_external_computed_tokens: 0,
+                delay_cache_blocks: false,
                 num_tokens: r.num_tokens(),
                 num_lookahead_tokens: self.lookahead(),
                 admission: false,
@@ -213,6 +245,9 @@ impl Scheduler {
     /// request waits until it has drained.
     fn preempt(&mut self, slot: u32) {
         self.kv.free(slot);
+        if let Some(c) = self.offload.as_mut() {
+            c.on_preempt(slot);
+        }
         let r = self
             .reqs
             .get_mut(&slot)
@@ -227,52 +262,84 @@ impl Scheduler {
     }
 
     /// The waiting loop: FCFS admission while budget, `max_num_seqs` and blocks allow;
-    /// requests with stale output in flight are skipped and keep their place.
+    /// requests with stale output in flight or KV still loading are skipped and keep their
+    /// place.
     fn schedule_waiting(&mut self, out: &mut SchedulerOutput, budget: &mut u32, threshold: u32) {
         let mut j = 0;
         while *budget > 0 && self.running.len() < self.config.max_num_seqs as usize {
             let Some(&slot) = self.waiting.get(j) else {
                 break;
             };
-            if self.reqs[&slot].num_stale_tokens > 0 {
+            if self.reqs[&slot].num_stale_tokens > 0 || self.still_loading(slot) {
                 j += 1;
                 continue;
             }
-            let Some(entry) = self.try_admit(slot, *budget, threshold, &mut out.prefix_cache)
-            else {
-                break;
-            };
-            self.waiting.remove(j);
-            self.running.push(slot);
-            *budget -= entry.num_scheduled_tokens;
-            out.entries.push(entry);
+            match self.try_admit(slot, *budget, threshold, &mut out.prefix_cache) {
+                Admission::Scheduled(entry) => {
+                    self.waiting.remove(j);
+                    self.running.push(slot);
+                    *budget -= entry.num_scheduled_tokens;
+                    out.entries.push(entry);
+                }
+                Admission::Skipped => j += 1,
+                Admission::Blocked => break,
+            }
         }
     }
 
-    /// Looks up the prefix cache and allocates for a waiting request; `None` stops admission
-    /// for this step.
+    /// Looks up the prefix cache (and the KV connector) and allocates for a waiting request.
+    /// A request whose load has landed resumes from its loaded tokens.
     fn try_admit(
         &mut self,
         slot: u32,
         budget: u32,
         threshold: u32,
         stats: &mut PrefixCacheStats,
-    ) -> Option<BatchEntry> {
+    ) -> Admission {
         let r = &self.reqs[&slot];
+        if r.num_computed_tokens > 0 {
+            return self.schedule_prefill(slot, &[], budget, threshold);
+        }
         let (hit, cached) = self.kv.computed_blocks(&r.block_hashes, r.num_tokens());
+        let Some(external) = self.external_hit(slot, cached) else {
+            return Admission::Skipped;
+        };
+        if external > 0 {
+            return self.start_load(slot, &hit, external, stats);
+        }
+        let admission = self.schedule_prefill(slot, &hit, budget, threshold);
+        if matches!(admission, Admission::Scheduled(_)) {
+            self.record_prefix_hit(slot, cached, stats);
+        }
+        admission
+    }
+
+    /// Allocates and schedules the uncomputed tokens after the request's computed ones and
+    /// the prefix-hit blocks `hit`.
+    fn schedule_prefill(
+        &mut self,
+        slot: u32,
+        hit: &[BlockId],
+        budget: u32,
+        threshold: u32,
+    ) -> Admission {
+        let r = &self.reqs[&slot];
+        let cached = r.num_computed_tokens + hit.len() as u32 * self.config.block_size;
         let mut n = r.num_tokens() - cached;
         if threshold > 0 && n > threshold {
             n = threshold;
         }
         if !self.config.enable_chunked_prefill && n > budget {
-            return None;
+            return Admission::Blocked;
         }
         let n = n.min(budget);
         let alloc = Alloc {
             req: slot,
-            num_computed_tokens: 0,
+            num_computed_tokens: r.num_computed_tokens,
             num_new_tokens: n,
-            new_computed: &hit,
+            new_computed: hit,
+            num_external_computed_tokens: 0,
+            delay_cache_blocks: false,
             num_tokens: r.num_tokens(),
             num_lookahead_tokens: self.lookahead(),
             admission: true,
@@ -280,12 +347,17 @@ impl Scheduler {
             hashes: &r.block_hashes,
         };
         if !self.kv.allocate_slots(&alloc) {
-            return None;
+            return Admission::Blocked;
         }
+        Admission::Scheduled(self.admit(slot, n, cached))
+    }
+
+    /// Counts an admitted request's prefix-cache lookup (`record_prefix_cache_stats`).
+    fn record_prefix_hit(&self, slot: u32, cached: u32, stats: &mut PrefixCacheStats) {
+        let r = &self.reqs[&slot];
         if self.config.enable_prefix_caching {
             stats.record(r.num_tokens(), cached, r.num_preemptions > 0);
         }
-        Some(self.admit(slot, n, cached))
     }
 
     fn admit(&mut self, slot: u32, n: u32, cached: u32) -> BatchEntry {
@@ -339,9 +411,10 @@ impl Scheduler {
     /// Removes a request wherever it is and frees its blocks (`finish_requests` with
     /// `FINISHED_ABORTED`); `false` if it was not known.
     pub(crate) fn abort(&mut self, id: RequestId) -> bool {
-        if self.reqs.remove(&id.0).is_none() {
+        let Some(r) = self.reqs.remove(&id.0) else {
             return false;
-        }
+        };
+        self.offload_request_finished(id.0, r.num_computed_tokens);
         self.kv.free(id.0);
         self.running.retain(|&slot| slot != id.0);
         self.waiting.retain(|&slot| slot != id.0);

@@ -32,7 +32,7 @@ impl InFlight {
 
 impl<T: StepTimer> Simulation<T> {
     /// Times a scheduled step and queues it on the GPU behind the steps already there.
-    pub(super) fn launch(&mut self, out: SchedulerOutput) {
+    pub(super) fn launch(&mut self, mut out: SchedulerOutput) {
         let num_tokens = out.total_tokens();
         let qlen = self.config.decode_query_len();
         let uniform = out.entries.iter().all(|e| e.num_scheduled_tokens == qlen);
@@ -46,6 +46,8 @@ impl<T: StepTimer> Simulation<T> {
         let duration = model_time.saturating_add(self.config.cpu_overhead_per_step);
         let start = self.clock.max(self.gpu_free_at);
         self.gpu_free_at = start.saturating_add(duration);
+        let transfers = std::mem::take(&mut out.transfers);
+        self.submit_transfers(transfers, start, self.gpu_free_at);
         self.mark_scheduled(&out);
         let scheduled_at = self.clock;
         self.in_flight.push_back(InFlight {
@@ -73,7 +75,8 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     /// Processes the oldest step in flight at its end: aborts received meanwhile first,
-    /// then its tokens (`update_from_output`), then the sink.
+    /// then its tokens (`update_from_output`), the offload transfers ended by then, then the
+    /// sink.
     pub(super) fn finish_step(&mut self, sink: &mut impl EngineSink) {
         let Some(step) = self.in_flight.pop_front() else {
             return;
@@ -88,13 +91,16 @@ impl<T: StepTimer> Simulation<T> {
             .as_ref()
             .map(|s| s.num_speculative_tokens);
         let mut spec = num_drafts.map(SpecDecodeStats::new);
+        self.scheduler.set_now(end);
         let tokens = self
             .scheduler
             .update_from_output(&step.out, &mut self.rng, &mut spec);
+        self.collect_transfers(end);
         let mut record = self.step_record(&step, &tokens, spec);
         record.num_prompt_tokens = self.first_token_prompt_tokens(&tokens);
         self.next_index += 1;
         sink.on_step(&record);
+        self.report_offload_stats(end, sink);
         self.emit_tokens(&tokens, end, sink);
     }
 

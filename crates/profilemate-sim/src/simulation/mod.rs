@@ -6,9 +6,11 @@
 //! step are applied before its outputs are processed. With async scheduling the loop is
 //! `step_with_batch_queue` with a queue of two: step N+1 is scheduled as soon as step N is
 //! launched, and each later step when the one before the previous has been processed.
-//! Step execution and output recording are in [`execute`].
+//! Step execution and output recording are in [`execute`]; KV-offload transfers in
+//! [`transfers`].
 
 mod execute;
+mod transfers;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -20,6 +22,7 @@ use rand::rngs::StdRng;
 use profilemate_model::cudagraph::CudaGraphDispatcher;
 
 use crate::error::{ConfigError, RequestError};
+use crate::offload::transfer::HostLink;
 use crate::records::{FinishReason, RequestId, RequestRecord};
 use crate::request::Request;
 use crate::scheduler::Scheduler;
@@ -82,6 +85,8 @@ pub struct Simulation<T> {
     next_index: u64,
     rng: StdRng,
     record_token_times: bool,
+    /// The GPU↔CPU link, with KV offloading on.
+    link: Option<HostLink>,
 }
 
 impl<T: StepTimer> Simulation<T> {
@@ -89,6 +94,7 @@ impl<T: StepTimer> Simulation<T> {
     pub fn new(config: EngineConfig, timer: T) -> Result<Self, ConfigError> {
         config.validate()?;
         let dispatcher = config.cudagraph_dispatcher()?;
+        let link = config.kv_offload.as_ref().map(HostLink::new);
         Ok(Simulation {
             scheduler: Scheduler::new(&config),
             rng: StdRng::seed_from_u64(config.seed),
@@ -104,6 +110,7 @@ impl<T: StepTimer> Simulation<T> {
             records: Vec::new(),
             next_index: 0,
             record_token_times: true,
+            link,
         })
     }
 
@@ -166,9 +173,18 @@ impl<T: StepTimer> Simulation<T> {
         if self.scheduler.has_requests() {
             return Some(self.clock);
         }
+        self.next_wake_up()
+    }
+
+    /// The next arrival, abort or transfer end.
+    fn next_wake_up(&self) -> Option<Duration> {
         let next_arrival = self.pending.peek().map(|Reverse(p)| p.arrival);
         let next_abort = self.aborts.peek().map(|Reverse((at, _))| *at);
-        next_arrival.into_iter().chain(next_abort).min()
+        let next_transfer = self.next_transfer_end();
+        [next_arrival, next_abort, next_transfer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Per-request records, indexed by [`RequestId`].
@@ -217,6 +233,7 @@ impl<T: StepTimer> Simulation<T> {
         if before_until && room {
             self.admit_arrivals();
             self.apply_aborts(self.clock, sink);
+            self.collect_idle_transfers(sink);
             if self.scheduler.has_requests() && self.schedule_and_launch() {
                 return true;
             }
@@ -235,22 +252,23 @@ impl<T: StepTimer> Simulation<T> {
     /// Schedules a step and launches it; `true` when the pipeline has room for another one
     /// right away (async scheduling's second step).
     fn schedule_and_launch(&mut self) -> bool {
-        let out = self.scheduler.schedule();
+        self.scheduler.set_now(self.clock);
+        let mut out = self.scheduler.schedule();
         if out.entries.is_empty() {
+            let at = self.clock.max(self.gpu_free_at);
+            self.submit_transfers(std::mem::take(&mut out.transfers), at, at);
             return false;
         }
         self.launch(out);
         self.in_flight.len() < self.pipeline_depth()
     }
 
-    /// Jumps the clock to the next arrival or abort, which lies after it; `false` if there is
-    /// none before `until`. An engine that cannot schedule anything also waits here.
-    /// Arrivals are admitted only when a step is about to be scheduled, as vLLM drains its
-    /// input queue between steps.
+    /// Jumps the clock to the next arrival, abort or transfer end, which lies after it;
+    /// `false` if there is none before `until`. An engine that cannot schedule anything also
+    /// waits here. Arrivals are admitted only when a step is about to be scheduled, as vLLM
+    /// drains its input queue between steps.
     fn wake_at_next_event(&mut self, until: Option<Duration>) -> bool {
-        let next_arrival = self.pending.peek().map(|Reverse(p)| p.arrival);
-        let next_abort = self.aborts.peek().map(|Reverse((at, _))| *at);
-        match next_arrival.into_iter().chain(next_abort).min() {
+        match self.next_wake_up() {
             Some(t) if t > self.clock && until.is_none_or(|u| t < u) => {
                 self.clock = t;
                 true

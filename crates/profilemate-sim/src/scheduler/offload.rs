@@ -1,0 +1,138 @@
+//! Connects the scheduler to the KV-offload connector: CPU lookups at admission, async loads
+//! (`WAITING_FOR_REMOTE_KVS`), the per-step connector metadata, and transfer completions.
+//!
+//! Mirrors the KV-connector paths of `Scheduler.schedule()`, `_update_waiting_for_remote_kv`
+//! and `_update_from_kv_xfer_finished` in vllm/v1/core/sched/scheduler.py, vLLM 0.32.
+
+use std::time::Duration;
+
+use profilemate_metrics::offload::OffloadStats;
+
+use super::{Admission, Scheduler, SchedulerOutput};
+use crate::block_pool::BlockId;
+use crate::kv_manager::Alloc;
+use crate::offload::store::StoreCandidate;
+use crate::offload::transfer::Transfer;
+use crate::records::PrefixCacheStats;
+use crate::state::Status;
+
+impl Scheduler {
+    /// Sets the virtual time the connector stamps lookups and finishes with.
+    pub(crate) fn set_now(&mut self, now: Duration) {
+        if let Some(c) = self.offload.as_mut() {
+            c.set_now(now);
+        }
+    }
+
+    /// Whether a request waits for its KV load. A landed load caches the loaded blocks and
+    /// turns the request back into a waiting (or preempted) one, a full-prompt hit
+    /// recomputing its last token (`_update_waiting_for_remote_kv`).
+    pub(super) fn still_loading(&mut self, slot: u32) -> bool {
+        if self.reqs[&slot].status != Status::WaitingForRemoteKvs {
+            return false;
+        }
+        if !self
+            .offload
+            .as_mut()
+            .is_some_and(|c| c.take_load_done(slot))
+        {
+            return true;
+        }
+        let Some(r) = self.reqs.get_mut(&slot) else {
+            return true;
+        };
+        self.kv
+            .cache_blocks(slot, r.num_computed_tokens, &r.block_hashes);
+        if r.num_computed_tokens == r.num_tokens() {
+            r.num_computed_tokens -= 1;
+        }
+        r.status = if r.num_preemptions > 0 {
+            Status::Preempted
+        } else {
+            Status::Waiting
+        };
+        false
+    }
+
+    /// Tokens the CPU tier adds after the GPU hit of `cached` tokens; `None` when the
+    /// connector asks to wait (`get_num_new_matched_tokens`).
+    pub(super) fn external_hit(&mut self, slot: u32, cached: u32) -> Option<u32> {
+        let Some(c) = self.offload.as_mut() else {
+            return Some(0);
+        };
+        c.get_num_new_matched_tokens(slot, self.reqs[&slot].num_tokens(), cached)
+    }
+
+    /// Admits a request whose prefix loads from the CPU: blocks for the hit and the loaded
+    /// tokens, no forward pass yet, status `WAITING_FOR_REMOTE_KVS` (the `load_kv_async`
+    /// path of `schedule()`).
+    pub(super) fn start_load(
+        &mut self,
+        slot: u32,
+        hit: &[BlockId],
+        external: u32,
+        stats: &mut PrefixCacheStats,
+    ) -> Admission {
+        let local = hit.len() as u32 * self.config.block_size;
+        let r = &self.reqs[&slot];
+        let alloc = Alloc {
+            req: slot,
+            num_computed_tokens: 0,
+            num_new_tokens: 0,
+            new_computed: hit,
+            num_external_computed_tokens: external,
+            delay_cache_blocks: true,
+            num_tokens: r.num_tokens(),
+            num_lookahead_tokens: 0,
+            admission: true,
+            apply_watermark: !self.running.is_empty(),
+            hashes: &r.block_hashes,
+        };
+        if !self.kv.allocate_slots(&alloc) {
+            return Admission::Blocked;
+        }
+        self.record_prefix_hit(slot, local, stats);
+        if let Some(c) = self.offload.as_mut() {
+            c.update_state_after_alloc(slot, local, external);
+        }
+        if let Some(r) = self.reqs.get_mut(&slot) {
+            r.status = Status::WaitingForRemoteKvs;
+            r.num_computed_tokens = local + external;
+        }
+        Admission::Skipped
+    }
+
+    /// The connector's store decisions for the scheduled requests, and every job created
+    /// while scheduling (`build_connector_meta`, before `_update_after_schedule`).
+    pub(super) fn build_connector_meta(&mut self, out: &mut SchedulerOutput) {
+        let Some(c) = self.offload.as_mut() else {
+            return;
+        };
+        let kv = &self.kv;
+        let scheduled = out.entries.iter().map(|e| StoreCandidate {
+            req: e.request.0,
+            tokens_after_batch: e.num_computed_tokens + e.num_scheduled_tokens,
+            num_blocks: kv.num_blocks(e.request.0),
+        });
+        out.transfers = c.build_connector_meta(scheduled);
+    }
+
+    /// Tells the connector a request finished with `tokens_after_batch` tokens computed.
+    pub(super) fn offload_request_finished(&mut self, slot: u32, tokens_after_batch: u32) {
+        if let Some(c) = self.offload.as_mut() {
+            c.request_finished(slot, tokens_after_batch);
+        }
+    }
+
+    /// Applies finished transfers (`update_connector_output`).
+    pub(crate) fn complete_transfers(&mut self, done: &[Transfer]) {
+        if let Some(c) = self.offload.as_mut() {
+            c.complete(done);
+        }
+    }
+
+    /// The connector's stats payload since the last call (`get_kv_connector_stats`).
+    pub(crate) fn take_offload_stats(&mut self) -> Option<OffloadStats> {
+        self.offload.as_mut().map(|c| c.take_stats())
+    }
+}
