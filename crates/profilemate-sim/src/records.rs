@@ -126,6 +126,16 @@ impl PrefixCacheStats {
         *queries += u64::from(num_tokens);
         *hits += u64::from(num_hits);
     }
+
+    /// Adds `other`'s counts.
+    pub(crate) fn merge(&mut self, other: &PrefixCacheStats) {
+        self.requests += other.requests;
+        self.queries += other.queries;
+        self.hits += other.hits;
+        self.preempted_requests += other.preempted_requests;
+        self.preempted_queries += other.preempted_queries;
+        self.preempted_hits += other.preempted_hits;
+    }
 }
 
 /// Everything one engine step did.

@@ -23,7 +23,7 @@ use profilemate_model::cudagraph::CudaGraphDispatcher;
 
 use crate::error::{ConfigError, RequestError};
 use crate::offload::transfer::HostLink;
-use crate::records::{FinishReason, RequestId, RequestRecord};
+use crate::records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord};
 use crate::request::Request;
 use crate::scheduler::Scheduler;
 use crate::sink::EngineSink;
@@ -87,6 +87,9 @@ pub struct Simulation<T> {
     record_token_times: bool,
     /// The GPU↔CPU link, with KV offloading on.
     link: Option<HostLink>,
+    /// Prefix-cache lookups of admissions that launched no step (async KV loads), reported
+    /// with the next step.
+    carried_prefix_cache: PrefixCacheStats,
 }
 
 impl<T: StepTimer> Simulation<T> {
@@ -111,6 +114,7 @@ impl<T: StepTimer> Simulation<T> {
             next_index: 0,
             record_token_times: true,
             link,
+            carried_prefix_cache: PrefixCacheStats::default(),
         })
     }
 
@@ -257,8 +261,11 @@ impl<T: StepTimer> Simulation<T> {
         if out.entries.is_empty() {
             let at = self.clock.max(self.gpu_free_at);
             self.submit_transfers(std::mem::take(&mut out.transfers), at, at);
+            self.carried_prefix_cache.merge(&out.prefix_cache);
             return false;
         }
+        out.prefix_cache
+            .merge(&std::mem::take(&mut self.carried_prefix_cache));
         self.launch(out);
         self.in_flight.len() < self.pipeline_depth()
     }
