@@ -4,5 +4,6 @@
 mod api;
 mod faults;
 mod logs;
+mod observability;
 mod streaming;
 mod util;

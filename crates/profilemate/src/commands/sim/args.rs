@@ -16,7 +16,7 @@ use profilemate_model::roofline::{Efficiency, Roofline, uses_fp8_matmuls};
 use profilemate_server::{
     LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
 };
-use profilemate_sim::{CudaGraphConfig, EngineConfig, FixedTiming};
+use profilemate_sim::{CudaGraphConfig, EngineConfig, FixedTiming, SpecDecodeConfig};
 
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
@@ -91,6 +91,12 @@ pub(crate) struct SimServeArgs {
     /// Fixed timing: then one token every this many ms (needs --fixed-ttft-ms).
     #[arg(long, requires = "fixed_ttft_ms")]
     pub(crate) fixed_itl_ms: Option<f64>,
+    /// Speculative decoding: draft tokens proposed per decode step (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) num_speculative_tokens: u32,
+    /// Speculative decoding: probability that each draft token is accepted.
+    #[arg(long, default_value_t = 0.7)]
+    pub(crate) spec_acceptance_rate: f64,
     /// CPU time added to every step (scheduling, sampling, output processing), in µs.
     #[arg(long, default_value_t = 0)]
     pub(crate) cpu_overhead_per_step_us: u64,
@@ -160,6 +166,11 @@ impl SimServeArgs {
             max_model_len: self.max_model_len,
             cpu_overhead_per_step: Duration::from_micros(self.cpu_overhead_per_step_us),
             cudagraph,
+            spec_decode: (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
+                num_speculative_tokens: self.num_speculative_tokens,
+                acceptance_probability: self.spec_acceptance_rate,
+                num_lookahead_tokens: 0,
+            }),
             ..EngineConfig::default()
         })
     }

@@ -52,8 +52,9 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr().map_or(addr, |a| a.to_string());
         eprintln!(
-            "profilemate sim serve: {} on http://{addr} (Ctrl-C stops)",
+            "profilemate sim serve: {} on http://{bound} (Ctrl-C stops)",
             config.served_model_name
         );
         let shutdown = async {
