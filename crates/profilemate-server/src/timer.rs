@@ -1,39 +1,35 @@
-//! Provides [`RooflineStepTimer`], the [`StepTimer`] backed by the model crate's roofline,
-//! which also feeds the MFU counters and log line when `--enable-mfu-metrics` is on.
+//! Provides [`RooflineStepTimer`], the [`StepTimer`] backed by the model crate's roofline
+//! ([`StepClock`], CUDA-graph padding priced), which also feeds the MFU counters and log line
+//! when `--enable-mfu-metrics` is on.
 //!
-//! The sim crate keeps timers abstract and the model crate prices one step; this adapter joins
-//! them: the batch is split into vLLM's `scheduled_new_reqs`/`scheduled_cached_reqs`
-//! (`StepBatch::split_for_model`), the step's `ExecutionContext` is filled as
-//! `get_step_perf_stats_per_gpu` does (vllm/v1/metrics/perf.py, vLLM 0.32) and priced on the
-//! roofline. CUDA-graph padding is not priced: the roofline sees the unpadded tokens.
+//! The batch is split into vLLM's `scheduled_new_reqs`/`scheduled_cached_reqs`
+//! (`StepBatch::split_for_model`) and priced by the clock; the MFU path computes the step's
+//! `PerfStats` as `get_step_perf_stats_per_gpu` does (vllm/v1/metrics/perf.py, vLLM 0.32), on
+//! the unpadded batch as vLLM counts it.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
 use profilemate_model::logging::MfuAccumulator;
-use profilemate_model::roofline::Roofline;
+use profilemate_model::roofline::StepClock;
 use profilemate_model::{ExecutionContext, PerfModel, ScheduledRequest, StepInput};
 use profilemate_sim::{AffineStepTimer, StepBatch, StepTimer};
 
-/// Step time = the roofline's time of the batch on one GPU of the deployment.
+/// Step time = the roofline's time of the (padded) batch on one GPU of the deployment.
 #[derive(Debug, Clone)]
 pub struct RooflineStepTimer {
-    model: PerfModel,
-    roofline: Roofline,
-    ctx: ExecutionContext,
+    clock: StepClock<PerfModel>,
     new: Vec<ScheduledRequest>,
     cached: Vec<ScheduledRequest>,
-    mfu: Option<MfuTap>,
+    mfu: Option<(MfuTap, ExecutionContext)>,
 }
 
 impl RooflineStepTimer {
-    /// Prices steps of `model` on `roofline` (built from a GPU preset and efficiencies).
-    pub fn new(model: PerfModel, roofline: Roofline) -> Self {
+    /// Prices steps on `clock` (a model on a GPU's roofline).
+    pub fn new(clock: StepClock<PerfModel>) -> Self {
         RooflineStepTimer {
-            model,
-            roofline,
-            ctx: ExecutionContext::new(),
+            clock,
             new: Vec::new(),
             cached: Vec::new(),
             mfu: None,
@@ -42,7 +38,7 @@ impl RooflineStepTimer {
 
     /// Also counts each step's FLOPs and bytes into `tap`.
     pub(crate) fn set_mfu(&mut self, tap: MfuTap) {
-        self.mfu = Some(tap);
+        self.mfu = Some((tap, ExecutionContext::new()));
     }
 }
 
@@ -53,13 +49,12 @@ impl StepTimer for RooflineStepTimer {
             new_requests: &self.new,
             cached_requests: &self.cached,
         };
-        if let Some(tap) = &self.mfu {
-            let stats = self.model.step_perf_stats(&input, &mut self.ctx, false);
-            tap.observe(&stats);
-        } else {
-            input.fill_context(&mut self.ctx);
+        if let Some((tap, ctx)) = &mut self.mfu {
+            tap.observe(&self.clock.model().step_perf_stats(&input, ctx, false));
         }
-        self.roofline.step_time(&self.model, &self.ctx)
+        let d = batch.cudagraph;
+        let padding = d.padded_tokens.saturating_sub(d.unpadded_tokens);
+        self.clock.step_time(&input, u64::from(padding))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use profilemate_model::hardware;
-use profilemate_model::roofline::{Efficiency, Roofline};
+use profilemate_model::roofline::{Efficiency, Roofline, StepClock};
 use profilemate_model::{Deployment, Dtype, PerfModel, presets};
 use profilemate_server::{MemoryLog, RooflineStepTimer, StepTiming, Timing, spawn};
 use profilemate_sim::SpecDecodeConfig;
@@ -16,7 +16,9 @@ fn roofline_timer() -> StepTiming {
     let spec = presets::spec("tiny-llama").unwrap();
     let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
     let roofline = Roofline::new(hardware::preset("h100-sxm").unwrap(), Efficiency::default());
-    StepTiming::Roofline(Box::new(RooflineStepTimer::new(model, roofline)))
+    StepTiming::Roofline(Box::new(RooflineStepTimer::new(StepClock::new(
+        model, roofline,
+    ))))
 }
 
 async fn complete(base: &str, body: Value) -> Value {

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_model::PerfModel;
-use profilemate_model::comm::Collectives;
+use profilemate_bench::virtual_run::{kv_blocks, roofline_timer};
 use profilemate_model::hardware::{self, Gpu};
-use profilemate_model::kv::{KvCapacity, KvLayout, KvSizingConfig};
-use profilemate_model::roofline::{Efficiency, Roofline, uses_fp8_matmuls};
+use profilemate_model::kv::KvSizingConfig;
+use profilemate_model::roofline::Efficiency;
 use profilemate_server::{
     LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
 };
@@ -175,13 +174,12 @@ impl SimServeArgs {
         })
     }
 
-    /// `--num-gpu-blocks-override`, else the KV tokens that fit on one GPU, in blocks, plus
-    /// vLLM's null block.
+    /// `--num-gpu-blocks-override`, else the blocks that fit in one GPU's KV budget
+    /// (`kv_blocks`, shared with `sim run`).
     fn num_gpu_blocks(&self, r: &Setup, gpu: &Gpu) -> anyhow::Result<u32> {
         if let Some(n) = self.num_gpu_blocks_override {
             return Ok(n);
         }
-        let layout = KvLayout::per_gpu(&r.spec, &r.deployment)?;
         let sizing = KvSizingConfig {
             gpu_memory_bytes: gpu.memory_bytes,
             gpu_memory_utilization: self.gpu_memory_utilization,
@@ -191,9 +189,9 @@ impl SimServeArgs {
             weight_bytes: None,
             activation_reserve_bytes: None,
         };
-        let capacity = KvCapacity::compute(&r.spec, &r.deployment, &layout, &sizing)?;
-        let blocks = capacity.tokens / u64::from(self.block_size.max(1)) + 1;
-        Ok(u32::try_from(blocks).unwrap_or(u32::MAX))
+        let kv = kv_blocks(&r.spec, &r.deployment, &sizing, self.block_size)
+            .context("cannot size the KV cache")?;
+        Ok(kv.num_blocks)
     }
 
     fn timing(&self, r: &Setup, gpu: Gpu) -> anyhow::Result<Timing> {
@@ -206,12 +204,9 @@ impl SimServeArgs {
             let itl = ms(itl, "--fixed-itl-ms")?;
             return Ok(Timing::Fixed(FixedTiming { ttft, itl }));
         }
-        let model = PerfModel::vllm_exact(&r.spec, &r.deployment)
+        let timer = roofline_timer(&r.spec, &r.deployment, gpu, Efficiency::default())
             .with_context(|| format!("cannot model {}", r.label))?;
-        let roofline = Roofline::new(gpu, Efficiency::default())
-            .with_fp8_compute(uses_fp8_matmuls(r.spec.quantization.as_deref()))
-            .with_collectives(Collectives::from_spec(&r.spec, &r.deployment));
-        let timer = RooflineStepTimer::new(model, roofline);
+        let timer = RooflineStepTimer::new(timer.clock().clone());
         Ok(Timing::Engine(StepTiming::Roofline(Box::new(timer))))
     }
 
