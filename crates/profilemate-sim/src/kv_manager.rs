@@ -31,6 +31,8 @@ pub(crate) struct Alloc<'a> {
     pub(crate) num_external_computed_tokens: u32,
     /// Leave the new blocks out of the prefix cache until the load lands.
     pub(crate) delay_cache_blocks: bool,
+    /// Free blocks kept for other requests' in-flight prefills (async-load admissions).
+    pub(crate) reserved_blocks: u32,
     /// The request's `num_tokens` (prompt plus outputs so far).
     pub(crate) num_tokens: u32,
     /// Extra slots for speculative drafts.
@@ -131,7 +133,7 @@ impl KvCacheManager {
         } else {
             0
         };
-        let free = self.pool.num_free();
+        let free = self.pool.num_free().saturating_sub(alloc.reserved_blocks);
         if alloc.admission && self.reserve_full_isl {
             let full = alloc.num_tokens.min(self.max_model_len);
             if self.blocks_needed(alloc, held, full) + watermark > free {
@@ -231,6 +233,7 @@ mod tests {
             new_computed: &[],
             num_external_computed_tokens: 0,
             delay_cache_blocks: false,
+            reserved_blocks: 0,
             num_tokens,
             num_lookahead_tokens: 0,
             admission: computed == 0,

@@ -77,6 +77,12 @@ impl ReqState {
                 >= placeholders + self.num_prompt_tokens + self.max_tokens
     }
 
+    /// Whether a waiting request holds KV blocks: its KV is loading or has landed
+    /// (`Scheduler._holds_kv_blocks`).
+    pub(crate) fn holds_kv_blocks(&self) -> bool {
+        self.num_computed_tokens > 0 || self.status == Status::WaitingForRemoteKvs
+    }
+
     /// Rolls back rejected draft tokens (`update_from_output`'s rejection handling).
     pub(crate) fn reject_drafts(&mut self, rejected: u32) {
         self.num_computed_tokens = self.num_computed_tokens.saturating_sub(rejected);

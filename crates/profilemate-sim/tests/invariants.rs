@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    AffineStepTimer, CudaGraphConfig, EngineConfig, Request, Simulation, SpecDecodeConfig,
-    StepRecord,
+    AffineStepTimer, CudaGraphConfig, EngineConfig, KvOffloadConfig, Request, Simulation,
+    SpecDecodeConfig, StepRecord,
 };
 use proptest::prelude::*;
 
@@ -13,12 +13,36 @@ mod common;
 
 use common::run_in_slices;
 
+/// KV offloading, half of the time: a CPU tier of 1 to 11 chunks of 1 or 2 blocks (4 KiB
+/// each), 40 µs per block and up to 3 ms per transfer.
+fn offloads() -> impl Strategy<Value = Option<(u64, u32, u64)>> {
+    prop_oneof![Just(None), (1u64..12, 1u32..3, 0u64..3000).prop_map(Some)]
+}
+
+fn offload_config(
+    block_size: u32,
+    (chunks, blocks_per_chunk, latency_us): (u64, u32, u64),
+) -> KvOffloadConfig {
+    KvOffloadConfig {
+        block_size: Some(block_size * blocks_per_chunk),
+        host_link_bandwidth: 1e8,
+        transfer_latency: Duration::from_micros(latency_us),
+        ..KvOffloadConfig::new(chunks * 4096 * u64::from(blocks_per_chunk), 4096)
+    }
+}
+
 /// Engine settings small enough to force chunking, queueing and preemption.
 fn configs() -> impl Strategy<Value = EngineConfig> {
     let limits = (1u32..6, 0u32..3, 4u32..40, any::<bool>(), any::<bool>());
     let drafts = prop_oneof![Just(None), (1u32..4, 0.0f64..=1.0).prop_map(Some)];
-    (limits, drafts, any::<u64>(), 0u32..40).prop_map(
-        |((seqs_log, block_log, blocks, caching, asynchronous), drafts, seed, threshold)| {
+    (limits, drafts, any::<u64>(), 0u32..40, offloads()).prop_map(
+        |(
+            (seqs_log, block_log, blocks, caching, asynchronous),
+            drafts,
+            seed,
+            threshold,
+            offload,
+        )| {
             let max_num_seqs = 1 << seqs_log;
             EngineConfig {
                 max_num_seqs,
@@ -35,6 +59,7 @@ fn configs() -> impl Strategy<Value = EngineConfig> {
                     acceptance_probability: p,
                     num_lookahead_tokens: k,
                 }),
+                kv_offload: offload.map(|o| offload_config(4 << block_log, o)),
                 seed,
                 ..Default::default()
             }
@@ -147,23 +172,36 @@ fn wild_configs() -> impl Strategy<Value = EngineConfig> {
         any::<u32>(),
         -1.0f64..2.0,
     );
-    (sizes, flags).prop_map(
-        |((seqs, batched, block, blocks, len, threshold), (pc, chunk, asy, k, p))| EngineConfig {
-            max_num_seqs: seqs,
-            max_num_batched_tokens: batched,
-            block_size: block,
-            num_gpu_blocks: blocks % (1 << 16),
-            max_model_len: len,
-            long_prefill_token_threshold: if threshold % 3 == 0 { threshold } else { 0 },
-            enable_prefix_caching: pc,
-            enable_chunked_prefill: chunk,
-            async_scheduling: asy,
-            spec_decode: (k % 3 > 0).then_some(SpecDecodeConfig {
-                num_speculative_tokens: k % 7,
-                acceptance_probability: p,
-                num_lookahead_tokens: k % 5,
-            }),
-            ..Default::default()
+    let offload = (
+        any::<u64>(),
+        0u64..10_000,
+        any::<Option<u32>>(),
+        -1.0f64..1e12,
+    );
+    (sizes, flags, offload).prop_map(
+        |((seqs, batched, block, blocks, len, threshold), (pc, chunk, asy, k, p), o)| {
+            EngineConfig {
+                max_num_seqs: seqs,
+                max_num_batched_tokens: batched,
+                block_size: block,
+                num_gpu_blocks: blocks % (1 << 16),
+                max_model_len: len,
+                long_prefill_token_threshold: if threshold % 3 == 0 { threshold } else { 0 },
+                enable_prefix_caching: pc,
+                enable_chunked_prefill: chunk,
+                async_scheduling: asy,
+                spec_decode: (k % 3 > 0).then_some(SpecDecodeConfig {
+                    num_speculative_tokens: k % 7,
+                    acceptance_probability: p,
+                    num_lookahead_tokens: k % 5,
+                }),
+                kv_offload: (k % 2 == 0).then_some(KvOffloadConfig {
+                    block_size: o.2,
+                    host_link_bandwidth: o.3,
+                    ..KvOffloadConfig::new(o.0 % (1 << 24), o.1)
+                }),
+                ..Default::default()
+            }
         },
     )
 }

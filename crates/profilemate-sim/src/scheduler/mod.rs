@@ -10,7 +10,7 @@
 mod offload;
 mod update;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::EngineConfig;
 use crate::batch::{BatchEntry, EntryKind};
@@ -67,6 +67,9 @@ pub(crate) struct Scheduler {
     running: Vec<u32>,
     kv: KvCacheManager,
     offload: Option<OffloadConnector>,
+    /// Requests whose prefill is loading or unfinished, with a KV connector only
+    /// (`_inflight_prefills`).
+    inflight_prefills: BTreeSet<u32>,
 }
 
 impl Scheduler {
@@ -78,6 +81,7 @@ impl Scheduler {
             running: Vec::new(),
             kv: KvCacheManager::new(config),
             offload: OffloadConnector::from_config(config),
+            inflight_prefills: BTreeSet::new(),
         }
     }
 
@@ -220,6 +224,7 @@ impl Scheduler {
                 new_computed: &[],
                 num_external_computed_tokens: 0,
                 delay_cache_blocks: false,
+                reserved_blocks: 0,
                 num_tokens: r.num_tokens(),
                 num_lookahead_tokens: self.lookahead(),
                 admission: false,
@@ -245,6 +250,7 @@ impl Scheduler {
     /// request waits until it has drained.
     fn preempt(&mut self, slot: u32) {
         self.kv.free(slot);
+        self.inflight_prefills.remove(&slot);
         if let Some(c) = self.offload.as_mut() {
             c.on_preempt(slot);
         }
@@ -263,14 +269,32 @@ impl Scheduler {
 
     /// The waiting loop: FCFS admission while budget, `max_num_seqs` and blocks allow;
     /// requests with stale output in flight or KV still loading are skipped and keep their
-    /// place.
+    /// place. With a KV connector, requests holding KV blocks (loading or loaded) go first,
+    /// as vLLM drains its `kv_holding_waiting` queue before `waiting`.
     fn schedule_waiting(&mut self, out: &mut SchedulerOutput, budget: &mut u32, threshold: u32) {
+        let holding_first = self.offload.is_some();
+        if holding_first && !self.admit_waiting(out, budget, threshold, Some(true)) {
+            return;
+        }
+        self.admit_waiting(out, budget, threshold, holding_first.then_some(false));
+    }
+
+    /// One FCFS pass over the waiting requests that hold KV blocks (`Some(true)`), that do
+    /// not (`Some(false)`), or all; `false` when admission stopped before the queue's end.
+    fn admit_waiting(
+        &mut self,
+        out: &mut SchedulerOutput,
+        budget: &mut u32,
+        threshold: u32,
+        holding: Option<bool>,
+    ) -> bool {
         let mut j = 0;
         while *budget > 0 && self.running.len() < self.config.max_num_seqs as usize {
             let Some(&slot) = self.waiting.get(j) else {
-                break;
+                return true;
             };
-            if self.reqs[&slot].num_stale_tokens > 0 || self.still_loading(slot) {
+            let other_queue = holding.is_some_and(|h| self.reqs[&slot].holds_kv_blocks() != h);
+            if other_queue || self.reqs[&slot].num_stale_tokens > 0 || self.still_loading(slot) {
                 j += 1;
                 continue;
             }
@@ -282,9 +306,10 @@ impl Scheduler {
                     out.entries.push(entry);
                 }
                 Admission::Skipped => j += 1,
-                Admission::Blocked => break,
+                Admission::Blocked => return false,
             }
         }
+        false
     }
 
     /// Looks up the prefix cache (and the KV connector) and allocates for a waiting request.
@@ -340,6 +365,7 @@ impl Scheduler {
             new_computed: hit,
             num_external_computed_tokens: 0,
             delay_cache_blocks: false,
+            reserved_blocks: 0,
             num_tokens: r.num_tokens(),
             num_lookahead_tokens: self.lookahead(),
             admission: true,
@@ -406,6 +432,7 @@ impl Scheduler {
             }
             out.samples.push(samples);
         }
+        self.track_inflight_prefills(out);
     }
 
     /// Removes a request wherever it is and frees its blocks (`finish_requests` with
@@ -415,6 +442,7 @@ impl Scheduler {
             return false;
         };
         self.offload_request_finished(id.0, r.num_computed_tokens);
+        self.inflight_prefills.remove(&id.0);
         self.kv.free(id.0);
         self.running.retain(|&slot| slot != id.0);
         self.waiting.retain(|&slot| slot != id.0);

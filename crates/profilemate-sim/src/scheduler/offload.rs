@@ -9,6 +9,7 @@ use std::time::Duration;
 use profilemate_metrics::offload::OffloadStats;
 
 use super::{Admission, Scheduler, SchedulerOutput};
+use crate::batch::EntryKind;
 use crate::block_pool::BlockId;
 use crate::kv_manager::Alloc;
 use crate::offload::store::StoreCandidate;
@@ -82,6 +83,7 @@ impl Scheduler {
             new_computed: hit,
             num_external_computed_tokens: external,
             delay_cache_blocks: true,
+            reserved_blocks: self.inflight_reserved_blocks(),
             num_tokens: r.num_tokens(),
             num_lookahead_tokens: 0,
             admission: true,
@@ -99,7 +101,42 @@ impl Scheduler {
             r.status = Status::WaitingForRemoteKvs;
             r.num_computed_tokens = local + external;
         }
+        self.inflight_prefills.insert(slot);
         Admission::Skipped
+    }
+
+    /// Blocks an async load must leave free: what the in-flight prefills still need for
+    /// their whole sequence, plus one decode step's draft blocks
+    /// (`_inflight_prefill_reserved_blocks() + _spec_decode_step_blocks`).
+    fn inflight_reserved_blocks(&self) -> u32 {
+        let bs = self.config.block_size;
+        let spec = self
+            .config
+            .spec_decode
+            .as_ref()
+            .map_or(0, |s| 1 + s.num_speculative_tokens + s.num_lookahead_tokens);
+        let remaining = |slot: &u32| {
+            let r = &self.reqs[slot];
+            let full = r.num_tokens().min(self.config.max_model_len) + spec;
+            full.div_ceil(bs).saturating_sub(self.kv.num_blocks(*slot))
+        };
+        let inflight: u32 = self.inflight_prefills.iter().map(remaining).sum();
+        inflight + spec.div_ceil(bs)
+    }
+
+    /// Keeps `_inflight_prefills` (only with a KV connector): admissions whose prefill goes
+    /// on join, requests done prefilling leave (`_update_after_schedule`).
+    pub(super) fn track_inflight_prefills(&mut self, out: &SchedulerOutput) {
+        if self.offload.is_none() {
+            return;
+        }
+        for (e, &samples) in out.entries.iter().zip(&out.samples) {
+            if samples {
+                self.inflight_prefills.remove(&e.request.0);
+            } else if e.kind != EntryKind::Running {
+                self.inflight_prefills.insert(e.request.0);
+            }
+        }
     }
 
     /// The connector's store decisions for the scheduled requests, and every job created

@@ -144,6 +144,7 @@ impl Scheduler {
                 let tokens = r.num_prompt_tokens.max(r.num_tokens().saturating_sub(1));
                 self.offload_request_finished(o.request.0, tokens);
             }
+            self.inflight_prefills.remove(&o.request.0);
             self.kv.free(o.request.0);
         }
         let reqs = &self.reqs;

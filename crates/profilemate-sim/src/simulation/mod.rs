@@ -25,7 +25,7 @@ use crate::error::{ConfigError, RequestError};
 use crate::offload::transfer::HostLink;
 use crate::records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord};
 use crate::request::Request;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Scheduler, SchedulerOutput};
 use crate::sink::EngineSink;
 use crate::state::ReqState;
 use crate::{EngineConfig, StepTimer};
@@ -87,9 +87,10 @@ pub struct Simulation<T> {
     record_token_times: bool,
     /// The GPU↔CPU link, with KV offloading on.
     link: Option<HostLink>,
-    /// Prefix-cache lookups of admissions that launched no step (async KV loads), reported
-    /// with the next step.
+    /// Prefix-cache lookups and preemptions of schedules that launched no step (async KV
+    /// loads, a request preempted by blocks a load holds), reported with the next step.
     carried_prefix_cache: PrefixCacheStats,
+    carried_preempted: Vec<RequestId>,
 }
 
 impl<T: StepTimer> Simulation<T> {
@@ -115,6 +116,7 @@ impl<T: StepTimer> Simulation<T> {
             record_token_times: true,
             link,
             carried_prefix_cache: PrefixCacheStats::default(),
+            carried_preempted: Vec::new(),
         })
     }
 
@@ -254,20 +256,32 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     /// Schedules a step and launches it; `true` when the pipeline has room for another one
-    /// right away (async scheduling's second step).
+    /// right away (async scheduling's second step), or when a schedule that preempted
+    /// requests scheduled nothing.
     fn schedule_and_launch(&mut self) -> bool {
         self.scheduler.set_now(self.clock);
         let mut out = self.scheduler.schedule();
         if out.entries.is_empty() {
-            let at = self.clock.max(self.gpu_free_at);
-            self.submit_transfers(std::mem::take(&mut out.transfers), at, at);
-            self.carried_prefix_cache.merge(&out.prefix_cache);
-            return false;
+            return self.carry_empty_schedule(out);
         }
         out.prefix_cache
             .merge(&std::mem::take(&mut self.carried_prefix_cache));
+        let carried = std::mem::take(&mut self.carried_preempted);
+        out.preempted.splice(0..0, carried);
         self.launch(out);
         self.in_flight.len() < self.pipeline_depth()
+    }
+
+    /// A schedule with no tokens, possible only with KV offloading: its transfers start, its
+    /// lookups and preemptions wait for the next step. vLLM runs it as an empty step and
+    /// schedules again at once if it preempted anything.
+    fn carry_empty_schedule(&mut self, mut out: SchedulerOutput) -> bool {
+        let at = self.clock.max(self.gpu_free_at);
+        self.submit_transfers(std::mem::take(&mut out.transfers), at, at);
+        self.carried_prefix_cache.merge(&out.prefix_cache);
+        let preempted = !out.preempted.is_empty();
+        self.carried_preempted.append(&mut out.preempted);
+        preempted
     }
 
     /// Jumps the clock to the next arrival, abort or transfer end, which lies after it;
