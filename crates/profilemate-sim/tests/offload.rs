@@ -216,6 +216,59 @@ fn offloading_without_reuse_changes_no_timing() {
 }
 
 #[test]
+fn a_lookup_that_hits_a_store_in_flight_waits_for_it() {
+    // B repeats A's prompt at 11 ms. The GPU still holds A's first 3 blocks (the last token
+    // is always recomputed); the 4th chunk is on its way to the CPU (10 → 14.1 ms), so the
+    // lookup is deferred, then loads that chunk (14.1 → 15.2 ms) instead of recomputing it.
+    let requests = [prompt(0, 1, 64), prompt(11, 1, 64)];
+    let (rec, records) = run(config(17, 256), &requests);
+    assert_eq!(records[1].ttft(), Some(ms(14) + us(200)));
+    assert_eq!(records[1].num_cached_tokens, 63);
+    // The lookup resolves at 14.1 ms, after that instant's payload: the next one has it.
+    assert_eq!(
+        rec.series(&format!("{}_sum", m::LOOKUP_ASYNC_DELAY)),
+        [(ms(15) + us(200), Number::Float(0.0031))]
+    );
+    let loads = rec.series(&format!("{}_sum", m::LOAD_SIZE));
+    assert_eq!(loads, [(ms(15) + us(200), Number::Int(1_000_000))]);
+    let lookups = format!("{}_count", m::LOOKUP_SYNC_DELAY);
+    assert_eq!(rec.total()[&lookups], Number::Int(3));
+    let last = rec.steps.last().unwrap();
+    assert_eq!(
+        (last.prefix_cache.queries, last.prefix_cache.hits),
+        (64, 48),
+        "B's GPU lookup counts once, at its admission for the load"
+    );
+
+    let mut no_offload = config(17, 256);
+    no_offload.kv_offload = None;
+    let (_, plain) = run(no_offload, &requests);
+    assert_eq!(
+        plain[1].ttft(),
+        Some(ms(10)),
+        "without offload B recomputes 16 tokens"
+    );
+}
+
+#[test]
+fn an_abort_during_a_load_frees_the_blocks_and_the_load_still_lands() {
+    let mut requests = evicted_then_reused();
+    requests[2].max_tokens = 5;
+    let mut sim = sim_with(config(17, 256), &requests);
+    sim.abort(profilemate_sim::RequestId(2), ms(52));
+    let mut rec = Recorder::default();
+    sim.run(&mut rec);
+    assert_eq!(sim.num_block_holders(), 0);
+    assert_eq!(sim.num_free_blocks(), 16);
+    let c = &sim.records()[2];
+    assert_eq!((c.num_output_tokens, c.finished), (0, Some(ms(52))));
+    let loads = rec.series(m::LOAD_BYTES);
+    assert_eq!(loads, [(ms(54) + us(100), Number::Int(4_000_000))]);
+    let read = rec.series(m::CPU_CACHE_READ_USAGE_PERC);
+    assert_eq!(read.last(), Some(&(ms(54) + us(100), Number::Float(0.0))));
+}
+
+#[test]
 fn the_payloads_export_to_vllm_metric_names() {
     let (rec, _) = run(config(17, 256), &evicted_then_reused());
     let registry = Registry::new();
