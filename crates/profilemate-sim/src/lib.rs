@@ -23,8 +23,14 @@ equal seeds give equal runs. CUDA-graph padding comes from the model crate's dis
   (a sink) produces its periodic [`StatsLine`], so simulated logs read like vLLM's and real
   vLLM logs can be compared with simulated ones.
 - [`FixedTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
+- [`KvOffloadConfig`] (in [`EngineConfig::kv_offload`]) turns on KV offloading to CPU memory,
+  vLLM's `OffloadingConnector`: prompt chunks are stored as they are computed, prefixes the GPU
+  lost are loaded back before their request runs, and the connector's stats payload
+  ([`OffloadStats`]) goes to [`EngineSink::on_kv_connector_stats`], ready for
+  `profilemate_metrics::offload::OffloadExporter` or a [`KvTransferLogger`].
 
-See `docs/scheduler-vs-vllm.md` for how the scheduler compares with a real vLLM server.
+See `docs/scheduler-vs-vllm.md` for how the scheduler compares with a real vLLM server, and
+`docs/kv-offload.md` for what KV offloading models.
 
 # Example
 
