@@ -57,8 +57,9 @@ pub(crate) struct OffloadConnector {
     pub(super) reqs: IdMap<ReqOffload>,
     pub(super) jobs: HashMap<u64, Job>,
     next_job: u64,
-    /// Chunks being loaded, with how many loads read them (`_chunks_being_loaded`).
-    pub(super) being_loaded: HashMap<OffloadKey, u32>,
+    /// Chunks being loaded, with how many loads read them (`_chunks_being_loaded`); vLLM
+    /// tracks them only with prefix caching.
+    pub(super) being_loaded: Option<HashMap<OffloadKey, u32>>,
     /// Requests finished since the last `build_connector_meta`.
     pub(super) finished: Vec<u32>,
     pub(super) stats: OffloadStats,
@@ -68,14 +69,14 @@ pub(crate) struct OffloadConnector {
 }
 
 impl OffloadConnector {
-    pub(crate) fn new(geo: Geometry) -> Self {
+    pub(crate) fn new(geo: Geometry, enable_prefix_caching: bool) -> Self {
         OffloadConnector {
             pool: CpuPool::new(geo.num_chunks),
             geo,
             reqs: IdMap::default(),
             jobs: HashMap::new(),
             next_job: 0,
-            being_loaded: HashMap::new(),
+            being_loaded: enable_prefix_caching.then(HashMap::new),
             finished: Vec::new(),
             stats: OffloadStats::new(),
             new_jobs: Vec::new(),
@@ -86,7 +87,8 @@ impl OffloadConnector {
     /// The connector of `config`, if it offloads (its settings are validated already).
     pub(crate) fn from_config(config: &crate::EngineConfig) -> Option<Self> {
         let offload = config.kv_offload.as_ref()?;
-        offload.geometry(config.block_size).ok().map(Self::new)
+        let geo = offload.geometry(config.block_size).ok()?;
+        Some(Self::new(geo, config.enable_prefix_caching))
     }
 
     /// Sets the virtual time lookups and finishes are stamped with.
@@ -127,16 +129,25 @@ impl OffloadConnector {
     /// A request finished or was aborted with `tokens_after_batch` tokens computed; its last
     /// stores are built at the next `build_connector_meta` (`request_finished`).
     pub(crate) fn request_finished(&mut self, req: u32, tokens_after_batch: u32) {
-        let now = self.now;
         let Some(state) = self.reqs.get_mut(&req) else {
             return;
         };
         state.finished_tokens = Some(tokens_after_batch);
-        if let Some(since) = state.deferred_since.take() {
-            let delay = now.saturating_sub(since).as_secs_f64();
+        self.observe_async_delay(req);
+        self.finished.push(req);
+    }
+
+    /// Observes the time since the request's lookup was first deferred, if it was
+    /// (`_maybe_observe_lookup_async_delay`).
+    pub(super) fn observe_async_delay(&mut self, req: u32) {
+        let since = self
+            .reqs
+            .get_mut(&req)
+            .and_then(|s| s.deferred_since.take());
+        if let Some(since) = since {
+            let delay = self.now.saturating_sub(since).as_secs_f64();
             metrics::observe(&mut self.stats, metrics::LOOKUP_ASYNC_DELAY, delay);
         }
-        self.finished.push(req);
     }
 
     /// Whether finished requests await their last `build_connector_meta`.
@@ -194,11 +205,14 @@ impl OffloadConnector {
 
     fn finish_load(&mut self, job: &Job) {
         self.pool.complete_load(&job.keys);
-        for key in &job.keys {
-            if let Some(n) = self.being_loaded.get_mut(key) {
-                *n -= 1;
-                if *n == 0 {
-                    self.being_loaded.remove(key);
+        if let Some(loading) = self.being_loaded.as_mut() {
+            for key in &job.keys {
+                let left = loading.get_mut(key).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                if left == Some(0) {
+                    loading.remove(key);
                 }
             }
         }

@@ -28,20 +28,19 @@ impl OffloadConnector {
         }
         let hit = self.lookup(req, num_tokens, num_computed);
         metrics::observe(&mut self.stats, metrics::LOOKUP_SYNC_DELAY, 0.0);
-        let now = self.now;
-        let state = self.reqs.get_mut(&req)?;
         match hit {
-            None => {
-                state.deferred_since.get_or_insert(now);
-            }
-            Some(_) => {
-                if let Some(since) = state.deferred_since.take() {
-                    let delay = now.saturating_sub(since).as_secs_f64();
-                    metrics::observe(&mut self.stats, metrics::LOOKUP_ASYNC_DELAY, delay);
-                }
-            }
+            None => self.defer_lookup(req),
+            Some(_) => self.observe_async_delay(req),
         }
         hit
+    }
+
+    /// Notes when the request's lookup was first deferred.
+    fn defer_lookup(&mut self, req: u32) {
+        let now = self.now;
+        if let Some(state) = self.reqs.get_mut(&req) {
+            state.deferred_since.get_or_insert(now);
+        }
     }
 
     /// The maximal run of stored chunks after the GPU hit, in tokens (`_lookup`).
@@ -60,8 +59,9 @@ impl OffloadConnector {
         if n < tpc {
             return Some(0);
         }
-        let loading = &keys[start as usize..hit_end.div_ceil(tpc) as usize];
-        if loading.iter().any(|k| self.being_loaded.contains_key(k)) {
+        let hit_keys = &keys[start as usize..hit_end.div_ceil(tpc) as usize];
+        let loading = self.being_loaded.as_ref();
+        if loading.is_some_and(|l| hit_keys.iter().any(|k| l.contains_key(k))) {
             return None;
         }
         Some(n)
@@ -106,8 +106,9 @@ impl OffloadConnector {
             .extend(range.map(|i| i as u32).zip(keys.iter().copied()));
         state.next_stored_chunk = num_chunks;
         self.pool.prepare_load(&keys);
-        for &key in &keys {
-            *self.being_loaded.entry(key).or_default() += 1;
+        if let Some(loading) = self.being_loaded.as_mut() {
+            keys.iter()
+                .for_each(|&k| *loading.entry(k).or_default() += 1);
         }
         self.add_job(req, Direction::Load, keys, num_blocks);
     }
