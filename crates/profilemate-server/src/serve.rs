@@ -8,6 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,6 +45,10 @@ async fn run(
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
     let app = router(state);
+    // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it too).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let mut server = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)

@@ -109,3 +109,26 @@ async fn first_token_and_total(client: &reqwest::Client, url: &str) -> (Duration
     let (tokens, _) = stream_tokens(&sse_data(&text));
     (ttft.unwrap_or_default(), start.elapsed(), tokens)
 }
+
+/// Back-to-back streams on one keep-alive connection finish in about one engine step: the
+/// server sets TCP_NODELAY, so small final chunks are not held back by Nagle's algorithm
+/// (which, with the client's delayed ACK, cost ~40 ms per request before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_final_chunks_are_not_delayed_by_nagle() {
+    let mut config = fast_config();
+    config.time_scale = 1.0;
+    let server = spawn(config).await.unwrap();
+    let url = format!("{}/v1/completions", server.base_url());
+    let client = reqwest::Client::new();
+    let body = json!({"prompt": "a b c", "max_tokens": 1, "stream": true});
+    let mut slowest = Duration::ZERO;
+    for _ in 0..6 {
+        let start = Instant::now();
+        let (status, text) = stream_text(&client, &url, &body).await;
+        assert_eq!((status, text.ends_with("data: [DONE]\n\n")), (200, true));
+        slowest = slowest.max(start.elapsed());
+    }
+    // One 1 ms step plus loopback; Nagle plus delayed ACK would add ~40 ms.
+    assert!(slowest < Duration::from_millis(25), "slowest request took {slowest:?}");
+    server.shutdown().await.unwrap();
+}
