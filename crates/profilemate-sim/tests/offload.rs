@@ -319,6 +319,20 @@ fn the_log_line_sums_an_interval() {
 }
 
 #[test]
+fn a_server_sleeps_until_the_load_lands() {
+    let mut sim = sim_with(config(17, 256), &evicted_then_reused());
+    sim.run_until(ms(51), &mut ());
+    // C was admitted at 50 ms and waits for its 4 MB load; nothing else is left to do.
+    assert_eq!(sim.next_event(), Some(ms(54) + us(100)));
+    sim.run_until(ms(54) + us(100), &mut ());
+    assert_eq!(
+        sim.next_event(),
+        Some(ms(54) + us(100)),
+        "C can be scheduled now"
+    );
+}
+
+#[test]
 fn driving_in_slices_gives_the_same_offload_run() {
     let requests = evicted_then_reused();
     let (whole, records) = run(config(17, 256), &requests);

@@ -82,6 +82,7 @@ impl<T: StepTimer> Simulation<T> {
             return;
         };
         self.blocked_on_oldest_step = false;
+        self.stalled = false;
         let end = step.end();
         self.clock = self.clock.max(end);
         self.apply_aborts(self.clock, sink);

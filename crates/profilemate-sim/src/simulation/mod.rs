@@ -91,6 +91,9 @@ pub struct Simulation<T> {
     /// loads, a request preempted by blocks a load holds), reported with the next step.
     carried_prefix_cache: PrefixCacheStats,
     carried_preempted: Vec<RequestId>,
+    /// The last schedule launched nothing and nothing has happened since (only with KV
+    /// offloading: requests wait for loads), so scheduling again would not either.
+    stalled: bool,
 }
 
 impl<T: StepTimer> Simulation<T> {
@@ -117,6 +120,7 @@ impl<T: StepTimer> Simulation<T> {
             link,
             carried_prefix_cache: PrefixCacheStats::default(),
             carried_preempted: Vec::new(),
+            stalled: false,
         })
     }
 
@@ -176,7 +180,7 @@ impl<T: StepTimer> Simulation<T> {
         if let Some(step) = self.in_flight.front() {
             return Some(step.end());
         }
-        if self.scheduler.has_requests() {
+        if self.scheduler.has_requests() && !self.stalled {
             return Some(self.clock);
         }
         self.next_wake_up()
@@ -262,7 +266,9 @@ impl<T: StepTimer> Simulation<T> {
         self.scheduler.set_now(self.clock);
         let mut out = self.scheduler.schedule();
         if out.entries.is_empty() {
-            return self.carry_empty_schedule(out);
+            let again = self.carry_empty_schedule(out);
+            self.stalled = !again;
+            return again;
         }
         out.prefix_cache
             .merge(&std::mem::take(&mut self.carried_prefix_cache));
@@ -310,6 +316,7 @@ impl<T: StepTimer> Simulation<T> {
             let max_tokens = p.request.max_tokens;
             self.scheduler
                 .add(p.id, ReqState::new(p.request.prompt, max_tokens));
+            self.stalled = false;
         }
     }
 
@@ -331,6 +338,7 @@ impl<T: StepTimer> Simulation<T> {
         if record.finished.is_some() {
             return;
         }
+        self.stalled = false;
         if let Some(n) = self.scheduler.num_preemptions(id) {
             record.num_preemptions = n;
         }

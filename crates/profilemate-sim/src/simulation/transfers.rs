@@ -41,6 +41,7 @@ impl<T: StepTimer> Simulation<T> {
         };
         let done = link.take_done(at);
         self.scheduler.complete_transfers(&done);
+        self.stalled &= done.is_empty();
         !done.is_empty()
     }
 
