@@ -174,6 +174,10 @@ pub struct StepRecord {
     pub num_prompt_tokens: u32,
     /// Prefix-cache lookups made while scheduling this step.
     pub prefix_cache: PrefixCacheStats,
+    /// With KV offloading on, the KV connector's lookups past the GPU hit (vLLM's
+    /// `connector_prefix_cache_stats`, exported as `vllm:external_prefix_cache_queries` /
+    /// `_hits`): tokens the GPU missed, and those the CPU tier supplied.
+    pub connector_prefix_cache: Option<PrefixCacheStats>,
     /// Speculative-decoding counters, when it is on.
     pub spec_decode: Option<SpecDecodeStats>,
 }

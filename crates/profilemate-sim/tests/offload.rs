@@ -124,14 +124,32 @@ fn a_prefix_evicted_from_the_gpu_loads_from_the_cpu_and_ttft_grows_by_the_transf
         rec.series(m::LOAD_TIME),
         [(ms(54) + us(100), Number::Float(0.0041))]
     );
-    // The GPU-side lookup stats count C at its admission, reported with the next step.
-    assert_eq!(last.prefix_cache.queries, 64);
-    assert_eq!(last.prefix_cache.hits, 0);
+    // The lookups count C at its admission, reported with the next step: the GPU found
+    // nothing of its 64 tokens, the connector all of them.
+    assert_eq!((last.prefix_cache.queries, last.prefix_cache.hits), (64, 0));
+    let external = last.connector_prefix_cache.unwrap();
+    assert_eq!(
+        (external.requests, external.queries, external.hits),
+        (1, 64, 64)
+    );
+    let first = rec.steps[0].connector_prefix_cache.unwrap();
+    assert_eq!((first.queries, first.hits), (64, 0), "A: a miss");
 
     let mut no_offload = config(17, 256);
     no_offload.kv_offload = None;
-    let (_, plain) = run(no_offload, &evicted_then_reused());
-    assert_eq!(ttfts(&plain), [ms(10); 3], "without offload C recomputes");
+    let mut plain_steps = Vec::new();
+    let mut sim = sim_with(no_offload, &evicted_then_reused());
+    sim.run(&mut plain_steps);
+    assert_eq!(
+        ttfts(sim.records()),
+        [ms(10); 3],
+        "without offload C recomputes"
+    );
+    assert!(
+        plain_steps
+            .iter()
+            .all(|s| s.connector_prefix_cache.is_none())
+    );
 }
 
 #[test]
@@ -239,6 +257,8 @@ fn a_lookup_that_hits_a_store_in_flight_waits_for_it() {
         (64, 48),
         "B's GPU lookup counts once, at its admission for the load"
     );
+    let external = last.connector_prefix_cache.unwrap();
+    assert_eq!((external.queries, external.hits), (16, 16));
 
     let mut no_offload = config(17, 256);
     no_offload.kv_offload = None;

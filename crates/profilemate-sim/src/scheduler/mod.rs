@@ -36,6 +36,8 @@ pub(crate) struct SchedulerOutput {
     pub(crate) preempted: Vec<RequestId>,
     /// Prefix-cache lookups of admitted requests.
     pub(crate) prefix_cache: PrefixCacheStats,
+    /// The KV connector's lookups of admitted requests, with a connector.
+    pub(crate) connector_prefix_cache: Option<PrefixCacheStats>,
     /// Offload transfer jobs created while scheduling (the connector metadata).
     pub(crate) transfers: Vec<TransferJob>,
 }
@@ -132,7 +134,10 @@ impl Scheduler {
     /// Plans one step (`schedule()`): running requests first, then, if nothing was
     /// preempted, admissions from the waiting queue.
     pub(crate) fn schedule(&mut self) -> SchedulerOutput {
-        let mut out = SchedulerOutput::default();
+        let mut out = SchedulerOutput {
+            connector_prefix_cache: self.offload.as_ref().map(|_| PrefixCacheStats::default()),
+            ..Default::default()
+        };
         let mut budget = self.config.max_num_batched_tokens;
         let eligible = self.running.len() + self.waiting.len();
         let threshold = if eligible > 1 {
@@ -298,7 +303,7 @@ impl Scheduler {
                 j += 1;
                 continue;
             }
-            match self.try_admit(slot, *budget, threshold, &mut out.prefix_cache) {
+            match self.try_admit(slot, *budget, threshold, out) {
                 Admission::Scheduled(entry) => {
                     self.waiting.remove(j);
                     self.running.push(slot);
@@ -319,7 +324,7 @@ impl Scheduler {
         slot: u32,
         budget: u32,
         threshold: u32,
-        stats: &mut PrefixCacheStats,
+        out: &mut SchedulerOutput,
     ) -> Admission {
         let r = &self.reqs[&slot];
         if r.num_computed_tokens > 0 {
@@ -330,11 +335,11 @@ impl Scheduler {
             return Admission::Skipped;
         };
         if external > 0 {
-            return self.start_load(slot, &hit, external, stats);
+            return self.start_load(slot, &hit, external, out);
         }
         let admission = self.schedule_prefill(slot, &hit, budget, threshold);
         if matches!(admission, Admission::Scheduled(_)) {
-            self.record_prefix_hit(slot, cached, stats);
+            self.record_prefix_hit(slot, cached, 0, out);
         }
         admission
     }
@@ -378,11 +383,18 @@ impl Scheduler {
         Admission::Scheduled(self.admit(slot, n, cached))
     }
 
-    /// Counts an admitted request's prefix-cache lookup (`record_prefix_cache_stats`).
-    fn record_prefix_hit(&self, slot: u32, cached: u32, stats: &mut PrefixCacheStats) {
+    /// Counts an admitted request's prefix-cache lookup (`record_prefix_cache_stats`) and
+    /// its connector lookup past the `cached` GPU tokens, `external` found
+    /// (`connector_prefix_cache_stats.record`, skipped when nothing was left to query).
+    fn record_prefix_hit(&self, slot: u32, cached: u32, external: u32, out: &mut SchedulerOutput) {
         let r = &self.reqs[&slot];
+        let preempted = r.num_preemptions > 0;
         if self.config.enable_prefix_caching {
-            stats.record(r.num_tokens(), cached, r.num_preemptions > 0);
+            out.prefix_cache.record(r.num_tokens(), cached, preempted);
+        }
+        let queries = r.num_tokens() - cached;
+        if let Some(stats) = out.connector_prefix_cache.as_mut().filter(|_| queries > 0) {
+            stats.record(queries, external, preempted);
         }
     }
 

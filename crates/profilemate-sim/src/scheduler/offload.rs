@@ -14,7 +14,6 @@ use crate::block_pool::BlockId;
 use crate::kv_manager::Alloc;
 use crate::offload::store::StoreCandidate;
 use crate::offload::transfer::Transfer;
-use crate::records::PrefixCacheStats;
 use crate::state::Status;
 
 impl Scheduler {
@@ -72,7 +71,7 @@ impl Scheduler {
         slot: u32,
         hit: &[BlockId],
         external: u32,
-        stats: &mut PrefixCacheStats,
+        out: &mut SchedulerOutput,
     ) -> Admission {
         let local = hit.len() as u32 * self.config.block_size;
         let r = &self.reqs[&slot];
@@ -93,7 +92,7 @@ impl Scheduler {
         if !self.kv.allocate_slots(&alloc) {
             return Admission::Blocked;
         }
-        self.record_prefix_hit(slot, local, stats);
+        self.record_prefix_hit(slot, local, external, out);
         if let Some(c) = self.offload.as_mut() {
             c.update_state_after_alloc(slot, local, external);
         }

@@ -128,6 +128,7 @@ impl<T: StepTimer> Simulation<T> {
             num_generated_tokens: tokens.iter().map(|t| t.num_tokens).sum(),
             num_prompt_tokens: 0,
             prefix_cache: step.out.prefix_cache,
+            connector_prefix_cache: step.out.connector_prefix_cache,
             spec_decode: spec,
         }
     }

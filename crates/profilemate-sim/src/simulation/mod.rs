@@ -90,6 +90,7 @@ pub struct Simulation<T> {
     /// Prefix-cache lookups and preemptions of schedules that launched no step (async KV
     /// loads, a request preempted by blocks a load holds), reported with the next step.
     carried_prefix_cache: PrefixCacheStats,
+    carried_connector_prefix_cache: PrefixCacheStats,
     carried_preempted: Vec<RequestId>,
     /// The last schedule launched nothing and nothing has happened since (only with KV
     /// offloading: requests wait for loads), so scheduling again would not either.
@@ -119,6 +120,7 @@ impl<T: StepTimer> Simulation<T> {
             record_token_times: true,
             link,
             carried_prefix_cache: PrefixCacheStats::default(),
+            carried_connector_prefix_cache: PrefixCacheStats::default(),
             carried_preempted: Vec::new(),
             stalled: false,
         })
@@ -272,6 +274,9 @@ impl<T: StepTimer> Simulation<T> {
         }
         out.prefix_cache
             .merge(&std::mem::take(&mut self.carried_prefix_cache));
+        if let Some(stats) = out.connector_prefix_cache.as_mut() {
+            stats.merge(&std::mem::take(&mut self.carried_connector_prefix_cache));
+        }
         let carried = std::mem::take(&mut self.carried_preempted);
         out.preempted.splice(0..0, carried);
         self.launch(out);
@@ -285,6 +290,9 @@ impl<T: StepTimer> Simulation<T> {
         let at = self.clock.max(self.gpu_free_at);
         self.submit_transfers(std::mem::take(&mut out.transfers), at, at);
         self.carried_prefix_cache.merge(&out.prefix_cache);
+        if let Some(stats) = &out.connector_prefix_cache {
+            self.carried_connector_prefix_cache.merge(stats);
+        }
         let preempted = !out.preempted.is_empty();
         self.carried_preempted.append(&mut out.preempted);
         preempted
