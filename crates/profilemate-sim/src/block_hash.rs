@@ -24,8 +24,10 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Chains `value` onto `acc`. Mixing `acc` first keeps small inputs from cancelling out:
+/// with a plain `acc ^ value`, (tag 2, id 2) and (tag 3, uid 1) hashed alike.
 fn combine(acc: u64, value: u64) -> u64 {
-    mix(acc ^ value.wrapping_add(0x9e37_79b9_7f4a_7c15))
+    mix(mix(acc) ^ value.wrapping_add(0x9e37_79b9_7f4a_7c15))
 }
 
 /// The identity of each token of one request: prompt tokens, then its (unique) outputs.
@@ -117,6 +119,31 @@ mod tests {
         let b = Prompt::Tokens(vec![5, 6, 7, 8, 1]);
         assert_eq!(hashes(&a, 1, 6).len(), 1);
         assert_eq!(hashes(&a, 1, 6), hashes(&b, 2, 5));
+    }
+
+    #[test]
+    fn a_prefix_block_differs_from_a_unique_one() {
+        let shared = Prompt::Synthetic {
+            len: 1,
+            shared_prefix: Some(crate::SharedPrefix { id: 2, len: 1 }),
+        };
+        let unique = Prompt::Synthetic {
+            len: 1,
+            shared_prefix: None,
+        };
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        TokenSource {
+            prompt: &shared,
+            uid: 0,
+        }
+        .extend_hashes(&mut a, 1, 1);
+        TokenSource {
+            prompt: &unique,
+            uid: 1,
+        }
+        .extend_hashes(&mut b, 1, 1);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -106,9 +106,12 @@ pub enum ConfigError {
         /// `--block-size`.
         gpu_block_size: u32,
     },
-    /// A host-link bandwidth that is not a positive number.
-    #[error("the host-link bandwidth must be a positive number of bytes per second, got {0}")]
+    /// A host-link bandwidth below 1 MB/s, or not a number.
+    #[error("the host-link bandwidth must be at least 1e6 bytes per second, got {0}")]
     OffloadBandwidth(f64),
+    /// A per-transfer latency above one second.
+    #[error("the KV transfer latency must be at most 1 s, got {0:?}")]
+    OffloadLatency(Duration),
     /// `cpu_bytes_to_use` smaller than one (page-aligned) chunk.
     #[error(
         "cpu_bytes_to_use ({cpu_bytes}) holds no offload chunk of {chunk_bytes} bytes; \

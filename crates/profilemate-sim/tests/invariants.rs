@@ -172,12 +172,9 @@ fn wild_configs() -> impl Strategy<Value = EngineConfig> {
         any::<u32>(),
         -1.0f64..2.0,
     );
-    let offload = (
-        any::<u64>(),
-        0u64..10_000,
-        any::<Option<u32>>(),
-        -1.0f64..1e12,
-    );
+    let bytes = prop_oneof![4 => 0u64..10_000, 1 => any::<u64>()];
+    let bandwidth = prop_oneof![4 => -1.0f64..1e12, 1 => Just(1e-300), 1 => Just(f64::INFINITY)];
+    let offload = (any::<u64>(), bytes, any::<Option<u32>>(), bandwidth);
     (sizes, flags, offload).prop_map(
         |((seqs, batched, block, blocks, len, threshold), (pc, chunk, asy, k, p), o)| {
             EngineConfig {

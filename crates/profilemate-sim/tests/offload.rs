@@ -17,7 +17,7 @@ use profilemate_sim::{
 
 mod common;
 
-use common::{ms, run_in_slices, sim_with};
+use common::{counts, ms, preemption_counts, run_in_slices, sim_with};
 
 const MB: u64 = 1_000_000;
 /// One 1 MB block, page-aligned, is one CPU chunk of 1_003_520 bytes.
@@ -286,6 +286,40 @@ fn an_abort_during_a_load_frees_the_blocks_and_the_load_still_lands() {
     assert_eq!(loads, [(ms(54) + us(100), Number::Int(4_000_000))]);
     let read = rec.series(m::CPU_CACHE_READ_USAGE_PERC);
     assert_eq!(read.last(), Some(&(ms(54) + us(100), Number::Float(0.0))));
+}
+
+#[test]
+fn a_preempted_request_reloads_its_prompt_instead_of_recomputing_it() {
+    // The preemption scenario of tests/scheduling.rs (6 blocks of 4 tokens, two requests
+    // of 8 + 8): B, preempted at 50 ms with 5 tokens, comes back at 80 ms. Its 8 prompt
+    // tokens are on the CPU: it loads 2 blocks (80 → 82.1 ms) and recomputes only its 5
+    // output tokens.
+    let cfg = EngineConfig {
+        max_num_seqs: 4,
+        max_num_batched_tokens: 64,
+        block_size: 4,
+        num_gpu_blocks: 7,
+        enable_prefix_caching: false,
+        max_model_len: 16,
+        ..config(7, 16)
+    };
+    let requests = [
+        Request::synthetic(ms(0), 8, 8),
+        Request::synthetic(ms(0), 8, 8),
+    ];
+    let (rec, records) = run(cfg, &requests);
+    let mut expected = preemption_counts();
+    expected[8] = (0, 0, 1, 5);
+    assert_eq!(counts(&rec.steps), expected);
+    assert_eq!(rec.steps[8].start, ms(82) + us(100));
+    let resumed = ms(92) + us(100);
+    let later = [resumed, resumed + ms(10), resumed + ms(20)];
+    assert_eq!(
+        records[1].token_times[4..],
+        [&[ms(50)][..], &later[..]].concat()
+    );
+    assert_eq!(rec.total()[m::LOAD_BYTES], Number::Int(2_000_000));
+    assert_eq!(records[1].num_preemptions, 1);
 }
 
 #[test]

@@ -18,6 +18,11 @@ pub const DEFAULT_HOST_LINK_BANDWIDTH: f64 = 50e9;
 /// Fixed cost of one transfer job: the copy launch and its CUDA events.
 pub const DEFAULT_TRANSFER_LATENCY: Duration = Duration::from_micros(10);
 
+/// Limits that keep every transfer within the virtual clock's range.
+const MIN_BANDWIDTH: f64 = 1e6;
+const MAX_LATENCY: Duration = Duration::from_secs(1);
+const MAX_BLOCK_BYTES: u64 = 1 << 40;
+
 /// vLLM's `OffloadingConnector` with the CPU spec:
 /// `--kv-transfer-config '{"kv_connector": "OffloadingConnector", "kv_role": "kv_both",
 /// "kv_connector_extra_config": {"cpu_bytes_to_use": …, "block_size": …}}'`.
@@ -60,21 +65,14 @@ impl KvOffloadConfig {
 
     /// The chunk geometry these settings resolve to.
     pub(crate) fn geometry(&self, gpu_block_size: u32) -> Result<Geometry, ConfigError> {
-        if self.cpu_bytes_to_use == 0 {
-            return Err(ConfigError::OffloadNoCpuBytes);
-        }
-        if self.kv_bytes_per_block == 0 {
-            return Err(ConfigError::OffloadZeroBlockBytes);
-        }
-        let bw = self.host_link_bandwidth;
-        if !(bw.is_finite() && bw > 0.0) {
-            return Err(ConfigError::OffloadBandwidth(bw));
-        }
+        self.validate_link()?;
         let blocks_per_chunk = self.blocks_per_chunk(gpu_block_size)?;
         let chunk_bytes = self
             .kv_bytes_per_block
             .saturating_mul(blocks_per_chunk.into());
-        let aligned = chunk_bytes.div_ceil(CHUNK_ALIGNMENT) * CHUNK_ALIGNMENT;
+        let aligned = chunk_bytes
+            .div_ceil(CHUNK_ALIGNMENT)
+            .saturating_mul(CHUNK_ALIGNMENT);
         let num_chunks = self.cpu_bytes_to_use / aligned;
         if num_chunks == 0 {
             return Err(ConfigError::OffloadNoChunks {
@@ -88,6 +86,26 @@ impl KvOffloadConfig {
             num_chunks,
             block_bytes: self.kv_bytes_per_block,
         })
+    }
+
+    /// Byte counts and link settings: present, and small enough that transfers stay
+    /// within the virtual clock's range.
+    fn validate_link(&self) -> Result<(), ConfigError> {
+        let bw = self.host_link_bandwidth;
+        match () {
+            _ if self.cpu_bytes_to_use == 0 => Err(ConfigError::OffloadNoCpuBytes),
+            _ if self.kv_bytes_per_block == 0 => Err(ConfigError::OffloadZeroBlockBytes),
+            _ if self.kv_bytes_per_block > MAX_BLOCK_BYTES => Err(ConfigError::TooLarge {
+                flag: "kv_bytes_per_block",
+                value: self.kv_bytes_per_block,
+                max: MAX_BLOCK_BYTES,
+            }),
+            _ if !(bw.is_finite() && bw >= MIN_BANDWIDTH) => Err(ConfigError::OffloadBandwidth(bw)),
+            _ if self.transfer_latency > MAX_LATENCY => {
+                Err(ConfigError::OffloadLatency(self.transfer_latency))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `blocks_per_chunk` from `block_size` (`build_offloading_config`).
@@ -187,5 +205,11 @@ mod tests {
         }
         let zero = KvOffloadConfig::new(1 << 20, 0);
         assert_eq!(zero.validate(16), Err(ConfigError::OffloadZeroBlockBytes));
+        let slow = KvOffloadConfig {
+            transfer_latency: Duration::from_secs(2),
+            ..base
+        };
+        let err = slow.validate(16).unwrap_err();
+        assert_eq!(err, ConfigError::OffloadLatency(Duration::from_secs(2)));
     }
 }

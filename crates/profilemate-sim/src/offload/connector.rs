@@ -172,7 +172,7 @@ impl OffloadConnector {
     ) {
         let id = self.next_job;
         self.next_job += 1;
-        let bytes = u64::from(blocks) * self.geo.block_bytes;
+        let bytes = u64::from(blocks).saturating_mul(self.geo.block_bytes);
         self.new_jobs.push(TransferJob {
             id,
             direction,
@@ -238,7 +238,9 @@ impl OffloadConnector {
                 metrics::STORE_SIZE,
             ),
         };
-        let total: u64 = mine.iter().map(|t| t.job.bytes).sum();
+        let total = mine
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.job.bytes));
         let secs = mine
             .iter()
             .fold(0.0, |acc, t| acc + t.duration.as_secs_f64());

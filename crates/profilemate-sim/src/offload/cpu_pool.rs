@@ -108,7 +108,7 @@ impl CpuPool {
             return Some(new);
         }
         self.allocation_sizes.push(new.len() as u64);
-        let free = self.num_chunks - self.chunks.len() as u64;
+        let free = self.num_chunks.saturating_sub(self.chunks.len() as u64);
         let to_evict = (new.len() as u64).saturating_sub(free);
         self.evict(to_evict, keys)?;
         for &key in &new {

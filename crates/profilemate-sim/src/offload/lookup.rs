@@ -100,7 +100,7 @@ impl OffloadConnector {
             return;
         };
         let range = (first_fresh / bpc) as usize..(num_chunks as usize).min(state.keys.len());
-        let keys: Vec<OffloadKey> = state.keys[range.clone()].to_vec();
+        let keys: Vec<OffloadKey> = state.keys.get(range.clone()).unwrap_or_default().to_vec();
         state
             .accessed
             .extend(range.map(|i| i as u32).zip(keys.iter().copied()));

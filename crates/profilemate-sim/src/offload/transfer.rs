@@ -65,7 +65,8 @@ impl HostLink {
 
     /// Queues `job` on its stream at time `at`.
     pub(crate) fn submit(&mut self, job: TransferJob, at: Duration) {
-        let duration = self.latency + Duration::from_secs_f64(job.bytes as f64 / self.bandwidth);
+        let copy = Duration::try_from_secs_f64(job.bytes as f64 / self.bandwidth);
+        let duration = self.latency.saturating_add(copy.unwrap_or(Duration::MAX));
         let free_at = match job.direction {
             Direction::Load => &mut self.load_free_at,
             Direction::Store => &mut self.store_free_at,
