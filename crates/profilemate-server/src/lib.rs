@@ -68,7 +68,7 @@ pub use config::{ConfigError, Limits, LogConfig, LogTarget, MemoryLog, ServerCon
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};
 pub use routes::router;
-pub use serve::{RunningServer, serve, spawn};
+pub use serve::{LISTEN_BACKLOG, RunningServer, bind, serve, spawn};
 pub use startup::{EngineThread, start};
 pub use state::AppState;
 pub use timer::{RooflineStepTimer, StepTiming};

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -21,6 +21,24 @@ use crate::state::AppState;
 
 /// How long connections may take to close once the engine has ended their requests.
 const DRAIN: Duration = Duration::from_secs(1);
+
+/// Pending-connection queue of the listening socket: Linux's default `somaxconn`, above
+/// uvicorn's `--backlog` 2048 that vLLM's server inherits. Tokio's `TcpListener::bind` uses
+/// 128, too few for a client that opens hundreds of streams at once (each dropped SYN costs
+/// its client a 1 s retransmission).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`], for [`serve`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `config` on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -138,16 +156,13 @@ impl RunningServer {
 /// Starts `config` on `127.0.0.1` at a free port, in the background: the embedded server of
 /// `profilemate bench serve`. Must be called inside a Tokio runtime.
 pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServeError> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|source| ServeError::Io {
-            addr: "127.0.0.1:0".to_owned(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Io {
-        addr: "127.0.0.1:0".to_owned(),
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let io = |source| ServeError::Io {
+        addr: loopback.to_string(),
         source,
-    })?;
+    };
+    let listener = bind(loopback).map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
     let (state, engine) = start(config)?;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let shutdown = async move {

@@ -129,6 +129,9 @@ async fn small_final_chunks_are_not_delayed_by_nagle() {
         slowest = slowest.max(start.elapsed());
     }
     // One 1 ms step plus loopback; Nagle plus delayed ACK would add ~40 ms.
-    assert!(slowest < Duration::from_millis(25), "slowest request took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(25),
+        "slowest request took {slowest:?}"
+    );
     server.shutdown().await.unwrap();
 }

@@ -25,6 +25,8 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct Hub {
     entries: HashMap<u64, Entry>,
+    /// Tickets with tokens added since the last [`wake_all`](Self::wake_all).
+    to_wake: Vec<Arc<Ticket>>,
     metrics: ServerMetrics,
     status: Arc<EngineStatus>,
     logs: Option<EngineLogs>,
@@ -38,6 +40,7 @@ impl Hub {
     ) -> Self {
         Hub {
             entries: HashMap::with_capacity(1024),
+            to_wake: Vec::with_capacity(1024),
             metrics,
             status,
             logs,
@@ -68,7 +71,17 @@ impl Hub {
         let itl = e.last_token.map(|last| at.saturating_sub(last));
         e.last_token = Some(at);
         self.metrics.on_tokens(n, itl);
-        e.ticket.add_tokens(n);
+        if e.ticket.add_tokens(n) {
+            self.to_wake.push(e.ticket.clone());
+        }
+    }
+
+    /// Wakes the HTTP tasks of every request that got tokens since the last call (once per
+    /// engine advance).
+    pub(crate) fn wake_all(&mut self) {
+        for ticket in self.to_wake.drain(..) {
+            ticket.wake();
+        }
     }
 
     /// Request `key` finished (all tokens out) or was aborted.

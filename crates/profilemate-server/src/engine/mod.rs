@@ -108,6 +108,7 @@ pub(crate) fn run(mut driver: impl Driver, mut hub: Hub, rx: Receiver<Command>) 
         }
         let now = Instant::now();
         wake = driver.advance(now, &mut hub);
+        hub.wake_all();
         hub.maybe_log(now, driver.virtual_now(now));
     }
     hub.shutdown();

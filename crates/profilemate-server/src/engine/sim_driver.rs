@@ -21,6 +21,10 @@ use crate::timer::StepTiming;
 /// Requests an engine serves before it is recycled once idle.
 const RECYCLE_AFTER: usize = 20_000;
 
+/// With `--time-scale 0`, how long one advance may run engine events before the thread
+/// wakes the HTTP tasks and takes new commands.
+const BURST: Duration = Duration::from_micros(200);
+
 /// How long to wait before looking again when the engine is ready but virtual time has not
 /// moved past its clock yet.
 const SPIN_PAUSE: Duration = Duration::from_micros(20);
@@ -136,12 +140,7 @@ impl Driver for SimDriver {
 
     fn advance(&mut self, now: Instant, hub: &mut Hub) -> Wake {
         if self.scale == 0.0 {
-            let Some(t) = self.sim.next_event() else {
-                self.maybe_recycle();
-                return Wake::Idle;
-            };
-            self.run_until(t + Duration::from_nanos(1), hub);
-            return Wake::Now;
+            return self.burst(now, hub);
         }
         let v = self.sim_time(now);
         self.run_until(v, hub);
@@ -157,6 +156,20 @@ impl Driver for SimDriver {
 
     fn virtual_now(&self, now: Instant) -> Duration {
         self.epoch + self.sim_time(now)
+    }
+}
+
+impl SimDriver {
+    /// As fast as possible: runs event after event for up to [`BURST`] of wall time.
+    fn burst(&mut self, start: Instant, hub: &mut Hub) -> Wake {
+        while let Some(t) = self.sim.next_event() {
+            self.run_until(t + Duration::from_nanos(1), hub);
+            if start.elapsed() >= BURST {
+                return Wake::Now;
+            }
+        }
+        self.maybe_recycle();
+        Wake::Idle
     }
 }
 

@@ -67,22 +67,15 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Connections a listener queues before accepting them: Linux's default `somaxconn`.
-const BACKLOG: u32 = 4096;
-
-/// Listens on `addr` with a backlog of [`BACKLOG`], not tokio's 128: a burst of 1000 clients
-/// connecting at once would overflow a queue of 128, and every dropped SYN costs its client a
-/// 1 s retransmit, which lands in its TTFT.
+/// Listens on the first address `addr` resolves to that binds, with the server's backlog
+/// ([`profilemate_server::LISTEN_BACKLOG`], not tokio's 128: a burst of 1000 clients connecting
+/// at once would overflow a queue of 128, and every dropped SYN costs its client a 1 s
+/// retransmit, which lands in its TTFT).
 async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
     for a in tokio::net::lookup_host(addr).await? {
-        let socket = match a {
-            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(a) {
-            Ok(()) => return socket.listen(BACKLOG),
+        match profilemate_server::bind(a) {
+            Ok(listener) => return Ok(listener),
             Err(e) => last = e,
         }
     }
