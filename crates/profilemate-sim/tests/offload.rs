@@ -17,7 +17,7 @@ use profilemate_sim::{
 
 mod common;
 
-use common::{counts, ms, preemption_counts, run_in_slices, sim_with};
+use common::{counts, ms, preemption_config, preemption_counts, run_in_slices, sim_with};
 
 const MB: u64 = 1_000_000;
 /// One 1 MB block, page-aligned, is one CPU chunk of 1_003_520 bytes.
@@ -295,13 +295,8 @@ fn a_preempted_request_reloads_its_prompt_instead_of_recomputing_it() {
     // tokens are on the CPU: it loads 2 blocks (80 → 82.1 ms) and recomputes only its 5
     // output tokens.
     let cfg = EngineConfig {
-        max_num_seqs: 4,
-        max_num_batched_tokens: 64,
-        block_size: 4,
-        num_gpu_blocks: 7,
-        enable_prefix_caching: false,
-        max_model_len: 16,
-        ..config(7, 16)
+        kv_offload: Some(offload(100)),
+        ..preemption_config()
     };
     let requests = [
         Request::synthetic(ms(0), 8, 8),

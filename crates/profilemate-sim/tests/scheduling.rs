@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{counts, ms, preemption_counts, run};
+use common::{counts, ms, preemption_config, preemption_counts, run};
 use profilemate_sim::{
     ConstantStepTimer, CudaGraphConfig, EngineConfig, FinishReason, PrefixCacheStats, Request,
     Simulation, StepRecord,
@@ -106,17 +106,7 @@ fn long_prefill_threshold_caps_chunks_only_when_others_wait() {
 #[test]
 fn preemption_recomputes_the_last_running_request() {
     // 6 usable blocks of 4 tokens; two requests of 8 + 8 tokens need 8 blocks at the end.
-    let config = EngineConfig {
-        max_num_seqs: 4,
-        max_num_batched_tokens: 64,
-        block_size: 4,
-        num_gpu_blocks: 7,
-        enable_prefix_caching: false,
-        max_model_len: 16,
-        cudagraph: CudaGraphConfig::eager(),
-        async_scheduling: false,
-        ..Default::default()
-    };
+    let config = preemption_config();
     let requests = vec![
         Request::synthetic(ms(0), 8, 8),
         Request::synthetic(ms(0), 8, 8),

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    ConstantStepTimer, EngineConfig, EngineSink, IterationCounts, Request, RequestRecord,
-    Simulation, StepRecord, StepTimer,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationCounts, Request,
+    RequestRecord, Simulation, StepRecord, StepTimer,
 };
 
 pub(crate) fn ms(n: u64) -> Duration {
@@ -66,6 +66,22 @@ pub(crate) fn counts(steps: &[StepRecord]) -> Vec<(u32, u32, u32, u32)> {
         )
     };
     steps.iter().map(|s| tuple(s.counts)).collect()
+}
+
+/// The preemption scenario's engine: 6 usable blocks of 4 tokens, no prefix caching,
+/// synchronous scheduling.
+pub(crate) fn preemption_config() -> EngineConfig {
+    EngineConfig {
+        max_num_seqs: 4,
+        max_num_batched_tokens: 64,
+        block_size: 4,
+        num_gpu_blocks: 7,
+        enable_prefix_caching: false,
+        max_model_len: 16,
+        cudagraph: CudaGraphConfig::eager(),
+        async_scheduling: false,
+        ..Default::default()
+    }
 }
 
 /// The composition of the preemption scenario (two requests of 8 + 8 tokens in 6 blocks of
