@@ -49,8 +49,14 @@ pub struct RequestRecord {
     pub finish_reason: Option<FinishReason>,
     /// Times it was preempted and recomputed.
     pub num_preemptions: u32,
-    /// Prompt tokens served from the prefix cache at its first admission.
+    /// Prompt tokens served from the prefix cache at its first admission, tokens loaded from
+    /// the CPU tier included (vLLM's `num_cached_tokens`, local plus external, even when the
+    /// last one is recomputed).
     pub num_cached_tokens: u32,
+    /// Of those, the tokens loaded through the KV connector (KV offloading): vLLM's
+    /// `num_external_cached_tokens`, the `external_kv_transfer` share of
+    /// `vllm:prompt_tokens_by_source`.
+    pub num_external_cached_tokens: u32,
 }
 
 impl RequestRecord {
@@ -74,6 +80,7 @@ impl RequestRecord {
             finish_reason: None,
             num_preemptions: 0,
             num_cached_tokens: 0,
+            num_external_cached_tokens: 0,
         }
     }
 

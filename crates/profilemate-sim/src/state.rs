@@ -38,6 +38,9 @@ pub(crate) struct ReqState {
     pub(crate) num_preemptions: u32,
     /// Full-block hashes, kept only with prefix caching.
     pub(crate) block_hashes: Vec<BlockHash>,
+    /// `(local + external, external)` cached tokens of a KV load admitted before any
+    /// preemption, until the request is scheduled.
+    pub(crate) loaded_prefill: Option<(u32, u32)>,
 }
 
 impl ReqState {
@@ -55,6 +58,7 @@ impl ReqState {
             status: Status::Waiting,
             num_preemptions: 0,
             block_hashes: Vec::new(),
+            loaded_prefill: None,
         }
     }
 

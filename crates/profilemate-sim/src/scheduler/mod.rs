@@ -40,6 +40,19 @@ pub(crate) struct SchedulerOutput {
     pub(crate) connector_prefix_cache: Option<PrefixCacheStats>,
     /// Offload transfer jobs created while scheduling (the connector metadata).
     pub(crate) transfers: Vec<TransferJob>,
+    /// Requests scheduled after their KV load landed, with their prefill split.
+    pub(crate) loaded: Vec<LoadedPrefill>,
+}
+
+/// The prefill split of a request whose prefix was loaded (vLLM's `PrefillStats`, set when
+/// the load was admitted).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadedPrefill {
+    pub(crate) request: RequestId,
+    /// Local plus external cached tokens.
+    pub(crate) cached: u32,
+    /// Tokens loaded through the connector.
+    pub(crate) external: u32,
 }
 
 /// What became of a waiting request this step.
@@ -305,6 +318,7 @@ impl Scheduler {
             }
             match self.try_admit(slot, *budget, threshold, out) {
                 Admission::Scheduled(entry) => {
+                    self.take_loaded_prefill(slot, out);
                     self.waiting.remove(j);
                     self.running.push(slot);
                     *budget -= entry.num_scheduled_tokens;

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use profilemate_metrics::offload::OffloadStats;
 
-use super::{Admission, Scheduler, SchedulerOutput};
+use super::{Admission, LoadedPrefill, Scheduler, SchedulerOutput};
 use crate::batch::EntryKind;
 use crate::block_pool::BlockId;
 use crate::kv_manager::Alloc;
 use crate::offload::store::StoreCandidate;
 use crate::offload::transfer::Transfer;
+use crate::records::RequestId;
 use crate::state::Status;
 
 impl Scheduler {
@@ -52,6 +53,21 @@ impl Scheduler {
             Status::Waiting
         };
         false
+    }
+
+    /// Reports the prefill split of a request scheduled after its load landed.
+    pub(super) fn take_loaded_prefill(&mut self, slot: u32, out: &mut SchedulerOutput) {
+        let split = self
+            .reqs
+            .get_mut(&slot)
+            .and_then(|r| r.loaded_prefill.take());
+        if let Some((cached, external)) = split {
+            out.loaded.push(LoadedPrefill {
+                request: RequestId(slot),
+                cached,
+                external,
+            });
+        }
     }
 
     /// Tokens the CPU tier adds after the GPU hit of `cached` tokens; `None` when the
@@ -99,6 +115,9 @@ impl Scheduler {
         if let Some(r) = self.reqs.get_mut(&slot) {
             r.status = Status::WaitingForRemoteKvs;
             r.num_computed_tokens = local + external;
+            if r.num_preemptions == 0 {
+                r.loaded_prefill = Some((local + external, external));
+            }
         }
         self.inflight_prefills.insert(slot);
         Admission::Skipped

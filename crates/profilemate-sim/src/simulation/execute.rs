@@ -66,7 +66,9 @@ impl<T: StepTimer> Simulation<T> {
             let record = &mut self.records[e.request.0 as usize];
             if record.first_scheduled.is_none() {
                 record.first_scheduled = Some(self.clock);
-                record.num_cached_tokens = e.num_cached_tokens;
+                let loaded = out.loaded.iter().find(|l| l.request == e.request);
+                record.num_cached_tokens = loaded.map_or(e.num_cached_tokens, |l| l.cached);
+                record.num_external_cached_tokens = loaded.map_or(0, |l| l.external);
             }
         }
         for id in &out.preempted {
