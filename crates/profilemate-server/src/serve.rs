@@ -58,25 +58,12 @@ async fn run(
 ) -> Result<(), ServeError> {
     let addr = local_addr(&listener);
     let grace = state.info.limits.shutdown_grace;
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let signal = async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    };
-    let app = router(state);
-    // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it too).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .into_future(),
-    );
+    let (stop, mut server) = accept(state, listener);
     tokio::select! {
         result = &mut server => return finish(result, engine, &addr).await,
         () = shutdown => {}
     }
-    let _ = stop_tx.send(true);
+    let _ = stop.send(true);
     if let Ok(result) = tokio::time::timeout(grace, &mut server).await {
         return finish(result, engine, &addr).await;
     }
@@ -85,6 +72,22 @@ async fn run(
         server.abort();
     }
     Ok(())
+}
+
+type ServerTask = JoinHandle<std::io::Result<()>>;
+
+/// Serves the router on `listener` in a task that stops accepting when `true` is sent.
+fn accept(state: AppState, listener: TcpListener) -> (watch::Sender<bool>, ServerTask) {
+    let (stop, mut stopped) = watch::channel(false);
+    let signal = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it too).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serving = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    (stop, tokio::spawn(serving.into_future()))
 }
 
 async fn finish(

@@ -19,7 +19,7 @@ use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
 use crate::error::ServeError;
 use crate::logs::Logger;
 use crate::metrics::ServerMetrics;
-use crate::state::{Admission, AppState, ServerInfo};
+use crate::state::{AppState, ServerInfo};
 use crate::timer::{MfuTap, StepTiming};
 
 /// The running engine thread; [`stop`](Self::stop) ends it (open requests are aborted).
@@ -50,32 +50,13 @@ impl Drop for EngineThread {
 pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeError> {
     config.validate()?;
     let registry = Registry::new();
-    let model = config.served_model_name.clone();
-    let engine_mode = matches!(config.timing, Timing::Engine(_));
-    let num_spec = engine_mode
-        .then(|| {
-            config
-                .engine
-                .spec_decode
-                .as_ref()
-                .map(|s| s.num_speculative_tokens)
-        })
-        .flatten();
-    let max_model_len = config.engine.max_model_len;
-    let metrics = ServerMetrics::register(&registry, &model, max_model_len, num_spec)?;
-    let mfu = MfuTap::new(MfuExporter::new(
-        &registry,
-        &EngineLabels::new(&*model, [0]),
-    )?);
-    let mfu = config.logging.mfu_metrics.then_some(mfu);
+    let (metrics, mfu) = register_metrics(&config, &registry)?;
     let status = Arc::new(EngineStatus::default());
+    let engine_mode = matches!(config.timing, Timing::Engine(_));
     let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
     let hub = Hub::new(metrics, status.clone(), logs);
+    let info = server_info(&config);
     let (tx, rx) = channel();
-    let fixed = match config.timing {
-        Timing::Fixed(f) => Some(f),
-        Timing::Engine(_) => None,
-    };
     let join = spawn_engine(
         config.timing,
         config.engine,
@@ -84,20 +65,51 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
         hub,
         rx,
     )?;
-    let info = ServerInfo::new(model, max_model_len, config.api_key, fixed, config.limits);
     let state = AppState {
         info: Arc::new(info),
         engine: EngineHandle::new(tx.clone(), status),
         registry,
-        admission: Arc::new(Admission::default()),
+        admission: Arc::default(),
     };
-    Ok((
-        state,
-        EngineThread {
-            tx,
-            join: Some(join),
-        },
-    ))
+    let join = Some(join);
+    Ok((state, EngineThread { tx, join }))
+}
+
+/// vLLM's metrics, spec-decode ones when the engine drafts, and the MFU counters (always
+/// registered, as vLLM does; counted only with `--enable-mfu-metrics`).
+fn register_metrics(
+    config: &ServerConfig,
+    registry: &Registry,
+) -> Result<(ServerMetrics, Option<MfuTap>), ServeError> {
+    let model = config.served_model_name.as_str();
+    let num_spec = match &config.timing {
+        Timing::Engine(_) => config
+            .engine
+            .spec_decode
+            .as_ref()
+            .map(|s| s.num_speculative_tokens),
+        Timing::Fixed(_) => None,
+    };
+    let max_model_len = config.engine.max_model_len;
+    let metrics = ServerMetrics::register(registry, model, max_model_len, num_spec)?;
+    let exporter = MfuExporter::new(registry, &EngineLabels::new(model, [0]))?;
+    let mfu = config.logging.mfu_metrics.then(|| MfuTap::new(exporter));
+    Ok((metrics, mfu))
+}
+
+fn server_info(config: &ServerConfig) -> ServerInfo {
+    let fixed = match config.timing {
+        Timing::Fixed(f) => Some(f),
+        Timing::Engine(_) => None,
+    };
+    let (model, api_key) = (config.served_model_name.clone(), config.api_key.clone());
+    ServerInfo::new(
+        model,
+        config.engine.max_model_len,
+        api_key,
+        fixed,
+        config.limits,
+    )
 }
 
 fn spawn_engine(
