@@ -55,17 +55,12 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// `POST /v1/completions`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CompletionRequest {
+/// The fields completions and chat requests share.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CommonParams {
     /// The model; must be the served name when given.
     #[serde(default)]
     pub model: Option<String>,
-    /// The prompt.
-    pub prompt: PromptInput,
-    /// Output tokens (vLLM's default for completions is 16).
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
     /// Stream server-sent events.
     #[serde(default)]
     pub stream: Option<bool>,
@@ -75,9 +70,36 @@ pub struct CompletionRequest {
     /// Accepted; the simulator never stops early anyway.
     #[serde(default)]
     pub ignore_eos: Option<bool>,
-    /// Completions per prompt (only 1).
+    /// Choices per request (only 1).
     #[serde(default)]
     pub n: Option<u32>,
+}
+
+impl CommonParams {
+    /// Whether to stream.
+    pub fn stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// Whether a streamed answer ends with a usage chunk.
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+}
+
+/// `POST /v1/completions`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompletionRequest {
+    /// Model, streaming and `n`.
+    #[serde(flatten)]
+    pub common: CommonParams,
+    /// The prompt.
+    pub prompt: PromptInput,
+    /// Output tokens (vLLM's default for completions is 16).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 /// One chat message.
@@ -111,9 +133,9 @@ pub struct ContentPart {
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatRequest {
-    /// The model; must be the served name when given.
-    #[serde(default)]
-    pub model: Option<String>,
+    /// Model, streaming and `n`.
+    #[serde(flatten)]
+    pub common: CommonParams,
     /// The conversation.
     pub messages: Vec<ChatMessage>,
     /// Output tokens (deprecated spelling).
@@ -122,18 +144,6 @@ pub struct ChatRequest {
     /// Output tokens; wins over `max_tokens`.
     #[serde(default)]
     pub max_completion_tokens: Option<u32>,
-    /// Stream server-sent events.
-    #[serde(default)]
-    pub stream: Option<bool>,
-    /// Streaming options.
-    #[serde(default)]
-    pub stream_options: Option<StreamOptions>,
-    /// Accepted; the simulator never stops early anyway.
-    #[serde(default)]
-    pub ignore_eos: Option<bool>,
-    /// Choices per request (only 1).
-    #[serde(default)]
-    pub n: Option<u32>,
 }
 
 /// Token ids of a conversation: the words of every text content, in order. No chat template

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{parse_json, sse};
 use crate::error::SimError;
-use crate::protocol::{ChatRequest, CompletionRequest, StreamOptions, chat_token_ids, check_n};
+use crate::protocol::{ChatRequest, CommonParams, CompletionRequest, chat_token_ids, check_n};
 use crate::state::{AppState, RequestGuard};
 use crate::ticket::Status;
 use crate::vocab;
@@ -47,40 +47,40 @@ pub(crate) async fn completions_create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SimError> {
     let req: CompletionRequest = parse_json(body)?;
-    state.check_model(req.model.as_deref())?;
-    check_n(req.n)?;
+    check_common(&state, &req.common)?;
     let generation = Generation {
         kind: Kind::Completion,
         prompt: req.prompt.token_ids()?,
         max_tokens: req.max_tokens.unwrap_or(COMPLETION_MAX_TOKENS),
-        stream: req.stream.unwrap_or(false),
-        include_usage: include_usage(req.stream_options),
+        stream: req.common.stream(),
+        include_usage: req.common.include_usage(),
     };
     generate(state, generation).await
 }
 
-/// `POST /v1/chat/completions`.
+/// `POST /v1/chat/completions`; `max_tokens` defaults to the room left in the context.
 pub(crate) async fn chat_completions_create(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SimError> {
     let req: ChatRequest = parse_json(body)?;
-    state.check_model(req.model.as_deref())?;
-    check_n(req.n)?;
+    check_common(&state, &req.common)?;
     let prompt = chat_token_ids(&req.messages);
     let room = state.info.max_model_len.saturating_sub(prompt.len() as u32);
     let generation = Generation {
         kind: Kind::Chat,
         max_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(room),
         prompt,
-        stream: req.stream.unwrap_or(false),
-        include_usage: include_usage(req.stream_options),
+        stream: req.common.stream(),
+        include_usage: req.common.include_usage(),
     };
     generate(state, generation).await
 }
 
-fn include_usage(options: Option<StreamOptions>) -> bool {
-    options.and_then(|o| o.include_usage).unwrap_or(false)
+/// The model must be ours and `n` 1.
+fn check_common(state: &AppState, common: &CommonParams) -> Result<(), SimError> {
+    state.check_model(common.model.as_deref())?;
+    check_n(common.n)
 }
 
 /// Validates the lengths, admits the request and answers.
