@@ -10,6 +10,13 @@ use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTiming};
 
 use crate::timer::StepTiming;
 
+/// Smallest non-zero `--time-scale` (a step of 1 ms takes 1 s).
+pub const MIN_TIME_SCALE: f64 = 1e-3;
+/// Largest `--time-scale`.
+pub const MAX_TIME_SCALE: f64 = 1e6;
+/// Longest fixed TTFT or ITL, and longest log interval.
+const MAX_FIXED: Duration = Duration::from_secs(3600);
+
 /// Everything `profilemate sim serve` needs to run.
 #[derive(Debug)]
 pub struct ServerConfig {
@@ -52,8 +59,17 @@ impl ServerConfig {
 
     /// Checks the settings the engine cannot check itself.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
-            return Err(ConfigError::TimeScale(self.time_scale));
+        let scale = self.time_scale;
+        if !(scale == 0.0 || (MIN_TIME_SCALE..=MAX_TIME_SCALE).contains(&scale)) {
+            return Err(ConfigError::TimeScale(scale));
+        }
+        if let Timing::Fixed(f) = &self.timing
+            && (f.ttft > MAX_FIXED || f.itl > MAX_FIXED)
+        {
+            return Err(ConfigError::FixedTooLong(f.ttft.max(f.itl)));
+        }
+        if self.logging.stats_interval.is_zero() || self.logging.stats_interval > MAX_FIXED {
+            return Err(ConfigError::StatsInterval(self.logging.stats_interval));
         }
         if self.served_model_name.is_empty() {
             return Err(ConfigError::EmptyModelName);
@@ -195,9 +211,15 @@ impl Write for MemoryLog {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `--time-scale` negative or not finite.
-    #[error("--time-scale must be a finite number >= 0 (0 = as fast as possible), got {0}")]
+    /// `--time-scale` outside 0 or [0.001, 1e6].
+    #[error("--time-scale must be 0 (as fast as possible) or between 0.001 and 1000000, got {0}")]
     TimeScale(f64),
+    /// A fixed TTFT or ITL over an hour.
+    #[error("--fixed-ttft-ms and --fixed-itl-ms must be at most one hour, got {0:?}")]
+    FixedTooLong(Duration),
+    /// A log interval of zero or over an hour.
+    #[error("the stats log interval must be more than 0 and at most one hour, got {0:?}")]
+    StatsInterval(Duration),
     /// `--served-model-name` empty.
     #[error("--served-model-name must not be empty")]
     EmptyModelName,
@@ -207,4 +229,43 @@ pub enum ConfigError {
     /// Engine flags vLLM would refuse.
     #[error(transparent)]
     Engine(profilemate_sim::ConfigError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_scale_must_be_zero_or_in_range() {
+        for (scale, ok) in [
+            (0.0, true),
+            (1.0, true),
+            (1e6, true),
+            (1e-9, false),
+            (-1.0, false),
+            (f64::NAN, false),
+            (1e300, false),
+        ] {
+            let mut config = ServerConfig::new("m");
+            config.time_scale = scale;
+            assert_eq!(config.validate().is_ok(), ok, "{scale}");
+        }
+    }
+
+    #[test]
+    fn absurd_fixed_timings_and_intervals_are_refused() {
+        let mut config = ServerConfig::new("m");
+        let hours = Duration::from_secs(1 << 40);
+        config.timing = Timing::Fixed(FixedTiming {
+            ttft: hours,
+            itl: Duration::ZERO,
+        });
+        assert_eq!(config.validate(), Err(ConfigError::FixedTooLong(hours)));
+        let mut config = ServerConfig::new("m");
+        config.logging.stats_interval = Duration::ZERO;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::StatsInterval(_))
+        ));
+    }
 }

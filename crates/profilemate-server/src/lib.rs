@@ -64,7 +64,10 @@ mod ticket;
 mod timer;
 pub mod vocab;
 
-pub use config::{ConfigError, Limits, LogConfig, LogTarget, MemoryLog, ServerConfig, Timing};
+pub use config::{
+    ConfigError, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE, MemoryLog,
+    ServerConfig, Timing,
+};
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};
 pub use routes::router;

@@ -13,7 +13,7 @@ use profilemate_model::cudagraph::{CaptureSizeSettings, capture_sizes};
 use profilemate_sim::{EngineConfig, StatsLogger};
 
 use crate::config::{LogConfig, ServerConfig, Timing};
-use crate::engine::logging::{CudaGraphLog, EngineLogs};
+use crate::engine::logging::{CudaGraphLog, EngineLogs, later};
 use crate::engine::status::EngineStatus;
 use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
 use crate::error::ServeError;
@@ -157,7 +157,7 @@ fn engine_logs(
         cudagraph,
         mfu,
         interval: logging.stats_interval,
-        next_due: Instant::now() + logging.stats_interval,
+        next_due: later(Instant::now(), logging.stats_interval),
         last_virtual: Duration::ZERO,
         steps: 0,
     })

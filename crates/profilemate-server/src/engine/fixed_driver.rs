@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use profilemate_sim::{FixedTiming, Request, RequestId, RequestRecord};
 
+use super::logging::later;
 use super::{Driver, Hub, Submission, Wake};
 
 /// One request on the fixed schedule.
@@ -101,7 +102,7 @@ impl Driver for FixedDriver {
         let t = self.virtual_now(now);
         while let Some(&Reverse((due, key))) = self.due.peek() {
             if due > t {
-                return Wake::At(self.start + due);
+                return Wake::At(later(self.start, due));
             }
             self.due.pop();
             self.emit(key, due, hub);

@@ -60,7 +60,7 @@ impl EngineLogs {
         if now < self.next_due {
             return;
         }
-        self.next_due = now + self.interval;
+        self.next_due = later(now, self.interval);
         self.log_stats(virtual_now);
         self.log_cudagraph();
         self.log_mfu(virtual_now);
@@ -102,4 +102,11 @@ impl EngineLogs {
     pub(crate) fn flush(&self) {
         self.logger.flush();
     }
+}
+
+/// `now + d`, or a day from now if that overflows the clock.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
 }

@@ -16,6 +16,7 @@ use profilemate_sim::{
     StepRecord,
 };
 
+use super::logging::later;
 use super::{Driver, Hub, Submission, Wake};
 use crate::ticket::Status;
 use crate::timer::StepTiming;
@@ -74,13 +75,18 @@ impl SimDriver {
         if self.scale == 0.0 {
             return self.sim.now();
         }
-        let elapsed = at.saturating_duration_since(self.start).mul_f64(self.scale);
+        let wall = at.saturating_duration_since(self.start).as_secs_f64();
+        let elapsed = Duration::try_from_secs_f64(wall * self.scale).unwrap_or(Duration::MAX);
         elapsed.saturating_sub(self.epoch).max(self.sim.now())
     }
 
     /// The wall instant of simulation time `t`.
     fn wall(&self, t: Duration) -> Instant {
-        self.start + (self.epoch + t).div_f64(self.scale)
+        let secs = self.epoch.saturating_add(t).as_secs_f64() / self.scale;
+        later(
+            self.start,
+            Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+        )
     }
 
     fn run_until(&mut self, t: Duration, hub: &mut Hub) {
@@ -151,7 +157,7 @@ impl Driver for SimDriver {
                 self.maybe_recycle();
                 Wake::Idle
             }
-            Some(t) if t <= v => Wake::At(now + SPIN_PAUSE),
+            Some(t) if t <= v => Wake::At(later(now, SPIN_PAUSE)),
             Some(t) => Wake::At(self.wall(t)),
         }
     }
