@@ -150,3 +150,27 @@ async fn shutdown_ends_open_streams() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_non_streaming_client_that_gives_up_aborts_its_request_too() {
+    let server = spawn(fixed_or_slow_engine()).await.unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/completions", server.base_url());
+    let body = json!({"prompt": "a b c", "max_tokens": 2000});
+    let result = client.post(&url).json(&body).send().await;
+    assert!(
+        result.is_err(),
+        "2000 tokens at 1 ms per step cannot finish in 150 ms"
+    );
+    let state = server.state().clone();
+    let freed = eventually(Duration::from_secs(3), || {
+        let s = state.engine_status();
+        s.kv_block_holders == 0 && s.live_requests == 0
+    })
+    .await;
+    assert!(freed, "{:?}", state.engine_status());
+    server.shutdown().await.unwrap();
+}
