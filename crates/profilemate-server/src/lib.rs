@@ -19,8 +19,14 @@ clients and analysers written for vLLM work against it unchanged — with no GPU
 - [`router`] maps vLLM's routes to handlers (`completions_create`, `chat_completions_create`,
   `models_list`, `metrics_get`, …); streaming answers are server-sent events written in vLLM's
   chunk format. Every failure is a [`SimError`], rendered as OpenAI error JSON.
-- [`serve`] runs the router on a listener with graceful shutdown; [`spawn`] is the one-call
-  embedded server on a free loopback port, returning a [`RunningServer`].
+- [`serve`] runs the router on a listener (bind it with [`bind`]: a backlog of
+  [`LISTEN_BACKLOG`], `TCP_NODELAY` on every connection) with graceful shutdown; [`spawn`] is
+  the one-call embedded server on a free loopback port, returning a [`RunningServer`] (its
+  `base_url()`, `state()` and `shutdown()`), which `profilemate bench serve` starts when given
+  no server address.
+- `GET /profilemate/engine` (and [`AppState::engine_status`] / [`AppState::schedule_check`])
+  report live requests, KV blocks held and, in fixed-timing mode, how late each streamed chunk
+  left against its schedule.
 
 Token text comes from a small built-in vocabulary, one word per token ([`vocab`]); prompts
 count one token per whitespace-separated word, so token counts are exact for word-counting
