@@ -87,9 +87,10 @@ async fn fixed_timing_keeps_the_schedule_for_every_chunk() {
     let check = server.state().schedule_check();
     assert_eq!(check.early, 0, "{check:?}");
     assert_eq!(check.tokens, 200);
-    // Tolerance on a shared 2-core machine: every chunk within 15 ms, on average within 2 ms.
-    assert!(check.max_late_us < 15_000.0, "{check:?}");
-    assert!(check.mean_late_us < 2_000.0, "{check:?}");
+    // The stated tolerance (docs/sim-serve.md), on a 2-core machine shared with other builds:
+    // every chunk within 30 ms of its due time, on average within 3 ms.
+    assert!(check.max_late_us < 30_000.0, "{check:?}");
+    assert!(check.mean_late_us < 3_000.0, "{check:?}");
     server.shutdown().await.unwrap();
 }
 
