@@ -72,6 +72,30 @@ fn max_concurrency_sends_each_request_when_a_slot_frees() {
 }
 
 #[test]
+fn one_slot_with_async_scheduling_runs_each_request_alone_right_after_the_last() {
+    // Alone on an idle engine every request is timed the same, and the client sends the next
+    // one the moment the previous one finishes.
+    let engine = EngineConfig {
+        cpu_overhead_per_step: Duration::from_micros(300),
+        ..Default::default()
+    };
+    let timer = AffineStepTimer {
+        fixed: Duration::from_millis(3),
+        per_token: Duration::from_micros(40),
+        per_context_token: Duration::from_micros(1),
+    };
+    let mut c = config("", 5);
+    c.max_concurrency = Some(1);
+    let report = run(&c, engine, timer);
+    let first = &report.records[0];
+    for pair in report.records.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        assert_eq!(next.start_time, prev.start_time + prev.latency);
+        assert_eq!((next.ttft, &next.itl), (first.ttft, &first.itl));
+    }
+}
+
+#[test]
 fn unlimited_concurrency_reproduces_the_engine_run_exactly() {
     // Poisson arrivals, async scheduling, an affine timer: every client figure must equal the
     // engine's own token times for the same requests added up front.
