@@ -16,6 +16,8 @@ pub(crate) mod origin {
     pub(crate) const ITERATION: &str = "loggers.py:199";
     /// `LoggingStatLogger.log`, the periodic stats line.
     pub(crate) const STATS: &str = "loggers.py:335";
+    /// `KVConnectorLogging.log` (kv_connector/v1/metrics.py), the KV-transfer line.
+    pub(crate) const KV_TRANSFER: &str = "metrics.py:103";
     /// `CUDAGraphLogging.log`.
     pub(crate) const CUDAGRAPH: &str = "cuda_graph.py:123";
     /// `PerfMetricsLogging.log`, the MFU line.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use profilemate_metrics::Registry;
 use profilemate_metrics::mfu::MfuExporter;
+use profilemate_metrics::offload::{OffloadExporter, OffloadSpec};
 use profilemate_metrics::registry::EngineLabels;
 use profilemate_model::cudagraph::{CaptureSizeSettings, capture_sizes};
-use profilemate_sim::{EngineConfig, StatsLogger};
+use profilemate_sim::{EngineConfig, KvTransferLogger, StatsLogger};
 
 use crate::config::{LogConfig, ServerConfig, Timing};
 use crate::engine::logging::{CudaGraphLog, EngineLogs, later};
@@ -54,7 +55,8 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
     let status = Arc::new(EngineStatus::default());
     let engine_mode = matches!(config.timing, Timing::Engine(_));
     let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
-    let hub = Hub::new(metrics, status.clone(), logs);
+    let offload = register_offload(&config, &registry)?;
+    let hub = Hub::new(metrics, status.clone(), logs).with_offload(offload);
     let info = server_info(&config);
     let (tx, rx) = channel();
     let join = spawn_engine(
@@ -95,6 +97,22 @@ fn register_metrics(
     let exporter = MfuExporter::new(registry, &EngineLabels::new(model, [0]))?;
     let mfu = config.logging.mfu_metrics.then(|| MfuTap::new(exporter));
     Ok((metrics, mfu))
+}
+
+/// The KV-offload metrics of vLLM's CPU offloading spec, when the engine offloads.
+fn register_offload(
+    config: &ServerConfig,
+    registry: &Registry,
+) -> Result<Option<OffloadExporter>, ServeError> {
+    if !matches!(config.timing, Timing::Engine(_)) || config.engine.kv_offload.is_none() {
+        return Ok(None);
+    }
+    let engines = EngineLabels::new(config.served_model_name.as_str(), [0]);
+    Ok(Some(OffloadExporter::new(
+        registry,
+        engines,
+        OffloadSpec::Cpu,
+    )?))
 }
 
 fn server_info(config: &ServerConfig) -> ServerInfo {
@@ -148,12 +166,15 @@ fn engine_logs(
     let target = logging.target.clone()?;
     let device = logging.device.clone();
     let stats = engine_mode.then(|| StatsLogger::new(0, &device, Duration::ZERO));
+    let offloading = engine_mode && engine.kv_offload.is_some();
+    let kv_transfer = offloading.then(KvTransferLogger::new);
     let cudagraph = (engine_mode && logging.cudagraph_metrics).then(|| cudagraph_log(engine));
     Some(EngineLogs {
         logger: Logger::new(target),
         iteration_details: logging.iteration_details,
         device,
         stats,
+        kv_transfer,
         cudagraph,
         mfu,
         interval: logging.stats_interval,

@@ -7,7 +7,7 @@ use profilemate_model::hardware;
 use profilemate_model::roofline::{Efficiency, Roofline, StepClock};
 use profilemate_model::{Deployment, Dtype, PerfModel, presets};
 use profilemate_server::{MemoryLog, RooflineStepTimer, StepTiming, Timing, spawn};
-use profilemate_sim::SpecDecodeConfig;
+use profilemate_sim::{KvOffloadConfig, SpecDecodeConfig};
 use serde_json::{Value, json};
 
 use crate::util::{MODEL, fast_config};
@@ -98,4 +98,39 @@ async fn speculative_decoding_exports_its_counters_and_keeps_counts_exact() {
         "drafts {drafts}, accepted {accepted}"
     );
     server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn kv_offloading_exports_vllm_offload_metrics_and_the_transfer_line() {
+    let log = MemoryLog::new();
+    let mut config = fast_config();
+    config.engine.kv_offload = Some(KvOffloadConfig::new(64 << 20, 128 << 10));
+    config.logging.target = Some(log.target());
+    config.logging.stats_interval = Duration::from_millis(30);
+    let server = spawn(config).await.unwrap();
+    let prompt = "w ".repeat(200);
+    for _ in 0..2 {
+        let v = complete(
+            &server.base_url(),
+            json!({"prompt": prompt, "max_tokens": 8}),
+        )
+        .await;
+        assert_eq!(v["usage"]["completion_tokens"], 8);
+    }
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let text = server.state().registry().render();
+    let scrape = profilemate_metrics::parse(&text).unwrap();
+    let stored = scrape.value("vllm:kv_offload_store_bytes_total", &[]);
+    assert!(stored.is_some_and(|b| b > 0.0), "{text}");
+    assert!(
+        text.contains("vllm:kv_offload_cpu_cache_usage_perc"),
+        "{text}"
+    );
+    server.shutdown().await.unwrap();
+    assert!(
+        log.contents()
+            .contains("[metrics.py:103] KV Transfer metrics: "),
+        "{}",
+        log.contents()
+    );
 }

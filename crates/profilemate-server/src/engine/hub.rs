@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use profilemate_sim::{RequestRecord, StepRecord};
+use profilemate_metrics::offload::OffloadExporter;
+use profilemate_sim::{OffloadStats, RequestRecord, StepRecord};
 
 use super::logging::EngineLogs;
 use super::status::EngineStatus;
@@ -30,6 +31,8 @@ pub(crate) struct Hub {
     metrics: ServerMetrics,
     status: Arc<EngineStatus>,
     logs: Option<EngineLogs>,
+    /// The `vllm:kv_offload_*` metrics, with KV offloading on.
+    offload: Option<OffloadExporter>,
 }
 
 impl Hub {
@@ -44,6 +47,23 @@ impl Hub {
             metrics,
             status,
             logs,
+            offload: None,
+        }
+    }
+
+    /// Exports the KV-offloading connector's payloads to `exporter`.
+    pub(crate) fn with_offload(mut self, exporter: Option<OffloadExporter>) -> Self {
+        self.offload = exporter;
+        self
+    }
+
+    /// One payload of the KV-offloading connector (vLLM's `kv_connector_stats`).
+    pub(crate) fn kv_connector_stats(&mut self, stats: &OffloadStats) {
+        if let Some(exporter) = &self.offload {
+            let _ = exporter.observe(stats, 0);
+        }
+        if let Some(logs) = &mut self.logs {
+            logs.on_kv_connector_stats(stats);
         }
     }
 

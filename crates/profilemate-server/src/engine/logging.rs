@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use profilemate_model::cudagraph::{CudaGraphMode, CudaGraphStats};
-use profilemate_sim::{EngineSink, IterationLine, StatsLogger, StepRecord};
+use profilemate_sim::{
+    EngineSink, IterationLine, KvTransferLogger, OffloadStats, StatsLogger, StepRecord,
+};
 
 use crate::logs::{Logger, origin};
 use crate::timer::MfuTap;
@@ -25,6 +27,8 @@ pub(crate) struct EngineLogs {
     pub(crate) iteration_details: bool,
     pub(crate) device: String,
     pub(crate) stats: Option<StatsLogger>,
+    /// The `KV Transfer metrics: …` line, with KV offloading on.
+    pub(crate) kv_transfer: Option<KvTransferLogger>,
     pub(crate) cudagraph: Option<CudaGraphLog>,
     pub(crate) mfu: Option<MfuTap>,
     pub(crate) interval: Duration,
@@ -48,6 +52,13 @@ impl EngineLogs {
         }
         if let Some(cg) = &mut self.cudagraph {
             cg.stats.observe(step.cudagraph);
+        }
+    }
+
+    /// One payload of the KV-offloading connector, for the interval's line.
+    pub(crate) fn on_kv_connector_stats(&mut self, stats: &OffloadStats) {
+        if let Some(kv) = &mut self.kv_transfer {
+            kv.on_kv_connector_stats(stats, Duration::ZERO);
         }
     }
 
@@ -75,6 +86,10 @@ impl EngineLogs {
         let line = stats.log(virtual_now);
         if !line.idle {
             self.logger.info(origin::STATS, &line.to_string());
+        }
+        let kv_line = self.kv_transfer.as_mut().and_then(KvTransferLogger::log);
+        if let Some(kv_line) = kv_line {
+            self.logger.info(origin::KV_TRANSFER, &kv_line);
         }
     }
 

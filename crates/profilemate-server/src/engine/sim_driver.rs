@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{
-    EngineConfig, EngineSink, FinishReason, Request, RequestId, RequestRecord, Simulation,
-    StepRecord,
+    EngineConfig, EngineSink, FinishReason, OffloadStats, Request, RequestId, RequestRecord,
+    Simulation, StepRecord,
 };
 
 use super::logging::later;
@@ -196,6 +196,10 @@ impl EngineSink for Sink<'_> {
         if let Some(&key) = self.keys.by_id.get(&request) {
             self.hub.tokens(key, num_tokens, at);
         }
+    }
+
+    fn on_kv_connector_stats(&mut self, stats: &OffloadStats, _at: Duration) {
+        self.hub.kv_connector_stats(stats);
     }
 
     fn on_request_finished(&mut self, record: &RequestRecord) {

@@ -10,12 +10,14 @@ use anyhow::Context;
 use clap::Args;
 use profilemate_bench::virtual_run::{kv_blocks, roofline_timer};
 use profilemate_model::hardware::{self, Gpu};
-use profilemate_model::kv::KvSizingConfig;
+use profilemate_model::kv::{KvLayout, KvSizingConfig};
 use profilemate_model::roofline::Efficiency;
 use profilemate_server::{
     LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
 };
-use profilemate_sim::{CudaGraphConfig, EngineConfig, FixedTiming, SpecDecodeConfig};
+use profilemate_sim::{
+    CudaGraphConfig, EngineConfig, FixedTiming, KvOffloadConfig, SpecDecodeConfig,
+};
 
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
@@ -90,6 +92,10 @@ pub(crate) struct SimServeArgs {
     /// Fixed timing: then one token every this many ms (needs --fixed-ttft-ms).
     #[arg(long, requires = "fixed_ttft_ms")]
     pub(crate) fixed_itl_ms: Option<f64>,
+    /// KV offloading to CPU memory (vLLM's native backend): the buffer in GiB, summed over
+    /// the tensor-parallel ranks.
+    #[arg(long, value_name = "GIB")]
+    pub(crate) kv_offloading_size: Option<f64>,
     /// Speculative decoding: draft tokens proposed per decode step (0 = off).
     #[arg(long, default_value_t = 0)]
     pub(crate) num_speculative_tokens: u32,
@@ -165,6 +171,7 @@ impl SimServeArgs {
             max_model_len: self.max_model_len,
             cpu_overhead_per_step: Duration::from_micros(self.cpu_overhead_per_step_us),
             cudagraph,
+            kv_offload: self.kv_offload(r)?,
             spec_decode: (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
                 num_speculative_tokens: self.num_speculative_tokens,
                 acceptance_probability: self.spec_acceptance_rate,
@@ -192,6 +199,21 @@ impl SimServeArgs {
         let kv = kv_blocks(&r.spec, &r.deployment, &sizing, self.block_size)
             .context("cannot size the KV cache")?;
         Ok(kv.num_blocks)
+    }
+
+    /// `--kv-offloading-size` as the CPU offloading connector's settings (vLLM 0.32's
+    /// `kv_offloading_size`: GiB over all TP ranks, so each worker gets its share).
+    fn kv_offload(&self, r: &Setup) -> anyhow::Result<Option<KvOffloadConfig>> {
+        let Some(gib) = self.kv_offloading_size else {
+            return Ok(None);
+        };
+        if !(gib.is_finite() && gib > 0.0) {
+            anyhow::bail!("--kv-offloading-size must be a positive number of GiB, got {gib}");
+        }
+        let layout = KvLayout::per_gpu(&r.spec, &r.deployment)?;
+        let per_block = layout.bytes_per_token() * u64::from(self.block_size);
+        let bytes = gib * (1_u64 << 30) as f64 / self.tp.max(1) as f64;
+        Ok(Some(KvOffloadConfig::new(bytes as u64, per_block)))
     }
 
     fn timing(&self, r: &Setup, gpu: Gpu) -> anyhow::Result<Timing> {
