@@ -11,7 +11,8 @@
 # usage: scripts/compare-clients.sh [speed|accuracy|all]   (default: all)
 # env:   PROFILEMATE (default: target/release/profilemate, built if missing),
 #        VLLM_REF_VENV (default: ~/.cache/vllm-ref/venv), PORT (default: 18123),
-#        VLLM_REF_TOOLS (default: ../shared/tools/vllm-ref), OUT (results; default: a temp dir)
+#        VLLM_REF_TOOLS (default: ../shared/tools/vllm-ref), OUT (results; default: a temp dir),
+#        PIN=1 (server on CPU 0, client on CPU 1, so neither steals the other's core)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +28,12 @@ if [[ -z "$PM" ]]; then
   PM="${CARGO_TARGET_DIR:-$ROOT/target}/release/profilemate"
 fi
 SERVER_PID=
+SERVER_CPU=()
+CLIENT_CPU=()
+if [[ "${PIN:-0}" == 1 ]]; then
+  SERVER_CPU=(taskset -c 0)
+  CLIENT_CPU=(taskset -c 1)
+fi
 
 # The tokenizer vLLM's client needs (a tiny local BPE; no download).
 tokenizer() {
@@ -37,7 +44,7 @@ tokenizer() {
 
 # start_server ARGS...: `profilemate sim serve` on $PORT, waiting for /health.
 start_server() {
-  "$PM" sim serve --port "$PORT" --disable-log-stats --max-num-seqs 1024 \
+  "${SERVER_CPU[@]}" "$PM" sim serve --port "$PORT" --disable-log-stats --max-num-seqs 1024 \
     --max-num-batched-tokens 8192 "$@" >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -66,12 +73,12 @@ common() { # NAME PROMPTS OUTPUT_LEN CONCURRENCY
 # the client's own CPU time (user + sys, s) goes to $OUT/NAME.cpu.
 ours() {
   # shellcheck disable=SC2046
-  /usr/bin/time -f "%U %S" -o "$OUT/ours-$1.cpu" \
+  "${CLIENT_CPU[@]}" /usr/bin/time -f "%U %S" -o "$OUT/ours-$1.cpu" \
     "$PM" bench serve $(common "ours-$1" "$2" "$3" "$4") --disable-tqdm >"$OUT/ours-$1.txt" 2>&1
 }
 vllm() {
   # shellcheck disable=SC2046
-  VLLM_TARGET_DEVICE=cpu /usr/bin/time -f "%U %S" -o "$OUT/vllm-$1.cpu" \
+  VLLM_TARGET_DEVICE=cpu "${CLIENT_CPU[@]}" /usr/bin/time -f "%U %S" -o "$OUT/vllm-$1.cpu" \
     "$VENV/bin/vllm" bench serve $(common "vllm-$1" "$2" "$3" "$4") \
     --tokenizer "$OUT/tok" --disable-tqdm >"$OUT/vllm-$1.txt" 2>&1
 }
