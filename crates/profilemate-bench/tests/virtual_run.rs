@@ -49,6 +49,14 @@ fn constant_steps_give_exact_ttft_itl_and_latency() {
     }
     assert_eq!(report.duration, 0.04);
     assert_eq!(report.not_sent, 0);
+    // The engine's counters: 2 × 8 prompt tokens, 2 × 4 output tokens, no full block to cache.
+    let server = report.server.unwrap();
+    assert_eq!(
+        (server.prompt_tokens, server.generation_tokens),
+        (16.0, 8.0)
+    );
+    assert_eq!(server.preemptions, 0.0);
+    assert_eq!(server.prefix_cache_hit_rate, Some(0.0));
 }
 
 #[test]

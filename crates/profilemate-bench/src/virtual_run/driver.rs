@@ -15,6 +15,8 @@ use profilemate_sim::{
     StepTimer,
 };
 
+use crate::virtual_run::engine_view::EngineTotals;
+
 /// One request the client will send.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Outgoing {
@@ -55,7 +57,7 @@ pub(crate) struct Stream {
     pub(crate) tokens: Vec<u32>,
 }
 
-/// Collects streams, counts finishes (each frees a slot) and steps.
+/// Collects streams, counts finishes (each frees a slot), steps and the engine's counters.
 #[derive(Debug, Default)]
 pub(crate) struct ClientSink {
     /// Streams indexed by [`RequestId`].
@@ -64,11 +66,14 @@ pub(crate) struct ClientSink {
     finished: usize,
     /// Engine steps run.
     pub(crate) num_steps: u64,
+    /// The engine's counters.
+    pub(crate) engine: EngineTotals,
 }
 
 impl EngineSink for ClientSink {
-    fn on_step(&mut self, _step: &StepRecord) {
+    fn on_step(&mut self, step: &StepRecord) {
         self.num_steps += 1;
+        self.engine.add(step);
     }
 
     fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {

@@ -9,6 +9,7 @@
 
 mod deployment;
 mod driver;
+mod engine_view;
 mod records;
 mod timer;
 
@@ -68,6 +69,7 @@ pub fn run_virtual<T: StepTimer>(
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len() - sent;
     report.rps_change_events = rps_change_events(config.arrivals, &schedule);
+    report.server = Some(driven.sink.engine.server_view());
     Ok(VirtualRun { report, num_steps })
 }
 
