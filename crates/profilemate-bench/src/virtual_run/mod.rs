@@ -61,16 +61,29 @@ pub fn run_virtual<T: StepTimer>(
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
     let driven = drive(&mut sim, outgoing, config.max_concurrency);
+    let report = assemble(config, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
-    let (records, duration) = client_records(&driven, sim.records());
-    let settings = report_settings(config, model_id.to_string());
+    Ok(VirtualRun { report, num_steps })
+}
+
+/// The report of a driven run, built as `bench serve` builds it.
+fn assemble(
+    config: &BenchConfig,
+    model_id: &str,
+    schedule: &[ScheduledRequest],
+    driven: &Driven,
+    engine: &[profilemate_sim::RequestRecord],
+) -> Report {
+    let (records, duration) = client_records(driven, engine);
     let sent = records.len();
+    let settings = report_settings(config, model_id.to_string());
+    let tokenizer = WordTokenizer::default();
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len() - sent;
-    report.rps_change_events = rps_change_events(config.arrivals, &schedule);
+    report.rps_change_events = rps_change_events(config.arrivals, schedule);
     report.server = Some(driven.sink.engine.server_view());
-    Ok(VirtualRun { report, num_steps })
+    report
 }
 
 /// The engine requests in send order, cut at `--duration`.
