@@ -27,6 +27,18 @@ fn ten_ms_engine() -> (EngineConfig, ConstantStepTimer) {
     (engine, ConstantStepTimer(Duration::from_millis(10)))
 }
 
+/// `n` random-dataset requests (8 prompt and 4 output tokens) at `rate` req/s, Poisson.
+fn poisson(n: usize, rate: f64) -> BenchConfig {
+    BenchConfig {
+        arrivals: Arrivals::Rate {
+            request_rate: rate,
+            burstiness: 1.0,
+            ramp_up: None,
+        },
+        ..config("", n)
+    }
+}
+
 fn run(config: &BenchConfig, engine: EngineConfig, timer: impl StepTimer) -> Report {
     let VirtualRun { report, .. } = run_virtual(config, engine, timer, "tiny").unwrap();
     report
@@ -107,12 +119,7 @@ fn one_slot_with_async_scheduling_runs_each_request_alone_right_after_the_last()
 fn unlimited_concurrency_reproduces_the_engine_run_exactly() {
     // Poisson arrivals, async scheduling, an affine timer: every client figure must equal the
     // engine's own token times for the same requests added up front.
-    let mut c = config("", 60);
-    c.arrivals = Arrivals::Rate {
-        request_rate: 40.0,
-        burstiness: 1.0,
-        ramp_up: None,
-    };
+    let c = poisson(60, 40.0);
     let engine = EngineConfig {
         max_num_seqs: 8,
         max_num_batched_tokens: 64,
@@ -190,12 +197,7 @@ fn prompts_too_long_for_the_engine_fail_with_vllms_400() {
 #[test]
 fn duration_stops_sending_at_the_window() {
     let (engine, timer) = ten_ms_engine();
-    let mut c = config("", 20);
-    c.arrivals = Arrivals::Rate {
-        request_rate: 10.0,
-        burstiness: 1.0,
-        ramp_up: None,
-    };
+    let mut c = poisson(20, 10.0);
     c.duration = Some(Duration::from_millis(500));
     let schedule = build_workload(&c, None).unwrap().schedule().unwrap();
     let due = schedule
@@ -211,12 +213,7 @@ fn duration_stops_sending_at_the_window() {
 fn the_result_json_has_exactly_vllms_keys() {
     // run1/bench-1's flags: rate 4, ttft,tpot,itl,e2el at 50,90,99, goodput, --save-detailed.
     let (engine, timer) = ten_ms_engine();
-    let mut c = config("", 40);
-    c.arrivals = Arrivals::Rate {
-        request_rate: 4.0,
-        burstiness: 1.0,
-        ramp_up: None,
-    };
+    let mut c = poisson(40, 4.0);
     c.percentile_metrics = Some(PercentileMetric::ALL[..4].to_vec());
     c.percentiles = vec![50.0, 90.0, 99.0];
     c.goodput = Goodput::parse(&["ttft:500", "tpot:50"]).unwrap();
