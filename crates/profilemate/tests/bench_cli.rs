@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+mod util;
+use util::success_stdout;
+
 /// Serves each request with `reply(request_index)` (a full HTTP response) on its own thread.
 fn server(reply: fn(usize) -> String) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -88,12 +91,7 @@ fn a_good_run_prints_vllms_table_and_saves_the_result() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(stdout.contains("============ Serving Benchmark Result ============\nSuccessful requests:                     4         \n"), "{stdout}");
     assert!(
         stdout.contains("Total generated tokens:                  12        \n"),
@@ -157,12 +155,7 @@ fn with_no_server_named_the_embedded_engine_is_benchmarked() {
         .env_remove("OPENAI_API_KEY")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(
         stdout.contains("benchmarking the embedded simulated engine (llama-3.1-8b on h100-sxm"),
         "{stdout}"

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+mod util;
+use util::success_stdout;
+
 fn sim_run() -> Command {
     let mut cmd = Command::cargo_bin("profilemate").unwrap();
     cmd.args(["sim", "run", "--model", "llama-3.1-8b"]);
@@ -28,12 +31,7 @@ fn a_run_states_the_engine_prints_vllms_table_and_saves_vllms_json() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(
         stdout.starts_with("Simulated engine: llama-3.1-8b on h100-sxm"),
         "{stdout}"
