@@ -39,6 +39,15 @@ fn poisson(n: usize, rate: f64) -> BenchConfig {
     }
 }
 
+/// 3 ms per step, 40 µs per token and 1 µs per token of context.
+fn affine_timer() -> AffineStepTimer {
+    AffineStepTimer {
+        fixed: Duration::from_millis(3),
+        per_token: Duration::from_micros(40),
+        per_context_token: Duration::from_micros(1),
+    }
+}
+
 fn run(config: &BenchConfig, engine: EngineConfig, timer: impl StepTimer) -> Report {
     let VirtualRun { report, .. } = run_virtual(config, engine, timer, "tiny").unwrap();
     report
@@ -99,11 +108,7 @@ fn one_slot_with_async_scheduling_runs_each_request_alone_right_after_the_last()
         cpu_overhead_per_step: Duration::from_micros(300),
         ..Default::default()
     };
-    let timer = AffineStepTimer {
-        fixed: Duration::from_millis(3),
-        per_token: Duration::from_micros(40),
-        per_context_token: Duration::from_micros(1),
-    };
+    let timer = affine_timer();
     let mut c = config("", 5);
     c.max_concurrency = Some(1);
     let report = run(&c, engine, timer);
@@ -126,11 +131,7 @@ fn unlimited_concurrency_reproduces_the_engine_run_exactly() {
         cpu_overhead_per_step: Duration::from_micros(300),
         ..Default::default()
     };
-    let timer = AffineStepTimer {
-        fixed: Duration::from_millis(3),
-        per_token: Duration::from_micros(40),
-        per_context_token: Duration::from_micros(1),
-    };
+    let timer = affine_timer();
     let report = run(&c, engine.clone(), timer);
     let expected = engine_records(&c, engine, timer);
     assert_eq!(report.records.len(), expected.len());
