@@ -173,3 +173,38 @@ fn with_no_server_named_the_embedded_engine_is_benchmarked() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_embedded_engine_takes_bench_serves_model_and_gpu() {
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "bench",
+            "serve",
+            "--model",
+            "tiny-llama",
+            "--gpu",
+            "a100-80gb",
+        ])
+        .args([
+            "--num-prompts",
+            "3",
+            "--random-input-len",
+            "8",
+            "--random-output-len",
+            "2",
+        ])
+        .args(["--disable-tqdm"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("embedded simulated engine (tiny-llama on a100-80gb,"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     3         \n"),
+        "{stdout}"
+    );
+}

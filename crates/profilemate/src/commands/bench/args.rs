@@ -83,7 +83,8 @@ pub(crate) struct EndpointArgs {
     /// Accepted for compatibility; TLS is not compiled in (http:// only).
     #[arg(long)]
     pub(crate) insecure: bool,
-    /// Model name (default: the first model of /v1/models).
+    /// Model name (default: the first model of /v1/models); with the embedded engine, its
+    /// model preset.
     #[arg(long)]
     pub(crate) model: Option<String>,
     /// Model name sent in the request body, if different from --model.
@@ -146,7 +147,8 @@ pub(crate) struct EndpointArgs {
     /// (profilemate) Fail a request that takes longer than this many seconds.
     #[arg(long)]
     pub(crate) request_timeout: Option<f64>,
-    /// (profilemate) GPU preset for MFU / MBU from /metrics (see `profilemate hardware list`).
+    /// (profilemate) GPU preset for MFU / MBU from /metrics (see `profilemate hardware list`);
+    /// with the embedded engine, also its GPU.
     #[arg(long)]
     pub(crate) gpu: Option<String>,
 }

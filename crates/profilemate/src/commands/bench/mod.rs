@@ -52,7 +52,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
         let server = match args.endpoint.embedded() {
-            true => Some(embedded::start(&mut config).await?),
+            true => Some(embedded::start(&mut config, &args.endpoint).await?),
             false => None,
         };
         let result = run_with_progress(&config, args.workload.disable_tqdm).await;
