@@ -10,11 +10,13 @@ use profilemate_bench::output::ResultJson;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
 use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
-use profilemate_bench::workload::Prompt;
+use profilemate_bench::workload::{DatasetSpec, Prompt, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
 use profilemate_sim::{
     AffineStepTimer, ConstantStepTimer, EngineConfig, Request, Simulation, StepTimer,
 };
+
+use proptest::prelude::*;
 
 use crate::util::{config, fixture};
 
@@ -131,17 +133,61 @@ fn unlimited_concurrency_reproduces_the_engine_run_exactly() {
         cpu_overhead_per_step: Duration::from_micros(300),
         ..Default::default()
     };
-    let timer = affine_timer();
-    let report = run(&c, engine.clone(), timer);
-    let expected = engine_records(&c, engine, timer);
-    assert_eq!(report.records.len(), expected.len());
-    for (i, (got, want)) in report.records.iter().zip(&expected).enumerate() {
-        assert_eq!(
-            (got.ttft, &got.itl, got.latency, got.start_time),
-            (want.ttft, &want.itl, want.latency, want.start_time),
-            "request {i}"
-        );
+    let (got, want) = client_and_engine(&c, engine);
+    assert_eq!(got.len(), 60);
+    for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(got, want, "request {i}");
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever the arrivals and engine limits, driving the engine from the virtual client
+    /// (send by send) gives exactly the run of the same requests added up front.
+    #[test]
+    fn the_virtual_client_never_changes_the_engine_run(
+        seed in 0u64..10_000,
+        rate in prop::sample::select(vec![2.0, 40.0, 400.0, f64::INFINITY]),
+        async_scheduling: bool,
+        max_num_seqs in 1u32..12,
+        num_gpu_blocks in 5u32..40,
+    ) {
+        // 14-token prompts growing by 20 tokens into a small cache: queueing and preemption.
+        let dataset = DatasetSpec::Random {
+            input_len: 14,
+            output_len: 20,
+            range_ratio: RangeRatio::default(),
+            prefix_len: 0,
+            batch_size: 1,
+        };
+        let c = BenchConfig { seed, dataset, ..poisson(25, rate) };
+        let engine = EngineConfig {
+            max_num_seqs,
+            max_num_batched_tokens: 32,
+            num_gpu_blocks,
+            max_model_len: 64,
+            async_scheduling,
+            ..Default::default()
+        };
+        let (got, want) = client_and_engine(&c, engine);
+        prop_assert_eq!(got, want);
+    }
+}
+
+/// TTFT, ITLs, latency and start of each request: as the virtual client measured them, and
+/// from the engine's own token times with the requests added up front.
+type Timings = Vec<(f64, Vec<f64>, f64, f64)>;
+
+fn client_and_engine(c: &BenchConfig, engine: EngineConfig) -> (Timings, Timings) {
+    let timing = |r: &RequestRecord| (r.ttft, r.itl.clone(), r.latency, r.start_time);
+    let report = run(c, engine.clone(), affine_timer());
+    let got = report.records.iter().map(timing).collect();
+    let want = engine_records(c, engine, affine_timer())
+        .iter()
+        .map(timing)
+        .collect();
+    (got, want)
 }
 
 /// The records `c`'s workload gets from the engine run on its own, token times kept.
