@@ -1,39 +1,30 @@
 //! Provides [`RooflineStepTimer`], the [`StepTimer`] backed by the model crate's roofline
-//! ([`StepClock`], CUDA-graph padding priced), which also feeds the MFU counters and log line
+//! ([`RooflineTimer`], CUDA-graph padding priced), which also feeds the MFU counters and log line
 //! when `--enable-mfu-metrics` is on.
 //!
-//! The batch is split into vLLM's `scheduled_new_reqs`/`scheduled_cached_reqs`
-//! (`StepBatch::split_for_model`) and priced by the clock; the MFU path computes the step's
-//! `PerfStats` as `get_step_perf_stats_per_gpu` does (vllm/v1/metrics/perf.py, vLLM 0.32), on
-//! the unpadded batch as vLLM counts it.
+//! The MFU path computes the step's `PerfStats` as `get_step_perf_stats_per_gpu` does
+//! (vllm/v1/metrics/perf.py, vLLM 0.32), on the unpadded batch as vLLM counts it.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
 use profilemate_model::logging::MfuAccumulator;
-use profilemate_model::roofline::StepClock;
-use profilemate_model::{ExecutionContext, PerfModel, ScheduledRequest, StepInput};
-use profilemate_sim::{AffineStepTimer, StepBatch, StepTimer};
+use profilemate_model::{ExecutionContext, PerfModel};
+use profilemate_sim::{AffineStepTimer, RooflineTimer, StepBatch, StepTimer};
 
-/// Step time = the roofline's time of the (padded) batch on one GPU of the deployment.
+/// Step time = the roofline's time of the (padded) batch on one GPU of the deployment
+/// ([`RooflineTimer`]), with the step's FLOPs and bytes also fed to the MFU counters when on.
 #[derive(Debug, Clone)]
 pub struct RooflineStepTimer {
-    clock: StepClock<PerfModel>,
-    new: Vec<ScheduledRequest>,
-    cached: Vec<ScheduledRequest>,
+    timer: RooflineTimer<PerfModel>,
     mfu: Option<(MfuTap, ExecutionContext)>,
 }
 
 impl RooflineStepTimer {
-    /// Prices steps on `clock` (a model on a GPU's roofline).
-    pub fn new(clock: StepClock<PerfModel>) -> Self {
-        RooflineStepTimer {
-            clock,
-            new: Vec::new(),
-            cached: Vec::new(),
-            mfu: None,
-        }
+    /// Prices steps with `timer` (a model on a GPU's roofline).
+    pub fn new(timer: RooflineTimer<PerfModel>) -> Self {
+        RooflineStepTimer { timer, mfu: None }
     }
 
     /// Also counts each step's FLOPs and bytes into `tap`.
@@ -44,17 +35,12 @@ impl RooflineStepTimer {
 
 impl StepTimer for RooflineStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
-        batch.split_for_model(&mut self.new, &mut self.cached);
-        let input = StepInput {
-            new_requests: &self.new,
-            cached_requests: &self.cached,
-        };
-        if let Some((tap, ctx)) = &mut self.mfu {
-            tap.observe(&self.clock.model().step_perf_stats(&input, ctx, false));
-        }
-        let d = batch.cudagraph;
-        let padding = d.padded_tokens.saturating_sub(d.unpadded_tokens);
-        self.clock.step_time(&input, u64::from(padding))
+        let mfu = &mut self.mfu;
+        self.timer.step_time_observed(batch, |model, input| {
+            if let Some((tap, ctx)) = mfu {
+                tap.observe(&model.step_perf_stats(input, ctx, false));
+            }
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use profilemate_model::hardware;
 use profilemate_model::roofline::{Efficiency, Roofline, StepClock};
 use profilemate_model::{Deployment, Dtype, PerfModel, presets};
 use profilemate_server::{MemoryLog, RooflineStepTimer, StepTiming, Timing, spawn};
+use profilemate_sim::RooflineTimer;
 use profilemate_sim::{KvOffloadConfig, SpecDecodeConfig};
 use serde_json::{Value, json};
 
@@ -16,9 +17,8 @@ fn roofline_timer() -> StepTiming {
     let spec = presets::spec("tiny-llama").unwrap();
     let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
     let roofline = Roofline::new(hardware::preset("h100-sxm").unwrap(), Efficiency::default());
-    StepTiming::Roofline(Box::new(RooflineStepTimer::new(StepClock::new(
-        model, roofline,
-    ))))
+    let timer = RooflineTimer::new(StepClock::new(model, roofline));
+    StepTiming::Roofline(Box::new(RooflineStepTimer::new(timer)))
 }
 
 async fn complete(base: &str, body: Value) -> Value {

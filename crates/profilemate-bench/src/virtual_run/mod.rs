@@ -7,11 +7,9 @@
 //! into the bench's [`RequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
 //! from any [`StepTimer`]; [`RooflineTimer`] prices them on a GPU's roofline.
 
-mod deployment;
 mod driver;
 mod engine_view;
 mod records;
-mod timer;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,8 +25,7 @@ use crate::schedule::{Arrivals, rps_steps};
 use crate::tokenizer::WordTokenizer;
 use crate::workload::{Prompt, SampleRequest, ScheduledRequest};
 
-pub use deployment::{KvBlocks, kv_blocks, roofline_timer};
-pub use timer::RooflineTimer;
+pub use profilemate_sim::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
 
 use driver::{Driven, Outgoing, drive};
 

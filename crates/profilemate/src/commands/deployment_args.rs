@@ -10,7 +10,7 @@ use profilemate_model::{
 };
 
 /// Which model, and how it is run.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct DeploymentArgs {
     /// A model preset (`llama-3.1-8b`, `deepseek-v3`, …; an unknown name lists them).
     #[arg(long, conflicts_with = "config")]
@@ -65,6 +65,13 @@ pub(crate) struct Setup {
 }
 
 impl DeploymentArgs {
+    /// Names `preset` as the model when neither `--model` nor `--config` was given.
+    pub(crate) fn model_or(&mut self, preset: &str) {
+        if self.model.is_none() && self.config.is_none() {
+            self.model = Some(preset.to_owned());
+        }
+    }
+
     /// Loads the model and checks the deployment flags.
     pub(crate) fn resolve(&self) -> anyhow::Result<Setup> {
         let (label, config) = match (&self.model, &self.config) {

@@ -26,7 +26,7 @@ pub(super) async fn start(
     config.base_url = server.base_url();
     println!(
         "No --base-url, --host or --port: benchmarking the embedded simulated engine ({model} on {}, otherwise `profilemate sim serve` defaults, real time) at {}.",
-        args.gpu,
+        args.engine.gpu,
         server.base_url()
     );
     Ok(server)

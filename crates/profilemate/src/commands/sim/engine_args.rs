@@ -17,7 +17,7 @@ use crate::commands::deployment_args::{DeploymentArgs, Setup};
 const GIB: u64 = 1 << 30;
 
 /// The simulated engine: model, GPU, and vLLM's scheduler and cache flags.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct EngineArgs {
     #[command(flatten)]
     pub(crate) deployment: DeploymentArgs,
@@ -68,8 +68,8 @@ pub(crate) struct EngineArgs {
 /// A resolved engine, ready to simulate.
 #[derive(Debug)]
 pub(crate) struct Engine {
-    /// The model preset or config path.
-    pub(crate) label: String,
+    /// The model and deployment.
+    pub(crate) setup: Setup,
     /// The GPU.
     pub(crate) gpu: Gpu,
     /// Engine settings.
@@ -109,7 +109,7 @@ impl EngineArgs {
         let timer = roofline_timer(&r.spec, &r.deployment, gpu.clone(), Efficiency::default())
             .with_context(|| format!("cannot model {}", r.label))?;
         Ok(Engine {
-            label: r.label,
+            setup: r,
             gpu,
             config,
             timer,

@@ -30,7 +30,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     describe(&mut out, &engine)?;
     let started = Instant::now();
-    let label = engine.label.clone();
+    let label = engine.setup.label.clone();
     let VirtualRun { report, num_steps } =
         run_virtual(&config, engine.config, engine.timer, &label)?;
     writeln!(
@@ -50,7 +50,7 @@ fn describe(out: &mut impl Write, e: &Engine) -> std::io::Result<()> {
     writeln!(
         out,
         "Simulated engine: {} on {} ({}).",
-        e.label, e.gpu.name, e.gpu.description
+        e.setup.label, e.gpu.name, e.gpu.description
     )?;
     let kv = match &e.kv {
         Some(kv) => format!(
