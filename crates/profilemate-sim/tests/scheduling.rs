@@ -263,3 +263,36 @@ fn output_beyond_the_context_is_capped_like_vllm() {
     );
     assert_eq!(steps.len(), 4);
 }
+
+#[test]
+fn forgetting_finished_records_keeps_running_requests_and_retires_ids() {
+    let mut sim = Simulation::new(small_config(64, 4), ConstantStepTimer(ms(10))).unwrap();
+    // a: 2 tokens (done at 20 ms); b: 10 tokens (done at 100 ms); c: 1 token (done at 10 ms).
+    let ids: Vec<_> = [2, 10, 1]
+        .map(|out| sim.add_request(Request::synthetic(ms(0), 8, out)).unwrap())
+        .into();
+    let mut steps: Vec<StepRecord> = Vec::new();
+    sim.run_until(ms(30), &mut steps);
+    // Only the front run of finished records goes: a is done, b still runs, so c stays too.
+    assert_eq!(sim.forget_finished_records(), 1);
+    assert_eq!(sim.first_record_id(), ids[1]);
+    assert_eq!(sim.records().len(), 2);
+    assert_eq!(
+        sim.records()[1].finished,
+        Some(ms(10)),
+        "c finished but is kept"
+    );
+    // An abort for a forgotten request is ignored; b keeps updating after the shift.
+    sim.abort(ids[0], ms(40));
+    sim.run(&mut steps);
+    assert_eq!(sim.records()[0].num_output_tokens, 10);
+    assert_eq!(sim.records()[0].finished, Some(ms(100)));
+    assert_eq!(sim.forget_finished_records(), 2);
+    assert!(sim.records().is_empty());
+    // New requests continue the id sequence.
+    let d = sim.add_request(Request::synthetic(ms(200), 8, 1)).unwrap();
+    assert_eq!(d.0, 3);
+    sim.run(&mut steps);
+    assert_eq!(sim.records()[0].finished, Some(ms(210)));
+    assert_eq!(sim.num_block_holders(), 0);
+}

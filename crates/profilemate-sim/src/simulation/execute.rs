@@ -63,7 +63,7 @@ impl<T: StepTimer> Simulation<T> {
     /// Stamps first scheduling and prefix hits; counts preemptions.
     fn mark_scheduled(&mut self, out: &SchedulerOutput) {
         for e in &out.entries {
-            let record = &mut self.records[e.request.0 as usize];
+            let record = &mut self.records[e.request];
             if record.first_scheduled.is_none() {
                 record.first_scheduled = Some(self.clock);
                 let loaded = out.loaded.iter().find(|l| l.request == e.request);
@@ -72,7 +72,7 @@ impl<T: StepTimer> Simulation<T> {
             }
         }
         for id in &out.preempted {
-            self.records[id.0 as usize].num_preemptions += 1;
+            self.records[*id].num_preemptions += 1;
         }
     }
 
@@ -138,11 +138,9 @@ impl<T: StepTimer> Simulation<T> {
     /// Σ computed prompt tokens of the requests about to emit their first token.
     fn first_token_prompt_tokens(&self, tokens: &[TokenOutput]) -> u32 {
         let records = &self.records;
-        let first = |t: &&TokenOutput| {
-            t.num_tokens > 0 && records[t.request.0 as usize].first_token.is_none()
-        };
+        let first = |t: &&TokenOutput| t.num_tokens > 0 && records[t.request].first_token.is_none();
         let computed = |t: &TokenOutput| {
-            let r = &records[t.request.0 as usize];
+            let r = &records[t.request];
             r.prompt_tokens - r.num_cached_tokens
         };
         tokens.iter().filter(first).map(computed).sum()
@@ -151,7 +149,7 @@ impl<T: StepTimer> Simulation<T> {
     /// Appends the step's tokens to the records and reports finished requests.
     fn emit_tokens(&mut self, tokens: &[TokenOutput], at: Duration, sink: &mut impl EngineSink) {
         for t in tokens.iter().filter(|t| t.num_tokens > 0) {
-            let record = &mut self.records[t.request.0 as usize];
+            let record = &mut self.records[t.request];
             record.num_output_tokens += t.num_tokens;
             record.first_token.get_or_insert(at);
             record.last_token = Some(at);

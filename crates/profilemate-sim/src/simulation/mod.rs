@@ -10,6 +10,7 @@
 //! [`transfers`].
 
 mod execute;
+mod record_book;
 mod transfers;
 
 use std::cmp::Reverse;
@@ -31,6 +32,7 @@ use crate::state::ReqState;
 use crate::{EngineConfig, StepTimer};
 
 use execute::InFlight;
+use record_book::RecordBook;
 
 /// Latest arrival the clock accepts (about 31 years), far from `Duration`'s overflow.
 const MAX_ARRIVAL: Duration = Duration::from_secs(1 << 30);
@@ -81,7 +83,7 @@ pub struct Simulation<T> {
     /// scheduled again, and no arrival is admitted, until that step is processed.
     blocked_on_oldest_step: bool,
     aborts: BinaryHeap<Reverse<(Duration, RequestId)>>,
-    records: Vec<RequestRecord>,
+    records: RecordBook,
     next_index: u64,
     rng: StdRng,
     record_token_times: bool,
@@ -115,7 +117,7 @@ impl<T: StepTimer> Simulation<T> {
             gpu_free_at: Duration::ZERO,
             blocked_on_oldest_step: false,
             aborts: BinaryHeap::new(),
-            records: Vec::new(),
+            records: RecordBook::default(),
             next_index: 0,
             record_token_times: true,
             link,
@@ -152,7 +154,7 @@ impl<T: StepTimer> Simulation<T> {
             return Err(RequestError::ArrivalOutOfRange(request.arrival));
         }
         request.max_tokens = request.capped_max_tokens(self.config.max_model_len);
-        let id = RequestId(self.records.len() as u32);
+        let id = self.records.next_id();
         let prompt_tokens = request.prompt.len();
         self.records.push(RequestRecord::new(
             id,
@@ -199,14 +201,29 @@ impl<T: StepTimer> Simulation<T> {
             .min()
     }
 
-    /// Per-request records, indexed by [`RequestId`].
+    /// Per-request records in id order, from the oldest not forgotten (see
+    /// [`forget_finished_records`](Self::forget_finished_records)): `records()[i]` is request
+    /// `first_record_id() + i`; with nothing forgotten, indexed by [`RequestId`].
     pub fn records(&self) -> &[RequestRecord] {
-        &self.records
+        self.records.as_slice()
     }
 
-    /// Consumes the simulation, returning the per-request records.
+    /// The id of `records()[0]`.
+    pub fn first_record_id(&self) -> RequestId {
+        self.records.base()
+    }
+
+    /// Drops the records of the oldest requests while they are finished (a request still
+    /// running keeps itself and every later one), returning how many were dropped. A
+    /// long-running driver calls it now and then so memory stays bounded under endless load;
+    /// the dropped requests' ids stay retired.
+    pub fn forget_finished_records(&mut self) -> usize {
+        self.records.forget_finished()
+    }
+
+    /// Consumes the simulation, returning the per-request records not forgotten.
     pub fn into_records(self) -> Vec<RequestRecord> {
-        self.records
+        self.records.into_vec()
     }
 
     /// Requests still holding KV blocks (0 once all have finished or been aborted).
@@ -340,7 +357,7 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     fn abort_now(&mut self, id: RequestId, at: Duration, sink: &mut impl EngineSink) {
-        let Some(record) = self.records.get_mut(id.0 as usize) else {
+        let Some(record) = self.records.get_mut(id) else {
             return;
         };
         if record.finished.is_some() {
