@@ -174,3 +174,39 @@ async fn a_non_streaming_client_that_gives_up_aborts_its_request_too() {
     assert!(freed, "{:?}", state.engine_status());
     server.shutdown().await.unwrap();
 }
+
+/// Memory stays bounded under load that never lets the engine go idle: finished requests'
+/// records are forgotten while others keep running.
+#[tokio::test]
+async fn records_stay_bounded_when_the_engine_is_never_idle() {
+    // Virtual time at a quarter of wall time: the long request's ~1900 steps of 1 ms take ~8 s.
+    let mut config = fast_config();
+    config.time_scale = 0.25;
+    let server = spawn(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/completions", server.base_url());
+    // One long request keeps the engine busy the whole time...
+    let long = json!({"model": "tiny-llama", "prompt": "x", "max_tokens": 1900, "stream": true});
+    let busy = client.post(&url).json(&long).send().await.unwrap();
+    // ...while 5000 short ones come and go, 32 at a time.
+    let short = json!({"model": "tiny-llama", "prompt": "a b", "max_tokens": 1});
+    let done = futures_util::stream::iter(0..5000)
+        .map(|_| client.post(&url).json(&short).send())
+        .buffer_unordered(32)
+        .filter(|r| std::future::ready(r.as_ref().is_ok_and(|r| r.status() == 200)))
+        .count()
+        .await;
+    assert_eq!(done, 5000);
+    let status = server.state().engine_status();
+    assert!(
+        status.live_requests >= 1,
+        "the long request was still running"
+    );
+    assert!(
+        status.records_kept <= 4096 + 64,
+        "records kept: {}",
+        status.records_kept
+    );
+    drop(busy);
+    server.shutdown().await.unwrap();
+}

@@ -123,6 +123,7 @@ pub use config::EngineConfig;
 pub use cudagraph::CudaGraphConfig;
 pub use error::{ConfigError, RequestError};
 pub use fixed::FixedTiming;
+pub use idmap::IdHasher;
 pub use iteration_log::{IterationLine, ParseIterationError};
 pub use offload::metrics as offload_metrics;
 pub use offload::{

@@ -3,10 +3,9 @@
 //! Virtual time is wall time since start × `--time-scale`; each advance runs the engine up to
 //! now (`Simulation::run_until`) and sleeps until its `next_event`. With scale 0 the engine
 //! runs event after event without waiting, so tokens come as fast as the server can send them.
-//! An idle engine that has served many requests is replaced by a fresh one, so per-request
-//! records do not pile up (vLLM keeps no records either); the prefix cache starts cold then.
-//! An engine that is never idle keeps one small record (~100 bytes, token times off) per
-//! request until it is: `Simulation` has no call to drop finished records yet.
+//! Finished requests' records are forgotten once [`FORGET_AFTER`] have piled up
+//! (`Simulation::forget_finished_records`), so memory stays bounded under any load, idle or
+//! not, and the prefix cache stays warm as vLLM's does.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,8 +20,8 @@ use super::{Driver, Hub, Submission, Wake};
 use crate::ticket::Status;
 use crate::timer::StepTiming;
 
-/// Requests an engine serves before it is recycled once idle.
-const RECYCLE_AFTER: usize = 20_000;
+/// Records kept before the finished ones are forgotten.
+const FORGET_AFTER: usize = 4096;
 
 /// With `--time-scale 0`, how long one advance may run engine events before the thread
 /// wakes the HTTP tasks and takes new commands.
@@ -43,13 +42,12 @@ struct Keys {
 #[derive(Debug)]
 pub(crate) struct SimDriver {
     sim: Simulation<StepTiming>,
-    config: EngineConfig,
-    timer: StepTiming,
     scale: f64,
     start: Instant,
-    /// Virtual time at which the current simulation's clock reads zero.
-    epoch: Duration,
     keys: Keys,
+    /// Records held when the finished ones are next forgotten (amortized: at least twice what
+    /// the last pass kept, so a server with many live requests doesn't sweep every advance).
+    forget_at: usize,
 }
 
 impl SimDriver {
@@ -58,15 +56,14 @@ impl SimDriver {
         timer: StepTiming,
         scale: f64,
     ) -> Result<Self, profilemate_sim::ConfigError> {
-        let sim = fresh(&config, &timer)?;
+        let mut sim = Simulation::new(config, timer)?;
+        sim.record_token_times(false);
         Ok(SimDriver {
             sim,
-            config,
-            timer,
             scale,
             start: Instant::now(),
-            epoch: Duration::ZERO,
             keys: Keys::default(),
+            forget_at: FORGET_AFTER,
         })
     }
 
@@ -77,12 +74,12 @@ impl SimDriver {
         }
         let wall = at.saturating_duration_since(self.start).as_secs_f64();
         let elapsed = Duration::try_from_secs_f64(wall * self.scale).unwrap_or(Duration::MAX);
-        elapsed.saturating_sub(self.epoch).max(self.sim.now())
+        elapsed.max(self.sim.now())
     }
 
     /// The wall instant of simulation time `t`.
     fn wall(&self, t: Duration) -> Instant {
-        let secs = self.epoch.saturating_add(t).as_secs_f64() / self.scale;
+        let secs = t.as_secs_f64() / self.scale;
         later(
             self.start,
             Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
@@ -97,27 +94,17 @@ impl SimDriver {
         self.sim.run_until(t, &mut sink);
         hub.status()
             .set_blocks(self.sim.num_block_holders(), self.sim.num_free_blocks());
+        self.forget_finished();
+        hub.status().set_records_kept(self.sim.records().len());
     }
 
-    /// Swaps in a fresh engine when this one is idle and has served many requests.
-    fn maybe_recycle(&mut self) {
-        if self.sim.records().len() < RECYCLE_AFTER || !self.keys.by_id.is_empty() {
-            return;
-        }
-        if let Ok(sim) = fresh(&self.config, &self.timer) {
-            self.epoch += self.sim.now();
-            self.sim = sim;
+    /// Forgets finished requests' records once enough have piled up.
+    fn forget_finished(&mut self) {
+        if self.sim.records().len() >= self.forget_at {
+            self.sim.forget_finished_records();
+            self.forget_at = FORGET_AFTER.max(2 * self.sim.records().len());
         }
     }
-}
-
-fn fresh(
-    config: &EngineConfig,
-    timer: &StepTiming,
-) -> Result<Simulation<StepTiming>, profilemate_sim::ConfigError> {
-    let mut sim = Simulation::new(config.clone(), timer.clone())?;
-    sim.record_token_times(false);
-    Ok(sim)
 }
 
 impl Driver for SimDriver {
@@ -153,17 +140,14 @@ impl Driver for SimDriver {
         let v = self.sim_time(now);
         self.run_until(v, hub);
         match self.sim.next_event() {
-            None => {
-                self.maybe_recycle();
-                Wake::Idle
-            }
+            None => Wake::Idle,
             Some(t) if t <= v => Wake::At(later(now, SPIN_PAUSE)),
             Some(t) => Wake::At(self.wall(t)),
         }
     }
 
     fn virtual_now(&self, now: Instant) -> Duration {
-        self.epoch + self.sim_time(now)
+        self.sim_time(now)
     }
 }
 
@@ -176,7 +160,6 @@ impl SimDriver {
                 return Wake::Now;
             }
         }
-        self.maybe_recycle();
         Wake::Idle
     }
 }

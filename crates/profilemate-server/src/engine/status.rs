@@ -19,6 +19,7 @@ pub struct EngineStatus {
     free_blocks: AtomicU32,
     kv_usage_bits: AtomicU64,
     generated: AtomicU64,
+    records_kept: AtomicU64,
 }
 
 /// A copy of [`EngineStatus`] at one moment (`GET /profilemate/engine`).
@@ -40,6 +41,8 @@ pub struct EngineSnapshot {
     pub kv_cache_usage: f64,
     /// Output tokens emitted by engine steps.
     pub generated_tokens: u64,
+    /// Per-request records the engine still holds (bounded: finished ones are forgotten).
+    pub records_kept: u64,
 }
 
 impl EngineStatus {
@@ -62,6 +65,10 @@ impl EngineStatus {
         self.free_blocks.store(free, Ordering::Relaxed);
     }
 
+    pub(crate) fn set_records_kept(&self, n: usize) {
+        self.records_kept.store(n as u64, Ordering::Relaxed);
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> EngineSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -74,6 +81,7 @@ impl EngineStatus {
             free_kv_blocks: self.free_blocks.load(Ordering::Relaxed),
             kv_cache_usage: f64::from_bits(load(&self.kv_usage_bits)),
             generated_tokens: load(&self.generated),
+            records_kept: load(&self.records_kept),
         }
     }
 }

@@ -201,22 +201,16 @@ impl<T: StepTimer> Simulation<T> {
             .min()
     }
 
-    /// Per-request records in id order, from the oldest not forgotten (see
-    /// [`forget_finished_records`](Self::forget_finished_records)): `records()[i]` is request
-    /// `first_record_id() + i`; with nothing forgotten, indexed by [`RequestId`].
+    /// Per-request records in id order. With nothing forgotten (see
+    /// [`forget_finished_records`](Self::forget_finished_records)) `records()[i]` is request
+    /// `i`; each record carries its [`RequestId`] either way.
     pub fn records(&self) -> &[RequestRecord] {
         self.records.as_slice()
     }
 
-    /// The id of `records()[0]`.
-    pub fn first_record_id(&self) -> RequestId {
-        self.records.base()
-    }
-
-    /// Drops the records of the oldest requests while they are finished (a request still
-    /// running keeps itself and every later one), returning how many were dropped. A
-    /// long-running driver calls it now and then so memory stays bounded under endless load;
-    /// the dropped requests' ids stay retired.
+    /// Drops the records of every finished request, returning how many were dropped. A
+    /// long-running driver calls it now and then so memory stays bounded under endless load,
+    /// however long some requests run; the dropped requests' ids stay retired.
     pub fn forget_finished_records(&mut self) -> usize {
         self.records.forget_finished()
     }
