@@ -167,12 +167,14 @@ impl ServerMetrics {
         self.ttft.observe(ttft.as_secs_f64());
     }
 
-    /// `n` output tokens; `itl` is the gap since the request's previous ones, if any.
-    pub(crate) fn on_tokens(&self, n: u32, itl: Option<Duration>) {
-        self.generation_tokens.inc_by(f64::from(n));
-        if let Some(gap) = itl {
-            self.itl.observe(gap.as_secs_f64());
-        }
+    /// `n` more output tokens.
+    pub(crate) fn add_generation_tokens(&self, n: u64) {
+        self.generation_tokens.inc_by(n as f64);
+    }
+
+    /// `times` inter-token latencies of `gap` each.
+    pub(crate) fn observe_itl(&self, gap: Duration, times: u64) {
+        self.itl.observe_repeated(gap.as_secs_f64(), times);
     }
 
     /// A finished or aborted request.

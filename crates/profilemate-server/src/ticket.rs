@@ -4,11 +4,12 @@
 //! new since its last chunk. Nothing is queued per token, so memory per request is constant
 //! whatever the client's speed: a slow reader gets several tokens per chunk, as vLLM's
 //! `RequestOutputCollector` merges outputs a slow consumer has not taken yet
-//! (vllm/v1/engine/output_processor.py, vLLM 0.32). Tokens are added quietly and the task is
-//! woken once per engine advance ([`Ticket::wake`]), not once per step, so an engine running
-//! many steps per advance (`--time-scale 0`) costs one wake-up per request, not one per token.
+//! (vllm/v1/engine/output_processor.py, vLLM 0.32). The engine adds a request's tokens and
+//! wakes its task once per engine advance ([`Ticket::add_tokens`], then [`Ticket::wake`]),
+//! not once per step, so an engine running many steps per advance (`--time-scale 0`) costs
+//! one update and one wake-up per request, not one per token.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use tokio::sync::Notify;
 
@@ -28,22 +29,18 @@ pub(crate) enum Status {
 pub(crate) struct Ticket {
     emitted: AtomicU32,
     status: AtomicU8,
-    /// Tokens were added since the last wake-up.
-    pending_wake: AtomicBool,
     notify: Notify,
 }
 
 impl Ticket {
-    /// Engine side: `n` more tokens; `true` when the ticket now needs a [`wake`](Self::wake)
-    /// (the first news since the last one).
-    pub(crate) fn add_tokens(&self, n: u32) -> bool {
+    /// Engine side: `n` more tokens, seen by the task when it next looks (see
+    /// [`wake`](Self::wake)).
+    pub(crate) fn add_tokens(&self, n: u32) {
         self.emitted.fetch_add(n, Ordering::Release);
-        !self.pending_wake.swap(true, Ordering::AcqRel)
     }
 
     /// Engine side: wakes the HTTP task for the tokens added since the last wake-up.
     pub(crate) fn wake(&self) {
-        self.pending_wake.store(false, Ordering::Release);
         self.notify.notify_one();
     }
 
@@ -83,8 +80,8 @@ mod tests {
     #[tokio::test]
     async fn news_before_the_wait_is_not_lost() {
         let ticket = Ticket::default();
-        assert!(ticket.add_tokens(3));
-        assert!(!ticket.add_tokens(1), "one wake-up covers both");
+        ticket.add_tokens(3);
+        ticket.add_tokens(1);
         ticket.wake();
         ticket.changed().await;
         ticket.close(Status::Finished);

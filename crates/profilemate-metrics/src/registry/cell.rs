@@ -16,9 +16,16 @@ impl AtomicF64 {
     }
 
     pub(crate) fn add(&self, delta: f64) {
+        self.add_repeated(delta, 1);
+    }
+
+    /// Adds `delta` `times` times, one addition after another (the same rounding as that
+    /// many [`add`](Self::add) calls), in one atomic update.
+    pub(crate) fn add_repeated(&self, delta: f64, times: u64) {
         let mut old = self.0.load(Ordering::Relaxed);
         loop {
-            let new = (f64::from_bits(old) + delta).to_bits();
+            let sum = (0..times).fold(f64::from_bits(old), |acc, _| acc + delta);
+            let new = sum.to_bits();
             match self
                 .0
                 .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
@@ -61,11 +68,17 @@ impl HistogramCell {
 
     /// Records one observation: the first bucket whose bound is ≥ `value` (`+Inf` for NaN).
     pub(crate) fn observe(&self, value: f64) {
+        self.observe_repeated(value, 1);
+    }
+
+    /// Records `times` observations of the same `value`, exactly as that many
+    /// [`observe`](Self::observe) calls would.
+    pub(crate) fn observe_repeated(&self, value: f64, times: u64) {
         let idx = self
             .bounds
             .partition_point(|&b| b < value || value.is_nan());
-        self.counts[idx].fetch_add(1, Ordering::Relaxed);
-        self.sum.add(value);
+        self.counts[idx].fetch_add(times, Ordering::Relaxed);
+        self.sum.add_repeated(value, times);
     }
 
     pub(crate) fn state(&self) -> HistogramState {
@@ -113,5 +126,22 @@ mod tests {
         let s = h.state();
         assert_eq!(s.buckets, vec![(1.0, 2), (5.0, 4), (f64::INFINITY, 5)]);
         assert_eq!((s.sum, s.count), (14.51, 5));
+    }
+
+    #[test]
+    fn repeated_observations_match_one_by_one() {
+        let (one, many) = (
+            HistogramCell::new(vec![0.01].into()),
+            HistogramCell::new(vec![0.01].into()),
+        );
+        for v in [0.1, 0.007, 0.007, 0.007, 0.3] {
+            one.observe(v);
+        }
+        many.observe_repeated(0.1, 1);
+        many.observe_repeated(0.007, 3);
+        many.observe_repeated(0.3, 1);
+        many.observe_repeated(0.5, 0);
+        assert_eq!(one.state(), many.state());
+        assert_eq!(one.state().sum.to_bits(), many.state().sum.to_bits());
     }
 }

@@ -110,6 +110,12 @@ impl Histogram {
         self.0.observe(value);
     }
 
+    /// Records `times` observations of `value` at once: the same buckets and the same sum
+    /// (added one by one, so rounding too) as that many [`observe`](Self::observe) calls.
+    pub fn observe_repeated(&self, value: f64, times: u64) {
+        self.0.observe_repeated(value, times);
+    }
+
     /// `(upper bound, cumulative count)` per bucket, `+Inf` last.
     pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.0.state().buckets

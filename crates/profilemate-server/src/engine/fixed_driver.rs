@@ -3,11 +3,12 @@
 //! whatever else is running. The scheduler is bypassed; counts stay exact.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{FixedTiming, Request, RequestId, RequestRecord};
 
+use super::hub::KeyMap;
 use super::logging::later;
 use super::{Driver, Hub, Submission, Wake};
 
@@ -26,7 +27,7 @@ pub(crate) struct FixedDriver {
     timing: FixedTiming,
     start: Instant,
     due: BinaryHeap<Reverse<(Duration, u64)>>,
-    live: HashMap<u64, Scheduled>,
+    live: KeyMap<u64, Scheduled>,
 }
 
 impl FixedDriver {
@@ -35,7 +36,7 @@ impl FixedDriver {
             timing,
             start,
             due: BinaryHeap::with_capacity(1024),
-            live: HashMap::with_capacity(1024),
+            live: KeyMap::with_capacity_and_hasher(1024, Default::default()),
         }
     }
 

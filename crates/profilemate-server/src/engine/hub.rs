@@ -1,15 +1,21 @@
 //! Provides [`Hub`], where engine events land: it wakes the HTTP tasks through their
 //! [`Ticket`]s, updates the metrics and writes the vLLM log lines.
+//!
+//! Per-token work is kept to a map lookup and a few additions: a request's new tokens are
+//! published to its ticket, and the per-token metrics written, once per engine advance
+//! ([`Hub::wake_all`]) or when the request finishes, whichever comes first.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::Duration;
 
 use profilemate_metrics::offload::OffloadExporter;
-use profilemate_sim::{OffloadStats, RequestRecord, StepRecord};
+use profilemate_sim::{IdHasher, OffloadStats, RequestRecord, StepRecord};
 
 use super::logging::EngineLogs;
 use super::status::EngineStatus;
+use super::tally::TokenTally;
 use crate::metrics::ServerMetrics;
 use crate::ticket::{Status, Ticket};
 
@@ -20,15 +26,32 @@ struct Entry {
     arrival: Duration,
     prompt_tokens: u32,
     last_token: Option<Duration>,
+    /// Tokens emitted but not yet added to the ticket.
+    unpublished: u32,
 }
+
+impl Entry {
+    /// Hands the unpublished tokens to the ticket; `true` if there were any.
+    fn publish(&mut self) -> bool {
+        let n = std::mem::take(&mut self.unpublished);
+        if n > 0 {
+            self.ticket.add_tokens(n);
+        }
+        n > 0
+    }
+}
+
+/// A map keyed by the server's request keys (sequential, never chosen by a client).
+pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// The engine thread's outputs.
 #[derive(Debug)]
 pub(crate) struct Hub {
-    entries: HashMap<u64, Entry>,
-    /// Tickets with tokens added since the last [`wake_all`](Self::wake_all).
-    to_wake: Vec<Arc<Ticket>>,
+    entries: KeyMap<u64, Entry>,
+    /// Requests with unpublished tokens since the last [`wake_all`](Self::wake_all).
+    to_wake: Vec<u64>,
     metrics: ServerMetrics,
+    tally: TokenTally,
     status: Arc<EngineStatus>,
     logs: Option<EngineLogs>,
     /// The `vllm:kv_offload_*` metrics, with KV offloading on.
@@ -42,9 +65,10 @@ impl Hub {
         logs: Option<EngineLogs>,
     ) -> Self {
         Hub {
-            entries: HashMap::with_capacity(1024),
+            entries: KeyMap::with_capacity_and_hasher(1024, BuildHasherDefault::default()),
             to_wake: Vec::with_capacity(1024),
             metrics,
+            tally: TokenTally::default(),
             status,
             logs,
             offload: None,
@@ -74,6 +98,7 @@ impl Hub {
             arrival,
             prompt_tokens: prompt,
             last_token: None,
+            unpublished: 0,
         };
         self.entries.insert(key, entry);
         self.status.set_live(self.entries.len());
@@ -90,32 +115,43 @@ impl Hub {
         }
         let itl = e.last_token.map(|last| at.saturating_sub(last));
         e.last_token = Some(at);
-        self.metrics.on_tokens(n, itl);
-        if e.ticket.add_tokens(n) {
-            self.to_wake.push(e.ticket.clone());
+        self.tally.add(n, itl, &self.metrics);
+        if e.unpublished == 0 {
+            self.to_wake.push(key);
         }
+        e.unpublished = e.unpublished.saturating_add(n);
     }
 
-    /// Wakes the HTTP tasks of every request that got tokens since the last call (once per
-    /// engine advance).
+    /// Publishes the tokens of every request that got some since the last call and wakes its
+    /// HTTP task, and writes the tallied metrics (once per engine advance).
     pub(crate) fn wake_all(&mut self) {
-        for ticket in self.to_wake.drain(..) {
-            ticket.wake();
+        for key in self.to_wake.drain(..) {
+            if let Some(e) = self.entries.get_mut(&key)
+                && e.publish()
+            {
+                e.ticket.wake();
+            }
         }
+        self.tally.flush(&self.metrics);
     }
 
     /// Request `key` finished (all tokens out) or was aborted.
+    ///
+    /// The metrics are written before the ticket closes, so a client that has seen its
+    /// answer end finds its request counted.
     pub(crate) fn finish(&mut self, key: u64, record: &RequestRecord, aborted: bool) {
-        if let Some(e) = self.entries.remove(&key) {
-            let status = if aborted {
+        self.tally.flush(&self.metrics);
+        self.metrics.on_finished(record, aborted);
+        let entry = self.entries.remove(&key);
+        self.status.set_live(self.entries.len());
+        if let Some(mut e) = entry {
+            e.publish();
+            e.ticket.close(if aborted {
                 Status::Aborted
             } else {
                 Status::Finished
-            };
-            e.ticket.close(status);
+            });
         }
-        self.metrics.on_finished(record, aborted);
-        self.status.set_live(self.entries.len());
     }
 
     /// Live requests, for drivers without engine steps.
@@ -151,7 +187,9 @@ impl Hub {
 
     /// Ends every live request (the engine is stopping) and flushes the logs.
     pub(crate) fn shutdown(&mut self) {
-        for (_, e) in self.entries.drain() {
+        self.tally.flush(&self.metrics);
+        for (_, mut e) in self.entries.drain() {
+            e.publish();
             e.ticket.close(Status::Aborted);
         }
         self.status.set_live(0);

@@ -10,6 +10,7 @@ pub(crate) mod hub;
 pub(crate) mod logging;
 mod sim_driver;
 pub(crate) mod status;
+mod tally;
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};

@@ -7,7 +7,6 @@
 //! (`Simulation::forget_finished_records`), so memory stays bounded under any load, idle or
 //! not, and the prefix cache stays warm as vLLM's does.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{
@@ -15,6 +14,7 @@ use profilemate_sim::{
     Simulation, StepRecord,
 };
 
+use super::hub::KeyMap;
 use super::logging::later;
 use super::{Driver, Hub, Submission, Wake};
 use crate::ticket::Status;
@@ -34,8 +34,8 @@ const SPIN_PAUSE: Duration = Duration::from_micros(20);
 /// Maps between HTTP keys and engine request ids.
 #[derive(Debug, Default)]
 struct Keys {
-    by_id: HashMap<RequestId, u64>,
-    by_key: HashMap<u64, RequestId>,
+    by_id: KeyMap<RequestId, u64>,
+    by_key: KeyMap<u64, RequestId>,
 }
 
 /// The real-time driver of a [`Simulation`].
