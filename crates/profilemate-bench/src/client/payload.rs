@@ -4,16 +4,31 @@
 //! completions send `prompt`, `repetition_penalty: 1.0`, `max_tokens`, `logprobs`; chat sends a
 //! user message with one text part and `max_completion_tokens`; both stream with
 //! `include_usage`; embeddings send `input` and `truncate_prompt_tokens: -1`. Then `ignore_eos`
-//! (when set) and the merged sampling / `--extra-body` keys are applied on top.
+//! (when set) and the merged sampling / `--extra-body` keys are applied on top. The body is
+//! rendered once per run with marks in place of the prompt and output length, and each request
+//! splices its values into those bytes (no JSON tree per request).
 
 use serde_json::{Map, Value, json};
 
 use crate::config::{Backend, BenchConfig};
 use crate::workload::{Prompt, SampleRequest};
 
+/// Stands in for the prompt while the template is rendered (a JSON string no real body holds).
+const PROMPT_MARK: &str = "\u{1}profilemate-prompt\u{1}";
+/// Stands in for the output length while the template is rendered.
+const MAX_TOKENS_MARK: &str = "\u{1}profilemate-max-tokens\u{1}";
+
 /// The per-run part of every body.
 #[derive(Debug, Clone)]
 pub struct BodyTemplate {
+    fields: Fields,
+    /// The body pre-rendered once, `None` when a mark could not be placed exactly once.
+    spliced: Option<Spliced>,
+}
+
+/// What a body is built from, besides the request.
+#[derive(Debug, Clone)]
+struct Fields {
     backend: Backend,
     model: String,
     logprobs: Option<i64>,
@@ -21,10 +36,24 @@ pub struct BodyTemplate {
     extra_body: Map<String, Value>,
 }
 
+/// A per-request value spliced into the pre-rendered body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Prompt,
+    MaxTokens,
+}
+
+/// A pre-rendered body: `literals[0]`, `slots[0]`, `literals[1]`, ... `literals[n]`.
+#[derive(Debug, Clone)]
+struct Spliced {
+    literals: Vec<Vec<u8>>,
+    slots: Vec<Slot>,
+}
+
 impl BodyTemplate {
     /// The template for a run sending `model` (the served name when set).
     pub fn new(config: &BenchConfig, model: &str) -> Self {
-        Self {
+        Self::from_fields(Fields {
             backend: config.backend,
             model: config
                 .served_model_name
@@ -33,25 +62,51 @@ impl BodyTemplate {
             logprobs: config.logprobs,
             ignore_eos: config.ignore_eos,
             extra_body: config.extra_body.clone(),
+        })
+    }
+
+    fn from_fields(fields: Fields) -> Self {
+        let spliced = Spliced::new(&fields);
+        Self { fields, spliced }
+    }
+
+    /// The JSON body for one request: the pre-rendered bytes with the prompt and output length
+    /// spliced in, byte for byte what rendering the whole body would give.
+    pub fn render(&self, req: &SampleRequest) -> Vec<u8> {
+        match &self.spliced {
+            Some(spliced) => spliced.render(self.fields.backend, req),
+            None => self.render_value(req),
         }
     }
 
-    /// The JSON body for one request.
-    pub fn render(&self, req: &SampleRequest) -> Vec<u8> {
+    /// Renders the whole body as a JSON value (the fallback, and what the template is cut from).
+    fn render_value(&self, req: &SampleRequest) -> Vec<u8> {
+        let prompt = match self.fields.backend {
+            Backend::OpenaiChat => Value::String(prompt_text(&req.prompt)),
+            _ => prompt_json(&req.prompt),
+        };
+        let body = self.fields.body(prompt, json!(req.expected_output_len));
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+impl Fields {
+    /// The body with `prompt` (already in the backend's form) and `max_tokens`.
+    fn body(&self, prompt: Value, max_tokens: Value) -> Value {
         let mut body = match self.backend {
             Backend::Vllm | Backend::Openai => json!({
-                "model": self.model, "prompt": prompt_json(&req.prompt), "repetition_penalty": 1.0,
-                "max_tokens": req.expected_output_len, "logprobs": self.logprobs,
+                "model": self.model, "prompt": prompt, "repetition_penalty": 1.0,
+                "max_tokens": max_tokens, "logprobs": self.logprobs,
                 "stream": true, "stream_options": {"include_usage": true},
             }),
             Backend::OpenaiChat => json!({
                 "model": self.model,
-                "messages": [{"role": "user", "content": [{"type": "text", "text": prompt_text(&req.prompt)}]}],
-                "max_completion_tokens": req.expected_output_len,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+                "max_completion_tokens": max_tokens,
                 "stream": true, "stream_options": {"include_usage": true},
             }),
             Backend::OpenaiEmbeddings => json!({
-                "model": self.model, "input": prompt_json(&req.prompt), "truncate_prompt_tokens": -1,
+                "model": self.model, "input": prompt, "truncate_prompt_tokens": -1,
             }),
         };
         if let Value::Object(map) = &mut body {
@@ -60,7 +115,78 @@ impl BodyTemplate {
             }
             map.extend(self.extra_body.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        serde_json::to_vec(&body).unwrap_or_default()
+        body
+    }
+}
+
+impl Spliced {
+    /// Renders `fields` once with marks for the slots and cuts the bytes at them; `None` when
+    /// the prompt mark is not there exactly once or the length mark more than once.
+    fn new(fields: &Fields) -> Option<Self> {
+        let body = fields.body(json!(PROMPT_MARK), json!(MAX_TOKENS_MARK));
+        let bytes = serde_json::to_vec(&body).ok()?;
+        let mut marks = Vec::new();
+        for (slot, mark) in [
+            (Slot::Prompt, PROMPT_MARK),
+            (Slot::MaxTokens, MAX_TOKENS_MARK),
+        ] {
+            let quoted = serde_json::to_vec(mark).ok()?;
+            let found: Vec<usize> = memchr::memmem::find_iter(&bytes, &quoted).collect();
+            match (slot, found.as_slice()) {
+                (_, [at]) => marks.push((*at, quoted.len(), slot)),
+                (Slot::MaxTokens, []) => {} // --extra-body replaced it
+                _ => return None,
+            }
+        }
+        marks.sort_unstable_by_key(|&(at, _, _)| at);
+        let (mut literals, mut slots, mut from) = (Vec::new(), Vec::new(), 0);
+        for (at, len, slot) in marks {
+            literals.push(bytes[from..at].to_vec());
+            slots.push(slot);
+            from = at + len;
+        }
+        literals.push(bytes[from..].to_vec());
+        Some(Self { literals, slots })
+    }
+
+    fn render(&self, backend: Backend, req: &SampleRequest) -> Vec<u8> {
+        let size: usize = self.literals.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(size + prompt_size_hint(&req.prompt));
+        for (literal, slot) in self.literals.iter().zip(&self.slots) {
+            out.extend_from_slice(literal);
+            match slot {
+                Slot::Prompt => write_prompt(&mut out, backend, &req.prompt),
+                Slot::MaxTokens => write_json(&mut out, &req.expected_output_len),
+            }
+        }
+        out.extend_from_slice(self.literals.last().map_or(&[][..], Vec::as_slice));
+        out
+    }
+}
+
+/// Writes the prompt as [`BodyTemplate::render_value`] would: text for chat, else its JSON.
+fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &Prompt) {
+    match (backend, p) {
+        (_, Prompt::Text(t)) => write_json(out, t),
+        (Backend::OpenaiChat, _) => write_json(out, &prompt_text(p)),
+        (_, Prompt::TokenIds(ids)) => write_json(out, ids),
+        (_, Prompt::Batch(items)) => write_json(out, items),
+    }
+}
+
+/// Appends `v` as JSON; writing strings, numbers and lists of them to a `Vec` cannot fail.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        debug_assert!(false, "serializing a prompt to memory failed");
+    }
+}
+
+/// Roughly how many bytes the prompt takes as JSON, to size the body once.
+fn prompt_size_hint(p: &Prompt) -> usize {
+    match p {
+        Prompt::Text(t) => t.len() + 16,
+        Prompt::TokenIds(ids) => ids.len() * 8 + 2,
+        Prompt::Batch(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
     }
 }
 
@@ -98,13 +224,13 @@ mod tests {
         let Value::Object(extra_body) = extra else {
             panic!("object")
         };
-        BodyTemplate {
+        BodyTemplate::from_fields(Fields {
             backend,
             model: "m".into(),
             logprobs: None,
             ignore_eos,
             extra_body,
-        }
+        })
     }
 
     fn req(prompt: Prompt) -> SampleRequest {
@@ -166,5 +292,48 @@ mod tests {
         );
         assert!(b.get("stream").is_none());
         assert_eq!(num_input_sequences(&r.prompt), 2);
+    }
+
+    #[test]
+    fn spliced_body_is_byte_for_byte_the_rendered_one() {
+        let prompts = [
+            Prompt::Text(" a \"quoted\"\n\u{1}profilemate-prompt\u{1} é".into()),
+            Prompt::TokenIds(vec![5, 6, 4_000_000_000]),
+            Prompt::Batch(vec!["x".into(), "y\\".into()]),
+        ];
+        let backends = [
+            Backend::Vllm,
+            Backend::Openai,
+            Backend::OpenaiChat,
+            Backend::OpenaiEmbeddings,
+        ];
+        let extras = [
+            json!({}),
+            json!({"max_tokens": 9, "temperature": 0.5}),
+            json!({"z": [1.5, null]}),
+        ];
+        for backend in backends {
+            for extra in &extras {
+                for eos in [false, true] {
+                    let t = template(backend, extra.clone(), eos);
+                    assert!(t.spliced.is_some(), "{backend:?} {extra}");
+                    for p in &prompts {
+                        let r = req(p.clone());
+                        assert_eq!(
+                            t.render(&r),
+                            t.render_value(&r),
+                            "{backend:?} {extra} {p:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_mark_in_extra_body_falls_back_to_rendering_the_value() {
+        let t = template(Backend::Openai, json!({"note": PROMPT_MARK}), false);
+        assert!(t.spliced.is_none());
+        assert_eq!(body(&t, &req(Prompt::Text("p".into())))["prompt"], "p");
     }
 }
