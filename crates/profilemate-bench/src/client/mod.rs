@@ -34,6 +34,8 @@ pub struct Client {
     http: reqwest::Client,
     base_url: String,
     api_url: String,
+    /// `api_url` parsed once; `None` if it does not parse (each request then fails as before).
+    api_target: Option<reqwest::Url>,
     backend: Backend,
     headers: HeaderMap,
     body: payload::BodyTemplate,
@@ -58,6 +60,7 @@ impl Client {
             http,
             base_url: config.base_url.clone(),
             api_url: config.api_url(),
+            api_target: reqwest::Url::parse(&config.api_url()).ok(),
             backend: config.backend,
             headers: headers(config)?,
             body: payload::BodyTemplate::new(config, model),
@@ -75,11 +78,11 @@ impl Client {
     /// Sends one request and measures it; every outcome, including cancellation, is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
         let body = self.body.render(req);
-        let mut rb = self
-            .http
-            .post(&self.api_url)
-            .headers(self.headers.clone())
-            .body(body);
+        let rb = match &self.api_target {
+            Some(url) => self.http.post(url.clone()),
+            None => self.http.post(&self.api_url),
+        };
+        let mut rb = rb.headers(self.headers.clone()).body(body);
         if !req.request_id.is_empty() {
             rb = rb.header("x-request-id", &req.request_id);
         }
