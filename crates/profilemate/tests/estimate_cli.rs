@@ -30,12 +30,21 @@ fn write_config(name: &str, text: &str) -> PathBuf {
     dir
 }
 
-fn stderr_of(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs `estimate ARGS` and asserts it fails with exit status 2 and a message holding every
+/// one of `needles`.
+fn fails_naming(args: &[&str], needles: &[&str]) {
+    let out = estimate().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+    }
+}
+
+/// `estimate --config DIR --prefill 8` failing with a message holding `needles`.
+fn config_fails_naming(dir: &Path, needles: &[&str]) {
+    let dir = dir.to_str().unwrap();
+    fails_naming(&["--config", dir, "--prefill", "8"], needles);
 }
 
 #[test]
@@ -119,29 +128,16 @@ fn case_mode_reproduces_goldens_and_reports_errors_per_line() {
 
 #[test]
 fn missing_config_file_is_named() {
-    let (code, err) =
-        stderr_of(estimate().args(["--config", "/nonexistent/model", "--prefill", "8"]));
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("/nonexistent/model") && err.contains("cannot read"),
-        "{err}"
+    config_fails_naming(
+        Path::new("/nonexistent/model"),
+        &["/nonexistent/model", "cannot read"],
     );
 }
 
 #[test]
 fn invalid_json_is_named_with_its_position() {
     let dir = write_config("badjson", "{\"hidden_size\": 64,,}");
-    let (code, err) = stderr_of(
-        estimate()
-            .arg("--config")
-            .arg(&dir)
-            .args(["--prefill", "8"]),
-    );
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("is not valid JSON") && err.contains("line 1"),
-        "{err}"
-    );
+    config_fails_naming(&dir, &["is not valid JSON", "line 1"]);
 }
 
 #[test]
@@ -150,14 +146,7 @@ fn config_without_attention_heads_is_named() {
         "noheads",
         r#"{"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"vocab_size":10,"intermediate_size":128}"#,
     );
-    let (code, err) = stderr_of(
-        estimate()
-            .arg("--config")
-            .arg(&dir)
-            .args(["--prefill", "8"]),
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("num_attention_heads"), "{err}");
+    config_fails_naming(&dir, &["num_attention_heads"]);
 }
 
 #[test]
@@ -166,51 +155,33 @@ fn zero_and_negative_sizes_are_named() {
         "zero",
         r#"{"hidden_size":0,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":10}"#,
     );
-    let (code, err) = stderr_of(
-        estimate()
-            .arg("--config")
-            .arg(&dir)
-            .args(["--prefill", "8"]),
+    config_fails_naming(&dir, &["`hidden_size` must be > 0 (got 0)"]);
+    let model = ["--model", "llama-3.1-8b"];
+    fails_naming(
+        &[&model[..], &["--decode", "0@10"]].concat(),
+        &["--decode `0@10`", "COUNT"],
     );
-    assert_eq!(code, 2);
-    assert!(err.contains("`hidden_size` must be > 0 (got 0)"), "{err}");
-    let (code, err) = stderr_of(estimate().args(["--model", "llama-3.1-8b", "--decode", "0@10"]));
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("--decode `0@10`") && err.contains("COUNT"),
-        "{err}"
+    fails_naming(
+        &[&model[..], &["--prefill", "8", "-t", "0"]].concat(),
+        &["tensor-parallel-size"],
     );
-    let (code, err) =
-        stderr_of(estimate().args(["--model", "llama-3.1-8b", "--prefill", "8", "-t", "0"]));
-    assert_eq!(code, 2);
-    assert!(err.contains("tensor-parallel-size"), "{err}");
 }
 
 #[test]
 fn unknown_dtype_and_preset_are_named() {
-    let (code, err) = stderr_of(estimate().args([
-        "--model",
-        "llama-3.1-8b",
-        "--prefill",
-        "8",
-        "--dtype",
-        "int3",
-    ]));
-    assert_eq!(code, 2);
-    assert!(err.contains("unknown dtype `int3`"), "{err}");
-    let (code, err) = stderr_of(estimate().args([
-        "--model",
-        "llama-3.1-8b",
-        "--prefill",
-        "8",
-        "--kv-cache-dtype",
-        "fp6",
-    ]));
-    assert_eq!(code, 2);
-    assert!(err.contains("kv-cache-dtype `fp6`"), "{err}");
-    let (code, err) = stderr_of(estimate().args(["--model", "llama-9", "--prefill", "8"]));
-    assert_eq!(code, 2);
-    assert!(err.contains("no model preset named `llama-9`"), "{err}");
+    let base = ["--model", "llama-3.1-8b", "--prefill", "8"];
+    fails_naming(
+        &[&base[..], &["--dtype", "int3"]].concat(),
+        &["unknown dtype `int3`"],
+    );
+    fails_naming(
+        &[&base[..], &["--kv-cache-dtype", "fp6"]].concat(),
+        &["kv-cache-dtype `fp6`"],
+    );
+    fails_naming(
+        &["--model", "llama-9", "--prefill", "8"],
+        &["no model preset named `llama-9`"],
+    );
 }
 
 #[test]

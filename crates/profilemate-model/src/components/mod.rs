@@ -13,6 +13,7 @@ mod unembed;
 
 pub use attention::AttentionMetrics;
 pub use base::Deployment;
+pub(crate) use base::per_gpu_heads;
 pub use ffn::FfnMetrics;
 pub use mla::MlaAttentionMetrics;
 pub use unembed::UnembedMetrics;

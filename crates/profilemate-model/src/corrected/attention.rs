@@ -4,7 +4,7 @@
 //! Every other term is vLLM's (`AttentionMetrics`); only `attn_qk`, `attn_av` and
 //! `attn_input` are replaced (model-anchors.md §5 #8, #9).
 
-use crate::components::{AttentionMetrics, Metric};
+use crate::components::{AttentionMetrics, Metric, per_gpu_heads};
 use crate::context::ExecutionContext;
 use crate::corrected::causal::attention_pairs;
 use crate::corrected::{Totals, add};
@@ -38,7 +38,7 @@ impl CorrectedAttention {
     /// `(q, kv, L_full, L_swa)` per GPU.
     fn shape(&self) -> (f64, f64, f64, f64) {
         let m = &self.exact;
-        let heads = |n: u64| (n / m.tp_size).max(1) as f64;
+        let heads = |n: u64| per_gpu_heads(n, m.tp_size, true) as f64;
         let pp = m.pp_size as f64;
         let swa = m.num_swa_layers as f64 / pp;
         let full = (m.num_hidden_layers - m.num_swa_layers) as f64 / pp;

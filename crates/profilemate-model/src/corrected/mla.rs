@@ -7,7 +7,7 @@
 //! output (those BMMs cost what vLLM bills as `kv_b_proj`). Prefill up-projects K/V; a chunk
 //! with a cached prefix up-projects the prefix latents too (model-anchors.md §5 #10).
 
-use crate::components::{Metric, MlaAttentionMetrics};
+use crate::components::{Metric, MlaAttentionMetrics, per_gpu_heads};
 use crate::context::ExecutionContext;
 use crate::corrected::causal::attention_pairs;
 use crate::corrected::{Totals, add, is_decode_like};
@@ -44,7 +44,7 @@ impl CorrectedMla {
     /// `[attn_qk, attn_av, context up-projection]` per GPU.
     fn flops(&self, ctx: &ExecutionContext) -> [u128; 3] {
         let m = &self.exact;
-        let q = (m.num_attention_heads / m.tp_size).max(1) as f64;
+        let q = per_gpu_heads(m.num_attention_heads, m.tp_size, true) as f64;
         let layers = m.num_hidden_layers as f64 / m.pp_size as f64;
         let (c, r, nope, v) = (
             m.kv_lora_rank as f64,
