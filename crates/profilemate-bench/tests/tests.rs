@@ -2,6 +2,7 @@
 
 mod util;
 
+mod connections;
 mod faults;
 mod features;
 mod parity;

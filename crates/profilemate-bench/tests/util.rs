@@ -262,3 +262,52 @@ pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
         ..BenchConfig::default()
     }
 }
+
+/// A keep-alive loopback server: each connection answers requests one after another (four
+/// one-token SSE events, `content-length` framed) until the client closes it or, with
+/// `idle_close`, until it has been idle that long; then it closes without a word, as servers
+/// with an idle timeout do. Returns the base URL and how many connections carried a completion.
+pub(crate) async fn keep_alive_server(idle_close: Option<Duration>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(keep_alive(sock, idle_close, count.clone()));
+        }
+    });
+    (format!("http://{addr}"), connections)
+}
+
+async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, count: Arc<AtomicUsize>) {
+    let events: String = std::iter::repeat_n(TOKEN, 4)
+        .chain([
+            r#"{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4}}"#,
+            "[DONE]",
+        ])
+        .map(|data| format!("data: {data}\n\n"))
+        .collect();
+    let mut counted = false;
+    loop {
+        let request = match idle_close {
+            Some(idle) => match tokio::time::timeout(idle, read_request(&mut sock)).await {
+                Ok(r) => r,
+                Err(_) => return, // idle too long: drop the socket
+            },
+            None => read_request(&mut sock).await,
+        };
+        let Some((path, _, _)) = request else { return };
+        if path == "/v1/completions" && !counted {
+            counted = true;
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{events}",
+            events.len()
+        );
+        if sock.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! 0.32) with one deliberate improvement: each SSE event is stamped with the arrival time of the
 //! body chunk that completed it, taken before any parsing, rather than after JSON decoding.
 
+mod connection;
 pub mod payload;
 pub mod sse;
 pub mod stream;
@@ -11,7 +12,11 @@ pub mod stream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
 use crate::cancel::CancelToken;
 use crate::config::{Backend, BenchConfig};
@@ -19,6 +24,7 @@ use crate::error::BenchError;
 use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::tokenizer::Tokenizer;
 use crate::workload::SampleRequest;
+use connection::{Connections, Failure, Target};
 use sse::SseParser;
 use stream::StreamState;
 
@@ -26,16 +32,16 @@ use stream::StreamState;
 pub const NO_TOKEN_ERROR: &str =
     "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
 
-type Failure = (ErrorKind, String);
-
 /// A configured client for one run; cheap to share behind an `Arc`.
+///
+/// The timed requests go over the client's own HTTP/1.1 connections, at most one per request
+/// in flight ([`connection`]); the untimed GETs (`/metrics`) over a plain reqwest client.
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
-    api_url: String,
-    /// `api_url` parsed once; `None` if it does not parse (each request then fails as before).
-    api_target: Option<reqwest::Url>,
+    /// The API URL's connections, or why the URL cannot be used (each request then fails).
+    connections: Result<Connections, String>,
     backend: Backend,
     headers: HeaderMap,
     body: payload::BodyTemplate,
@@ -53,14 +59,12 @@ impl Client {
     ) -> Result<Self, BenchError> {
         let http = reqwest::Client::builder()
             .no_proxy()
-            .pool_max_idle_per_host(config.max_concurrency.unwrap_or(usize::MAX))
             .build()
             .map_err(|e| BenchError::Client(e.to_string()))?;
         Ok(Self {
             http,
             base_url: config.base_url.clone(),
-            api_url: config.api_url(),
-            api_target: reqwest::Url::parse(&config.api_url()).ok(),
+            connections: Target::parse(&config.api_url()).map(Connections::new),
             backend: config.backend,
             headers: headers(config)?,
             body: payload::BodyTemplate::new(config, model),
@@ -77,32 +81,35 @@ impl Client {
 
     /// Sends one request and measures it; every outcome, including cancellation, is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
-        let body = self.body.render(req);
-        let rb = match &self.api_target {
-            Some(url) => self.http.post(url.clone()),
-            None => self.http.post(&self.api_url),
-        };
-        let mut rb = rb.headers(self.headers.clone()).body(body);
-        if !req.request_id.is_empty() {
-            rb = rb.header("x-request-id", &req.request_id);
-        }
         let sent = Instant::now();
         let mut state = StreamState::new(sent);
         let outcome = tokio::select! {
-            r = self.exchange(rb, &mut state) => r,
+            r = self.exchange(req, &mut state) => r,
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
             () = cancel.cancelled() => Err((ErrorKind::Cancelled, "run interrupted".into())),
         };
         self.record(req, state, outcome)
     }
 
-    async fn exchange(
-        &self,
-        rb: reqwest::RequestBuilder,
-        state: &mut StreamState,
-    ) -> Result<(), Failure> {
-        let mut resp = rb.send().await.map_err(|e| classify(&e))?;
-        if resp.status() != reqwest::StatusCode::OK {
+    async fn exchange(&self, req: &SampleRequest, state: &mut StreamState) -> Result<(), Failure> {
+        let connections = self
+            .connections
+            .as_ref()
+            .map_err(|e| (ErrorKind::Other, e.clone()))?;
+        let mut http_req = connections
+            .target()
+            .post(&self.headers, Bytes::from(self.body.render(req)));
+        if !req.request_id.is_empty() {
+            let id = HeaderValue::from_str(&req.request_id).map_err(|_| {
+                (
+                    ErrorKind::Other,
+                    format!("invalid request id {:?}", req.request_id),
+                )
+            })?;
+            http_req.headers_mut().insert("x-request-id", id);
+        }
+        let (resp, conn) = connections.send(http_req).await?;
+        if resp.status() != StatusCode::OK {
             let reason = resp
                 .status()
                 .canonical_reason()
@@ -110,18 +117,27 @@ impl Client {
                 .to_string();
             return Err((ErrorKind::HttpStatus(resp.status().as_u16()), reason));
         }
+        let mut body = resp.into_body();
         if self.backend.is_pooling() {
-            return pooled(resp, state).await;
+            pooled(&mut body, state).await?;
+        } else {
+            self.stream(&mut body, state).await?;
         }
+        connections.give_back(conn);
+        Ok(())
+    }
+
+    /// Reads an SSE body to its end, each event stamped with its bytes' arrival.
+    async fn stream(&self, body: &mut Incoming, state: &mut StreamState) -> Result<(), Failure> {
         let tok = self.tokenizer.as_deref();
         let mut parser = SseParser::new();
         let mut failure = None;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?
-        {
+        while let Some(frame) = body.frame().await {
             let now = Instant::now();
+            let frame = frame.map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?;
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers
+            };
             parser.feed(&chunk, &mut |data| {
                 apply(state, data, now, tok, &mut failure)
             });
@@ -178,7 +194,7 @@ impl Client {
             .send()
             .await
             .ok()?;
-        if resp.status() != reqwest::StatusCode::OK {
+        if resp.status() != StatusCode::OK {
             return None;
         }
         resp.text().await.ok()
@@ -200,11 +216,12 @@ fn apply(
 }
 
 /// A non-streaming pooling response: TTFT = latency = time to the full body.
-async fn pooled(resp: reqwest::Response, state: &mut StreamState) -> Result<(), Failure> {
-    let body = resp
-        .bytes()
+async fn pooled(body: &mut Incoming, state: &mut StreamState) -> Result<(), Failure> {
+    let body = body
+        .collect()
         .await
-        .map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?;
+        .map_err(|e| (ErrorKind::StreamInterrupted, e.to_string()))?
+        .to_bytes();
     let now = Instant::now();
     state.first = Some(now);
     state.last = now;
@@ -226,23 +243,11 @@ async fn deadline(timeout: Option<Duration>) {
     }
 }
 
-fn classify(e: &reqwest::Error) -> Failure {
-    let kind = if e.is_connect() {
-        ErrorKind::Connect
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_body() || e.is_decode() {
-        ErrorKind::StreamInterrupted
-    } else {
-        ErrorKind::Other
-    };
-    (kind, e.to_string())
-}
-
 /// Default headers (JSON content type, `OPENAI_API_KEY` bearer), then `--header` overrides.
 fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
     let bad = |what: String| {
         BenchError::Config(crate::error::ConfigError::KeyValue {
             flag: "--header",
