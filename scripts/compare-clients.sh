@@ -12,7 +12,9 @@
 # env:   PROFILEMATE (default: target/release/profilemate, built if missing),
 #        VLLM_REF_VENV (default: ~/.cache/vllm-ref/venv), PORT (default: 18123),
 #        VLLM_REF_TOOLS (default: ../shared/tools/vllm-ref), OUT (results; default: a temp dir),
-#        PIN=1 (server on CPU 0, client on CPU 1, so neither steals the other's core)
+#        PIN=1 (server on CPU 0, client on CPU 1, so neither steals the other's core),
+#        REPEAT (speed runs per client; default 3), CLIENTS (default "ours vllm"; "ours" alone
+#        measures a build of ours without vLLM's client)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,8 +93,9 @@ speed() {
   local repeat=${REPEAT:-3}
   echo "## Client speed: 2000 requests x 256 output tokens, 1000 concurrent streams, sim serve --time-scale 0"
   printf '| run | client | output tok/s | duration (s) | completed | client CPU (s) |\n|---|---|---|---|---|---|\n'
+  local clients=${CLIENTS:-ours vllm}
   for i in $(seq "$repeat"); do
-    for client in ours vllm; do
+    for client in $clients; do
       start_server --time-scale 0
       "$client" "speed$i" 2000 256 1000
       stop_server
@@ -102,20 +105,20 @@ speed() {
         "$(awk '{print $1 + $2}' "$OUT/$client-speed$i.cpu")"
     done
   done
-  for client in ours vllm; do # a one-request run: the client's start-up CPU, for reference
+  for client in $clients; do # a one-request run: the client's start-up CPU, for reference
     start_server --time-scale 0
     "$client" startup 1 1 1
     stop_server
     printf '| start-up (1 request) | %s | | | | %.2f |\n' "$client" \
       "$(awk '{print $1 + $2}' "$OUT/$client-startup.cpu")"
   done
-  "$VENV/bin/python" - "$OUT" "$repeat" <<'PY'
+  "$VENV/bin/python" - "$OUT" "$repeat" $clients <<'PY'
 import json, statistics, sys
-out, n = sys.argv[1], int(sys.argv[2])
+out, n, clients = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 tps = {c: statistics.median(json.load(open(f"{out}/{c}-speed{i}.json"))["output_throughput"]
-                            for i in range(1, n + 1)) for c in ("ours", "vllm")}
-print(f"\nMedian output tok/s: ours {tps['ours']:.0f}, vLLM {tps['vllm']:.0f}: "
-      f"{tps['ours'] / tps['vllm']:.1f}x")
+                            for i in range(1, n + 1)) for c in clients}
+print("\nMedian output tok/s: " + ", ".join(f"{c} {t:.0f}" for c, t in tps.items()), end="")
+print(f": {tps['ours'] / tps['vllm']:.1f}x" if len(tps) == 2 else "")
 PY
 }
 
