@@ -60,6 +60,18 @@ async fn a_connection_the_server_closed_while_idle_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_host_name_is_resolved() {
+    let (base, connections) = keep_alive_server(None).await;
+    let cfg = config(&base.replace("127.0.0.1", "localhost"), 1);
+    let client = Client::new(&cfg, "m", None).unwrap();
+    for i in 0..3 {
+        let rec = client.send(&request(i), &CancelToken::never()).await;
+        assert!(rec.success, "{rec:?}");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn an_https_or_malformed_url_fails_each_request_naming_the_url() {
     for (url, says) in [
         ("https://127.0.0.1:9", "only http:// is supported"),

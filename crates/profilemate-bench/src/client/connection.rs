@@ -7,6 +7,7 @@
 //! races a new connect against every checkout opened ~1,350 connections for 1,000 streams here,
 //! and each extra one cost a connect, an accept and a close on the shared cores.
 
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
 
 use crate::record::ErrorKind;
 
@@ -89,6 +91,8 @@ impl Target {
 #[derive(Debug)]
 pub(crate) struct Connections {
     target: Target,
+    /// The target's addresses, looked up by the first connect (not once per connection).
+    addrs: OnceCell<Vec<SocketAddr>>,
     idle: Mutex<Vec<Sender>>,
 }
 
@@ -105,6 +109,7 @@ impl Connections {
     pub(crate) fn new(target: Target) -> Self {
         Self {
             target,
+            addrs: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -179,7 +184,20 @@ impl Connections {
                 ),
             )
         };
-        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port))
+        let addrs = self
+            .addrs
+            .get_or_try_init(|| async {
+                let found = tokio::net::lookup_host((self.target.host.as_str(), self.target.port))
+                    .await?
+                    .collect::<Vec<_>>();
+                if found.is_empty() {
+                    return Err(std::io::Error::other("the host name has no address"));
+                }
+                Ok(found)
+            })
+            .await
+            .map_err(|e| refused(&e))?;
+        let stream = TcpStream::connect(addrs.as_slice())
             .await
             .map_err(|e| refused(&e))?;
         stream.set_nodelay(true).map_err(|e| refused(&e))?;
