@@ -81,6 +81,10 @@ async fn an_https_or_malformed_url_fails_each_request_naming_the_url() {
         let client = Client::new(&cfg, "m", None).unwrap();
         let rec = client.send(&request(0), &CancelToken::never()).await;
         assert!(!rec.success);
-        assert!(rec.error.contains(says), "{url}: {}", rec.error);
+        assert!(
+            rec.error.contains(says) && rec.error.contains(url),
+            "{url}: {}",
+            rec.error
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 
 mod util;
-use util::success_stdout;
+use util::{fails_naming, success_stdout};
 
 /// Serves each request with `reply(request_index)` (a full HTTP response) on its own thread.
 fn server(reply: fn(usize) -> String) -> u16 {
@@ -129,21 +129,13 @@ fn every_request_failing_exits_1_with_the_errors_listed() {
 
 #[test]
 fn bad_flags_exit_2_naming_the_flag() {
-    let out = bench(1)
-        .args(["--metric-percentiles", "50,abc"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--metric-percentiles"));
-    let out = bench(1)
-        .args(["--backend", "openai-audio"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "unsupported backends are rejected by clap"
+    let bench = ["bench", "serve", "--port", "1", "--model", "org/m"];
+    fails_naming(
+        &[&bench[..], &["--metric-percentiles", "50,abc"]].concat(),
+        &["--metric-percentiles"],
     );
+    // Unsupported backends are rejected by clap.
+    fails_naming(&[&bench[..], &["--backend", "openai-audio"]].concat(), &[]);
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod util;
+
 fn estimate() -> Command {
     let mut cmd = Command::cargo_bin("profilemate").unwrap();
     cmd.arg("estimate");
@@ -30,15 +32,10 @@ fn write_config(name: &str, text: &str) -> PathBuf {
     dir
 }
 
-/// Runs `estimate ARGS` and asserts it fails with exit status 2 and a message holding every
-/// one of `needles`.
+/// `estimate ARGS` failing with exit status 2 and a message holding every one of `needles`.
+#[track_caller]
 fn fails_naming(args: &[&str], needles: &[&str]) {
-    let out = estimate().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
-    }
+    util::fails_naming(&[&["estimate"], args].concat(), needles);
 }
 
 /// `estimate --config DIR --prefill 8` failing with a message holding `needles`.

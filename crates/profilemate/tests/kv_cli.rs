@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod util;
+use util::fails_naming;
+
 const LLAMA2_7B: &str = r#"{"model_type": "llama", "hidden_size": 4096,
     "num_attention_heads": 32, "num_key_value_heads": 32, "num_hidden_layers": 32,
     "intermediate_size": 11008, "vocab_size": 32000, "torch_dtype": "float16",
@@ -74,21 +77,19 @@ fn kv_json_for_mla_and_sliding_window_presets() {
 
 #[test]
 fn kv_rejects_bad_settings_and_unknown_gpus() {
-    let fail = |args: &[&str]| {
-        let out = Command::cargo_bin("profilemate")
-            .unwrap()
-            .arg("kv")
-            .args(args)
-            .assert()
-            .code(2);
-        String::from_utf8(out.get_output().stderr.clone()).unwrap()
-    };
-    assert!(
-        fail(&["--model", "llama-3.1-8b", "--gpu", "v100"]).contains("no GPU preset named `v100`")
+    fails_naming(
+        &["kv", "--model", "llama-3.1-8b", "--gpu", "v100"],
+        &["no GPU preset named `v100`"],
     );
-    assert!(
-        fail(&["--model", "llama-3.1-8b", "--gpu-memory-utilization", "1.5"])
-            .contains("gpu-memory-utilization")
+    fails_naming(
+        &[
+            "kv",
+            "--model",
+            "llama-3.1-8b",
+            "--gpu-memory-utilization",
+            "1.5",
+        ],
+        &["gpu-memory-utilization"],
     );
 }
 

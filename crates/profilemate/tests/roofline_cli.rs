@@ -3,6 +3,9 @@
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod util;
+use util::fails_naming;
+
 fn estimate(args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("profilemate")
         .unwrap()
@@ -80,28 +83,12 @@ fn table_shows_mfu_mbu_and_the_verdict() {
 
 #[test]
 fn bad_efficiency_and_unknown_gpu_are_errors() {
-    let out = estimate(&[
-        "--model",
-        "llama-3.1-8b",
-        "--decode",
-        "1@10",
-        "--gpu",
-        "h100",
-        "--memory-efficiency",
-        "2",
-    ])
-    .code(2);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("memory-efficiency"));
-    let out = estimate(&[
-        "--model",
-        "llama-3.1-8b",
-        "--decode",
-        "1@10",
-        "--gpu",
-        "tpu-v5",
-    ])
-    .code(2);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("tpu-v5"));
+    let decode = ["estimate", "--model", "llama-3.1-8b", "--decode", "1@10"];
+    fails_naming(
+        &[&decode[..], &["--gpu", "h100", "--memory-efficiency", "2"]].concat(),
+        &["memory-efficiency"],
+    );
+    fails_naming(&[&decode[..], &["--gpu", "tpu-v5"]].concat(), &["tpu-v5"]);
 }
 
 #[test]

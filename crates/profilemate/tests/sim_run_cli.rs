@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 
 mod util;
-use util::success_stdout;
+use util::{fails_naming, success_stdout};
 
 fn sim_run() -> Command {
     let mut cmd = Command::cargo_bin("profilemate").unwrap();
@@ -55,14 +55,14 @@ fn a_run_states_the_engine_prints_vllms_table_and_saves_vllms_json() {
 
 #[test]
 fn bad_engine_flags_exit_2_naming_the_flag() {
-    let out = sim_run().args(["--gpu", "tpu9"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--gpu"));
-    let out = sim_run()
-        .args(["--max-model-len", "4096", "--num-gpu-blocks-override", "16"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid engine settings"), "{stderr}");
+    let sim_run = ["sim", "run", "--model", "llama-3.1-8b"];
+    fails_naming(&[&sim_run[..], &["--gpu", "tpu9"]].concat(), &["--gpu"]);
+    fails_naming(
+        &[
+            &sim_run[..],
+            &["--max-model-len", "4096", "--num-gpu-blocks-override", "16"],
+        ]
+        .concat(),
+        &["invalid engine settings"],
+    );
 }

@@ -5,33 +5,31 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command as StdCommand, Stdio};
 
-use assert_cmd::Command;
-
-/// Runs `profilemate sim serve ARGS`, expecting it to fail; returns (exit code, stderr).
-fn failing(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::cargo_bin("profilemate")
-        .unwrap()
-        .args(["sim", "serve"])
-        .args(args)
-        .assert()
-        .failure();
-    let output = out.get_output();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code(), stderr)
-}
+mod util;
+use util::fails_naming;
 
 #[test]
 fn negative_time_scale_is_refused_with_the_flag_named() {
-    let (code, stderr) = failing(&["--time-scale=-1", "--port", "0", "--model", "tiny-llama"]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("--time-scale"), "{stderr}");
+    fails_naming(
+        &[
+            "sim",
+            "serve",
+            "--time-scale=-1",
+            "--port",
+            "0",
+            "--model",
+            "tiny-llama",
+        ],
+        &["--time-scale"],
+    );
 }
 
 #[test]
 fn fixed_ttft_needs_fixed_itl() {
-    let (code, stderr) = failing(&["--fixed-ttft-ms", "50"]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("--fixed-itl-ms"), "{stderr}");
+    fails_naming(
+        &["sim", "serve", "--fixed-ttft-ms", "50"],
+        &["--fixed-itl-ms"],
+    );
 }
 
 #[test]

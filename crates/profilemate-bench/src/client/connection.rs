@@ -213,7 +213,7 @@ impl Connections {
 }
 
 /// A failed exchange on an open connection: the server cut it, or the response was not HTTP.
-pub(crate) fn exchange(e: &hyper::Error) -> Failure {
+fn exchange(e: &hyper::Error) -> Failure {
     let kind = if e.is_parse() || e.is_user() {
         ErrorKind::Other
     } else {
