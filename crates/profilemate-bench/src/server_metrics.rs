@@ -238,7 +238,7 @@ mod tests {
     fn server_view_from_real_vllm_scrapes() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/vllm-0.32-cpu/run1/"
+            "/../../testdata/vllm-0.32-cpu/run1/"
         );
         let read = |f: &str| std::fs::read_to_string(format!("{dir}{f}")).unwrap();
         let (b, a) = (

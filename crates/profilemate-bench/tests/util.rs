@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-/// `shared/fixtures/vllm-0.32-cpu/<rel>`.
+/// `testdata/vllm-0.32-cpu/<rel>` (real vLLM captures copied into the repository).
 pub(crate) fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/vllm-0.32-cpu")
+        .join("../../testdata/vllm-0.32-cpu")
         .join(rel)
 }
 

@@ -10,8 +10,7 @@ fn main() {
     divan::main();
 }
 
-const SCRAPE: &str =
-    include_str!("../../../../shared/fixtures/vllm-0.32-cpu/run1/metrics-after-2.txt");
+const SCRAPE: &str = include_str!("../../../testdata/vllm-0.32-cpu/run1/metrics-after-2.txt");
 
 #[divan::bench]
 fn parse_vllm_scrape(bencher: divan::Bencher) {

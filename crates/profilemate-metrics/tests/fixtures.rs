@@ -1,5 +1,5 @@
-//! Every real vLLM `/metrics` capture under `shared/fixtures` parses completely, re-renders
-//! byte for byte, and yields the values a reader can check by eye.
+//! Every real vLLM `/metrics` capture under `testdata/` (see `testdata/README.md`) parses
+//! completely, re-renders byte for byte, and yields the values a reader can check by eye.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use profilemate_metrics::query::{
 use profilemate_metrics::text::render;
 
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// Every file whose name starts with `metrics`, found recursively.

@@ -1,5 +1,5 @@
 //! Provides the golden-case runner: one JSON case in the schema of
-//! `shared/goldens/perf/README.md` in, vLLM's breakdowns out.
+//! `testdata/goldens/perf/README.md` in, vLLM's breakdowns out.
 //!
 //! A case names a model directory, dtype, KV-cache dtype, parallel layout, a batch of
 //! `[num_tokens, context_len, is_prefill]` rows and `per_gpu`; the answer is the component list

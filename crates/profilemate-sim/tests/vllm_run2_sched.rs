@@ -12,8 +12,8 @@ use profilemate_sim::{
     StatsLine, StatsLogger, StepRecord,
 };
 
-const SERVER_LOG: &str = include_str!("fixtures/run2-sched/server.log");
-const REQUESTS: &str = include_str!("fixtures/run2-sched/requests.tsv");
+const SERVER_LOG: &str = include_str!("../../../testdata/vllm-0.32-cpu/run2-sched/server.log");
+const REQUESTS: &str = include_str!("../../../testdata/vllm-0.32-cpu/run2-sched/requests.tsv");
 
 /// The engine settings of the capture (serve-args.txt and the engine config line).
 fn run2_config() -> EngineConfig {

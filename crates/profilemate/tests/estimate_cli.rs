@@ -1,5 +1,6 @@
 //! `profilemate estimate` as a user runs it: tables, JSON, golden cases and bad input.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -13,8 +14,19 @@ fn estimate() -> Command {
     cmd
 }
 
-fn shared_goldens() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/goldens/perf")
+/// The golden cases copied into the repository (see `testdata/README.md`).
+fn goldens() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/goldens/perf")
+}
+
+/// Every `step`-th visible golden case line, decompressed: a sample across all the models.
+fn golden_sample(step: usize) -> Vec<String> {
+    let file = std::fs::File::open(goldens().join("visible.jsonl.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines().step_by(step).map(str::to_owned).collect()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -84,19 +96,16 @@ fn table_mode_names_components_and_totals() {
 
 #[test]
 fn case_mode_reproduces_goldens_and_reports_errors_per_line() {
-    let goldens = shared_goldens();
-    let first_lines: Vec<&str> = include_str!("../../../../shared/goldens/perf/visible.jsonl")
-        .lines()
-        .take(3)
-        .collect();
+    let sample = golden_sample(400);
+    assert_eq!(sample.len(), 13, "every 400th of the 4,944 cases");
     let cases = temp_dir("cases").join("cases.jsonl");
     let broken = r#"{"id":"broken","model":"No-Such-Model","dtype":"bfloat16","kv_cache_dtype":"auto","parallel":{"tp":1,"pp":1,"dp":1,"ep":false},"batch":[[1,1,false]],"per_gpu":true}"#;
-    std::fs::write(&cases, format!("{}\n{broken}\n", first_lines.join("\n"))).unwrap();
+    std::fs::write(&cases, format!("{}\n{broken}\n", sample.join("\n"))).unwrap();
     let out = estimate()
         .arg("--cases")
         .arg(&cases)
         .arg("--configs-dir")
-        .arg(goldens.join("configs"))
+        .arg(goldens().join("configs"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "one case errored");
@@ -105,21 +114,18 @@ fn case_mode_reproduces_goldens_and_reports_errors_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(answers.len(), 4);
-    for (answer, line) in answers.iter().zip(&first_lines) {
+    assert_eq!(answers.len(), sample.len() + 1);
+    for (answer, line) in answers.iter().zip(&sample) {
         let expected: Value = serde_json::from_str(line).unwrap();
         for key in ["id", "components", "flops", "read_bytes", "write_bytes"] {
             assert_eq!(answer[key], expected[key], "{key}");
         }
     }
-    assert_eq!(answers[3]["id"], "broken");
+    let last = &answers[sample.len()];
+    assert_eq!(last["id"], "broken");
     assert!(
-        answers[3]["error"]
-            .as_str()
-            .unwrap()
-            .contains("No-Such-Model"),
-        "{}",
-        answers[3]
+        last["error"].as_str().unwrap().contains("No-Such-Model"),
+        "{last}"
     );
 }
 

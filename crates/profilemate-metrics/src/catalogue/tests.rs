@@ -5,9 +5,8 @@ use crate::model::Scrape;
 use crate::number::parse_go_float;
 use crate::parse::parse;
 
-const FIXTURE: &str =
-    include_str!("../../../../../shared/fixtures/vllm-0.32-cpu/run1/metrics-after-2.txt");
-const ANCHORS: &str = include_str!("../../../../../shared/reference/observability-anchors.md");
+const FIXTURE: &str = include_str!("../../../../testdata/vllm-0.32-cpu/run1/metrics-after-2.txt");
+const ANCHORS: &str = include_str!("../../../../testdata/reference/observability-anchors.md");
 /// run1 was served with `--max-model-len 2048`.
 const MAX_MODEL_LEN: u64 = 2048;
 

@@ -23,7 +23,7 @@ pub(crate) struct EstimateArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Golden-case mode: answer every line of this JSONL file (schema of
-    /// shared/goldens/perf/README.md), one JSON line each.
+    /// testdata/goldens/perf/README.md), one JSON line each.
     #[arg(long, value_name = "FILE.jsonl", requires = "configs_dir")]
     pub(crate) cases: Option<PathBuf>,
     /// With --cases: the directory holding `<model>/config.json`.
