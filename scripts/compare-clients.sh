@@ -6,7 +6,13 @@
 #      x 256 output tokens, 1000 concurrent streams: output tokens per second.
 #   2. Ground-truth accuracy: fixed timing (first token at exactly 50 ms, then one every 10 ms,
 #      100 tokens) at 1, 100 and 1000 concurrent streams: measured-minus-true TTFT (mean, p99)
-#      and the ITL standard deviation (truth: 0).
+#      and the ITL standard deviation (truth: 0). Conditions, each printed with the table:
+#      ACC_INPUT_LEN prompt tokens (default 32), ACC_PER_SLOT requests per concurrency slot
+#      (default 1: C requests at C streams, so every request of vLLM's client opens its own
+#      connection inside its TTFT), ACC_STREAMS (default "1 100 1000"). Our client runs twice:
+#      "ours-cold" (--cold-connections: connects inside the TTFT, as vLLM's client does) and
+#      "ours" (default: the connections are opened before the timed run and their connect time
+#      is reported apart).
 #
 # usage: scripts/compare-clients.sh [speed|accuracy|all]   (default: all)
 # env:   PROFILEMATE (default: target/release/profilemate, built if missing),
@@ -64,24 +70,31 @@ stop_server() {
 trap stop_server EXIT
 
 # The workload flags both clients share (vLLM's spelling).
-common() { # NAME PROMPTS OUTPUT_LEN CONCURRENCY
+common() { # NAME PROMPTS OUTPUT_LEN CONCURRENCY [INPUT_LEN]
   echo --base-url "$URL" --model "$MODEL" --backend openai --dataset-name random \
-    --random-input-len 16 --random-output-len "$3" --num-prompts "$2" \
+    --random-input-len "${5:-16}" --random-output-len "$3" --num-prompts "$2" \
     --max-concurrency "$4" --ignore-eos --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 --save-result --result-dir "$OUT" --result-filename "$1.json"
 }
 
-# ours|vllm NAME PROMPTS OUTPUT_LEN CONCURRENCY: one client run against the running server;
-# the client's own CPU time (user + sys, s) goes to $OUT/NAME.cpu.
+# ours|ours-cold|vllm NAME PROMPTS OUTPUT_LEN CONCURRENCY [INPUT_LEN]: one client run against
+# the running server; the client's own CPU time (user + sys, s) goes to $OUT/CLIENT-NAME.cpu.
 ours() {
   # shellcheck disable=SC2046
   "${CLIENT_CPU[@]}" /usr/bin/time -f "%U %S" -o "$OUT/ours-$1.cpu" \
-    "$PM" bench serve $(common "ours-$1" "$2" "$3" "$4") --disable-tqdm >"$OUT/ours-$1.txt" 2>&1
+    "$PM" bench serve $(common "ours-$1" "$2" "$3" "$4" "${5:-}") --disable-tqdm \
+    >"$OUT/ours-$1.txt" 2>&1
+}
+ours-cold() {
+  # shellcheck disable=SC2046
+  "${CLIENT_CPU[@]}" /usr/bin/time -f "%U %S" -o "$OUT/ours-cold-$1.cpu" \
+    "$PM" bench serve $(common "ours-cold-$1" "$2" "$3" "$4" "${5:-}") --disable-tqdm \
+    --cold-connections >"$OUT/ours-cold-$1.txt" 2>&1
 }
 vllm() {
   # shellcheck disable=SC2046
   VLLM_TARGET_DEVICE=cpu "${CLIENT_CPU[@]}" /usr/bin/time -f "%U %S" -o "$OUT/vllm-$1.cpu" \
-    "$VENV/bin/vllm" bench serve $(common "vllm-$1" "$2" "$3" "$4") \
+    "$VENV/bin/vllm" bench serve $(common "vllm-$1" "$2" "$3" "$4" "${5:-}") \
     --tokenizer "$OUT/tok" --disable-tqdm >"$OUT/vllm-$1.txt" 2>&1
 }
 
@@ -123,13 +136,15 @@ PY
 }
 
 accuracy() {
-  echo "## Ground truth: sim serve --fixed-ttft-ms 50 --fixed-itl-ms 10, 100 output tokens"
+  local input=${ACC_INPUT_LEN:-32} per_slot=${ACC_PER_SLOT:-1}
+  echo "## Ground truth: sim serve --fixed-ttft-ms 50 --fixed-itl-ms 10, $input prompt tokens," \
+    "100 output tokens, $per_slot request(s) per concurrency slot (at least 20 requests)"
   printf '| streams | client | TTFT error mean (ms) | TTFT error p99 (ms) | ITL std (ms) | ITL p99 (ms) |\n|---|---|---|---|---|---|\n'
-  for c in 1 100 1000; do
-    local n=$((c < 20 ? 20 : 2 * c))
-    for client in ours vllm; do
+  for c in ${ACC_STREAMS:-1 100 1000}; do
+    local n=$((c * per_slot < 20 ? 20 : c * per_slot))
+    for client in ${ACC_CLIENTS:-ours-cold ours vllm}; do
       start_server --fixed-ttft-ms 50 --fixed-itl-ms 10
-      "$client" "acc$c" "$n" 100 "$c"
+      "$client" "acc$c" "$n" 100 "$c" "$input"
       stop_server
       local f="$OUT/$client-acc$c.json"
       "$VENV/bin/python" - "$f" "$c" "$client" <<'PY'
