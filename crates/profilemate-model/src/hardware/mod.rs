@@ -147,25 +147,39 @@ impl GpuFile {
     }
 }
 
-/// Short aliases accepted on the command line.
+/// Short aliases accepted on the command line, in [`normalise`]d form.
 const ALIASES: &[(&str, &str)] = &[
     ("a100", "a100-80gb"),
-    ("a100-40", "a100-40gb"),
-    ("a100-80", "a100-80gb"),
+    ("a10040", "a100-40gb"),
+    ("a10080", "a100-80gb"),
     ("h100", "h100-sxm"),
-    ("h200-sxm", "h200"),
+    ("h100sxm5", "h100-sxm"),
+    ("h200sxm", "h200"),
+    ("rtxpro6000blackwell", "rtx-pro-6000"),
+    ("rtxpro6000server", "rtx-pro-6000"),
+    ("rtxpro6000blackwellserveredition", "rtx-pro-6000"),
 ];
 
-/// The built-in GPU named `name` (case-insensitive; `h100` and `a100` are aliases).
+/// A GPU name in comparable form: lowercase, without `-`, `_`, `.` and spaces (`H100 NVL`,
+/// `h100_nvl` and `h100-nvl` are one name).
+fn normalise(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The built-in GPU named `name` (case-insensitive, `-`, `_`, `.` and spaces ignored; `h100`,
+/// `a100` and a few other short names are aliases).
 pub fn preset(name: &str) -> Result<Gpu, ModelError> {
-    let lower = name.to_ascii_lowercase();
+    let wanted = normalise(name);
     let canonical = ALIASES
         .iter()
-        .find(|(alias, _)| *alias == lower)
-        .map_or(lower.as_str(), |(_, target)| target);
+        .find(|(alias, _)| *alias == wanted)
+        .map_or(wanted.clone(), |(_, target)| normalise(target));
     presets::ALL
         .iter()
-        .find(|g| g.name == canonical)
+        .find(|g| normalise(&g.name) == canonical)
         .cloned()
         .ok_or_else(|| ModelError::UnknownGpu {
             name: name.to_owned(),
@@ -209,7 +223,7 @@ mod tests {
         let a100 = preset("a100-40gb").unwrap();
         assert_eq!(a100.peak_flops(true), 312e12, "no FP8: BF16 peak");
         assert!(preset("b200").unwrap().data_center_blackwell);
-        assert_eq!(presets::ALL.len(), 9);
+        assert_eq!(presets::ALL.len(), 19);
     }
 
     #[test]
