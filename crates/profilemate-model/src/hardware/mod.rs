@@ -226,6 +226,39 @@ mod tests {
         assert_eq!(presets::ALL.len(), 19);
     }
 
+    /// The datasheet figures of the presets added beside the first nine (sources in
+    /// `presets.rs`): name or alias as typed, driver-reported MiB, GB/s, dense BF16 and FP8
+    /// TFLOPS, interconnect GB/s, data-centre Blackwell.
+    #[test]
+    fn added_presets_carry_their_datasheet_figures() {
+        type Row = (&'static str, &'static str, u64, f64, f64, Option<f64>, f64, bool);
+        let table: [Row; 10] = [
+            ("A10G", "a10g", 23_028, 600.0, 70.0, None, 64.0, false),
+            ("a10", "a10", 23_028, 600.0, 125.0, None, 64.0, false),
+            ("L4", "l4", 23_034, 300.0, 121.0, Some(242.5), 64.0, false),
+            ("H100 NVL", "h100-nvl", 95_830, 3900.0, 835.5, Some(1670.5), 128.0, false),
+            ("h20", "h20", 97_871, 4000.0, 148.0, Some(296.0), 900.0, false),
+            ("h200_nvl", "h200-nvl", 143_771, 4800.0, 835.5, Some(1670.5), 900.0, false),
+            ("GB200", "gb200", 189_471, 8000.0, 2500.0, Some(5000.0), 1800.0, true),
+            ("b300", "b300", 275_040, 8000.0, 2250.0, Some(4500.0), 1800.0, true),
+            ("MI355X", "mi355x", 288 * 1024, 8000.0, 2516.6, Some(5033.2), 1075.2, false),
+            ("RTX PRO 6000", "rtx-pro-6000", 97_887, 1792.0, 500.0, Some(1000.0), 128.0, false),
+        ];
+        for (typed, name, mib, gb_s, bf16, fp8, link, blackwell) in table {
+            let gpu = preset(typed).unwrap_or_else(|e| panic!("{typed}: {e}"));
+            assert_eq!(gpu.name, name);
+            assert_eq!(gpu.memory_bytes, mib << 20, "{name}");
+            assert_eq!(gpu.memory_bandwidth, gb_s * 1e9, "{name}");
+            assert_eq!(gpu.bf16_flops, bf16 * 1e12, "{name}");
+            assert_eq!(gpu.fp8_flops, fp8.map(|t| t * 1e12), "{name}");
+            assert_eq!(gpu.interconnect_bandwidth, link * 1e9, "{name}");
+            assert_eq!(gpu.data_center_blackwell, blackwell, "{name}");
+        }
+        for alias in ["rtx-pro-6000-blackwell", "H100_NVL", "a100-40", "H200-SXM"] {
+            assert!(preset(alias).is_ok(), "{alias}");
+        }
+    }
+
     #[test]
     fn unknown_gpu_lists_the_presets() {
         let err = preset("v100").unwrap_err().to_string();
