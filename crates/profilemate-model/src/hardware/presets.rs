@@ -263,7 +263,7 @@ pub const H200_NVL: Gpu = preset(
 /// 130 TB/s NVLink over 72 GPUs = 1.8 TB/s each). Memory: `nvidia-smi` (189,471 MiB).
 pub const GB200: Gpu = blackwell(preset(
     "gb200",
-    "NVIDIA GB200 186GB (one GPU of the superchip)",
+    "NVIDIA GB200 186GB (per GPU)",
     189_471 * MIB,
     8000.0,
     2500.0,
