@@ -43,7 +43,11 @@ impl HubEnv {
 
     /// The hub cache directory, or `None` when nothing names one (no `HOME` either).
     pub fn hub_dir(&self) -> Option<PathBuf> {
-        if let Some(dir) = self.hf_hub_cache.as_ref().or(self.huggingface_hub_cache.as_ref()) {
+        if let Some(dir) = self
+            .hf_hub_cache
+            .as_ref()
+            .or(self.huggingface_hub_cache.as_ref())
+        {
             return Some(dir.clone());
         }
         let hf_home = match (&self.hf_home, &self.xdg_cache_home, &self.home) {
@@ -105,7 +109,12 @@ fn repo_dir(hub: &Path, repo_id: &str) -> Option<PathBuf> {
     std::fs::read_dir(hub)
         .ok()?
         .filter_map(Result::ok)
-        .find(|entry| entry.file_name().to_string_lossy().eq_ignore_ascii_case(&folder))
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .eq_ignore_ascii_case(&folder)
+        })
         .map(|entry| entry.path())
 }
 
@@ -172,7 +181,10 @@ mod tests {
         let found = cached_config(&hub, "acme/tiny").unwrap();
         assert_eq!(found, repo.join("snapshots/aaa/config.json"));
         std::fs::remove_file(repo.join("refs").join("main")).unwrap();
-        assert!(cached_config(&hub, "Acme/Tiny").is_some(), "any snapshot without refs");
+        assert!(
+            cached_config(&hub, "Acme/Tiny").is_some(),
+            "any snapshot without refs"
+        );
         assert_eq!(cached_config(&hub, "acme/other"), None);
         std::fs::remove_dir_all(&hub).unwrap();
     }

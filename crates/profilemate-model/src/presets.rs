@@ -26,17 +26,30 @@ struct Preset {
 const PRESETS: &[Preset] = &[
     Preset {
         name: "llama-3.1-8b",
-        hf_ids: &["meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3.1-8B", "meta-llama/Meta-Llama-3.1-8B-Instruct"],
+        hf_ids: &[
+            "meta-llama/Llama-3.1-8B",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "meta-llama/Meta-Llama-3.1-8B",
+            "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        ],
         config: include_str!("../presets/llama-3.1-8b.json"),
     },
     Preset {
         name: "llama-3.1-70b",
-        hf_ids: &["meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-70B", "meta-llama/Meta-Llama-3.1-70B-Instruct", "meta-llama/Meta-Llama-3.1-70B"],
+        hf_ids: &[
+            "meta-llama/Llama-3.1-70B-Instruct",
+            "meta-llama/Llama-3.1-70B",
+            "meta-llama/Meta-Llama-3.1-70B-Instruct",
+            "meta-llama/Meta-Llama-3.1-70B",
+        ],
         config: include_str!("../presets/llama-3.1-70b.json"),
     },
     Preset {
         name: "llama-4-scout",
-        hf_ids: &["meta-llama/Llama-4-Scout-17B-16E-Instruct", "meta-llama/Llama-4-Scout-17B-16E"],
+        hf_ids: &[
+            "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+            "meta-llama/Llama-4-Scout-17B-16E",
+        ],
         config: include_str!("../presets/llama-4-scout.json"),
     },
     Preset {
@@ -51,22 +64,35 @@ const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "mistral-7b",
-        hf_ids: &["mistralai/Mistral-7B-v0.1", "mistralai/Mistral-7B-Instruct-v0.1"],
+        hf_ids: &[
+            "mistralai/Mistral-7B-v0.1",
+            "mistralai/Mistral-7B-Instruct-v0.1",
+        ],
         config: include_str!("../presets/mistral-7b.json"),
     },
     Preset {
         name: "mixtral-8x7b",
-        hf_ids: &["mistralai/Mixtral-8x7B-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1"],
+        hf_ids: &[
+            "mistralai/Mixtral-8x7B-v0.1",
+            "mistralai/Mixtral-8x7B-Instruct-v0.1",
+        ],
         config: include_str!("../presets/mixtral-8x7b.json"),
     },
     Preset {
         name: "deepseek-v2-lite",
-        hf_ids: &["deepseek-ai/DeepSeek-V2-Lite", "deepseek-ai/DeepSeek-V2-Lite-Chat"],
+        hf_ids: &[
+            "deepseek-ai/DeepSeek-V2-Lite",
+            "deepseek-ai/DeepSeek-V2-Lite-Chat",
+        ],
         config: include_str!("../presets/deepseek-v2-lite.json"),
     },
     Preset {
         name: "deepseek-v3",
-        hf_ids: &["deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-V3-Base", "deepseek-ai/DeepSeek-V3-0324"],
+        hf_ids: &[
+            "deepseek-ai/DeepSeek-V3",
+            "deepseek-ai/DeepSeek-V3-Base",
+            "deepseek-ai/DeepSeek-V3-0324",
+        ],
         config: include_str!("../presets/deepseek-v3.json"),
     },
     Preset {
@@ -96,9 +122,12 @@ pub fn names() -> Vec<&'static str> {
 
 /// `(name, source repository)` for every preset.
 pub fn list() -> impl Iterator<Item = (&'static str, &'static str)> {
-    PRESETS
-        .iter()
-        .map(|p| (p.name, p.hf_ids.first().copied().unwrap_or(TINY_LLAMA_SOURCE)))
+    PRESETS.iter().map(|p| {
+        (
+            p.name,
+            p.hf_ids.first().copied().unwrap_or(TINY_LLAMA_SOURCE),
+        )
+    })
 }
 
 /// The Hugging Face ids a preset answers to (empty for `tiny-llama`).
@@ -153,7 +182,11 @@ pub fn nearest(spelling: &str, n: usize) -> Vec<&'static str> {
         })
         .collect();
     scored.sort_unstable();
-    scored.into_iter().take(n).map(|(_, _, name)| name).collect()
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, _, name)| name)
+        .collect()
 }
 
 /// A preset's name and its Hugging Face ids.
@@ -208,7 +241,11 @@ mod tests {
         assert_eq!(find("openai/gpt-oss-20b"), Some("gpt-oss-20b"));
         assert_eq!(find("mistralai/Mistral-7B-v0.1"), Some("mistral-7b"));
         assert_eq!(find("llama-3.1-9b"), None);
-        assert_eq!(find_exact("llama3.1-8b"), None, "loose spellings are not exact");
+        assert_eq!(
+            find_exact("llama3.1-8b"),
+            None,
+            "loose spellings are not exact"
+        );
     }
 
     #[test]
@@ -225,7 +262,10 @@ mod tests {
 
     #[test]
     fn nearest_presets_rank_by_edit_distance() {
-        assert_eq!(nearest("llama-3.1-9b", 2), ["llama-3.1-8b", "llama-3.1-70b"]);
+        assert_eq!(
+            nearest("llama-3.1-9b", 2),
+            ["llama-3.1-8b", "llama-3.1-70b"]
+        );
         assert_eq!(nearest("Qwen/Qwen3-7B", 1), ["qwen3-8b"]);
         assert_eq!(nearest("deepsek-v3", 1), ["deepseek-v3"]);
         assert_eq!(nearest("gpt-oss-12b", 1), ["gpt-oss-120b"], "one insertion");

@@ -20,7 +20,12 @@ fn profilemate() -> Command {
 }
 
 fn kv_json(args: &[&str]) -> Value {
-    let out = profilemate().arg("kv").args(args).arg("--json").output().unwrap();
+    let out = profilemate()
+        .arg("kv")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
     serde_json::from_str(&success_stdout(&out)).unwrap()
 }
 
@@ -76,7 +81,11 @@ fn estimate_takes_a_hugging_face_id() {
 fn an_unknown_model_names_the_nearest_presets_and_the_config_flag() {
     fails_naming(
         &["kv", "--model", "llama-3.1-9b"],
-        &["--model llama-3.1-9b", "did you mean llama-3.1-8b", "--config DIR"],
+        &[
+            "--model llama-3.1-9b",
+            "did you mean llama-3.1-8b",
+            "--config DIR",
+        ],
     );
     fails_naming(
         &["estimate", "--model", "deepsek-v3", "--prefill", "8"],
@@ -197,9 +206,19 @@ fn a_model_that_does_not_fit_says_so_with_the_bytes_and_the_tp_that_fits() {
         "leaving nothing for the KV cache",
         "--tensor-parallel-size 4",
     ];
-    fails_naming(&["kv", "--model", "llama-3.1-70b", "--gpu", "h100-sxm"], &needles);
     fails_naming(
-        &["sim", "run", "--model", "llama-3.1-70b", "--num-prompts", "2"],
+        &["kv", "--model", "llama-3.1-70b", "--gpu", "h100-sxm"],
+        &needles,
+    );
+    fails_naming(
+        &[
+            "sim",
+            "run",
+            "--model",
+            "llama-3.1-70b",
+            "--num-prompts",
+            "2",
+        ],
         &needles,
     );
     fails_naming(&["sim", "serve", "llama-3.1-70b", "--port", "0"], &needles);
@@ -208,7 +227,14 @@ fn a_model_that_does_not_fit_says_so_with_the_bytes_and_the_tp_that_fits() {
     assert!(v["capacity"]["max_model_len_sequences"].as_f64().unwrap() >= 1.0);
     // vLLM's own refusal is not printed twice (it was: "needs at least 2 blocks … : … blocks").
     let out = profilemate()
-        .args(["sim", "run", "--model", "llama-3.1-70b", "--num-prompts", "2"])
+        .args([
+            "sim",
+            "run",
+            "--model",
+            "llama-3.1-70b",
+            "--num-prompts",
+            "2",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -236,7 +262,13 @@ fn a_config_directory_without_config_json_says_so_once() {
     // A path that does not exist: the OS text once.
     let missing = dir.join("missing");
     let out = profilemate()
-        .args(["estimate", "--config", missing.to_str().unwrap(), "--prefill", "8"])
+        .args([
+            "estimate",
+            "--config",
+            missing.to_str().unwrap(),
+            "--prefill",
+            "8",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -263,7 +295,10 @@ fn kv_on_an_a10g_sizes_the_cache_from_its_24_gb() {
     assert_eq!(c["kv_bytes"], kv);
     assert_eq!(c["tokens"], kv / (128 << 10));
     // 20.2 GiB usable − 15.0 GiB of weights − 1.8 GiB reserve: about 3.5 GiB, 28k tokens.
-    assert!((25_000..32_000).contains(&c["tokens"].as_u64().unwrap()), "{c}");
+    assert!(
+        (25_000..32_000).contains(&c["tokens"].as_u64().unwrap()),
+        "{c}"
+    );
 }
 
 #[test]
@@ -271,11 +306,21 @@ fn hardware_list_shows_the_added_presets() {
     let out = profilemate().args(["hardware", "list"]).output().unwrap();
     let stdout = success_stdout(&out);
     for name in [
-        "a10g", "a10", "l4", "h100-nvl", "h20", "h200-nvl", "gb200", "b300", "mi355x",
+        "a10g",
+        "a10",
+        "l4",
+        "h100-nvl",
+        "h20",
+        "h200-nvl",
+        "gb200",
+        "b300",
+        "mi355x",
         "rtx-pro-6000",
     ] {
         assert!(
-            stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
             "{name} missing from:\n{stdout}"
         );
     }

@@ -344,7 +344,6 @@ pub const ALL: [Gpu; 19] = [
     MI355X,
 ];
 
-
 /// Marks a data-centre Blackwell part (device-capability family 100).
 const fn blackwell(mut gpu: Gpu) -> Gpu {
     gpu.data_center_blackwell = true;

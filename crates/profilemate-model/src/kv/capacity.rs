@@ -6,8 +6,8 @@
 
 use crate::components::Deployment;
 use crate::error::ModelError;
-use crate::kv::{DoesNotFit, KvLayout};
 use crate::kv::weights::{activation_reserve_bytes, weight_bytes};
+use crate::kv::{DoesNotFit, KvLayout};
 use crate::spec::ModelSpec;
 
 /// The engine settings KV capacity depends on.

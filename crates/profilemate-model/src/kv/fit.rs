@@ -88,7 +88,7 @@ pub fn smallest_fitting_tp(spec: &ModelSpec, d: &Deployment, cfg: &KvSizingConfi
     let heads = spec.num_attention_heads.clone().unwrap_or(0).max(0) as u64;
     let budget = (cfg.gpu_memory_bytes as f64 * cfg.gpu_memory_utilization) as u64;
     (d.parallel.tp + 1..=MAX_TP_TRIED)
-        .filter(|tp| heads == 0 || heads % tp == 0)
+        .filter(|tp| heads == 0 || heads.is_multiple_of(*tp))
         .find(|&tp| {
             let p = &d.parallel;
             let Ok(parallel) = ParallelConfig::new(tp, p.pp, p.dp, p.enable_ep) else {
@@ -105,12 +105,9 @@ pub fn smallest_fitting_tp(spec: &ModelSpec, d: &Deployment, cfg: &KvSizingConfi
             let reserve = cfg.activation_reserve_bytes.unwrap_or_else(|| {
                 activation_reserve_bytes(spec, &wider, cfg.max_num_batched_tokens, cfg.max_num_seqs)
             });
-            let sequence = u64::try_from(layout.bytes_for_sequence(cfg.max_model_len))
-                .unwrap_or(u64::MAX);
-            weights
-                .saturating_add(reserve)
-                .saturating_add(sequence)
-                <= budget
+            let sequence =
+                u64::try_from(layout.bytes_for_sequence(cfg.max_model_len)).unwrap_or(u64::MAX);
+            weights.saturating_add(reserve).saturating_add(sequence) <= budget
         })
 }
 

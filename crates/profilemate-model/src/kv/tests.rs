@@ -176,7 +176,10 @@ fn weights_that_do_not_fit_name_the_bytes_and_the_smallest_fitting_tp() {
     };
     assert_eq!(fit.weight_bytes, weight_bytes(&spec, &d).1);
     assert!(fit.weight_bytes > 140_000_000_000, "{}", fit.weight_bytes);
-    assert_eq!(fit.usable_bytes, (H100_SXM.memory_bytes as f64 * 0.9) as u64);
+    assert_eq!(
+        fit.usable_bytes,
+        (H100_SXM.memory_bytes as f64 * 0.9) as u64
+    );
     assert_eq!(fit.kv_bytes, 0);
     // TP 2 holds the weights but not the 20 GiB of KV a 131072-token sequence takes per GPU
     // (80 layers × 8 KV heads × 128 × 2 × 2 B / 2 GPUs = 160 KiB per token); TP 4 does.

@@ -75,10 +75,7 @@ impl DeploymentArgs {
     pub(crate) fn resolve(&self) -> anyhow::Result<Setup> {
         let (label, config) = match (&self.model, &self.config) {
             (Some(name), _) => (name.clone(), load_model(name)?),
-            (None, Some(path)) => (
-                path.display().to_string(),
-                load_config("--config", path)?,
-            ),
+            (None, Some(path)) => (path.display().to_string(), load_config("--config", path)?),
             (None, None) => (DEFAULT_MODEL.to_owned(), load_model(DEFAULT_MODEL)?),
         };
         let spec = ModelSpec::from_config(&config);

@@ -26,7 +26,9 @@ pub(crate) fn load_model(name: &str) -> anyhow::Result<HfConfig> {
     }
     let hub = HubEnv::from_env().hub_dir();
     if hf_cache::is_repo_id(name)
-        && let Some(config) = hub.as_deref().and_then(|h| hf_cache::cached_config(h, name))
+        && let Some(config) = hub
+            .as_deref()
+            .and_then(|h| hf_cache::cached_config(h, name))
     {
         return load_config("--model", &config);
     }
@@ -40,7 +42,9 @@ pub(crate) fn load_model(name: &str) -> anyhow::Result<HfConfig> {
 pub(crate) fn load_config(flag: &str, path: &Path) -> anyhow::Result<HfConfig> {
     HfConfig::load(path).map_err(|e| match e {
         ModelError::NoConfigJson { .. } => anyhow::anyhow!("{flag} {}: {e}", path.display()),
-        other => anyhow::Error::new(other).context(format!("cannot load {flag} {}", path.display())),
+        other => {
+            anyhow::Error::new(other).context(format!("cannot load {flag} {}", path.display()))
+        }
     })
 }
 

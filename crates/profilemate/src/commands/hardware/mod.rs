@@ -45,7 +45,12 @@ pub(crate) fn run(args: &HardwareArgs) -> anyhow::Result<ExitCode> {
 /// longest entry.
 fn table(gpus: &[Gpu]) -> String {
     let name_w = gpus.iter().map(|g| g.name.len()).max().unwrap_or(0).max(4);
-    let gpu_w = gpus.iter().map(|g| g.description.len()).max().unwrap_or(0).max(3);
+    let gpu_w = gpus
+        .iter()
+        .map(|g| g.description.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
     let mut out = format!(
         "{:<name_w$} {:<gpu_w$} {:>9} {:>10} {:>10} {:>9} {:>12} {:>8}\n",
         "NAME", "GPU", "MEM GiB", "HBM GB/s", "BF16 TF/s", "FP8 TF/s", "LINK GB/s", "RIDGE"
