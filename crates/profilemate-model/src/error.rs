@@ -15,6 +15,11 @@ pub enum ModelError {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// A model directory has no `config.json`.
+    NoConfigJson {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A file is not valid JSON.
     Json {
         /// The file.
@@ -59,6 +64,8 @@ pub enum ModelError {
         /// The presets that exist.
         available: Vec<&'static str>,
     },
+    /// The weights (and the activation reserve) leave no memory for the KV cache on one GPU.
+    DoesNotFit(Box<crate::kv::DoesNotFit>),
     /// Not one component of the model could be built: nothing can be estimated.
     NoComponents {
         /// Why each component was skipped.
@@ -72,6 +79,12 @@ impl fmt::Display for ModelError {
             ModelError::Io { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())
             }
+            ModelError::NoConfigJson { dir } => write!(
+                f,
+                "no config.json in {} (expected a Hugging Face model directory, the folder that \
+                 holds the model's config.json)",
+                dir.display()
+            ),
             ModelError::Json { path, source } => {
                 write!(f, "{} is not valid JSON: {source}", path.display())
             }
@@ -96,6 +109,7 @@ impl fmt::Display for ModelError {
                 "no GPU preset named `{name}` (available: {}; or give a JSON file)",
                 available.join(", ")
             ),
+            ModelError::DoesNotFit(fit) => fit.fmt(f),
             ModelError::NoComponents { skipped } => {
                 write!(f, "no component of the model can be estimated:")?;
                 for s in skipped {
@@ -107,15 +121,9 @@ impl fmt::Display for ModelError {
     }
 }
 
-impl std::error::Error for ModelError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ModelError::Io { source, .. } => Some(source),
-            ModelError::Json { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The source errors (`Io`, `Json`) are printed in the message itself and are not returned by
+/// `source()`, so that a chain printer (anyhow's `{:#}`) does not print them twice.
+impl std::error::Error for ModelError {}
 
 /// A component that cannot be built for this model (vLLM's `InvalidComponent`): the model's
 /// other components are still estimated, exactly as vLLM skips it with a debug log.

@@ -30,7 +30,13 @@ impl HfConfig {
     /// `hf_quant_config.json` beside it supplies `quantization_config` when the config has none.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let (config_path, dir) = if path.is_dir() {
-            (path.join("config.json"), Some(path))
+            let config = path.join("config.json");
+            if !config.exists() {
+                return Err(ModelError::NoConfigJson {
+                    dir: path.to_path_buf(),
+                });
+            }
+            (config, Some(path))
         } else {
             (path.to_path_buf(), path.parent())
         };

@@ -12,7 +12,7 @@ use std::time::Duration;
 use profilemate_model::comm::Collectives;
 use profilemate_model::error::ModelError;
 use profilemate_model::hardware::Gpu;
-use profilemate_model::kv::{KvCapacity, KvLayout, KvSizingConfig};
+use profilemate_model::kv::{DoesNotFit, KvCapacity, KvLayout, KvSizingConfig};
 use profilemate_model::roofline::{CostModel, Efficiency, Roofline, StepClock, uses_fp8_matmuls};
 use profilemate_model::{Deployment, ModelSpec, PerfModel, ScheduledRequest, StepInput};
 
@@ -114,6 +114,8 @@ pub fn kv_blocks(
     let layout = KvLayout::per_gpu(spec, deployment)?;
     let capacity = KvCapacity::compute(spec, deployment, &layout, sizing)?;
     let block_bytes = layout.bytes_per_token() * u64::from(block_size.max(1));
+    // Two blocks at least: one is vLLM's null block.
+    DoesNotFit::check(spec, deployment, sizing, &capacity, 2 * block_bytes)?;
     let blocks = capacity.kv_bytes / block_bytes.max(1);
     Ok(KvBlocks {
         capacity,

@@ -183,7 +183,7 @@ fn unknown_dtype_and_preset_are_named() {
     );
     fails_naming(
         &["--model", "llama-9", "--prefill", "8"],
-        &["no model preset named `llama-9`"],
+        &["--model llama-9: no preset", "did you mean llama-3.1-8b"],
     );
 }
 

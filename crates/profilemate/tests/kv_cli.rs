@@ -114,11 +114,21 @@ fn hardware_list_shows_every_preset() {
             "a100-80gb",
             "h100-sxm",
             "h100-pcie",
+            "h100-nvl",
             "h200",
+            "h200-nvl",
+            "h20",
             "b200",
+            "gb200",
+            "b300",
             "l40s",
+            "l4",
+            "a10",
+            "a10g",
+            "rtx-pro-6000",
             "mi300x",
-            "mi325x"
+            "mi325x",
+            "mi355x"
         ]
     );
 }

@@ -147,25 +147,39 @@ impl GpuFile {
     }
 }
 
-/// Short aliases accepted on the command line.
+/// Short aliases accepted on the command line, in [`normalise`]d form.
 const ALIASES: &[(&str, &str)] = &[
     ("a100", "a100-80gb"),
-    ("a100-40", "a100-40gb"),
-    ("a100-80", "a100-80gb"),
+    ("a10040", "a100-40gb"),
+    ("a10080", "a100-80gb"),
     ("h100", "h100-sxm"),
-    ("h200-sxm", "h200"),
+    ("h100sxm5", "h100-sxm"),
+    ("h200sxm", "h200"),
+    ("rtxpro6000blackwell", "rtx-pro-6000"),
+    ("rtxpro6000server", "rtx-pro-6000"),
+    ("rtxpro6000blackwellserveredition", "rtx-pro-6000"),
 ];
 
-/// The built-in GPU named `name` (case-insensitive; `h100` and `a100` are aliases).
+/// A GPU name in comparable form: lowercase, without `-`, `_`, `.` and spaces (`H100 NVL`,
+/// `h100_nvl` and `h100-nvl` are one name).
+fn normalise(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The built-in GPU named `name` (case-insensitive, `-`, `_`, `.` and spaces ignored; `h100`,
+/// `a100` and a few other short names are aliases).
 pub fn preset(name: &str) -> Result<Gpu, ModelError> {
-    let lower = name.to_ascii_lowercase();
+    let wanted = normalise(name);
     let canonical = ALIASES
         .iter()
-        .find(|(alias, _)| *alias == lower)
-        .map_or(lower.as_str(), |(_, target)| target);
+        .find(|(alias, _)| *alias == wanted)
+        .map_or(wanted.clone(), |(_, target)| normalise(target));
     presets::ALL
         .iter()
-        .find(|g| g.name == canonical)
+        .find(|g| normalise(&g.name) == canonical)
         .cloned()
         .ok_or_else(|| ModelError::UnknownGpu {
             name: name.to_owned(),
@@ -209,7 +223,112 @@ mod tests {
         let a100 = preset("a100-40gb").unwrap();
         assert_eq!(a100.peak_flops(true), 312e12, "no FP8: BF16 peak");
         assert!(preset("b200").unwrap().data_center_blackwell);
-        assert_eq!(presets::ALL.len(), 9);
+        assert_eq!(presets::ALL.len(), 19);
+    }
+
+    /// The datasheet figures of the presets added beside the first nine (sources in
+    /// `presets.rs`): name or alias as typed, driver-reported MiB, GB/s, dense BF16 and FP8
+    /// TFLOPS, interconnect GB/s, data-centre Blackwell.
+    #[test]
+    fn added_presets_carry_their_datasheet_figures() {
+        type Row = (
+            &'static str,
+            &'static str,
+            u64,
+            f64,
+            f64,
+            Option<f64>,
+            f64,
+            bool,
+        );
+        let table: [Row; 10] = [
+            ("A10G", "a10g", 23_028, 600.0, 70.0, None, 64.0, false),
+            ("a10", "a10", 23_028, 600.0, 125.0, None, 64.0, false),
+            ("L4", "l4", 23_034, 300.0, 121.0, Some(242.5), 64.0, false),
+            (
+                "H100 NVL",
+                "h100-nvl",
+                95_830,
+                3900.0,
+                835.5,
+                Some(1670.5),
+                128.0,
+                false,
+            ),
+            (
+                "h20",
+                "h20",
+                97_871,
+                4000.0,
+                148.0,
+                Some(296.0),
+                900.0,
+                false,
+            ),
+            (
+                "h200_nvl",
+                "h200-nvl",
+                143_771,
+                4800.0,
+                835.5,
+                Some(1670.5),
+                900.0,
+                false,
+            ),
+            (
+                "GB200",
+                "gb200",
+                189_471,
+                8000.0,
+                2500.0,
+                Some(5000.0),
+                1800.0,
+                true,
+            ),
+            (
+                "b300",
+                "b300",
+                275_040,
+                8000.0,
+                2250.0,
+                Some(4500.0),
+                1800.0,
+                true,
+            ),
+            (
+                "MI355X",
+                "mi355x",
+                288 * 1024,
+                8000.0,
+                2516.6,
+                Some(5033.2),
+                1075.2,
+                false,
+            ),
+            (
+                "RTX PRO 6000",
+                "rtx-pro-6000",
+                97_887,
+                1792.0,
+                500.0,
+                Some(1000.0),
+                128.0,
+                false,
+            ),
+        ];
+        for (typed, name, mib, gb_s, bf16, fp8, link, blackwell) in table {
+            let gpu = preset(typed).unwrap_or_else(|e| panic!("{typed}: {e}"));
+            assert_eq!(gpu.name, name);
+            assert_eq!(gpu.memory_bytes, mib << 20, "{name}");
+            assert_eq!(gpu.memory_bandwidth, gb_s * 1e9, "{name}");
+            assert_eq!(gpu.bf16_flops, bf16 * 1e12, "{name}");
+            assert_eq!(gpu.fp8_flops, fp8.map(|t| t * 1e12), "{name}");
+            assert_eq!(gpu.interconnect_bandwidth, link * 1e9, "{name}");
+            assert_eq!(gpu.data_center_blackwell, blackwell, "{name}");
+        }
+        for alias in ["rtx-pro-6000-blackwell", "H100_NVL", "a100-40", "H200-SXM"] {
+            assert!(preset(alias).is_ok(), "{alias}");
+        }
     }
 
     #[test]

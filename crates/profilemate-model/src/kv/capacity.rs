@@ -6,8 +6,8 @@
 
 use crate::components::Deployment;
 use crate::error::ModelError;
-use crate::kv::KvLayout;
 use crate::kv::weights::{activation_reserve_bytes, weight_bytes};
+use crate::kv::{DoesNotFit, KvLayout};
 use crate::spec::ModelSpec;
 
 /// The engine settings KV capacity depends on.
@@ -70,6 +70,7 @@ impl KvSizingConfig {
 
 impl KvCapacity {
     /// The capacity of one GPU of the deployment, with `layout` being [`KvLayout::per_gpu`].
+    /// Fails with [`ModelError::DoesNotFit`] when nothing is left for the KV cache.
     pub fn compute(
         spec: &ModelSpec,
         d: &Deployment,
@@ -84,7 +85,7 @@ impl KvCapacity {
         });
         let kv = budget.saturating_sub(weights).saturating_sub(reserve);
         let per_seq = layout.bytes_for_sequence(cfg.max_model_len) as f64;
-        Ok(Self {
+        let capacity = Self {
             budget_bytes: budget,
             weight_bytes: weights,
             activation_reserve_bytes: reserve,
@@ -95,7 +96,9 @@ impl KvCapacity {
             } else {
                 0.0
             },
-        })
+        };
+        DoesNotFit::check(spec, d, cfg, &capacity, 1)?;
+        Ok(capacity)
     }
 
     /// Sequences of `len` tokens that fit at once.

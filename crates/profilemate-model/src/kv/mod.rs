@@ -10,10 +10,12 @@
 //! rank. Sliding-window layers keep only the window.
 
 mod capacity;
+mod fit;
 mod sweep;
 mod weights;
 
 pub use capacity::{KvCapacity, KvSizingConfig};
+pub use fit::{DoesNotFit, MAX_TP_TRIED, smallest_fitting_tp};
 pub use sweep::{KvRow, sweep};
 pub use weights::{activation_reserve_bytes, weight_bytes};
 

@@ -157,3 +157,47 @@ fn sweep_rows_scale_with_max_model_len() {
     assert_eq!(long.decode_batch, 28);
     assert!(long.decode_step_time.unwrap() > short.decode_step_time.unwrap() / 2);
 }
+
+/// Llama-3.1-70B in bf16 on one H100: 141.1 GB of weights against 77.0 GB usable.
+#[test]
+fn weights_that_do_not_fit_name_the_bytes_and_the_smallest_fitting_tp() {
+    let spec = presets::spec("llama-3.1-70b").unwrap();
+    let d = Deployment::new(Dtype::Bfloat16);
+    let layout = KvLayout::per_gpu(&spec, &d).unwrap();
+    let cfg = |max_model_len| KvSizingConfig {
+        gpu_memory_bytes: H100_SXM.memory_bytes,
+        max_model_len,
+        activation_reserve_bytes: None,
+        ..config(max_model_len, 256)
+    };
+    let err = KvCapacity::compute(&spec, &d, &layout, &cfg(131_072)).unwrap_err();
+    let ModelError::DoesNotFit(fit) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(fit.weight_bytes, weight_bytes(&spec, &d).1);
+    assert!(fit.weight_bytes > 140_000_000_000, "{}", fit.weight_bytes);
+    assert_eq!(
+        fit.usable_bytes,
+        (H100_SXM.memory_bytes as f64 * 0.9) as u64
+    );
+    assert_eq!(fit.kv_bytes, 0);
+    // TP 2 holds the weights but not the 20 GiB of KV a 131072-token sequence takes per GPU
+    // (80 layers × 8 KV heads × 128 × 2 × 2 B / 2 GPUs = 160 KiB per token); TP 4 does.
+    assert_eq!(fit.smallest_tp, Some(4));
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("({} B)", fit.weight_bytes))
+            && text.contains(&format!("({} B =", fit.usable_bytes))
+            && text.contains("--tensor-parallel-size 4"),
+        "{text}"
+    );
+    // With short sequences, TP 2 is enough.
+    assert_eq!(smallest_fitting_tp(&spec, &d, &cfg(8192)), Some(2));
+    // A figure for the weights cannot be scaled by TP: no TP is suggested.
+    let given = KvSizingConfig {
+        weight_bytes: Some(100 * GIB),
+        ..cfg(8192)
+    };
+    let err = KvCapacity::compute(&spec, &d, &layout, &given).unwrap_err();
+    assert!(err.to_string().contains("lower --weights-gib"), "{err}");
+}

@@ -3,19 +3,23 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
-use profilemate_model::{
-    Deployment, Dtype, HfConfig, KvCacheDtype, ModelSpec, ParallelConfig, presets,
-};
+use profilemate_model::{Deployment, Dtype, HfConfig, KvCacheDtype, ModelSpec, ParallelConfig};
+
+use crate::commands::model_source::{DEFAULT_MODEL, load_config, load_model};
 
 /// Which model, and how it is run.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DeploymentArgs {
-    /// A model preset (`llama-3.1-8b`, `deepseek-v3`, …; an unknown name lists them).
+    /// The model, as vLLM's `--model`: a Hugging Face id (`meta-llama/Llama-3.1-8B`,
+    /// `Qwen/Qwen3-30B-A3B`, …; a preset's, or one in the local Hugging Face cache), a preset
+    /// name (`llama-3.1-8b`, `llama-3.1-70b`, `llama-4-scout`, `qwen3-8b`, `qwen3-30b-a3b`,
+    /// `mistral-7b`, `mixtral-8x7b`, `deepseek-v2-lite`, `deepseek-v3`, `gpt-oss-20b`,
+    /// `gpt-oss-120b`, `tiny-llama`; any case, loose spellings such as `llama3.1-8b`), or a
+    /// model directory [default: llama-3.1-8b]
     #[arg(long, conflicts_with = "config")]
     pub(crate) model: Option<String>,
-    /// A Hugging Face `config.json`, or the model directory holding it.
+    /// A Hugging Face `config.json`, or the model directory holding it (instead of --model).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
     /// Model dtype: auto (from the config; float32 checkpoints run in bfloat16), bfloat16,
@@ -54,7 +58,8 @@ pub(crate) struct DeploymentArgs {
 /// The resolved model and deployment.
 #[derive(Debug)]
 pub(crate) struct Setup {
-    /// The preset name or config path, for display.
+    /// The model as the user named it (preset, Hugging Face id, directory) or the config path;
+    /// `sim serve` serves it under this name, as vLLM serves `--model`.
     pub(crate) label: String,
     /// The loaded config (the corrected model reads `quantization_config` from it).
     pub(crate) config: HfConfig,
@@ -65,23 +70,13 @@ pub(crate) struct Setup {
 }
 
 impl DeploymentArgs {
-    /// Names `preset` as the model when neither `--model` nor `--config` was given.
-    pub(crate) fn model_or(&mut self, preset: &str) {
-        if self.model.is_none() && self.config.is_none() {
-            self.model = Some(preset.to_owned());
-        }
-    }
-
-    /// Loads the model and checks the deployment flags.
+    /// Loads the model (`--model`, `--config`, else [`DEFAULT_MODEL`]) and checks the
+    /// deployment flags.
     pub(crate) fn resolve(&self) -> anyhow::Result<Setup> {
         let (label, config) = match (&self.model, &self.config) {
-            (Some(name), _) => (name.clone(), presets::config(name)?),
-            (None, Some(path)) => (
-                path.display().to_string(),
-                HfConfig::load(path)
-                    .with_context(|| format!("cannot load --config {}", path.display()))?,
-            ),
-            (None, None) => anyhow::bail!("give --model PRESET or --config PATH"),
+            (Some(name), _) => (name.clone(), load_model(name)?),
+            (None, Some(path)) => (path.display().to_string(), load_config("--config", path)?),
+            (None, None) => (DEFAULT_MODEL.to_owned(), load_model(DEFAULT_MODEL)?),
         };
         let spec = ModelSpec::from_config(&config);
         let deployment = Deployment {

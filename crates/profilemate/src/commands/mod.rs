@@ -5,6 +5,7 @@ pub(crate) mod deployment_args;
 pub(crate) mod estimate;
 pub(crate) mod hardware;
 pub(crate) mod kv;
+pub(crate) mod model_source;
 pub(crate) mod sim;
 
 use std::process::ExitCode;

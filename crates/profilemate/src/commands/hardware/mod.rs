@@ -41,10 +41,18 @@ pub(crate) fn run(args: &HardwareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The human table: one row per GPU, in datasheet units.
+/// The human table: one row per GPU, in datasheet units; the name columns as wide as the
+/// longest entry.
 fn table(gpus: &[Gpu]) -> String {
+    let name_w = gpus.iter().map(|g| g.name.len()).max().unwrap_or(0).max(4);
+    let gpu_w = gpus
+        .iter()
+        .map(|g| g.description.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
     let mut out = format!(
-        "{:<11} {:<26} {:>9} {:>10} {:>10} {:>9} {:>12} {:>8}\n",
+        "{:<name_w$} {:<gpu_w$} {:>9} {:>10} {:>10} {:>9} {:>12} {:>8}\n",
         "NAME", "GPU", "MEM GiB", "HBM GB/s", "BF16 TF/s", "FP8 TF/s", "LINK GB/s", "RIDGE"
     );
     for g in gpus {
@@ -53,7 +61,7 @@ fn table(gpus: &[Gpu]) -> String {
             .map_or_else(|| "-".to_owned(), |f| format!("{:.1}", f / 1e12));
         let _ = writeln!(
             out,
-            "{:<11} {:<26} {:>9.1} {:>10.0} {:>10.1} {:>9} {:>12.0} {:>8.0}",
+            "{:<name_w$} {:<gpu_w$} {:>9.1} {:>10.0} {:>10.1} {:>9} {:>12.0} {:>8.0}",
             g.name,
             g.description,
             g.memory_bytes as f64 / (1u64 << 30) as f64,
@@ -98,6 +106,11 @@ mod tests {
         // H100 SXM: 989.4e12 / 3.35e12 = 295.3 FLOP/B.
         let h100 = text.lines().find(|l| l.starts_with("h100-sxm ")).unwrap();
         assert!(h100.trim_end().ends_with("295"), "{h100}");
-        assert!(text.contains("a100-40gb") && text.contains("mi325x"));
+        assert!(text.contains("a100-40gb") && text.contains("mi355x"));
+        // Every row's columns line up with the header's, long names included.
+        let ridge = text.lines().next().unwrap().len();
+        for line in text.lines().take(presets::ALL.len() + 1) {
+            assert_eq!(line.len(), ridge, "{line}");
+        }
     }
 }

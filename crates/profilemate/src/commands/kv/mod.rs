@@ -21,7 +21,8 @@ pub(crate) fn run(args: &KvArgs) -> anyhow::Result<ExitCode> {
     let whole = KvLayout::whole_model(&r.spec, &r.deployment)?;
     let per_gpu = KvLayout::per_gpu(&r.spec, &r.deployment)?;
     let sizing = args.sizing(&r, &gpu)?;
-    let capacity = KvCapacity::compute(&r.spec, &r.deployment, &per_gpu, &sizing)?;
+    let capacity = KvCapacity::compute(&r.spec, &r.deployment, &per_gpu, &sizing)
+        .with_context(|| format!("{} on one {}", r.label, gpu.name))?;
     let model = PerfModel::vllm_exact(&r.spec, &r.deployment)
         .with_context(|| format!("cannot estimate {}", r.label))?;
     let roofline = Roofline::new(gpu.clone(), Efficiency::default());

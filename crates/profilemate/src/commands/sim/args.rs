@@ -17,12 +17,12 @@ use profilemate_sim::{FixedTiming, KvOffloadConfig, SpecDecodeConfig};
 
 use super::engine_args::{Engine, EngineArgs};
 
-/// The model `sim serve` (and the embedded `bench serve`) serves when none is named.
-pub(crate) const DEFAULT_MODEL: &str = "llama-3.1-8b";
-
 /// `profilemate sim serve` flags.
 #[derive(Debug, Args)]
 pub(crate) struct SimServeArgs {
+    /// The model, as `vllm serve MODEL` takes it (the same as --model).
+    #[arg(value_name = "MODEL", conflicts_with_all = ["model", "config"])]
+    pub(crate) model_tag: Option<String>,
     #[command(flatten)]
     pub(crate) engine: EngineArgs,
     /// Model name clients must use (default: the --model preset or --config path).
@@ -77,7 +77,9 @@ impl SimServeArgs {
     /// The server configuration these flags describe.
     pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
         let mut engine_args = self.engine.clone();
-        engine_args.deployment.model_or(DEFAULT_MODEL);
+        if let Some(model) = &self.model_tag {
+            engine_args.deployment.model = Some(model.clone());
+        }
         let engine = engine_args.resolve(0)?;
         let name = self
             .served_model_name

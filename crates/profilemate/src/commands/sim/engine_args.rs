@@ -162,7 +162,7 @@ impl EngineArgs {
             activation_reserve_bytes: None,
         };
         let kv = kv_blocks(&r.spec, &r.deployment, &sizing, self.block_size)
-            .context("cannot size the KV cache")?;
+            .with_context(|| format!("{} on one {}", r.label, gpu.name))?;
         Ok(Some(kv))
     }
 
