@@ -187,7 +187,11 @@ async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
     assert!((4..=8).contains(&sent), "sent {sent} in 300 ms at 20 req/s");
     assert_eq!(sent + report.not_sent, 50);
     let m = generation(&report);
-    assert_eq!((m.completed, m.failed), (2, 0), "interrupted are not failures");
+    assert_eq!(
+        (m.completed, m.failed),
+        (2, 0),
+        "interrupted are not failures"
+    );
     assert_eq!(report.interrupted_requests, sent - 2);
     assert!(!report.extras.error_counts.contains_key("cancelled"));
     let mut stopping = None;
@@ -223,10 +227,18 @@ async fn abort_cuts_requests_in_flight_at_once() {
     });
     let started = Instant::now();
     let report = run(&cfg, &EventSink::discard(), &token).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "no grace on abort");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no grace on abort"
+    );
     let m = generation(&report);
     assert_eq!(
-        (m.completed, m.failed, report.interrupted_requests, report.not_sent),
+        (
+            m.completed,
+            m.failed,
+            report.interrupted_requests,
+            report.not_sent
+        ),
         (2, 0, 3, 5),
         "2 done, the 3 stalled slots cut, the rest never sent"
     );

@@ -38,10 +38,11 @@ fn server(plan: fn(usize) -> Answer) -> (u16, Arc<AtomicUsize>) {
                     let mut len = 0;
                     let mut line = String::new();
                     let mut got_head = false;
+                    let mut post = false;
                     while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        post = post || (!got_head && line.starts_with("POST "));
                         got_head = true;
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                             len = v.trim().parse().unwrap_or(0);
                         }
                         line.clear();
@@ -52,6 +53,12 @@ fn server(plan: fn(usize) -> Answer) -> (u16, Arc<AtomicUsize>) {
                     let mut body = vec![0; len];
                     if reader.read_exact(&mut body).is_err() {
                         return;
+                    }
+                    if !post {
+                        // `/metrics` and the like: none here.
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                        continue;
                     }
                     let i = counter.fetch_add(1, Ordering::SeqCst);
                     if answer(&mut stream, plan(i)).is_err() {
@@ -118,7 +125,10 @@ fn start(port: u16, dir: &Path, extra: &[&str]) -> Child {
 fn wait_for(seen: &AtomicUsize, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while seen.load(Ordering::SeqCst) < n {
-        assert!(Instant::now() < deadline, "the server saw only {seen:?} requests");
+        assert!(
+            Instant::now() < deadline,
+            "the server saw only {seen:?} requests"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -200,11 +210,23 @@ fn second_sigint_cuts_the_requests_in_flight_and_keeps_the_completed() {
         "{}",
         f.stdout
     );
-    assert!(f.stdout.contains("Failed requests:                         0         \n"));
-    assert!(f.stdout.contains("Interrupted requests (in flight):        4         \n"));
-    assert!(f.stdout.contains("Not sent requests:                       10        \n"));
+    assert!(
+        f.stdout
+            .contains("Failed requests:                         0         \n")
+    );
+    assert!(
+        f.stdout
+            .contains("Interrupted requests (in flight):        4         \n")
+    );
+    assert!(
+        f.stdout
+            .contains("Not sent requests:                       10        \n")
+    );
     assert!(!f.stdout.contains("All requests failed"), "{}", f.stdout);
-    assert!(!f.stdout.contains("run interrupted"), "no per-request error listing");
+    assert!(
+        !f.stdout.contains("run interrupted"),
+        "no per-request error listing"
+    );
     assert!(
         f.stderr
             .contains("waiting up to 5.0 s for the 4 requests in flight"),
@@ -236,7 +258,9 @@ fn first_sigint_lets_requests_in_flight_finish_within_the_grace() {
         "the 4 slow ones finish within the grace"
     );
     assert_eq!(f.json["interrupted"], true);
-    assert!(f.stdout.contains("Run interrupted: 10 completed, 0 failed, 0 interrupted in flight, 10 not sent."));
+    assert!(f.stdout.contains(
+        "Run interrupted: 10 completed, 0 failed, 0 interrupted in flight, 10 not sent."
+    ));
 }
 
 #[test]
@@ -302,7 +326,10 @@ fn piped_output_gets_progress_lines_unless_disabled() {
     };
     let stderr = run(&[]);
     let lines = progress_lines(&stderr);
-    assert!(lines.len() >= 3, "4 × 150 ms at a line per 200 ms: {stderr}");
+    assert!(
+        lines.len() >= 3,
+        "4 × 150 ms at a line per 200 ms: {stderr}"
+    );
     assert!(lines.iter().all(|&(_, total)| total == 8), "{stderr}");
     assert!(lines.windows(2).all(|w| w[0].0 <= w[1].0), "{stderr}");
     assert_eq!(lines.last(), Some(&(8, 8)), "a last line at the end");

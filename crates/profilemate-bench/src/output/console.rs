@@ -63,7 +63,11 @@ fn common_head(out: &mut String, r: &Report, completed: u64, failed: u64) {
     int_line(out, "Failed requests:", failed);
     if r.interrupted {
         // Beyond vLLM, only on an interrupted run: the requests that are neither.
-        int_line(out, "Interrupted requests (in flight):", r.interrupted_requests);
+        int_line(
+            out,
+            "Interrupted requests (in flight):",
+            r.interrupted_requests,
+        );
         int_line(out, "Not sent requests:", r.not_sent);
     }
     if let Some(c) = r.settings.max_concurrency {
