@@ -27,7 +27,8 @@ use crate::workload::{Prompt, SampleRequest, ScheduledRequest};
 
 pub use profilemate_sim::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
 
-use driver::{Driven, Outgoing, drive};
+use crate::event::EventSink;
+use driver::{Driven, Outgoing, ProgressReporter, drive};
 
 /// A finished virtual run: the report and what the engine did.
 #[derive(Debug, Clone)]
@@ -50,6 +51,19 @@ pub fn run_virtual<T: StepTimer>(
     timer: T,
     model_id: &str,
 ) -> Result<VirtualRun, BenchError> {
+    run_virtual_with_events(config, engine, timer, model_id, &EventSink::discard())
+}
+
+/// [`run_virtual`], emitting [`crate::Event::Started`], [`crate::Event::VirtualProgress`] (at
+/// most every [`crate::event::VIRTUAL_PROGRESS_EVERY`] of wall time, checked every few hundred
+/// engine steps so the virtual run stays fast) and [`crate::Event::Finished`] to `events`.
+pub fn run_virtual_with_events<T: StepTimer>(
+    config: &BenchConfig,
+    engine: EngineConfig,
+    timer: T,
+    model_id: &str,
+    events: &EventSink,
+) -> Result<VirtualRun, BenchError> {
     config.validate()?;
     let tokenizer = WordTokenizer::default();
     let workload = build_workload(config, Some(&tokenizer))?;
@@ -57,7 +71,8 @@ pub fn run_virtual<T: StepTimer>(
     let outgoing = outgoing(workload.requests, &schedule, config.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
-    let driven = drive(&mut sim, outgoing, config.max_concurrency);
+    let progress = ProgressReporter::new(events.clone(), outgoing.len());
+    let driven = drive(&mut sim, outgoing, config.max_concurrency, Some(progress));
     let report = assemble(config, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })

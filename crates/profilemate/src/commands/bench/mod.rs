@@ -17,7 +17,7 @@ use profilemate_bench::{BenchError, EventSink, cancel_pair};
 
 pub(crate) use args::{EndpointArgs, ServeArgs, WorkloadArgs};
 pub(crate) use convert::bench_config;
-pub(crate) use present::finish;
+pub(crate) use present::{finish, present_event};
 
 /// `profilemate bench`.
 #[derive(Debug, Args)]
