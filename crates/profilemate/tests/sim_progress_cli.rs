@@ -53,3 +53,40 @@ fn piped_sim_run_prints_virtual_progress_unless_disabled() {
     let (_, quiet) = run(&["--disable-tqdm"]);
     assert!(progress_lines(&quiet).is_empty(), "{quiet}");
 }
+
+#[test]
+fn sigint_stops_sim_run_and_reports_what_was_simulated() {
+    let dir = std::env::temp_dir().join(format!("profilemate-sim-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
+        .args(["sim", "run", "--model", "llama-3.1-8b", "--disable-tqdm"])
+        // Far longer than the test: ~1000 s of virtual time.
+        .args(["--num-prompts", "20000", "--request-rate", "20"])
+        .args(["--save-result", "--result-filename", "r.json"])
+        .arg("--result-dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    let get = |k: &str| json[k].as_u64().unwrap();
+    assert_eq!(json["interrupted"], true);
+    assert!(get("completed") > 0 && get("not_sent") > 0, "{json}");
+    assert_eq!(
+        get("completed") + get("failed") + get("interrupted_requests") + get("not_sent"),
+        20_000
+    );
+    assert!(stdout.contains("Run interrupted: "), "{stdout}");
+    assert!(!stdout.contains("All requests failed"));
+}

@@ -15,6 +15,7 @@ use profilemate_sim::{
     StepTimer,
 };
 
+use crate::cancel::CancelToken;
 use crate::event::{Event, EventSink, VIRTUAL_PROGRESS_EVERY};
 use crate::virtual_run::engine_view::EngineTotals;
 
@@ -117,6 +118,10 @@ pub(crate) struct ClientSink {
     pub(crate) engine: EngineTotals,
     /// Progress events, if anyone listens.
     pub(crate) progress: Option<ProgressReporter>,
+    /// Ctrl-C, looked at every [`STEPS_PER_CLOCK_CHECK`] steps.
+    pub(crate) cancel: Option<CancelToken>,
+    /// Whether the run was stopped by `cancel`.
+    pub(crate) stopped: bool,
 }
 
 impl EngineSink for ClientSink {
@@ -126,6 +131,15 @@ impl EngineSink for ClientSink {
         if let Some(p) = &mut self.progress {
             p.step(step.start.saturating_add(step.duration));
         }
+        if self.num_steps % u64::from(STEPS_PER_CLOCK_CHECK) == 0
+            && self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
+        {
+            self.stopped = true;
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stopped
     }
 
     fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
@@ -161,6 +175,7 @@ pub(crate) fn drive<T: StepTimer>(
     outgoing: Vec<Outgoing>,
     max_concurrency: Option<usize>,
     progress: Option<ProgressReporter>,
+    cancel: Option<CancelToken>,
 ) -> Driven {
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
@@ -169,6 +184,7 @@ pub(crate) fn drive<T: StepTimer>(
         sim,
         sink: ClientSink {
             progress,
+            cancel,
             ..ClientSink::default()
         },
         free: max_concurrency.unwrap_or(usize::MAX),
@@ -183,8 +199,13 @@ pub(crate) fn drive<T: StepTimer>(
             break;
         };
         client.sim.run_until(until, &mut client.sink);
+        if client.sink.stopped {
+            break;
+        }
     }
-    client.sim.run(&mut client.sink);
+    if !client.sink.stopped {
+        client.sim.run(&mut client.sink);
+    }
     if let Some(p) = &client.sink.progress {
         p.emit(client.sim.now());
         p.events.emit(Event::Finished);

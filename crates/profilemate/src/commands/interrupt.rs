@@ -9,6 +9,18 @@ pub(crate) fn spawn_handler(canceller: Canceller) {
     tokio::spawn(listen(canceller));
 }
 
+/// The same, for synchronous work: listens on a thread of its own, with its own runtime.
+pub(crate) fn spawn_handler_thread(canceller: Canceller) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(listen(canceller));
+        }
+    });
+}
+
 #[cfg(unix)]
 async fn listen(canceller: Canceller) {
     use tokio::signal::unix::{SignalKind, signal};

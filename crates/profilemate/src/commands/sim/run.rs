@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_bench::EventSink;
 use profilemate_bench::virtual_run::{VirtualRun, run_virtual_with_events};
+use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
 
 use super::engine_args::{Engine, EngineArgs};
@@ -42,7 +42,17 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         }
         progress.finish();
     });
-    let result = run_virtual_with_events(&config, engine.config, engine.timer, &label, &events);
+    // Ctrl-C (or SIGTERM) stops the simulation at once; what was simulated is reported.
+    let (canceller, token) = cancel_pair();
+    crate::commands::interrupt::spawn_handler_thread(canceller);
+    let result = run_virtual_with_events(
+        &config,
+        engine.config,
+        engine.timer,
+        &label,
+        &events,
+        &token,
+    );
     drop(events);
     let _ = printer.join();
     let VirtualRun { report, num_steps } = result?;
