@@ -131,7 +131,9 @@ impl EngineSink for ClientSink {
         if let Some(p) = &mut self.progress {
             p.step(step.start.saturating_add(step.duration));
         }
-        if self.num_steps % u64::from(STEPS_PER_CLOCK_CHECK) == 0
+        if self
+            .num_steps
+            .is_multiple_of(u64::from(STEPS_PER_CLOCK_CHECK))
             && self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
         {
             self.stopped = true;
