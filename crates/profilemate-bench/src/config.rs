@@ -239,7 +239,13 @@ pub struct BenchConfig {
     pub request_timeout: Option<Duration>,
     /// `--gpu` peak (beyond vLLM) for MFU / MBU.
     pub gpu: Option<GpuPeak>,
+    /// `--interrupt-grace-sec` (beyond vLLM): after the first Ctrl-C, how long requests in
+    /// flight may still finish before they are cut and counted as interrupted.
+    pub interrupt_grace: Duration,
 }
+
+/// The default [`BenchConfig::interrupt_grace`]: 5 s.
+pub const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for BenchConfig {
     /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend at
@@ -286,6 +292,7 @@ impl Default for BenchConfig {
             duration: None,
             request_timeout: None,
             gpu: None,
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
         }
     }
 }

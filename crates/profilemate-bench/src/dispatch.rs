@@ -5,25 +5,31 @@
 //! offsets from one start instant, a semaphore for `--max-concurrency`, `client_queue_time =
 //! start_time - arrival_time`, duration from before the first dispatch to after the last
 //! completion), with per-request client lag, `--duration`, and Ctrl-C handling added.
+//!
+//! Ctrl-C ([`crate::cancel`]): on *stop* no request is sent any more (those waiting for a
+//! concurrency slot stay unsent) and requests in flight have [`DispatchOptions::grace`] to
+//! finish; on *abort*, or when the grace runs out, they are cut and recorded with
+//! [`ErrorKind::Cancelled`], which the report counts as interrupted, apart from failures.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio::time::sleep_until;
 
-use crate::cancel::CancelToken;
+use crate::cancel::{CancelToken, Canceller, cancel_pair};
 use crate::client::Client;
 use crate::clock::Civil;
 use crate::event::{Event, EventSink};
 use crate::metrics::extras::CLIENT_LAG_WARN;
-use crate::record::{RequestRecord, Seconds};
+use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::report::RpsChange;
 use crate::schedule::{RampUp, rps_steps};
 use crate::workload::{ScheduledRequest, Workload};
 
 /// Dispatch limits.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct DispatchOptions {
     /// `--max-concurrency`.
     pub max_concurrency: Option<usize>,
@@ -31,12 +37,26 @@ pub struct DispatchOptions {
     pub duration: Option<Duration>,
     /// Ramp-up, for `rps_change_events`.
     pub ramp_up: Option<RampUp>,
+    /// After a stop, how long requests in flight may finish before they are cut.
+    pub grace: Duration,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        Self {
+            max_concurrency: None,
+            duration: None,
+            ramp_up: None,
+            grace: crate::config::DEFAULT_INTERRUPT_GRACE,
+        }
+    }
 }
 
 /// What dispatching produced.
 #[derive(Debug, Clone, Default)]
 pub struct Dispatched {
-    /// One record per sent request, in dispatch order.
+    /// One record per sent request, in dispatch order; those cut in flight carry
+    /// [`ErrorKind::Cancelled`].
     pub records: Vec<RequestRecord>,
     /// Seconds from before the first dispatch to after the last completion.
     pub duration: Seconds,
@@ -61,12 +81,23 @@ pub async fn dispatch(
         total: schedule.len(),
     });
     let semaphore = opts.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (cutter, cut) = cancel_pair();
+    let watchdog = tokio::spawn(cut_after_grace(
+        cancel.clone(),
+        cutter,
+        opts.grace,
+        in_flight.clone(),
+        events.clone(),
+    ));
     let sender = Sender {
         client,
         workload,
         semaphore,
         events: events.clone(),
         cancel: cancel.clone(),
+        cut,
+        in_flight,
     };
     let mut rps = RpsTracker::new(opts.ramp_up, schedule);
     let mut lag_warned = false;
@@ -91,6 +122,7 @@ pub async fn dispatch(
     }
     let records = collect(handles).await;
     let duration = start.elapsed().as_secs_f64();
+    watchdog.abort();
     events.emit(Event::Finished);
     let not_sent = schedule.len() - records.len();
     Dispatched {
@@ -158,6 +190,31 @@ impl RpsTracker {
     }
 }
 
+/// Cuts the requests in flight (through `cutter`) on abort, or `grace` after a stop; says
+/// how many are in flight when the stop comes.
+async fn cut_after_grace(
+    cancel: CancelToken,
+    cutter: Canceller,
+    grace: Duration,
+    in_flight: Arc<AtomicUsize>,
+    events: EventSink,
+) {
+    let graceful = async {
+        cancel.cancelled().await;
+        events.emit(Event::Stopping {
+            in_flight: in_flight.load(Ordering::SeqCst),
+            grace,
+        });
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        biased;
+        () = cancel.aborted() => {}
+        () = graceful => {}
+    }
+    cutter.abort();
+}
+
 /// Sleeps until `target`; `false` if cancelled first.
 async fn wait_until(target: Instant, cancel: &CancelToken) -> bool {
     if cancel.is_cancelled() {
@@ -176,11 +233,16 @@ struct Sender {
     workload: Arc<Workload>,
     semaphore: Option<Arc<Semaphore>>,
     events: EventSink,
+    /// Stops sending (waiting requests stay unsent).
     cancel: CancelToken,
+    /// Cuts requests in flight.
+    cut: CancelToken,
+    /// Requests sent and not yet finished.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Sender {
-    /// One request behind the concurrency limit; `None` if cancelled before it was sent.
+    /// One request behind the concurrency limit; `None` if stopped before it was sent.
     async fn send(self, index: usize, arrival: Instant, lag: Seconds) -> Option<RequestRecord> {
         let _permit = match &self.semaphore {
             Some(sem) => tokio::select! {
@@ -189,14 +251,20 @@ impl Sender {
             },
             None => None,
         };
+        if self.cancel.is_cancelled() {
+            return None;
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         let mut rec = self
             .client
-            .send(&self.workload.requests[index], &self.cancel)
+            .send(&self.workload.requests[index], &self.cut)
             .await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         rec.client_queue_time = rec.start_time - self.client.secs(arrival);
         rec.client_lag = lag;
         self.events.emit(Event::RequestDone {
             success: rec.success,
+            interrupted: rec.error_kind == Some(ErrorKind::Cancelled),
         });
         Some(rec)
     }

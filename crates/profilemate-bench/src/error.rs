@@ -116,6 +116,9 @@ pub enum BenchError {
         "initial test run failed - please make sure benchmark arguments are correctly specified. Error: {0}"
     )]
     NotReady(String),
+    /// Ctrl-C came before the main run started: nothing was measured.
+    #[error("interrupted before the benchmark started; nothing was measured")]
+    Interrupted,
     /// The simulated engine refused its settings (`sim run`).
     #[error("invalid engine settings: {0}")]
     Engine(#[from] profilemate_sim::ConfigError),

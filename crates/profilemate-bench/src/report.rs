@@ -6,7 +6,7 @@ use crate::metrics::{
     BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary,
     calculate_embedding_metrics, calculate_extras, calculate_metrics,
 };
-use crate::record::{RequestRecord, Seconds};
+use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::schedule::RampUp;
 use crate::server_metrics::{ServerView, SpecDecodeStats};
 use crate::tokenizer::Tokenizer;
@@ -120,8 +120,20 @@ pub struct Report {
     pub server: Option<ServerView>,
     /// Scheduled requests never sent (Ctrl-C or `--duration`).
     pub not_sent: usize,
-    /// Whether the run was interrupted.
+    /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Requests in flight when the run was cut: neither completed nor failed, and not among
+    /// [`Report::records`].
+    pub interrupted_requests: usize,
+}
+
+/// Takes the records of requests cut in flight ([`ErrorKind::Cancelled`]) out of `records`:
+/// what is left, and how many were cut.
+pub fn split_interrupted(mut records: Vec<RequestRecord>) -> (Vec<RequestRecord>, usize) {
+    let before = records.len();
+    records.retain(|r| r.error_kind != Some(ErrorKind::Cancelled));
+    let cut = before - records.len();
+    (records, cut)
 }
 
 impl Report {
@@ -161,6 +173,7 @@ impl Report {
             server: None,
             not_sent: 0,
             interrupted: false,
+            interrupted_requests: 0,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::config::BenchConfig;
 use crate::dispatch::{DispatchOptions, Dispatched, dispatch};
 use crate::error::BenchError;
 use crate::event::{Event, EventSink};
-use crate::report::{Report, ReportSettings};
+use crate::report::{Report, ReportSettings, split_interrupted};
 use crate::schedule::Arrivals;
 use crate::server_metrics::{Scrape, server_view, spec_decode_stats};
 use crate::tokenizer::{Tokenizer, WordTokenizer};
@@ -35,12 +35,16 @@ pub async fn run(
     let schedule = workload.schedule()?;
     ready_check(&client, &workload, config, events, cancel).await?;
     warmup(&client, &workload, config, events, cancel).await;
+    if cancel.is_cancelled() {
+        return Err(BenchError::Interrupted);
+    }
     announce_load(config, events);
     let before = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
     let opts = DispatchOptions {
         max_concurrency: config.max_concurrency,
         duration: config.duration,
         ramp_up: ramp_up(config),
+        grace: config.interrupt_grace,
     };
     let dispatched = dispatch(client.clone(), workload, &schedule, opts, events, cancel).await;
     let after = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
@@ -115,7 +119,8 @@ pub fn build_workload(
     })
 }
 
-/// `--ready-check-timeout-sec`: resend request 0 every 5 s until it succeeds.
+/// `--ready-check-timeout-sec`: resend request 0 every 5 s until it succeeds; Ctrl-C ends it
+/// at once ([`BenchError::Interrupted`]).
 async fn ready_check(
     client: &Client,
     w: &Workload,
@@ -130,20 +135,29 @@ async fn ready_check(
     }
     let deadline = Instant::now() + config.ready_check_timeout;
     loop {
-        let rec = client.send(&w.requests[0], cancel).await;
+        let rec = tokio::select! {
+            rec = client.send(&w.requests[0], cancel) => rec,
+            () = cancel.cancelled() => return Err(BenchError::Interrupted),
+        };
         if rec.success {
             events.message("Initial test run completed.");
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || cancel.is_cancelled() {
+        if cancel.is_cancelled() {
+            return Err(BenchError::Interrupted);
+        }
+        if left.is_zero() {
             return Err(BenchError::NotReady(rec.error));
         }
         events.emit(Event::Warning(format!(
             "Endpoint is not ready. Error='{}'",
             rec.error.lines().last().unwrap_or("")
         )));
-        tokio::time::sleep(READY_RETRY.min(left)).await;
+        tokio::select! {
+            () = tokio::time::sleep(READY_RETRY.min(left)) => {}
+            () = cancel.cancelled() => return Err(BenchError::Interrupted),
+        }
     }
 }
 
@@ -175,6 +189,7 @@ async fn warmup(
         .collect();
     let opts = DispatchOptions {
         max_concurrency: config.max_concurrency,
+        grace: config.interrupt_grace,
         ..Default::default()
     };
     let _ = dispatch(
@@ -278,10 +293,12 @@ fn assemble(
     tok: Option<&dyn Tokenizer>,
 ) -> Report {
     let settings = report_settings(config, model);
-    let mut report = Report::new(settings, d.records, d.duration, tok, Civil::now().compact());
+    let (records, cut) = split_interrupted(d.records);
+    let mut report = Report::new(settings, records, d.duration, tok, Civil::now().compact());
     report.rps_change_events = d.rps_change_events;
     report.not_sent = d.not_sent;
     report.interrupted = d.interrupted;
+    report.interrupted_requests = cut;
     if let (Some(b), Some(a)) = (&before, &after) {
         report.spec_decode = spec_decode_stats(b, a);
         report.server = Some(server_view(b, a, d.duration, config.gpu));

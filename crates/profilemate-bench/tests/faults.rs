@@ -149,7 +149,7 @@ async fn connection_refused_is_a_failed_request_not_an_error() {
 }
 
 #[tokio::test]
-async fn cancel_stops_sending_and_keeps_what_was_collected() {
+async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
     let base = fault_server(|i| {
         if i < 2 {
             Reply::Tokens(2)
@@ -160,25 +160,87 @@ async fn cancel_stops_sending_and_keeps_what_was_collected() {
     .await;
     let mut cfg = config(&base, 50);
     cfg.request_timeout = None;
+    cfg.interrupt_grace = Duration::from_millis(200);
     cfg.arrivals = Arrivals::Rate {
         request_rate: 20.0,
         burstiness: f64::INFINITY,
         ramp_up: None,
     };
     let (canceller, token) = cancel_pair();
+    let (events, mut rx) = EventSink::channel();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        canceller.cancel();
+        canceller.stop();
+        // Held past the run so the stop is never upgraded to an abort by a drop.
+        tokio::time::sleep(Duration::from_secs(10)).await;
     });
-    let report = run(&cfg, &EventSink::discard(), &token).await.unwrap();
+    let started = Instant::now();
+    let report = run(&cfg, &events, &token).await.unwrap();
+    drop(events);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the grace is bounded: {:?}",
+        started.elapsed()
+    );
     assert!(report.interrupted);
-    let sent = report.records.len();
+    let sent = report.records.len() + report.interrupted_requests;
     assert!((4..=8).contains(&sent), "sent {sent} in 300 ms at 20 req/s");
     assert_eq!(sent + report.not_sent, 50);
-    assert_eq!(generation(&report).completed, 2);
+    let m = generation(&report);
     assert_eq!(
-        report.extras.error_counts.get("cancelled").copied(),
-        Some(sent as u64 - 2)
+        (m.completed, m.failed),
+        (2, 0),
+        "interrupted are not failures"
+    );
+    assert_eq!(report.interrupted_requests, sent - 2);
+    assert!(!report.extras.error_counts.contains_key("cancelled"));
+    let mut stopping = None;
+    while let Some(e) = rx.recv().await {
+        if let profilemate_bench::Event::Stopping { in_flight, .. } = e {
+            stopping = Some(in_flight);
+        }
+    }
+    assert_eq!(
+        stopping,
+        Some(report.interrupted_requests),
+        "the stalled requests in flight at the stop are the ones cut"
+    );
+}
+
+#[tokio::test]
+async fn abort_cuts_requests_in_flight_at_once() {
+    let base = fault_server(|i| {
+        if i < 2 {
+            Reply::Tokens(2)
+        } else {
+            Reply::Stall
+        }
+    })
+    .await;
+    let mut cfg = config(&base, 10);
+    cfg.request_timeout = None;
+    cfg.max_concurrency = Some(3);
+    let (canceller, token) = cancel_pair();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        canceller.abort();
+    });
+    let started = Instant::now();
+    let report = run(&cfg, &EventSink::discard(), &token).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no grace on abort"
+    );
+    let m = generation(&report);
+    assert_eq!(
+        (
+            m.completed,
+            m.failed,
+            report.interrupted_requests,
+            report.not_sent
+        ),
+        (2, 0, 3, 5),
+        "2 done, the 3 stalled slots cut, the rest never sent"
     );
 }
 

@@ -28,6 +28,12 @@ pub trait EngineSink {
     /// Feed it to `profilemate_metrics::offload::OffloadExporter::observe` for `/metrics`,
     /// or to a [`KvTransferLogger`](crate::KvTransferLogger) for the log line.
     fn on_kv_connector_stats(&mut self, _stats: &OffloadStats, _at: Duration) {}
+
+    /// Whether the driver wants the simulation to stop now (e.g. on Ctrl-C): `run` and
+    /// `run_until` return at the next step boundary, leaving unfinished requests as they are.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Discards everything.
@@ -63,11 +69,19 @@ impl<A: EngineSink, B: EngineSink> EngineSink for (A, B) {
         self.0.on_kv_connector_stats(stats, at);
         self.1.on_kv_connector_stats(stats, at);
     }
+
+    fn stop_requested(&self) -> bool {
+        self.0.stop_requested() || self.1.stop_requested()
+    }
 }
 
 impl<S: EngineSink + ?Sized> EngineSink for &mut S {
     fn on_step(&mut self, step: &StepRecord) {
         (**self).on_step(step);
+    }
+
+    fn stop_requested(&self) -> bool {
+        (**self).stop_requested()
     }
 
     fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {

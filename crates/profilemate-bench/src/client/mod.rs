@@ -79,14 +79,15 @@ impl Client {
         t.saturating_duration_since(self.origin).as_secs_f64()
     }
 
-    /// Sends one request and measures it; every outcome, including cancellation, is a record.
+    /// Sends one request and measures it; every outcome, including an abort through `cancel`
+    /// ([`ErrorKind::Cancelled`]), is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
         let sent = Instant::now();
         let mut state = StreamState::new(sent);
         let outcome = tokio::select! {
             r = self.exchange(req, &mut state) => r,
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
-            () = cancel.cancelled() => Err((ErrorKind::Cancelled, "run interrupted".into())),
+            () = cancel.aborted() => Err((ErrorKind::Cancelled, "run interrupted".into())),
         };
         self.record(req, state, outcome)
     }

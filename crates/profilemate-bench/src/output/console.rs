@@ -61,6 +61,15 @@ pub fn render_vllm_table(r: &Report) -> String {
 fn common_head(out: &mut String, r: &Report, completed: u64, failed: u64) {
     int_line(out, "Successful requests:", completed);
     int_line(out, "Failed requests:", failed);
+    if r.interrupted {
+        // Beyond vLLM, only on an interrupted run: the requests that are neither.
+        int_line(
+            out,
+            "Interrupted requests (in flight):",
+            r.interrupted_requests,
+        );
+        int_line(out, "Not sent requests:", r.not_sent);
+    }
     if let Some(c) = r.settings.max_concurrency {
         int_line(out, "Maximum request concurrency:", c);
     }
@@ -201,7 +210,8 @@ fn errors(out: &mut String, r: &Report) {
     if r.interrupted {
         let _ = writeln!(
             out,
-            "Interrupted: in-flight requests were cancelled (counted as failed, kind `cancelled`)"
+            "Interrupted: figures cover the requests that finished; {} cut in flight (not counted as failed), {} never sent",
+            r.interrupted_requests, r.not_sent
         );
     }
 }

@@ -247,6 +247,7 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
     o.set("error_counts", json!(x.error_counts));
     o.set("not_sent", json!(r.not_sent));
     o.set("interrupted", json!(r.interrupted));
+    o.set("interrupted_requests", json!(r.interrupted_requests));
     if let Some(v) = &r.server {
         o.set(
             "server_metrics",

@@ -8,14 +8,62 @@
 //! and free their slot, as an HTTP 400 does.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use profilemate_sim::{
     EngineSink, Request, RequestId, RequestRecord as EngineRecord, Simulation, StepRecord,
     StepTimer,
 };
 
+use crate::cancel::CancelToken;
+use crate::event::{Event, EventSink, VIRTUAL_PROGRESS_EVERY};
 use crate::virtual_run::engine_view::EngineTotals;
+
+/// Steps between two looks at the wall clock for progress: keeps the check off the hot path.
+const STEPS_PER_CLOCK_CHECK: u32 = 256;
+
+/// Emits [`Event::VirtualProgress`] at most every [`VIRTUAL_PROGRESS_EVERY`] of wall time.
+#[derive(Debug)]
+pub(crate) struct ProgressReporter {
+    events: EventSink,
+    total: usize,
+    done: usize,
+    steps: u32,
+    last: Instant,
+}
+
+impl ProgressReporter {
+    /// Reports on `total` requests to `events`.
+    pub(crate) fn new(events: EventSink, total: usize) -> Self {
+        Self {
+            events,
+            total,
+            done: 0,
+            steps: 0,
+            last: Instant::now(),
+        }
+    }
+
+    fn step(&mut self, now: Duration) {
+        self.steps += 1;
+        if self.steps < STEPS_PER_CLOCK_CHECK {
+            return;
+        }
+        self.steps = 0;
+        if self.last.elapsed() >= VIRTUAL_PROGRESS_EVERY {
+            self.last = Instant::now();
+            self.emit(now);
+        }
+    }
+
+    fn emit(&self, now: Duration) {
+        self.events.emit(Event::VirtualProgress {
+            done: self.done,
+            total: self.total,
+            simulated: now.as_secs_f64(),
+        });
+    }
+}
 
 /// One request the client will send.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +116,32 @@ pub(crate) struct ClientSink {
     pub(crate) num_steps: u64,
     /// The engine's counters.
     pub(crate) engine: EngineTotals,
+    /// Progress events, if anyone listens.
+    pub(crate) progress: Option<ProgressReporter>,
+    /// Ctrl-C, looked at every [`STEPS_PER_CLOCK_CHECK`] steps.
+    pub(crate) cancel: Option<CancelToken>,
+    /// Whether the run was stopped by `cancel`.
+    pub(crate) stopped: bool,
 }
 
 impl EngineSink for ClientSink {
     fn on_step(&mut self, step: &StepRecord) {
         self.num_steps += 1;
         self.engine.add(step);
+        if let Some(p) = &mut self.progress {
+            p.step(step.start.saturating_add(step.duration));
+        }
+        if self
+            .num_steps
+            .is_multiple_of(u64::from(STEPS_PER_CLOCK_CHECK))
+            && self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
+        {
+            self.stopped = true;
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stopped
     }
 
     fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
@@ -87,6 +155,9 @@ impl EngineSink for ClientSink {
 
     fn on_request_finished(&mut self, _record: &EngineRecord) {
         self.finished += 1;
+        if let Some(p) = &mut self.progress {
+            p.done += 1;
+        }
     }
 }
 
@@ -105,10 +176,19 @@ pub(crate) fn drive<T: StepTimer>(
     sim: &mut Simulation<T>,
     outgoing: Vec<Outgoing>,
     max_concurrency: Option<usize>,
+    progress: Option<ProgressReporter>,
+    cancel: Option<CancelToken>,
 ) -> Driven {
+    if let Some(p) = &progress {
+        p.events.emit(Event::Started { total: p.total });
+    }
     let mut client = Client {
         sim,
-        sink: ClientSink::default(),
+        sink: ClientSink {
+            progress,
+            cancel,
+            ..ClientSink::default()
+        },
         free: max_concurrency.unwrap_or(usize::MAX),
         waiting: VecDeque::new(),
         sent: Vec::with_capacity(outgoing.len()),
@@ -121,8 +201,17 @@ pub(crate) fn drive<T: StepTimer>(
             break;
         };
         client.sim.run_until(until, &mut client.sink);
+        if client.sink.stopped {
+            break;
+        }
     }
-    client.sim.run(&mut client.sink);
+    if !client.sink.stopped {
+        client.sim.run(&mut client.sink);
+    }
+    if let Some(p) = &client.sink.progress {
+        p.emit(client.sim.now());
+        p.events.emit(Event::Finished);
+    }
     Driven {
         sent: client.sent,
         sink: client.sink,
@@ -181,7 +270,12 @@ impl<T: StepTimer> Client<'_, T> {
                 self.free -= 1;
                 Outcome::Engine(id)
             }
-            Err(e) => Outcome::Rejected(e.to_string()),
+            Err(e) => {
+                if let Some(p) = &mut self.sink.progress {
+                    p.done += 1;
+                }
+                Outcome::Rejected(e.to_string())
+            }
         };
     }
 

@@ -15,11 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use profilemate_sim::{EngineConfig, Request, Simulation, StepTimer};
 
+use crate::cancel::CancelToken;
 use crate::clock::Civil;
 use crate::config::BenchConfig;
 use crate::error::BenchError;
 use crate::record::{RequestRecord, Seconds};
-use crate::report::{Report, RpsChange};
+use crate::report::{Report, RpsChange, split_interrupted};
 use crate::run::{build_workload, report_settings};
 use crate::schedule::{Arrivals, rps_steps};
 use crate::tokenizer::WordTokenizer;
@@ -27,7 +28,8 @@ use crate::workload::{Prompt, SampleRequest, ScheduledRequest};
 
 pub use profilemate_sim::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
 
-use driver::{Driven, Outgoing, drive};
+use crate::event::EventSink;
+use driver::{Driven, Outgoing, ProgressReporter, drive};
 
 /// A finished virtual run: the report and what the engine did.
 #[derive(Debug, Clone)]
@@ -50,6 +52,31 @@ pub fn run_virtual<T: StepTimer>(
     timer: T,
     model_id: &str,
 ) -> Result<VirtualRun, BenchError> {
+    run_virtual_with_events(
+        config,
+        engine,
+        timer,
+        model_id,
+        &EventSink::discard(),
+        &CancelToken::never(),
+    )
+}
+
+/// [`run_virtual`], emitting [`crate::Event::Started`], [`crate::Event::VirtualProgress`] (at
+/// most every [`crate::event::VIRTUAL_PROGRESS_EVERY`] of wall time, checked every few hundred
+/// engine steps so the virtual run stays fast) and [`crate::Event::Finished`] to `events`.
+///
+/// When `cancel` is cancelled (stop or abort alike: virtual time has nothing to wait for) the
+/// simulation stops at once: requests finished are reported, those in the engine count as
+/// interrupted, the rest as not sent, and the report is marked interrupted.
+pub fn run_virtual_with_events<T: StepTimer>(
+    config: &BenchConfig,
+    engine: EngineConfig,
+    timer: T,
+    model_id: &str,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Result<VirtualRun, BenchError> {
     config.validate()?;
     let tokenizer = WordTokenizer::default();
     let workload = build_workload(config, Some(&tokenizer))?;
@@ -57,7 +84,14 @@ pub fn run_virtual<T: StepTimer>(
     let outgoing = outgoing(workload.requests, &schedule, config.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
-    let driven = drive(&mut sim, outgoing, config.max_concurrency);
+    let progress = ProgressReporter::new(events.clone(), outgoing.len());
+    let driven = drive(
+        &mut sim,
+        outgoing,
+        config.max_concurrency,
+        Some(progress),
+        Some(cancel.clone()),
+    );
     let report = assemble(config, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
@@ -73,11 +107,14 @@ fn assemble(
 ) -> Report {
     let (records, duration) = client_records(driven, engine);
     let sent = records.len();
+    let (records, cut) = split_interrupted(records);
     let settings = report_settings(config, model_id.to_string());
     let tokenizer = WordTokenizer::default();
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len() - sent;
+    report.interrupted = driven.sink.stopped;
+    report.interrupted_requests = cut;
     report.rps_change_events = rps_change_events(config.arrivals, schedule);
     report.server = Some(driven.sink.engine.server_view());
     report

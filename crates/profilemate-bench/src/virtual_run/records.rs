@@ -30,6 +30,13 @@ pub(crate) fn client_record(
         Outcome::Engine(id) => {
             let stream = streams.get(id.0 as usize);
             let r = engine.get(id.0 as usize)?;
+            if r.finish_reason.is_none() {
+                // Still in the engine when the run was stopped (Ctrl-C): interrupted.
+                return Some(RequestRecord::failed(
+                    ErrorKind::Cancelled,
+                    "run interrupted".into(),
+                ));
+            }
             streamed(r, stream.unwrap_or(&Stream::default()))
         }
     };

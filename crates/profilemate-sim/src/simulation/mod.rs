@@ -230,16 +230,17 @@ impl<T: StepTimer> Simulation<T> {
         self.scheduler.num_free_blocks()
     }
 
-    /// Runs until every request has finished, pushing events into `sink`.
+    /// Runs until every request has finished (or `sink` asks to stop), pushing events into
+    /// `sink`.
     pub fn run(&mut self, sink: &mut impl EngineSink) {
-        while self.advance(sink, None) {}
+        while !sink.stop_requested() && self.advance(sink, None) {}
     }
 
     /// Runs until virtual time `until`: processes every step that ends by then and starts
     /// none after it; a step running across `until` stays in flight. The clock ends at
-    /// `until` at least.
+    /// `until` at least. Returns early, at a step boundary, when `sink` asks to stop.
     pub fn run_until(&mut self, until: Duration, sink: &mut impl EngineSink) {
-        while self.advance(sink, Some(until)) {}
+        while !sink.stop_requested() && self.advance(sink, Some(until)) {}
         self.clock = self.clock.max(until);
     }
 

@@ -4,8 +4,10 @@ pub(crate) mod bench;
 pub(crate) mod deployment_args;
 pub(crate) mod estimate;
 pub(crate) mod hardware;
+pub(crate) mod interrupt;
 pub(crate) mod kv;
 pub(crate) mod model_source;
+pub(crate) mod progress;
 pub(crate) mod sim;
 
 use std::process::ExitCode;

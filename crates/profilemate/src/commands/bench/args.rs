@@ -274,9 +274,13 @@ pub(crate) struct WorkloadArgs {
     /// SLOs for goodput, KEY:VALUE in ms (ttft, tpot, e2el).
     #[arg(long, num_args = 1..)]
     pub(crate) goodput: Vec<String>,
-    /// Hide the progress bar.
+    /// Hide the progress bar (and, without a terminal, the progress lines on stderr).
     #[arg(long)]
     pub(crate) disable_tqdm: bool,
+    /// (profilemate) After the first Ctrl-C, seconds requests in flight may still finish before
+    /// they are cut and counted as interrupted (a second Ctrl-C cuts them at once).
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) interrupt_grace_sec: f64,
     /// Save the result JSON.
     #[arg(long)]
     pub(crate) save_result: bool,

@@ -72,6 +72,14 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
         duration: seconds("--duration", w.duration)?,
         request_timeout: seconds("--request-timeout", e.request_timeout)?,
         gpu: e.gpu.as_deref().map(gpu).transpose()?,
+        interrupt_grace: Duration::try_from_secs_f64(w.interrupt_grace_sec)
+            .ok()
+            .with_context(|| {
+                format!(
+                    "--interrupt-grace-sec must be a number of seconds, 0 or more, got {}",
+                    w.interrupt_grace_sec
+                )
+            })?,
     };
     config.validate()?;
     Ok(config)

@@ -13,11 +13,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use profilemate_bench::{EventSink, cancel_pair};
+use profilemate_bench::{BenchError, EventSink, cancel_pair};
 
 pub(crate) use args::{EndpointArgs, ServeArgs, WorkloadArgs};
 pub(crate) use convert::bench_config;
-pub(crate) use present::finish;
+pub(crate) use present::{finish, present_event};
 
 /// `profilemate bench`.
 #[derive(Debug, Args)]
@@ -59,27 +59,29 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(server) = server {
             embedded::stop(server).await;
         }
-        anyhow::Ok(result?)
+        anyhow::Ok(result)
     })?;
-    present::finish(&config, &report)
+    match report {
+        Ok(report) => present::finish(&config, &report),
+        Err(BenchError::Interrupted) => {
+            eprintln!("profilemate: {}", BenchError::Interrupted);
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Runs the benchmark with the progress printer, Ctrl-C stopping new requests.
+/// Runs the benchmark with the progress printer; the first Ctrl-C (or SIGTERM) stops new
+/// requests and gives those in flight `--interrupt-grace-sec`, a second cuts them now.
 async fn run_with_progress(
     config: &profilemate_bench::BenchConfig,
-    hide_bar: bool,
-) -> Result<profilemate_bench::Report, profilemate_bench::BenchError> {
+    hide_progress: bool,
+) -> Result<profilemate_bench::Report, BenchError> {
     let (canceller, token) = cancel_pair();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "Interrupted: no more requests will be sent; writing the results collected so far."
-            );
-            canceller.cancel();
-        }
-    });
+    crate::commands::interrupt::spawn_handler(canceller);
     let (events, rx) = EventSink::channel();
-    let printer = tokio::spawn(present::consume_events(rx, hide_bar));
+    let mode = crate::commands::progress::Mode::detect(hide_progress);
+    let printer = tokio::spawn(present::consume_events(rx, mode));
     let result = profilemate_bench::run(config, &events, &token).await;
     drop(events);
     let _ = printer.await;

@@ -5,13 +5,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use profilemate_bench::config::BenchConfig;
 use profilemate_bench::output::{
     NameParts, ResultJson, render_extras_table, render_vllm_table, result_filename, write_result,
 };
 use profilemate_bench::{Event, Report};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::commands::progress::{Mode, Progress};
 
 /// vLLM's warning when no temperature is sent.
 pub(super) fn warn_temperature(config: &BenchConfig) {
@@ -22,38 +23,66 @@ pub(super) fn warn_temperature(config: &BenchConfig) {
     }
 }
 
-/// Prints status lines and drives the progress bar until the sender is dropped.
-pub(super) async fn consume_events(mut rx: UnboundedReceiver<Event>, hide_bar: bool) {
-    let mut bar: Option<ProgressBar> = None;
-    while let Some(event) = rx.recv().await {
-        match event {
-            Event::Message(m) => println!("{m}"),
-            Event::Warning(w) => eprintln!("WARNING: {w}"),
-            Event::Started { total } if !hide_bar => bar = Some(progress_bar(total as u64)),
-            Event::RequestDone { .. } => bar.iter().for_each(|b| b.inc(1)),
-            Event::Finished => bar.take().iter().for_each(ProgressBar::finish_and_clear),
-            Event::Started { .. } => {}
-        }
+/// Prints status lines and shows progress (see [`Mode`]) until the sender is dropped.
+pub(super) async fn consume_events(mut rx: UnboundedReceiver<Event>, mode: Mode) {
+    let mut progress = Progress::new(mode);
+    // Lines are due on time even while no request finishes.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => e,
+            _ = tick.tick() => {
+                progress.tick();
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        present_event(&mut progress, event);
+    }
+    progress.finish();
+}
+
+/// Shows one event.
+pub(crate) fn present_event(progress: &mut Progress, event: Event) {
+    match event {
+        Event::Message(m) => progress.suspend(|| println!("{m}")),
+        Event::Warning(w) => progress.suspend(|| eprintln!("WARNING: {w}")),
+        Event::Started { total } => progress.start(total),
+        Event::RequestDone { .. } => progress.request_done(),
+        Event::Stopping { in_flight, grace } => progress.suspend(|| {
+            eprintln!(
+                "Interrupted: no more requests will be sent; waiting up to {:.1} s for the {in_flight} requests in flight (Ctrl-C again to stop now).",
+                grace.as_secs_f64()
+            );
+        }),
+        Event::VirtualProgress {
+            done,
+            total,
+            simulated,
+        } => progress.virtual_progress(done, total, simulated),
+        Event::Finished => progress.finish(),
     }
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Prints the tables, writes the result file, and picks the exit status (1 if every request failed).
+/// Prints the tables, writes the result file, and picks the exit status (1 if the run was
+/// interrupted or every request failed).
 pub(crate) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     print_failures(&mut out, report)?;
     out.write_all(render_vllm_table(report).as_bytes())?;
     out.write_all(render_extras_table(report).as_bytes())?;
     save(config, report, &mut out)?;
+    if report.interrupted {
+        writeln!(
+            out,
+            "Run interrupted: {} completed, {} failed, {} interrupted in flight, {} not sent.",
+            report.completed(),
+            report.records.len() as u64 - report.completed(),
+            report.interrupted_requests,
+            report.not_sent
+        )?;
+        return Ok(ExitCode::from(1));
+    }
     if report.all_failed() {
         writeln!(out, "All requests failed.")?;
         return Ok(ExitCode::from(1));

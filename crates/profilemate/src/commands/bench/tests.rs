@@ -44,7 +44,12 @@ const PYTHON_ONLY: &[&str] = &[
 ];
 
 /// profilemate's own flags, absent from vLLM.
-const PROFILEMATE_ONLY: &[&str] = &["--duration", "--request-timeout", "--gpu"];
+const PROFILEMATE_ONLY: &[&str] = &[
+    "--duration",
+    "--request-timeout",
+    "--gpu",
+    "--interrupt-grace-sec",
+];
 
 #[derive(Debug, Parser)]
 struct TestCli {

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
+use profilemate_bench::virtual_run::{VirtualRun, run_virtual_with_events};
+use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
 
 use super::engine_args::{Engine, EngineArgs};
@@ -31,8 +32,31 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     describe(&mut out, &engine)?;
     let started = Instant::now();
     let label = engine.setup.label.clone();
-    let VirtualRun { report, num_steps } =
-        run_virtual(&config, engine.config, engine.timer, &label)?;
+    drop(out);
+    let (events, mut rx) = EventSink::channel();
+    let mode = crate::commands::progress::Mode::detect(args.workload.disable_tqdm);
+    let printer = std::thread::spawn(move || {
+        let mut progress = crate::commands::progress::Progress::new(mode);
+        while let Some(event) = rx.blocking_recv() {
+            crate::commands::bench::present_event(&mut progress, event);
+        }
+        progress.finish();
+    });
+    // Ctrl-C (or SIGTERM) stops the simulation at once; what was simulated is reported.
+    let (canceller, token) = cancel_pair();
+    crate::commands::interrupt::spawn_handler_thread(canceller);
+    let result = run_virtual_with_events(
+        &config,
+        engine.config,
+        engine.timer,
+        &label,
+        &events,
+        &token,
+    );
+    drop(events);
+    let _ = printer.join();
+    let VirtualRun { report, num_steps } = result?;
+    let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "Simulated {} requests and {num_steps} engine steps: {:.2} s of virtual time in {:.2} s.",
