@@ -217,12 +217,24 @@ fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
     opt(out, "Estimated GB/s per GPU:", v.gbps_per_gpu);
     opt(out, "MFU (%):", v.mfu_pct);
     opt(out, "MBU (%):", v.mbu_pct);
+    if let Some(g) = v.gpu.filter(|_| v.tflops_per_gpu.is_some()) {
+        float_line(out, "GPU peak TF/s (dense BF16):", g.tflops);
+        float_line(out, "GPU peak GB/s:", g.gbps);
+    }
     opt(
         out,
         "Prefix cache hit rate (%):",
         v.prefix_cache_hit_rate.map(|h| h * 100.0),
     );
     int_line(out, "Preemptions:", v.preemptions);
+    if let Some(reading) = v.reading() {
+        let _ = writeln!(out, "Reading: {reading}");
+    } else if v.tflops_per_gpu.is_some() && v.gpu.is_none() {
+        let _ = writeln!(
+            out,
+            "Reading: pass --gpu (e.g. --gpu h100-sxm) for MFU, MBU and what bounds the run"
+        );
+    }
 }
 
 #[cfg(test)]

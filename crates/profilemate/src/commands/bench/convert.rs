@@ -250,14 +250,12 @@ fn seconds(flag: &str, v: Option<f64>) -> anyhow::Result<Option<Duration>> {
     .transpose()
 }
 
-/// `--gpu`: a profilemate-model hardware preset (dense BF16 peak and memory bandwidth).
-fn gpu(name: &str) -> anyhow::Result<GpuPeak> {
-    let gpu = profilemate_model::hardware::preset(name)
+/// `--gpu`: a profilemate-model hardware preset or GPU JSON file (dense BF16 peak and memory
+/// bandwidth).
+pub(super) fn gpu(name: &str) -> anyhow::Result<GpuPeak> {
+    let gpu = profilemate_model::hardware::resolve(name)
         .with_context(|| format!("invalid --gpu {name:?}"))?;
-    Ok(GpuPeak {
-        tflops: gpu.bf16_flops / 1e12,
-        gbps: gpu.memory_bandwidth / 1e9,
-    })
+    Ok(GpuPeak::of(&gpu))
 }
 
 /// vLLM's default `bench-<8 hex>-` prefix (random per run).

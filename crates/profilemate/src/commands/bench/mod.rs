@@ -61,7 +61,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(result?)
     })?;
-    present::finish(&config, &report)
+    let code = present::finish(&config, &report)?;
+    present::next_steps(args.endpoint.embedded(), &config);
+    Ok(code)
 }
 
 /// Runs the benchmark with the progress printer, Ctrl-C stopping new requests.
