@@ -239,6 +239,27 @@ pub struct BenchConfig {
     pub request_timeout: Option<Duration>,
     /// `--gpu` peak (beyond vLLM) for MFU / MBU.
     pub gpu: Option<GpuPeak>,
+    /// `--cold-connections` (beyond vLLM): open no connection before the timed run, so each
+    /// slot's first request connects inside its TTFT, as vLLM's client does.
+    pub cold_connections: bool,
+    /// `--lora-modules`: model names sent instead of the model, one per request.
+    pub lora_modules: Vec<String>,
+    /// `--lora-assignment`: how a request's LoRA module is picked.
+    pub lora_assignment: LoraAssignment,
+    /// `--profile`: POST `/start_profile` before the timed run and `/stop_profile` after.
+    pub profile: bool,
+    /// `--probe-request-rate`: one-token probe requests per second beside the load (0 = off).
+    pub probe_request_rate: f64,
+}
+
+/// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoraAssignment {
+    /// `random.choice` of the modules for each request.
+    #[default]
+    Random,
+    /// Request i gets module i mod len.
+    RoundRobin,
 }
 
 impl Default for BenchConfig {
@@ -286,6 +307,11 @@ impl Default for BenchConfig {
             duration: None,
             request_timeout: None,
             gpu: None,
+            cold_connections: false,
+            lora_modules: Vec::new(),
+            lora_assignment: LoraAssignment::Random,
+            profile: false,
+            probe_request_rate: 0.0,
         }
     }
 }

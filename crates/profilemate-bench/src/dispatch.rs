@@ -31,6 +31,8 @@ pub struct DispatchOptions {
     pub duration: Option<Duration>,
     /// Ramp-up, for `rps_change_events`.
     pub ramp_up: Option<RampUp>,
+    /// Send each request under its `--lora-modules` module (the timed run, not the warmups).
+    pub lora: bool,
 }
 
 /// What dispatching produced.
@@ -65,6 +67,7 @@ pub async fn dispatch(
         client,
         workload,
         semaphore,
+        lora: opts.lora,
         events: events.clone(),
         cancel: cancel.clone(),
     };
@@ -87,7 +90,9 @@ pub async fn dispatch(
         rps.reached(pos);
         let lag = arrival.saturating_duration_since(target).as_secs_f64();
         lag_warned = lag_warned || warn_lag(lag, events);
-        handles.push(tokio::spawn(sender.clone().send(s.index, arrival, lag)));
+        handles.push(tokio::spawn(
+            sender.clone().send(s.index, pos, arrival, lag),
+        ));
     }
     let records = collect(handles).await;
     let duration = start.elapsed().as_secs_f64();
@@ -175,13 +180,21 @@ struct Sender {
     client: Arc<Client>,
     workload: Arc<Workload>,
     semaphore: Option<Arc<Semaphore>>,
+    lora: bool,
     events: EventSink,
     cancel: CancelToken,
 }
 
 impl Sender {
-    /// One request behind the concurrency limit; `None` if cancelled before it was sent.
-    async fn send(self, index: usize, arrival: Instant, lag: Seconds) -> Option<RequestRecord> {
+    /// One request (the `pos`-th dispatched) behind the concurrency limit; `None` if cancelled
+    /// before it was sent.
+    async fn send(
+        self,
+        index: usize,
+        pos: usize,
+        arrival: Instant,
+        lag: Seconds,
+    ) -> Option<RequestRecord> {
         let _permit = match &self.semaphore {
             Some(sem) => tokio::select! {
                 p = sem.clone().acquire_owned() => Some(p.ok()?),
@@ -189,10 +202,11 @@ impl Sender {
             },
             None => None,
         };
-        let mut rec = self
-            .client
-            .send(&self.workload.requests[index], &self.cancel)
-            .await;
+        let req = &self.workload.requests[index];
+        let mut rec = match self.lora {
+            true => self.client.send_nth(pos, req, &self.cancel).await,
+            false => self.client.send(req, &self.cancel).await,
+        };
         rec.client_queue_time = rec.start_time - self.client.secs(arrival);
         rec.client_lag = lag;
         self.events.emit(Event::RequestDone {

@@ -2,6 +2,7 @@
 //! console table and the JSON writer present. Building one is pure.
 
 use crate::config::{Backend, PercentileMetric};
+use crate::metrics::connections::ConnectionStats;
 use crate::metrics::{
     BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary,
     calculate_embedding_metrics, calculate_extras, calculate_metrics,
@@ -122,6 +123,48 @@ pub struct Report {
     pub not_sent: usize,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// The client's connects, timed apart (beyond vLLM; `None` in a virtual run).
+    pub connections: Option<ConnectionStats>,
+    /// vLLM's `--probe-request-rate` figures, when probes ran and any succeeded.
+    pub probe: Option<ProbeStats>,
+}
+
+/// vLLM's probe-request block (`probe_*` keys of `benchmark()` in vllm/benchmarks/serve.py,
+/// vLLM 0.32): latencies of the one-token probes sent beside the load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeStats {
+    /// Successful probes.
+    pub completed: usize,
+    /// Failed probes.
+    pub failed: usize,
+    /// Median E2EL of the successful probes, ms.
+    pub median_e2el_ms: f64,
+    /// P99 E2EL, ms.
+    pub p99_e2el_ms: f64,
+    /// Max E2EL, ms.
+    pub max_e2el_ms: f64,
+}
+
+impl ProbeStats {
+    /// vLLM's block from the probes' records; `None` when none succeeded (vLLM prints nothing).
+    pub fn new(probes: &[RequestRecord]) -> Option<Self> {
+        let lats: Vec<f64> = probes
+            .iter()
+            .filter(|r| r.success)
+            .map(|r| r.latency)
+            .collect();
+        if lats.is_empty() {
+            return None;
+        }
+        let sorted = crate::metrics::stats::sorted(&lats);
+        Some(Self {
+            completed: lats.len(),
+            failed: probes.len() - lats.len(),
+            median_e2el_ms: crate::metrics::stats::median_sorted(&sorted) * 1000.0,
+            p99_e2el_ms: crate::metrics::stats::percentile_sorted(&sorted, 99.0) * 1000.0,
+            max_e2el_ms: sorted[sorted.len() - 1] * 1000.0,
+        })
+    }
 }
 
 impl Report {
@@ -161,6 +204,8 @@ impl Report {
             server: None,
             not_sent: 0,
             interrupted: false,
+            connections: None,
+            probe: None,
         }
     }
 

@@ -33,18 +33,15 @@ const PYTHON_ONLY: &[&str] = &[
     "--random-mm-limit-mm-per-prompt",
     "--random-mm-bucket-config",
     "--no-reranker",
-    "--use-beam-search",
-    "--probe-request-rate",
-    "--profile",
-    "--lora-modules",
-    "--lora-assignment",
-    "--plot-timeline",
-    "--timeline-itl-thresholds",
-    "--plot-dataset-stats",
 ];
 
 /// profilemate's own flags, absent from vLLM.
-const PROFILEMATE_ONLY: &[&str] = &["--duration", "--request-timeout", "--gpu"];
+const PROFILEMATE_ONLY: &[&str] = &[
+    "--duration",
+    "--request-timeout",
+    "--gpu",
+    "--cold-connections",
+];
 
 #[derive(Debug, Parser)]
 struct TestCli {
