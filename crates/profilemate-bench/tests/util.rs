@@ -349,12 +349,9 @@ async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, seen: Cou
             counted = true;
             seen.carried.fetch_add(1, Ordering::SeqCst);
             let open = seen.accepted.load(Ordering::SeqCst);
-            let _ = seen.first.compare_exchange(
-                usize::MAX,
-                open,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
+            let _ =
+                seen.first
+                    .compare_exchange(usize::MAX, open, Ordering::SeqCst, Ordering::SeqCst);
         }
         let reply = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{events}",

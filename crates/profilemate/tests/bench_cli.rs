@@ -275,3 +275,72 @@ fn the_embedded_engine_shows_tflops_mfu_and_mbu_with_a_reading() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plots_that_wait_for_the_html_report_say_so_and_what_to_use() {
+    let bench = ["bench", "serve", "--port", "1", "--model", "org/m"];
+    for (flag, extra) in [
+        ("--plot-timeline", None),
+        ("--timeline-itl-thresholds", Some("10,20")),
+        ("--plot-dataset-stats", None),
+    ] {
+        let args: Vec<&str> = bench.iter().copied().chain([flag]).chain(extra).collect();
+        fails_naming(
+            &args,
+            &[
+                flag,
+                "is not supported yet",
+                "HTML report",
+                "--save-detailed",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_base_url_without_a_scheme_says_add_http() {
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--base-url",
+            "localhost:8000",
+            "--num-prompts",
+            "1",
+        ],
+        &["--base-url localhost:8000: no scheme; add http:// (e.g. http://localhost:8000)"],
+    );
+}
+
+#[test]
+fn vllms_lora_profile_probe_and_beam_search_flags_are_accepted() {
+    let port = server(stream_reply);
+    let out = bench(port)
+        .args([
+            "--num-prompts",
+            "4",
+            "--random-input-len",
+            "4",
+            "--random-output-len",
+            "3",
+        ])
+        .args(["--use-beam-search", "--probe-request-rate", "50"])
+        .args([
+            "--lora-modules",
+            "a",
+            "b",
+            "--lora-assignment",
+            "round-robin",
+        ])
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Probe request rate: 50.0 req/s\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     4         \n"),
+        "{stdout}"
+    );
+}
