@@ -149,5 +149,4 @@ async fn without_a_concurrency_limit_each_prompt_gets_a_connection_up_to_the_cap
     assert_eq!(server.accepted_at_first_request.load(Ordering::SeqCst), 6);
     let c = report.connections.unwrap();
     assert_eq!((c.opened_before_run, c.opened_during_run), (6, 0));
-    assert!(profilemate_bench::run::UNBOUNDED_WARM_CONNECTIONS >= 1000);
 }
