@@ -106,6 +106,8 @@ async fn open_connections(client: &Arc<Client>, config: &BenchConfig, events: &E
 
 /// `--profile`: POSTs `/start_profile` or `/stop_profile`, as `benchmark()` in
 /// vllm/benchmarks/serve.py does, saying so on success; a failure is a warning (vLLM is silent).
+/// vLLM stops the profiler after printing its table; here it is stopped right after the run's
+/// closing `/metrics` scrape, since the table is printed by the caller.
 async fn profile(client: &Client, config: &BenchConfig, path: &str, events: &EventSink) {
     if !config.profile {
         return;

@@ -259,6 +259,24 @@ fn the_embedded_engine_shows_tflops_mfu_and_mbu_with_a_reading() {
         .lines()
         .find(|l| l.starts_with("Reading: "))
         .unwrap_or_else(|| panic!("no reading: {stdout}"));
+    let server = &json["server_metrics"];
+    assert_eq!(
+        server["reading"].as_str().map(|r| format!("Reading: {r}")),
+        Some(reading.to_string())
+    );
+    let intensity = server["arithmetic_intensity"].as_f64().unwrap();
+    assert!(
+        (intensity - tflops * 1e3 / gbps).abs() / intensity < 0.01,
+        "{intensity} FLOP/byte vs the table's {tflops} TF/s / {gbps} GB/s"
+    );
+    assert_eq!(
+        server["bound"],
+        if intensity < 295.0 {
+            "memory"
+        } else {
+            "compute"
+        }
+    );
     let bound = if reading.starts_with("Reading: decode-bound: MBU ") {
         "below"
     } else {

@@ -77,6 +77,10 @@ fn get(addr: &str, path: &str) -> String {
 fn a_profiler_config_that_is_not_a_json_object_is_refused() {
     fails_naming(
         &["sim", "serve", "--profiler-config", "torch"],
-        &["--profiler-config torch", "JSON object", r#"{"profiler": "torch"}"#],
+        &[
+            "--profiler-config torch",
+            "JSON object",
+            r#"{"profiler": "torch"}"#,
+        ],
     );
 }

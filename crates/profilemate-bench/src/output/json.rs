@@ -255,15 +255,19 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
     o.set("not_sent", json!(r.not_sent));
     o.set("interrupted", json!(r.interrupted));
     if let Some(v) = &r.server {
-        o.set(
-            "server_metrics",
-            json!({
-                "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
-                "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
-                "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
-                "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
-            }),
-        );
+        let mut server = json!({
+            "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
+            "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
+            "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
+            "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
+        });
+        if let (Some(reading), Value::Object(map)) = (v.reading(), &mut server) {
+            map.insert("bound".into(), json!(reading.bound.name()));
+            map.insert("arithmetic_intensity".into(), json!(reading.intensity));
+            map.insert("ridge_point".into(), json!(reading.ridge));
+            map.insert("reading".into(), json!(reading.to_string()));
+        }
+        o.set("server_metrics", server);
     }
     if let Some(c) = &r.connections {
         o.set(
