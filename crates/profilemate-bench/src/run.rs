@@ -76,7 +76,8 @@ pub async fn run(
 /// How many connections [`open_connections`] opens when `--max-concurrency` is not set: the
 /// requests in flight are then bounded only by the arrivals, so the first this many (or
 /// `--num-prompts`, if fewer) find a connection open; any beyond open their own, timed apart
-/// all the same.
+/// all the same. (A server may close connections left idle, uvicorn after 5 s: a request that
+/// finds its connection closed opens a new one, counted as opened during the run.)
 pub const UNBOUNDED_WARM_CONNECTIONS: usize = 1024;
 
 /// Before the timed run, opens the connections the run's requests will travel over, so no
@@ -85,11 +86,11 @@ pub const UNBOUNDED_WARM_CONNECTIONS: usize = 1024;
 /// `--cold-connections` (vLLM's client connects inside each slot's first request). Returns how
 /// many connects the client had made when the timed run began.
 async fn open_connections(client: &Arc<Client>, config: &BenchConfig, events: &EventSink) -> usize {
-    if !config.cold_connections {
-        let n = config
-            .max_concurrency
-            .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
-            .min(config.num_prompts);
+    let n = config
+        .max_concurrency
+        .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
+        .min(config.num_prompts);
+    if !config.cold_connections && n > 0 {
         let start = Instant::now();
         match client.open_connections(n).await {
             Ok(opened) => events.message(format!(
