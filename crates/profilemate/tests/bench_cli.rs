@@ -362,3 +362,44 @@ fn vllms_lora_profile_probe_and_beam_search_flags_are_accepted() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_embedded_engine_has_a_profiler_but_no_lora_modules() {
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--lora-modules",
+            "sql-lora",
+            "--num-prompts",
+            "1",
+        ],
+        &[
+            "--lora-modules",
+            "embedded simulated engine serves none",
+            "--base-url",
+        ],
+    );
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "bench",
+            "serve",
+            "--profile",
+            "--num-prompts",
+            "2",
+            "--disable-tqdm",
+        ])
+        .args(["--random-input-len", "8", "--random-output-len", "2"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    let at = |s: &str| {
+        stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s:?}: {stdout}"))
+    };
+    assert!(at("Starting profiler...\nProfiler started\n") < at("Successful requests:"));
+    assert!(at("Stopping profiler...\nProfiler stopped\n") < at("Successful requests:"));
+}

@@ -37,10 +37,20 @@ pub(super) async fn start(
 }
 
 /// `sim serve`'s flags: its defaults, bench's `--model` and `--gpu` as the model and GPU
-/// presets when given, the MFU counters on, and its vLLM log lines off (they would interleave
-/// with the output).
+/// presets when given, the MFU counters on, the profiler routes with `--profile`, and its vLLM
+/// log lines off (they would interleave with the output). `--lora-modules` is refused: the
+/// simulated engine serves no LoRA adapters.
 fn sim_serve_args(endpoint: &EndpointArgs) -> anyhow::Result<SimServeArgs> {
+    if !endpoint.lora_modules.is_empty() {
+        anyhow::bail!(
+            "--lora-modules needs a server started with those LoRA modules; the embedded simulated engine serves none (benchmark a vLLM server with --base-url)"
+        );
+    }
     let mut argv = vec!["sim-serve", "--disable-log-stats", "--enable-mfu-metrics"];
+    if endpoint.profile {
+        // --profile: the embedded engine answers /start_profile and /stop_profile.
+        argv.extend(["--profiler-config", r#"{"profiler": "torch"}"#]);
+    }
     if let Some(model) = &endpoint.model {
         argv.extend(["--model", model]);
     }
