@@ -272,3 +272,38 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(success: bool, latency: f64) -> RequestRecord {
+        RequestRecord {
+            success,
+            latency,
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn probe_stats_follow_vllms_numpy_figures() {
+        let probes = [
+            probe(true, 0.010),
+            probe(false, 0.0),
+            probe(true, 0.030),
+            probe(true, 0.020),
+            probe(true, 0.100),
+        ];
+        let s = ProbeStats::new(&probes).unwrap();
+        assert_eq!((s.completed, s.failed), (4, 1));
+        // np.median([10, 20, 30, 100]) = 25; np.percentile(..., 99) = 30 + 0.97 * 70.
+        assert!((s.median_e2el_ms - 25.0).abs() < 1e-9);
+        assert!((s.p99_e2el_ms - 97.9).abs() < 1e-9);
+        assert!((s.max_e2el_ms - 100.0).abs() < 1e-9);
+        assert_eq!(
+            ProbeStats::new(&[probe(false, 0.0)]),
+            None,
+            "none succeeded: no block"
+        );
+    }
+}
