@@ -7,6 +7,9 @@
 //! (a probe in flight completes). One deliberate difference: the wait after the last probe is
 //! cut short when the load finishes, and the benchmark duration never includes probes (vLLM
 //! measures it after awaiting the probe task, so up to `1 / rate` s of waiting can land in it).
+//! And a probe that finds every connection busy opens its own, as the flag's help promises
+//! ("bypassing --max-concurrency"); vLLM's probes share the aiohttp connector, whose
+//! `limit=max_concurrency` makes them wait for a free connection when every slot is busy.
 
 use std::sync::Arc;
 use std::time::Duration;
