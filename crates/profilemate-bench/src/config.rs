@@ -242,6 +242,27 @@ pub struct BenchConfig {
     /// `--interrupt-grace-sec` (beyond vLLM): after the first Ctrl-C, how long requests in
     /// flight may still finish before they are cut and counted as interrupted.
     pub interrupt_grace: Duration,
+    /// `--cold-connections` (beyond vLLM): open no connection before the timed run, so each
+    /// slot's first request connects inside its TTFT, as vLLM's client does.
+    pub cold_connections: bool,
+    /// `--lora-modules`: model names sent instead of the model, one per request.
+    pub lora_modules: Vec<String>,
+    /// `--lora-assignment`: how a request's LoRA module is picked.
+    pub lora_assignment: LoraAssignment,
+    /// `--profile`: POST `/start_profile` before the timed run and `/stop_profile` after.
+    pub profile: bool,
+    /// `--probe-request-rate`: one-token probe requests per second beside the load (0 = off).
+    pub probe_request_rate: f64,
+}
+
+/// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoraAssignment {
+    /// `random.choice` of the modules for each request.
+    #[default]
+    Random,
+    /// Request i gets module i mod len.
+    RoundRobin,
 }
 
 /// The default [`BenchConfig::interrupt_grace`]: 5 s.
@@ -293,6 +314,11 @@ impl Default for BenchConfig {
             request_timeout: None,
             gpu: None,
             interrupt_grace: DEFAULT_INTERRUPT_GRACE,
+            cold_connections: false,
+            lora_modules: Vec::new(),
+            lora_assignment: LoraAssignment::Random,
+            profile: false,
+            probe_request_rate: 0.0,
         }
     }
 }

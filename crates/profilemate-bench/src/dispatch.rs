@@ -39,6 +39,8 @@ pub struct DispatchOptions {
     pub ramp_up: Option<RampUp>,
     /// After a stop, how long requests in flight may finish before they are cut.
     pub grace: Duration,
+    /// Send each request under its `--lora-modules` module (the timed run, not the warmups).
+    pub lora: bool,
 }
 
 impl Default for DispatchOptions {
@@ -48,6 +50,7 @@ impl Default for DispatchOptions {
             duration: None,
             ramp_up: None,
             grace: crate::config::DEFAULT_INTERRUPT_GRACE,
+            lora: false,
         }
     }
 }
@@ -94,6 +97,7 @@ pub async fn dispatch(
         client,
         workload,
         semaphore,
+        lora: opts.lora,
         events: events.clone(),
         cancel: cancel.clone(),
         cut,
@@ -118,7 +122,9 @@ pub async fn dispatch(
         rps.reached(pos);
         let lag = arrival.saturating_duration_since(target).as_secs_f64();
         lag_warned = lag_warned || warn_lag(lag, events);
-        handles.push(tokio::spawn(sender.clone().send(s.index, arrival, lag)));
+        handles.push(tokio::spawn(
+            sender.clone().send(s.index, pos, arrival, lag),
+        ));
     }
     let records = collect(handles).await;
     let duration = start.elapsed().as_secs_f64();
@@ -232,6 +238,7 @@ struct Sender {
     client: Arc<Client>,
     workload: Arc<Workload>,
     semaphore: Option<Arc<Semaphore>>,
+    lora: bool,
     events: EventSink,
     /// Stops sending (waiting requests stay unsent).
     cancel: CancelToken,
@@ -242,8 +249,15 @@ struct Sender {
 }
 
 impl Sender {
-    /// One request behind the concurrency limit; `None` if stopped before it was sent.
-    async fn send(self, index: usize, arrival: Instant, lag: Seconds) -> Option<RequestRecord> {
+    /// One request (the `pos`-th dispatched) behind the concurrency limit; `None` if cancelled
+    /// before it was sent.
+    async fn send(
+        self,
+        index: usize,
+        pos: usize,
+        arrival: Instant,
+        lag: Seconds,
+    ) -> Option<RequestRecord> {
         let _permit = match &self.semaphore {
             Some(sem) => tokio::select! {
                 p = sem.clone().acquire_owned() => Some(p.ok()?),
@@ -255,10 +269,11 @@ impl Sender {
             return None;
         }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let mut rec = self
-            .client
-            .send(&self.workload.requests[index], &self.cut)
-            .await;
+        let req = &self.workload.requests[index];
+        let mut rec = match self.lora {
+            true => self.client.send_nth(pos, req, &self.cut).await,
+            false => self.client.send(req, &self.cut).await,
+        };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         rec.client_queue_time = rec.start_time - self.client.secs(arrival);
         rec.client_lag = lag;

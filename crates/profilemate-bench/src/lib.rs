@@ -56,6 +56,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod output;
+pub mod probe;
 pub mod record;
 pub mod report;
 pub mod run;

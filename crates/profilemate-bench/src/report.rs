@@ -2,6 +2,7 @@
 //! console table and the JSON writer present. Building one is pure.
 
 use crate::config::{Backend, PercentileMetric};
+use crate::metrics::connections::ConnectionStats;
 use crate::metrics::{
     BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary,
     calculate_embedding_metrics, calculate_extras, calculate_metrics,
@@ -125,6 +126,48 @@ pub struct Report {
     /// Requests in flight when the run was cut: neither completed nor failed, and not among
     /// [`Report::records`].
     pub interrupted_requests: usize,
+    /// The client's connects, timed apart (beyond vLLM; `None` in a virtual run).
+    pub connections: Option<ConnectionStats>,
+    /// vLLM's `--probe-request-rate` figures, when probes ran and any succeeded.
+    pub probe: Option<ProbeStats>,
+}
+
+/// vLLM's probe-request block (`probe_*` keys of `benchmark()` in vllm/benchmarks/serve.py,
+/// vLLM 0.32): latencies of the one-token probes sent beside the load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeStats {
+    /// Successful probes.
+    pub completed: usize,
+    /// Failed probes.
+    pub failed: usize,
+    /// Median E2EL of the successful probes, ms.
+    pub median_e2el_ms: f64,
+    /// P99 E2EL, ms.
+    pub p99_e2el_ms: f64,
+    /// Max E2EL, ms.
+    pub max_e2el_ms: f64,
+}
+
+impl ProbeStats {
+    /// vLLM's block from the probes' records; `None` when none succeeded (vLLM prints nothing).
+    pub fn new(probes: &[RequestRecord]) -> Option<Self> {
+        let lats: Vec<f64> = probes
+            .iter()
+            .filter(|r| r.success)
+            .map(|r| r.latency)
+            .collect();
+        if lats.is_empty() {
+            return None;
+        }
+        let sorted = crate::metrics::stats::sorted(&lats);
+        Some(Self {
+            completed: lats.len(),
+            failed: probes.len() - lats.len(),
+            median_e2el_ms: crate::metrics::stats::median_sorted(&sorted) * 1000.0,
+            p99_e2el_ms: crate::metrics::stats::percentile_sorted(&sorted, 99.0) * 1000.0,
+            max_e2el_ms: sorted[sorted.len() - 1] * 1000.0,
+        })
+    }
 }
 
 /// Takes the records of requests cut in flight ([`ErrorKind::Cancelled`]) out of `records`:
@@ -174,6 +217,8 @@ impl Report {
             not_sent: 0,
             interrupted: false,
             interrupted_requests: 0,
+            connections: None,
+            probe: None,
         }
     }
 
@@ -238,5 +283,40 @@ impl Report {
             TaskMetrics::Generation(m) => &m.e2el,
             TaskMetrics::Pooling(m) => &m.e2el,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(success: bool, latency: f64) -> RequestRecord {
+        RequestRecord {
+            success,
+            latency,
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn probe_stats_follow_vllms_numpy_figures() {
+        let probes = [
+            probe(true, 0.010),
+            probe(false, 0.0),
+            probe(true, 0.030),
+            probe(true, 0.020),
+            probe(true, 0.100),
+        ];
+        let s = ProbeStats::new(&probes).unwrap();
+        assert_eq!((s.completed, s.failed), (4, 1));
+        // np.median([10, 20, 30, 100]) = 25; np.percentile(..., 99) = 30 + 0.97 * 70.
+        assert!((s.median_e2el_ms - 25.0).abs() < 1e-9);
+        assert!((s.p99_e2el_ms - 97.9).abs() < 1e-9);
+        assert!((s.max_e2el_ms - 100.0).abs() < 1e-9);
+        assert_eq!(
+            ProbeStats::new(&[probe(false, 0.0)]),
+            None,
+            "none succeeded: no block"
+        );
     }
 }

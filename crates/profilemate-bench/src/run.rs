@@ -11,7 +11,9 @@ use crate::config::BenchConfig;
 use crate::dispatch::{DispatchOptions, Dispatched, dispatch};
 use crate::error::BenchError;
 use crate::event::{Event, EventSink};
-use crate::report::{Report, ReportSettings, split_interrupted};
+use crate::metrics::connections::ConnectionStats;
+use crate::probe::{Probe, probe_request};
+use crate::report::{ProbeStats, Report, ReportSettings, split_interrupted};
 use crate::schedule::Arrivals;
 use crate::server_metrics::{Scrape, server_view, spec_decode_stats};
 use crate::tokenizer::{Tokenizer, WordTokenizer};
@@ -38,6 +40,9 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(BenchError::Interrupted);
     }
+    let connects_before_run = open_connections(&client, config, events).await;
+    events.message("Starting main benchmark run...");
+    profile(&client, config, "/start_profile", events).await;
     announce_load(config, events);
     let before = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
     let opts = DispatchOptions {
@@ -45,17 +50,106 @@ pub async fn run(
         duration: config.duration,
         ramp_up: ramp_up(config),
         grace: config.interrupt_grace,
+        lora: true,
     };
+    let probe = start_probe(&client, &workload, config, events, cancel);
     let dispatched = dispatch(client.clone(), workload, &schedule, opts, events, cancel).await;
+    let probes = match probe {
+        Some(p) => Some(p.finish().await),
+        None => None,
+    };
     let after = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
-    Ok(assemble(
+    profile(&client, config, "/stop_profile", events).await;
+    let mut report = assemble(
         config,
         model,
         dispatched,
         before,
         after,
         tokenizer.as_deref(),
-    ))
+    );
+    report.connections = Some(ConnectionStats::new(
+        !config.cold_connections,
+        &client.connect_times(),
+        connects_before_run,
+    ));
+    report.probe = probes.as_deref().and_then(ProbeStats::new);
+    Ok(report)
+}
+
+/// How many connections [`open_connections`] opens when `--max-concurrency` is not set: the
+/// requests in flight are then bounded only by the arrivals, so the first this many (or
+/// `--num-prompts`, if fewer) find a connection open; any beyond open their own, timed apart
+/// all the same. (A server may close connections left idle, uvicorn after 5 s: a request that
+/// finds its connection closed opens a new one, counted as opened during the run.)
+pub const UNBOUNDED_WARM_CONNECTIONS: usize = 1024;
+
+/// Before the timed run, opens the connections the run's requests will travel over, so no
+/// request's TTFT includes a connect: min(--num-prompts, --max-concurrency), or
+/// min(--num-prompts, [`UNBOUNDED_WARM_CONNECTIONS`]) without a limit. Skipped with
+/// `--cold-connections` (vLLM's client connects inside each slot's first request). Returns how
+/// many connects the client had made when the timed run began.
+async fn open_connections(client: &Arc<Client>, config: &BenchConfig, events: &EventSink) -> usize {
+    let n = config
+        .max_concurrency
+        .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
+        .min(config.num_prompts);
+    if !config.cold_connections && n > 0 {
+        let start = Instant::now();
+        match client.open_connections(n).await {
+            Ok(opened) => events.message(format!(
+                "Opened {opened} connections before the timed run in {:.1} ms ({n} ready; --cold-connections to connect inside each request's TTFT, as vLLM does).",
+                start.elapsed().as_secs_f64() * 1000.0
+            )),
+            Err(e) => events.emit(Event::Warning(format!(
+                "could not open connections before the timed run: {e}"
+            ))),
+        }
+    }
+    client.connect_times().len()
+}
+
+/// `--profile`: POSTs `/start_profile` or `/stop_profile`, as `benchmark()` in
+/// vllm/benchmarks/serve.py does, saying so on success; a failure is a warning (vLLM is silent).
+/// vLLM stops the profiler after printing its table; here it is stopped right after the run's
+/// closing `/metrics` scrape, since the table is printed by the caller.
+async fn profile(client: &Client, config: &BenchConfig, path: &str, events: &EventSink) {
+    if !config.profile {
+        return;
+    }
+    let (doing, done) = match path {
+        "/start_profile" => ("Starting profiler...", "Profiler started"),
+        _ => ("Stopping profiler...", "Profiler stopped"),
+    };
+    events.message(doing);
+    match client.post_empty(path).await {
+        Ok(()) => events.message(done),
+        Err(e) => events.emit(Event::Warning(format!(
+            "{path} failed: {e} (the server needs a profiler configured, e.g. vLLM's --profiler-config)"
+        ))),
+    }
+}
+
+/// `--probe-request-rate`: starts the probe loop beside the load, announcing it as vLLM does.
+fn start_probe(
+    client: &Arc<Client>,
+    w: &Workload,
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Option<Probe> {
+    let first = w.requests.first()?;
+    let probe = Probe::start(
+        client.clone(),
+        probe_request(first),
+        config.probe_request_rate,
+        cancel.clone(),
+    )?;
+    events.message(format!(
+        "Probe request rate: {} req/s",
+        crate::output::json::py_str_float(config.probe_request_rate)
+    ));
+    Some(probe)
 }
 
 /// `--model`, else the first model of `/v1/models` (its `root`, falling back to `id`).
@@ -206,7 +300,6 @@ async fn warmup(
 
 /// vLLM's load banner.
 fn announce_load(config: &BenchConfig, events: &EventSink) {
-    events.message("Starting main benchmark run...");
     let Arrivals::Rate {
         request_rate,
         burstiness,

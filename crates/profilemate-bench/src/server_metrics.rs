@@ -6,6 +6,10 @@
 //! `benchmark()` in vllm/benchmarks/serve.py, vLLM 0.32.
 
 use std::collections::BTreeMap;
+use std::fmt;
+
+use profilemate_model::hardware::Gpu;
+use profilemate_model::roofline::{Bound, Efficiency, Roofline};
 
 use crate::record::Seconds;
 
@@ -161,6 +165,27 @@ pub struct GpuPeak {
     pub gbps: f64,
 }
 
+impl GpuPeak {
+    /// The dense BF16 peak and memory bandwidth of a profilemate-model GPU.
+    pub fn of(gpu: &Gpu) -> Self {
+        Self {
+            tflops: gpu.bf16_flops / 1e12,
+            gbps: gpu.memory_bandwidth / 1e9,
+        }
+    }
+
+    /// The ridge point in FLOP/byte at the peaks: profilemate-model's
+    /// [`Roofline::ridge_point`] with ideal efficiency.
+    pub fn ridge_point(&self) -> f64 {
+        let gpu = Gpu {
+            bf16_flops: self.tflops * 1e12,
+            memory_bandwidth: self.gbps * 1e9,
+            ..profilemate_model::hardware::presets::H100_SXM.clone()
+        };
+        Roofline::new(gpu, Efficiency::ideal()).ridge_point()
+    }
+}
+
 /// The server's view of the run (beyond vLLM), from counter deltas over the run's duration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerView {
@@ -180,6 +205,89 @@ pub struct ServerView {
     pub prompt_tokens: f64,
     /// Δ`vllm:generation_tokens_total`.
     pub generation_tokens: f64,
+    /// The GPU the utilisations are measured against.
+    pub gpu: Option<GpuPeak>,
+}
+
+/// Below this MFU and MBU (both, in %), the GPU mostly waits for work.
+pub const UNDERLOADED_PCT: f64 = 10.0;
+
+/// What bounds a run on its GPU's roofline, read from its measured rates: the run's arithmetic
+/// intensity (estimated FLOPs over bytes) against the GPU's ridge point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// [`Bound::Compute`] at or above the ridge point, else [`Bound::Memory`].
+    pub bound: Bound,
+    /// MFU in %.
+    pub mfu_pct: f64,
+    /// MBU in %.
+    pub mbu_pct: f64,
+    /// The run's FLOP/byte.
+    pub intensity: f64,
+    /// The GPU's ridge point, FLOP/byte.
+    pub ridge: f64,
+    /// Both MFU and MBU under [`UNDERLOADED_PCT`]: the GPU mostly waits for work.
+    pub underloaded: bool,
+}
+
+impl ServerView {
+    /// The run's reading, when the server counted FLOPs and bytes and a GPU is known.
+    pub fn reading(&self) -> Option<Reading> {
+        let (tflops, gbps, gpu) = (self.tflops_per_gpu?, self.gbps_per_gpu?, self.gpu?);
+        Some(Reading::new(tflops, gbps, gpu))
+    }
+}
+
+impl Reading {
+    /// Reads measured TF/s and GB/s per GPU against `gpu`'s peaks.
+    pub fn new(tflops: f64, gbps: f64, gpu: GpuPeak) -> Self {
+        let intensity = if gbps > 0.0 {
+            tflops * 1e3 / gbps
+        } else {
+            f64::INFINITY
+        };
+        let ridge = gpu.ridge_point();
+        let (mfu_pct, mbu_pct) = (tflops / gpu.tflops * 100.0, gbps / gpu.gbps * 100.0);
+        Self {
+            bound: if intensity >= ridge {
+                Bound::Compute
+            } else {
+                Bound::Memory
+            },
+            mfu_pct,
+            mbu_pct,
+            intensity,
+            ridge,
+            underloaded: mfu_pct.max(mbu_pct) < UNDERLOADED_PCT,
+        }
+    }
+}
+
+impl fmt::Display for Reading {
+    /// One line, e.g. `decode-bound: MBU 71%, MFU 9% — 12 FLOP/byte, below the GPU's ridge
+    /// point of 295: the step time is spent reading weights and KV (memory-bound)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (i, r) = (self.intensity, self.ridge);
+        match self.bound {
+            Bound::Compute => write!(
+                f,
+                "prefill-bound: MFU {:.0}%, MBU {:.0}% — {i:.0} FLOP/byte, above the GPU's ridge point of {r:.0}: the step time is spent in matmuls (compute-bound)",
+                self.mfu_pct, self.mbu_pct
+            )?,
+            _ => write!(
+                f,
+                "decode-bound: MBU {:.0}%, MFU {:.0}% — {i:.0} FLOP/byte, below the GPU's ridge point of {r:.0}: the step time is spent reading weights and KV (memory-bound)",
+                self.mbu_pct, self.mfu_pct
+            )?,
+        }
+        if self.underloaded {
+            write!(
+                f,
+                "; both under {UNDERLOADED_PCT:.0}%: the GPU mostly waits for work (raise --max-concurrency or --request-rate)"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Computes the server's view between two scrapes taken `duration` apart.
@@ -206,6 +314,7 @@ pub fn server_view(
         preemptions: delta("vllm:num_preemptions_total"),
         prompt_tokens: delta("vllm:prompt_tokens_total"),
         generation_tokens: delta("vllm:generation_tokens_total"),
+        gpu,
     }
 }
 
@@ -264,5 +373,64 @@ mod tests {
         assert!((v.tflops_per_gpu.unwrap() - flops / 10.0 / 1e12).abs() < 1e-15);
         assert!((v.mfu_pct.unwrap() - v.tflops_per_gpu.unwrap() / 989.0 * 100.0).abs() < 1e-12);
         assert!(v.gbps_per_gpu.unwrap() > 0.0);
+    }
+
+    const H100: GpuPeak = GpuPeak {
+        tflops: 989.0,
+        gbps: 3350.0,
+    };
+
+    #[test]
+    fn the_ridge_point_is_peak_flops_over_peak_bandwidth() {
+        assert!((H100.ridge_point() - 989e12 / 3350e9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_low_intensity_run_reads_decode_bound() {
+        // 90 TF/s over 2,400 GB/s: 37.5 FLOP/byte, under the H100's ridge of ~295.
+        let r = Reading::new(90.0, 2400.0, H100);
+        assert_eq!(r.bound, Bound::Memory);
+        assert!((r.intensity - 37.5).abs() < 1e-9);
+        assert!((r.mbu_pct - 2400.0 / 3350.0 * 100.0).abs() < 1e-9);
+        assert!(!r.underloaded);
+        let line = r.to_string();
+        assert!(
+            line.starts_with(
+                "decode-bound: MBU 72%, MFU 9% — 38 FLOP/byte, below the GPU's ridge point of 295"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("waits"), "{line}");
+    }
+
+    #[test]
+    fn a_high_intensity_run_reads_prefill_bound() {
+        // 600 TF/s over 1,000 GB/s: 600 FLOP/byte, above the ridge.
+        let r = Reading::new(600.0, 1000.0, H100);
+        assert_eq!(r.bound, Bound::Compute);
+        assert!(
+            r.to_string().starts_with("prefill-bound: MFU 61%, MBU 30%"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_lightly_loaded_run_says_the_gpu_waits() {
+        let r = Reading::new(5.0, 300.0, H100);
+        assert!(r.underloaded && r.bound == Bound::Memory);
+        assert!(
+            r.to_string()
+                .contains("both under 10%: the GPU mostly waits for work"),
+            "{r}"
+        );
+        // Just above the threshold on one side is loaded.
+        assert!(!Reading::new(5.0, 336.0, H100).underloaded);
+    }
+
+    #[test]
+    fn the_reading_needs_rates_and_a_gpu() {
+        let plain = Scrape::parse("vllm:num_preemptions_total 3\n");
+        let v = server_view(&plain, &plain, 1.0, Some(H100));
+        assert_eq!(v.reading(), None, "no FLOP counters: no reading");
     }
 }

@@ -8,7 +8,7 @@ use profilemate_bench::client::Client;
 use profilemate_bench::workload::{Prompt, SampleRequest};
 use profilemate_bench::{CancelToken, EventSink, run};
 
-use crate::util::{config, keep_alive_server};
+use crate::util::{config, counting_keep_alive_server, keep_alive_server};
 
 fn request(i: usize) -> SampleRequest {
     SampleRequest {
@@ -87,4 +87,66 @@ async fn an_https_or_malformed_url_fails_each_request_naming_the_url() {
             rec.error
         );
     }
+}
+
+#[tokio::test]
+async fn the_slots_connections_are_opened_before_the_first_request_and_reused() {
+    let server = counting_keep_alive_server(None).await;
+    let mut cfg = config(&server.base, 40);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(4);
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    assert_eq!(report.records.iter().filter(|r| r.success).count(), 40);
+    assert_eq!(
+        server.accepted_at_first_request.load(Ordering::SeqCst),
+        4,
+        "all four slots' connections were open when the first request arrived"
+    );
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 4, "and no other");
+    assert_eq!(server.carried.load(Ordering::SeqCst), 4, "each one used");
+    let c = report.connections.clone().expect("connection figures");
+    assert!(c.warm);
+    assert_eq!((c.opened_before_run, c.opened_during_run), (4, 0));
+    assert!(
+        c.mean_connect_ms > 0.0 && c.mean_connect_ms <= c.p99_connect_ms,
+        "{c:?}"
+    );
+    assert!(c.p99_connect_ms < 1000.0, "a loopback connect: {c:?}");
+    let json = profilemate_bench::output::ResultJson::new(&report, false).merged();
+    let v = serde_json::to_value(&json).unwrap();
+    assert_eq!(v["connections"]["opened_before_run"], 4);
+    assert_eq!(v["connections"]["warm"], true);
+}
+
+#[tokio::test]
+async fn cold_connections_connect_inside_the_run_as_vllms_client() {
+    let server = counting_keep_alive_server(None).await;
+    let mut cfg = config(&server.base, 40);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(4);
+    cfg.cold_connections = true;
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    assert_eq!(report.records.iter().filter(|r| r.success).count(), 40);
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 4);
+    let c = report.connections.unwrap();
+    assert!(!c.warm);
+    assert_eq!((c.opened_before_run, c.opened_during_run), (0, 4));
+    assert!(c.mean_connect_during_run_ms > 0.0);
+}
+
+#[tokio::test]
+async fn without_a_concurrency_limit_each_prompt_gets_a_connection_up_to_the_cap() {
+    let server = counting_keep_alive_server(None).await;
+    let mut cfg = config(&server.base, 6);
+    cfg.model = Some("m".into());
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    assert_eq!(server.accepted_at_first_request.load(Ordering::SeqCst), 6);
+    let c = report.connections.unwrap();
+    assert_eq!((c.opened_before_run, c.opened_during_run), (6, 0));
 }

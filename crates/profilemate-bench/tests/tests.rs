@@ -7,3 +7,4 @@ mod faults;
 mod features;
 mod parity;
 mod virtual_run;
+mod vllm_flags;

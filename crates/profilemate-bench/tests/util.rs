@@ -268,19 +268,61 @@ pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
 /// `idle_close`, until it has been idle that long; then it closes without a word, as servers
 /// with an idle timeout do. Returns the base URL and how many connections carried a completion.
 pub(crate) async fn keep_alive_server(idle_close: Option<Duration>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(keep_alive(sock, idle_close, count.clone()));
-        }
-    });
-    (format!("http://{addr}"), connections)
+    let s = counting_keep_alive_server(idle_close).await;
+    (s.base, s.carried)
 }
 
-async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, count: Arc<AtomicUsize>) {
+/// What [`counting_keep_alive_server`] counts.
+pub(crate) struct KeepAlive {
+    /// The base URL.
+    pub(crate) base: String,
+    /// Connections that carried a completion.
+    pub(crate) carried: Arc<AtomicUsize>,
+    /// Connections accepted, less those whose first request was not a completion (the
+    /// `/metrics` scrapes' own client).
+    pub(crate) accepted: Arc<AtomicUsize>,
+    /// Connections accepted when the first completion request arrived (`usize::MAX` before).
+    pub(crate) accepted_at_first_request: Arc<AtomicUsize>,
+}
+
+/// [`keep_alive_server`], also counting accepted connections and how many were open when the
+/// first completion arrived.
+pub(crate) async fn counting_keep_alive_server(idle_close: Option<Duration>) -> KeepAlive {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = KeepAlive {
+        base: format!("http://{addr}"),
+        carried: Arc::new(AtomicUsize::new(0)),
+        accepted: Arc::new(AtomicUsize::new(0)),
+        accepted_at_first_request: Arc::new(AtomicUsize::new(usize::MAX)),
+    };
+    let (count, accepted, first) = (
+        s.carried.clone(),
+        s.accepted.clone(),
+        s.accepted_at_first_request.clone(),
+    );
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let seen = Counters {
+                carried: count.clone(),
+                accepted: accepted.clone(),
+                first: first.clone(),
+            };
+            tokio::spawn(keep_alive(sock, idle_close, seen));
+        }
+    });
+    s
+}
+
+/// The counters one keep-alive connection updates.
+struct Counters {
+    carried: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+    first: Arc<AtomicUsize>,
+}
+
+async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, seen: Counters) {
     let events: String = std::iter::repeat_n(TOKEN, 4)
         .chain([
             r#"{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4}}"#,
@@ -289,6 +331,7 @@ async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, count: Ar
         .map(|data| format!("data: {data}\n\n"))
         .collect();
     let mut counted = false;
+    let mut first_request = true;
     loop {
         let request = match idle_close {
             Some(idle) => match tokio::time::timeout(idle, read_request(&mut sock)).await {
@@ -298,9 +341,17 @@ async fn keep_alive(mut sock: TcpStream, idle_close: Option<Duration>, count: Ar
             None => read_request(&mut sock).await,
         };
         let Some((path, _, _)) = request else { return };
+        if first_request && path != "/v1/completions" {
+            seen.accepted.fetch_sub(1, Ordering::SeqCst);
+        }
+        first_request = false;
         if path == "/v1/completions" && !counted {
             counted = true;
-            count.fetch_add(1, Ordering::SeqCst);
+            seen.carried.fetch_add(1, Ordering::SeqCst);
+            let open = seen.accepted.load(Ordering::SeqCst);
+            let _ =
+                seen.first
+                    .compare_exchange(usize::MAX, open, Ordering::SeqCst, Ordering::SeqCst);
         }
         let reply = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{events}",

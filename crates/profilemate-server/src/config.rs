@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub logging: LogConfig,
     /// Limits on bodies and live requests.
     pub limits: Limits,
+    /// `--profiler-config`'s profiler (`torch`, `cuda`), when one is named: the server then
+    /// answers `/start_profile` and `/stop_profile` as vLLM does.
+    pub profiler: Option<String>,
 }
 
 impl ServerConfig {
@@ -54,6 +57,7 @@ impl ServerConfig {
             api_key: None,
             logging: LogConfig::default(),
             limits: Limits::default(),
+            profiler: None,
         }
     }
 

@@ -121,13 +121,15 @@ fn server_info(config: &ServerConfig) -> ServerInfo {
         Timing::Engine(_) => None,
     };
     let (model, api_key) = (config.served_model_name.clone(), config.api_key.clone());
-    ServerInfo::new(
+    let mut info = ServerInfo::new(
         model,
         config.engine.max_model_len,
         api_key,
         fixed,
         config.limits,
-    )
+    );
+    info.profiler = config.profiler.is_some();
+    info
 }
 
 fn spawn_engine(

@@ -27,6 +27,17 @@ pub(crate) struct ServerInfo {
     pub(crate) limits: Limits,
     /// Unix seconds at start (`created` fields).
     pub(crate) created: u64,
+    /// `--profiler-config` named a profiler: `/start_profile` and `/stop_profile` are served.
+    pub(crate) profiler: bool,
+    /// How often the profiler was started and stopped.
+    pub(crate) profiles: ProfileCounts,
+}
+
+/// `/start_profile` and `/stop_profile` calls.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCounts {
+    pub(crate) started: AtomicU64,
+    pub(crate) stopped: AtomicU64,
 }
 
 impl ServerInfo {
@@ -49,6 +60,8 @@ impl ServerInfo {
             fixed,
             limits,
             created,
+            profiler: false,
+            profiles: ProfileCounts::default(),
         }
     }
 }

@@ -213,3 +213,25 @@ async fn api_key_guards_v1_only() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn profiler_routes_answer_as_vllm_with_and_without_a_profiler() {
+    // Without --profiler-config vLLM does not attach the router: FastAPI's 404.
+    let (state, _engine) = started(fast_config());
+    for path in ["/start_profile", "/stop_profile", "/no/such/route"] {
+        let (status, v) = call(&state, "POST", path, "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(v, json!({"detail": "Not Found"}), "{path}");
+    }
+    let mut config = fast_config();
+    config.profiler = Some("torch".into());
+    let (state, _engine) = started(config);
+    for path in ["/start_profile", "/stop_profile"] {
+        let (status, v) = call(&state, "POST", path, "").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(v, json!(""), "{path}: an empty body");
+    }
+    // A GET of a POST-only route is a 405, in axum as in FastAPI.
+    let (status, _) = call(&state, "GET", "/start_profile", "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -200,3 +200,206 @@ fn the_embedded_engine_takes_bench_serves_model_and_gpu() {
         "{stdout}"
     );
 }
+
+/// The value of a `{label:<40} {value}` line of the table.
+fn table_value(stdout: &str, label: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{stdout}"));
+    line[label.len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn the_embedded_engine_shows_tflops_mfu_and_mbu_with_a_reading() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("profilemate-bench-mfu-{}", std::process::id()));
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["bench", "serve", "--num-prompts", "16", "--disable-tqdm"])
+        .args(["--random-input-len", "256", "--random-output-len", "32"])
+        .args([
+            "--save-result",
+            "--result-filename",
+            "r.json",
+            "--result-dir",
+        ])
+        .arg(&dir)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    let tflops = table_value(&stdout, "Estimated TF/s per GPU:");
+    let gbps = table_value(&stdout, "Estimated GB/s per GPU:");
+    let mfu = table_value(&stdout, "MFU (%):");
+    let mbu = table_value(&stdout, "MBU (%):");
+    assert!(tflops > 0.0 && gbps > 0.0, "{stdout}");
+    // Against the H100 SXM preset (989.4 dense BF16 TF/s, 3,350 GB/s).
+    assert_eq!(table_value(&stdout, "GPU peak TF/s (dense BF16):"), 989.4);
+    assert!((mfu - tflops / 989.4 * 100.0).abs() < 0.01, "{stdout}");
+    assert!((mbu - gbps / 3350.0 * 100.0).abs() < 0.01, "{stdout}");
+    assert!((1.0..=100.0).contains(&mbu), "MBU {mbu}: {stdout}");
+    assert!(mfu > 0.0 && mfu < 100.0, "MFU {mfu}: {stdout}");
+    // The FLOPs the server counted match the run's tokens: about 2 FLOPs per parameter per
+    // token for Llama-3.1-8B (8.0e9 parameters, 7.5e9 without the embedding table).
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    let tokens = (json["total_input_tokens"].as_f64().unwrap()
+        + json["total_output_tokens"].as_f64().unwrap()) as f64;
+    assert_eq!(tokens, 16.0 * (256.0 + 32.0));
+    let flops = json["server_metrics"]["tflops_per_gpu"].as_f64().unwrap()
+        * json["duration"].as_f64().unwrap()
+        * 1e12;
+    let per_token = flops / tokens / 2.0;
+    assert!(
+        (6.0e9..10.0e9).contains(&per_token),
+        "{per_token:e} FLOPs/2 per token: {stdout}"
+    );
+    let reading = stdout
+        .lines()
+        .find(|l| l.starts_with("Reading: "))
+        .unwrap_or_else(|| panic!("no reading: {stdout}"));
+    let server = &json["server_metrics"];
+    assert_eq!(
+        server["reading"].as_str().map(|r| format!("Reading: {r}")),
+        Some(reading.to_string())
+    );
+    let intensity = server["arithmetic_intensity"].as_f64().unwrap();
+    assert!(
+        (intensity - tflops * 1e3 / gbps).abs() / intensity < 0.01,
+        "{intensity} FLOP/byte vs the table's {tflops} TF/s / {gbps} GB/s"
+    );
+    assert_eq!(
+        server["bound"],
+        if intensity < 295.0 {
+            "memory"
+        } else {
+            "compute"
+        }
+    );
+    let bound = if reading.starts_with("Reading: decode-bound: MBU ") {
+        "below"
+    } else {
+        "above"
+    };
+    assert!(
+        reading.contains(&format!("{bound} the GPU's ridge point of 295")),
+        "{reading}"
+    );
+    assert!(
+        stdout.contains("Next: `profilemate sim run --model llama-3.1-8b")
+            && stdout.contains("--base-url http://HOST:8000"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plots_that_wait_for_the_html_report_say_so_and_what_to_use() {
+    let bench = ["bench", "serve", "--port", "1", "--model", "org/m"];
+    for (flag, extra) in [
+        ("--plot-timeline", None),
+        ("--timeline-itl-thresholds", Some("10,20")),
+        ("--plot-dataset-stats", None),
+    ] {
+        let args: Vec<&str> = bench.iter().copied().chain([flag]).chain(extra).collect();
+        fails_naming(
+            &args,
+            &[
+                flag,
+                "is not supported yet",
+                "HTML report",
+                "--save-detailed",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_base_url_without_a_scheme_says_add_http() {
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--base-url",
+            "localhost:8000",
+            "--num-prompts",
+            "1",
+        ],
+        &["--base-url localhost:8000: no scheme; add http:// (e.g. http://localhost:8000)"],
+    );
+}
+
+#[test]
+fn vllms_lora_profile_probe_and_beam_search_flags_are_accepted() {
+    let port = server(stream_reply);
+    let out = bench(port)
+        .args([
+            "--num-prompts",
+            "4",
+            "--random-input-len",
+            "4",
+            "--random-output-len",
+            "3",
+        ])
+        .args(["--use-beam-search", "--probe-request-rate", "50"])
+        .args([
+            "--lora-modules",
+            "a",
+            "b",
+            "--lora-assignment",
+            "round-robin",
+        ])
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Probe request rate: 50.0 req/s\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     4         \n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_embedded_engine_has_a_profiler_but_no_lora_modules() {
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--lora-modules",
+            "sql-lora",
+            "--num-prompts",
+            "1",
+        ],
+        &[
+            "--lora-modules",
+            "embedded simulated engine serves none",
+            "--base-url",
+        ],
+    );
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "bench",
+            "serve",
+            "--profile",
+            "--num-prompts",
+            "2",
+            "--disable-tqdm",
+        ])
+        .args(["--random-input-len", "8", "--random-output-len", "2"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    let at = |s: &str| {
+        stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s:?}: {stdout}"))
+    };
+    assert!(at("Starting profiler...\nProfiler started\n") < at("Successful requests:"));
+    assert!(at("Stopping profiler...\nProfiler stopped\n") < at("Successful requests:"));
+}

@@ -72,3 +72,15 @@ fn get(addr: &str, path: &str) -> String {
     socket.read_to_string(&mut text).unwrap();
     text
 }
+
+#[test]
+fn a_profiler_config_that_is_not_a_json_object_is_refused() {
+    fails_naming(
+        &["sim", "serve", "--profiler-config", "torch"],
+        &[
+            "--profiler-config torch",
+            "JSON object",
+            r#"{"profiler": "torch"}"#,
+        ],
+    );
+}

@@ -6,9 +6,14 @@
 //! aiohttp's connector (`limit=max_concurrency`) does for vLLM's client. A pooled client that
 //! races a new connect against every checkout opened ~1,350 connections for 1,000 streams here,
 //! and each extra one cost a connect, an accept and a close on the shared cores.
+//!
+//! Before the timed run the bench opens the slots' connections ([`Connections::open_idle`]),
+//! so a request's TTFT does not include a TCP connect; every connect is timed on its own
+//! ([`Connections::connect_times`]) and reported apart.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::HOST;
@@ -94,6 +99,8 @@ pub(crate) struct Connections {
     /// The target's addresses, looked up by the first connect (not once per connection).
     addrs: OnceCell<Vec<SocketAddr>>,
     idle: Mutex<Vec<Sender>>,
+    /// Seconds each successful connect took (look-up, TCP connect, handshake), in order.
+    connect_times: Mutex<Vec<f64>>,
 }
 
 /// A connection taken for one request; [`Connections::give_back`] returns it once the response
@@ -111,7 +118,25 @@ impl Connections {
             target,
             addrs: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
+            connect_times: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How many connections wait idle.
+    pub(crate) fn idle_len(&self) -> usize {
+        lock(&self.idle).len()
+    }
+
+    /// Opens one connection and leaves it idle for the next request.
+    pub(crate) async fn open_idle(&self) -> Result<(), Failure> {
+        let taken = self.connect().await?;
+        self.give_back(taken);
+        Ok(())
+    }
+
+    /// Seconds each connect so far took, in the order they were made.
+    pub(crate) fn connect_times(&self) -> Vec<f64> {
+        lock(&self.connect_times).clone()
     }
 
     /// Where the requests go.
@@ -147,21 +172,14 @@ impl Connections {
     /// Makes a connection that carried a whole exchange available to the next request.
     pub(crate) fn give_back(&self, taken: Taken) {
         if !taken.sender.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(taken.sender);
+            lock(&self.idle).push(taken.sender);
         }
     }
 
     /// An idle connection that is still open, else a new one.
     async fn take(&self) -> Result<Taken, Failure> {
         loop {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
+            let idle = lock(&self.idle).pop();
             let Some(mut sender) = idle else {
                 return self.connect().await;
             };
@@ -175,6 +193,7 @@ impl Connections {
     }
 
     async fn connect(&self) -> Result<Taken, Failure> {
+        let start = Instant::now();
         let refused = |e: &dyn std::fmt::Display| {
             (
                 ErrorKind::Connect,
@@ -205,11 +224,16 @@ impl Connections {
             .await
             .map_err(|e| refused(&e))?;
         tokio::spawn(connection);
+        lock(&self.connect_times).push(start.elapsed().as_secs_f64());
         Ok(Taken {
             sender,
             reused: false,
         })
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A failed exchange on an open connection: the server cut it, or the response was not HTTP.

@@ -5,6 +5,7 @@
 //! body chunk that completed it, taken before any parsing, rather than after JSON decoding.
 
 mod connection;
+mod lora;
 pub mod payload;
 pub mod sse;
 pub mod stream;
@@ -25,12 +26,16 @@ use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::tokenizer::Tokenizer;
 use crate::workload::SampleRequest;
 use connection::{Connections, Failure, Target};
+use lora::LoraBodies;
 use sse::SseParser;
 use stream::StreamState;
 
 /// vLLM's error text for a stream without token chunks (sic, no space after the period).
 pub const NO_TOKEN_ERROR: &str =
     "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
+
+/// Most connects [`Client::open_connections`] has in flight at once.
+pub const OPEN_AT_ONCE: usize = 64;
 
 /// A configured client for one run; cheap to share behind an `Arc`.
 ///
@@ -45,6 +50,8 @@ pub struct Client {
     backend: Backend,
     headers: HeaderMap,
     body: payload::BodyTemplate,
+    /// `--lora-modules`: the timed requests' bodies, by dispatch position.
+    lora: Option<LoraBodies>,
     tokenizer: Option<Arc<dyn Tokenizer>>,
     timeout: Option<Duration>,
     origin: Instant,
@@ -68,6 +75,7 @@ impl Client {
             backend: config.backend,
             headers: headers(config)?,
             body: payload::BodyTemplate::new(config, model),
+            lora: LoraBodies::new(config),
             tokenizer,
             timeout: config.request_timeout,
             origin: Instant::now(),
@@ -82,24 +90,50 @@ impl Client {
     /// Sends one request and measures it; every outcome, including an abort through `cancel`
     /// ([`ErrorKind::Cancelled`]), is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
+        self.send_body(&self.body, req, cancel).await
+    }
+
+    /// Sends the request dispatched `pos`-th in the timed run: as [`Client::send`], under its
+    /// LoRA module's name when `--lora-modules` is set.
+    pub async fn send_nth(
+        &self,
+        pos: usize,
+        req: &SampleRequest,
+        cancel: &CancelToken,
+    ) -> RequestRecord {
+        let body = self.lora.as_ref().map_or(&self.body, |l| l.body(pos));
+        self.send_body(body, req, cancel).await
+    }
+
+    async fn send_body(
+        &self,
+        body: &payload::BodyTemplate,
+        req: &SampleRequest,
+        cancel: &CancelToken,
+    ) -> RequestRecord {
         let sent = Instant::now();
         let mut state = StreamState::new(sent);
         let outcome = tokio::select! {
-            r = self.exchange(req, &mut state) => r,
+            r = self.exchange(body, req, &mut state) => r,
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
             () = cancel.aborted() => Err((ErrorKind::Cancelled, "run interrupted".into())),
         };
         self.record(req, state, outcome)
     }
 
-    async fn exchange(&self, req: &SampleRequest, state: &mut StreamState) -> Result<(), Failure> {
+    async fn exchange(
+        &self,
+        body: &payload::BodyTemplate,
+        req: &SampleRequest,
+        state: &mut StreamState,
+    ) -> Result<(), Failure> {
         let connections = self
             .connections
             .as_ref()
             .map_err(|e| (ErrorKind::Other, e.clone()))?;
         let mut http_req = connections
             .target()
-            .post(&self.headers, Bytes::from(self.body.render(req)));
+            .post(&self.headers, Bytes::from(body.render(req)));
         if !req.request_id.is_empty() {
             let id = HeaderValue::from_str(&req.request_id).map_err(|_| {
                 (
@@ -183,6 +217,63 @@ impl Client {
             chunk_tokens: s.chunk_tokens,
             ttfc: s.ttfc,
             client_lag: 0.0,
+        }
+    }
+
+    /// Opens connections until `n` wait idle, up to [`OPEN_AT_ONCE`] connects at a time, so the
+    /// timed requests find them open. Returns how many it opened, or the first connect failure.
+    pub async fn open_connections(self: &Arc<Self>, n: usize) -> Result<usize, String> {
+        let connections = self.connections.as_ref().map_err(Clone::clone)?;
+        let missing = n.saturating_sub(connections.idle_len());
+        let mut tasks = tokio::task::JoinSet::new();
+        let (mut started, mut opened) = (0, 0);
+        while opened < missing {
+            while started < missing && tasks.len() < OPEN_AT_ONCE {
+                let client = self.clone();
+                tasks.spawn(async move {
+                    match &client.connections {
+                        Ok(c) => c.open_idle().await.map_err(|(_, e)| e),
+                        Err(e) => Err(e.clone()),
+                    }
+                });
+                started += 1;
+            }
+            match tasks.join_next().await {
+                Some(Ok(Ok(()))) => opened += 1,
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) => return Err(e.to_string()),
+                None => break,
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Seconds each connect of the run's timed-request connections took, in order (empty when
+    /// the URL is unusable).
+    pub fn connect_times(&self) -> Vec<f64> {
+        self.connections
+            .as_ref()
+            .map(Connections::connect_times)
+            .unwrap_or_default()
+    }
+
+    /// POSTs to `base_url + path` with no body, as `async_request_profile()` in
+    /// vllm/benchmarks/lib/endpoint_request_func.py does: `Ok` on 200, else the reason.
+    pub async fn post_empty(&self, path: &str) -> Result<(), String> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .headers(self.headers.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match resp.status() {
+            StatusCode::OK => Ok(()),
+            s => Err(format!(
+                "{} {}",
+                s.as_u16(),
+                s.canonical_reason().unwrap_or_default()
+            )),
         }
     }
 

@@ -65,6 +65,17 @@ impl BodyTemplate {
         })
     }
 
+    /// The template for a run sending exactly `model`, whatever `--served-model-name` says
+    /// (a LoRA module's name).
+    pub fn for_model(config: &BenchConfig, model: &str) -> Self {
+        let mut t = Self::new(config, model);
+        if t.fields.model != model {
+            t.fields.model = model.to_string();
+            t = Self::from_fields(t.fields);
+        }
+        t
+    }
+
     fn from_fields(fields: Fields) -> Self {
         let spliced = Spliced::new(&fields);
         Self { fields, spliced }

@@ -2,6 +2,7 @@
 //! profilemate reports beyond vLLM ([`extras`]).
 
 pub mod calculate;
+pub mod connections;
 pub mod extras;
 pub mod goodput;
 pub mod peaks;

@@ -36,6 +36,7 @@ pub fn render_vllm_table(r: &Report) -> String {
         TaskMetrics::Generation(m) => generation_head(&mut out, r, m),
         TaskMetrics::Pooling(m) => pooling_head(&mut out, r, m),
     }
+    probe(&mut out, r);
     for block in r.metric_blocks() {
         let _ = writeln!(out, "{}", centered(block.header(), '-'));
         let s = &block.summary;
@@ -137,6 +138,17 @@ fn pooling_head(out: &mut String, r: &Report, m: &crate::metrics::EmbedBenchmark
     }
 }
 
+/// vLLM's "Probe Requests" block (`--probe-request-rate`).
+fn probe(out: &mut String, r: &Report) {
+    let Some(p) = &r.probe else { return };
+    let _ = writeln!(out, "{}", centered("Probe Requests", '-'));
+    int_line(out, "Probe requests completed:", p.completed);
+    int_line(out, "Probe requests failed:", p.failed);
+    float_line(out, "Median probe E2EL (ms):", p.median_e2el_ms);
+    float_line(out, "P99 probe E2EL (ms):", p.p99_e2el_ms);
+    float_line(out, "Max probe E2EL (ms):", p.max_e2el_ms);
+}
+
 fn spec_decode(out: &mut String, r: &Report) {
     let Some(s) = &r.spec_decode else { return };
     let _ = writeln!(out, "{}", centered("Speculative Decoding", '-'));
@@ -180,6 +192,7 @@ pub fn render_extras_table(r: &Report) -> String {
             "WARNING: the client fell behind its schedule; latencies may be understated"
         );
     }
+    connections(&mut out, r);
     errors(&mut out, r);
     if let Some(v) = &r.server {
         server(&mut out, v);
@@ -194,6 +207,20 @@ fn summary_lines(out: &mut String, name: &str, s: &crate::metrics::Summary) {
     for (p, v) in &s.percentiles_ms {
         float_line(out, &format!("P{} {name} (ms):", percentile_label(*p)), *v);
     }
+}
+
+/// The client's connects, timed apart from the requests.
+fn connections(out: &mut String, r: &Report) {
+    let Some(c) = &r.connections else { return };
+    let title = match c.warm {
+        true => "Connections (opened before the run)",
+        false => "Connections (cold, as vLLM's client)",
+    };
+    let _ = writeln!(out, "{}", centered(title, '-'));
+    int_line(out, "Opened before the timed run:", c.opened_before_run);
+    int_line(out, "Opened during the run (in TTFT):", c.opened_during_run);
+    float_line(out, "Mean connect time (ms):", c.mean_connect_ms);
+    float_line(out, "P99 connect time (ms):", c.p99_connect_ms);
 }
 
 fn errors(out: &mut String, r: &Report) {
@@ -227,12 +254,24 @@ fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
     opt(out, "Estimated GB/s per GPU:", v.gbps_per_gpu);
     opt(out, "MFU (%):", v.mfu_pct);
     opt(out, "MBU (%):", v.mbu_pct);
+    if let Some(g) = v.gpu.filter(|_| v.tflops_per_gpu.is_some()) {
+        float_line(out, "GPU peak TF/s (dense BF16):", g.tflops);
+        float_line(out, "GPU peak GB/s:", g.gbps);
+    }
     opt(
         out,
         "Prefix cache hit rate (%):",
         v.prefix_cache_hit_rate.map(|h| h * 100.0),
     );
     int_line(out, "Preemptions:", v.preemptions);
+    if let Some(reading) = v.reading() {
+        let _ = writeln!(out, "Reading: {reading}");
+    } else if v.tflops_per_gpu.is_some() && v.gpu.is_none() {
+        let _ = writeln!(
+            out,
+            "Reading: pass --gpu (e.g. --gpu h100-sxm) for MFU, MBU and what bounds the run"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -199,8 +199,15 @@ fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) -> Object
     o
 }
 
-/// Ramp-up events, spec decode, then the statistics blocks.
+/// Probe figures, ramp-up events, spec decode, then the statistics blocks.
 fn tail(r: &Report, o: &mut Object) {
+    if let Some(p) = &r.probe {
+        o.set("probe_completed", json!(p.completed));
+        o.set("probe_failed", json!(p.failed));
+        o.set("probe_median_e2el_ms", json!(p.median_e2el_ms));
+        o.set("probe_p99_e2el_ms", json!(p.p99_e2el_ms));
+        o.set("probe_max_e2el_ms", json!(p.max_e2el_ms));
+    }
     if !r.rps_change_events.is_empty() {
         o.set(
             "rps_change_events",
@@ -249,13 +256,28 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
     o.set("interrupted", json!(r.interrupted));
     o.set("interrupted_requests", json!(r.interrupted_requests));
     if let Some(v) = &r.server {
+        let mut server = json!({
+            "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
+            "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
+            "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
+            "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
+        });
+        if let (Some(reading), Value::Object(map)) = (v.reading(), &mut server) {
+            map.insert("bound".into(), json!(reading.bound.name()));
+            map.insert("arithmetic_intensity".into(), json!(reading.intensity));
+            map.insert("ridge_point".into(), json!(reading.ridge));
+            map.insert("reading".into(), json!(reading.to_string()));
+        }
+        o.set("server_metrics", server);
+    }
+    if let Some(c) = &r.connections {
         o.set(
-            "server_metrics",
+            "connections",
             json!({
-                "tflops_per_gpu": v.tflops_per_gpu, "gbps_per_gpu": v.gbps_per_gpu,
-                "mfu_pct": v.mfu_pct, "mbu_pct": v.mbu_pct,
-                "prefix_cache_hit_rate": v.prefix_cache_hit_rate, "preemptions": v.preemptions,
-                "prompt_tokens": v.prompt_tokens, "generation_tokens": v.generation_tokens,
+                "warm": c.warm, "opened_before_run": c.opened_before_run,
+                "opened_during_run": c.opened_during_run,
+                "mean_connect_ms": c.mean_connect_ms, "p99_connect_ms": c.p99_connect_ms,
+                "mean_connect_during_run_ms": c.mean_connect_during_run_ms,
             }),
         );
     }

@@ -41,6 +41,7 @@ impl EngineTotals {
             preemptions: self.preemptions as f64,
             prompt_tokens: self.prompt_tokens as f64,
             generation_tokens: self.generation_tokens as f64,
+            gpu: None,
         }
     }
 }

@@ -2,10 +2,12 @@
 //! guard on `/v1`, and the body limit.
 //!
 //! Mirrors the routes of vllm/entrypoints/openai/api_server.py (vLLM 0.32) that a benchmark
-//! client touches; `/profilemate/engine` is ours (engine status and the fixed-timing check).
+//! client touches, the profiler routes when a profiler is configured, FastAPI's 404 elsewhere;
+//! `/profilemate/engine` is ours (engine status and the fixed-timing check).
 
 mod generate;
 mod info;
+mod profile;
 mod sse;
 
 use axum::Router;
@@ -38,13 +40,20 @@ pub fn router(state: AppState) -> Router {
     } else {
         v1
     };
+    let profiler = state.info.profiler.then(|| {
+        Router::new()
+            .route("/start_profile", post(profile::start_profile))
+            .route("/stop_profile", post(profile::stop_profile))
+    });
     Router::new()
         .merge(v1)
+        .merge(profiler.unwrap_or_default())
         .route("/health", get(info::health_get))
         .route("/version", get(info::version_get))
         .route("/tokenize", post(info::tokenize_create))
         .route("/metrics", get(info::metrics_get))
         .route("/profilemate/engine", get(info::engine_status_get))
+        .fallback(profile::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -151,6 +151,50 @@ pub(crate) struct EndpointArgs {
     /// with the embedded engine, also its GPU.
     #[arg(long)]
     pub(crate) gpu: Option<String>,
+    /// Accepted for compatibility; vLLM 0.32's bench serve parses it and sends nothing for it
+    /// either (beam search is not a request field of its serving client).
+    #[arg(long)]
+    pub(crate) use_beam_search: bool,
+    /// LoRA module names the server was started with; each timed request is sent with one of
+    /// them as its model (see --lora-assignment).
+    #[arg(long, num_args = 1..)]
+    pub(crate) lora_modules: Vec<String>,
+    /// How each request's LoRA module is picked.
+    #[arg(long, value_enum, default_value = "random")]
+    pub(crate) lora_assignment: LoraArg,
+    /// POST the server's /start_profile before the timed run and /stop_profile after it (vLLM
+    /// needs --profiler-config; `profilemate sim serve` answers them as vLLM does).
+    #[arg(long)]
+    pub(crate) profile: bool,
+    /// If positive, send one-token probe requests at this rate (req/s) beside the load,
+    /// outside --max-concurrency, and report their latency apart.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) probe_request_rate: f64,
+    /// Not supported yet: vLLM's HTML request timeline (use --save-result --save-detailed and
+    /// plot the per-request arrays).
+    #[arg(long)]
+    pub(crate) plot_timeline: bool,
+    /// Not supported yet: the ITL thresholds of --plot-timeline.
+    #[arg(long)]
+    pub(crate) timeline_itl_thresholds: Option<String>,
+    /// Not supported yet: vLLM's dataset statistics figure (use --save-result --save-detailed
+    /// and plot input_lens / output_lens).
+    #[arg(long)]
+    pub(crate) plot_dataset_stats: bool,
+    /// (profilemate) Open no connection before the timed run: each slot's first request
+    /// connects inside its TTFT, as vLLM's client does (default: the run's connections are
+    /// opened first and the connect time is reported apart).
+    #[arg(long)]
+    pub(crate) cold_connections: bool,
+}
+
+/// `--lora-assignment` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LoraArg {
+    /// A random module per request.
+    Random,
+    /// Module i mod n for the i-th request.
+    RoundRobin,
 }
 
 /// The workload and result flags, shared by `bench serve` and `sim run`: the dataset, the

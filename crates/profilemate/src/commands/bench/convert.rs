@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use profilemate_bench::config::{
-    Backend, BenchConfig, OutputConfig, PercentileMetric, RampUpStrategy, arrivals_from_flags,
-    parse_json_object, parse_key_values, parse_percentiles,
+    Backend, BenchConfig, LoraAssignment, OutputConfig, PercentileMetric, RampUpStrategy,
+    arrivals_from_flags, parse_json_object, parse_key_values, parse_percentiles,
 };
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::server_metrics::GpuPeak;
 use profilemate_bench::workload::{DatasetSpec, RangeRatio, TraceSpec};
 use serde_json::{Map, Value};
 
-use super::args::{BackendArg, DatasetName, EndpointArgs, RampArg, ServeArgs, WorkloadArgs};
+use super::args::{
+    BackendArg, DatasetName, EndpointArgs, LoraArg, RampArg, ServeArgs, WorkloadArgs,
+};
 
 impl ServeArgs {
     /// Validates and resolves the flags.
@@ -25,6 +27,8 @@ impl ServeArgs {
 
 /// The run's configuration from the endpoint and the workload flags.
 pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
+    e.refuse_unsupported()?;
+    e.check_base_url()?;
     let backend = e.backend();
     let self_timed = w.self_timed_setting(e.backend)?;
     let ramp = w
@@ -80,12 +84,53 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
                     w.interrupt_grace_sec
                 )
             })?,
+        cold_connections: e.cold_connections,
+        lora_modules: e.lora_modules.clone(),
+        lora_assignment: match e.lora_assignment {
+            LoraArg::Random => LoraAssignment::Random,
+            LoraArg::RoundRobin => LoraAssignment::RoundRobin,
+        },
+        profile: e.profile,
+        probe_request_rate: e.probe_request_rate,
     };
     config.validate()?;
     Ok(config)
 }
 
 impl EndpointArgs {
+    /// vLLM flags that wait for profilemate's HTML report: one line naming the flag, what is
+    /// missing and what to use instead.
+    fn refuse_unsupported(&self) -> anyhow::Result<()> {
+        let instead = "save the per-request data with --save-result --save-detailed and plot it from the JSON";
+        if self.plot_timeline {
+            bail!(
+                "--plot-timeline is not supported yet (the request timeline comes with profilemate's HTML report); {instead}"
+            );
+        }
+        if self.timeline_itl_thresholds.is_some() {
+            bail!(
+                "--timeline-itl-thresholds is not supported yet (it colours --plot-timeline, which comes with profilemate's HTML report); {instead}"
+            );
+        }
+        if self.plot_dataset_stats {
+            bail!(
+                "--plot-dataset-stats is not supported yet (the dataset figure comes with profilemate's HTML report); {instead} (input_lens, output_lens)"
+            );
+        }
+        Ok(())
+    }
+
+    /// `--base-url` must name its scheme (reqwest would say only "builder error for url").
+    fn check_base_url(&self) -> anyhow::Result<()> {
+        match &self.base_url {
+            Some(url) if !url.contains("://") => bail!(
+                "--base-url {url}: no scheme; add http:// (e.g. http://{})",
+                url.trim_end_matches('/')
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn backend(&self) -> Backend {
         match self.backend {
             BackendArg::Vllm => Backend::Vllm,
@@ -258,14 +303,12 @@ fn seconds(flag: &str, v: Option<f64>) -> anyhow::Result<Option<Duration>> {
     .transpose()
 }
 
-/// `--gpu`: a profilemate-model hardware preset (dense BF16 peak and memory bandwidth).
-fn gpu(name: &str) -> anyhow::Result<GpuPeak> {
-    let gpu = profilemate_model::hardware::preset(name)
+/// `--gpu`: a profilemate-model hardware preset or GPU JSON file (dense BF16 peak and memory
+/// bandwidth).
+pub(super) fn gpu(name: &str) -> anyhow::Result<GpuPeak> {
+    let gpu = profilemate_model::hardware::resolve(name)
         .with_context(|| format!("invalid --gpu {name:?}"))?;
-    Ok(GpuPeak {
-        tflops: gpu.bf16_flops / 1e12,
-        gbps: gpu.memory_bandwidth / 1e9,
-    })
+    Ok(GpuPeak::of(&gpu))
 }
 
 /// vLLM's default `bench-<8 hex>-` prefix (random per run).

@@ -2,7 +2,8 @@
 //! the simulated engine (`profilemate-server`, with `profilemate sim serve`'s defaults, in real
 //! time; `--model` and `--gpu` pick its model and GPU presets) is started in this process on a
 //! free loopback port and benchmarked, so `profilemate bench serve` works with nothing else
-//! running.
+//! running. It counts vLLM's `estimated_*` FLOP and byte counters (`--enable-mfu-metrics`), and
+//! the run's MFU / MBU are measured against its GPU preset.
 
 use anyhow::Context;
 use clap::{Args, FromArgMatches};
@@ -24,6 +25,9 @@ pub(super) async fn start(
         .await
         .context("cannot start the embedded simulated engine")?;
     config.base_url = server.base_url();
+    if config.gpu.is_none() {
+        config.gpu = Some(super::convert::gpu(&args.engine.gpu)?);
+    }
     println!(
         "No --base-url, --host or --port: benchmarking the embedded simulated engine ({model} on {}, otherwise `profilemate sim serve` defaults, real time) at {}.",
         args.engine.gpu,
@@ -33,9 +37,20 @@ pub(super) async fn start(
 }
 
 /// `sim serve`'s flags: its defaults, bench's `--model` and `--gpu` as the model and GPU
-/// presets when given, and its vLLM log lines off (they would interleave with the output).
+/// presets when given, the MFU counters on, the profiler routes with `--profile`, and its vLLM
+/// log lines off (they would interleave with the output). `--lora-modules` is refused: the
+/// simulated engine serves no LoRA adapters.
 fn sim_serve_args(endpoint: &EndpointArgs) -> anyhow::Result<SimServeArgs> {
-    let mut argv = vec!["sim-serve", "--disable-log-stats"];
+    if !endpoint.lora_modules.is_empty() {
+        anyhow::bail!(
+            "--lora-modules needs a server started with those LoRA modules; the embedded simulated engine serves none (benchmark a vLLM server with --base-url)"
+        );
+    }
+    let mut argv = vec!["sim-serve", "--disable-log-stats", "--enable-mfu-metrics"];
+    if endpoint.profile {
+        // --profile: the embedded engine answers /start_profile and /stop_profile.
+        argv.extend(["--profiler-config", r#"{"profiler": "torch"}"#]);
+    }
     if let Some(model) = &endpoint.model {
         argv.extend(["--model", model]);
     }

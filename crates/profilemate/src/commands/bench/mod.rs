@@ -62,7 +62,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(result)
     })?;
     match report {
-        Ok(report) => present::finish(&config, &report),
+        Ok(report) => {
+            let code = present::finish(&config, &report)?;
+            present::next_steps(args.endpoint.embedded(), &config);
+            Ok(code)
+        }
         Err(BenchError::Interrupted) => {
             eprintln!("profilemate: {}", BenchError::Interrupted);
             Ok(ExitCode::from(1))

@@ -130,3 +130,21 @@ fn save(config: &BenchConfig, report: &Report, out: &mut impl Write) -> anyhow::
     writeln!(out, "Results saved to {}", path.display())?;
     Ok(())
 }
+
+/// What to try next, after a `bench serve` run: capacity planning in virtual time, another GPU,
+/// a real server.
+pub(super) fn next_steps(embedded: bool, config: &BenchConfig) {
+    let model = config
+        .model
+        .as_deref()
+        .unwrap_or(crate::commands::model_source::DEFAULT_MODEL);
+    if embedded {
+        println!(
+            "Next: `profilemate sim run --model {model} --request-rate 10 --num-prompts 10000` plans capacity in virtual time (hours of traffic in seconds); `--gpu h200` runs this benchmark on another GPU; `--base-url http://HOST:8000` benchmarks a real vLLM server with the same flags."
+        );
+    } else if config.gpu.is_none() {
+        println!(
+            "Next: add `--gpu h100-sxm` (or the server's GPU, see `profilemate hardware list`) for MFU, MBU and what bounds the run; `profilemate sim run` plans capacity in virtual time."
+        );
+    }
+}

@@ -33,14 +33,6 @@ const PYTHON_ONLY: &[&str] = &[
     "--random-mm-limit-mm-per-prompt",
     "--random-mm-bucket-config",
     "--no-reranker",
-    "--use-beam-search",
-    "--probe-request-rate",
-    "--profile",
-    "--lora-modules",
-    "--lora-assignment",
-    "--plot-timeline",
-    "--timeline-itl-thresholds",
-    "--plot-dataset-stats",
 ];
 
 /// profilemate's own flags, absent from vLLM.
@@ -49,6 +41,7 @@ const PROFILEMATE_ONLY: &[&str] = &[
     "--request-timeout",
     "--gpu",
     "--interrupt-grace-sec",
+    "--cold-connections",
 ];
 
 #[derive(Debug, Parser)]

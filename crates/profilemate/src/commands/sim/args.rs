@@ -71,9 +71,31 @@ pub(crate) struct SimServeArgs {
     /// Don't write vLLM-format log lines to stderr.
     #[arg(long)]
     pub(crate) disable_log_stats: bool,
+    /// vLLM's profiler config as JSON, e.g. '{"profiler": "torch"}': naming a profiler serves
+    /// POST /start_profile and /stop_profile (200, as vLLM; nothing is traced), else they 404.
+    #[arg(long)]
+    pub(crate) profiler_config: Option<String>,
 }
 
 impl SimServeArgs {
+    /// `--profiler-config`'s `profiler` (`None` when absent or null).
+    fn profiler(&self) -> anyhow::Result<Option<String>> {
+        let Some(text) = &self.profiler_config else {
+            return Ok(None);
+        };
+        let bad = || {
+            anyhow::anyhow!(
+                "--profiler-config {text}: expected a JSON object such as '{{\"profiler\": \"torch\"}}'"
+            )
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+        match value.as_object().ok_or_else(bad)?.get("profiler") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(p)) => Ok(Some(p.clone())),
+            Some(_) => Err(bad()),
+        }
+    }
+
     /// The server configuration these flags describe.
     pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
         let mut engine_args = self.engine.clone();
@@ -97,6 +119,7 @@ impl SimServeArgs {
         config.time_scale = self.time_scale;
         config.api_key = self.api_key.clone();
         config.logging = self.logging()?;
+        config.profiler = self.profiler()?;
         config.validate()?;
         Ok(config)
     }

@@ -1,7 +1,7 @@
 //! Runs `profilemate sim …`: the simulated vLLM engine. `sim serve` serves it over vLLM's
 //! OpenAI-compatible HTTP API in real time (`profilemate-server`).
 
-mod args;
+pub(crate) mod args;
 mod engine_args;
 mod run;
 
