@@ -328,6 +328,8 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<String, DatasetError> 
 }
 
 #[cfg(test)]
+mod dataset_tests;
+#[cfg(test)]
 mod tests;
 
 /// `--enable-multimodal-chat`: the prompt becomes one user message whose content is the text
