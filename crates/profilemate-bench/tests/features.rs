@@ -201,11 +201,25 @@ async fn multimodal_chat_bodies_reach_the_server_with_their_content_parts() {
     assert_eq!(bodies.len(), 2);
     for b in bodies {
         let content = b["messages"][0]["content"].as_array().unwrap();
-        let kinds: Vec<&str> = content.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = content
+            .iter()
+            .map(|p| p["type"].as_str().unwrap())
+            .collect();
         assert_eq!(kinds, vec!["text", "image_url", "image_url"]);
-        assert_eq!(content[0]["text"].as_str().unwrap().split_whitespace().count(), 8);
+        assert_eq!(
+            content[0]["text"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .count(),
+            8
+        );
         let url = content[1]["image_url"]["url"].as_str().unwrap();
-        assert!(url.starts_with("data:image/png;base64,iVBORw0KGgo"), "{}", &url[..40]);
+        assert!(
+            url.starts_with("data:image/png;base64,iVBORw0KGgo"),
+            "{}",
+            &url[..40]
+        );
         assert_eq!(b["max_completion_tokens"], 4);
     }
 }

@@ -321,7 +321,8 @@ mod tests {
     fn chat_body_carries_multimodal_parts_as_vllm_builds_them() {
         let t = template(Backend::OpenaiChat, json!({"temperature": 0.5}), false);
         let image = json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}});
-        let audio = json!({"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}});
+        let audio =
+            json!({"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}});
         let mut r = req(Prompt::Text("look".into()));
         r.mm_content = vec![image.clone(), audio.clone()];
         let b = body(&t, &r);
@@ -330,7 +331,10 @@ mod tests {
             json!([{"role": "user", "content": [{"type": "text", "text": "look"}, image, audio]}]),
             "text first, then the multimodal parts (mm_position last)"
         );
-        assert_eq!((b["max_completion_tokens"].clone(), b["temperature"].clone()), (json!(7), json!(0.5)));
+        assert_eq!(
+            (b["max_completion_tokens"].clone(), b["temperature"].clone()),
+            (json!(7), json!(0.5))
+        );
         let text = json!({"type": "text", "text": "a"});
         let mut parts = req(Prompt::Parts(vec![text.clone(), image.clone()]));
         parts.mm_content = vec![audio.clone()];
@@ -338,9 +342,16 @@ mod tests {
             body(&t, &parts)["messages"],
             json!([{"role": "user", "content": [text, image, audio]}])
         );
-        let messages = vec![json!({"role": "system", "content": "s"}), json!({"role": "user", "content": "u"})];
+        let messages = vec![
+            json!({"role": "system", "content": "s"}),
+            json!({"role": "user", "content": "u"}),
+        ];
         let b = body(&t, &req(Prompt::Messages(messages.clone())));
-        assert_eq!(b["messages"], Value::Array(messages), "whole messages are sent as they are");
+        assert_eq!(
+            b["messages"],
+            Value::Array(messages),
+            "whole messages are sent as they are"
+        );
     }
 
     #[test]

@@ -55,7 +55,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Record>, CsvError> {
             }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' => {
-                end_record(&mut records, &mut fields, &mut field, start_line, quoted_field);
+                end_record(
+                    &mut records,
+                    &mut fields,
+                    &mut field,
+                    start_line,
+                    quoted_field,
+                );
                 quoted_field = false;
                 line += 1;
                 start_line = line;
@@ -75,7 +81,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Record>, CsvError> {
             reason: "a quoted field is never closed",
         });
     }
-    end_record(&mut records, &mut fields, &mut field, start_line, quoted_field);
+    end_record(
+        &mut records,
+        &mut fields,
+        &mut field,
+        start_line,
+        quoted_field,
+    );
     Ok(records)
 }
 
@@ -111,7 +123,11 @@ mod tests {
                 vec!["3".into(), String::new()],
             ]
         );
-        let lines: Vec<usize> = parse("h\n\"a\nb\"\nc").unwrap().iter().map(|r| r.0).collect();
+        let lines: Vec<usize> = parse("h\n\"a\nb\"\nc")
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect();
         assert_eq!(lines, vec![1, 2, 4]);
     }
 

@@ -61,7 +61,9 @@ fn load(spec: &CustomMmSpec, opts: &SampleOptions) -> Result<Vec<Row>, DatasetEr
         };
         if !ok {
             let need = match spec.kind {
-                MediaKind::Image => "either 'prompt' and 'image_files' fields, or a 'content' field",
+                MediaKind::Image => {
+                    "either 'prompt' and 'image_files' fields, or a 'content' field"
+                }
                 MediaKind::Audio => "a 'prompt' field",
             };
             return Err(row.error(format!("each line must contain {need}")));
@@ -79,7 +81,11 @@ pub(super) fn sample(
     tok: &dyn Tokenizer,
 ) -> Result<Vec<SampleRequest>, DatasetError> {
     let rows = load(spec, opts)?;
-    let limit = if opts.num_prompts == 0 { rows.len() } else { opts.num_prompts };
+    let limit = if opts.num_prompts == 0 {
+        rows.len()
+    } else {
+        opts.num_prompts
+    };
     rows.iter()
         .take(limit)
         .enumerate()
@@ -109,7 +115,11 @@ fn request(prompt: Prompt, prompt_len: u64, output_len: u64, mm: Vec<Value>) -> 
 }
 
 /// `CustomImageDataset.sample()` for one line.
-fn image_request(spec: &CustomMmSpec, row: &Row, tok: &dyn Tokenizer) -> Result<SampleRequest, DatasetError> {
+fn image_request(
+    spec: &CustomMmSpec,
+    row: &Row,
+    tok: &dyn Tokenizer,
+) -> Result<SampleRequest, DatasetError> {
     let output_len = spec.output_len.ok_or_else(|| {
         DatasetError::Params("custom_image takes its output length from --custom-output-len (vLLM ignores 'output_tokens' here); pass a positive value".into())
     })?;
@@ -118,14 +128,27 @@ fn image_request(spec: &CustomMmSpec, row: &Row, tok: &dyn Tokenizer) -> Result<
         let parts = content
             .as_array()
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| row.error("'content' must be a non-empty list of text and image content dictionaries".into()))?;
-        let parts: Vec<Value> = parts.iter().map(|p| content_part(p, &image, row)).collect::<Result<_, _>>()?;
+            .ok_or_else(|| {
+                row.error(
+                    "'content' must be a non-empty list of text and image content dictionaries"
+                        .into(),
+                )
+            })?;
+        let parts: Vec<Value> = parts
+            .iter()
+            .map(|p| content_part(p, &image, row))
+            .collect::<Result<_, _>>()?;
         let text: String = parts
             .iter()
             .filter(|p| p["type"] == "text")
             .filter_map(|p| p["text"].as_str())
             .collect();
-        return Ok(request(Prompt::Parts(parts), tok.count(&text) as u64, output_len, Vec::new()));
+        return Ok(request(
+            Prompt::Parts(parts),
+            tok.count(&text) as u64,
+            output_len,
+            Vec::new(),
+        ));
     }
     let prompt = row.str("prompt")?.to_string();
     let files = row
@@ -136,7 +159,11 @@ fn image_request(spec: &CustomMmSpec, row: &Row, tok: &dyn Tokenizer) -> Result<
         .ok_or_else(|| row.error("'image_files' must be a non-empty list".into()))?;
     let mm = files
         .iter()
-        .map(|f| f.as_str().ok_or_else(|| row.error("'image_files' entries must be strings".into())).and_then(&image))
+        .map(|f| {
+            f.as_str()
+                .ok_or_else(|| row.error("'image_files' entries must be strings".into()))
+                .and_then(&image)
+        })
         .collect::<Result<_, _>>()?;
     let len = tok.count(&prompt) as u64;
     Ok(request(Prompt::Text(prompt), len, output_len, mm))
@@ -152,24 +179,40 @@ fn content_part(
     let bad = |m: &str| row.error(m.to_string());
     match part.get("type").and_then(Value::as_str) {
         Some("text") => {
-            let text = part.get("text").and_then(Value::as_str).ok_or_else(|| bad("Text content parts must contain a string 'text'."))?;
+            let text = part
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("Text content parts must contain a string 'text'."))?;
             Ok(json!({"type": "text", "text": text}))
         }
         Some("image") => {
-            let r = part.get("image").and_then(Value::as_str).ok_or_else(|| bad("Image content parts must contain an 'image' field (a path or URL)."))?;
+            let r = part.get("image").and_then(Value::as_str).ok_or_else(|| {
+                bad("Image content parts must contain an 'image' field (a path or URL).")
+            })?;
             image(r)
         }
         Some("image_url") => match part.get("image_url") {
             Some(Value::String(url)) => image(url),
             Some(Value::Object(obj)) => {
-                let url = obj.get("url").and_then(Value::as_str).ok_or_else(|| bad("Image URL content parts must contain a string 'image_url.url'."))?;
+                let url = obj.get("url").and_then(Value::as_str).ok_or_else(|| {
+                    bad("Image URL content parts must contain a string 'image_url.url'.")
+                })?;
                 let mut processed = image(url)?;
-                let mut merged: Map<String, Value> = processed["image_url"].as_object().cloned().unwrap_or_default();
-                merged.extend(obj.iter().filter(|(k, _)| *k != "url").map(|(k, v)| (k.clone(), v.clone())));
+                let mut merged: Map<String, Value> = processed["image_url"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                merged.extend(
+                    obj.iter()
+                        .filter(|(k, _)| *k != "url")
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
                 processed["image_url"] = Value::Object(merged);
                 Ok(processed)
             }
-            _ => Err(bad("Image URL content parts must contain an 'image_url' string or dictionary.")),
+            _ => Err(bad(
+                "Image URL content parts must contain an 'image_url' string or dictionary.",
+            )),
         },
         other => Err(row.error(format!(
             "Content parts must have type 'text', 'image', or 'image_url'. Found: {other:?}."
@@ -178,17 +221,31 @@ fn content_part(
 }
 
 /// `CustomAudioDataset.sample()` for one line (the `--enable-multimodal-chat` path).
-fn audio_request(spec: &CustomMmSpec, row: &Row, tok: &dyn Tokenizer) -> Result<SampleRequest, DatasetError> {
+fn audio_request(
+    spec: &CustomMmSpec,
+    row: &Row,
+    tok: &dyn Tokenizer,
+) -> Result<SampleRequest, DatasetError> {
     if !spec.multimodal_chat {
         return Err(DatasetError::Params(
             "custom_audio sends audio as chat input_audio parts here: pass --enable-multimodal-chat with --backend openai-chat (vLLM's openai-audio transcription backend is not implemented)".into(),
         ));
     }
-    let prompt = row.fields.get("prompt").and_then(Value::as_str).unwrap_or("").to_string();
+    let prompt = row
+        .fields
+        .get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let audio = match row.fields.get("audio") {
         Some(Value::String(path)) => audio_part(Path::new(path))?,
         Some(Value::Object(obj)) => array_audio(obj).map_err(|e| row.error(e.into()))?,
-        _ => return Err(row.error("'audio' must be a WAV file path or {\"array\": [...], \"sampling_rate\": N}".into())),
+        _ => {
+            return Err(row.error(
+                "'audio' must be a WAV file path or {\"array\": [...], \"sampling_rate\": N}"
+                    .into(),
+            ));
+        }
     };
     let output_len = match spec.output_len {
         Some(n) => n,
@@ -204,8 +261,15 @@ fn audio_request(spec: &CustomMmSpec, row: &Row, tok: &dyn Tokenizer) -> Result<
 
 /// `{"array": [floats], "sampling_rate": N}` as a mono 16-bit WAV `input_audio` part.
 fn array_audio(obj: &Map<String, Value>) -> Result<Value, &'static str> {
-    let rate = obj.get("sampling_rate").and_then(Value::as_u64).filter(|r| *r > 0 && *r <= u64::from(u32::MAX)).ok_or("'audio.sampling_rate' must be a positive integer")?;
-    let samples = obj.get("array").and_then(Value::as_array).ok_or("'audio.array' must be a list of samples in [-1, 1]")?;
+    let rate = obj
+        .get("sampling_rate")
+        .and_then(Value::as_u64)
+        .filter(|r| *r > 0 && *r <= u64::from(u32::MAX))
+        .ok_or("'audio.sampling_rate' must be a positive integer")?;
+    let samples = obj
+        .get("array")
+        .and_then(Value::as_array)
+        .ok_or("'audio.array' must be a list of samples in [-1, 1]")?;
     let mut pcm = Vec::with_capacity(samples.len() * 2);
     for s in samples {
         let x = s.as_f64().ok_or("'audio.array' must hold numbers")?;

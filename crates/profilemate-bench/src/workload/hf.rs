@@ -71,37 +71,124 @@ pub enum HfClass {
 /// Hub id -> class, default split, default subset (vLLM's `SUPPORTED_DATASET_PATHS` and the
 /// split defaults `get_samples` sets).
 const CLASSES: &[(&str, HfClass, Option<&str>, Option<&str>)] = &[
-    ("Aeala/ShareGPT_Vicuna_unfiltered", HfClass::Conversation, None, None),
-    ("lmms-lab/LLaVA-OneVision-Data", HfClass::MultiModalConversation, None, None),
-    ("lmarena-ai/VisionArena-Chat", HfClass::VisionArena, Some("train"), None),
-    ("lmarena-ai/vision-arena-bench-v0.1", HfClass::VisionArena, Some("train"), None),
-    ("likaixin/InstructCoder", HfClass::InstructCoder, Some("train"), None),
+    (
+        "Aeala/ShareGPT_Vicuna_unfiltered",
+        HfClass::Conversation,
+        None,
+        None,
+    ),
+    (
+        "lmms-lab/LLaVA-OneVision-Data",
+        HfClass::MultiModalConversation,
+        None,
+        None,
+    ),
+    (
+        "lmarena-ai/VisionArena-Chat",
+        HfClass::VisionArena,
+        Some("train"),
+        None,
+    ),
+    (
+        "lmarena-ai/vision-arena-bench-v0.1",
+        HfClass::VisionArena,
+        Some("train"),
+        None,
+    ),
+    (
+        "likaixin/InstructCoder",
+        HfClass::InstructCoder,
+        Some("train"),
+        None,
+    ),
     ("philschmid/mt-bench", HfClass::MtBench, Some("train"), None),
-    ("openai/openai_humaneval", HfClass::HumanEval, Some("test"), None),
+    (
+        "openai/openai_humaneval",
+        HfClass::HumanEval,
+        Some("test"),
+        None,
+    ),
     ("openai/gsm8k", HfClass::Gsm8k, Some("test"), Some("main")),
-    ("vdaita/edit_5k_char", HfClass::Blazedit, Some("train"), None),
-    ("vdaita/edit_10k_char", HfClass::Blazedit, Some("train"), None),
-    ("AI-MO/aimo-validation-aime", HfClass::Aimo, Some("train"), None),
+    (
+        "vdaita/edit_5k_char",
+        HfClass::Blazedit,
+        Some("train"),
+        None,
+    ),
+    (
+        "vdaita/edit_10k_char",
+        HfClass::Blazedit,
+        Some("train"),
+        None,
+    ),
+    (
+        "AI-MO/aimo-validation-aime",
+        HfClass::Aimo,
+        Some("train"),
+        None,
+    ),
     ("AI-MO/NuminaMath-1.5", HfClass::Aimo, Some("train"), None),
     ("AI-MO/NuminaMath-CoT", HfClass::Aimo, Some("train"), None),
-    ("zed-industries/zeta", HfClass::NextEdit, Some("train"), None),
-    ("mgoin/mlperf-inference-llama2-data", HfClass::MlPerf, Some("train"), None),
-    ("mgoin/mlperf-inference-llama3.1-data", HfClass::MlPerf, Some("train"), None),
+    (
+        "zed-industries/zeta",
+        HfClass::NextEdit,
+        Some("train"),
+        None,
+    ),
+    (
+        "mgoin/mlperf-inference-llama2-data",
+        HfClass::MlPerf,
+        Some("train"),
+        None,
+    ),
+    (
+        "mgoin/mlperf-inference-llama3.1-data",
+        HfClass::MlPerf,
+        Some("train"),
+        None,
+    ),
     ("Lin-Chen/MMStar", HfClass::MmStar, Some("val"), None),
 ];
 
 /// Hub ids vLLM knows whose data or backend profilemate cannot use, with why.
 const REFUSED: &[(&str, &str)] = &[
     ("yale-nlp/MMVU", "MMVU reads its videos from a hub snapshot"),
-    ("gorilla-llm/Berkeley-Function-Calling-Leaderboard", "BFCL downloads its category files from the hub"),
-    ("openslr/librispeech_asr", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("facebook/voxpopuli", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("LIUM/tedlium", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("edinburghcstr/ami", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("speechcolab/gigaspeech", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("kensho/spgispeech", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("ArtificialAnalysis/Earnings22-Cleaned-AA", "ASR datasets need the openai-audio transcription backend, not implemented here"),
-    ("D4nt3/esb-datasets-earnings22-validation-tiny-filtered", "ASR datasets need the openai-audio transcription backend, not implemented here"),
+    (
+        "gorilla-llm/Berkeley-Function-Calling-Leaderboard",
+        "BFCL downloads its category files from the hub",
+    ),
+    (
+        "openslr/librispeech_asr",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "facebook/voxpopuli",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "LIUM/tedlium",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "edinburghcstr/ami",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "speechcolab/gigaspeech",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "kensho/spgispeech",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "ArtificialAnalysis/Earnings22-Cleaned-AA",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
+    (
+        "D4nt3/esb-datasets-earnings22-validation-tiny-filtered",
+        "ASR datasets need the openai-audio transcription backend, not implemented here",
+    ),
 ];
 
 impl HfClass {
@@ -122,13 +209,18 @@ impl HfClass {
 
     /// Whether the class sends images (vLLM's `IS_MULTIMODAL`), needing the chat backend.
     pub fn is_multimodal(self) -> bool {
-        matches!(self, Self::MultiModalConversation | Self::VisionArena | Self::MmStar)
+        matches!(
+            self,
+            Self::MultiModalConversation | Self::VisionArena | Self::MmStar
+        )
     }
 }
 
 /// The hub id naming the class: `--hf-name`, else `--dataset-path` as written.
 pub fn class_id(spec: &HfSpec) -> String {
-    spec.hf_name.clone().unwrap_or_else(|| spec.path.to_string_lossy().into_owned())
+    spec.hf_name
+        .clone()
+        .unwrap_or_else(|| spec.path.to_string_lossy().into_owned())
 }
 
 /// One prompt before tokenization: text, output length (`None`: the reference's), the
@@ -155,15 +247,28 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
         let Some(v) = v else { return Ok(None) };
         let reference = match v {
             Value::String(s) => s.clone(),
-            Value::Object(o) => match (o.get("path").and_then(Value::as_str), o.get("bytes").and_then(Value::as_str)) {
+            Value::Object(o) => match (
+                o.get("path").and_then(Value::as_str),
+                o.get("bytes").and_then(Value::as_str),
+            ) {
                 (_, Some(b64)) => format!("data:image/png;base64,{b64}"),
                 (Some(p), None) => p.to_string(),
-                _ => return Err(row.error("an image must be a path, a URL or {\"bytes\": base64}".into())),
+                _ => {
+                    return Err(
+                        row.error("an image must be a path, a URL or {\"bytes\": base64}".into())
+                    );
+                }
             },
             Value::Null => return Ok(None),
-            _ => return Err(row.error("an image must be a path, a URL or {\"bytes\": base64}".into())),
+            _ => {
+                return Err(
+                    row.error("an image must be a path, a URL or {\"bytes\": base64}".into())
+                );
+            }
         };
-        image_ref(&reference, false).map(Some).map_err(|e| row.error(e))
+        image_ref(&reference, false)
+            .map(Some)
+            .map_err(|e| row.error(e))
     };
     Ok(Some(match class {
         HfClass::Conversation | HfClass::MultiModalConversation => {
@@ -171,7 +276,13 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
             let Some(conv) = conv.filter(|c| c.len() >= 2) else {
                 return Ok(None); // vLLM filters out rows with fewer than 2 turns
             };
-            let turn = |i: usize| conv[i].get("value").and_then(Value::as_str).map(str::to_string).ok_or_else(|| row.error(format!("conversations[{i}].value must be a string")));
+            let turn = |i: usize| {
+                conv[i]
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| row.error(format!("conversations[{i}].value must be a string")))
+            };
             Item {
                 prompt: turn(0)?,
                 output_len: out,
@@ -181,29 +292,59 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
             }
         }
         HfClass::VisionArena => {
-            let path = if row.fields.contains_key("conversation") { "conversation" } else { "turns" };
-            let prompt = row.fields.get(path).and_then(|c| c.get(0)).and_then(|c| c.get(0)).and_then(|m| m.get("content")).and_then(Value::as_str)
+            let path = if row.fields.contains_key("conversation") {
+                "conversation"
+            } else {
+                "turns"
+            };
+            let prompt = row
+                .fields
+                .get(path)
+                .and_then(|c| c.get(0))
+                .and_then(|c| c.get(0))
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
                 .ok_or_else(|| row.error(format!("expected {path}[0][0].content (a string)")))?;
-            let img = image(row.fields.get("images").and_then(|i| i.get(0)))?.ok_or_else(|| row.error("expected images[0]".into()))?;
-            Item { image: Some(img), ..fixed(prompt.to_string(), 128) }
+            let img = image(row.fields.get("images").and_then(|i| i.get(0)))?
+                .ok_or_else(|| row.error("expected images[0]".into()))?;
+            Item {
+                image: Some(img),
+                ..fixed(prompt.to_string(), 128)
+            }
         }
         HfClass::InstructCoder => fixed(
-            format!("{}\n\n{} Just output the code, do not include any explanation.", row.str("input")?, row.str("instruction")?),
+            format!(
+                "{}\n\n{} Just output the code, do not include any explanation.",
+                row.str("input")?,
+                row.str("instruction")?
+            ),
             200,
         ),
         HfClass::MtBench => {
-            let t = row.fields.get("turns").and_then(|t| t.get(0)).and_then(Value::as_str).ok_or_else(|| row.error("expected turns[0] (a string)".into()))?;
+            let t = row
+                .fields
+                .get("turns")
+                .and_then(|t| t.get(0))
+                .and_then(Value::as_str)
+                .ok_or_else(|| row.error("expected turns[0] (a string)".into()))?;
             fixed(t.to_string(), 256)
         }
         HfClass::HumanEval => fixed(row.str("prompt")?.to_string(), 256),
         HfClass::Gsm8k => fixed(row.str("question")?.to_string(), 256),
         HfClass::Blazedit => {
-            let d = row.fields.get("norm_distance").and_then(Value::as_f64).ok_or_else(|| row.error("expected a number in column \"norm_distance\"".into()))?;
+            let d = row
+                .fields
+                .get("norm_distance")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| row.error("expected a number in column \"norm_distance\"".into()))?;
             let (lo, hi) = spec.blazedit_distance;
             if d < lo || d > hi {
                 return Ok(None);
             }
-            fixed(blazedit_prompt(row.str("code")?, row.str("change_request")?), 4000)
+            fixed(
+                blazedit_prompt(row.str("code")?, row.str("change_request")?),
+                4000,
+            )
         }
         HfClass::Aimo => Item {
             prompt: row.str("problem")?.to_string(),
@@ -214,7 +355,9 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
         },
         HfClass::NextEdit => {
             let output = row.str("output")?;
-            let start = output.find("<|editable_region_start|>").unwrap_or(output.len().saturating_sub(1));
+            let start = output
+                .find("<|editable_region_start|>")
+                .unwrap_or(output.len().saturating_sub(1));
             Item {
                 prompt: zeta_prompt(row.str("events")?, row.str("input")?),
                 output_len: None,
@@ -232,10 +375,22 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
             limits: Some((1024, 2048)),
         },
         HfClass::MmStar => {
-            let q = row.fields.get("question").and_then(Value::as_str).unwrap_or("");
-            let q = q.split_once("Options:").map_or(q, |(a, _)| a).trim().to_string();
-            let img = image(row.fields.get("image"))?.ok_or_else(|| row.error("expected an 'image'".into()))?;
-            Item { image: Some(img), ..fixed(q, 128) }
+            let q = row
+                .fields
+                .get("question")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let q = q
+                .split_once("Options:")
+                .map_or(q, |(a, _)| a)
+                .trim()
+                .to_string();
+            let img = image(row.fields.get("image"))?
+                .ok_or_else(|| row.error("expected an 'image'".into()))?;
+            Item {
+                image: Some(img),
+                ..fixed(q, 128)
+            }
         }
     }))
 }
@@ -260,7 +415,8 @@ pub(super) fn sample(
     tok: &dyn Tokenizer,
 ) -> Result<Vec<SampleRequest>, DatasetError> {
     let id = class_id(spec);
-    let (class, default_split, default_subset) = HfClass::resolve(&id).map_err(DatasetError::Params)?;
+    let (class, default_split, default_subset) =
+        HfClass::resolve(&id).map_err(DatasetError::Params)?;
     let split = spec.split.as_deref().or(default_split).unwrap_or("train");
     let subset = spec.subset.as_deref().or(default_subset);
     let mut rows = Vec::new();
@@ -275,7 +431,9 @@ pub(super) fn sample(
         if out.len() >= opts.num_prompts {
             break;
         }
-        let Some(item) = item(class, row, spec)? else { continue };
+        let Some(item) = item(class, row, spec)? else {
+            continue;
+        };
         let prompt_len = tok.count(&item.prompt) as u64;
         let reference_len = item.reference.as_deref().map(|r| tok.count(r) as u64);
         let output_len = match (item.output_len, reference_len) {
@@ -283,7 +441,10 @@ pub(super) fn sample(
             (None, None) => return Err(row.error("no output length: pass --hf-output-len".into())),
         };
         if let (Some((max_prompt, max_total)), None) = (item.limits, item.output_len) {
-            let ok = prompt_len >= 4 && output_len >= 4 && prompt_len <= max_prompt && prompt_len + output_len <= max_total;
+            let ok = prompt_len >= 4
+                && output_len >= 4
+                && prompt_len <= max_prompt
+                && prompt_len + output_len <= max_total;
             if !ok {
                 continue;
             }

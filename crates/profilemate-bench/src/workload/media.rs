@@ -56,7 +56,21 @@ fn image_mime(bytes: &[u8]) -> Option<&'static str> {
         [0x89, b'P', b'N', b'G', ..] => "image/png",
         [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
         [b'G', b'I', b'F', b'8', ..] => "image/gif",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => "image/webp",
         [b'B', b'M', ..] => "image/bmp",
         _ => return None,
     })
@@ -226,10 +240,18 @@ mod tests {
     fn image_references_follow_process_image() {
         let part = image_ref("img/a.png", false).unwrap();
         assert_eq!(part["image_url"]["url"], "file://img/a.png");
-        for url in ["http://h/x.jpg", "file:///x.png", "data:image/png;base64,AA"] {
+        for url in [
+            "http://h/x.jpg",
+            "file:///x.png",
+            "data:image/png;base64,AA",
+        ] {
             assert_eq!(image_ref(url, false).unwrap()["image_url"]["url"], url);
         }
-        assert!(image_ref("https://h/x.jpg", true).unwrap_err().contains("download"));
+        assert!(
+            image_ref("https://h/x.jpg", true)
+                .unwrap_err()
+                .contains("download")
+        );
         assert_eq!(
             image_ref("data:image/png;base64,AA", true).unwrap()["image_url"]["url"],
             "data:image/png;base64,AA"

@@ -29,7 +29,7 @@ use crate::tokenizer::Tokenizer;
 pub use custom_mm::{CustomMmSpec, MediaKind};
 pub use hf::{HfClass, HfSpec, class_id};
 pub use random::RangeRatio;
-pub use random_mm::{BucketConfig, RandomMmSpec, default_limit_mm_per_prompt};
+pub use random_mm::{BucketConfig, RandomMmSpec, Shape, default_limit_mm_per_prompt};
 pub use rerank::RerankSpec;
 pub use turns::{TurnsKind, TurnsSpec};
 
@@ -353,5 +353,7 @@ pub(crate) fn into_chat_messages(req: &mut SampleRequest) {
             return;
         }
     };
-    req.prompt = Prompt::Messages(vec![serde_json::json!({"role": "user", "content": content})]);
+    req.prompt = Prompt::Messages(vec![
+        serde_json::json!({"role": "user", "content": content}),
+    ]);
 }

@@ -20,9 +20,12 @@ use super::{DatasetSpec, RangeRatio, SampleOptions, SampleRequest, into_chat_mes
 use crate::error::{ConfigError, DatasetError};
 use crate::tokenizer::Tokenizer;
 
-/// `--random-mm-bucket-config`: (height, width, frames) -> probability.
+/// An item shape: (height, width, frames); one frame is an image, more a video.
+pub type Shape = (u32, u32, u32);
+
+/// `--random-mm-bucket-config`: shape -> probability.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BucketConfig(pub Vec<((u32, u32, u32), f64)>);
+pub struct BucketConfig(pub Vec<(Shape, f64)>);
 
 impl Default for BucketConfig {
     /// vLLM's `DEFAULT_MM_ITEM_BUCKET_CONFIG`.
@@ -66,9 +69,16 @@ impl BucketConfig {
             let [h, w, t] = dims[..] else {
                 return Err(bad(format!("key ({}) must be (H, W, T)", inner.0)));
             };
-            let after = inner.1.trim_start().strip_prefix(':').ok_or_else(|| bad("expected ':' after a key".into()))?;
+            let after = inner
+                .1
+                .trim_start()
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':' after a key".into()))?;
             let (p, tail) = after.split_once(',').unwrap_or((after, ""));
-            let p: f64 = p.trim().parse().map_err(|_| bad(format!("probability {:?} is not a number", p.trim())))?;
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("probability {:?} is not a number", p.trim())))?;
             out.push(((h, w, t), p));
             rest = tail.trim();
         }
@@ -104,14 +114,16 @@ pub fn default_limit_mm_per_prompt() -> BTreeMap<String, u64> {
     BTreeMap::from([("image".into(), 255), ("video".into(), 1)])
 }
 
-fn modality((_, _, frames): (u32, u32, u32)) -> &'static str {
+fn modality((_, _, frames): Shape) -> &'static str {
     if frames == 1 { "image" } else { "video" }
 }
 
 /// `normalize_bucket_config`: drop zero entries and scale to a sum of 1.
-fn normalize(buckets: &[((u32, u32, u32), f64)]) -> Result<Vec<((u32, u32, u32), f64)>, DatasetError> {
+fn normalize(buckets: &[(Shape, f64)]) -> Result<Vec<(Shape, f64)>, DatasetError> {
     if buckets.iter().any(|(_, p)| *p < 0.0 || p.is_nan()) {
-        return Err(DatasetError::Params("Bucket config values must be non-negative.".into()));
+        return Err(DatasetError::Params(
+            "Bucket config values must be non-negative.".into(),
+        ));
     }
     let kept: Vec<_> = buckets.iter().copied().filter(|(_, p)| *p > 0.0).collect();
     let total: f64 = kept.iter().map(|(_, p)| p).sum();
@@ -128,17 +140,21 @@ struct ItemPlan {
     min: u64,
     max: u64,
     limits: BTreeMap<&'static str, u64>,
-    buckets: Vec<((u32, u32, u32), f64)>,
+    buckets: Vec<(Shape, f64)>,
 }
 
 fn plan(spec: &RandomMmSpec) -> Result<ItemPlan, DatasetError> {
     let r = spec.num_mm_items_range_ratio;
     if !(0.0..=1.0).contains(&r) {
-        return Err(DatasetError::Params("--random-mm-num-mm-items-range-ratio must be in [0, 1].".into()));
+        return Err(DatasetError::Params(
+            "--random-mm-num-mm-items-range-ratio must be in [0, 1].".into(),
+        ));
     }
     for (k, _) in &spec.bucket_config.0 {
         if k.2 == 0 {
-            return Err(DatasetError::Params(format!("Invalid multimodal item configuration: {k:?}")));
+            return Err(DatasetError::Params(format!(
+                "Invalid multimodal item configuration: {k:?}"
+            )));
         }
         if !spec.limit_mm_per_prompt.contains_key(modality(*k)) {
             return Err(DatasetError::Params(format!(
@@ -160,18 +176,26 @@ fn plan(spec: &RandomMmSpec) -> Result<ItemPlan, DatasetError> {
         .filter_map(|m| spec.limit_mm_per_prompt.get(m).map(|v| (m, *v)))
         .collect();
     let base = spec.base_items_per_request as f64;
-    let max = limits.values().sum::<u64>().min((base * (1.0 + r)).ceil() as u64);
+    let max = limits
+        .values()
+        .sum::<u64>()
+        .min((base * (1.0 + r)).ceil() as u64);
     let min = (base * (1.0 - r)).floor().max(0.0) as u64;
     if min > max {
         return Err(DatasetError::Params(format!(
             "Min num mm items is greater than max mm items: {min} > {max}"
         )));
     }
-    Ok(ItemPlan { min, max, limits, buckets })
+    Ok(ItemPlan {
+        min,
+        max,
+        limits,
+        buckets,
+    })
 }
 
 /// One request's item shapes (`get_mm_item_iterator`).
-fn items(rng: &mut StdRng, plan: &ItemPlan) -> Vec<(u32, u32, u32)> {
+fn items(rng: &mut StdRng, plan: &ItemPlan) -> Vec<Shape> {
     let n = rng.random_range(plan.min..=plan.max);
     let mut buckets = plan.buckets.clone();
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -242,15 +266,24 @@ mod tests {
 
     #[test]
     fn bucket_config_parses_vllm_literal_and_quoted_keys() {
-        let b = BucketConfig::parse("{(256, 256, 1): 0.5, (720, 1280, 1): 0.4, (720, 1280, 16): 0.10}").unwrap();
-        assert_eq!(b.0, vec![((256, 256, 1), 0.5), ((720, 1280, 1), 0.4), ((720, 1280, 16), 0.1)]);
+        let b =
+            BucketConfig::parse("{(256, 256, 1): 0.5, (720, 1280, 1): 0.4, (720, 1280, 16): 0.10}")
+                .unwrap();
+        assert_eq!(
+            b.0,
+            vec![
+                ((256, 256, 1), 0.5),
+                ((720, 1280, 1), 0.4),
+                ((720, 1280, 16), 0.1)
+            ]
+        );
         let q = BucketConfig::parse(r#"{"(8, 4, 1)": 1}"#).unwrap();
         assert_eq!(q.0, vec![((8, 4, 1), 1.0)]);
         assert!(BucketConfig::parse("{(1, 2): 1}").is_err());
         assert!(BucketConfig::parse("(1,2,3): 1").is_err());
     }
 
-    fn spec(base: u64, r: f64, limit: u64, buckets: Vec<((u32, u32, u32), f64)>) -> RandomMmSpec {
+    fn spec(base: u64, r: f64, limit: u64, buckets: Vec<(Shape, f64)>) -> RandomMmSpec {
         RandomMmSpec {
             input_len: 8,
             output_len: 4,
@@ -266,13 +299,28 @@ mod tests {
 
     #[test]
     fn item_counts_follow_range_and_limits() {
-        let p = plan(&spec(2, 0.5, 255, vec![((4, 4, 1), 1.0), ((9, 9, 16), 0.0)])).unwrap();
+        let p = plan(&spec(
+            2,
+            0.5,
+            255,
+            vec![((4, 4, 1), 1.0), ((9, 9, 16), 0.0)],
+        ))
+        .unwrap();
         assert_eq!((p.min, p.max), (1, 3));
         let capped = plan(&spec(1, 1.0, 1, vec![((4, 4, 1), 1.0)])).unwrap();
         assert_eq!((capped.min, capped.max), (0, 1), "max capped at the limit");
         let mut rng = StdRng::seed_from_u64(1);
-        let limited = ItemPlan { min: 5, max: 5, limits: BTreeMap::from([("image", 2)]), buckets: vec![((4, 4, 1), 1.0)] };
-        assert_eq!(items(&mut rng, &limited).len(), 2, "stops at the image limit");
+        let limited = ItemPlan {
+            min: 5,
+            max: 5,
+            limits: BTreeMap::from([("image", 2)]),
+            buckets: vec![((4, 4, 1), 1.0)],
+        };
+        assert_eq!(
+            items(&mut rng, &limited).len(),
+            2,
+            "stops at the image limit"
+        );
         let err = |s: RandomMmSpec| plan(&s).err().unwrap().to_string();
         assert!(err(spec(1, 0.0, 1, vec![((4, 4, 16), 1.0)])).contains("MP4"));
         assert!(err(spec(1, 0.0, 1, vec![((4, 4, 1), 0.0)])).contains("non-zero"));

@@ -65,7 +65,9 @@ pub(super) fn sample(
     };
     let docs: Vec<(u64, u64)> = (0..num).map(|_| draw(doc_param)).collect();
     let text = |len: u64, offset: u64, index: u64| {
-        let ids: Vec<u32> = (0..len).map(|j| ((offset + index + j) % vocab) as u32).collect();
+        let ids: Vec<u32> = (0..len)
+            .map(|j| ((offset + index + j) % vocab) as u32)
+            .collect();
         tok.decode(&ids)
     };
     let query = text(query_len, query_offset, 0);

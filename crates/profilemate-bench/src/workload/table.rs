@@ -65,7 +65,15 @@ pub(crate) fn read_rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
             })?;
             list.into_iter()
                 .enumerate()
-                .map(|(i, v)| object(path, 0, v).map_err(|_| format_error(path, 0, format!("item {i} of the list is not a JSON object"))))
+                .map(|(i, v)| {
+                    object(path, 0, v).map_err(|_| {
+                        format_error(
+                            path,
+                            0,
+                            format!("item {i} of the list is not a JSON object"),
+                        )
+                    })
+                })
                 .collect()
         }
         _ => jsonl(path, &text),
@@ -112,10 +120,18 @@ fn csv_rows(path: &Path, text: &str) -> Result<Vec<Row>, DatasetError> {
                 return Err(format_error(
                     path,
                     line,
-                    format!("{} fields where the header has {}", cells.len(), header.len()),
+                    format!(
+                        "{} fields where the header has {}",
+                        cells.len(),
+                        header.len()
+                    ),
                 ));
             }
-            let fields = header.iter().cloned().zip(cells.into_iter().map(typed)).collect();
+            let fields = header
+                .iter()
+                .cloned()
+                .zip(cells.into_iter().map(typed))
+                .collect();
             Ok(Row {
                 path: path.to_path_buf(),
                 line,
@@ -273,8 +289,13 @@ mod tests {
 
     #[test]
     fn parquet_is_refused_with_the_conversion() {
-        let err = read_rows(Path::new("/tmp/x.parquet")).unwrap_err().to_string();
-        assert!(err.contains("Parquet is not supported") && err.contains(".jsonl"), "{err}");
+        let err = read_rows(Path::new("/tmp/x.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Parquet is not supported") && err.contains(".jsonl"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -292,7 +313,9 @@ mod tests {
         assert_eq!(test, vec![d.join("main/test.jsonl")]);
         let train = data_files(&d, Some("main"), "train").unwrap();
         assert_eq!(train, vec![d.join("main/train-00000-of-00001.jsonl")]);
-        let err = data_files(&d, Some("main"), "validation").unwrap_err().to_string();
+        let err = data_files(&d, Some("main"), "validation")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("found splits: test, train"), "{err}");
         let flat = dir("flat", &[("rows.jsonl", "{}"), ("more.csv", "a\n1\n")]);
         assert_eq!(data_files(&flat, None, "train").unwrap().len(), 2);

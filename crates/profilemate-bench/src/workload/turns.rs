@@ -64,15 +64,30 @@ fn prompts(spec: &TurnsSpec) -> Result<Vec<String>, DatasetError> {
             return Err(row.error(format!("JSONL file must contain a '{column}' column")));
         };
         let category = row.fields.get("category").and_then(Value::as_str);
-        if spec.category.as_deref().is_some_and(|c| Some(c) != category) {
+        if spec
+            .category
+            .as_deref()
+            .is_some_and(|c| Some(c) != category)
+        {
             continue;
         }
         let first = match spec.kind {
             TurnsKind::SpecBench => value.get(0).and_then(Value::as_str),
-            TurnsKind::SpeedBench => value.get(0).and_then(|m| m.get("content")).and_then(Value::as_str),
+            TurnsKind::SpeedBench => value
+                .get(0)
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str),
         };
-        let what = if column == "turns" { "turns[0]" } else { "messages[0].content" };
-        out.push(first.ok_or_else(|| row.error(format!("{what} must be a string")))?.to_string());
+        let what = if column == "turns" {
+            "turns[0]"
+        } else {
+            "messages[0].content"
+        };
+        out.push(
+            first
+                .ok_or_else(|| row.error(format!("{what} must be a string")))?
+                .to_string(),
+        );
     }
     Ok(out)
 }
@@ -86,7 +101,11 @@ pub(super) fn sample(
     if !opts.disable_shuffle {
         shuffle(&mut prompts, 0);
     }
-    let limit = if opts.num_prompts == 0 { prompts.len() } else { opts.num_prompts };
+    let limit = if opts.num_prompts == 0 {
+        prompts.len()
+    } else {
+        opts.num_prompts
+    };
     Ok(prompts
         .into_iter()
         .take(limit)
@@ -94,4 +113,3 @@ pub(super) fn sample(
         .map(|(i, p)| SampleRequest::from_text(p, spec.output_len, i, opts, tok))
         .collect())
 }
-

@@ -275,7 +275,10 @@ pub(crate) struct WorkloadArgs {
     #[arg(long, default_value = r#"{"image": 255, "video": 1}"#)]
     pub(crate) random_mm_limit_mm_per_prompt: String,
     /// random-mm: {(height, width, frames): probability, ...}; frames > 1 (video) is not supported.
-    #[arg(long, default_value = "{(256, 256, 1): 0.5, (720, 1280, 1): 0.5, (720, 1280, 16): 0.0}")]
+    #[arg(
+        long,
+        default_value = "{(256, 256, 1): 0.5, (720, 1280, 1): 0.5, (720, 1280, 16): 0.0}"
+    )]
     pub(crate) random_mm_bucket_config: String,
     /// sharegpt: fixed output length (else the reference completion's).
     #[arg(long)]

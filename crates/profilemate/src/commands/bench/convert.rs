@@ -255,7 +255,8 @@ impl WorkloadArgs {
         if backend != BackendArg::OpenaiChat {
             bail!(
                 "{what} is not supported on backend {:?}: --dataset-name {} needs --backend openai-chat --endpoint /v1/chat/completions",
-                BackendArg::to_possible_value(&backend).map_or_else(String::new, |v| v.get_name().to_string()),
+                BackendArg::to_possible_value(&backend)
+                    .map_or_else(String::new, |v| v.get_name().to_string()),
                 self.dataset_name.name()
             );
         }
