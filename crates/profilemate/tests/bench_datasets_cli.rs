@@ -324,6 +324,6 @@ fn what_needs_the_hub_or_a_missing_backend_says_what_to_pass() {
             ],
         ]
         .concat(),
-        &["Parquet is not supported", ".jsonl"],
+        &["cannot read this Parquet file", ".jsonl"],
     );
 }

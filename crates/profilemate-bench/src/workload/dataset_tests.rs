@@ -567,3 +567,53 @@ fn chat_mode_keeps_the_limit_map_defaults_of_vllm() {
         BTreeMap::from([("image".to_string(), 255), ("video".to_string(), 1)])
     );
 }
+
+#[test]
+fn hf_reads_snappy_parquet_as_the_hub_ships_it() {
+    let reqs = samples(
+        &DatasetSpec::Hf(hf("hf/gsm8k_parquet", "openai/gsm8k")),
+        &opts(2),
+    );
+    assert_eq!(
+        reqs.iter().map(text).collect::<Vec<_>>(),
+        vec!["How many legs do 3 cats have?", "What is 9 minus 4?"]
+    );
+    let arena = samples(
+        &DatasetSpec::Hf(hf("hf/vision_arena.parquet", "lmarena-ai/VisionArena-Chat")),
+        &opts(1),
+    );
+    let png = std::fs::read(fixture("red.png")).unwrap();
+    assert_eq!(text(&arena[0]), "What color is this?");
+    assert_eq!(
+        arena[0].mm_content,
+        vec![
+            json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", media::base64(&png))}})
+        ],
+        "the image's own bytes, sent as a data URL"
+    );
+    let e = err(
+        &DatasetSpec::Hf(hf("hf/gsm8k_zstd.parquet", "openai/gsm8k")),
+        &opts(1),
+    );
+    assert!(
+        e.contains("gsm8k_zstd.parquet:") && e.contains("Snappy") && e.contains(".jsonl"),
+        "{e}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn corrupted_parquet_is_an_error_never_a_panic(
+        flips in proptest::collection::vec((0usize..794, proptest::prelude::any::<u8>()), 1..8)
+    ) {
+        let mut bytes = std::fs::read(fixture("hf/gsm8k_parquet/main/test-00000-of-00001.parquet")).unwrap();
+        for (at, b) in flips {
+            let at = at % bytes.len();
+            bytes[at] = b;
+        }
+        let p = std::env::temp_dir().join(format!("pm-corrupt-{}.parquet", std::process::id()));
+        std::fs::write(&p, &bytes).unwrap();
+        let _ = table::read_rows(&p);
+    }
+}

@@ -1,5 +1,5 @@
 //! Provides the `hf` dataset from local files: the Hugging Face dataset classes of vLLM read
-//! from JSON / JSON Lines / CSV files or a directory of them instead of the hub.
+//! from Parquet / JSON / JSON Lines / CSV files or a directory of them instead of the hub.
 //!
 //! Mirrors `get_samples()`'s `hf` branch and the `HuggingFaceDataset` subclasses in
 //! vllm/benchmarks/datasets/datasets.py, vLLM 0.32: the class is chosen by `--hf-name` (or a
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::media::image_ref;
+use super::media::{image_bytes_part, image_ref, unbase64};
 use super::sharegpt::is_valid_sequence;
 use super::table::{Row, data_files, read_rows};
 use super::{Prompt, SampleOptions, SampleRequest, into_chat_messages, shuffle};
@@ -245,26 +245,22 @@ fn item(class: HfClass, row: &Row, spec: &HfSpec) -> Result<Option<Item>, Datase
     };
     let image = |v: Option<&Value>| -> Result<Option<Value>, DatasetError> {
         let Some(v) = v else { return Ok(None) };
+        let bad = || {
+            row.error("an image must be a path, a URL or {\"bytes\": base64, \"path\": ...}".into())
+        };
         let reference = match v {
             Value::String(s) => s.clone(),
-            Value::Object(o) => match (
-                o.get("path").and_then(Value::as_str),
-                o.get("bytes").and_then(Value::as_str),
-            ) {
-                (_, Some(b64)) => format!("data:image/png;base64,{b64}"),
-                (Some(p), None) => p.to_string(),
-                _ => {
-                    return Err(
-                        row.error("an image must be a path, a URL or {\"bytes\": base64}".into())
-                    );
+            Value::Object(o) => match (o.get("bytes"), o.get("path").and_then(Value::as_str)) {
+                (Some(Value::String(b64)), _) => {
+                    let bytes = unbase64(b64)
+                        .ok_or_else(|| row.error("image 'bytes' is not base64".into()))?;
+                    return image_bytes_part(&bytes).map(Some).map_err(|e| row.error(e));
                 }
+                (_, Some(p)) => p.to_string(),
+                _ => return Err(bad()),
             },
             Value::Null => return Ok(None),
-            _ => {
-                return Err(
-                    row.error("an image must be a path, a URL or {\"bytes\": base64}".into())
-                );
-            }
+            _ => return Err(bad()),
         };
         image_ref(&reference, false)
             .map(Some)

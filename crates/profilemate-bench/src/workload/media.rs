@@ -50,6 +50,19 @@ pub(crate) fn image_ref(reference: &str, ensure_client_side_data: bool) -> Resul
     Ok(image_part(format!("data:{mime};base64,{}", base64(&bytes))))
 }
 
+/// An `image_url` part carrying `bytes` (an image file's contents) as a data URL of its own
+/// type (vLLM's `process_image` for `{"bytes": ...}` re-encodes as JPEG instead).
+pub(crate) fn image_bytes_part(bytes: &[u8]) -> Result<Value, String> {
+    let mime =
+        image_mime(bytes).ok_or("image bytes are not a PNG, JPEG, GIF, WebP or BMP image")?;
+    Ok(image_part(format!("data:{mime};base64,{}", base64(bytes))))
+}
+
+/// The bytes of standard base64 text.
+pub(crate) fn unbase64(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
 /// The image type from the file's magic bytes.
 fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     Some(match bytes {

@@ -176,7 +176,7 @@ pub enum DatasetSpec {
         /// `--dataset-path`.
         path: PathBuf,
     },
-    /// `hf`: a Hugging Face dataset read from local JSON / JSONL files.
+    /// `hf`: a Hugging Face dataset read from local Parquet / JSON / JSONL / CSV files.
     Hf(HfSpec),
     /// `random-mm`: random prompts with synthetic images.
     RandomMm(RandomMmSpec),

@@ -1,6 +1,7 @@
 //! Reads local tabular data files into rows of JSON objects: JSON (a list of objects), JSON
-//! Lines and CSV (header row; numbers typed), as the Hugging Face `datasets` loaders read them.
-//! Parquet is refused with the conversion to JSON Lines to run instead.
+//! Lines, CSV (header row; numbers typed) and Parquet (uncompressed or Snappy, as the hub's
+//! files are; binary columns become base64 strings), as the Hugging Face `datasets` loaders
+//! read them.
 
 use std::path::{Path, PathBuf};
 
@@ -42,14 +43,7 @@ pub(crate) const DATA_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson", "csv", 
 pub(crate) fn read_rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
     let ext = extension(path);
     if ext == "parquet" {
-        return Err(format_error(
-            path,
-            0,
-            format!(
-                "Parquet is not supported (profilemate reads JSON, JSON Lines and CSV); convert it once with `python -c \"import pandas as p; p.read_parquet('{0}').to_json('{0}.jsonl', orient='records', lines=True)\"` and pass the .jsonl via --dataset-path",
-                path.display()
-            ),
-        ));
+        return parquet_rows(path);
     }
     let text = read_file(path)?;
     match ext.as_str() {
@@ -78,6 +72,44 @@ pub(crate) fn read_rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
         }
         _ => jsonl(path, &text),
     }
+}
+
+/// What to do when a Parquet file cannot be read here.
+const PARQUET_HINT: &str = "profilemate reads Parquet without compression or with Snappy; convert other files once with `python -c \"import pandas as p; p.read_parquet('F.parquet').to_json('F.jsonl', orient='records', lines=True)\"` and pass the .jsonl via --dataset-path";
+
+/// The rows of a Parquet file (row groups in order), each converted to a JSON object.
+fn parquet_rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |line: usize, e: parquet::errors::ParquetError| {
+        format_error(
+            path,
+            line,
+            format!("cannot read this Parquet file ({e}); {PARQUET_HINT}"),
+        )
+    };
+    // The parquet crate can panic on some malformed files instead of returning an error; such a
+    // file is reported like any other unreadable one.
+    let read = || -> Result<Vec<Row>, DatasetError> {
+        let reader = SerializedFileReader::new(file).map_err(|e| bad(0, e))?;
+        let rows = reader.get_row_iter(None).map_err(|e| bad(0, e))?;
+        let mut out = Vec::new();
+        for (i, row) in rows.enumerate() {
+            let row = row.map_err(|e| bad(i + 1, e))?;
+            out.push(object(path, i + 1, row.to_json_value())?);
+        }
+        Ok(out)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(format_error(
+            path,
+            0,
+            format!("malformed Parquet file; {PARQUET_HINT}"),
+        ))
+    })
 }
 
 fn extension(path: &Path) -> String {
@@ -288,12 +320,11 @@ mod tests {
     }
 
     #[test]
-    fn parquet_is_refused_with_the_conversion() {
-        let err = read_rows(Path::new("/tmp/x.parquet"))
-            .unwrap_err()
-            .to_string();
+    fn a_file_that_is_not_parquet_names_the_conversion() {
+        let d = dir("bad-parquet", &[("x.parquet", "PAR1 not really")]);
+        let err = read_rows(&d.join("x.parquet")).unwrap_err().to_string();
         assert!(
-            err.contains("Parquet is not supported") && err.contains(".jsonl"),
+            err.contains("x.parquet:0:") && err.contains(".jsonl"),
             "{err}"
         );
     }
@@ -324,7 +355,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256), ext in "(json|jsonl|csv)") {
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256), ext in "(json|jsonl|csv|parquet)") {
             let p = std::env::temp_dir().join(format!("pm-table-prop-{}.{ext}", std::process::id()));
             std::fs::write(&p, &bytes).unwrap();
             let _ = read_rows(&p);

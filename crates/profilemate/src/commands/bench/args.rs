@@ -37,7 +37,7 @@ pub(crate) enum DatasetName {
     /// A random query and documents per request (openai-embeddings).
     #[value(name = "random-rerank")]
     RandomRerank,
-    /// A Hugging Face dataset from local JSON / JSONL / CSV files (--hf-name picks the format).
+    /// A Hugging Face dataset from local Parquet / JSON / JSONL / CSV files (--hf-name picks the format).
     Hf,
     /// JSONL with `prompt` and optional `output_tokens`.
     Custom,

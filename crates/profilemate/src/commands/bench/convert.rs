@@ -293,7 +293,7 @@ impl WorkloadArgs {
                     "--dataset-name hf reads local files and --hf-name {id} alone needs a Hugging Face hub download, which profilemate does not do: download it (huggingface-cli download --repo-type dataset {id} --local-dir DIR) and pass --dataset-path DIR --hf-name {id}"
                 ),
                 None => bail!(
-                    "--dataset-name hf needs --dataset-path (a local JSON / JSONL / CSV file or directory) and --hf-name (the Hugging Face id whose format it holds)"
+                    "--dataset-name hf needs --dataset-path (a local Parquet / JSON / JSONL / CSV file or directory) and --hf-name (the Hugging Face id whose format it holds)"
                 ),
             }
         };
