@@ -216,7 +216,7 @@ async fn multimodal_chat_bodies_reach_the_server_with_their_content_parts() {
         );
         let url = content[1]["image_url"]["url"].as_str().unwrap();
         assert!(
-            url.starts_with("data:image/png;base64,iVBORw0KGgo"),
+            url.starts_with("data:image/jpeg;base64,/9j/4AAQSkZJRg"),
             "{}",
             &url[..40]
         );

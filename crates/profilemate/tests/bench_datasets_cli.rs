@@ -327,3 +327,47 @@ fn what_needs_the_hub_or_a_missing_backend_says_what_to_pass() {
         &["cannot read this Parquet file", ".jsonl"],
     );
 }
+
+#[test]
+fn sim_run_takes_the_media_datasets_on_the_chat_path() {
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "sim",
+            "run",
+            "--model",
+            "llama-3.1-8b",
+            "--dataset-name",
+            "random-mm",
+            "--num-prompts",
+            "3",
+        ])
+        .args([
+            "--random-input-len",
+            "16",
+            "--random-mm-bucket-config",
+            "{(8, 8, 1): 1.0}",
+        ])
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Successful requests:                     3 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Total input tokens:                      48 "),
+        "{stdout}"
+    );
+    fails_naming(
+        &[
+            "sim",
+            "run",
+            "--model",
+            "llama-3.1-8b",
+            "--dataset-name",
+            "random-rerank",
+        ],
+        &["pooling", "bench serve"],
+    );
+}

@@ -479,7 +479,7 @@ fn random_mm(chat: bool) -> DatasetSpec {
 }
 
 #[test]
-fn random_mm_attaches_png_images_of_the_bucket_size() {
+fn random_mm_attaches_jpeg_images_of_the_bucket_size() {
     use base64::Engine;
     let reqs = samples(
         &random_mm(false),
@@ -500,15 +500,13 @@ fn random_mm_attaches_png_images_of_the_bucket_size() {
         );
         assert_eq!(r.mm_content.len(), 2);
         let url = r.mm_content[0]["image_url"]["url"].as_str().unwrap();
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(url.strip_prefix("data:image/png;base64,").unwrap())
+        let jpeg = base64::engine::general_purpose::STANDARD
+            .decode(url.strip_prefix("data:image/jpeg;base64,").unwrap())
             .unwrap();
-        assert_eq!(
-            png.len(),
-            88,
-            "signature, IHDR, one stored IDAT of 2 rows x (1 + 9) bytes, IEND"
-        );
-        assert_eq!(&png[16..24], &[0, 0, 0, 3, 0, 0, 0, 2], "width 3, height 2");
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        // SOF0 after SOI, APP0 (18 bytes) and two DQT (69 each): height 2, width 3.
+        assert_eq!(&jpeg[158..160], &[0xFF, 0xC0]);
+        assert_eq!(&jpeg[163..167], &[0, 2, 0, 3], "height 2, width 3");
     }
     assert_ne!(
         reqs[0].mm_content[0], reqs[0].mm_content[1],

@@ -1,6 +1,5 @@
 //! Builds the multimodal content parts the chat backend sends: `image_url` parts (file
-//! references or base64 data URLs), synthetic RGB images as PNG, and `input_audio` parts from
-//! 16-bit PCM WAV. Mirrors `process_image` / `process_video` / `process_audio` in
+//! references or base64 data URLs) and `input_audio` parts from 16-bit PCM WAV. Mirrors `process_image` / `process_video` / `process_audio` in
 //! vllm/benchmarks/datasets/datasets.py, vLLM 0.32.
 
 use std::path::Path;
@@ -89,78 +88,6 @@ fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// An 8-bit RGB PNG of `width` x `height` pixels from `rgb` (row-major, 3 bytes a pixel),
-/// compressed with stored deflate blocks: random pixels do not compress, so this is as small
-/// as any PNG of them and needs no deflate implementation.
-pub(crate) fn png_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
-    let row = width as usize * 3;
-    let mut raw = Vec::with_capacity((row + 1) * height as usize);
-    for line in rgb.chunks(row.max(1)).take(height as usize) {
-        raw.push(0); // filter: none
-        raw.extend_from_slice(line);
-    }
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, truecolour, deflate, no filter, no interlace
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(&mut png, b"IDAT", &zlib_stored(&raw));
-    chunk(&mut png, b"IEND", &[]);
-    png
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
-/// A zlib stream of stored (uncompressed) deflate blocks.
-fn zlib_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x78, 0x01];
-    let mut blocks = data.chunks(65_535).peekable();
-    if blocks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xFF, 0xFF]);
-    }
-    while let Some(block) = blocks.next() {
-        out.push(u8::from(blocks.peek().is_none()));
-        let len = block.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    out.extend_from_slice(&adler32(data).to_be_bytes());
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += u32::from(x);
-            b += a;
-        }
-        a %= 65_521;
-        b %= 65_521;
-    }
-    (b << 16) | a
-}
-
 /// The `input_audio` part for a 16-bit PCM WAV file, as vLLM's `CustomAudioDataset` builds it
 /// with `--enable-multimodal-chat` (`sf.read` then `sf.write(..., format="WAV")`, whose default
 /// subtype is 16-bit PCM): the samples are re-wrapped in a plain 44-byte WAV header.
@@ -234,20 +161,6 @@ pub(crate) fn wav_pcm16(channels: u16, rate: u32, samples: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn png_has_valid_crcs_and_adler() {
-        let png = png_rgb(2, 1, &[255, 0, 0, 0, 255, 0]);
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        // The IHDR chunk of a 2x1 RGB image, CRC as zlib's crc32 computes it.
-        assert_eq!(crc32(b"IEND"), 0xAE42_6082);
-        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
-        assert_eq!(&png[png.len() - 8..png.len() - 4], b"IEND");
-        let idat_len = u32::from_be_bytes(png[33..37].try_into().unwrap()) as usize;
-        // zlib header, one final stored block of 2 * 3 + 1 bytes, adler32
-        assert_eq!(idat_len, 2 + 5 + 7 + 4);
-        assert_eq!(&png[41..48], &[0x78, 0x01, 1, 7, 0, 0xF8, 0xFF]);
-    }
 
     #[test]
     fn image_references_follow_process_image() {

@@ -9,6 +9,7 @@ mod csv;
 mod custom;
 mod custom_mm;
 mod hf;
+mod jpeg;
 mod media;
 mod prefix_repetition;
 mod random;

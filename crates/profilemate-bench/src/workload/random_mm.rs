@@ -5,9 +5,9 @@
 //! at the sum of the per-modality limits, `get_mm_item_sampling_params`); each item's
 //! (height, width, frames) is drawn from the normalised bucket probabilities, a modality at
 //! its limit dropping out (`get_mm_item_iterator`); an image is i.i.d. random RGB pixels
-//! (`generate_synthetic_image`). vLLM sends them as JPEG; here they are PNG (random pixels,
-//! stored deflate), so the bytes on the wire differ in size. Video buckets (frames > 1) need an
-//! MP4 encoder and are refused. The draws come from our seeded RNG, not numpy's.
+//! (`generate_synthetic_image`), sent as a JPEG data URL as `process_image` encodes it (PIL's
+//! defaults; see [`super::jpeg`]). Video buckets (frames > 1) need an MP4 encoder and are
+//! refused. The draws come from our seeded RNG, not numpy's.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,8 @@ use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::media::{base64, image_part, png_rgb};
+use super::jpeg::jpeg_rgb;
+use super::media::{base64, image_part};
 use super::{DatasetSpec, RangeRatio, SampleOptions, SampleRequest, into_chat_messages};
 use crate::error::{ConfigError, DatasetError};
 use crate::tokenizer::Tokenizer;
@@ -221,12 +222,12 @@ fn items(rng: &mut StdRng, plan: &ItemPlan) -> Vec<Shape> {
     out
 }
 
-/// A random RGB image as a PNG data URL part.
+/// A random RGB image as a JPEG data URL part.
 fn image(rng: &mut StdRng, height: u32, width: u32) -> serde_json::Value {
     let mut pixels = vec![0u8; height as usize * width as usize * 3];
     rng.fill(&mut pixels[..]);
-    let png = png_rgb(width, height, &pixels);
-    image_part(format!("data:image/png;base64,{}", base64(&png)))
+    let jpeg = jpeg_rgb(width, height, &pixels);
+    image_part(format!("data:image/jpeg;base64,{}", base64(&jpeg)))
 }
 
 pub(super) fn sample(

@@ -420,11 +420,46 @@ pub(crate) struct WorkloadArgs {
     pub(crate) duration: Option<f64>,
 }
 
+impl WorkloadArgs {
+    /// Whether the dataset sends images or audio (and so needs the chat backend).
+    pub(crate) fn sends_media(&self) -> bool {
+        match self.dataset_name {
+            DatasetName::RandomMm | DatasetName::CustomImage | DatasetName::CustomAudio => true,
+            DatasetName::Hf => {
+                let id = self.hf_name.clone().or_else(|| {
+                    self.dataset_path
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned())
+                });
+                id.and_then(|id| profilemate_bench::workload::HfClass::resolve(&id).ok())
+                    .is_some_and(|(class, ..)| class.is_multimodal())
+            }
+            _ => false,
+        }
+    }
+}
+
 impl EndpointArgs {
     /// Whether no server was named (no `--base-url`, `--host` or `--port`): `bench serve` then
     /// benchmarks the embedded simulated engine.
     pub(crate) fn embedded(&self) -> bool {
         self.base_url.is_none() && self.host.is_none() && self.port.is_none()
+    }
+
+    /// The endpoint `sim run` stands in for (it has no endpoint flags): the chat backend for
+    /// the datasets that send images or audio, else the defaults.
+    pub(crate) fn for_sim(w: &WorkloadArgs) -> anyhow::Result<Self> {
+        let mut e = Self::defaults()?;
+        if w.dataset_name == DatasetName::RandomRerank {
+            anyhow::bail!(
+                "sim run simulates generation and random-rerank is a pooling workload; benchmark it with bench serve --backend openai-embeddings"
+            );
+        }
+        if w.sends_media() {
+            e.backend = BackendArg::OpenaiChat;
+            e.endpoint = "/v1/chat/completions".into();
+        }
+        Ok(e)
     }
 
     /// The flags' defaults, as clap fills them when none is given (`sim run` has no endpoint).
