@@ -17,6 +17,7 @@ fn request(i: usize) -> SampleRequest {
         expected_output_len: 4,
         request_id: format!("conn-test-{i}"),
         timestamp: None,
+        mm_content: Vec::new(),
     }
 }
 

@@ -167,3 +167,59 @@ async fn headers_and_bodies_reach_the_server_as_vllm_sends_them() {
         assert_eq!(b["ignore_eos"], true);
     }
 }
+
+#[tokio::test]
+async fn multimodal_chat_bodies_reach_the_server_with_their_content_parts() {
+    use profilemate_bench::workload::{
+        BucketConfig, DatasetSpec, RandomMmSpec, RangeRatio, default_limit_mm_per_prompt,
+    };
+    let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
+    let mut cfg = config(&base, 2);
+    cfg.backend = Backend::OpenaiChat;
+    cfg.endpoint = "/v1/chat/completions".into();
+    cfg.dataset = DatasetSpec::RandomMm(RandomMmSpec {
+        input_len: 8,
+        output_len: 4,
+        range_ratio: RangeRatio::default(),
+        prefix_len: 0,
+        base_items_per_request: 2,
+        num_mm_items_range_ratio: 0.0,
+        limit_mm_per_prompt: default_limit_mm_per_prompt(),
+        bucket_config: BucketConfig(vec![((16, 16, 1), 1.0)]),
+        multimodal_chat: false,
+    });
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    assert_eq!(report.records.iter().filter(|r| r.success).count(), 2);
+    let seen = seen.lock().unwrap();
+    let bodies: Vec<serde_json::Value> = seen
+        .iter()
+        .filter(|(h, _)| h.starts_with("post /v1/chat/completions"))
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for b in bodies {
+        let content = b["messages"][0]["content"].as_array().unwrap();
+        let kinds: Vec<&str> = content
+            .iter()
+            .map(|p| p["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, vec!["text", "image_url", "image_url"]);
+        assert_eq!(
+            content[0]["text"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .count(),
+            8
+        );
+        let url = content[1]["image_url"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with("data:image/jpeg;base64,/9j/4AAQSkZJRg"),
+            "{}",
+            &url[..40]
+        );
+        assert_eq!(b["max_completion_tokens"], 4);
+    }
+}

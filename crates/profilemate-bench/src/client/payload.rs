@@ -2,7 +2,9 @@
 //!
 //! Mirrors the `payload` dicts of vllm/benchmarks/lib/endpoint_request_func.py, vLLM 0.32:
 //! completions send `prompt`, `repetition_penalty: 1.0`, `max_tokens`, `logprobs`; chat sends a
-//! user message with one text part and `max_completion_tokens`; both stream with
+//! user message with one text part (then any image / audio / video parts, or the dataset's own
+//! content parts or messages, as `_get_chat_messages` builds them) and `max_completion_tokens`;
+//! both stream with
 //! `include_usage`; embeddings send `input` and `truncate_prompt_tokens: -1`. Then `ignore_eos`
 //! (when set) and the merged sampling / `--extra-body` keys are applied on top. The body is
 //! rendered once per run with marks in place of the prompt and output length, and each request
@@ -85,15 +87,15 @@ impl BodyTemplate {
     /// spliced in, byte for byte what rendering the whole body would give.
     pub fn render(&self, req: &SampleRequest) -> Vec<u8> {
         match &self.spliced {
-            Some(spliced) => spliced.render(self.fields.backend, req),
-            None => self.render_value(req),
+            Some(spliced) if !req.is_multimodal() => spliced.render(self.fields.backend, req),
+            _ => self.render_value(req),
         }
     }
 
     /// Renders the whole body as a JSON value (the fallback, and what the template is cut from).
     fn render_value(&self, req: &SampleRequest) -> Vec<u8> {
         let prompt = match self.fields.backend {
-            Backend::OpenaiChat => Value::String(prompt_text(&req.prompt)),
+            Backend::OpenaiChat => chat_messages(req),
             _ => prompt_json(&req.prompt),
         };
         let body = self.fields.body(prompt, json!(req.expected_output_len));
@@ -102,7 +104,8 @@ impl BodyTemplate {
 }
 
 impl Fields {
-    /// The body with `prompt` (already in the backend's form) and `max_tokens`.
+    /// The body with `prompt` (already in the backend's form: the messages for chat) and
+    /// `max_tokens`.
     fn body(&self, prompt: Value, max_tokens: Value) -> Value {
         let mut body = match self.backend {
             Backend::Vllm | Backend::Openai => json!({
@@ -112,7 +115,7 @@ impl Fields {
             }),
             Backend::OpenaiChat => json!({
                 "model": self.model,
-                "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+                "messages": prompt,
                 "max_completion_tokens": max_tokens,
                 "stream": true, "stream_options": {"include_usage": true},
             }),
@@ -134,7 +137,11 @@ impl Spliced {
     /// Renders `fields` once with marks for the slots and cuts the bytes at them; `None` when
     /// the prompt mark is not there exactly once or the length mark more than once.
     fn new(fields: &Fields) -> Option<Self> {
-        let body = fields.body(json!(PROMPT_MARK), json!(MAX_TOKENS_MARK));
+        let prompt = match fields.backend {
+            Backend::OpenaiChat => text_message(json!(PROMPT_MARK), Vec::new()),
+            _ => json!(PROMPT_MARK),
+        };
+        let body = fields.body(prompt, json!(MAX_TOKENS_MARK));
         let bytes = serde_json::to_vec(&body).ok()?;
         let mut marks = Vec::new();
         for (slot, mark) in [
@@ -182,7 +189,29 @@ fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &Prompt) {
         (Backend::OpenaiChat, _) => write_json(out, &prompt_text(p)),
         (_, Prompt::TokenIds(ids)) => write_json(out, ids),
         (_, Prompt::Batch(items)) => write_json(out, items),
+        (_, Prompt::Parts(items) | Prompt::Messages(items)) => write_json(out, items),
     }
+}
+
+/// vLLM's `_get_chat_messages` (multimodal parts last): whole messages as they are; content
+/// parts, or the text as one text part, followed by the request's multimodal parts.
+fn chat_messages(req: &SampleRequest) -> Value {
+    match &req.prompt {
+        Prompt::Messages(messages) => json!(messages),
+        Prompt::Parts(parts) => {
+            let content = parts.iter().chain(&req.mm_content).cloned().collect();
+            json!([{"role": "user", "content": Value::Array(content)}])
+        }
+        p => text_message(json!(prompt_text(p)), req.mm_content.clone()),
+    }
+}
+
+/// One user message: a text part then `mm`.
+fn text_message(text: Value, mm: Vec<Value>) -> Value {
+    let content: Vec<Value> = std::iter::once(json!({"type": "text", "text": text}))
+        .chain(mm)
+        .collect();
+    json!([{"role": "user", "content": content}])
 }
 
 /// Appends `v` as JSON; writing strings, numbers and lists of them to a `Vec` cannot fail.
@@ -198,6 +227,7 @@ fn prompt_size_hint(p: &Prompt) -> usize {
         Prompt::Text(t) => t.len() + 16,
         Prompt::TokenIds(ids) => ids.len() * 8 + 2,
         Prompt::Batch(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
+        Prompt::Parts(_) | Prompt::Messages(_) => 256,
     }
 }
 
@@ -206,6 +236,7 @@ fn prompt_json(p: &Prompt) -> Value {
         Prompt::Text(t) => json!(t),
         Prompt::TokenIds(ids) => json!(ids),
         Prompt::Batch(items) => json!(items),
+        Prompt::Parts(items) | Prompt::Messages(items) => json!(items),
     }
 }
 
@@ -214,6 +245,10 @@ fn prompt_text(p: &Prompt) -> String {
         Prompt::Text(t) => t.clone(),
         Prompt::TokenIds(ids) => ids.iter().map(|i| format!(" {i}")).collect(),
         Prompt::Batch(items) => items.join(" "),
+        Prompt::Parts(items) | Prompt::Messages(items) => items
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
     }
 }
 
@@ -251,6 +286,7 @@ mod tests {
             expected_output_len: 7,
             request_id: "r-0".into(),
             timestamp: None,
+            mm_content: Vec::new(),
         }
     }
 
@@ -290,6 +326,51 @@ mod tests {
         );
         assert_eq!(b["max_completion_tokens"], 7);
         assert!(b.get("ignore_eos").is_none() && b.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn chat_body_carries_multimodal_parts_as_vllm_builds_them() {
+        let t = template(Backend::OpenaiChat, json!({"temperature": 0.5}), false);
+        let image = json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}});
+        let audio =
+            json!({"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}});
+        let mut r = req(Prompt::Text("look".into()));
+        r.mm_content = vec![image.clone(), audio.clone()];
+        let b = body(&t, &r);
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "user", "content": [{"type": "text", "text": "look"}, image, audio]}]),
+            "text first, then the multimodal parts (mm_position last)"
+        );
+        assert_eq!(
+            (b["max_completion_tokens"].clone(), b["temperature"].clone()),
+            (json!(7), json!(0.5))
+        );
+        let text = json!({"type": "text", "text": "a"});
+        let mut parts = req(Prompt::Parts(vec![text.clone(), image.clone()]));
+        parts.mm_content = vec![audio.clone()];
+        assert_eq!(
+            body(&t, &parts)["messages"],
+            json!([{"role": "user", "content": [text, image, audio]}])
+        );
+        let messages = vec![
+            json!({"role": "system", "content": "s"}),
+            json!({"role": "user", "content": "u"}),
+        ];
+        let b = body(&t, &req(Prompt::Messages(messages.clone())));
+        assert_eq!(
+            b["messages"],
+            Value::Array(messages),
+            "whole messages are sent as they are"
+        );
+    }
+
+    #[test]
+    fn completions_send_content_parts_as_the_prompt_value() {
+        let t = template(Backend::Openai, json!({}), false);
+        let parts = vec![json!({"type": "text", "text": "a"})];
+        let b = body(&t, &req(Prompt::Parts(parts.clone())));
+        assert_eq!(b["prompt"], Value::Array(parts));
     }
 
     #[test]

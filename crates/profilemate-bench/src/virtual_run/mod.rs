@@ -147,7 +147,7 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
         Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
-        Prompt::Text(_) | Prompt::Batch(_) => {
+        Prompt::Text(_) | Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
             Request::synthetic(arrival, len, max_tokens)
         }

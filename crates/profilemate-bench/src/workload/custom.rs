@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Prompt, SampleOptions, SampleRequest, format_error, jsonl_rows, read_file, shuffle};
+use super::{SampleOptions, SampleRequest, format_error, jsonl_rows, read_file, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -54,21 +54,6 @@ pub(super) fn sample(
         .into_iter()
         .take(limit)
         .enumerate()
-        .map(|(i, (prompt, out))| {
-            let ids = tok.encode(&prompt);
-            let prompt_len = ids.len() as u64;
-            let prompt = if opts.token_ids {
-                Prompt::TokenIds(ids)
-            } else {
-                Prompt::Text(prompt)
-            };
-            SampleRequest {
-                prompt,
-                prompt_len,
-                expected_output_len: out,
-                request_id: format!("{}{i}", opts.request_id_prefix),
-                timestamp: None,
-            }
-        })
+        .map(|(i, (prompt, out))| SampleRequest::from_text(prompt, out, i, opts, tok))
         .collect())
 }

@@ -4,11 +4,21 @@
 //! The same [`ScheduledRequest`] list drives the HTTP client here and can drive a virtual-time
 //! engine (`sim run`): nothing in this module touches a clock or a socket.
 
+mod burstgpt;
+mod csv;
 mod custom;
+mod custom_mm;
+mod hf;
+mod jpeg;
+mod media;
 mod prefix_repetition;
 mod random;
+mod random_mm;
+mod rerank;
 mod sharegpt;
+mod table;
 mod timed_trace;
+mod turns;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,7 +27,12 @@ use crate::error::{DatasetError, ScheduleError};
 use crate::schedule::{Arrivals, compute_schedule};
 use crate::tokenizer::Tokenizer;
 
+pub use custom_mm::{CustomMmSpec, MediaKind};
+pub use hf::{HfClass, HfSpec, class_id};
 pub use random::RangeRatio;
+pub use random_mm::{BucketConfig, RandomMmSpec, Shape, default_limit_mm_per_prompt};
+pub use rerank::RerankSpec;
+pub use turns::{TurnsKind, TurnsSpec};
 
 /// A prompt as sent: text, or token ids for endpoints that take them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +41,15 @@ pub enum Prompt {
     Text(String),
     /// A pre-tokenized prompt (completions endpoints).
     TokenIds(Vec<u32>),
-    /// A batch of text inputs (embeddings with `--random-batch-size`).
+    /// A batch of text inputs (embeddings with `--random-batch-size`; for `random-rerank` the
+    /// query then the documents).
     Batch(Vec<String>),
+    /// Chat content parts (`custom_image`'s interleaved `content` form): the chat backend sends
+    /// them as the user message's content, as vLLM's `_get_chat_content` does.
+    Parts(Vec<serde_json::Value>),
+    /// Whole chat messages (`--enable-multimodal-chat`): the chat backend sends them as they are
+    /// (vLLM's `_is_chat_messages` branch).
+    Messages(Vec<serde_json::Value>),
 }
 
 /// One request of the workload (vLLM's `SampleRequest`).
@@ -43,6 +65,9 @@ pub struct SampleRequest {
     pub request_id: String,
     /// Arrival timestamp in seconds (timed traces).
     pub timestamp: Option<f64>,
+    /// Multimodal content parts (`image_url`, `video_url`, `input_audio`) the chat backend adds
+    /// after the text part (vLLM's `multi_modal_data`).
+    pub mm_content: Vec<serde_json::Value>,
 }
 
 impl SampleRequest {
@@ -67,7 +92,39 @@ impl SampleRequest {
             expected_output_len: output_len,
             request_id,
             timestamp: None,
+            mm_content: Vec::new(),
         }
+    }
+
+    /// A text request: sent as token ids when `opts.token_ids`, else as the text itself.
+    pub(crate) fn from_text(
+        text: String,
+        output_len: u64,
+        index: usize,
+        opts: &SampleOptions,
+        tok: &dyn Tokenizer,
+    ) -> Self {
+        let ids = tok.encode(&text);
+        let prompt_len = ids.len() as u64;
+        let prompt = if opts.token_ids {
+            Prompt::TokenIds(ids)
+        } else {
+            Prompt::Text(text)
+        };
+        Self {
+            prompt,
+            prompt_len,
+            expected_output_len: output_len,
+            request_id: format!("{}{index}", opts.request_id_prefix),
+            timestamp: None,
+            mm_content: Vec::new(),
+        }
+    }
+
+    /// Whether the request carries anything besides one text prompt (images, audio, video,
+    /// content parts or whole messages).
+    pub fn is_multimodal(&self) -> bool {
+        !self.mm_content.is_empty() || matches!(self.prompt, Prompt::Parts(_) | Prompt::Messages(_))
     }
 }
 
@@ -114,6 +171,22 @@ pub enum DatasetSpec {
     },
     /// `timed_trace`: JSONL with timestamps, lengths and hash ids.
     TimedTrace(timed_trace::TraceSpec),
+    /// `burstgpt`: a local BurstGPT CSV (GPT-4 rows with a response; synthetic prompts of the
+    /// logged lengths).
+    BurstGpt {
+        /// `--dataset-path`.
+        path: PathBuf,
+    },
+    /// `hf`: a Hugging Face dataset read from local Parquet / JSON / JSONL / CSV files.
+    Hf(HfSpec),
+    /// `random-mm`: random prompts with synthetic images.
+    RandomMm(RandomMmSpec),
+    /// `random-rerank`: a random query and documents per request.
+    RandomRerank(RerankSpec),
+    /// `custom_image` / `custom_audio`: JSONL naming local media files.
+    CustomMm(CustomMmSpec),
+    /// `spec_bench` / `speed_bench`: first turns of local JSONL question files.
+    Turns(TurnsSpec),
 }
 
 pub use timed_trace::TraceSpec;
@@ -149,13 +222,22 @@ pub fn load_samples(
         DatasetSpec::Custom { path, output_len } => custom::sample(path, *output_len, opts, tok)?,
         DatasetSpec::PrefixRepetition { .. } => prefix_repetition::sample(spec, opts, tok)?,
         DatasetSpec::TimedTrace(trace) => timed_trace::sample(trace, opts, tok)?,
+        DatasetSpec::BurstGpt { path } => burstgpt::sample(path, opts, tok)?,
+        DatasetSpec::Hf(hf) => hf::sample(hf, opts, tok)?,
+        DatasetSpec::RandomMm(mm) => random_mm::sample(mm, opts, tok)?,
+        DatasetSpec::RandomRerank(rr) => rerank::sample(rr, opts, tok)?,
+        DatasetSpec::CustomMm(c) => custom_mm::sample(c, opts, tok)?,
+        DatasetSpec::Turns(t) => turns::sample(t, opts, tok)?,
     };
     if samples.is_empty() {
         return Err(DatasetError::Params(
             "the dataset produced no requests".into(),
         ));
     }
-    oversample(&mut samples, opts);
+    // vLLM's RandomDatasetForReranking.sample never oversamples (its requests are batches).
+    if !matches!(spec, DatasetSpec::RandomRerank(_)) {
+        oversample(&mut samples, opts);
+    }
     Ok(samples)
 }
 
@@ -247,4 +329,32 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<String, DatasetError> 
 }
 
 #[cfg(test)]
+mod dataset_tests;
+#[cfg(test)]
 mod tests;
+
+/// `--enable-multimodal-chat`: the prompt becomes one user message whose content is the text
+/// part then the multimodal parts (vLLM's `apply_multimodal_chat_transformation`); content
+/// parts become that message's content. The chat body is the same either way.
+pub(crate) fn into_chat_messages(req: &mut SampleRequest) {
+    let mm = std::mem::take(&mut req.mm_content);
+    let content = match std::mem::replace(&mut req.prompt, Prompt::Batch(Vec::new())) {
+        Prompt::Parts(parts) => parts,
+        Prompt::Messages(messages) => {
+            req.prompt = Prompt::Messages(messages);
+            req.mm_content = mm;
+            return;
+        }
+        Prompt::Text(text) => std::iter::once(serde_json::json!({"type": "text", "text": text}))
+            .chain(mm)
+            .collect(),
+        other => {
+            req.prompt = other;
+            req.mm_content = mm;
+            return;
+        }
+    };
+    req.prompt = Prompt::Messages(vec![
+        serde_json::json!({"role": "user", "content": content}),
+    ]);
+}

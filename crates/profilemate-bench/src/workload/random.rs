@@ -126,7 +126,7 @@ impl Draws {
 }
 
 /// `[floor(L(1-r)), ceil(L(1+r))]`.
-fn bounds(len: u64, ratio: f64) -> (u64, u64) {
+pub(super) fn bounds(len: u64, ratio: f64) -> (u64, u64) {
     let l = len as f64;
     (
         (l * (1.0 - ratio)).floor() as u64,
@@ -156,6 +156,7 @@ fn batch(requests: Vec<SampleRequest>, size: usize, opts: &SampleOptions) -> Vec
             expected_output_len: 0,
             request_id: format!("{}{i}", opts.request_id_prefix),
             timestamp: None,
+            mm_content: Vec::new(),
         })
         .collect()
 }

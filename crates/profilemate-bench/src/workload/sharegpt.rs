@@ -73,6 +73,7 @@ pub(super) fn sample(
             expected_output_len: new_out,
             request_id,
             timestamp: None,
+            mm_content: Vec::new(),
         });
     }
     Ok(out)

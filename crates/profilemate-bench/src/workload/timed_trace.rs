@@ -74,6 +74,7 @@ pub(super) fn sample(
             expected_output_len: output_len,
             request_id: format!("{}{}", opts.request_id_prefix, line_no - 1),
             timestamp: Some(ts),
+            mm_content: Vec::new(),
         });
     }
     Ok(out)

@@ -22,21 +22,74 @@ pub(crate) enum BackendArg {
     OpenaiEmbeddings,
 }
 
-/// `--dataset-name` choices implemented here.
+/// `--dataset-name` choices: vLLM 0.32's thirteen, in its order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum DatasetName {
-    /// Synthetic prompts of exact token lengths.
-    Random,
     /// A local ShareGPT JSON file.
     Sharegpt,
+    /// A local BurstGPT CSV (GPT-4 rows; synthetic prompts of the logged lengths).
+    Burstgpt,
+    /// Synthetic prompts of exact token lengths.
+    Random,
+    /// Random prompts with synthetic images (openai-chat).
+    #[value(name = "random-mm")]
+    RandomMm,
+    /// A random query and documents per request (openai-embeddings).
+    #[value(name = "random-rerank")]
+    RandomRerank,
+    /// A Hugging Face dataset from local Parquet / JSON / JSONL / CSV files (--hf-name picks the format).
+    Hf,
     /// JSONL with `prompt` and optional `output_tokens`.
     Custom,
+    /// JSONL with `prompt` and `audio` (a WAV path), sent as input_audio (openai-chat).
+    #[value(name = "custom_audio")]
+    CustomAudio,
+    /// JSONL with `prompt` and `image_files`, or `content` parts (openai-chat).
+    #[value(name = "custom_image")]
+    CustomImage,
     /// Shared prefixes with random suffixes.
     #[value(name = "prefix_repetition")]
     PrefixRepetition,
+    /// Spec-Bench's question.jsonl (first turns).
+    #[value(name = "spec_bench")]
+    SpecBench,
+    /// A SPEED-Bench directory of <subset>.jsonl files.
+    #[value(name = "speed_bench")]
+    SpeedBench,
     /// JSONL trace with timestamps and hash ids.
     #[value(name = "timed_trace")]
     TimedTrace,
+}
+
+impl DatasetName {
+    /// The name as typed on the command line (`sharegpt`, `random-mm`, `custom_image`).
+    pub(crate) fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// `--speed-bench-dataset-subset` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SpeedBenchSubset {
+    /// qualitative.jsonl
+    Qualitative,
+    /// throughput_1k.jsonl
+    #[value(name = "throughput_1k")]
+    Throughput1k,
+    /// throughput_2k.jsonl
+    #[value(name = "throughput_2k")]
+    Throughput2k,
+    /// throughput_8k.jsonl
+    #[value(name = "throughput_8k")]
+    Throughput8k,
+    /// throughput_16k.jsonl
+    #[value(name = "throughput_16k")]
+    Throughput16k,
+    /// throughput_32k.jsonl
+    #[value(name = "throughput_32k")]
+    Throughput32k,
 }
 
 /// `--ramp-up-strategy` choices.
@@ -207,7 +260,8 @@ pub(crate) struct WorkloadArgs {
     /// Dataset to sample.
     #[arg(long, value_enum, default_value = "random")]
     pub(crate) dataset_name: DatasetName,
-    /// Dataset file (sharegpt, custom, timed_trace).
+    /// Dataset file or directory (every dataset but random, random-mm, random-rerank and
+    /// prefix_repetition); for hf, a local copy of the Hugging Face dataset.
     #[arg(long)]
     pub(crate) dataset_path: Option<PathBuf>,
     /// Number of prompts.
@@ -228,6 +282,9 @@ pub(crate) struct WorkloadArgs {
     /// Keep the dataset's order.
     #[arg(long)]
     pub(crate) disable_shuffle: bool,
+    /// Multimodal datasets build whole chat messages (the chat request body is the same).
+    #[arg(long)]
+    pub(crate) enable_multimodal_chat: bool,
     /// Input length for any dataset that takes one (maps to --random-input-len).
     #[arg(long)]
     pub(crate) input_len: Option<u64>,
@@ -246,15 +303,78 @@ pub(crate) struct WorkloadArgs {
     /// random: fixed prefix tokens before the random part.
     #[arg(long, default_value_t = 0)]
     pub(crate) random_prefix_len: u64,
-    /// random: inputs per request (embeddings only).
+    /// random: inputs per request (embeddings only); random-rerank: documents per request.
     #[arg(long, default_value_t = 1)]
     pub(crate) random_batch_size: usize,
+    /// random-rerank: the model embeds (no native reranking): the query is one more input.
+    #[arg(long)]
+    pub(crate) no_reranker: bool,
+    /// random-mm: base number of images per request.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) random_mm_base_items_per_request: u64,
+    /// random-mm: images per request are uniform on [floor(n(1-r)), ceil(n(1+r))], r in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) random_mm_num_mm_items_range_ratio: f64,
+    /// random-mm: per-modality caps per request, JSON.
+    #[arg(long, default_value = r#"{"image": 255, "video": 1}"#)]
+    pub(crate) random_mm_limit_mm_per_prompt: String,
+    /// random-mm: {(height, width, frames): probability, ...}; frames > 1 (video) is not supported.
+    #[arg(
+        long,
+        default_value = "{(256, 256, 1): 0.5, (720, 1280, 1): 0.5, (720, 1280, 16): 0.0}"
+    )]
+    pub(crate) random_mm_bucket_config: String,
     /// sharegpt: fixed output length (else the reference completion's).
     #[arg(long)]
     pub(crate) sharegpt_output_len: Option<u64>,
-    /// custom: output length; -1 uses the file's output_tokens.
+    /// custom, custom_image, custom_audio: output length; -1 uses the file's output_tokens.
     #[arg(long, default_value_t = 256, allow_hyphen_values = true)]
     pub(crate) custom_output_len: i64,
+    /// custom_image: read local images here and send them as base64 data URLs.
+    #[arg(long)]
+    pub(crate) custom_ensure_client_side_data: bool,
+    /// spec_bench: output tokens per request.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) spec_bench_output_len: u64,
+    /// spec_bench: only this category (default all).
+    #[arg(long)]
+    pub(crate) spec_bench_category: Option<String>,
+    /// speed_bench: the <subset>.jsonl file of the --dataset-path directory.
+    #[arg(long, value_enum, default_value = "qualitative")]
+    pub(crate) speed_bench_dataset_subset: SpeedBenchSubset,
+    /// speed_bench: output tokens per request.
+    #[arg(long, default_value_t = 4096)]
+    pub(crate) speed_bench_output_len: u64,
+    /// speed_bench: only this category (default all).
+    #[arg(long)]
+    pub(crate) speed_bench_category: Option<String>,
+    /// hf (vdaita/edit_*): lowest norm_distance kept.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) blazedit_min_distance: f64,
+    /// hf (vdaita/edit_*): highest norm_distance kept.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) blazedit_max_distance: f64,
+    /// Accepted for compatibility; the hf ASR datasets are not supported (no openai-audio backend).
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub(crate) asr_max_audio_len_sec: f64,
+    /// Accepted for compatibility; the hf ASR datasets are not supported (no openai-audio backend).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) asr_min_audio_len_sec: f64,
+    /// hf: the dataset config, a subdirectory of --dataset-path.
+    #[arg(long)]
+    pub(crate) hf_subset: Option<String>,
+    /// hf: the split, picked by file or directory name (train.jsonl, test-00000-of-00001.json).
+    #[arg(long)]
+    pub(crate) hf_split: Option<String>,
+    /// hf: the Hugging Face id whose format --dataset-path holds (e.g. likaixin/InstructCoder).
+    #[arg(long)]
+    pub(crate) hf_name: Option<String>,
+    /// hf: output length (else the dataset's rule).
+    #[arg(long)]
+    pub(crate) hf_output_len: Option<u64>,
+    /// Accepted for compatibility; the hf BFCL dataset is not supported (its files come from the hub).
+    #[arg(long)]
+    pub(crate) bfcl_categories: Option<String>,
     /// prefix_repetition: prefix tokens.
     #[arg(long, default_value_t = 256)]
     pub(crate) prefix_repetition_prefix_len: u64,
@@ -348,11 +468,46 @@ pub(crate) struct WorkloadArgs {
     pub(crate) duration: Option<f64>,
 }
 
+impl WorkloadArgs {
+    /// Whether the dataset sends images or audio (and so needs the chat backend).
+    pub(crate) fn sends_media(&self) -> bool {
+        match self.dataset_name {
+            DatasetName::RandomMm | DatasetName::CustomImage | DatasetName::CustomAudio => true,
+            DatasetName::Hf => {
+                let id = self.hf_name.clone().or_else(|| {
+                    self.dataset_path
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned())
+                });
+                id.and_then(|id| profilemate_bench::workload::HfClass::resolve(&id).ok())
+                    .is_some_and(|(class, ..)| class.is_multimodal())
+            }
+            _ => false,
+        }
+    }
+}
+
 impl EndpointArgs {
     /// Whether no server was named (no `--base-url`, `--host` or `--port`): `bench serve` then
     /// benchmarks the embedded simulated engine.
     pub(crate) fn embedded(&self) -> bool {
         self.base_url.is_none() && self.host.is_none() && self.port.is_none()
+    }
+
+    /// The endpoint `sim run` stands in for (it has no endpoint flags): the chat backend for
+    /// the datasets that send images or audio, else the defaults.
+    pub(crate) fn for_sim(w: &WorkloadArgs) -> anyhow::Result<Self> {
+        let mut e = Self::defaults()?;
+        if w.dataset_name == DatasetName::RandomRerank {
+            anyhow::bail!(
+                "sim run simulates generation and random-rerank is a pooling workload; benchmark it with bench serve --backend openai-embeddings"
+            );
+        }
+        if w.sends_media() {
+            e.backend = BackendArg::OpenaiChat;
+            e.endpoint = "/v1/chat/completions".into();
+        }
+        Ok(e)
     }
 
     /// The flags' defaults, as clap fills them when none is given (`sim run` has no endpoint).

@@ -5,17 +5,22 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 use profilemate_bench::config::{
     Backend, BenchConfig, LoraAssignment, OutputConfig, PercentileMetric, RampUpStrategy,
     arrivals_from_flags, parse_json_object, parse_key_values, parse_percentiles,
 };
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::server_metrics::GpuPeak;
-use profilemate_bench::workload::{DatasetSpec, RangeRatio, TraceSpec};
+use profilemate_bench::workload::{
+    BucketConfig, CustomMmSpec, DatasetSpec, HfClass, HfSpec, MediaKind, RandomMmSpec, RangeRatio,
+    RerankSpec, TraceSpec, TurnsKind, TurnsSpec, class_id,
+};
 use serde_json::{Map, Value};
 
 use super::args::{
-    BackendArg, DatasetName, EndpointArgs, LoraArg, RampArg, ServeArgs, WorkloadArgs,
+    BackendArg, DatasetName, EndpointArgs, LoraArg, RampArg, ServeArgs, SpeedBenchSubset,
+    WorkloadArgs,
 };
 
 impl ServeArgs {
@@ -50,13 +55,14 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
         extra_body: e.extra_body(backend)?,
         ignore_eos: e.ignore_eos
             || timed
-            || (matches!(w.dataset_name, DatasetName::Random) && !backend.is_pooling()),
+            || (matches!(w.dataset_name, DatasetName::Random | DatasetName::RandomMm)
+                && !backend.is_pooling()),
         logprobs: e.logprobs,
         request_id_prefix: e
             .request_id_prefix
             .clone()
             .unwrap_or_else(default_request_id_prefix),
-        dataset: w.dataset()?,
+        dataset: w.dataset(e.backend)?,
         num_prompts: w.num_prompts,
         seed: w.seed,
         no_oversample: w.no_oversample,
@@ -203,8 +209,11 @@ impl WorkloadArgs {
         Ok(false)
     }
 
-    /// The dataset spec; `--input-len` / `--output-len` override the per-dataset lengths.
-    fn dataset(&self) -> anyhow::Result<DatasetSpec> {
+    /// The dataset spec; `--input-len` / `--output-len` override the per-dataset lengths (as
+    /// `main_async()` maps them: not onto speed_bench's). `backend` is checked against what the
+    /// dataset sends (`get_samples()`'s multimodal-backend check).
+    fn dataset(&self, backend: BackendArg) -> anyhow::Result<DatasetSpec> {
+        let custom_len = self.output_len.map_or(self.custom_output_len, |o| o as i64);
         Ok(match self.dataset_name {
             DatasetName::Random => {
                 self.no_path("random")?;
@@ -220,14 +229,10 @@ impl WorkloadArgs {
                 path: self.path()?,
                 output_len: self.output_len.or(self.sharegpt_output_len),
             },
-            DatasetName::Custom => {
-                let len = self.output_len.map_or(self.custom_output_len, |o| o as i64);
-                let output_len = u64::try_from(len).ok();
-                DatasetSpec::Custom {
-                    path: self.path()?,
-                    output_len,
-                }
-            }
+            DatasetName::Custom => DatasetSpec::Custom {
+                path: self.path()?,
+                output_len: u64::try_from(custom_len).ok(),
+            },
             DatasetName::PrefixRepetition => {
                 self.no_path("prefix_repetition")?;
                 DatasetSpec::PrefixRepetition {
@@ -238,7 +243,141 @@ impl WorkloadArgs {
                 }
             }
             DatasetName::TimedTrace => DatasetSpec::TimedTrace(self.trace()?),
+            DatasetName::Burstgpt => DatasetSpec::BurstGpt { path: self.path()? },
+            DatasetName::RandomMm => {
+                self.no_path("random-mm")?;
+                self.needs_chat(backend, "Multi-modal content (images)")?;
+                DatasetSpec::RandomMm(self.random_mm()?)
+            }
+            DatasetName::RandomRerank => {
+                self.no_path("random-rerank")?;
+                if backend != BackendArg::OpenaiEmbeddings {
+                    bail!(
+                        "random-rerank sends [query, documents...] batches to a pooling endpoint: pass --backend openai-embeddings --endpoint /v1/embeddings (vLLM's vllm-rerank backend is not implemented)"
+                    );
+                }
+                DatasetSpec::RandomRerank(RerankSpec {
+                    input_len: self.input_len.unwrap_or(self.random_input_len),
+                    range_ratio: RangeRatio::parse(&self.random_range_ratio)?,
+                    batch_size: self.random_batch_size,
+                    is_reranker: !self.no_reranker,
+                })
+            }
+            DatasetName::Hf => DatasetSpec::Hf(self.hf(backend)?),
+            DatasetName::CustomImage | DatasetName::CustomAudio => {
+                let kind = if self.dataset_name == DatasetName::CustomImage {
+                    self.needs_chat(backend, "Multi-modal content (images)")?;
+                    MediaKind::Image
+                } else {
+                    self.needs_chat(backend, "Audio content")?;
+                    if !self.enable_multimodal_chat {
+                        bail!(
+                            "custom_audio sends audio as chat input_audio parts: add --enable-multimodal-chat (vLLM's openai-audio transcription backend is not implemented)"
+                        );
+                    }
+                    MediaKind::Audio
+                };
+                DatasetSpec::CustomMm(CustomMmSpec {
+                    kind,
+                    path: self.path()?,
+                    output_len: u64::try_from(custom_len).ok(),
+                    multimodal_chat: self.enable_multimodal_chat,
+                    ensure_client_side_data: self.custom_ensure_client_side_data,
+                })
+            }
+            DatasetName::SpecBench => DatasetSpec::Turns(TurnsSpec {
+                kind: TurnsKind::SpecBench,
+                path: self.path()?,
+                subset: String::new(),
+                category: self.spec_bench_category.clone(),
+                output_len: self.output_len.unwrap_or(self.spec_bench_output_len),
+            }),
+            DatasetName::SpeedBench => DatasetSpec::Turns(TurnsSpec {
+                kind: TurnsKind::SpeedBench,
+                path: self.path()?,
+                subset: speed_bench_subset(self.speed_bench_dataset_subset),
+                category: self.speed_bench_category.clone(),
+                output_len: self.speed_bench_output_len,
+            }),
         })
+    }
+
+    /// vLLM's "Multi-modal content is not supported on backend" check.
+    fn needs_chat(&self, backend: BackendArg, what: &str) -> anyhow::Result<()> {
+        if backend != BackendArg::OpenaiChat {
+            bail!(
+                "{what} is not supported on backend {:?}: --dataset-name {} needs --backend openai-chat --endpoint /v1/chat/completions",
+                BackendArg::to_possible_value(&backend)
+                    .map_or_else(String::new, |v| v.get_name().to_string()),
+                self.dataset_name.name()
+            );
+        }
+        Ok(())
+    }
+
+    fn random_mm(&self) -> anyhow::Result<RandomMmSpec> {
+        let limits: std::collections::BTreeMap<String, u64> =
+            serde_json::from_str(&self.random_mm_limit_mm_per_prompt).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid --random-mm-limit-mm-per-prompt value {:?}: use a JSON object of counts, e.g. '{{\"image\": 3, \"video\": 0}}'",
+                    self.random_mm_limit_mm_per_prompt
+                )
+            })?;
+        Ok(RandomMmSpec {
+            input_len: self.input_len.unwrap_or(self.random_input_len),
+            output_len: self.output_len.unwrap_or(self.random_output_len),
+            range_ratio: RangeRatio::parse(&self.random_range_ratio)?,
+            prefix_len: self.random_prefix_len,
+            base_items_per_request: self.random_mm_base_items_per_request,
+            num_mm_items_range_ratio: self.random_mm_num_mm_items_range_ratio,
+            limit_mm_per_prompt: limits,
+            bucket_config: BucketConfig::parse(&self.random_mm_bucket_config)?,
+            multimodal_chat: self.enable_multimodal_chat,
+        })
+    }
+
+    /// `hf` from local files: `--dataset-path` must exist here (a hub id alone would need a
+    /// download); the class comes from `--hf-name`, else from the path spelled as a hub id.
+    fn hf(&self, backend: BackendArg) -> anyhow::Result<HfSpec> {
+        let Some(path) = self.dataset_path.clone() else {
+            match &self.hf_name {
+                Some(id) => bail!(
+                    "--dataset-name hf reads local files and --hf-name {id} alone needs a Hugging Face hub download, which profilemate does not do: download it (huggingface-cli download --repo-type dataset {id} --local-dir DIR) and pass --dataset-path DIR --hf-name {id}"
+                ),
+                None => bail!(
+                    "--dataset-name hf needs --dataset-path (a local Parquet / JSON / JSONL / CSV file or directory) and --hf-name (the Hugging Face id whose format it holds)"
+                ),
+            }
+        };
+        if !path.exists() {
+            let id = path.display();
+            bail!(
+                "--dataset-path {id} is not a local file or directory, and fetching a Hugging Face dataset needs the hub, which profilemate does not use: download it (huggingface-cli download --repo-type dataset {id} --local-dir DIR) and pass --dataset-path DIR --hf-name {id}"
+            );
+        }
+        let spec = HfSpec {
+            path,
+            hf_name: self.hf_name.clone(),
+            subset: self.hf_subset.clone(),
+            split: self.hf_split.clone(),
+            output_len: self.output_len.or(self.hf_output_len),
+            multimodal_chat: self.enable_multimodal_chat,
+            blazedit_distance: (self.blazedit_min_distance, self.blazedit_max_distance),
+        };
+        let id = class_id(&spec);
+        let (class, ..) = HfClass::resolve(&id).map_err(|e| {
+            if self.hf_name.is_none() {
+                anyhow::anyhow!(
+                    "--dataset-name hf with a local --dataset-path needs --hf-name naming its format (e.g. --hf-name likaixin/InstructCoder); {e}"
+                )
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+        if class.is_multimodal() {
+            self.needs_chat(backend, "Multi-modal content")?;
+        }
+        Ok(spec)
     }
 
     fn trace(&self) -> anyhow::Result<TraceSpec> {
@@ -256,8 +395,8 @@ impl WorkloadArgs {
     fn path(&self) -> anyhow::Result<std::path::PathBuf> {
         self.dataset_path.clone().with_context(|| {
             format!(
-                "--dataset-name {:?} needs --dataset-path",
-                self.dataset_name
+                "--dataset-name {} needs --dataset-path",
+                self.dataset_name.name()
             )
         })
     }
@@ -284,6 +423,12 @@ impl WorkloadArgs {
             metadata: parse_key_values("--metadata", &self.metadata)?,
         })
     }
+}
+
+fn speed_bench_subset(s: SpeedBenchSubset) -> String {
+    s.to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn strategy(s: RampArg) -> RampUpStrategy {

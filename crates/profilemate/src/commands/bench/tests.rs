@@ -12,27 +12,6 @@ const VLLM_FLAGS: &str = include_str!("vllm_serve_flags.txt");
 
 /// vLLM flags profilemate does not implement. Remove a flag from here when you add it.
 const PYTHON_ONLY: &[&str] = &[
-    "--enable-multimodal-chat",
-    "--custom-ensure-client-side-data",
-    "--spec-bench-output-len",
-    "--spec-bench-category",
-    "--blazedit-min-distance",
-    "--blazedit-max-distance",
-    "--asr-max-audio-len-sec",
-    "--asr-min-audio-len-sec",
-    "--hf-subset",
-    "--hf-split",
-    "--hf-name",
-    "--hf-output-len",
-    "--bfcl-categories",
-    "--speed-bench-dataset-subset",
-    "--speed-bench-output-len",
-    "--speed-bench-category",
-    "--random-mm-base-items-per-request",
-    "--random-mm-num-mm-items-range-ratio",
-    "--random-mm-limit-mm-per-prompt",
-    "--random-mm-bucket-config",
-    "--no-reranker",
 ];
 
 /// profilemate's own flags, absent from vLLM.
@@ -202,4 +181,81 @@ fn vllm_rules_reject_bad_combinations_with_actionable_messages() {
             ..
         }
     ));
+}
+
+#[test]
+fn dataset_flags_map_onto_vllms_dataset_parameters() {
+    use profilemate_bench::workload::{BucketConfig, HfSpec, TurnsKind};
+    let base = "--model m";
+    let spec = |line: &str| {
+        parse(&format!("{base} {line}"))
+            .to_config()
+            .unwrap()
+            .dataset
+    };
+    let DatasetSpec::Turns(speed) = spec(
+        "--dataset-name speed_bench --dataset-path d --output-len 9 --speed-bench-dataset-subset throughput_8k --speed-bench-category coding",
+    ) else {
+        panic!("turns")
+    };
+    assert_eq!(
+        (
+            speed.kind,
+            speed.subset.as_str(),
+            speed.output_len,
+            speed.category.as_deref()
+        ),
+        (TurnsKind::SpeedBench, "throughput_8k", 4096, Some("coding")),
+        "--output-len does not reach speed_bench in vLLM's main_async"
+    );
+    let DatasetSpec::Turns(spec_bench) =
+        spec("--dataset-name spec_bench --dataset-path q.jsonl --output-len 9")
+    else {
+        panic!("turns")
+    };
+    assert_eq!(spec_bench.output_len, 9);
+    let dir = std::env::temp_dir();
+    let DatasetSpec::Hf(hf) = spec(&format!(
+        "--dataset-name hf --dataset-path {} --hf-name openai/gsm8k --hf-split train --hf-subset main --hf-output-len 5 --enable-multimodal-chat",
+        dir.display()
+    )) else {
+        panic!("hf")
+    };
+    assert_eq!(
+        hf,
+        HfSpec {
+            path: dir,
+            hf_name: Some("openai/gsm8k".into()),
+            subset: Some("main".into()),
+            split: Some("train".into()),
+            output_len: Some(5),
+            multimodal_chat: true,
+            blazedit_distance: (0.0, 1.0),
+        }
+    );
+    let chat = "--backend openai-chat --endpoint /v1/chat/completions";
+    let c = parse(&format!("{base} {chat} --dataset-name random-mm --random-mm-base-items-per-request 3 --random-mm-limit-mm-per-prompt {{\"image\":2}} --random-mm-bucket-config {{(8,8,1):1}}"))
+        .to_config()
+        .unwrap();
+    assert!(c.ignore_eos, "random-mm forces ignore_eos like random");
+    let DatasetSpec::RandomMm(mm) = c.dataset else {
+        panic!("random-mm")
+    };
+    assert_eq!(
+        (
+            mm.base_items_per_request,
+            mm.limit_mm_per_prompt["image"],
+            mm.bucket_config
+        ),
+        (3, 2, BucketConfig(vec![((8, 8, 1), 1.0)]))
+    );
+    let DatasetSpec::RandomRerank(rr) = spec(
+        "--backend openai-embeddings --endpoint /v1/embeddings --dataset-name random-rerank --no-reranker --random-batch-size 4",
+    ) else {
+        panic!("rerank")
+    };
+    assert_eq!(
+        (rr.is_reranker, rr.batch_size, rr.input_len),
+        (false, 4, 1024)
+    );
 }

@@ -25,7 +25,7 @@ pub(crate) struct SimRunArgs {
 
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
-    let config = bench_config(&EndpointArgs::defaults()?, &args.workload)
+    let config = bench_config(&EndpointArgs::for_sim(&args.workload)?, &args.workload)
         .context("invalid sim run workload")?;
     let engine = args.engine.resolve(config.seed)?;
     let mut out = std::io::stdout().lock();
