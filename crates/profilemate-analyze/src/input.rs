@@ -14,16 +14,16 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Opens `path` (`-` is stdin), decompressing gzip input.
 pub fn open(path: &Path) -> Result<Box<dyn Read>, AnalyzeError> {
-    let read_err = |source| AnalyzeError::Read {
+    let read_err = |io| AnalyzeError::Read {
         path: path.to_owned(),
-        source,
+        io,
     };
     if path.as_os_str() == "-" {
         return decode(Box::new(io::stdin().lock())).map_err(read_err);
     }
-    let file = File::open(path).map_err(|source| AnalyzeError::Open {
+    let file = File::open(path).map_err(|io| AnalyzeError::Open {
         path: path.to_owned(),
-        source,
+        io,
     })?;
     decode(Box::new(file)).map_err(read_err)
 }

@@ -57,9 +57,9 @@ pub fn read_log_file(path: &Path) -> Result<LogReport, AnalyzeError> {
     let input = input::open(path)?;
     LogReader::new()
         .read_all(input)
-        .map_err(|source| AnalyzeError::Read {
+        .map_err(|io| AnalyzeError::Read {
             path: path.to_owned(),
-            source,
+            io,
         })
 }
 

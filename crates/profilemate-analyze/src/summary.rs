@@ -517,7 +517,7 @@ fn mfu_summary(agg: &EngineAgg, gpu: Option<&GpuRef>) -> MfuSummary {
     let n = m.count as f64;
     let tflops = ratio(m.tflops_sum, n);
     let gbps = ratio(m.gbps_sum, n);
-    let intensity = ratio(m.tflops_sum * 1000.0, m.gbps_sum);
+    let intensity = ratio(m.tflops_sum * 1000.0, m.gbps_sum).filter(|i| *i > 0.0);
     let ridge = gpu.map(|g| g.peak_tflops * 1000.0 / g.peak_gbps);
     MfuSummary {
         lines: m.count,
