@@ -13,10 +13,12 @@ if [[ ! -f $log ]] || (( $(stat -c %s "$log") < size_mb * 1024 * 1024 )); then
     one=$(mktemp)
     cat testdata/vllm-0.32-cpu/run1/server.log testdata/vllm-0.32-cpu/run2-sched/server.log >"$one"
     : >"$log"
-    while (( $(stat -c %s "$log") < size_mb * 1024 * 1024 )); do
-        # Double a chunk, then append it, to reach the size quickly.
+    # Double the chunk to ~64 MiB, then append it until the log is large enough.
+    while (( $(stat -c %s "$one") < 64 * 1024 * 1024 )); do
         cat "$one" "$one" >"$one.2" && mv "$one.2" "$one"
-        if (( $(stat -c %s "$one") > 64 * 1024 * 1024 )); then cat "$one" >>"$log"; fi
+    done
+    while (( $(stat -c %s "$log") < size_mb * 1024 * 1024 )); do
+        cat "$one" >>"$log"
     done
     rm -f "$one"
 fi
