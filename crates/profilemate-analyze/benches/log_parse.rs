@@ -23,7 +23,9 @@ fn big_log() -> Vec<u8> {
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn read_50mb(bencher: divan::Bencher) {
     let log = big_log();
-    bencher
-        .counter(BytesCount::new(log.len()))
-        .bench(|| LogReader::new().read_all(divan::black_box(&log[..])).unwrap());
+    bencher.counter(BytesCount::new(log.len())).bench(|| {
+        LogReader::new()
+            .read_all(divan::black_box(&log[..]))
+            .unwrap()
+    });
 }
