@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::analyze::AnalyzeArgs;
 use crate::commands::bench::BenchArgs;
 use crate::commands::estimate::EstimateArgs;
 use crate::commands::hardware::HardwareArgs;
@@ -30,4 +31,6 @@ pub(crate) enum Command {
     Kv(Box<KvArgs>),
     /// The simulated vLLM engine: `sim serve` serves it over vLLM's HTTP API in real time.
     Sim(SimArgs),
+    /// Why is it slow? Findings with evidence from a vLLM server's logs (`analyze log FILE…`).
+    Analyze(AnalyzeArgs),
 }

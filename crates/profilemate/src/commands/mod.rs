@@ -1,5 +1,6 @@
 //! Runs the subcommands; each module owns one.
 
+pub(crate) mod analyze;
 pub(crate) mod bench;
 pub(crate) mod deployment_args;
 pub(crate) mod estimate;
@@ -22,5 +23,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Hardware(args) => hardware::run(&args),
         Command::Kv(args) => kv::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
     }
 }
