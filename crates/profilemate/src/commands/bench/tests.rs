@@ -11,8 +11,7 @@ use super::ServeArgs;
 const VLLM_FLAGS: &str = include_str!("vllm_serve_flags.txt");
 
 /// vLLM flags profilemate does not implement. Remove a flag from here when you add it.
-const PYTHON_ONLY: &[&str] = &[
-];
+const PYTHON_ONLY: &[&str] = &[];
 
 /// profilemate's own flags, absent from vLLM.
 const PROFILEMATE_ONLY: &[&str] = &[
