@@ -1,10 +1,7 @@
 //! `--model` as vLLM users spell it, the one default model, and the errors of a model that
 //! does not fit or a `--config` directory without a config.json.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command as StdCommand, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -157,23 +154,7 @@ fn every_command_defaults_to_llama_3_1_8b() {
 
 #[test]
 fn sim_serve_takes_the_model_positionally_as_vllm_serve_does() {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("profilemate"))
-        .args(["sim", "serve", "meta-llama/Llama-3.1-8B", "--port", "0"])
-        .args(["--max-model-len", "2048", "--disable-log-stats"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next());
-    let answer = addr.map(|a| get(a, "/v1/models"));
-    child.kill().unwrap();
-    let _ = child.wait();
-    let answer = answer.unwrap_or_else(|| panic!("no address in {line:?}"));
+    let answer = util::sim_serve_get(&["meta-llama/Llama-3.1-8B"], "/v1/models");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         answer.contains("\"id\":\"meta-llama/Llama-3.1-8B\""),
@@ -183,15 +164,6 @@ fn sim_serve_takes_the_model_positionally_as_vllm_serve_does() {
         &["sim", "serve", "llama-3.1-8b", "--model", "qwen3-8b"],
         &["--model"],
     );
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let mut socket = TcpStream::connect(addr).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut text = String::new();
-    socket.read_to_string(&mut text).unwrap();
-    text
 }
 
 /// Llama-3.1-70B in bf16: 141,104,775,168 B of weights per GPU at TP 1 against 0.9 × 81,559 MiB

@@ -1,9 +1,6 @@
 //! `profilemate sim serve` as a user runs it: bad flags fail with exit 2, and a real server
 //! answers on the port it reports.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command as StdCommand, Stdio};
 
 mod util;
 use util::fails_naming;
@@ -34,43 +31,12 @@ fn fixed_ttft_needs_fixed_itl() {
 
 #[test]
 fn serves_models_on_the_reported_port() {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("profilemate"))
-        .args([
-            "sim",
-            "serve",
-            "--port",
-            "0",
-            "--served-model-name",
-            "tiny",
-            "--model",
-            "tiny-llama",
-        ])
-        .args(["--max-model-len", "2048", "--disable-log-stats"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next());
-    let answer = addr.map(|a| get(a, "/v1/models"));
-    child.kill().unwrap();
-    let _ = child.wait();
-    let answer = answer.unwrap_or_else(|| panic!("no address in {line:?}"));
+    let answer = util::sim_serve_get(
+        &["--served-model-name", "tiny", "--model", "tiny-llama"],
+        "/v1/models",
+    );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"id\":\"tiny\""), "{answer}");
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let mut socket = TcpStream::connect(addr).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut text = String::new();
-    socket.read_to_string(&mut text).unwrap();
-    text
 }
 
 #[test]

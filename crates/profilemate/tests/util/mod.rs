@@ -32,3 +32,42 @@ pub(crate) fn fails_naming(args: &[&str], needles: &[&str]) {
         assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
     }
 }
+
+/// Starts `profilemate sim serve ARGS --port 0 --max-model-len 2048 --disable-log-stats`, reads
+/// the address it reports on stderr, answers `GET path` on it, then stops the server: the raw
+/// HTTP/1.1 response.
+#[allow(dead_code)] // not every test binary serves
+pub(crate) fn sim_serve_get(args: &[&str], path: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
+        .args(["sim", "serve"])
+        .args(args)
+        .args([
+            "--port",
+            "0",
+            "--max-model-len",
+            "2048",
+            "--disable-log-stats",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next());
+    let answer = addr.map(|addr| {
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut text = String::new();
+        socket.read_to_string(&mut text).unwrap();
+        text
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    answer.unwrap_or_else(|| panic!("no address in {line:?}"))
+}
