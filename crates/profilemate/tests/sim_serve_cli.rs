@@ -1,7 +1,6 @@
 //! `profilemate sim serve` as a user runs it: bad flags fail with exit 2, and a real server
 //! answers on the port it reports.
 
-
 mod util;
 use util::fails_naming;
 
