@@ -148,16 +148,21 @@ async fn connection_refused_is_a_failed_request_not_an_error() {
     assert_eq!(report.extras.error_counts.get("connect"), Some(&3));
 }
 
-#[tokio::test]
-async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
-    let base = fault_server(|i| {
+/// A fault server whose first two requests get two tokens each and every later one stalls.
+async fn two_answered_then_stalls() -> String {
+    fault_server(|i| {
         if i < 2 {
             Reply::Tokens(2)
         } else {
             Reply::Stall
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
+    let base = two_answered_then_stalls().await;
     let mut cfg = config(&base, 50);
     cfg.request_timeout = None;
     cfg.interrupt_grace = Duration::from_millis(200);
@@ -209,14 +214,7 @@ async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
 
 #[tokio::test]
 async fn abort_cuts_requests_in_flight_at_once() {
-    let base = fault_server(|i| {
-        if i < 2 {
-            Reply::Tokens(2)
-        } else {
-            Reply::Stall
-        }
-    })
-    .await;
+    let base = two_answered_then_stalls().await;
     let mut cfg = config(&base, 10);
     cfg.request_timeout = None;
     cfg.max_concurrency = Some(3);
