@@ -1,24 +1,13 @@
 //! Provides the per-engine aggregates a log pass fills: raw counts and sums, derived figures
 //! left to [`crate::summary`].
 //!
-//! Memory is bounded by design except for one documented choice: each `Iteration(N)` line
-//! keeps a 12-byte [`StepSample`] (elapsed time, tokens, requests) so percentiles and
-//! budget-saturation shares are exact; a 1 GB log of ~230-byte iteration lines keeps ~55 MB.
-//! Stats lines go into a fixed-size [`Series`].
+//! Memory is bounded by the range of the values, not by the length of the log: step times,
+//! tokens and requests per step go into [`ValueCounts`] (exact, as the log prints whole
+//! hundredths of a millisecond and whole tokens), stats lines into a fixed-size [`Series`].
 
+use crate::counts::ValueCounts;
 use crate::group::{CudaGraphTable, MfuDetails};
 use crate::message::{Device, IterationRecord, MfuRecord, MfuUnit, SpecDecodeRecord, StatsRecord};
-
-/// One iteration, compactly.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepSample {
-    /// `iteration elapsed time`, ms.
-    pub elapsed_ms: f32,
-    /// Tokens scheduled.
-    pub tokens: u32,
-    /// Requests scheduled.
-    pub requests: u32,
-}
 
 /// Count and summed elapsed time of one kind of step.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -41,7 +30,7 @@ impl StepKind {
 pub struct IterationAgg {
     /// Lines.
     pub count: u64,
-    /// DP dummy steps among them (not in the samples or the kinds).
+    /// DP dummy steps among them (not in the per-step counts or the kinds).
     pub dummy: u64,
     /// Σ context requests.
     pub ctx_requests: u64,
@@ -65,8 +54,12 @@ pub struct IterationAgg {
     pub kv_usage_sum_pct: f64,
     /// First and last timestamp (seconds of the year).
     pub span: Option<(u32, u32)>,
-    /// One sample per non-dummy step, in log order.
-    pub samples: Vec<StepSample>,
+    /// Non-dummy steps by `iteration elapsed time` in hundredths of a millisecond.
+    pub elapsed_hundredths_ms: ValueCounts,
+    /// Non-dummy steps by tokens scheduled.
+    pub tokens: ValueCounts,
+    /// Non-dummy steps by requests scheduled.
+    pub requests: ValueCounts,
 }
 
 impl IterationAgg {
@@ -89,11 +82,11 @@ impl IterationAgg {
             (false, true) => self.decode_only.add(it.elapsed_ms),
             _ => self.mixed.add(it.elapsed_ms),
         }
-        self.samples.push(StepSample {
-            elapsed_ms: it.elapsed_ms as f32,
-            tokens: it.tokens(),
-            requests: it.requests(),
-        });
+        // Printed as `%.2f`: whole hundredths (a negative or NaN time counts as 0).
+        self.elapsed_hundredths_ms
+            .add((it.elapsed_ms * 100.0).round() as u64);
+        self.tokens.add(u64::from(it.tokens()));
+        self.requests.add(u64::from(it.requests()));
     }
 }
 
@@ -422,7 +415,7 @@ pub struct EngineAgg {
 
 impl EngineAgg {
     /// Adds another engine's figures (for the all-engines view): sums add, peaks take the
-    /// larger, samples are concatenated; the time series stays this engine's.
+    /// larger, per-step counts merge; the time series stays this engine's.
     pub fn merge(&mut self, o: &EngineAgg) {
         let (it, oi) = (&mut self.iterations, &o.iterations);
         it.count += oi.count;
@@ -446,7 +439,9 @@ impl EngineAgg {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
             (a, b) => a.or(b),
         };
-        it.samples.extend_from_slice(&oi.samples);
+        it.elapsed_hundredths_ms.merge(&oi.elapsed_hundredths_ms);
+        it.tokens.merge(&oi.tokens);
+        it.requests.merge(&oi.requests);
         let (st, os) = (&mut self.stats, &o.stats);
         if st.count == 0 {
             st.series = os.series.clone();

@@ -11,6 +11,11 @@ use serde::Serialize;
 
 use crate::cursor::Cursor;
 
+/// `{device} KV cache size: N tokens`, looked for in every unrecognised message: one
+/// searcher built once.
+static KV_CACHE_SIZE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b" KV cache size: "));
+
 /// What the log says about the deployment; `None` where it says nothing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EngineConfig {
@@ -66,8 +71,8 @@ impl EngineConfig {
             if c.uint().is_some() && c.eat(b" with num_gpu_blocks_override=") {
                 self.num_gpu_blocks = c.uint();
             }
-        } else if let Some(at) = memchr::memmem::find(message, b" KV cache size: ") {
-            let digits = &message[at + b" KV cache size: ".len()..];
+        } else if let Some(at) = KV_CACHE_SIZE.find(message) {
+            let digits = &message[at + KV_CACHE_SIZE.needle().len()..];
             let Some(tokens) = grouped_uint(digits) else {
                 return false;
             };

@@ -36,7 +36,10 @@ impl<'a> Cursor<'a> {
 
     /// Consumes bytes up to (not including) `literal`, returning them; fails when absent.
     pub(crate) fn until(&mut self, literal: &[u8]) -> Option<&'a [u8]> {
-        let at = memchr::memmem::find(self.rest, literal)?;
+        let at = match literal {
+            [byte] => memchr::memchr(*byte, self.rest)?,
+            _ => memchr::memmem::find(self.rest, literal)?,
+        };
         let (head, tail) = self.rest.split_at(at);
         self.rest = &tail[literal.len()..];
         Some(head)
@@ -64,24 +67,25 @@ impl<'a> Cursor<'a> {
     /// the digits form an integer below 2^53 divided by a power of ten, one correctly
     /// rounded division, the same value `str::parse` gives; longer numbers fall back to it.
     pub(crate) fn float(&mut self) -> Option<f64> {
+        if let Some((value, len)) = fast_decimal(self.rest) {
+            self.rest = &self.rest[len..];
+            return Some(value);
+        }
         let len = self
             .rest
             .iter()
             .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
             .count();
-        let text = &self.rest[..len];
-        let value = fast_decimal(text)
-            .or_else(|| slow_float(text))
-            .or_else(|| {
-                let word = self
-                    .rest
-                    .iter()
-                    .take_while(|b| b.is_ascii_alphabetic())
-                    .count();
-                let v = slow_float(&self.rest[..word])?;
-                self.rest = &self.rest[word..];
-                Some(v)
-            })?;
+        let value = slow_float(&self.rest[..len]).or_else(|| {
+            let word = self
+                .rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .count();
+            let v = slow_float(&self.rest[..word])?;
+            self.rest = &self.rest[word..];
+            Some(v)
+        })?;
         if len > 0 {
             self.rest = &self.rest[len..];
         }
@@ -93,16 +97,16 @@ const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// `[-]digits[.digits]` with at most 15 digits in all; `None` for anything else.
-fn fast_decimal(text: &[u8]) -> Option<f64> {
-    let (negative, body) = match text.split_first() {
-        Some((b'-', body)) => (true, body),
-        _ => (false, text),
-    };
+/// A leading `[-]digits[.digits]` with at most 15 digits in all, and its length, in one pass;
+/// `None` when the number goes on in a form this does not read (an exponent, a sign, more
+/// digits) or has no digit, for the slow path to take.
+fn fast_decimal(text: &[u8]) -> Option<(f64, usize)> {
+    let negative = text.first() == Some(&b'-');
+    let mut at = usize::from(negative);
     let mut mantissa = 0u64;
     let mut digits = 0usize;
     let mut fraction: Option<usize> = None;
-    for &b in body {
+    while let Some(&b) = text.get(at) {
         match b {
             b'0'..=b'9' => {
                 mantissa = mantissa * 10 + u64::from(b - b'0');
@@ -110,19 +114,25 @@ fn fast_decimal(text: &[u8]) -> Option<f64> {
                 if let Some(f) = fraction.as_mut() {
                     *f += 1;
                 }
+                if digits > 15 {
+                    return None;
+                }
             }
             b'.' if fraction.is_none() => fraction = Some(0),
-            _ => return None,
+            // An exponent: the slow path reads it. An `e` that starts a word ends the number.
+            b'e' | b'E' if matches!(text.get(at + 1), Some(b'0'..=b'9' | b'-' | b'+')) => {
+                return None;
+            }
+            b'.' | b'-' | b'+' => return None,
+            _ => break,
         }
-        if digits > 15 {
-            return None;
-        }
+        at += 1;
     }
     if digits == 0 {
         return None;
     }
     let value = mantissa as f64 / POW10[fraction.unwrap_or(0)];
-    Some(if negative { -value } else { value })
+    Some((if negative { -value } else { value }, at))
 }
 
 fn slow_float(text: &[u8]) -> Option<f64> {
@@ -153,6 +163,19 @@ mod tests {
         assert_eq!(c.rest(), b"%");
         assert_eq!(Cursor::new(b"x").float(), None);
         assert_eq!(Cursor::new(b".").float(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn printed_floats_read_back_exactly(
+            value in -1e9f64..1e9, places in 0usize..7, tail in "[ ,%a-z]{0,3}"
+        ) {
+            let text = format!("{value:.places$}");
+            let line = format!("{text}{tail}");
+            let mut c = Cursor::new(line.as_bytes());
+            proptest::prop_assert_eq!(c.float(), Some(text.parse::<f64>().unwrap()));
+            proptest::prop_assert_eq!(c.rest(), tail.as_bytes());
+        }
     }
 
     #[test]

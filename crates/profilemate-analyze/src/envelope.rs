@@ -56,8 +56,11 @@ impl<'a> Envelope<'a> {
         c.expect(b"(")?;
         let close = memchr::memchr(b')', c.rest())?;
         let tag = &c.rest()[..close];
-        let pid_at = memchr::memmem::rfind(tag, b" pid=")?;
-        let pid = Cursor::new(&tag[pid_at + 5..]).u32()?;
+        let equals = memchr::memrchr(b'=', tag)?;
+        if !tag[..equals].ends_with(b" pid") {
+            return None;
+        }
+        let pid = Cursor::new(&tag[equals + 1..]).u32()?;
         Self::untagged(pid, c.rest().get(close + 2..)?)
     }
 

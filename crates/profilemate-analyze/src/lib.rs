@@ -34,6 +34,7 @@ assert_eq!(summary.total.iterations.context_tokens, 300);
 
 pub mod aggregate;
 pub mod config;
+pub mod counts;
 mod cursor;
 mod envelope;
 pub mod error;

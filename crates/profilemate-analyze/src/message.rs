@@ -84,7 +84,9 @@ impl IterationRecord {
         c.expect(b" ms")?;
         let dummy = c.eat(b" (dummy)");
         c.expect(b", ")?;
-        c.until(b" KV cache usage: ")?;
+        // `{device} KV cache usage: `, the device one word (`GPU`, `CPU`, `XPU`, …).
+        c.until(b" ")?;
+        c.expect(b"KV cache usage: ")?;
         let kv_usage_pct = c.float()?;
         Some(IterationRecord {
             index,

@@ -137,6 +137,11 @@ impl LogReader {
             Some(rest) => (rest, true),
             None => (raw, false),
         };
+        // Most lines hold neither a `\r` nor an escape: one scan tells.
+        if memchr::memchr2(b'\r', 0x1b, raw).is_none() {
+            self.clean_line(raw, ended_in_cr);
+            return;
+        }
         // A `\r` inside the line (a progress bar redrawn in place): keep what a terminal shows.
         let raw = match memchr::memrchr(b'\r', raw) {
             Some(at) => &raw[at + 1..],
@@ -207,15 +212,15 @@ impl LogReader {
 
     /// Dispatches a message body on its first byte; whether it was used.
     fn body(&mut self, engine: EngineKey, body: &[u8], env: Option<&Envelope<'_>>) -> bool {
-        let at = env.and_then(Envelope::seconds_of_year);
+        let at = || env.and_then(Envelope::seconds_of_year);
         match body.first() {
             Some(b'I') => IterationRecord::parse(body)
-                .map(|it| self.report.engine(engine).iterations.add(&it, at))
+                .map(|it| self.report.engine(engine).iterations.add(&it, at()))
                 .is_some(),
             Some(b'A') => StatsRecord::parse(body)
                 .map(|s| {
                     self.last_stats_engine = Some(engine);
-                    self.report.engine(engine).stats.add(&s, at);
+                    self.report.engine(engine).stats.add(&s, at());
                 })
                 .is_some(),
             Some(b'M') => {

@@ -7,6 +7,7 @@ use profilemate_model::hardware::Gpu;
 
 use crate::aggregate::{EngineAgg, IterationAgg, StatsAgg, StepKind};
 use crate::config::EngineConfig;
+use crate::counts::ValueCounts;
 use crate::findings::{Finding, findings};
 use crate::reader::LogReport;
 
@@ -97,26 +98,20 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    fn of(values: &mut [f64]) -> Self {
-        if values.is_empty() {
+    /// The figures of the counted values, each divided by `unit`.
+    fn of(counts: &ValueCounts, unit: f64) -> Self {
+        if counts.is_empty() {
             return Distribution::default();
         }
-        values.sort_by(f64::total_cmp);
+        let [p50, p90, p99] = counts.percentiles([50.0, 90.0, 99.0], unit);
         Distribution {
-            mean: values.iter().sum::<f64>() / values.len() as f64,
-            p50: percentile(values, 50.0),
-            p90: percentile(values, 90.0),
-            p99: percentile(values, 99.0),
-            max: values[values.len() - 1],
+            mean: counts.sum() / unit / counts.len() as f64,
+            p50,
+            p90,
+            p99,
+            max: counts.max().unwrap_or_default() as f64 / unit,
         }
     }
-}
-
-/// numpy's default (linear) percentile of sorted values.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let rank = q / 100.0 * (sorted.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
 /// Mean and maximum.
@@ -414,28 +409,24 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 }
 
 fn iteration_summary(it: &IterationAgg, config: &EngineConfig) -> IterationSummary {
-    let mut elapsed: Vec<f64> = it.samples.iter().map(|s| f64::from(s.elapsed_ms)).collect();
-    let steps = it.samples.len() as f64;
-    let busy_ms: f64 = elapsed.iter().sum();
+    let elapsed = Distribution::of(&it.elapsed_hundredths_ms, 100.0);
+    let steps = it.tokens.len() as f64;
+    let busy_ms = it.elapsed_hundredths_ms.sum() / 100.0;
     let share = |k: &StepKind| StepShare {
         count: k.count,
         elapsed_ms: k.elapsed_ms,
         time_share: ratio(k.elapsed_ms, busy_ms).unwrap_or(0.0),
     };
-    let mean_max = |f: fn(&crate::aggregate::StepSample) -> u32| MeanMax {
-        mean: ratio(it.samples.iter().map(|s| f64::from(f(s))).sum(), steps).unwrap_or(0.0),
-        max: it.samples.iter().map(f).max().map_or(0.0, f64::from),
+    let mean_max = |counts: &ValueCounts| MeanMax {
+        mean: ratio(counts.sum(), steps).unwrap_or(0.0),
+        max: counts.max().unwrap_or_default() as f64,
     };
-    let limit_use = |limit: Option<u64>, f: fn(&crate::aggregate::StepSample) -> u32| {
+    let limit_use = |limit: Option<u64>, counts: &ValueCounts| {
         let limit = limit.filter(|l| *l > 0 && steps > 0.0)?;
-        let at_limit = it
-            .samples
-            .iter()
-            .filter(|s| f64::from(f(s)) >= 0.95 * limit as f64)
-            .count();
+        let at_limit = counts.at_least(0.95 * limit as f64);
         Some(LimitUse {
             limit,
-            mean_utilization: mean_max(f).mean / limit as f64,
+            mean_utilization: mean_max(counts).mean / limit as f64,
             steps_at_limit_share: at_limit as f64 / steps,
         })
     };
@@ -446,15 +437,15 @@ fn iteration_summary(it: &IterationAgg, config: &EngineConfig) -> IterationSumma
         context_tokens: it.ctx_tokens,
         generation_requests: it.gen_requests,
         generation_tokens: it.gen_tokens,
-        elapsed_ms: Distribution::of(&mut elapsed),
+        elapsed_ms: elapsed,
         elapsed_ms_total: it.elapsed_ms,
         prefill_only: share(&it.prefill_only),
         decode_only: share(&it.decode_only),
         mixed: share(&it.mixed),
-        tokens_per_step: mean_max(|s| s.tokens),
-        requests_per_step: mean_max(|s| s.requests),
-        token_budget: limit_use(config.max_num_batched_tokens, |s| s.tokens),
-        seq_limit: limit_use(config.max_num_seqs, |s| s.requests),
+        tokens_per_step: mean_max(&it.tokens),
+        requests_per_step: mean_max(&it.requests),
+        token_budget: limit_use(config.max_num_batched_tokens, &it.tokens),
+        seq_limit: limit_use(config.max_num_seqs, &it.requests),
         kv_usage_pct: MeanMax {
             mean: ratio(it.kv_usage_sum_pct, it.count as f64).unwrap_or(0.0),
             max: it.kv_usage_max_pct,
@@ -548,11 +539,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_interpolate_like_numpy() {
-        let mut v = vec![4.0, 1.0, 3.0, 2.0];
-        let d = Distribution::of(&mut v);
-        assert_eq!((d.mean, d.p50, d.max), (2.5, 2.5, 4.0));
-        assert!((d.p99 - 3.97).abs() < 1e-12);
-        assert_eq!(Distribution::of(&mut []).p50, 0.0);
+    fn step_times_are_exact_hundredths() {
+        let mut counts = ValueCounts::default();
+        for ms in [4.0, 1.0, 3.0, 2.0, 265.42] {
+            counts.add((ms * 100.0_f64).round() as u64);
+        }
+        let d = Distribution::of(&counts, 100.0);
+        assert_eq!((d.p50, d.max), (3.0, 265.42));
+        assert!((d.mean - 275.42 / 5.0).abs() < 1e-12);
+        assert!((d.p99 - (4.0 + (265.42 - 4.0) * 0.96)).abs() < 1e-9);
+        assert_eq!(Distribution::of(&ValueCounts::default(), 100.0).p50, 0.0);
     }
 }
