@@ -54,7 +54,10 @@ impl Breakdown {
 
     /// Σ of all values.
     pub fn total(&self) -> u128 {
-        self.entries.iter().map(|(_, v)| v).sum()
+        // Saturating: terms of a batch beyond what `limits` admits must not wrap.
+        self.entries
+            .iter()
+            .fold(0u128, |sum, (_, v)| sum.saturating_add(*v))
     }
 
     /// Adds every entry of `other` into `self` (the debug logger's `dst[k] = dst.get(k, 0) + v`).

@@ -92,8 +92,16 @@ impl Case {
     pub fn answer(&self, spec: &ModelSpec) -> Result<CaseAnswer, ModelError> {
         let model = PerfModel::vllm_exact_lenient(spec, &self.deployment()?);
         let ctx = self.context();
+        crate::limits::check_batch(&ctx)?;
         let [flops, read_bytes, write_bytes] =
             Metric::ALL.map(|m| model.breakdown(m, &ctx, self.per_gpu));
+        for (what, breakdown) in [
+            ("flops", &flops),
+            ("read_bytes", &read_bytes),
+            ("write_bytes", &write_bytes),
+        ] {
+            crate::limits::fits_u64(what, breakdown.total())?;
+        }
         Ok(CaseAnswer {
             id: self.id.clone(),
             components: model.component_types().collect(),

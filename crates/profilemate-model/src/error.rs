@@ -50,6 +50,14 @@ pub enum ModelError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A batch or a result is beyond what the model's arithmetic admits
+    /// ([`crate::limits`]).
+    BeyondLimits {
+        /// What (`the step's tokens`, `the flops total`, …).
+        what: String,
+        /// By how much, and what to check.
+        reason: String,
+    },
     /// No preset has this name.
     UnknownPreset {
         /// The name given.
@@ -99,6 +107,7 @@ impl fmt::Display for ModelError {
             ModelError::InvalidSetting { setting, reason } => {
                 write!(f, "invalid --{setting}: {reason}")
             }
+            ModelError::BeyondLimits { what, reason } => write!(f, "{what} {reason}"),
             ModelError::UnknownPreset { name, available } => write!(
                 f,
                 "no model preset named `{name}` (available: {})",

@@ -53,6 +53,7 @@ pub mod hardware;
 pub mod hf_cache;
 pub mod hf_config;
 pub mod kv;
+pub mod limits;
 pub mod logging;
 pub mod model;
 pub mod model_name;

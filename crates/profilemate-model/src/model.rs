@@ -34,6 +34,7 @@ impl PerfModel {
     /// Builds the components vLLM 0.32 would instantiate for `spec` run as `deployment`. A
     /// model with no buildable component is an error naming every reason.
     pub fn vllm_exact(spec: &ModelSpec, deployment: &Deployment) -> Result<Self, ModelError> {
+        spec.check_limits()?;
         let model = Self::vllm_exact_lenient(spec, deployment);
         if model.components.is_empty() {
             return Err(ModelError::NoComponents {

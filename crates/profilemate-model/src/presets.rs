@@ -207,7 +207,7 @@ pub fn config(name: &str) -> Result<HfConfig, ModelError> {
 
 /// The [`ModelSpec`] of a preset.
 pub fn spec(name: &str) -> Result<ModelSpec, ModelError> {
-    Ok(ModelSpec::from_config(&config(name)?))
+    ModelSpec::try_from_config(&config(name)?)
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Reads a model directory or `config.json` file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Ok(Self::from_config(&HfConfig::load(path)?))
+        Self::try_from_config(&HfConfig::load(path)?)
     }
 
     /// Derives the spec from a loaded config.

@@ -58,11 +58,18 @@ impl KvSizingConfig {
         if !(self.gpu_memory_utilization > 0.0 && self.gpu_memory_utilization <= 1.0) {
             return bad("gpu-memory-utilization", "must be in (0, 1]");
         }
-        if self.max_model_len == 0 {
-            return bad("max-model-len", "must be at least 1");
+        let max = crate::limits::MAX_TOKENS;
+        if !(1..=max).contains(&self.max_model_len) {
+            return bad("max-model-len", &format!("must be between 1 and {max}"));
         }
-        if self.max_num_seqs == 0 {
-            return bad("max-num-seqs", "must be at least 1");
+        if !(1..=crate::limits::MAX_REQUESTS).contains(&self.max_num_seqs) {
+            return bad(
+                "max-num-seqs",
+                &format!("must be between 1 and {}", crate::limits::MAX_REQUESTS),
+            );
+        }
+        if self.max_num_batched_tokens > max {
+            return bad("max-num-batched-tokens", &format!("must be at most {max}"));
         }
         Ok(())
     }

@@ -50,6 +50,7 @@ impl KvLayout {
     }
 
     fn build(spec: &ModelSpec, d: &Deployment, per_gpu: bool) -> Result<Self, ModelError> {
+        spec.check_limits()?;
         let layers = positive(&spec.num_hidden_layers, "num_hidden_layers")?;
         let (tp, pp) = if per_gpu {
             (d.parallel.tp, d.parallel.pp)

@@ -143,9 +143,12 @@ impl Roofline {
         if ctx.total_num_tokens() == 0 {
             return Duration::ZERO;
         }
-        let mut total = self.efficiency.step_overhead + self.comm_time(ctx.total_num_tokens()).1;
+        let mut total = self
+            .efficiency
+            .step_overhead
+            .saturating_add(self.comm_time(ctx.total_num_tokens()).1);
         model.visit_components(ctx, &mut |name, totals| {
-            total += self.component(name, totals).time()
+            total = total.saturating_add(self.component(name, totals).time())
         });
         total
     }

@@ -90,12 +90,14 @@ pub struct StepRoofline {
 impl StepRoofline {
     /// Σ component times + collectives + overhead.
     pub fn time(&self) -> Duration {
-        self.component_time() + self.comm_time + self.overhead
+        self.component_time()
+            .saturating_add(self.comm_time)
+            .saturating_add(self.overhead)
     }
 
-    /// Σ component times.
+    /// Σ component times (saturating at [`Duration::MAX`], as each time does).
     pub fn component_time(&self) -> Duration {
-        self.components.iter().map(ComponentRoofline::time).sum()
+        saturating_sum(self.components.iter().map(ComponentRoofline::time))
     }
 
     /// FLOPs per GPU.
@@ -133,11 +135,12 @@ impl StepRoofline {
     /// components, collectives or the fixed overhead.
     pub fn bound(&self) -> Bound {
         let share = |b: Bound| -> Duration {
-            self.components
-                .iter()
-                .filter(|c| c.bound() == b)
-                .map(ComponentRoofline::time)
-                .sum()
+            saturating_sum(
+                self.components
+                    .iter()
+                    .filter(|c| c.bound() == b)
+                    .map(ComponentRoofline::time),
+            )
         };
         [
             (Bound::Compute, share(Bound::Compute)),
@@ -153,4 +156,9 @@ impl StepRoofline {
 
 fn ratio(num: f64, den: f64) -> f64 {
     if den > 0.0 { num / den } else { 0.0 }
+}
+
+/// Σ durations, saturating at [`Duration::MAX`] (a step time beyond it is already "never").
+fn saturating_sum(times: impl Iterator<Item = Duration>) -> Duration {
+    times.fold(Duration::ZERO, Duration::saturating_add)
 }

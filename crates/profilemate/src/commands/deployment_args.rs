@@ -78,7 +78,7 @@ impl DeploymentArgs {
             (None, Some(path)) => (path.display().to_string(), load_config("--config", path)?),
             (None, None) => (DEFAULT_MODEL.to_owned(), load_model(DEFAULT_MODEL)?),
         };
-        let spec = ModelSpec::from_config(&config);
+        let spec = ModelSpec::try_from_config(&config)?;
         let deployment = Deployment {
             dtype: resolve_dtype(&self.dtype, &spec)?,
             kv_cache_dtype: self.kv_cache_dtype.parse::<KvCacheDtype>()?,

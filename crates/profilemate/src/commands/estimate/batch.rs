@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use profilemate_model::ExecutionContext;
+use profilemate_model::limits::{self, MAX_REQUESTS, MAX_TOKENS};
 
 /// Builds the step's context: prefills first, then decodes, in flag order.
 pub(crate) fn context(prefills: &[String], decodes: &[String]) -> anyhow::Result<ExecutionContext> {
@@ -23,6 +24,7 @@ pub(crate) fn context(prefills: &[String], decodes: &[String]) -> anyhow::Result
             "the batch is empty: give at least one --prefill TOKENS[@CONTEXT] or --decode COUNT@CONTEXT"
         );
     }
+    limits::check_batch(&ctx).context("--prefill/--decode")?;
     Ok(ctx)
 }
 
@@ -49,8 +51,8 @@ fn parse_decode(spec: &str) -> anyhow::Result<(u64, u64)> {
         bail!("expected COUNT@CONTEXT, e.g. 255@4000");
     };
     let count = positive(count, "COUNT")?;
-    if count > 1_000_000 {
-        bail!("COUNT {count} is more requests than any step schedules (at most 1000000)");
+    if count > MAX_REQUESTS {
+        bail!("COUNT {count} is more requests than any step schedules (at most {MAX_REQUESTS})");
     }
     Ok((count, positive(context_len, "CONTEXT")?))
 }
@@ -62,6 +64,11 @@ fn positive(text: &str, what: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("{what} must be a positive integer, got `{text}`"))?;
     if value == 0 {
         bail!("{what} must be at least 1");
+    }
+    if value > MAX_TOKENS {
+        bail!(
+            "{what} {value} is more tokens than any step or context holds (at most {MAX_TOKENS})"
+        );
     }
     Ok(value)
 }

@@ -24,7 +24,7 @@ pub(crate) fn run(args: &EstimateArgs) -> anyhow::Result<ExitCode> {
     let model = PerfModel::vllm_exact(&setup.spec, &setup.deployment)
         .with_context(|| format!("cannot estimate {}", setup.label))?;
     let ctx: ExecutionContext = batch::context(&args.prefill, &args.decode)?;
-    let estimate = report::Estimate::compute(&setup, &model, &ctx);
+    let estimate = report::Estimate::compute(&setup, &model, &ctx)?;
     let roofline = args.roofline.build(&setup)?;
     let corrected = roofline::corrected_model(args, &setup)?;
     let step = roofline.as_ref().map(|r| match &corrected {

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use profilemate_model::{Breakdown, ExecutionContext, Metric, PerfModel};
+use profilemate_model::limits;
+use profilemate_model::{Breakdown, ExecutionContext, Metric, ModelError, PerfModel};
 use serde_json::{Value, json};
 
 use crate::commands::deployment_args::Setup;
@@ -23,19 +24,26 @@ const TITLES: [(&str, &str, &str); 3] = [
 ];
 
 impl<'a> Estimate<'a> {
-    /// Computes the breakdowns.
+    /// Computes the breakdowns; fails when a total is beyond 2^64 (the JSON and the table
+    /// print integers up to it).
     pub(crate) fn compute(
         setup: &'a Setup,
         model: &'a PerfModel,
         ctx: &'a ExecutionContext,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ModelError> {
+        let estimate = Self {
             setup,
             model,
             ctx,
             per_gpu: Metric::ALL.map(|m| model.breakdown(m, ctx, true)),
             whole: Metric::ALL.map(|m| model.breakdown(m, ctx, false)),
+        };
+        for set in [&estimate.per_gpu, &estimate.whole] {
+            for (breakdown, (_, key, _)) in set.iter().zip(TITLES) {
+                limits::fits_u64(key, breakdown.total())?;
+            }
         }
+        Ok(estimate)
     }
 
     /// The human table.

@@ -78,7 +78,7 @@ impl KvArgs {
         if !self.lens.is_empty() {
             return self.lens.iter().copied().filter(|&l| l > 0).collect();
         }
-        let mut lens: Vec<u64> = std::iter::successors(Some(1024u64), |l| Some(l * 2))
+        let mut lens: Vec<u64> = std::iter::successors(Some(1024u64), |l| l.checked_mul(2))
             .take_while(|&l| l < max_model_len)
             .collect();
         lens.push(max_model_len);
