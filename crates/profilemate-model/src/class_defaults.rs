@@ -33,6 +33,7 @@ fn text_model_type(parent: &str) -> &str {
     match parent {
         "llama4" => "llama4_text",
         "gemma3" => "gemma3_text",
+        "gemma4" => "gemma4_text",
         other => other,
     }
 }
@@ -55,6 +56,7 @@ fn apply_rules(map: &mut ConfigMap, model_type: &str) {
             default_layer_types(map, |i| (i + 1) % 2 != 0);
         }
         "deepseek_v2" | "deepseek_v3" => deepseek_mla_defaults(map, model_type),
+        "gemma4_text" => gemma4_text(map),
         _ => {}
     }
 }
@@ -148,6 +150,36 @@ fn default_layer_types(map: &mut ConfigMap, is_sliding: impl Fn(u64) -> bool) {
         })
         .collect();
     map.insert("layer_types".into(), Value::Array(types));
+}
+
+/// `Gemma4TextConfig.__post_init__` (transformers 5.19): class defaults, the 5:1 default layer
+/// pattern, a last layer forced to `full_attention`, the halved window of fully bidirectional
+/// models, then the per-layer overrides of the full-attention layers
+/// ([`crate::per_layer::gemma4_per_layer_config`]).
+fn gemma4_text(map: &mut ConfigMap) {
+    for (key, value) in [
+        ("sliding_window", json!(512)),
+        ("head_dim", json!(256)),
+        ("num_key_value_heads", json!(4)),
+        ("attention_k_eq_v", json!(false)),
+    ] {
+        set_default(map, key, value);
+    }
+    if map
+        .get("use_bidirectional_attention")
+        .and_then(Value::as_str)
+        == Some("all")
+        && let Some(window) = map.get("sliding_window").and_then(Value::as_i64)
+    {
+        map.insert("sliding_window".into(), json!(window.div_euclid(2) + 1));
+    }
+    default_layer_types(map, |i| (i + 1) % 6 != 0);
+    if let Some(Value::Array(types)) = map.get_mut("layer_types")
+        && let Some(last) = types.last_mut()
+    {
+        *last = Value::from("full_attention");
+    }
+    crate::per_layer::gemma4_per_layer_config(map);
 }
 
 fn deepseek_mla_defaults(map: &mut ConfigMap, model_type: &str) {

@@ -58,6 +58,7 @@ pub mod logging;
 pub mod model;
 pub mod model_name;
 pub mod parallel;
+mod per_layer;
 pub mod presets;
 pub mod pynum;
 pub mod quant;

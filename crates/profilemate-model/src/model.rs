@@ -45,9 +45,10 @@ impl PerfModel {
     }
 
     /// Like [`PerfModel::vllm_exact`], but a model with no component is returned empty (vLLM's
-    /// `is_enabled()` is then false), as the golden cases need.
+    /// `is_enabled()` is then false), as the golden cases need. The deployment is first
+    /// resolved as vLLM resolves it ([`Deployment::resolved_for`]).
     pub fn vllm_exact_lenient(spec: &ModelSpec, deployment: &Deployment) -> Self {
-        let (components, skipped) = build_components(spec, deployment);
+        let (components, skipped) = build_components(spec, &deployment.resolved_for(spec));
         Self {
             components,
             skipped,

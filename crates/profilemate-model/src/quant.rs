@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+use crate::dtype::KvCacheDtype;
+use crate::field::truthy;
 use crate::hf_config::{ConfigMap, HfConfig};
 use crate::pynum::Num;
 
@@ -63,6 +65,59 @@ pub fn quantization_config(config: &HfConfig) -> Option<&ConfigMap> {
             .and_then(Value::as_object)
             .and_then(own_quantization_config)
     })
+}
+
+/// The KV-cache dtype a ModelOpt checkpoint declares, which vLLM 0.32 uses for
+/// `--kv-cache-dtype auto`: `resolve_kv_cache_dtype_string` → `get_kv_cache_quant_algo_string`
+/// (vllm/utils/torch_utils.py), reading the root `quantization_config` after
+/// `_normalize_quantization_config` set its `quant_method`. Only a method starting with
+/// `modelopt` is read; the first truthy of `quantization.kv_cache_scheme`, `kv_cache_scheme`,
+/// `quantization.kv_cache_quant_algo`, `kv_cache_quant_algo` decides: a `{dynamic: false,
+/// num_bits: 8, type: float}` scheme is `fp8`, a 4-bit float scheme `nvfp4`, the strings `fp8` /
+/// `nvfp4` (any case) are `fp8_e4m3` / `nvfp4`; anything else, or nothing, leaves `auto`.
+pub fn checkpoint_kv_cache_dtype(config: &HfConfig) -> Option<KvCacheDtype> {
+    let quant = config
+        .root()
+        .get("quantization_config")
+        .and_then(Value::as_object)?;
+    if !normalized_method(quant).starts_with("modelopt") {
+        return None;
+    }
+    let inner = quant
+        .get("quantization")
+        .and_then(Value::as_object)
+        .unwrap_or(quant);
+    let algo = [
+        inner.get("kv_cache_scheme"),
+        quant.get("kv_cache_scheme"),
+        inner.get("kv_cache_quant_algo"),
+        quant.get("kv_cache_quant_algo"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|v| truthy(v))?;
+    let name = match algo {
+        Value::Object(scheme) => {
+            let is = |key: &str, want: Value| scheme.get(key) == Some(&want);
+            if is("dynamic", Value::Bool(false))
+                && is("num_bits", 8.into())
+                && is("type", "float".into())
+            {
+                "fp8"
+            } else if is("num_bits", 4.into()) && is("type", "float".into()) {
+                "nvfp4"
+            } else {
+                return None;
+            }
+        }
+        Value::String(s) => match s.to_lowercase().as_str() {
+            "fp8" => "fp8_e4m3",
+            "nvfp4" => "nvfp4",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    name.parse().ok()
 }
 
 fn own_quantization_config(map: &ConfigMap) -> Option<&ConfigMap> {

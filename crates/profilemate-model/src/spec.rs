@@ -3,17 +3,20 @@
 //!
 //! Mirrors the getters of `ModelArchConfigConvertorBase` (and the Falcon, DBRX, Nemotron-NAS,
 //! Mamba-family and Zamba2 convertors) in `vllm/transformers_utils/model_arch_config_convertor.py`,
-//! `ModelConfig.get_sliding_window` and the FFN parsers of `vllm/v1/metrics/perf.py`.
+//! `ModelConfig.get_sliding_window` and the FFN parsers of `vllm/v1/metrics/perf.py`. Head size and
+//! KV heads of configs whose layers differ (Gemma 4) collapse with `max` as
+//! `ModelArchitectureConfig.from_layers` does (see [`crate::per_layer`]).
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::dtype::Dtype;
+use crate::dtype::{Dtype, KvCacheDtype};
 use crate::error::ModelError;
 use crate::field::{Field, FieldIssue, coerce_int, first_present, or_default, required, truthy};
 use crate::hf_config::{ConfigMap, HfConfig};
-use crate::quant::derive_quantization_method;
+use crate::per_layer;
+use crate::quant::{checkpoint_kv_cache_dtype, derive_quantization_method};
 
 /// The model types vLLM 0.32 treats as DeepSeek-style MLA (`is_deepseek_mla`).
 const MLA_MODEL_TYPES: &[&str] = &[
@@ -113,6 +116,9 @@ pub struct ModelSpec {
     pub ffn: FfnDims,
     /// The quantization method vLLM derives, if any.
     pub quantization: Option<String>,
+    /// The KV-cache dtype a ModelOpt checkpoint declares (`kv_cache_quant_algo` /
+    /// `kv_cache_scheme`), which vLLM uses for `--kv-cache-dtype auto`.
+    pub checkpoint_kv_cache_dtype: Option<KvCacheDtype>,
     /// The dtype the checkpoint declares (`torch_dtype` / `dtype`).
     pub config_dtype: Option<Dtype>,
     /// `max_position_embeddings`, when present.
@@ -136,14 +142,15 @@ impl ModelSpec {
             vocab_size: or_default(text, "vocab_size", 0),
             hidden_size: or_default(text, "hidden_size", 0),
             num_attention_heads: required(text, "num_attention_heads"),
-            num_key_value_heads: total_num_kv_heads(config),
-            head_dim: head_size(config, is_mla),
+            num_key_value_heads: per_layer::collapse(text, |t| total_num_kv_heads(config, t)),
+            head_dim: per_layer::collapse(text, |t| head_size(config, t, is_mla)),
             sliding_window: sliding_window(text),
             layer_types: layer_types(text),
             is_mla,
             mla: mla_dims(text),
             ffn: ffn_dims(config, &num_hidden_layers, &num_experts),
             quantization: derive_quantization_method(config),
+            checkpoint_kv_cache_dtype: checkpoint_kv_cache_dtype(config),
             config_dtype: config_dtype(config),
             max_position_embeddings: text.get("max_position_embeddings").and_then(Value::as_u64),
             num_hidden_layers,
@@ -190,8 +197,8 @@ fn is_deepseek_mla(text: &ConfigMap) -> bool {
     false
 }
 
-fn total_num_kv_heads(config: &HfConfig) -> Field {
-    let text = config.text();
+/// `get_total_num_kv_heads` of one layer's text config `text`.
+fn total_num_kv_heads(config: &HfConfig, text: &ConfigMap) -> Field {
     match config.model_type().unwrap_or("") {
         "falcon" | "RefinedWeb" | "RefinedWebModel" => falcon_kv_heads(text),
         "dbrx" => dbrx_kv_heads(text),
@@ -250,8 +257,8 @@ fn nemotron_nas_kv_heads(text: &ConfigMap) -> Field {
     Ok(heads.div_euclid(group))
 }
 
-fn head_size(config: &HfConfig, is_mla: bool) -> Field {
-    let text = config.text();
+/// `get_head_size` of one layer's text config `text`.
+fn head_size(config: &HfConfig, text: &ConfigMap, is_mla: bool) -> Field {
     if is_mla {
         if text.contains_key("compress_ratios") {
             return required(text, "head_dim");

@@ -38,6 +38,19 @@ impl Deployment {
         self.dtype.size()
     }
 
+    /// The deployment as vLLM 0.32 builds it for `spec`: `--kv-cache-dtype auto` becomes the
+    /// cache dtype the checkpoint declares, if any (`resolve_kv_cache_dtype_string` in
+    /// `EngineArgs.create_engine_config`, vllm/engine/arg_utils.py).
+    pub fn resolved_for(&self, spec: &ModelSpec) -> Deployment {
+        let mut resolved = self.clone();
+        if let (KvCacheDtype::Auto, Some(declared)) =
+            (&self.kv_cache_dtype, &spec.checkpoint_kv_cache_dtype)
+        {
+            resolved.kv_cache_dtype = declared.clone();
+        }
+        resolved
+    }
+
     /// Bytes per KV-cache element.
     pub fn cache_byte_size(&self) -> u64 {
         self.kv_cache_dtype.size(self.dtype)
