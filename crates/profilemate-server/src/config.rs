@@ -157,17 +157,24 @@ impl LogTarget {
     pub fn new(writer: impl Write + Send + 'static) -> Self {
         LogTarget(Arc::new(Mutex::new(Box::new(writer))))
     }
+}
 
-    /// Writes `text` as is; write errors are dropped (logging never stops the server).
-    pub(crate) fn write(&self, text: &str) {
+/// Writes through to the shared writer. The engine's logger drops lines after a write error
+/// (logging never stops the server).
+impl Write for LogTarget {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = w.write_all(text.as_bytes());
+        w.write(buf)
     }
 
-    /// Flushes the writer.
-    pub(crate) fn flush(&self) {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = w.flush();
+        w.write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        w.flush()
     }
 }
 

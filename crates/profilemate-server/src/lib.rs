@@ -59,7 +59,6 @@ server.shutdown().await?;
 mod config;
 mod engine;
 mod error;
-mod logs;
 mod metrics;
 pub mod protocol;
 mod routes;

@@ -4,21 +4,20 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use profilemate_metrics::Registry;
 use profilemate_metrics::mfu::MfuExporter;
 use profilemate_metrics::offload::{OffloadExporter, OffloadSpec};
 use profilemate_metrics::registry::EngineLabels;
-use profilemate_model::cudagraph::{CaptureSizeSettings, capture_sizes};
-use profilemate_sim::{EngineConfig, KvTransferLogger, StatsLogger};
+use profilemate_sim::EngineConfig;
+use profilemate_sim::vllm_log::{self, CudaGraphLog, EngineLogSettings, LogClock, Logger};
 
 use crate::config::{LogConfig, ServerConfig, Timing};
-use crate::engine::logging::{CudaGraphLog, EngineLogs, later};
+use crate::engine::logging::{EngineLogs, later};
 use crate::engine::status::EngineStatus;
 use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
 use crate::error::ServeError;
-use crate::logs::Logger;
 use crate::metrics::ServerMetrics;
 use crate::state::{AppState, ServerInfo};
 use crate::timer::{MfuTap, StepTiming};
@@ -166,37 +165,19 @@ fn engine_logs(
     mfu: Option<MfuTap>,
 ) -> Option<EngineLogs> {
     let target = logging.target.clone()?;
-    let device = logging.device.clone();
-    let stats = engine_mode.then(|| StatsLogger::new(0, &device, Duration::ZERO));
-    let offloading = engine_mode && engine.kv_offload.is_some();
-    let kv_transfer = offloading.then(KvTransferLogger::new);
-    let cudagraph = (engine_mode && logging.cudagraph_metrics).then(|| cudagraph_log(engine));
-    Some(EngineLogs {
-        logger: Logger::new(target),
+    let cudagraph = engine_mode && logging.cudagraph_metrics;
+    let settings = EngineLogSettings {
         iteration_details: logging.iteration_details,
-        device,
-        stats,
-        kv_transfer,
-        cudagraph,
-        mfu,
+        device: logging.device.clone(),
+        stats: engine_mode,
+        kv_transfer: engine_mode && engine.kv_offload.is_some(),
+        cudagraph: cudagraph.then(|| CudaGraphLog::for_engine(engine)),
+        mfu: mfu.as_ref().map(MfuTap::log),
+    };
+    let logger = Logger::new(target, LogClock::Wall, std::process::id());
+    Some(EngineLogs {
+        lines: vllm_log::EngineLogs::new(logger, settings),
         interval: logging.stats_interval,
         next_due: later(Instant::now(), logging.stats_interval),
-        last_virtual: Duration::ZERO,
-        steps: 0,
     })
-}
-
-/// The CUDA-graph table's header: the mode and the capture sizes vLLM resolves.
-fn cudagraph_log(engine: &EngineConfig) -> CudaGraphLog {
-    let mode = engine.cudagraph.mode;
-    let settings = CaptureSizeSettings {
-        num_speculative_tokens: engine.decode_query_len() - 1,
-        capture_sizes: engine.cudagraph.capture_sizes.clone(),
-        ..CaptureSizeSettings::new(mode, engine.max_num_seqs, engine.max_num_batched_tokens)
-    };
-    CudaGraphLog {
-        mode,
-        capture_sizes: capture_sizes(&settings).unwrap_or_default(),
-        stats: Default::default(),
-    }
 }

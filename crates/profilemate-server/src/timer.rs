@@ -5,12 +5,11 @@
 //! The MFU path computes the step's `PerfStats` as `get_step_perf_stats_per_gpu` does
 //! (vllm/v1/metrics/perf.py, vLLM 0.32), on the unpadded batch as vLLM counts it.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
-use profilemate_model::logging::MfuAccumulator;
 use profilemate_model::{ExecutionContext, PerfModel};
+use profilemate_sim::vllm_log::MfuLog;
 use profilemate_sim::{AffineStepTimer, RooflineTimer, StepBatch, StepTimer};
 
 /// Step time = the roofline's time of the (padded) batch on one GPU of the deployment
@@ -44,37 +43,29 @@ impl StepTimer for RooflineStepTimer {
     }
 }
 
-/// Where step FLOPs and bytes go: the Prometheus counters and the MFU log accumulator.
+/// Where step FLOPs and bytes go: the Prometheus counters and the MFU log line.
 #[derive(Debug, Clone)]
 pub(crate) struct MfuTap {
     exporter: MfuExporter,
-    accumulator: Arc<Mutex<MfuAccumulator>>,
+    log: MfuLog,
 }
 
 impl MfuTap {
     pub(crate) fn new(exporter: MfuExporter) -> Self {
-        let accumulator = Arc::new(Mutex::new(MfuAccumulator::new(false)));
         MfuTap {
             exporter,
-            accumulator,
+            log: MfuLog::new(),
         }
     }
 
     fn observe(&self, stats: &profilemate_model::PerfStats) {
         let _ = self.exporter.observe(stats, 0);
-        self.lock().observe(stats);
+        self.log.observe(stats);
     }
 
-    /// The MFU line for the interval `elapsed`, if anything was counted (`PerfMetricsLogging`).
-    pub(crate) fn log_line(&self, elapsed: Duration) -> Option<String> {
-        let lines = self.lock().log("Engine 000: ", elapsed)?;
-        lines.into_iter().next()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MfuAccumulator> {
-        self.accumulator
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The MFU line's accumulator, for the log.
+    pub(crate) fn log(&self) -> MfuLog {
+        self.log.clone()
     }
 }
 

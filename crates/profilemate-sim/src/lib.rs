@@ -22,6 +22,8 @@ equal seeds give equal runs. CUDA-graph padding comes from the model crate's dis
 - [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, and [`StatsLogger`]
   (a sink) produces its periodic [`StatsLine`], so simulated logs read like vLLM's and real
   vLLM logs can be compared with simulated ones.
+- [`vllm_log`] writes them as a vLLM 0.32 server log (envelope, startup lines, interval lines),
+  stamped by the wall clock (`sim serve`) or by virtual time (`sim run --log-file`).
 - [`FixedTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
 - [`KvOffloadConfig`] (in [`EngineConfig::kv_offload`]) turns on KV offloading to CPU memory,
   vLLM's `OffloadingConnector`: prompt chunks are stored as they are computed, prefixes the GPU
@@ -117,6 +119,7 @@ mod spec_decode;
 mod state;
 mod stats_log;
 mod step_timer;
+pub mod vllm_log;
 
 pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
 pub use config::EngineConfig;

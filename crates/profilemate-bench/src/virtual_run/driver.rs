@@ -171,13 +171,15 @@ pub(crate) struct Driven {
 }
 
 /// Sends `outgoing` (in send order) to `sim` with at most `max_concurrency` in flight and
-/// runs the engine until every sent request has finished.
+/// runs the engine until every sent request has finished; `observer` sees every engine event
+/// after the client does.
 pub(crate) fn drive<T: StepTimer>(
     sim: &mut Simulation<T>,
     outgoing: Vec<Outgoing>,
     max_concurrency: Option<usize>,
     progress: Option<ProgressReporter>,
     cancel: Option<CancelToken>,
+    observer: &mut dyn EngineSink,
 ) -> Driven {
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
@@ -200,13 +202,15 @@ pub(crate) fn drive<T: StepTimer>(
         let Some(until) = client.next_stop(queue.peek().map(|o| o.send_at)) else {
             break;
         };
-        client.sim.run_until(until, &mut client.sink);
+        client
+            .sim
+            .run_until(until, &mut (&mut client.sink, &mut *observer));
         if client.sink.stopped {
             break;
         }
     }
     if !client.sink.stopped {
-        client.sim.run(&mut client.sink);
+        client.sim.run(&mut (&mut client.sink, &mut *observer));
     }
     if let Some(p) = &client.sink.progress {
         p.emit(client.sim.now());

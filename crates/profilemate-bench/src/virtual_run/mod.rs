@@ -13,7 +13,7 @@ mod records;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use profilemate_sim::{EngineConfig, Request, Simulation, StepTimer};
+use profilemate_sim::{EngineConfig, EngineSink, Request, Simulation, StepTimer};
 
 use crate::cancel::CancelToken;
 use crate::clock::Civil;
@@ -59,6 +59,7 @@ pub fn run_virtual<T: StepTimer>(
         model_id,
         &EventSink::discard(),
         &CancelToken::never(),
+        &mut (),
     )
 }
 
@@ -69,6 +70,10 @@ pub fn run_virtual<T: StepTimer>(
 /// When `cancel` is cancelled (stop or abort alike: virtual time has nothing to wait for) the
 /// simulation stops at once: requests finished are reported, those in the engine count as
 /// interrupted, the rest as not sent, and the report is marked interrupted.
+///
+/// `observer` sees every engine event too (e.g. a
+/// [`VirtualLog`](profilemate_sim::vllm_log::VirtualLog) writing the engine's vLLM log);
+/// `&mut ()` for none.
 pub fn run_virtual_with_events<T: StepTimer>(
     config: &BenchConfig,
     engine: EngineConfig,
@@ -76,6 +81,7 @@ pub fn run_virtual_with_events<T: StepTimer>(
     model_id: &str,
     events: &EventSink,
     cancel: &CancelToken,
+    observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, BenchError> {
     config.validate()?;
     let tokenizer = WordTokenizer::default();
@@ -91,6 +97,7 @@ pub fn run_virtual_with_events<T: StepTimer>(
         config.max_concurrency,
         Some(progress),
         Some(cancel.clone()),
+        observer,
     );
     let report = assemble(config, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;

@@ -193,7 +193,7 @@ impl Hub {
             e.ticket.close(Status::Aborted);
         }
         self.status.set_live(0);
-        if let Some(logs) = &self.logs {
+        if let Some(logs) = &mut self.logs {
             logs.flush();
         }
     }

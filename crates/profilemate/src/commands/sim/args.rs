@@ -17,6 +17,59 @@ use profilemate_sim::{FixedTiming, KvOffloadConfig, SpecDecodeConfig};
 
 use super::engine_args::{Engine, EngineArgs};
 
+/// The engine's vLLM log lines, as `vllm serve` spells their flags (`sim serve` and `sim run`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LogArgs {
+    /// Log one `Iteration(N): …` line per engine step.
+    #[arg(long)]
+    pub(crate) enable_logging_iteration_details: bool,
+    /// Count the `vllm:estimated_*` MFU counters and log the MFU line.
+    #[arg(long)]
+    pub(crate) enable_mfu_metrics: bool,
+    /// Log the CUDA-graph table each interval.
+    #[arg(long)]
+    pub(crate) cudagraph_metrics: bool,
+    /// Seconds between periodic stats lines (vLLM's VLLM_LOG_STATS_INTERVAL).
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) log_stats_interval: f64,
+}
+
+impl LogArgs {
+    /// `--log-stats-interval` as a duration (> 0).
+    pub(crate) fn interval(&self) -> anyhow::Result<Duration> {
+        Duration::try_from_secs_f64(self.log_stats_interval)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| {
+                format!(
+                    "--log-stats-interval must be > 0 s, got {}",
+                    self.log_stats_interval
+                )
+            })
+    }
+
+    /// The boolean flags given, spelled as vLLM's `non-default args` line spells them.
+    pub(crate) fn flags_given(&self) -> Vec<&'static str> {
+        [
+            (self.enable_mfu_metrics, "enable_mfu_metrics"),
+            (
+                self.enable_logging_iteration_details,
+                "enable_logging_iteration_details",
+            ),
+            (self.cudagraph_metrics, "cudagraph_metrics"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// The first boolean flag given, as typed (`--enable-mfu-metrics`).
+    pub(crate) fn first_flag_given(&self) -> Option<String> {
+        let name = *self.flags_given().first()?;
+        Some(format!("--{}", name.replace('_', "-")))
+    }
+}
+
 /// `profilemate sim serve` flags.
 #[derive(Debug, Args)]
 pub(crate) struct SimServeArgs {
@@ -56,18 +109,8 @@ pub(crate) struct SimServeArgs {
     /// Speculative decoding: probability that each draft token is accepted.
     #[arg(long, default_value_t = 0.7)]
     pub(crate) spec_acceptance_rate: f64,
-    /// Log one `Iteration(N): …` line per engine step.
-    #[arg(long)]
-    pub(crate) enable_logging_iteration_details: bool,
-    /// Count the `vllm:estimated_*` MFU counters and log the MFU line.
-    #[arg(long)]
-    pub(crate) enable_mfu_metrics: bool,
-    /// Log the CUDA-graph table each interval.
-    #[arg(long)]
-    pub(crate) cudagraph_metrics: bool,
-    /// Seconds between periodic stats lines (vLLM's VLLM_LOG_STATS_INTERVAL).
-    #[arg(long, default_value_t = 10.0)]
-    pub(crate) log_stats_interval: f64,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
     /// Don't write vLLM-format log lines to stderr.
     #[arg(long)]
     pub(crate) disable_log_stats: bool,
@@ -157,23 +200,14 @@ impl SimServeArgs {
     }
 
     fn logging(&self) -> anyhow::Result<LogConfig> {
-        let interval = Duration::try_from_secs_f64(self.log_stats_interval)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .with_context(|| {
-                format!(
-                    "--log-stats-interval must be > 0 s, got {}",
-                    self.log_stats_interval
-                )
-            })?;
         let target =
             (!self.disable_log_stats).then(|| LogTarget::new(BufWriter::new(std::io::stderr())));
         Ok(LogConfig {
             target,
-            stats_interval: interval,
-            iteration_details: self.enable_logging_iteration_details,
-            mfu_metrics: self.enable_mfu_metrics,
-            cudagraph_metrics: self.cudagraph_metrics,
+            stats_interval: self.log.interval()?,
+            iteration_details: self.log.enable_logging_iteration_details,
+            mfu_metrics: self.log.enable_mfu_metrics,
+            cudagraph_metrics: self.log.cudagraph_metrics,
             ..LogConfig::default()
         })
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 mod engine_args;
+mod log_file;
 mod run;
 
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 //! simulated engine in virtual time instead of over HTTP — a capacity plan in seconds.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -10,8 +11,11 @@ use clap::Args;
 use profilemate_bench::virtual_run::{VirtualRun, run_virtual_with_events};
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
+use profilemate_sim::vllm_log::MfuTimer;
 
+use super::args::LogArgs;
 use super::engine_args::{Engine, EngineArgs};
+use super::log_file::EngineLog;
 use crate::commands::bench::{EndpointArgs, WorkloadArgs, bench_config, finish};
 
 /// `profilemate sim run` flags: the engine's, then the workload's.
@@ -21,6 +25,12 @@ pub(crate) struct SimRunArgs {
     pub(crate) engine: EngineArgs,
     #[command(flatten)]
     pub(crate) workload: WorkloadArgs,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+    /// Write the engine's vLLM server log here, stamped in virtual time from 2026-01-01
+    /// 00:00:00 UTC (read it with `profilemate analyze log`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
@@ -28,6 +38,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let config = bench_config(&EndpointArgs::for_sim(&args.workload)?, &args.workload)
         .context("invalid sim run workload")?;
     let engine = args.engine.resolve(config.seed)?;
+    let (mut log, mfu) = EngineLog::open(&args.log, args.log_file.as_deref(), &engine)?;
     let mut out = std::io::stdout().lock();
     describe(&mut out, &engine)?;
     let started = Instant::now();
@@ -45,16 +56,23 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     // Ctrl-C (or SIGTERM) stops the simulation at once; what was simulated is reported.
     let (canceller, token) = cancel_pair();
     crate::commands::interrupt::spawn_handler_thread(canceller);
+    let mut no_log = ();
+    let observer: &mut dyn profilemate_sim::EngineSink = match &mut log {
+        Some(log) => &mut log.sink,
+        None => &mut no_log,
+    };
     let result = run_virtual_with_events(
         &config,
         engine.config,
-        engine.timer,
+        MfuTimer::new(engine.timer, mfu),
         &label,
         &events,
         &token,
+        observer,
     );
     drop(events);
     let _ = printer.join();
+    let log_path = log.map(EngineLog::finish).transpose()?;
     let VirtualRun { report, num_steps } = result?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -64,6 +82,9 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         report.duration,
         started.elapsed().as_secs_f64()
     )?;
+    if let Some(path) = log_path {
+        writeln!(out, "Wrote the engine's vLLM log to {}.", path.display())?;
+    }
     drop(out);
     finish(&config, &report)
 }

@@ -1,0 +1,70 @@
+//! Provides [`MfuLog`], the MFU line's accumulator shared by the step timer that counts each
+//! step's FLOPs and bytes and the log that writes the line, and [`MfuTimer`], the roofline step
+//! timer that feeds it.
+//!
+//! The step's `PerfStats` are computed as `get_step_perf_stats_per_gpu` does
+//! (vllm/v1/metrics/perf.py, vLLM 0.32), on the unpadded batch as vLLM counts it; the line is
+//! `PerfMetricsLogging.log`'s.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use profilemate_model::logging::MfuAccumulator;
+use profilemate_model::{ExecutionContext, PerfModel, PerfStats};
+
+use crate::batch::StepBatch;
+use crate::roofline_timer::RooflineTimer;
+use crate::step_timer::StepTimer;
+
+/// The FLOPs and bytes counted since the last MFU line (a shared handle: clones count into
+/// the same interval).
+#[derive(Debug, Clone, Default)]
+pub struct MfuLog(Arc<Mutex<MfuAccumulator>>);
+
+impl MfuLog {
+    /// An empty interval.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one step.
+    pub fn observe(&self, stats: &PerfStats) {
+        self.lock().observe(stats);
+    }
+
+    /// The MFU line for the interval `elapsed`, if anything was counted; starts a new interval.
+    pub fn log_line(&self, elapsed: Duration) -> Option<String> {
+        let lines = self.lock().log("Engine 000: ", elapsed)?;
+        lines.into_iter().next()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MfuAccumulator> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A [`RooflineTimer`] that also counts each step into an [`MfuLog`] when one is set.
+#[derive(Debug, Clone)]
+pub struct MfuTimer {
+    timer: RooflineTimer<PerfModel>,
+    mfu: Option<(MfuLog, ExecutionContext)>,
+}
+
+impl MfuTimer {
+    /// Prices steps with `timer`, counting them into `mfu` if given.
+    pub fn new(timer: RooflineTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
+        let mfu = mfu.map(|log| (log, ExecutionContext::new()));
+        MfuTimer { timer, mfu }
+    }
+}
+
+impl StepTimer for MfuTimer {
+    fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
+        let mfu = &mut self.mfu;
+        self.timer.step_time_observed(batch, |model, input| {
+            if let Some((log, ctx)) = mfu {
+                log.observe(&model.step_perf_stats(input, ctx, false));
+            }
+        })
+    }
+}
