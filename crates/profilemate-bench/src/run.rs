@@ -15,7 +15,7 @@ use crate::metrics::connections::ConnectionStats;
 use crate::probe::{Probe, probe_request};
 use crate::report::{ProbeStats, Report, ReportSettings, split_interrupted};
 use crate::schedule::Arrivals;
-use crate::server_metrics::{Scrape, server_view, spec_decode_stats};
+use crate::server_metrics::{Scrape, read_scrape, server_view, spec_decode_stats};
 use crate::tokenizer::{Tokenizer, WordTokenizer};
 use crate::workload::{SampleOptions, Workload, load_samples};
 
@@ -44,7 +44,7 @@ pub async fn run(
     events.message("Starting main benchmark run...");
     profile(&client, config, "/start_profile", events).await;
     announce_load(config, events);
-    let before = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
+    let before = client.get_text("/metrics").await.map(|t| read_scrape(&t));
     let opts = DispatchOptions {
         max_concurrency: config.max_concurrency,
         duration: config.duration,
@@ -58,7 +58,7 @@ pub async fn run(
         Some(p) => Some(p.finish().await),
         None => None,
     };
-    let after = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
+    let after = client.get_text("/metrics").await.map(|t| read_scrape(&t));
     profile(&client, config, "/stop_profile", events).await;
     let mut report = assemble(
         config,
