@@ -124,7 +124,7 @@ impl Signals {
                     hit_rate: pct / 100.0,
                     queried_tokens: None,
                 }),
-            utilization: (s.mfu.lines > 0).then(|| UtilSignal {
+            utilization: (s.mfu.lines > 0).then_some(UtilSignal {
                 mfu_pct: s.mfu.mfu_pct,
                 mbu_pct: s.mfu.mbu_pct,
                 tflops_per_gpu: Some(s.mfu.tflops_per_gpu.mean),
