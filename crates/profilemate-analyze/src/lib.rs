@@ -42,6 +42,7 @@ pub mod group;
 pub mod input;
 pub mod message;
 pub mod reader;
+pub mod scrape;
 pub mod summary;
 
 use std::path::Path;

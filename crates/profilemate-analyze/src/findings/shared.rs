@@ -19,11 +19,14 @@ const LOW_PREFIX_HIT_RATE: f64 = 0.1;
 
 fn queue_pressure(s: &Signals) -> Option<Finding> {
     let q = s.queue.as_ref().filter(|q| q.share >= 0.2)?;
-    let evidence = format!(
-        "{} with Running peaking at {:.0}",
-        q.measured, q.running_peak
-    );
-    let seq_full = s.max_num_seqs.is_some_and(|n| q.running_peak >= n as f64);
+    let evidence = match q.running_peak {
+        Some(peak) => format!("{} with Running peaking at {peak:.0}", q.measured),
+        None => q.measured.clone(),
+    };
+    let seq_full = s
+        .max_num_seqs
+        .zip(q.running_peak)
+        .is_some_and(|(n, peak)| peak >= n as f64);
     let fix = if seq_full {
         "the max_num_seqs limit is reached: raise max_num_seqs if the KV cache allows, or add replicas"
     } else if s.kv_usage.as_ref().is_some_and(|kv| kv.pct >= 90.0) {
@@ -208,7 +211,7 @@ mod tests {
             queue: Some(QueueSignal {
                 share: 0.4,
                 measured: "40% of request time queued".into(),
-                running_peak: 8.0,
+                running_peak: Some(8.0),
             }),
             max_num_seqs: Some(8),
             ..Signals::default()

@@ -34,8 +34,8 @@ pub struct QueueSignal {
     pub share: f64,
     /// The figures behind `share`, in words.
     pub measured: String,
-    /// The most requests seen running at once.
-    pub running_peak: f64,
+    /// The most requests seen running at once, when the input tracks it.
+    pub running_peak: Option<f64>,
 }
 
 /// KV-cache usage.
@@ -99,7 +99,7 @@ impl Signals {
                 st.waiting.mean,
                 st.waiting.max
             ),
-            running_peak: st.running.max,
+            running_peak: Some(st.running.max),
         });
         let kv_peak = st.kv_usage_pct.max.max(s.iterations.kv_usage_pct.max);
         let prefix_on = summary.config.enable_prefix_caching != Some(false);
