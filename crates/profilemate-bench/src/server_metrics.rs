@@ -19,6 +19,22 @@ pub use profilemate_metrics::spec_decode::{
 
 use crate::record::Seconds;
 
+/// The raw `/metrics` bodies taken just before and just after the timed run, kept in the result
+/// JSON (`server_scrapes`) so `profilemate analyze bench` can read the server's view later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerScrapes {
+    /// The body scraped before the first request.
+    pub before: String,
+    /// The body scraped after the last response.
+    pub after: String,
+    /// When the first scrape answered, seconds since the Unix epoch.
+    pub before_unix_s: f64,
+    /// When the second scrape answered.
+    pub after_unix_s: f64,
+    /// Seconds between the two answers (a monotonic clock).
+    pub elapsed_s: f64,
+}
+
 /// Reads a `/metrics` body with profilemate-metrics' lenient reader: malformed lines are
 /// skipped, as vLLM's `fetch_spec_decode_metrics()` skips them.
 pub fn read_scrape(text: &str) -> Scrape {
