@@ -50,4 +50,12 @@ pub enum AnalyzeError {
         /// What went wrong.
         why: String,
     },
+    /// A file that is not a `bench serve` result JSON.
+    #[error("{} is not a bench serve result ({detail}): pass the JSON that --save-result wrote", path.display())]
+    NotBenchResult {
+        /// The input.
+        path: PathBuf,
+        /// What is missing or malformed.
+        detail: String,
+    },
 }

@@ -33,6 +33,7 @@ assert_eq!(summary.total.iterations.context_tokens, 300);
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod bench_result;
 pub mod config;
 mod cursor;
 mod envelope;

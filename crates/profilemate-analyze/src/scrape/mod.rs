@@ -29,6 +29,8 @@ pub enum WindowSource {
     Measured,
     /// The samples' own timestamps.
     Timestamps,
+    /// A bench result's `duration` (the scrapes bracket the run).
+    BenchDuration,
 }
 
 /// The analysis of one window between two scrapes.

@@ -1,9 +1,11 @@
 //! `profilemate analyze`: findings, with evidence, from what a vLLM server already writes.
 //! `analyze log FILE…` reads vLLM 0.32 logs (ours included); `analyze metrics` reads the
-//! window between two `/metrics` scrapes.
+//! window between two `/metrics` scrapes; `analyze bench` a bench result with its scrapes.
 
+mod bench;
 mod metrics;
 mod render;
+mod render_bench;
 mod render_metrics;
 
 use render_metrics::metrics_text;
@@ -34,6 +36,10 @@ pub(crate) enum AnalyzeCommand {
     /// rates, windowed latency quantiles, prefix cache, preemptions, MFU/MBU, spec decode,
     /// KV offload, gauges, and findings.
     Metrics(metrics::MetricsArgs),
+    /// Read a bench serve result (ours or vLLM's --save-result JSON) with the server's scrapes
+    /// around the run: client latencies beside the server's, the client TTFT split, request
+    /// counts matched, and findings.
+    Bench(bench::BenchArgs),
 }
 
 /// Arguments of `analyze log`.
@@ -56,6 +62,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         AnalyzeCommand::Log(args) => log(args),
         AnalyzeCommand::Metrics(m) => metrics::run(m, resolve_gpu(m.gpu.as_deref())?.as_ref()),
+        AnalyzeCommand::Bench(b) => bench::run(b, resolve_gpu(b.gpu.as_deref())?.as_ref()),
     }
 }
 

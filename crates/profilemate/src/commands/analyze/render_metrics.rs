@@ -46,16 +46,17 @@ pub(crate) fn metrics_text(name: &str, s: &MetricsSummary) -> String {
     out
 }
 
-fn window_source(src: profilemate_analyze::scrape::WindowSource) -> &'static str {
+pub(super) fn window_source(src: profilemate_analyze::scrape::WindowSource) -> &'static str {
     use profilemate_analyze::scrape::WindowSource as W;
     match src {
         W::Flag => "--window",
         W::Measured => "measured between the scrapes",
         W::Timestamps => "from the samples' timestamps",
+        W::BenchDuration => "the result's duration",
     }
 }
 
-fn engine(out: &mut String, title: &str, f: &WindowFigures) {
+pub(super) fn engine(out: &mut String, title: &str, f: &WindowFigures) {
     let _ = writeln!(out, "{title}");
     let reasons: Vec<String> = f
         .finished_by_reason

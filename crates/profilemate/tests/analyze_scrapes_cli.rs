@@ -1,5 +1,6 @@
-//! `profilemate analyze metrics` as a user runs it: over the real vLLM 0.32 scrapes, and live
-//! against a loopback server whose /metrics changes between scrapes.
+//! `profilemate analyze metrics` and `analyze bench` as a user runs them: over the real vLLM 0.32
+//! scrapes and bench results, live against a loopback server whose /metrics changes between
+//! scrapes, and on a result `bench serve` just wrote.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -242,5 +243,186 @@ fn bad_input_is_one_line_naming_it() {
     fails_naming(
         &["analyze", "metrics", &before, &after, "--window", "0"],
         &["--window"],
+    );
+}
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["analyze", "bench"])
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    serde_json::from_str(&success_stdout(&out)).unwrap()
+}
+
+fn result_value(file: &str, key: &str) -> f64 {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(capture(file)).unwrap()).unwrap();
+    v[key].as_f64().unwrap()
+}
+
+#[test]
+fn vllms_result_with_its_scrapes_matches_requests_and_splits_ttft() {
+    let (b, a) = ("run1/metrics-before.txt", "run1/metrics-after-1.txt");
+    let v = bench(&[
+        &capture("run1/bench-1.json"),
+        "--before",
+        &capture(b),
+        "--after",
+        &capture(a),
+    ]);
+    assert_eq!(v["scrapes_from"], "files");
+    let r = &v["requests"];
+    assert_eq!(r["client_completed"], 40);
+    assert_eq!(r["server_finished"].as_f64(), Some(40.0));
+    assert_eq!(r["matches"], true);
+    // The client figures are the result's own.
+    let client_ttft = result_value("run1/bench-1.json", "mean_ttft_ms");
+    let c = &v["client"];
+    assert_eq!(c["latency"][0]["name"], "ttft");
+    assert_eq!(c["latency"][0]["mean_ms"].as_f64(), Some(client_ttft));
+    assert_eq!(
+        c["request_goodput"].as_f64(),
+        Some(result_value("run1/bench-1.json", "request_goodput"))
+    );
+    // The split: server means straight from the scrapes' _sum / _count; the parts add up to
+    // the client's mean TTFT.
+    let mean_ms = |name: &str| {
+        direct_delta(b, a, &format!("{name}_sum")) / direct_delta(b, a, &format!("{name}_count"))
+            * 1000.0
+    };
+    let t = &v["ttft_split"];
+    let get = |k: &str| t[k].as_f64().unwrap();
+    assert_eq!(get("client_mean_ms"), client_ttft);
+    assert!((get("server_mean_ms") - mean_ms("vllm:time_to_first_token_seconds")).abs() < 1e-9);
+    assert!((get("queue_ms") - mean_ms("vllm:request_queue_time_seconds")).abs() < 1e-9);
+    assert!((get("prefill_ms") - mean_ms("vllm:request_prefill_time_seconds")).abs() < 1e-9);
+    let parts =
+        get("queue_ms") + get("prefill_ms") + get("server_other_ms") + get("client_and_network_ms");
+    assert!(
+        (parts - client_ttft).abs() < 1e-9,
+        "{parts} vs {client_ttft}"
+    );
+    // The client waited longer than the server measured, by a few ms on loopback.
+    assert!((0.0..50.0).contains(&get("client_and_network_ms")), "{t}");
+    assert_eq!(v["server"]["window_source"], "bench_duration");
+    assert_eq!(
+        v["server"]["window_s"].as_f64(),
+        Some(result_value("run1/bench-1.json", "duration"))
+    );
+}
+
+#[test]
+fn scrapes_that_span_two_runs_are_flagged() {
+    // run1's second bench sent 20 requests; before..after-2 spans both benches (40 + 20).
+    let v = bench(&[
+        &capture("run1/bench-2.json"),
+        "--before",
+        &capture("run1/metrics-before.txt"),
+        "--after",
+        &capture("run1/metrics-after-2.txt"),
+    ]);
+    assert_eq!(v["requests"]["server_finished"].as_f64(), Some(60.0));
+    assert_eq!(v["requests"]["matches"], false);
+    assert_eq!(v["findings"][0]["id"], "request-count-mismatch");
+}
+
+#[test]
+fn a_result_without_scrapes_reports_the_client_and_says_what_is_missing() {
+    let v = bench(&[&capture("run1/bench-1.json")]);
+    assert!(v["server"].is_null());
+    assert!(v["note"].as_str().unwrap().contains("--before and --after"));
+    assert_eq!(v["client"]["completed"], 40);
+}
+
+#[test]
+fn bench_serve_then_analyze_bench_on_its_result_alone() {
+    let dir = std::env::temp_dir().join(format!("pm-analyze-bench-{}", std::process::id()));
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["bench", "serve", "--num-prompts", "12", "--disable-tqdm"])
+        .args(["--random-input-len", "64", "--random-output-len", "8"])
+        .args([
+            "--save-result",
+            "--result-filename",
+            "r.json",
+            "--result-dir",
+        ])
+        .arg(&dir)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    let result = dir.join("r.json");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert!(
+        saved["server_scrapes"]["before"]
+            .as_str()
+            .unwrap()
+            .contains("vllm:")
+    );
+    let v = bench(&[result.to_str().unwrap(), "--gpu", "h100-sxm"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(v["scrapes_from"], "result");
+    assert_eq!(v["server"]["window_source"], "measured");
+    assert_eq!(
+        v["server"]["window_s"].as_f64(),
+        saved["server_scrapes"]["elapsed_s"].as_f64()
+    );
+    assert_eq!(v["requests"]["client_completed"], 12);
+    assert_eq!(v["requests"]["server_finished"].as_f64(), Some(12.0));
+    assert_eq!(
+        v["server"]["total"]["prompt_tokens"].as_f64(),
+        saved["total_input_tokens"].as_f64()
+    );
+    let t = &v["ttft_split"];
+    let parts: f64 = [
+        "queue_ms",
+        "prefill_ms",
+        "server_other_ms",
+        "client_and_network_ms",
+    ]
+    .iter()
+    .map(|k| t[k].as_f64().unwrap())
+    .sum();
+    assert!(
+        (parts - saved["mean_ttft_ms"].as_f64().unwrap()).abs() < 1e-9,
+        "{t}"
+    );
+}
+
+#[test]
+fn bench_bad_input_is_one_line_naming_it() {
+    let scrape = capture("run1/metrics-before.txt");
+    fails_naming(
+        &["analyze", "bench", "/nonexistent/r.json"],
+        &["/nonexistent/r.json"],
+    );
+    fails_naming(
+        &["analyze", "bench", &scrape],
+        &["metrics-before.txt", "is not a bench serve result"],
+    );
+    fails_naming(
+        &[
+            "analyze",
+            "bench",
+            &capture("run1/bench-1.json"),
+            "--before",
+            &scrape,
+        ],
+        &["--after"],
+    );
+    fails_naming(
+        &[
+            "analyze",
+            "bench",
+            &capture("run1/bench-1.json"),
+            "--before",
+            &scrape,
+            "--after",
+            &capture("run1/bench-1.json"),
+        ],
+        &["bench-1.json", "is not Prometheus text"],
     );
 }
