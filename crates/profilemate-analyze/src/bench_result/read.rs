@@ -117,3 +117,45 @@ pub fn read_bench_result(path: &Path) -> Result<BenchResult, AnalyzeError> {
         detail,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vllms_keys_and_says_what_is_missing() {
+        let r = BenchResult::from_json(
+            r#"{"completed": 3, "failed": 1, "duration": 2.5, "mean_ttft_ms": 10.0,
+                "median_ttft_ms": 9.0, "p99_ttft_ms": 30.0, "request_goodput": null}"#,
+        )
+        .unwrap();
+        assert_eq!((r.completed, r.failed, r.duration_s), (3, 1, 2.5));
+        let ttft = r.latency("ttft").unwrap();
+        assert_eq!(
+            (ttft.mean_ms, ttft.p50_ms, ttft.p99_ms),
+            (Some(10.0), Some(9.0), Some(30.0))
+        );
+        assert!(r.latency("tpot").is_none() && r.request_goodput.is_none());
+        assert!(r.embedded_scrapes().is_none());
+        assert_eq!(
+            BenchResult::from_json(r#"{"duration": 1}"#).unwrap_err(),
+            "no `completed` count"
+        );
+        assert!(
+            BenchResult::from_json("vllm:x 1")
+                .unwrap_err()
+                .starts_with("not JSON")
+        );
+    }
+
+    #[test]
+    fn embedded_scrapes_must_be_prometheus_text() {
+        let r = BenchResult::from_json(
+            r#"{"completed": 1, "duration": 1, "server_scrapes": {"before": "a_total 1\n", "after": "{}", "elapsed_s": 1.5}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.scrapes_elapsed_s, Some(1.5));
+        let err = r.embedded_scrapes().unwrap().unwrap_err();
+        assert!(err.starts_with("server_scrapes.after: "), "{err}");
+    }
+}
