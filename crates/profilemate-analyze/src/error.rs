@@ -24,4 +24,38 @@ pub enum AnalyzeError {
         /// The I/O or gzip error.
         io: std::io::Error,
     },
+    /// A file that holds no Prometheus sample line.
+    #[error("{} is not Prometheus text ({detail}): pass a /metrics scrape", path.display())]
+    NotPrometheus {
+        /// The input.
+        path: PathBuf,
+        /// Why its first line failed, or that it is empty.
+        detail: String,
+    },
+    /// Every counter went down from the first scrape to the second.
+    #[error(
+        "AFTER ({after}) looks older than BEFORE ({before}): every counter went down; swap them"
+    )]
+    Reversed {
+        /// The first scrape's name.
+        before: String,
+        /// The second scrape's name.
+        after: String,
+    },
+    /// A live scrape failed.
+    #[error("cannot scrape {url}: {why}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// A file that is not a `bench serve` result JSON.
+    #[error("{} is not a bench serve result ({detail}): pass the JSON that --save-result wrote", path.display())]
+    NotBenchResult {
+        /// The input.
+        path: PathBuf,
+        /// What is missing or malformed.
+        detail: String,
+    },
 }

@@ -33,6 +33,7 @@ assert_eq!(summary.total.iterations.context_tokens, 300);
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod bench_result;
 pub mod config;
 pub mod counts;
 mod cursor;
@@ -43,6 +44,7 @@ pub mod group;
 pub mod input;
 pub mod message;
 pub mod reader;
+pub mod scrape;
 pub mod summary;
 
 use std::path::Path;

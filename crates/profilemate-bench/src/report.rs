@@ -9,7 +9,7 @@ use crate::metrics::{
 };
 use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::schedule::RampUp;
-use crate::server_metrics::{ServerView, SpecDecodeStats};
+use crate::server_metrics::{ServerScrapes, ServerView, SpecDecodeStats};
 use crate::tokenizer::Tokenizer;
 
 /// The run settings a report echoes (vLLM's top-level JSON keys) and the metric selection.
@@ -119,6 +119,9 @@ pub struct Report {
     pub spec_decode: Option<SpecDecodeStats>,
     /// The server's view from `/metrics` (beyond vLLM).
     pub server: Option<ServerView>,
+    /// The two raw `/metrics` scrapes around the run (beyond vLLM; `None` in a virtual run or
+    /// when the server has no `/metrics`).
+    pub server_scrapes: Option<ServerScrapes>,
     /// Scheduled requests never sent (Ctrl-C or `--duration`).
     pub not_sent: usize,
     /// Whether the run was interrupted (Ctrl-C).
@@ -214,6 +217,7 @@ impl Report {
             rps_change_events: Vec::new(),
             spec_decode: None,
             server: None,
+            server_scrapes: None,
             not_sent: 0,
             interrupted: false,
             interrupted_requests: 0,

@@ -15,7 +15,7 @@ use crate::metrics::connections::ConnectionStats;
 use crate::probe::{Probe, probe_request};
 use crate::report::{ProbeStats, Report, ReportSettings, split_interrupted};
 use crate::schedule::Arrivals;
-use crate::server_metrics::{Scrape, server_view, spec_decode_stats};
+use crate::server_metrics::{ServerScrapes, read_scrape, server_view, spec_decode_stats};
 use crate::tokenizer::{Tokenizer, WordTokenizer};
 use crate::workload::{SampleOptions, Workload, load_samples};
 
@@ -44,7 +44,7 @@ pub async fn run(
     events.message("Starting main benchmark run...");
     profile(&client, config, "/start_profile", events).await;
     announce_load(config, events);
-    let before = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
+    let before = scrape(&client).await;
     let opts = DispatchOptions {
         max_concurrency: config.max_concurrency,
         duration: config.duration,
@@ -58,7 +58,7 @@ pub async fn run(
         Some(p) => Some(p.finish().await),
         None => None,
     };
-    let after = client.get_text("/metrics").await.map(|t| Scrape::parse(&t));
+    let after = scrape(&client).await;
     profile(&client, config, "/stop_profile", events).await;
     let mut report = assemble(
         config,
@@ -75,6 +75,15 @@ pub async fn run(
     ));
     report.probe = probes.as_deref().and_then(ProbeStats::new);
     Ok(report)
+}
+
+/// One `/metrics` scrape: its body and when it answered (monotonic and Unix clocks).
+async fn scrape(client: &Client) -> Option<(String, Instant, f64)> {
+    let body = client.get_text("/metrics").await?;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    Some((body, Instant::now(), unix))
 }
 
 /// How many connections [`open_connections`] opens when `--max-concurrency` is not set: the
@@ -381,8 +390,8 @@ fn assemble(
     config: &BenchConfig,
     model: String,
     d: Dispatched,
-    before: Option<Scrape>,
-    after: Option<Scrape>,
+    before: Option<(String, Instant, f64)>,
+    after: Option<(String, Instant, f64)>,
     tok: Option<&dyn Tokenizer>,
 ) -> Report {
     let settings = report_settings(config, model);
@@ -392,9 +401,17 @@ fn assemble(
     report.not_sent = d.not_sent;
     report.interrupted = d.interrupted;
     report.interrupted_requests = cut;
-    if let (Some(b), Some(a)) = (&before, &after) {
-        report.spec_decode = spec_decode_stats(b, a);
-        report.server = Some(server_view(b, a, d.duration, config.gpu));
+    if let (Some((b_text, b_at, b_unix)), Some((a_text, a_at, a_unix))) = (before, after) {
+        let (b, a) = (read_scrape(&b_text), read_scrape(&a_text));
+        report.spec_decode = spec_decode_stats(&b, &a);
+        report.server = Some(server_view(&b, &a, d.duration, config.gpu));
+        report.server_scrapes = Some(ServerScrapes {
+            before: b_text,
+            after: a_text,
+            before_unix_s: b_unix,
+            after_unix_s: a_unix,
+            elapsed_s: a_at.duration_since(b_at).as_secs_f64(),
+        });
     }
     report
 }

@@ -112,6 +112,31 @@ async fn every_fault_is_accounted_for_and_results_are_written() {
         (Some(2), Some(12))
     );
     assert_eq!(saved["error_counts"]["timeout"].as_u64(), Some(2));
+    // The two raw scrapes ride along, so `analyze bench` can read the server's view later.
+    let scrapes = &saved["server_scrapes"];
+    let (before, after) = (
+        scrapes["before"].as_str().unwrap(),
+        scrapes["after"].as_str().unwrap(),
+    );
+    assert!(
+        before.starts_with("vllm:prefix_cache_queries_total{engine=\"0\"} "),
+        "{before}"
+    );
+    // Line 1 is the queries counter, line 2 the hits: 25% of the queries in between hit.
+    let value = |t: &str, line: usize| -> f64 {
+        let l = t.lines().nth(line).unwrap();
+        l.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let queries = value(after, 0) - value(before, 0);
+    assert!(queries > 0.0, "{before}\n{after}");
+    assert_eq!(value(after, 1) - value(before, 1), queries * 0.25);
+    let elapsed = scrapes["elapsed_s"].as_f64().unwrap();
+    let unix =
+        scrapes["after_unix_s"].as_f64().unwrap() - scrapes["before_unix_s"].as_f64().unwrap();
+    assert!(
+        elapsed > 0.0 && (elapsed - unix).abs() < 0.5,
+        "{elapsed} vs {unix}"
+    );
     assert!(
         path.file_name()
             .unwrap()

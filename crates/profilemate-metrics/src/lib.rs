@@ -20,6 +20,9 @@ scrapes back and query them with PromQL semantics.
 - [`offload::OffloadStats`] is the KV-offload connector's self-describing stats payload;
   [`offload::OffloadExporter`] and [`mfu::MfuExporter`] turn payloads and the model crate's
   `PerfStats` into metrics. [`http::MetricsServer`] serves `/metrics` for a scraper.
+- [`parse::parse_lenient`] skips malformed lines (counting them) as vLLM's readers do;
+  [`query::total_increase`], [`query::histogram_increase`] and [`spec_decode`] read the window
+  between two scrapes.
 - [`alias`] folds Ray-style `vllm_` names onto `vllm:` names.
 
 # Example
@@ -70,6 +73,7 @@ pub mod offload;
 pub mod parse;
 pub mod query;
 pub mod registry;
+pub mod spec_decode;
 pub mod text;
 
 pub use error::{ExportError, ParseError, ParseErrorKind, PayloadError, RegistryError};

@@ -3,8 +3,10 @@
 
 use profilemate_metrics::number::{go_float, parse_go_float};
 use profilemate_metrics::offload::OffloadStats;
-use profilemate_metrics::parse::{Format, parse, parse_with};
+use profilemate_metrics::parse::{Format, parse, parse_lenient, parse_with};
+use profilemate_metrics::query::{histogram_increase, total_increase};
 use profilemate_metrics::registry::Registry;
+use profilemate_metrics::spec_decode::spec_decode_stats;
 use profilemate_metrics::text::render;
 use proptest::prelude::*;
 
@@ -72,6 +74,31 @@ proptest! {
             prop_assert!(again.is_ok(), "{:?} re-rendered badly: {:?}", text, again);
             prop_assert_eq!(again.unwrap().samples().count(), scrape.samples().count());
         }
+    }
+
+    #[test]
+    fn lenient_reader_and_window_queries_never_panic(
+        a in prop_oneof!["\\PC*|(?s).{0,200}", scrape_like()],
+        b in scrape_like(),
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let lossy = String::from_utf8_lossy(&bytes);
+        for text in [a.as_str(), b.as_str(), &lossy] {
+            let l = parse_lenient(text);
+            // Whatever the strict parser accepts, the lenient one reads the same, skipping nothing.
+            if let Ok(strict) = parse(text) {
+                prop_assert_eq!(l.skipped, 0);
+                // Compared as rendered text: NaN samples are not equal to themselves.
+                prop_assert_eq!(render(&l.scrape), render(&strict));
+            }
+            prop_assert_eq!(l.skipped == 0, l.first_error.is_none());
+        }
+        let (before, after) = (parse_lenient(&a).scrape, parse_lenient(&b).scrape);
+        let _ = total_increase(&before, &after, "vllm:x_total", &[]);
+        for h in histogram_increase(&before, &after, "vllm:x", &[], &[]) {
+            let _ = (h.mean(), h.quantile(0.99));
+        }
+        let _ = spec_decode_stats(&before, &after);
     }
 
     #[test]

@@ -270,6 +270,16 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
         }
         o.set("server_metrics", server);
     }
+    if let Some(sc) = &r.server_scrapes {
+        o.set(
+            "server_scrapes",
+            json!({
+                "before": sc.before, "after": sc.after,
+                "before_unix_s": sc.before_unix_s, "after_unix_s": sc.after_unix_s,
+                "elapsed_s": sc.elapsed_s,
+            }),
+        );
+    }
     if let Some(c) = &r.connections {
         o.set(
             "connections",

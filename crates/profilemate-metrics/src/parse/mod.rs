@@ -1,8 +1,10 @@
 //! The scrape parser for Prometheus text 0.0.4 and OpenMetrics 1.0.
 
 mod assemble;
+mod lenient;
 mod line;
 
+pub use lenient::{Lenient, parse_lenient};
 pub use line::{is_label_name, is_metric_name};
 
 use crate::error::{ParseError, ParseErrorKind as K};

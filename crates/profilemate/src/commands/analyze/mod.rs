@@ -1,7 +1,14 @@
 //! `profilemate analyze`: findings, with evidence, from what a vLLM server already writes.
-//! `analyze log FILE…` reads vLLM 0.32 logs (ours included).
+//! `analyze log FILE…` reads vLLM 0.32 logs (ours included); `analyze metrics` reads the
+//! window between two `/metrics` scrapes; `analyze bench` a bench result with its scrapes.
 
+mod bench;
+mod metrics;
 mod render;
+mod render_bench;
+mod render_metrics;
+
+use render_metrics::metrics_text;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +32,14 @@ pub(crate) enum AnalyzeCommand {
     /// Read vLLM server logs: throughput, prefill/decode split, batch use, queue, KV, step
     /// times, MFU/MBU, CUDA-graph padding, and findings. Exit 1 when a file holds no vLLM line.
     Log(LogArgs),
+    /// Read the window between two /metrics scrapes (two files, or --url scraped twice):
+    /// rates, windowed latency quantiles, prefix cache, preemptions, MFU/MBU, spec decode,
+    /// KV offload, gauges, and findings.
+    Metrics(metrics::MetricsArgs),
+    /// Read a bench serve result (ours or vLLM's --save-result JSON) with the server's scrapes
+    /// around the run: client latencies beside the server's, the client TTFT split, request
+    /// counts matched, and findings.
+    Bench(bench::BenchArgs),
 }
 
 /// Arguments of `analyze log`.
@@ -44,13 +59,20 @@ pub(crate) struct LogArgs {
 
 /// Runs `analyze`.
 pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let AnalyzeCommand::Log(args) = &args.command;
-    let gpu = args
-        .gpu
-        .as_deref()
-        .map(hardware::resolve)
-        .transpose()
-        .context("--gpu")?;
+    match &args.command {
+        AnalyzeCommand::Log(args) => log(args),
+        AnalyzeCommand::Metrics(m) => metrics::run(m, resolve_gpu(m.gpu.as_deref())?.as_ref()),
+        AnalyzeCommand::Bench(b) => bench::run(b, resolve_gpu(b.gpu.as_deref())?.as_ref()),
+    }
+}
+
+/// `--gpu`: a preset or a JSON file.
+fn resolve_gpu(name: Option<&str>) -> anyhow::Result<Option<Gpu>> {
+    name.map(hardware::resolve).transpose().context("--gpu")
+}
+
+fn log(args: &LogArgs) -> anyhow::Result<ExitCode> {
+    let gpu = resolve_gpu(args.gpu.as_deref())?;
     let mut out = std::io::stdout().lock();
     let mut all_recognised = true;
     for path in &args.files {

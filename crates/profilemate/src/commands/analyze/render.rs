@@ -302,7 +302,7 @@ fn cudagraph(out: &mut String, e: &EngineSummary) {
     );
 }
 
-fn findings(out: &mut String, findings: &[Finding]) {
+pub(super) fn findings(out: &mut String, findings: &[Finding]) {
     if findings.is_empty() {
         out.push_str("Findings: nothing stands out.\n\n");
         return;

@@ -1,69 +1,20 @@
-//! Provides [`findings`]: a short ranked list of what limits the deployment, in plain words,
-//! each with the evidence read from the log and a change to try.
-//!
-//! The rules and their thresholds are heuristics of ours (not vLLM's); each finding carries a
-//! score in 0-1 and the list is sorted by it.
+//! The rules only a log can feed: per-step shares, step-time spikes, token budget, CUDA graphs,
+//! idle intervals, missing iteration details.
 
-use serde::Serialize;
-
+use super::{finding, pct};
+use crate::Finding;
 use crate::summary::{EngineSummary, LogSummary};
 
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// A stable identifier (`decode-bound`, `queue`, …).
-    pub id: &'static str,
-    /// Rank score, 0-1 (higher first).
-    pub score: f64,
-    /// What it is, in a few words.
-    pub title: String,
-    /// The figures behind it.
-    pub evidence: String,
-    /// What to change.
-    pub suggestion: String,
-}
-
-/// At most this many findings are reported.
-const MAX_FINDINGS: usize = 8;
-
-/// The findings for a summary, most important first.
-pub fn findings(summary: &LogSummary) -> Vec<Finding> {
-    let s = &summary.total;
-    let mut out = Vec::new();
-    let rules: [fn(&LogSummary, &EngineSummary) -> Option<Finding>; 11] = [
-        nothing_to_analyse,
-        decode_bound,
-        prefill_heavy,
-        iteration_spikes,
-        queue_pressure,
-        kv_pressure,
-        token_budget,
-        cudagraph,
-        low_utilization,
-        spec_decode,
-        idle,
-    ];
-    for rule in rules {
-        out.extend(rule(summary, s));
-    }
-    out.sort_by(|a, b| b.score.total_cmp(&a.score));
-    out.truncate(MAX_FINDINGS);
-    out
-}
-
-fn finding(id: &'static str, score: f64, title: &str, evidence: String, fix: &str) -> Finding {
-    Finding {
-        id,
-        score: score.clamp(0.0, 1.0),
-        title: title.to_owned(),
-        evidence,
-        suggestion: fix.to_owned(),
-    }
-}
-
-fn pct(share: f64) -> String {
-    format!("{:.0}%", share * 100.0)
-}
+/// The log-only rules, each reading the summary and its all-engines total.
+pub(super) const RULES: [fn(&LogSummary, &EngineSummary) -> Option<Finding>; 7] = [
+    nothing_to_analyse,
+    decode_bound,
+    prefill_heavy,
+    iteration_spikes,
+    token_budget,
+    cudagraph,
+    idle,
+];
 
 fn nothing_to_analyse(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
     if s.iterations.count > 0 {
@@ -178,72 +129,6 @@ fn iteration_spikes(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
     ))
 }
 
-fn queue_pressure(summary: &LogSummary, s: &EngineSummary) -> Option<Finding> {
-    let st = &s.stats_lines;
-    if st.count == 0 || st.waiting_share < 0.2 || st.waiting.max == 0.0 {
-        return None;
-    }
-    let evidence = format!(
-        "Waiting > 0 in {} of stats intervals (mean {:.1}, peak {:.0}) with Running peaking at {:.0}",
-        pct(st.waiting_share),
-        st.waiting.mean,
-        st.waiting.max,
-        st.running.max
-    );
-    let seq_full = summary
-        .config
-        .max_num_seqs
-        .is_some_and(|n| st.running.max >= n as f64);
-    let fix = if seq_full {
-        "the max_num_seqs limit is reached: raise max_num_seqs if the KV cache allows, or add replicas"
-    } else if st.kv_usage_pct.max >= 90.0 {
-        "the KV cache is full: fp8 KV cache, higher --gpu-memory-utilization, or more GPUs"
-    } else {
-        "the server cannot keep up with the arrival rate: add capacity (replicas) or lower the rate"
-    };
-    Some(finding(
-        "queue",
-        0.5 + 0.45 * st.waiting_share,
-        "requests queue",
-        evidence,
-        fix,
-    ))
-}
-
-fn kv_pressure(summary: &LogSummary, s: &EngineSummary) -> Option<Finding> {
-    let peak = s
-        .stats_lines
-        .kv_usage_pct
-        .max
-        .max(s.iterations.kv_usage_pct.max);
-    let preemptions = summary.preemptions;
-    if preemptions == 0 && peak < 90.0 {
-        return None;
-    }
-    let mut evidence = format!("KV cache usage peaked at {peak:.1}%");
-    if preemptions > 0 {
-        evidence += &format!(", {preemptions} preemptions");
-        if s.iterations.count > 0 {
-            evidence += &format!(
-                " ({:.1} per 1000 steps)",
-                preemptions as f64 * 1000.0 / s.iterations.count as f64
-            );
-        }
-    }
-    Some(finding(
-        "kv-pressure",
-        if preemptions > 0 { 0.95 } else { 0.55 },
-        if preemptions > 0 {
-            "preemptions: the KV cache runs out"
-        } else {
-            "KV cache nearly full"
-        },
-        evidence,
-        "use --kv-cache-dtype fp8, raise --gpu-memory-utilization, lower max_num_seqs or \
-         max_model_len, or add tensor parallelism for more KV memory",
-    ))
-}
-
 fn token_budget(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
     let budget = s.iterations.token_budget?;
     if budget.steps_at_limit_share < 0.3 {
@@ -310,45 +195,6 @@ fn cudagraph(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
             "raise max_cudagraph_capture_size to cover the large batches",
         )
     })
-}
-
-fn low_utilization(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
-    let (mfu, mbu) = (s.mfu.mfu_pct?, s.mfu.mbu_pct?);
-    if mfu >= 5.0 || mbu >= 20.0 {
-        return None;
-    }
-    Some(finding(
-        "low-utilization",
-        0.45,
-        "hardware underused",
-        format!(
-            "MFU {mfu:.1}%, MBU {mbu:.1}% ({:.1} TF/s, {:.0} GB/s per GPU){}",
-            s.mfu.tflops_per_gpu.mean,
-            s.mfu.gbps_per_gpu.mean,
-            s.mfu
-                .bound
-                .map(|b| format!(", {b}-bound"))
-                .unwrap_or_default()
-        ),
-        "batch more: more concurrent requests or a higher max_num_seqs; fewer GPUs per replica \
-         if the model fits",
-    ))
-}
-
-fn spec_decode(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
-    let rate = s.spec_decode.acceptance_rate.filter(|r| *r < 0.5)?;
-    Some(finding(
-        "spec-decode",
-        0.5,
-        "speculative drafts mostly rejected",
-        format!(
-            "{} of {} drafted tokens accepted (mean acceptance length {:.2})",
-            pct(rate),
-            s.spec_decode.drafted,
-            s.spec_decode.mean_acceptance_length.unwrap_or(0.0)
-        ),
-        "lower num_speculative_tokens or use a draft model closer to the target",
-    ))
 }
 
 fn idle(_: &LogSummary, s: &EngineSummary) -> Option<Finding> {
