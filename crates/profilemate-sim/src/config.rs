@@ -192,6 +192,18 @@ impl EngineConfig {
                 usable,
             });
         }
+        if let (Some(spec), Some(_)) = (&self.spec_decode, &self.kv_offload) {
+            let draft_tokens = 1 + spec.num_speculative_tokens + spec.num_lookahead_tokens;
+            let draft = draft_tokens.div_ceil(self.block_size);
+            if needed + draft > usable {
+                return Err(ConfigError::KvCacheTooSmallForDraftsBesideLoads {
+                    max_model_len: self.max_model_len,
+                    needed: needed + draft,
+                    draft,
+                    usable,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -251,6 +263,39 @@ mod tests {
                 usable: 15
             }
         );
+    }
+
+    /// Found by the `wild_settings…` property (seed in invariants.proptest-regressions): a
+    /// 3-token prompt hitting the CPU tier waited forever, as the load kept 9 blocks free for
+    /// drafts out of 11, and the run ended with that request never finished.
+    #[test]
+    fn offloaded_loads_must_fit_beside_the_draft_reservation() {
+        let config = EngineConfig {
+            block_size: 1,
+            num_gpu_blocks: 12,
+            max_model_len: 8,
+            spec_decode: Some(crate::SpecDecodeConfig {
+                num_speculative_tokens: 4,
+                acceptance_probability: 0.0,
+                num_lookahead_tokens: 4,
+            }),
+            kv_offload: Some(crate::KvOffloadConfig::new(86016, 1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::KvCacheTooSmallForDraftsBesideLoads {
+                max_model_len: 8,
+                needed: 17,
+                draft: 9,
+                usable: 11
+            })
+        );
+        let roomy = EngineConfig {
+            num_gpu_blocks: 18,
+            ..config
+        };
+        assert_eq!(roomy.validate(), Ok(()));
     }
 
     #[test]

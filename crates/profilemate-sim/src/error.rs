@@ -65,6 +65,25 @@ pub enum ConfigError {
         /// `--max-model-len`.
         max_model_len: u32,
     },
+    /// With KV offloading and speculative decoding, a prompt loaded from the CPU tier must
+    /// fit beside one decode step's draft blocks, which the load keeps free
+    /// (`_spec_decode_step_blocks` in vLLM's scheduler). vLLM 0.32 starts with such a cache
+    /// and then never schedules a long prompt that hits the CPU tier; we refuse it up front.
+    #[error(
+        "with KV offloading and speculative decoding, a prompt of --max-model-len \
+         ({max_model_len}) tokens loaded from the CPU needs {needed} blocks ({draft} kept free \
+         for drafts) but the KV cache has {usable}; lower --max-model-len or add blocks"
+    )]
+    KvCacheTooSmallForDraftsBesideLoads {
+        /// `--max-model-len`.
+        max_model_len: u32,
+        /// Blocks the longest load and the draft reservation need together.
+        needed: u32,
+        /// Of which the draft reservation.
+        draft: u32,
+        /// Usable blocks (all but the null block).
+        usable: u32,
+    },
     /// The KV cache cannot hold one sequence of `--max-model-len` tokens.
     #[error(
         "to serve one request of --max-model-len ({max_model_len}) tokens the KV cache needs \
