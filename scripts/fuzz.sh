@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (fuzz/, cargo-fuzz + libFuzzer on the nightly toolchain) for a fixed
+# Runs every fuzz target (fuzz/, cargo-fuzz + libFuzzer on the nightly toolchain; release code
+# with debug assertions and overflow checks on, so arithmetic that wraps is a crash) for a fixed
 # time each, starting from the checked-in seeds, and prints one line per target: executions,
 # seconds, and whether it found a crash (the input is kept under fuzz/artifacts/TARGET/).
 # Not run by CI. Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 120, all)
@@ -12,13 +13,13 @@ targets=("$@")
 if ((${#targets[@]} == 0)); then
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
-cargo +nightly fuzz build -O "${targets[@]/#/}" >/dev/null 2>&1 || cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O -a >/dev/null 2>&1
 for target in "${targets[@]}"; do
     corpus=corpus/$target
     mkdir -p "$corpus"
     [[ -d seeds/$target ]] && cp -n seeds/"$target"/* "$corpus"/ 2>/dev/null
     log=$(mktemp)
-    cargo +nightly fuzz run -O "$target" "$corpus" -- -max_total_time="$seconds" \
+    cargo +nightly fuzz run -O -a "$target" "$corpus" -- -max_total_time="$seconds" \
         -max_len=65536 -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
