@@ -9,8 +9,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let batch = [
-        FuzzRequest { num_tokens: 2048, context_len: 2048, is_prefill: true },
-        FuzzRequest { num_tokens: 1, context_len: 8192, is_prefill: false },
+        FuzzRequest {
+            num_tokens: 2048,
+            context_len: 2048,
+            is_prefill: true,
+        },
+        FuzzRequest {
+            num_tokens: 1,
+            context_len: 8192,
+            is_prefill: false,
+        },
     ];
     exercise_config(text, &batch, false);
 });
