@@ -54,6 +54,8 @@ pub struct Client {
     lora: Option<LoraBodies>,
     tokenizer: Option<Arc<dyn Tokenizer>>,
     timeout: Option<Duration>,
+    /// `--control-timeout-sec`: the deadline of each untimed request.
+    control_timeout: Duration,
     origin: Instant,
 }
 
@@ -78,6 +80,7 @@ impl Client {
             lora: LoraBodies::new(config),
             tokenizer,
             timeout: config.request_timeout,
+            control_timeout: config.control_timeout,
             origin: Instant::now(),
         })
     }
@@ -258,39 +261,64 @@ impl Client {
     }
 
     /// POSTs to `base_url + path` with no body, as `async_request_profile()` in
-    /// vllm/benchmarks/lib/endpoint_request_func.py does: `Ok` on 200, else the reason.
+    /// vllm/benchmarks/lib/endpoint_request_func.py does: `Ok` on 200, else the reason; no
+    /// answer within `--control-timeout-sec` is a failure too (vLLM waits without end).
     pub async fn post_empty(&self, path: &str) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .headers(self.headers.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        match resp.status() {
-            StatusCode::OK => Ok(()),
-            s => Err(format!(
-                "{} {}",
-                s.as_u16(),
-                s.canonical_reason().unwrap_or_default()
-            )),
-        }
+        within(self.control_timeout, async {
+            let resp = self
+                .http
+                .post(format!("{}{path}", self.base_url))
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            match resp.status() {
+                StatusCode::OK => Ok(()),
+                s => Err(format!(
+                    "{} {}",
+                    s.as_u16(),
+                    s.canonical_reason().unwrap_or_default()
+                )),
+            }
+        })
+        .await
     }
 
-    /// GETs `base_url + path`; `None` on any failure or non-200 (as vLLM's scrapes do).
-    pub async fn get_text(&self, path: &str) -> Option<String> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .headers(self.headers.clone())
-            .send()
-            .await
-            .ok()?;
-        if resp.status() != StatusCode::OK {
-            return None;
-        }
-        resp.text().await.ok()
+    /// GETs `base_url + path` and reads its body, within `--control-timeout-sec`; the error says
+    /// why not (unreachable, non-200, no answer in time).
+    pub async fn get_text(&self, path: &str) -> Result<String, String> {
+        within(self.control_timeout, async {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.base_url))
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if resp.status() != StatusCode::OK {
+                return Err(format!(
+                    "HTTP {} {}",
+                    resp.status().as_u16(),
+                    resp.status().canonical_reason().unwrap_or_default()
+                ));
+            }
+            resp.text().await.map_err(|e| e.to_string())
+        })
+        .await
     }
+}
+
+/// Runs `fut` for at most `limit`: its own result, or an error saying nothing came in time.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {} s (--control-timeout-sec)",
+            limit.as_secs_f64()
+        ))
+    })
 }
 
 fn apply(
