@@ -315,3 +315,33 @@ async fn max_concurrency_queues_on_the_client_and_reports_it() {
         .collect();
     assert_eq!(blocks, vec!["ttft", "client_queue_time"]);
 }
+
+#[tokio::test]
+async fn an_sse_line_that_never_ends_fails_its_request_not_the_run() {
+    let base = fault_server(|i| {
+        if i == 1 {
+            Reply::EndlessLine(17 << 20)
+        } else {
+            Reply::Tokens(2)
+        }
+    })
+    .await;
+    let mut cfg = config(&base, 3);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(1);
+    cfg.request_timeout = Some(Duration::from_secs(20));
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let m = generation(&report);
+    assert_eq!((m.completed, m.failed), (2, 1));
+    let failed = report.records.iter().find(|r| !r.success).unwrap();
+    assert!(
+        failed
+            .error
+            .starts_with("an SSE line or event grew past 16 MiB without ending"),
+        "{}",
+        failed.error
+    );
+    assert_eq!(report.extras.error_counts.get("malformed_sse"), Some(&1));
+}

@@ -176,9 +176,11 @@ impl Client {
             let Ok(chunk) = frame.into_data() else {
                 continue; // trailers
             };
-            parser.feed(&chunk, &mut |data| {
-                apply(state, data, now, tok, &mut failure)
-            });
+            parser
+                .feed(&chunk, &mut |data| {
+                    apply(state, data, now, tok, &mut failure)
+                })
+                .map_err(|e| (ErrorKind::MalformedStream, e.to_string()))?;
             if let Some(err) = failure.take() {
                 return Err((ErrorKind::MalformedStream, err));
             }
