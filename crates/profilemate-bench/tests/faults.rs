@@ -345,3 +345,46 @@ async fn an_sse_line_that_never_ends_fails_its_request_not_the_run() {
     );
     assert_eq!(report.extras.error_counts.get("malformed_sse"), Some(&1));
 }
+
+#[tokio::test]
+async fn a_servers_error_body_is_kept_in_the_request_error() {
+    const CONTEXT: &str = r#"{"object":"error","message":"This model's maximum context length is 2048 tokens. However, you requested 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#;
+    const LONG: &str = concat!(
+        "{\"message\":\"",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "\"}"
+    );
+    let base = fault_server(|i| match i {
+        0 => Reply::StatusBody(400, CONTEXT),
+        _ => Reply::StatusBody(400, LONG),
+    })
+    .await;
+    let mut cfg = config(&base, 2);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(1);
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let errors: Vec<&str> = report.records.iter().map(|r| r.error.as_str()).collect();
+    assert_eq!(errors[0], format!("Bad Request: {CONTEXT}"));
+    let max = profilemate_bench::client::MAX_ERROR_BODY;
+    assert!(LONG.len() > max);
+    assert_eq!(errors[1], format!("Bad Request: {}…", &LONG[..max]));
+    assert_eq!(report.extras.error_counts.get("http_400"), Some(&2));
+}

@@ -34,6 +34,9 @@ use stream::StreamState;
 pub const NO_TOKEN_ERROR: &str =
     "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
 
+/// The most bytes of a server's error body kept in a failed request's error text.
+pub const MAX_ERROR_BODY: usize = 1024;
+
 /// Most connects [`Client::open_connections`] has in flight at once.
 pub const OPEN_AT_ONCE: usize = 64;
 
@@ -148,12 +151,9 @@ impl Client {
         }
         let (resp, conn) = connections.send(http_req).await?;
         if resp.status() != StatusCode::OK {
-            let reason = resp
-                .status()
-                .canonical_reason()
-                .unwrap_or_default()
-                .to_string();
-            return Err((ErrorKind::HttpStatus(resp.status().as_u16()), reason));
+            let status = resp.status();
+            let text = self.error_text(status, resp.into_body()).await;
+            return Err((ErrorKind::HttpStatus(status.as_u16()), text));
         }
         let mut body = resp.into_body();
         if self.backend.is_pooling() {
@@ -163,6 +163,27 @@ impl Client {
         }
         connections.give_back(conn);
         Ok(())
+    }
+
+    /// A failed status's error text: the reason phrase, as vLLM's request functions record
+    /// (`output.error = response.reason` in vllm/benchmarks/lib/endpoint_request_func.py),
+    /// then the first [`MAX_ERROR_BODY`] bytes of the server's error body on one line, which
+    /// vLLM drops though it says why (e.g. vLLM's own "maximum context length" message). The
+    /// body has `--control-timeout-sec` to arrive; what came by then is kept.
+    async fn error_text(&self, status: StatusCode, body: Incoming) -> String {
+        let reason = status.canonical_reason().unwrap_or_default();
+        let mut prefix = Vec::new();
+        let read = body_prefix(body, &mut prefix);
+        let _ = tokio::time::timeout(self.control_timeout, read).await;
+        let cut = prefix.len() > MAX_ERROR_BODY;
+        prefix.truncate(MAX_ERROR_BODY);
+        let text = String::from_utf8_lossy(&prefix);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match (text.is_empty(), cut) {
+            (true, _) => reason.to_string(),
+            (false, false) => format!("{reason}: {text}"),
+            (false, true) => format!("{reason}: {text}…"),
+        }
     }
 
     /// Reads an SSE body to its end, each event stamped with its bytes' arrival.
@@ -334,6 +355,21 @@ fn apply(
         && let Err(e) = state.on_data(data, now, tok)
     {
         *failure = Some(e);
+    }
+}
+
+/// Reads `body` into `out` until it ends or `out` holds more than [`MAX_ERROR_BODY`] bytes.
+async fn body_prefix(mut body: Incoming, out: &mut Vec<u8>) {
+    while out.len() <= MAX_ERROR_BODY {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = MAX_ERROR_BODY + 1 - out.len();
+                    out.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => return,
+        }
     }
 }
 
