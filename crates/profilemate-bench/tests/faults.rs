@@ -388,3 +388,57 @@ async fn a_servers_error_body_is_kept_in_the_request_error() {
     assert_eq!(errors[1], format!("Bad Request: {}…", &LONG[..max]));
     assert_eq!(report.extras.error_counts.get("http_400"), Some(&2));
 }
+
+#[tokio::test]
+async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
+    use crate::util::{Scrape, Stages, staged_server};
+    let (base, _) = staged_server(
+        |_| Reply::Tokens(2),
+        Stages {
+            scrapes: [
+                Scrape::Text(
+                    "vllm:estimated_flops_per_gpu_total 0\nvllm:estimated_read_bytes_per_gpu_total 0\nvllm:num_preemptions_total 0\n",
+                ),
+                Scrape::Text(
+                    "vllm:estimated_flops_per_gpu_total NaN\nvllm:estimated_read_bytes_per_gpu_total 1e9\nvllm:num_preemptions_total +Inf\n",
+                ),
+            ],
+            ..Stages::default()
+        },
+    )
+    .await;
+    let mut cfg = config(&base, 2);
+    cfg.model = Some("m".into());
+    cfg.gpu = Some(profilemate_bench::server_metrics::GpuPeak {
+        tflops: 989.0,
+        gbps: 3350.0,
+    });
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let table = profilemate_bench::output::render_extras_table(&report);
+    for line in [
+        "Estimated TF/s per GPU:                  n/a",
+        "MFU (%):                                 n/a",
+        "Preemptions:                             n/a",
+    ] {
+        assert!(table.contains(line), "{line:?} missing from\n{table}");
+    }
+    assert!(table.contains("MBU (%):"), "{table}");
+    for bad in ["NaN", "inf", "Reading:"] {
+        assert!(!table.contains(bad), "{bad:?} in\n{table}");
+    }
+    let bytes = ResultJson::new(&report, false).to_bytes();
+    let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let server = &saved["server_metrics"];
+    let text = server.to_string();
+    assert!(
+        !text.contains("NaN") && !text.contains("Infinity"),
+        "{text}"
+    );
+    assert!(
+        server["mfu_pct"].is_null() && server["preemptions"].is_null(),
+        "{server}"
+    );
+    assert!(server["mbu_pct"].as_f64().unwrap() > 0.0, "{server}");
+}
