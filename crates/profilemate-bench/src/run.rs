@@ -40,7 +40,7 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(BenchError::Interrupted);
     }
-    let connects_before_run = open_connections(&client, config, events).await;
+    let connects_before_run = open_connections(&client, config, events, cancel).await;
     events.message("Starting main benchmark run...");
     profile(&client, config, "/start_profile", events).await;
     announce_load(config, events);
@@ -121,15 +121,25 @@ pub const UNBOUNDED_WARM_CONNECTIONS: usize = 1024;
 /// request's TTFT includes a connect: min(--num-prompts, --max-concurrency), or
 /// min(--num-prompts, [`UNBOUNDED_WARM_CONNECTIONS`]) without a limit. Skipped with
 /// `--cold-connections` (vLLM's client connects inside each slot's first request). Returns how
-/// many connects the client had made when the timed run began.
-async fn open_connections(client: &Arc<Client>, config: &BenchConfig, events: &EventSink) -> usize {
+/// many connects the client had made when the timed run began. Ctrl-C ends the opening (a
+/// server that stops accepting leaves connects pending).
+async fn open_connections(
+    client: &Arc<Client>,
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> usize {
     let n = config
         .max_concurrency
         .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
         .min(config.num_prompts);
     if !config.cold_connections && n > 0 {
         let start = Instant::now();
-        match client.open_connections(n).await {
+        let opened = tokio::select! {
+            r = client.open_connections(n) => r,
+            () = cancel.cancelled() => Err("interrupted".to_string()),
+        };
+        match opened {
             Ok(opened) => events.message(format!(
                 "Opened {opened} connections before the timed run in {:.1} ms ({n} ready; --cold-connections to connect inside each request's TTFT, as vLLM does).",
                 start.elapsed().as_secs_f64() * 1000.0
@@ -274,16 +284,17 @@ async fn ready_check(
         return Ok(());
     }
     let deadline = Instant::now() + config.ready_check_timeout;
-    let timed_out = || {
-        BenchError::NotReady(format!(
-            "no successful answer within --ready-check-timeout-sec {}",
-            config.ready_check_timeout.as_secs_f64()
-        ))
-    };
+    // The last try's error, reported when the deadline passes (as vLLM reports it).
+    let mut last_error = None;
     loop {
         let rec = tokio::select! {
             rec = client.send(&w.requests[0], cancel) => rec,
-            () = tokio::time::sleep_until(deadline.into()) => return Err(timed_out()),
+            () = tokio::time::sleep_until(deadline.into()) => {
+                return Err(BenchError::NotReady(last_error.unwrap_or_else(|| format!(
+                    "no successful answer within --ready-check-timeout-sec {}",
+                    config.ready_check_timeout.as_secs_f64()
+                ))));
+            }
             () = cancel.cancelled() => return Err(BenchError::Interrupted),
         };
         if rec.success {
@@ -297,6 +308,7 @@ async fn ready_check(
         if left.is_zero() {
             return Err(BenchError::NotReady(rec.error));
         }
+        last_error = Some(rec.error.clone());
         events.emit(Event::Warning(format!(
             "Endpoint is not ready. Error='{}'",
             rec.error.lines().last().unwrap_or("")

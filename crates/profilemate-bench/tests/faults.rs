@@ -442,3 +442,44 @@ async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
     );
     assert!(server["mbu_pct"].as_f64().unwrap() > 0.0, "{server}");
 }
+
+#[tokio::test]
+async fn requests_cut_while_connecting_are_not_sent_not_cancelled() {
+    // A server that accepts two connections, reads their requests and never answers, then
+    // accepts no more: with a backlog of 1, later connects queue (at most 2) or hang.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (sock, _) = listener.accept().await.unwrap();
+            held.push(sock);
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop((held, listener));
+    });
+    let mut cfg = config(&base, 10);
+    cfg.model = Some("m".into());
+    cfg.request_timeout = None;
+    cfg.cold_connections = true;
+    cfg.control_timeout = Duration::from_millis(100);
+    let (canceller, token) = cancel_pair();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        canceller.abort();
+    });
+    let started = Instant::now();
+    let report = run(&cfg, &EventSink::discard(), &token).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let m = generation(&report);
+    assert_eq!((m.completed, m.failed), (0, 0));
+    let cut = report.interrupted_requests;
+    assert!(
+        (2..=4).contains(&cut),
+        "only requests on a connection were in flight: {cut} cut, {} not sent",
+        report.not_sent
+    );
+    assert_eq!(cut + report.not_sent, 10);
+}

@@ -94,7 +94,8 @@ impl Client {
     }
 
     /// Sends one request and measures it; every outcome, including an abort through `cancel`
-    /// ([`ErrorKind::Cancelled`]), is a record.
+    /// ([`ErrorKind::Cancelled`] once the request is on a connection, [`ErrorKind::NotSent`]
+    /// while it is still connecting), is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
         self.send_body(&self.body, req, cancel).await
     }
@@ -122,7 +123,10 @@ impl Client {
         let outcome = tokio::select! {
             r = self.exchange(body, req, &mut state) => r,
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
-            () = cancel.aborted() => Err((ErrorKind::Cancelled, "run interrupted".into())),
+            () = cancel.aborted() => Err(match state.on_wire {
+                true => (ErrorKind::Cancelled, "run interrupted".into()),
+                false => (ErrorKind::NotSent, "run interrupted before the request had a connection".into()),
+            }),
         };
         self.record(req, state, outcome)
     }
@@ -149,7 +153,9 @@ impl Client {
             })?;
             http_req.headers_mut().insert("x-request-id", id);
         }
-        let (resp, conn) = connections.send(http_req).await?;
+        let taken = connections.take().await?;
+        state.on_wire = true;
+        let (resp, conn) = connections.send_on(taken, http_req).await?;
         if resp.status() != StatusCode::OK {
             let status = resp.status();
             let text = self.error_text(status, resp.into_body()).await;
