@@ -253,6 +253,11 @@ pub struct BenchConfig {
     pub profile: bool,
     /// `--probe-request-rate`: one-token probe requests per second beside the load (0 = off).
     pub probe_request_rate: f64,
+    /// `--control-timeout-sec` (beyond vLLM): how long each untimed request to the server
+    /// (`/v1/models`, the `/metrics` scrapes, `/start_profile`, `/stop_profile`) may take before
+    /// it is given up. vLLM waits on them without end; a `/metrics` that hangs then stalls the
+    /// run before its first request or loses its results after the last.
+    pub control_timeout: Duration,
 }
 
 /// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
@@ -267,6 +272,10 @@ pub enum LoraAssignment {
 
 /// The default [`BenchConfig::interrupt_grace`]: 5 s.
 pub const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
+/// The default [`BenchConfig::control_timeout`]: 5 s (a `/metrics` scrape of a busy vLLM
+/// answers in milliseconds).
+pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for BenchConfig {
     /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend at
@@ -319,6 +328,7 @@ impl Default for BenchConfig {
             lora_assignment: LoraAssignment::Random,
             profile: false,
             probe_request_rate: 0.0,
+            control_timeout: DEFAULT_CONTROL_TIMEOUT,
         }
     }
 }

@@ -250,7 +250,7 @@ struct Sender {
 
 impl Sender {
     /// One request (the `pos`-th dispatched) behind the concurrency limit; `None` if cancelled
-    /// before it was sent.
+    /// before it was sent, waiting for its slot or still connecting.
     async fn send(
         self,
         index: usize,
@@ -275,6 +275,9 @@ impl Sender {
             false => self.client.send(req, &self.cut).await,
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if rec.error_kind == Some(ErrorKind::NotSent) {
+            return None; // cut while connecting: it never reached the server
+        }
         rec.client_queue_time = rec.start_time - self.client.secs(arrival);
         rec.client_lag = lag;
         self.events.emit(Event::RequestDone {

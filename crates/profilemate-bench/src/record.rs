@@ -89,6 +89,9 @@ pub enum ErrorKind {
     NoTokens,
     /// The run was interrupted (Ctrl-C) while the request was in flight.
     Cancelled,
+    /// The run was interrupted (Ctrl-C) before the request had a connection to go out on
+    /// (still connecting): it never reached the server, and a run counts it as not sent.
+    NotSent,
     /// Any other client error (request building, body read).
     Other,
 }
@@ -103,6 +106,7 @@ impl fmt::Display for ErrorKind {
             Self::MalformedStream => f.write_str("malformed_sse"),
             Self::NoTokens => f.write_str("no_token_chunk"),
             Self::Cancelled => f.write_str("cancelled"),
+            Self::NotSent => f.write_str("not_sent"),
             Self::Other => f.write_str("other"),
         }
     }

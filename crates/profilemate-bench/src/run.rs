@@ -31,7 +31,7 @@ pub async fn run(
     config.validate()?;
     let tokenizer: Option<Arc<dyn Tokenizer>> =
         (!config.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
-    let model = resolve_model(config, events).await?;
+    let model = resolve_model(config, events, cancel).await?;
     let client = Arc::new(Client::new(config, &model, tokenizer.clone())?);
     let workload = Arc::new(build_workload(config, tokenizer.as_deref())?);
     let schedule = workload.schedule()?;
@@ -40,11 +40,14 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(BenchError::Interrupted);
     }
-    let connects_before_run = open_connections(&client, config, events).await;
+    let connects_before_run = open_connections(&client, config, events, cancel).await;
     events.message("Starting main benchmark run...");
     profile(&client, config, "/start_profile", events).await;
     announce_load(config, events);
-    let before = scrape(&client).await;
+    let before = scrape(&client, events, "before", cancel.cancelled()).await;
+    if cancel.is_cancelled() {
+        return Err(BenchError::Interrupted);
+    }
     let opts = DispatchOptions {
         max_concurrency: config.max_concurrency,
         duration: config.duration,
@@ -58,7 +61,9 @@ pub async fn run(
         Some(p) => Some(p.finish().await),
         None => None,
     };
-    let after = scrape(&client).await;
+    // Every step from here on is bounded (--control-timeout-sec, a second Ctrl-C), so the
+    // records reach the caller, who saves them.
+    let after = scrape(&client, events, "after", cancel.aborted()).await;
     profile(&client, config, "/stop_profile", events).await;
     let mut report = assemble(
         config,
@@ -77,9 +82,28 @@ pub async fn run(
     Ok(report)
 }
 
-/// One `/metrics` scrape: its body and when it answered (monotonic and Unix clocks).
-async fn scrape(client: &Client) -> Option<(String, Instant, f64)> {
-    let body = client.get_text("/metrics").await?;
+/// One `/metrics` scrape: its body and when it answered (monotonic and Unix clocks). It has
+/// `--control-timeout-sec` to answer and ends early when `until` resolves (Ctrl-C); a scrape
+/// that fails is a warning, and the report goes on without the server's view.
+async fn scrape(
+    client: &Client,
+    events: &EventSink,
+    when: &str,
+    until: impl std::future::Future<Output = ()>,
+) -> Option<(String, Instant, f64)> {
+    let body = tokio::select! {
+        r = client.get_text("/metrics") => r,
+        () = until => Err("interrupted".to_string()),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            events.emit(Event::Warning(format!(
+                "/metrics scrape {when} the run failed: {e}; the report goes on without the server's view"
+            )));
+            return None;
+        }
+    };
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -97,15 +121,25 @@ pub const UNBOUNDED_WARM_CONNECTIONS: usize = 1024;
 /// request's TTFT includes a connect: min(--num-prompts, --max-concurrency), or
 /// min(--num-prompts, [`UNBOUNDED_WARM_CONNECTIONS`]) without a limit. Skipped with
 /// `--cold-connections` (vLLM's client connects inside each slot's first request). Returns how
-/// many connects the client had made when the timed run began.
-async fn open_connections(client: &Arc<Client>, config: &BenchConfig, events: &EventSink) -> usize {
+/// many connects the client had made when the timed run began. Ctrl-C ends the opening (a
+/// server that stops accepting leaves connects pending).
+async fn open_connections(
+    client: &Arc<Client>,
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> usize {
     let n = config
         .max_concurrency
         .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
         .min(config.num_prompts);
     if !config.cold_connections && n > 0 {
         let start = Instant::now();
-        match client.open_connections(n).await {
+        let opened = tokio::select! {
+            r = client.open_connections(n) => r,
+            () = cancel.cancelled() => Err("interrupted".to_string()),
+        };
+        match opened {
             Ok(opened) => events.message(format!(
                 "Opened {opened} connections before the timed run in {:.1} ms ({n} ready; --cold-connections to connect inside each request's TTFT, as vLLM does).",
                 start.elapsed().as_secs_f64() * 1000.0
@@ -161,22 +195,34 @@ fn start_probe(
     Some(probe)
 }
 
-/// `--model`, else the first model of `/v1/models` (its `root`, falling back to `id`).
-async fn resolve_model(config: &BenchConfig, events: &EventSink) -> Result<String, BenchError> {
+/// `--model`, else the first model of `/v1/models` (its `root`, falling back to `id`), asked
+/// within `--control-timeout-sec` (vLLM waits without end); Ctrl-C ends the wait.
+async fn resolve_model(
+    config: &BenchConfig,
+    events: &EventSink,
+    cancel: &CancelToken,
+) -> Result<String, BenchError> {
     if let Some(m) = &config.model {
         return Ok(m.clone());
     }
     events.message("Model not specified, fetching first model from server...");
     let url = format!("{}/v1/models", config.base_url);
-    let fail = |reason: String| BenchError::Models {
-        url: url.clone(),
-        reason,
+    let lookup = crate::client::within(config.control_timeout, fetch_first_model(config, &url));
+    let id = tokio::select! {
+        r = lookup => r.map_err(|reason| BenchError::Models { url: url.clone(), reason })?,
+        () = cancel.cancelled() => return Err(BenchError::Interrupted),
     };
+    events.message(format!("First model name: {id}"));
+    Ok(id)
+}
+
+/// GETs `url` (`/v1/models`) and reads the first model's `root`, else its `id`.
+async fn fetch_first_model(config: &BenchConfig, url: &str) -> Result<String, String> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let mut rb = http.get(&url);
+        .map_err(|e| e.to_string())?;
+    let mut rb = http.get(url);
     if let Some(key) = &config.api_key {
         rb = rb.bearer_auth(key);
     }
@@ -184,20 +230,18 @@ async fn resolve_model(config: &BenchConfig, events: &EventSink) -> Result<Strin
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| fail(e.to_string()))?;
-    let v: serde_json::Value = resp.json().await.map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
     let first = v
         .pointer("/data/0")
-        .ok_or_else(|| fail("no models found on the server".into()))?;
+        .ok_or_else(|| "no models found on the server".to_string())?;
     let id = first
         .get("root")
         .or_else(|| first.get("id"))
         .and_then(serde_json::Value::as_str);
-    let id = id
-        .ok_or_else(|| fail("the first model has no id".into()))?
-        .to_string();
-    events.message(format!("First model name: {id}"));
-    Ok(id)
+    Ok(id
+        .ok_or_else(|| "the first model has no id".to_string())?
+        .to_string())
 }
 
 /// Samples the dataset and pairs it with the arrival process.
@@ -222,8 +266,11 @@ pub fn build_workload(
     })
 }
 
-/// `--ready-check-timeout-sec`: resend request 0 every 5 s until it succeeds; Ctrl-C ends it
-/// at once ([`BenchError::Interrupted`]).
+/// `--ready-check-timeout-sec`: resend request 0 every 5 s until it succeeds, each try cut
+/// at the deadline, so the check ends within the flag's seconds even when the server never
+/// answers (vLLM's `wait_for_endpoint` in vllm/benchmarks/lib/ready_checker.py checks its
+/// deadline only between tries, so a try that never answers waits without end); Ctrl-C ends it at once
+/// ([`BenchError::Interrupted`]).
 async fn ready_check(
     client: &Client,
     w: &Workload,
@@ -237,9 +284,17 @@ async fn ready_check(
         return Ok(());
     }
     let deadline = Instant::now() + config.ready_check_timeout;
+    // The last try's error, reported when the deadline passes (as vLLM reports it).
+    let mut last_error = None;
     loop {
         let rec = tokio::select! {
             rec = client.send(&w.requests[0], cancel) => rec,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                return Err(BenchError::NotReady(last_error.unwrap_or_else(|| format!(
+                    "no successful answer within --ready-check-timeout-sec {}",
+                    config.ready_check_timeout.as_secs_f64()
+                ))));
+            }
             () = cancel.cancelled() => return Err(BenchError::Interrupted),
         };
         if rec.success {
@@ -253,6 +308,7 @@ async fn ready_check(
         if left.is_zero() {
             return Err(BenchError::NotReady(rec.error));
         }
+        last_error = Some(rec.error.clone());
         events.emit(Event::Warning(format!(
             "Endpoint is not ready. Error='{}'",
             rec.error.lines().last().unwrap_or("")

@@ -117,9 +117,15 @@ pub struct Reading {
 }
 
 impl ServerView {
-    /// The run's reading, when the server counted FLOPs and bytes and a GPU is known.
+    /// The run's reading, when the server counted FLOPs and bytes (finite rates: a scrape may
+    /// hold `NaN` or `+Inf`) and a GPU is known.
     pub fn reading(&self) -> Option<Reading> {
-        let (tflops, gbps, gpu) = (self.tflops_per_gpu?, self.gbps_per_gpu?, self.gpu?);
+        let finite = |x: Option<f64>| x.filter(|x| x.is_finite());
+        let (tflops, gbps, gpu) = (
+            finite(self.tflops_per_gpu)?,
+            finite(self.gbps_per_gpu)?,
+            self.gpu?,
+        );
         Some(Reading::new(tflops, gbps, gpu))
     }
 }

@@ -315,3 +315,171 @@ async fn max_concurrency_queues_on_the_client_and_reports_it() {
         .collect();
     assert_eq!(blocks, vec!["ttft", "client_queue_time"]);
 }
+
+#[tokio::test]
+async fn an_sse_line_that_never_ends_fails_its_request_not_the_run() {
+    let base = fault_server(|i| {
+        if i == 1 {
+            Reply::EndlessLine(17 << 20)
+        } else {
+            Reply::Tokens(2)
+        }
+    })
+    .await;
+    let mut cfg = config(&base, 3);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(1);
+    cfg.request_timeout = Some(Duration::from_secs(20));
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let m = generation(&report);
+    assert_eq!((m.completed, m.failed), (2, 1));
+    let failed = report.records.iter().find(|r| !r.success).unwrap();
+    assert!(
+        failed
+            .error
+            .starts_with("an SSE line or event grew past 16 MiB without ending"),
+        "{}",
+        failed.error
+    );
+    assert_eq!(report.extras.error_counts.get("malformed_sse"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_servers_error_body_is_kept_in_the_request_error() {
+    const CONTEXT: &str = r#"{"object":"error","message":"This model's maximum context length is 2048 tokens. However, you requested 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#;
+    const LONG: &str = concat!(
+        "{\"message\":\"",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "\"}"
+    );
+    let base = fault_server(|i| match i {
+        0 => Reply::StatusBody(400, CONTEXT),
+        _ => Reply::StatusBody(400, LONG),
+    })
+    .await;
+    let mut cfg = config(&base, 2);
+    cfg.model = Some("m".into());
+    cfg.max_concurrency = Some(1);
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let errors: Vec<&str> = report.records.iter().map(|r| r.error.as_str()).collect();
+    assert_eq!(errors[0], format!("Bad Request: {CONTEXT}"));
+    let max = profilemate_bench::client::MAX_ERROR_BODY;
+    assert!(LONG.len() > max);
+    assert_eq!(errors[1], format!("Bad Request: {}…", &LONG[..max]));
+    assert_eq!(report.extras.error_counts.get("http_400"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
+    use crate::util::{Scrape, Stages, staged_server};
+    let (base, _) = staged_server(
+        |_| Reply::Tokens(2),
+        Stages {
+            scrapes: [
+                Scrape::Text(
+                    "vllm:estimated_flops_per_gpu_total 0\nvllm:estimated_read_bytes_per_gpu_total 0\nvllm:num_preemptions_total 0\n",
+                ),
+                Scrape::Text(
+                    "vllm:estimated_flops_per_gpu_total NaN\nvllm:estimated_read_bytes_per_gpu_total 1e9\nvllm:num_preemptions_total +Inf\n",
+                ),
+            ],
+            ..Stages::default()
+        },
+    )
+    .await;
+    let mut cfg = config(&base, 2);
+    cfg.model = Some("m".into());
+    cfg.gpu = Some(profilemate_bench::server_metrics::GpuPeak {
+        tflops: 989.0,
+        gbps: 3350.0,
+    });
+    let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap();
+    let table = profilemate_bench::output::render_extras_table(&report);
+    for line in [
+        "Estimated TF/s per GPU:                  n/a",
+        "MFU (%):                                 n/a",
+        "Preemptions:                             n/a",
+    ] {
+        assert!(table.contains(line), "{line:?} missing from\n{table}");
+    }
+    assert!(table.contains("MBU (%):"), "{table}");
+    for bad in ["NaN", "inf", "Reading:"] {
+        assert!(!table.contains(bad), "{bad:?} in\n{table}");
+    }
+    let bytes = ResultJson::new(&report, false).to_bytes();
+    let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let server = &saved["server_metrics"];
+    let text = server.to_string();
+    assert!(
+        !text.contains("NaN") && !text.contains("Infinity"),
+        "{text}"
+    );
+    assert!(
+        server["mfu_pct"].is_null() && server["preemptions"].is_null(),
+        "{server}"
+    );
+    assert!(server["mbu_pct"].as_f64().unwrap() > 0.0, "{server}");
+}
+
+#[tokio::test]
+async fn requests_cut_while_connecting_are_not_sent_not_cancelled() {
+    // A server that accepts two connections, reads their requests and never answers, then
+    // accepts no more: with a backlog of 1, later connects queue (at most 2) or hang.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (sock, _) = listener.accept().await.unwrap();
+            held.push(sock);
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop((held, listener));
+    });
+    let mut cfg = config(&base, 10);
+    cfg.model = Some("m".into());
+    cfg.request_timeout = None;
+    cfg.cold_connections = true;
+    cfg.control_timeout = Duration::from_millis(100);
+    let (canceller, token) = cancel_pair();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        canceller.abort();
+    });
+    let started = Instant::now();
+    let report = run(&cfg, &EventSink::discard(), &token).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let m = generation(&report);
+    assert_eq!((m.completed, m.failed), (0, 0));
+    let cut = report.interrupted_requests;
+    assert!(
+        (2..=4).contains(&cut),
+        "only requests on a connection were in flight: {cut} cut, {} not sent",
+        report.not_sent
+    );
+    assert_eq!(cut + report.not_sent, 10);
+}

@@ -5,6 +5,7 @@ mod util;
 mod connections;
 mod faults;
 mod features;
+mod hangs;
 mod parity;
 mod virtual_run;
 mod vllm_flags;

@@ -44,6 +44,35 @@ pub(crate) enum Reply {
     Stall,
     /// 200 with only `[DONE]`.
     NoTokens,
+    /// The request is read and never answered (not even a status line).
+    Hang,
+    /// A status line with this JSON error body, as vLLM's server sends one.
+    StatusBody(u16, &'static str),
+    /// 200, then one `data:` line of this many bytes that never ends (no newline), then the
+    /// stream closes.
+    EndlessLine(usize),
+}
+
+/// How the fault server answers its non-completion paths, by stage: the `/metrics` scrape
+/// before the run (`scrapes[0]`) and after it (`scrapes[1]`), and `/v1/models`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stages {
+    /// The answer to the n-th `/metrics` scrape (beyond the list: [`Scrape::Counters`]).
+    pub(crate) scrapes: [Scrape; 2],
+    /// Whether `/v1/models` hangs instead of answering.
+    pub(crate) models_hang: bool,
+}
+
+/// How the fault server answers one `/metrics` scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Scrape {
+    /// Prefix-cache counters that follow the completions served so far.
+    #[default]
+    Counters,
+    /// The request is read and never answered.
+    Hang,
+    /// This exposition text.
+    Text(&'static str),
 }
 
 /// Request heads (lower-cased) and bodies the server received.
@@ -58,40 +87,67 @@ pub(crate) async fn fault_server(plan: impl Fn(usize) -> Reply + Send + Sync + '
 pub(crate) async fn recording_server(
     plan: impl Fn(usize) -> Reply + Send + Sync + 'static,
 ) -> (String, Seen) {
+    staged_server(plan, Stages::default()).await
+}
+
+/// [`recording_server`] whose `/metrics` and `/v1/models` answer by `stages`.
+pub(crate) async fn staged_server(
+    plan: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    stages: Stages,
+) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let plan = Arc::new(plan);
     let counter = Arc::new(AtomicUsize::new(0));
+    let scrapes = Arc::new(AtomicUsize::new(0));
     let seen = Seen::default();
     let log = seen.clone();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let (plan, counter, log) = (plan.clone(), counter.clone(), log.clone());
-            tokio::spawn(async move { handle(sock, &*plan, &counter, &log).await });
+            let scrapes = scrapes.clone();
+            tokio::spawn(async move {
+                let s = Served {
+                    counter: &counter,
+                    scrapes: &scrapes,
+                    log: &log,
+                    stages,
+                };
+                handle(sock, &*plan, s).await;
+            });
         }
     });
     (format!("http://{addr}"), seen)
 }
 
-async fn handle(
-    mut sock: TcpStream,
-    plan: &(dyn Fn(usize) -> Reply + Send + Sync),
-    counter: &AtomicUsize,
-    log: &Seen,
-) {
+/// What one connection of the fault server shares with the others.
+struct Served<'a> {
+    counter: &'a AtomicUsize,
+    scrapes: &'a AtomicUsize,
+    log: &'a Seen,
+    stages: Stages,
+}
+
+async fn handle(mut sock: TcpStream, plan: &(dyn Fn(usize) -> Reply + Send + Sync), s: Served<'_>) {
+    let Served {
+        counter,
+        scrapes,
+        log,
+        stages,
+    } = s;
     let Some((path, head, body)) = read_request(&mut sock).await else {
         return;
     };
     log.lock().unwrap().push((head, body));
     let reply = match path.as_str() {
-        "/v1/models" => {
-            return json_reply(
-                &mut sock,
-                r#"{"data":[{"id":"served","root":"org/fault-model"}]}"#,
-            )
-            .await;
-        }
+        "/v1/models" if stages.models_hang => return hang(&mut sock).await,
         "/metrics" => {
+            let nth = scrapes.fetch_add(1, Ordering::SeqCst);
+            match stages.scrapes.get(nth).copied().unwrap_or_default() {
+                Scrape::Hang => return hang(&mut sock).await,
+                Scrape::Text(t) => return json_reply(&mut sock, t).await,
+                Scrape::Counters => {}
+            }
             let n = counter.load(Ordering::SeqCst);
             let body = format!(
                 "vllm:prefix_cache_queries_total{{engine=\"0\"}} {}\nvllm:prefix_cache_hits_total{{engine=\"0\"}} {}\nvllm:num_preemptions_total 0\n",
@@ -99,6 +155,13 @@ async fn handle(
                 n * 25
             );
             return json_reply(&mut sock, &body).await;
+        }
+        "/v1/models" => {
+            return json_reply(
+                &mut sock,
+                r#"{"data":[{"id":"served","root":"org/fault-model"}]}"#,
+            )
+            .await;
         }
         "/v1/embeddings" => {
             counter.fetch_add(1, Ordering::SeqCst);
@@ -116,6 +179,12 @@ async fn handle(
         _ => plan(counter.fetch_add(1, Ordering::SeqCst)),
     };
     let _ = respond(&mut sock, reply).await;
+}
+
+/// Holds the connection open, answering nothing, until the client goes away.
+async fn hang(sock: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 async fn read_request(sock: &mut TcpStream) -> Option<(String, String, String)> {
@@ -188,6 +257,21 @@ const TOKEN: &str = r#"{"choices":[{"index":0,"text":" tok"}]}"#;
 async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
     match reply {
+        Reply::Hang => {
+            hang(sock).await;
+            return Ok(());
+        }
+        Reply::StatusBody(code, body) => {
+            return sock
+                .write_all(
+                    format!(
+                        "HTTP/1.1 {code} Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
         Reply::Status(code) => {
             let reason = if code == 429 {
                 "Too Many Requests"
@@ -240,7 +324,19 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             sock.write_all(format!("{}0\r\n\r\n", chunk("[DONE]")).as_bytes())
                 .await
         }
-        Reply::Status(_) => Ok(()),
+        Reply::EndlessLine(len) => {
+            sock.write_all(format!("{}\r\ndata: ", len + 6).as_bytes())
+                .await?;
+            let block = vec![b'x'; 1 << 16];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(block.len());
+                sock.write_all(&block[..n]).await?;
+                left -= n;
+            }
+            sock.write_all(b"\r\n0\r\n\r\n").await
+        }
+        Reply::Status(_) | Reply::StatusBody(..) | Reply::Hang => Ok(()),
     }
 }
 

@@ -12,16 +12,31 @@ use util::{fails_naming, success_stdout};
 
 /// Serves each request with `reply(request_index)` (a full HTTP response) on its own thread.
 fn server(reply: fn(usize) -> String) -> u16 {
+    staged_server(move |_, i| Some(reply(i)))
+}
+
+/// Serves each request with `reply(request_line, index)`, the index counting the requests with
+/// that request line (e.g. `GET /metrics HTTP/1.1`) so far; `None` holds the connection open and
+/// answers nothing.
+fn staged_server(reply: impl Fn(&str, usize) -> Option<String> + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let reply = std::sync::Arc::new(reply);
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        usize,
+    >::new()));
     std::thread::spawn(move || {
-        for (i, stream) in listener.incoming().enumerate() {
+        for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            let (reply, counts) = (reply.clone(), counts.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0;
                 let mut line = String::new();
+                let mut request_line = None;
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    request_line.get_or_insert_with(|| line.trim_end().to_string());
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
                     }
@@ -29,7 +44,20 @@ fn server(reply: fn(usize) -> String) -> u16 {
                 }
                 let mut body = vec![0; len];
                 let _ = reader.read_exact(&mut body);
-                let _ = stream.write_all(reply(i).as_bytes());
+                let request_line = request_line.unwrap_or_default();
+                let nth = {
+                    let mut counts = counts.lock().unwrap();
+                    let n = counts.entry(request_line.clone()).or_default();
+                    *n += 1;
+                    *n - 1
+                };
+                match reply(&request_line, nth) {
+                    Some(r) => {
+                        let _ = stream.write_all(r.as_bytes());
+                    }
+                    // Silent until the client goes away.
+                    None => while reader.read_line(&mut line).is_ok_and(|n| n > 0) {},
+                }
             });
         }
     });
@@ -402,4 +430,117 @@ fn the_embedded_engine_has_a_profiler_but_no_lora_modules() {
     };
     assert!(at("Starting profiler...\nProfiler started\n") < at("Successful requests:"));
     assert!(at("Stopping profiler...\nProfiler stopped\n") < at("Successful requests:"));
+}
+
+#[test]
+fn a_metrics_scrape_that_hangs_after_the_run_still_saves_every_record() {
+    let port = staged_server(|line, nth| {
+        (!(line.starts_with("GET /metrics") && nth == 1)).then(|| stream_reply(nth))
+    });
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("profilemate-bench-hang-{}", std::process::id()));
+    let out = bench(port)
+        .args([
+            "--num-prompts",
+            "3",
+            "--control-timeout-sec",
+            "0.3",
+            "--save-result",
+        ])
+        .arg("--result-dir")
+        .arg(&dir)
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING: /metrics scrape after the run failed: no answer within 0.3 s (--control-timeout-sec)"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     3"),
+        "{stdout}"
+    );
+    let saved = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        stdout.contains(&format!("Results saved to {}", saved.display())),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json["completed"], 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_models_lookup_that_hangs_exits_2_at_the_control_timeout() {
+    let port =
+        staged_server(|line, nth| (!line.starts_with("GET /v1/models")).then(|| stream_reply(nth)));
+    let port = port.to_string();
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--port",
+            &port,
+            "--disable-tqdm",
+            "--num-prompts",
+            "2",
+            "--control-timeout-sec",
+            "0.3",
+        ],
+        &[
+            "/v1/models",
+            "pass --model",
+            "no answer within 0.3 s (--control-timeout-sec)",
+        ],
+    );
+}
+
+#[test]
+fn a_ready_check_the_server_never_answers_exits_2_at_its_deadline() {
+    let port = staged_server(|line, nth| (!line.starts_with("POST")).then(|| stream_reply(nth)));
+    let port = port.to_string();
+    let started = std::time::Instant::now();
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--port",
+            &port,
+            "--model",
+            "m",
+            "--disable-tqdm",
+            "--num-prompts",
+            "2",
+            "--ready-check-timeout-sec",
+            "1",
+        ],
+        &[
+            "initial test run failed",
+            "no successful answer within --ready-check-timeout-sec 1",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn a_control_timeout_of_zero_is_refused() {
+    fails_naming(
+        &[
+            "bench",
+            "serve",
+            "--port",
+            "9",
+            "--control-timeout-sec",
+            "0",
+        ],
+        &["--control-timeout-sec must be a positive number of seconds, got 0"],
+    );
 }

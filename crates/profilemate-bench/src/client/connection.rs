@@ -144,14 +144,14 @@ impl Connections {
         &self.target
     }
 
-    /// Sends `req` on an idle connection, else on a new one, and returns the response head with
+    /// Sends `req` on `taken` (from [`Connections::take`]) and returns the response head with
     /// the connection it arrived on. A request that a reused connection could not carry (the
     /// server closed it while idle) is sent again on a new one, as it never left.
-    pub(crate) async fn send(
+    pub(crate) async fn send_on(
         &self,
+        mut taken: Taken,
         req: Request<Full<Bytes>>,
     ) -> Result<(Response<Incoming>, Taken), Failure> {
-        let mut taken = self.take().await?;
         match taken.sender.try_send_request(req).await {
             Ok(resp) => Ok((resp, taken)),
             Err(mut e) => match e.take_message() {
@@ -177,7 +177,7 @@ impl Connections {
     }
 
     /// An idle connection that is still open, else a new one.
-    async fn take(&self) -> Result<Taken, Failure> {
+    pub(crate) async fn take(&self) -> Result<Taken, Failure> {
         loop {
             let idle = lock(&self.idle).pop();
             let Some(mut sender) = idle else {

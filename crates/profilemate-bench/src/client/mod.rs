@@ -34,6 +34,9 @@ use stream::StreamState;
 pub const NO_TOKEN_ERROR: &str =
     "Never received a valid chunk to calculate TTFT.This response will be marked as failed!";
 
+/// The most bytes of a server's error body kept in a failed request's error text.
+pub const MAX_ERROR_BODY: usize = 1024;
+
 /// Most connects [`Client::open_connections`] has in flight at once.
 pub const OPEN_AT_ONCE: usize = 64;
 
@@ -54,6 +57,8 @@ pub struct Client {
     lora: Option<LoraBodies>,
     tokenizer: Option<Arc<dyn Tokenizer>>,
     timeout: Option<Duration>,
+    /// `--control-timeout-sec`: the deadline of each untimed request.
+    control_timeout: Duration,
     origin: Instant,
 }
 
@@ -78,6 +83,7 @@ impl Client {
             lora: LoraBodies::new(config),
             tokenizer,
             timeout: config.request_timeout,
+            control_timeout: config.control_timeout,
             origin: Instant::now(),
         })
     }
@@ -88,7 +94,8 @@ impl Client {
     }
 
     /// Sends one request and measures it; every outcome, including an abort through `cancel`
-    /// ([`ErrorKind::Cancelled`]), is a record.
+    /// ([`ErrorKind::Cancelled`] once the request is on a connection, [`ErrorKind::NotSent`]
+    /// while it is still connecting), is a record.
     pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
         self.send_body(&self.body, req, cancel).await
     }
@@ -116,7 +123,10 @@ impl Client {
         let outcome = tokio::select! {
             r = self.exchange(body, req, &mut state) => r,
             () = deadline(self.timeout) => Err((ErrorKind::Timeout, format!("request timed out after {:?}", self.timeout.unwrap_or_default()))),
-            () = cancel.aborted() => Err((ErrorKind::Cancelled, "run interrupted".into())),
+            () = cancel.aborted() => Err(match state.on_wire {
+                true => (ErrorKind::Cancelled, "run interrupted".into()),
+                false => (ErrorKind::NotSent, "run interrupted before the request had a connection".into()),
+            }),
         };
         self.record(req, state, outcome)
     }
@@ -143,14 +153,13 @@ impl Client {
             })?;
             http_req.headers_mut().insert("x-request-id", id);
         }
-        let (resp, conn) = connections.send(http_req).await?;
+        let taken = connections.take().await?;
+        state.on_wire = true;
+        let (resp, conn) = connections.send_on(taken, http_req).await?;
         if resp.status() != StatusCode::OK {
-            let reason = resp
-                .status()
-                .canonical_reason()
-                .unwrap_or_default()
-                .to_string();
-            return Err((ErrorKind::HttpStatus(resp.status().as_u16()), reason));
+            let status = resp.status();
+            let text = self.error_text(status, resp.into_body()).await;
+            return Err((ErrorKind::HttpStatus(status.as_u16()), text));
         }
         let mut body = resp.into_body();
         if self.backend.is_pooling() {
@@ -160,6 +169,27 @@ impl Client {
         }
         connections.give_back(conn);
         Ok(())
+    }
+
+    /// A failed status's error text: the reason phrase, as vLLM's request functions record
+    /// (`output.error = response.reason` in vllm/benchmarks/lib/endpoint_request_func.py),
+    /// then the first [`MAX_ERROR_BODY`] bytes of the server's error body on one line, which
+    /// vLLM drops though it says why (e.g. vLLM's own "maximum context length" message). The
+    /// body has `--control-timeout-sec` to arrive; what came by then is kept.
+    async fn error_text(&self, status: StatusCode, body: Incoming) -> String {
+        let reason = status.canonical_reason().unwrap_or_default();
+        let mut prefix = Vec::new();
+        let read = body_prefix(body, &mut prefix);
+        let _ = tokio::time::timeout(self.control_timeout, read).await;
+        let cut = prefix.len() > MAX_ERROR_BODY;
+        prefix.truncate(MAX_ERROR_BODY);
+        let text = String::from_utf8_lossy(&prefix);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match (text.is_empty(), cut) {
+            (true, _) => reason.to_string(),
+            (false, false) => format!("{reason}: {text}"),
+            (false, true) => format!("{reason}: {text}…"),
+        }
     }
 
     /// Reads an SSE body to its end, each event stamped with its bytes' arrival.
@@ -173,9 +203,11 @@ impl Client {
             let Ok(chunk) = frame.into_data() else {
                 continue; // trailers
             };
-            parser.feed(&chunk, &mut |data| {
-                apply(state, data, now, tok, &mut failure)
-            });
+            parser
+                .feed(&chunk, &mut |data| {
+                    apply(state, data, now, tok, &mut failure)
+                })
+                .map_err(|e| (ErrorKind::MalformedStream, e.to_string()))?;
             if let Some(err) = failure.take() {
                 return Err((ErrorKind::MalformedStream, err));
             }
@@ -258,39 +290,64 @@ impl Client {
     }
 
     /// POSTs to `base_url + path` with no body, as `async_request_profile()` in
-    /// vllm/benchmarks/lib/endpoint_request_func.py does: `Ok` on 200, else the reason.
+    /// vllm/benchmarks/lib/endpoint_request_func.py does: `Ok` on 200, else the reason; no
+    /// answer within `--control-timeout-sec` is a failure too (vLLM waits without end).
     pub async fn post_empty(&self, path: &str) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .headers(self.headers.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        match resp.status() {
-            StatusCode::OK => Ok(()),
-            s => Err(format!(
-                "{} {}",
-                s.as_u16(),
-                s.canonical_reason().unwrap_or_default()
-            )),
-        }
+        within(self.control_timeout, async {
+            let resp = self
+                .http
+                .post(format!("{}{path}", self.base_url))
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            match resp.status() {
+                StatusCode::OK => Ok(()),
+                s => Err(format!(
+                    "{} {}",
+                    s.as_u16(),
+                    s.canonical_reason().unwrap_or_default()
+                )),
+            }
+        })
+        .await
     }
 
-    /// GETs `base_url + path`; `None` on any failure or non-200 (as vLLM's scrapes do).
-    pub async fn get_text(&self, path: &str) -> Option<String> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .headers(self.headers.clone())
-            .send()
-            .await
-            .ok()?;
-        if resp.status() != StatusCode::OK {
-            return None;
-        }
-        resp.text().await.ok()
+    /// GETs `base_url + path` and reads its body, within `--control-timeout-sec`; the error says
+    /// why not (unreachable, non-200, no answer in time).
+    pub async fn get_text(&self, path: &str) -> Result<String, String> {
+        within(self.control_timeout, async {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.base_url))
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if resp.status() != StatusCode::OK {
+                return Err(format!(
+                    "HTTP {} {}",
+                    resp.status().as_u16(),
+                    resp.status().canonical_reason().unwrap_or_default()
+                ));
+            }
+            resp.text().await.map_err(|e| e.to_string())
+        })
+        .await
     }
+}
+
+/// Runs `fut` for at most `limit`: its own result, or an error saying nothing came in time.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {} s (--control-timeout-sec)",
+            limit.as_secs_f64()
+        ))
+    })
 }
 
 fn apply(
@@ -304,6 +361,21 @@ fn apply(
         && let Err(e) = state.on_data(data, now, tok)
     {
         *failure = Some(e);
+    }
+}
+
+/// Reads `body` into `out` until it ends or `out` holds more than [`MAX_ERROR_BODY`] bytes.
+async fn body_prefix(mut body: Incoming, out: &mut Vec<u8>) {
+    while out.len() <= MAX_ERROR_BODY {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = MAX_ERROR_BODY + 1 - out.len();
+                    out.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => return,
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub struct StreamState {
     pub prompt_tokens: Option<u64>,
     /// Seconds to the first non-empty content.
     pub ttfc: Option<f64>,
+    /// Whether the request was handed to an open connection (it is on the wire).
+    pub on_wire: bool,
     /// Last cumulative `completion_tokens` seen on a token chunk (continuous usage stats).
     usage_so_far: Option<u64>,
 }
@@ -112,6 +114,7 @@ impl StreamState {
             output_tokens: 0,
             prompt_tokens: None,
             ttfc: None,
+            on_wire: false,
             usage_so_far: None,
         }
     }

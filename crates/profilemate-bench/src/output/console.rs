@@ -243,11 +243,18 @@ fn errors(out: &mut String, r: &Report) {
     }
 }
 
+/// A figure read from the server's `/metrics`: a scrape may hold `NaN` or `+Inf` (a hostile or
+/// broken exporter), shown as `n/a` rather than as a number.
+fn scraped_line(out: &mut String, label: &str, v: f64, show: impl Fn(f64) -> String) {
+    let text = if v.is_finite() { show(v) } else { "n/a".into() };
+    int_line(out, label, text);
+}
+
 fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
     let _ = writeln!(out, "{}", centered("Server View (/metrics)", '-'));
     let opt = |out: &mut String, label: &str, x: Option<f64>| {
         if let Some(x) = x {
-            float_line(out, label, x);
+            scraped_line(out, label, x, |x| format!("{x:.2}"));
         }
     };
     opt(out, "Estimated TF/s per GPU:", v.tflops_per_gpu);
@@ -263,7 +270,7 @@ fn server(out: &mut String, v: &crate::server_metrics::ServerView) {
         "Prefix cache hit rate (%):",
         v.prefix_cache_hit_rate.map(|h| h * 100.0),
     );
-    int_line(out, "Preemptions:", v.preemptions);
+    scraped_line(out, "Preemptions:", v.preemptions, |x| x.to_string());
     if let Some(reading) = v.reading() {
         let _ = writeln!(out, "Reading: {reading}");
     } else if v.tflops_per_gpu.is_some() && v.gpu.is_none() {

@@ -239,6 +239,11 @@ pub(crate) struct EndpointArgs {
     /// opened first and the connect time is reported apart).
     #[arg(long)]
     pub(crate) cold_connections: bool,
+    /// (profilemate) Seconds each untimed request to the server (/v1/models, the /metrics
+    /// scrapes, /start_profile, /stop_profile) may take; a scrape past it is a warning and the
+    /// run goes on without the server's view, a model lookup past it an error.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) control_timeout_sec: f64,
 }
 
 /// `--lora-assignment` choices.

@@ -98,6 +98,8 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
         },
         profile: e.profile,
         probe_request_rate: e.probe_request_rate,
+        control_timeout: seconds("--control-timeout-sec", Some(e.control_timeout_sec))?
+            .unwrap_or(profilemate_bench::config::DEFAULT_CONTROL_TIMEOUT),
     };
     config.validate()?;
     Ok(config)

@@ -64,14 +64,18 @@ pub(crate) fn present_event(progress: &mut Progress, event: Event) {
     }
 }
 
-/// Prints the tables, writes the result file, and picks the exit status (1 if the run was
-/// interrupted or every request failed).
+/// Writes the result file, prints the tables and where the file went, and picks the exit
+/// status (1 if the run was interrupted or every request failed). The file is written first,
+/// so a console that fails (a closed pipe) loses no record.
 pub(crate) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
+    let saved = save(config, report)?;
     let mut out = std::io::stdout().lock();
     print_failures(&mut out, report)?;
     out.write_all(render_vllm_table(report).as_bytes())?;
     out.write_all(render_extras_table(report).as_bytes())?;
-    save(config, report, &mut out)?;
+    if let Some(path) = saved {
+        writeln!(out, "Results saved to {}", path.display())?;
+    }
     if report.interrupted {
         writeln!(
             out,
@@ -111,7 +115,8 @@ fn print_failures(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
     Ok(())
 }
 
-fn save(config: &BenchConfig, report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
+/// Writes the result file if one is asked for; returns its path.
+fn save(config: &BenchConfig, report: &Report) -> anyhow::Result<Option<std::path::PathBuf>> {
     let s = &report.settings;
     let parts = NameParts {
         backend: s.backend.name(),
@@ -122,13 +127,12 @@ fn save(config: &BenchConfig, report: &Report, out: &mut impl Write) -> anyhow::
         date: &report.date,
     };
     let Some(path) = result_filename(&config.output, &parts) else {
-        return Ok(());
+        return Ok(None);
     };
     let bytes = ResultJson::new(report, config.output.save_detailed).to_bytes();
     write_result(&path, &bytes, config.output.append_result)
         .with_context(|| format!("saving {}", path.display()))?;
-    writeln!(out, "Results saved to {}", path.display())?;
-    Ok(())
+    Ok(Some(path))
 }
 
 /// What to try next, after a `bench serve` run: capacity planning in virtual time, another GPU,

@@ -20,6 +20,7 @@ const PROFILEMATE_ONLY: &[&str] = &[
     "--gpu",
     "--interrupt-grace-sec",
     "--cold-connections",
+    "--control-timeout-sec",
 ];
 
 #[derive(Debug, Parser)]
