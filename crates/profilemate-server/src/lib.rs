@@ -79,4 +79,4 @@ pub use routes::router;
 pub use serve::{LISTEN_BACKLOG, RunningServer, bind, serve, spawn};
 pub use startup::{EngineThread, start};
 pub use state::AppState;
-pub use timer::{RooflineStepTimer, StepTiming};
+pub use timer::{CustomStepTimer, RooflineStepTimer, StepTiming};

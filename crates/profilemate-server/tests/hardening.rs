@@ -1,0 +1,84 @@
+//! Hardening over real HTTP (issue 13): a dying engine, slow clients, error bodies, the key.
+
+use std::time::Duration;
+
+use profilemate_server::{CustomStepTimer, StepTiming, Timing, spawn};
+use profilemate_sim::StepBatch;
+use serde_json::{Value, json};
+
+use crate::util::{eventually, fast_config};
+
+/// A config whose engine panics on its first step, as an overflow in a step's time would.
+fn dying_engine() -> profilemate_server::ServerConfig {
+    let mut config = fast_config();
+    let timer = CustomStepTimer::new(|_: &StepBatch<'_>| -> Duration {
+        panic!("injected step failure");
+    });
+    config.timing = Timing::Engine(StepTiming::Custom(timer));
+    config
+}
+
+// See: issue 13 (an engine panic hung its request, 503'd later ones, and /health said 200).
+#[tokio::test]
+async fn a_panicking_engine_step_fails_requests_with_500_and_health_with_503() {
+    let server = spawn(dying_engine()).await.unwrap();
+    let client = reqwest::Client::new();
+    let base = server.base_url();
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "healthy before any step");
+
+    let url = format!("{base}/v1/completions");
+    let body = json!({"prompt": "a b c", "max_tokens": 4});
+    let send = client.post(&url).json(&body).send();
+    let response = tokio::time::timeout(Duration::from_secs(10), send)
+        .await
+        .expect("the in-flight request is answered, not left hanging")
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let v: Value = response.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 500, "{v}");
+    assert_eq!(v["error"]["type"], "InternalServerError");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("EngineCore")
+    );
+
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503, "/health reports the dead engine");
+    assert!(server.state().engine_status().dead);
+
+    // Later requests fail at once, streaming or not.
+    let later = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(later.status(), 500);
+    let stream = json!({"prompt": "a b c", "max_tokens": 4, "stream": true});
+    let later = client.post(&url).json(&stream).send().await.unwrap();
+    assert_eq!(later.status(), 500);
+    server.shutdown().await.unwrap();
+}
+
+// See: issue 13: a stream whose engine dies ends with an error chunk and [DONE].
+#[tokio::test]
+async fn a_stream_whose_engine_dies_ends_with_an_error_chunk() {
+    let server = spawn(dying_engine()).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
+                      "stream": true});
+    let read = crate::util::stream_text(&client, &url, &body);
+    let (status, text) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the stream ends");
+    assert_eq!(status, 200);
+    let events = crate::util::sse_data(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(error["error"]["code"], 500, "{text}");
+    let dead = eventually(Duration::from_secs(2), || {
+        server.state().engine_status().dead
+    })
+    .await;
+    assert!(dead);
+    server.shutdown().await.unwrap();
+}
