@@ -82,3 +82,73 @@ async fn a_stream_whose_engine_dies_ends_with_an_error_chunk() {
     assert!(dead);
     server.shutdown().await.unwrap();
 }
+
+// See: issue 13 (a wrong method answered 405 with an empty body).
+#[tokio::test]
+async fn wrong_methods_and_unknown_paths_answer_json_as_fastapi_does() {
+    let server = spawn(fast_config()).await.unwrap();
+    let client = reqwest::Client::new();
+    let base = server.base_url();
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/v1/completions",
+            405,
+            "Method Not Allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/health",
+            405,
+            "Method Not Allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/models",
+            405,
+            "Method Not Allowed",
+        ),
+        (reqwest::Method::GET, "/v1/no/such/route", 404, "Not Found"),
+    ];
+    for (method, path, status, detail) in cases {
+        let response = client
+            .request(method.clone(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        if status == 405 {
+            assert!(response.headers().contains_key("allow"), "{method} {path}");
+        }
+        let v: Value = response.json().await.unwrap();
+        assert_eq!(v, json!({"detail": detail}), "{method} {path}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+// See: issue 13 (the API key was compared with `==`).
+#[tokio::test]
+async fn only_the_exact_api_key_passes() {
+    let mut config = fast_config();
+    config.api_key = Some("s3cret-key".into());
+    let server = spawn(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/models", server.base_url());
+    let cases = [
+        ("Bearer s3cret-key", 200),
+        ("Bearer s3cret-kez", 401),
+        ("Bearer s3cret", 401),
+        ("Bearer s3cret-key2", 401),
+        ("s3cret-key", 401),
+    ];
+    for (header, status) in cases {
+        let response = client
+            .get(&url)
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{header}");
+    }
+    server.shutdown().await.unwrap();
+}
