@@ -152,3 +152,60 @@ async fn only_the_exact_api_key_passes() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// Reads until the server closes `socket`; `true` if it closed within `limit`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0_u8; 4096];
+    let read_to_end = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_to_end).await.is_ok()
+}
+
+// See: issue 13 (sockets sending half a request, or nothing, were held forever).
+#[tokio::test]
+async fn slow_clients_are_closed_after_the_head_and_body_timeouts() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = fast_config();
+    config.limits.head_timeout = Duration::from_millis(300);
+    config.limits.body_timeout = Duration::from_millis(300);
+    let server = spawn(config).await.unwrap();
+    let addr = server.addr();
+    let partials: [&[u8]; 4] = [
+        b"",
+        b"POST /v1/compl",
+        b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Ty",
+        b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\"",
+    ];
+    for partial in partials {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(partial).await.unwrap();
+        let started = std::time::Instant::now();
+        let closed = closed_within(&mut socket, Duration::from_secs(3)).await;
+        let text = String::from_utf8_lossy(partial);
+        assert!(closed, "{text:?} still open after 3 s");
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{text:?} closed too early"
+        );
+    }
+    // A whole request on a kept-alive connection is answered; the idle connection then closes.
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut socket, Duration::from_secs(3)).await);
+    // The server still serves.
+    let health = reqwest::get(format!("{}/health", server.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.shutdown().await.unwrap();
+}

@@ -19,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::SimError;
 use crate::state::AppState;
@@ -26,6 +27,7 @@ use crate::state::AppState;
 /// The server's routes on `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.info.limits.max_body_bytes;
+    let body_timeout = state.info.limits.body_timeout;
     let v1 = Router::new()
         .route("/v1/completions", post(generate::completions_create))
         .route(
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(profile::not_found)
         .method_not_allowed_fallback(profile::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .with_state(state)
 }
 
