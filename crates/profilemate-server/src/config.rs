@@ -135,6 +135,12 @@ pub struct Limits {
     pub max_live_requests: usize,
     /// On shutdown, how long open requests may run before the engine ends them.
     pub shutdown_grace: Duration,
+    /// Longest wait for a request's head (request line and headers), from when the
+    /// connection is ready for one: a new connection, or an idle keep-alive one (hyper's
+    /// `header_read_timeout` is one timer for both); the connection is then closed.
+    pub head_timeout: Duration,
+    /// Longest wait for the next piece of a request's body; the request then fails.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -143,6 +149,8 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_live_requests: 16_384,
             shutdown_grace: Duration::from_secs(5),
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }

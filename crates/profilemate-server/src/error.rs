@@ -51,6 +51,10 @@ pub enum SimError {
     /// The engine thread has stopped (shutdown): 503.
     #[error("the engine is shutting down")]
     EngineStopped,
+    /// The engine thread died (a step panicked): vLLM's `EngineDeadError`
+    /// (vllm/v1/engine/exceptions.py, vLLM 0.32), a 500 `InternalServerError`.
+    #[error("EngineCore encountered an issue. See stack trace (above) for the root cause.")]
+    EngineDead,
     /// Missing or wrong API key: vLLM's plain `{"error": "Unauthorized"}` with 401.
     #[error("Unauthorized")]
     Unauthorized,
@@ -66,6 +70,7 @@ impl SimError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             SimError::Unauthorized => StatusCode::UNAUTHORIZED,
+            SimError::EngineDead => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -76,6 +81,7 @@ impl SimError {
             StatusCode::NOT_FOUND => "NotFoundError",
             StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
             StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
+            StatusCode::INTERNAL_SERVER_ERROR => "InternalServerError",
             _ => "BadRequestError",
         }
     }

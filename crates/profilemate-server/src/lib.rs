@@ -61,6 +61,7 @@ mod engine;
 mod error;
 mod metrics;
 pub mod protocol;
+mod rlimit;
 mod routes;
 mod serve;
 mod startup;
@@ -75,8 +76,9 @@ pub use config::{
 };
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};
+pub use rlimit::raise_open_file_limit;
 pub use routes::router;
 pub use serve::{LISTEN_BACKLOG, RunningServer, bind, serve, spawn};
 pub use startup::{EngineThread, start};
 pub use state::AppState;
-pub use timer::{RooflineStepTimer, StepTiming};
+pub use timer::{CustomStepTimer, RooflineStepTimer, StepTiming};

@@ -8,7 +8,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,6 +21,9 @@ use crate::error::ServeError;
 use crate::routes::router;
 use crate::startup::{EngineThread, start};
 use crate::state::AppState;
+
+/// How long to wait after an accept failed for want of resources (file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How long connections may take to close once the engine has ended their requests.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -82,12 +88,59 @@ fn accept(state: AppState, listener: TcpListener) -> (watch::Sender<bool>, Serve
     let signal = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it too).
-    let listener = listener.tap_io(|tcp| {
+    let head_timeout = state.info.limits.head_timeout;
+    let serving = serve_connections(listener, router(state), head_timeout, signal);
+    (stop, tokio::spawn(serving))
+}
+
+/// Accepts connections until `stop` resolves, then waits for the open ones to finish their
+/// requests (hyper's graceful shutdown). Each connection must send a request head within
+/// `head_timeout` of being ready for one, or is closed.
+async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    head_timeout: Duration,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    tokio::pin!(stop);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it).
         let _ = tcp.set_nodelay(true);
-    });
-    let serving = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
-    (stop, tokio::spawn(serving.into_future()))
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// An accept that failed: a connection reset before it was taken is nothing; out of file
+/// descriptors (or any other error), wait a little before trying again rather than spin.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        tokio::time::sleep(ACCEPT_BACKOFF).await;
+    }
 }
 
 async fn finish(

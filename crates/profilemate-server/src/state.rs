@@ -126,6 +126,9 @@ impl AppState {
         prompt: Vec<u32>,
         max_tokens: u32,
     ) -> Result<RequestGuard, SimError> {
+        if self.engine.status().is_dead() {
+            return Err(SimError::EngineDead);
+        }
         let limit = self.info.limits.max_live_requests;
         if self.admission.live.fetch_add(1, Ordering::AcqRel) >= limit {
             self.admission.live.fetch_sub(1, Ordering::AcqRel);

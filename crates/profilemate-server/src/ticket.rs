@@ -22,6 +22,8 @@ pub(crate) enum Status {
     Finished,
     /// Aborted by the engine (shutdown) or refused after admission.
     Aborted,
+    /// The engine died (a step panicked): the request cannot finish.
+    Failed,
 }
 
 /// Tokens emitted so far and the request's status, shared by the engine and one HTTP task.
@@ -50,6 +52,7 @@ impl Ticket {
             Status::Live => 0,
             Status::Finished => 1,
             Status::Aborted => 2,
+            Status::Failed => 3,
         };
         self.status.store(code, Ordering::Release);
         self.notify.notify_one();
@@ -61,7 +64,8 @@ impl Ticket {
         let status = match self.status.load(Ordering::Acquire) {
             0 => Status::Live,
             1 => Status::Finished,
-            _ => Status::Aborted,
+            2 => Status::Aborted,
+            _ => Status::Failed,
         };
         (status, self.emitted.load(Ordering::Acquire))
     }

@@ -5,6 +5,8 @@
 //! The MFU path computes the step's `PerfStats` as `get_step_perf_stats_per_gpu` does
 //! (vllm/v1/metrics/perf.py, vLLM 0.32), on the unpadded batch as vLLM counts it.
 
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
@@ -76,6 +78,34 @@ pub enum StepTiming {
     Roofline(Box<RooflineStepTimer>),
     /// A linear fit (tests, calibrated stand-ins).
     Affine(AffineStepTimer),
+    /// Any other [`StepTimer`]: a measured table, or a faulty timer that tests use to check
+    /// that a failing engine step fails its requests, not the server.
+    Custom(CustomStepTimer),
+}
+
+/// A caller's [`StepTimer`], shared so [`StepTiming`] stays `Clone` (clones price steps with
+/// the same timer).
+#[derive(Clone)]
+pub struct CustomStepTimer(Arc<Mutex<dyn StepTimer + Send>>);
+
+impl CustomStepTimer {
+    /// Wraps `timer` (a closure `|batch: &StepBatch<'_>| -> Duration` is a timer too).
+    pub fn new(timer: impl StepTimer + Send + 'static) -> Self {
+        CustomStepTimer(Arc::new(Mutex::new(timer)))
+    }
+}
+
+impl fmt::Debug for CustomStepTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CustomStepTimer")
+    }
+}
+
+impl StepTimer for CustomStepTimer {
+    fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
+        let mut timer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        timer.step_time(batch)
+    }
 }
 
 impl StepTimer for StepTiming {
@@ -83,6 +113,7 @@ impl StepTimer for StepTiming {
         match self {
             StepTiming::Roofline(t) => t.step_time(batch),
             StepTiming::Affine(t) => t.step_time(batch),
+            StepTiming::Custom(t) => t.step_time(batch),
         }
     }
 }

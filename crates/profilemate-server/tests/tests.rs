@@ -3,6 +3,7 @@
 
 mod api;
 mod faults;
+mod hardening;
 mod logs;
 mod observability;
 mod streaming;

@@ -20,6 +20,22 @@ fn negative_time_scale_is_refused_with_the_flag_named() {
     );
 }
 
+// See: issue 13 (connection timeouts are flags of sim serve).
+#[test]
+fn zero_or_negative_request_timeouts_are_refused_with_the_flag_named() {
+    for (flag, value) in [
+        ("--timeout-request-head-s", "0"),
+        ("--timeout-request-body-s", "-1"),
+        ("--timeout-request-body-s", "inf"),
+    ] {
+        let arg = format!("{flag}={value}");
+        fails_naming(
+            &["sim", "serve", &arg, "--port", "0", "--model", "tiny-llama"],
+            &[flag],
+        );
+    }
+}
+
 #[test]
 fn fixed_ttft_needs_fixed_itl() {
     fails_naming(

@@ -185,6 +185,19 @@ impl Hub {
         }
     }
 
+    /// The engine died: marks it dead, fails every live request and flushes the logs.
+    pub(crate) fn fail_all(&mut self) {
+        self.status.set_dead();
+        for (_, mut e) in self.entries.drain() {
+            e.publish();
+            e.ticket.close(Status::Failed);
+        }
+        self.status.set_live(0);
+        if let Some(logs) = &mut self.logs {
+            logs.flush();
+        }
+    }
+
     /// Ends every live request (the engine is stopping) and flushes the logs.
     pub(crate) fn shutdown(&mut self) {
         self.tally.flush(&self.metrics);

@@ -4,6 +4,11 @@
 //!
 //! The engine is synchronous (the sim crate has no async), so it runs on its own OS thread and
 //! sleeps in `recv_timeout` until its next event, a new command, or the next log interval.
+//!
+//! A step that panics kills the engine, not the server: the panic is caught, every live
+//! request fails, the status turns dead (`/health` answers 503) and the thread stays to fail
+//! each later submission at once, until shutdown — as vLLM's `EngineDeadError` does
+//! (vllm/v1/engine/exceptions.py, vLLM 0.32).
 
 mod fixed_driver;
 pub(crate) mod hub;
@@ -12,6 +17,7 @@ mod sim_driver;
 pub(crate) mod status;
 mod tally;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
@@ -23,7 +29,7 @@ pub(crate) use hub::Hub;
 pub(crate) use sim_driver::SimDriver;
 use status::EngineStatus;
 
-use crate::ticket::Ticket;
+use crate::ticket::{Status, Ticket};
 
 /// Most commands taken between two engine advances, so steps keep flowing under a flood.
 const COMMANDS_PER_ADVANCE: usize = 4096;
@@ -92,27 +98,52 @@ impl EngineHandle {
 
 /// The engine thread's body: returns on `Shutdown` or when every handle is gone.
 pub(crate) fn run(mut driver: impl Driver, mut hub: Hub, rx: Receiver<Command>) {
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        serve_commands(&mut driver, &mut hub, &rx)
+    }));
+    match ran {
+        Ok(()) => hub.shutdown(),
+        Err(_) => {
+            hub.fail_all();
+            refuse_commands(&rx);
+        }
+    }
+}
+
+/// Takes commands and advances the driver until `Shutdown` or every handle is gone.
+fn serve_commands(driver: &mut impl Driver, hub: &mut Hub, rx: &Receiver<Command>) {
     let mut wake = Wake::Idle;
-    'engine: loop {
-        let first = match next_command(&rx, wake, hub.next_log()) {
+    loop {
+        let first = match next_command(rx, wake, hub.next_log()) {
             Next::Command(c) => Some(c),
             Next::Timeout => None,
-            Next::Closed => break,
+            Next::Closed => return,
         };
         let pending = first
             .into_iter()
             .chain(rx.try_iter().take(COMMANDS_PER_ADVANCE));
         for command in pending {
-            if !apply(&mut driver, &mut hub, command) {
-                break 'engine;
+            if !apply(driver, hub, command) {
+                return;
             }
         }
         let now = Instant::now();
-        wake = driver.advance(now, &mut hub);
+        wake = driver.advance(now, hub);
         hub.wake_all();
         hub.maybe_log(now, driver.virtual_now(now));
     }
-    hub.shutdown();
+}
+
+/// After the engine died: fails every submission until `Shutdown` or every handle is gone, so
+/// a request sent just before its sender saw the engine dead never waits forever.
+fn refuse_commands(rx: &Receiver<Command>) {
+    for command in rx.iter() {
+        match command {
+            Command::Submit(sub) => sub.ticket.close(Status::Failed),
+            Command::Abort(_) => {}
+            Command::Shutdown => return,
+        }
+    }
 }
 
 fn apply(driver: &mut impl Driver, hub: &mut Hub, command: Command) -> bool {

@@ -2,7 +2,7 @@
 //! (live requests, KV blocks held, steps), as atomics; and [`ScheduleCheck`], the fixed-timing
 //! mode's record of how late each chunk left compared with its schedule.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use profilemate_sim::StepRecord;
@@ -20,6 +20,7 @@ pub struct EngineStatus {
     kv_usage_bits: AtomicU64,
     generated: AtomicU64,
     records_kept: AtomicU64,
+    dead: AtomicBool,
 }
 
 /// A copy of [`EngineStatus`] at one moment (`GET /profilemate/engine`).
@@ -43,6 +44,8 @@ pub struct EngineSnapshot {
     pub generated_tokens: u64,
     /// Per-request records the engine still holds (bounded: finished ones are forgotten).
     pub records_kept: u64,
+    /// The engine thread died (a step panicked): every request now fails with a 500.
+    pub dead: bool,
 }
 
 impl EngineStatus {
@@ -65,6 +68,16 @@ impl EngineStatus {
         self.free_blocks.store(free, Ordering::Relaxed);
     }
 
+    /// The engine died: `/health` answers 503 and requests fail from now on.
+    pub(crate) fn set_dead(&self) {
+        self.dead.store(true, Ordering::Release);
+    }
+
+    /// Whether the engine died.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_records_kept(&self, n: usize) {
         self.records_kept.store(n as u64, Ordering::Relaxed);
     }
@@ -82,6 +95,7 @@ impl EngineStatus {
             kv_cache_usage: f64::from_bits(load(&self.kv_usage_bits)),
             generated_tokens: load(&self.generated),
             records_kept: load(&self.records_kept),
+            dead: self.is_dead(),
         }
     }
 }

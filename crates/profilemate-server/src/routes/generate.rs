@@ -105,8 +105,10 @@ async fn generate(state: AppState, g: Generation) -> Result<Response, SimError> 
 /// The non-streaming answer, once every token is out.
 async fn whole(guard: RequestGuard, meta: sse::Meta) -> Result<Response, SimError> {
     let (status, emitted) = guard.finished().await;
-    if status == Status::Aborted {
-        return Err(SimError::EngineStopped);
+    match status {
+        Status::Aborted => return Err(SimError::EngineStopped),
+        Status::Failed => return Err(SimError::EngineDead),
+        Status::Live | Status::Finished => {}
     }
     let mut text = Vec::with_capacity(emitted as usize * 6);
     vocab::push_output(&mut text, guard.key, 0, emitted);

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use profilemate_metrics::text::CONTENT_TYPE as PROMETHEUS_TEXT;
@@ -19,8 +20,13 @@ use crate::vocab;
 /// Length of the embeddings `/v1/embeddings` returns.
 const EMBEDDING_DIM: usize = 64;
 
-/// `GET /health`: 200 with an empty body while the engine runs.
-pub(crate) async fn health_get() -> Response {
+/// `GET /health`: 200 with an empty body while the engine runs, 503 once it died
+/// (`health` in vllm/entrypoints/serve/instrumentator/health.py, vLLM 0.32, answers 503 on
+/// `EngineDeadError`).
+pub(crate) async fn health_get(State(state): State<AppState>) -> Response {
+    if state.engine.status().is_dead() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     ().into_response()
 }
 

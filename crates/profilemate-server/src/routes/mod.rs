@@ -19,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::SimError;
 use crate::state::AppState;
@@ -26,6 +27,7 @@ use crate::state::AppState;
 /// The server's routes on `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.info.limits.max_body_bytes;
+    let body_timeout = state.info.limits.body_timeout;
     let v1 = Router::new()
         .route("/v1/completions", post(generate::completions_create))
         .route(
@@ -54,7 +56,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(info::metrics_get))
         .route("/profilemate/engine", get(info::engine_status_get))
         .fallback(profile::not_found)
+        .method_not_allowed_fallback(profile::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .with_state(state)
 }
 
@@ -69,11 +73,20 @@ async fn api_key_check(State(state): State<AppState>, request: Request, next: Ne
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(key.as_str()) {
+    if given.is_some_and(|given| keys_match(given, key)) {
         next.run(request).await
     } else {
         SimError::Unauthorized.into_response()
     }
+}
+
+/// Compares a given key with the server's in time independent of where they differ, so the
+/// key cannot be guessed byte by byte from response times (vLLM 0.32 compares SHA-256
+/// digests with `secrets.compare_digest` in vllm/entrypoints/serve/middleware/authenticate.py;
+/// here only the key's length can show).
+fn keys_match(given: &str, key: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(given.as_bytes().ct_eq(key.as_bytes()))
 }
 
 /// Reads a JSON body; bad JSON is a 400 and an oversized body a 413, in OpenAI's error shape.
@@ -85,4 +98,25 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
         message: rejection.body_text(),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| SimError::InvalidJson(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys_match;
+
+    #[test]
+    fn api_keys_match_only_when_equal_in_constant_time() {
+        assert!(keys_match("s3cret-key", "s3cret-key"));
+        assert!(
+            !keys_match("s3cret-kez", "s3cret-key"),
+            "same length, last byte differs"
+        );
+        assert!(
+            !keys_match("t3cret-key", "s3cret-key"),
+            "same length, first byte differs"
+        );
+        assert!(!keys_match("s3cret", "s3cret-key"), "a prefix");
+        assert!(!keys_match("s3cret-key-and-more", "s3cret-key"), "longer");
+        assert!(!keys_match("", "s3cret-key"));
+    }
 }

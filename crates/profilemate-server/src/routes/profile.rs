@@ -1,5 +1,5 @@
 //! Provides vLLM's profiler routes, `POST /start_profile` and `POST /stop_profile`, and the
-//! 404 every unknown path gets.
+//! 404 every unknown path and the 405 every wrong method gets.
 //!
 //! Mirrors vllm/entrypoints/serve/profile/api_router.py (vLLM 0.32): the routes exist only when
 //! the server was started with a profiler (`--profiler-config` naming one) and answer 200 with
@@ -26,6 +26,13 @@ pub(crate) async fn start_profile(State(state): State<AppState>) -> StatusCode {
 pub(crate) async fn stop_profile(State(state): State<AppState>) -> StatusCode {
     state.info.profiles.stopped.fetch_add(1, Ordering::Relaxed);
     StatusCode::OK
+}
+
+/// FastAPI's answer to a method a route does not serve (Starlette's `Route.handle`; axum adds
+/// the `Allow` header).
+pub(crate) async fn method_not_allowed() -> Response {
+    let body = Json(json!({"detail": "Method Not Allowed"}));
+    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
 }
 
 /// FastAPI's answer to a path no route serves.

@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
 
 use super::generate::Kind;
+use crate::error::SimError;
 use crate::state::RequestGuard;
 use crate::ticket::Status;
 use crate::vocab;
@@ -120,6 +121,7 @@ impl SseStream {
                 Status::Live => self.guard.ticket.changed().await,
                 Status::Finished => self.phase = Phase::Tail,
                 Status::Aborted => self.phase = Phase::Done,
+                Status::Failed => return Some(self.failed()),
             }
         }
     }
@@ -162,6 +164,16 @@ impl SseStream {
         }
         self.buf.put_slice(b"data: [DONE]\n\n");
         self.buf.split().freeze()
+    }
+
+    /// The engine died mid-stream: the status is sent, so the error goes in the next chunk,
+    /// then `[DONE]` (`engine_error_handler` in
+    /// vllm/entrypoints/serve/exception_handling/handlers/vllm_error.py, vLLM 0.32).
+    fn failed(&mut self) -> Bytes {
+        self.phase = Phase::Done;
+        let error = SimError::EngineDead.body();
+        let chunk = format!("data: {error}\n\ndata: [DONE]\n\n");
+        Bytes::from(chunk)
     }
 
     /// In fixed-timing mode, records how late this chunk leaves against its last token's

@@ -118,6 +118,21 @@ pub(crate) struct SimServeArgs {
     /// POST /start_profile and /stop_profile (200, as vLLM; nothing is traced), else they 404.
     #[arg(long)]
     pub(crate) profiler_config: Option<String>,
+    /// Seconds a connection may take to send a request's head (request line and headers),
+    /// counted from when it is ready for one, idle keep-alive included; it is then closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub(crate) timeout_request_head_s: f64,
+    /// Seconds to wait for the next piece of a request's body before failing the request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub(crate) timeout_request_body_s: f64,
+}
+
+/// A positive, finite number of seconds given to `flag`.
+fn timeout(flag: &str, seconds: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} {seconds}: give a positive number of seconds"))
 }
 
 impl SimServeArgs {
@@ -163,6 +178,10 @@ impl SimServeArgs {
         config.api_key = self.api_key.clone();
         config.logging = self.logging()?;
         config.profiler = self.profiler()?;
+        config.limits.head_timeout =
+            timeout("--timeout-request-head-s", self.timeout_request_head_s)?;
+        config.limits.body_timeout =
+            timeout("--timeout-request-body-s", self.timeout_request_body_s)?;
         config.validate()?;
         Ok(config)
     }

@@ -44,6 +44,9 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
 /// `sim serve`: build the configuration, bind, serve until Ctrl-C.
 fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
+    if let Err(e) = profilemate_server::raise_open_file_limit() {
+        eprintln!("profilemate sim serve: warning: cannot raise the open-file limit: {e}");
+    }
     let addr = format!("{}:{}", args.host, args.port);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
