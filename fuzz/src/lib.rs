@@ -38,6 +38,10 @@ pub fn exercise_config(config: &str, batch: &[FuzzRequest], fp8_kv: bool) {
     if let Ok(layout) = KvLayout::per_gpu(&spec, &deployment) {
         let _ = layout.bytes_for_sequence(ctx.requests.iter().map(|r| r.context_len).sum());
     }
+    // The product checks every batch against the limits before pricing it.
+    if profilemate_model::limits::check_batch(&ctx).is_err() {
+        return;
+    }
     let Ok(model) = PerfModel::vllm_exact(&spec, &deployment) else {
         return;
     };

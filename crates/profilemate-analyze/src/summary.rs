@@ -450,9 +450,12 @@ fn iteration_summary(it: &IterationAgg, config: &EngineConfig) -> IterationSumma
             mean: ratio(it.kv_usage_sum_pct, it.count as f64).unwrap_or(0.0),
             max: it.kv_usage_max_pct,
         },
-        busy_share: it
-            .span
-            .and_then(|(first, last)| ratio(it.elapsed_ms / 1000.0, f64::from(last - first + 1))),
+        busy_share: it.span.and_then(|(first, last)| {
+            ratio(
+                it.elapsed_ms / 1000.0,
+                f64::from(last.saturating_sub(first) + 1),
+            )
+        }),
     }
 }
 

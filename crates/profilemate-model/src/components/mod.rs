@@ -94,7 +94,7 @@ impl ComponentMetrics {
     pub fn total(&self, metric: Metric, ctx: &ExecutionContext, per_gpu: bool) -> u128 {
         let mut sum = 0u128;
         self.terms(metric, ctx, per_gpu, &mut |_: &'static str, v: u128| {
-            sum += v
+            sum = sum.saturating_add(v)
         });
         sum
     }
