@@ -2,42 +2,16 @@
 //! `ModelMetrics`) must be reproduced exactly: the component list, every breakdown key in vLLM's
 //! order, every integer.
 
-use std::io::Read;
-use std::path::PathBuf;
-
 use profilemate_model::cases::CaseRunner;
 use serde_json::Value;
 
-/// The golden cases copied into the repository (see `testdata/README.md`).
-fn goldens_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/goldens/perf")
-}
-
-/// The visible cases, decompressed.
-fn visible_cases(dir: &std::path::Path) -> String {
-    let path = dir.join("visible.jsonl.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text
-}
-
-/// The ordered `(key, value)` pairs of a breakdown object.
-fn entries(value: &Value) -> Vec<(String, u64)> {
-    value
-        .as_object()
-        .expect("breakdown is an object")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().expect("integer value")))
-        .collect()
-}
+mod golden_common;
+use golden_common::{difference, goldens_dir, read_cases};
 
 #[test]
 fn every_visible_golden_case_is_exact() {
     let dir = goldens_dir();
-    let text = visible_cases(&dir);
+    let text = read_cases("visible.jsonl.gz");
     let mut runner = CaseRunner::new(&dir.join("configs"));
     let mut failures = Vec::new();
     let mut total = 0;
@@ -46,21 +20,8 @@ fn every_visible_golden_case_is_exact() {
         let expected: Value = serde_json::from_str(line).unwrap();
         let (got, ok) = runner.answer_line(line);
         let id = expected["id"].as_str().unwrap();
-        if !ok {
-            failures.push(format!("{id}: error {}", got["error"]));
-            continue;
-        }
-        for key in ["flops", "read_bytes", "write_bytes"] {
-            let (want, have) = (entries(&expected[key]), entries(&got[key]));
-            if want != have {
-                failures.push(format!("{id} {key}:\n  want {want:?}\n  have {have:?}"));
-            }
-        }
-        if expected["components"] != got["components"] {
-            failures.push(format!(
-                "{id} components: want {} have {}",
-                expected["components"], got["components"]
-            ));
+        if let Some(diff) = difference(&expected, &got, ok) {
+            failures.push(format!("{id}: {diff}"));
         }
     }
     assert_eq!(total, 4944, "the visible golden cases");

@@ -5,11 +5,12 @@
 //! or an unlisted one differs.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::PathBuf;
 
 use profilemate_model::cases::CaseRunner;
 use serde_json::Value;
+
+mod golden_common;
+use golden_common::{difference, goldens_dir, read_cases};
 
 /// The number of generated cases (see `testdata/goldens/perf/README.md`).
 const GENERATED_CASES: usize = 3312;
@@ -18,53 +19,10 @@ const GENERATED_CASES: usize = 3312;
 /// generated family is exact.
 const KNOWN_GAPS: &[(&str, &str)] = &[];
 
-fn goldens_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/goldens/perf")
-}
-
-fn generated_cases() -> String {
-    let path = goldens_dir().join("generated.jsonl.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text
-}
-
-/// The ordered `(key, value)` pairs of a breakdown object.
-fn entries(value: &Value) -> Vec<(String, u64)> {
-    value
-        .as_object()
-        .expect("breakdown is an object")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().expect("integer value")))
-        .collect()
-}
-
-/// The first difference between a golden case and the runner's answer, if any.
-fn difference(expected: &Value, got: &Value, ok: bool) -> Option<String> {
-    if !ok {
-        return Some(format!("error {}", got["error"]));
-    }
-    if expected["components"] != got["components"] {
-        return Some(format!(
-            "components: want {} have {}",
-            expected["components"], got["components"]
-        ));
-    }
-    ["flops", "read_bytes", "write_bytes"]
-        .into_iter()
-        .find_map(|key| {
-            let (want, have) = (entries(&expected[key]), entries(&got[key]));
-            (want != have).then(|| format!("{key}:\n  want {want:?}\n  have {have:?}"))
-        })
-}
-
 #[test]
 fn every_generated_golden_case_is_exact_or_a_listed_gap() {
     let dir = goldens_dir();
-    let text = generated_cases();
+    let text = read_cases("generated.jsonl.gz");
     let mut runner = CaseRunner::new(&dir.join("configs"));
     let mut failing: BTreeMap<String, (usize, String)> = BTreeMap::new();
     let mut total = 0;
