@@ -35,12 +35,12 @@ pub fn exercise_config(config: &str, batch: &[FuzzRequest], fp8_kv: bool) {
     for r in batch.iter().take(64) {
         ctx.add(r.num_tokens, r.context_len, r.is_prefill);
     }
-    if let Ok(layout) = KvLayout::per_gpu(&spec, &deployment) {
-        let _ = layout.bytes_for_sequence(ctx.requests.iter().map(|r| r.context_len).sum());
-    }
     // The product checks every batch against the limits before pricing it.
     if profilemate_model::limits::check_batch(&ctx).is_err() {
         return;
+    }
+    if let Ok(layout) = KvLayout::per_gpu(&spec, &deployment) {
+        let _ = layout.bytes_for_sequence(ctx.requests.iter().map(|r| r.context_len).sum());
     }
     let Ok(model) = PerfModel::vllm_exact(&spec, &deployment) else {
         return;

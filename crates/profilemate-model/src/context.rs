@@ -66,16 +66,20 @@ impl ExecutionContext {
             is_prefill,
         });
         let product = u128::from(num_tokens) * u128::from(context_len);
+        // Sums saturate: a batch from outside is checked against `limits` after it is built,
+        // and a saturated sum is beyond every limit, so it is refused rather than wrapped.
         if is_prefill {
             self.num_prefill_requests += 1;
-            self.prefill_num_tokens += num_tokens;
-            self.prefill_context_len += context_len;
-            self.prefill_token_context_product += product;
+            self.prefill_num_tokens = self.prefill_num_tokens.saturating_add(num_tokens);
+            self.prefill_context_len = self.prefill_context_len.saturating_add(context_len);
+            self.prefill_token_context_product =
+                self.prefill_token_context_product.saturating_add(product);
         } else {
             self.num_decode_requests += 1;
-            self.decode_num_tokens += num_tokens;
-            self.decode_context_len += context_len;
-            self.decode_token_context_product += product;
+            self.decode_num_tokens = self.decode_num_tokens.saturating_add(num_tokens);
+            self.decode_context_len = self.decode_context_len.saturating_add(context_len);
+            self.decode_token_context_product =
+                self.decode_token_context_product.saturating_add(product);
         }
     }
 
@@ -96,7 +100,8 @@ impl ExecutionContext {
 
     /// Total number of tokens in the step.
     pub fn total_num_tokens(&self) -> u64 {
-        self.prefill_num_tokens + self.decode_num_tokens
+        self.prefill_num_tokens
+            .saturating_add(self.decode_num_tokens)
     }
 
     /// Σ `num_tokens × min(context_len, window)`; with no window, the plain product sum.
@@ -182,5 +187,20 @@ mod tests {
         assert!(ctx.is_empty());
         assert_eq!(ctx.total_num_tokens(), 0);
         assert_eq!(ctx.requests.capacity(), cap);
+    }
+
+    /// Found by the `model_arithmetic` fuzz target: sums of outside sizes wrapped (a panic with
+    /// overflow checks) before the limits could refuse the batch.
+    #[test]
+    fn sums_of_huge_requests_saturate_and_the_limits_refuse_them() {
+        let mut ctx = ExecutionContext::new();
+        ctx.add(u64::MAX, u64::MAX, true);
+        ctx.add(u64::MAX, u64::MAX, true);
+        ctx.add(u64::MAX, 1, false);
+        ctx.add(1, 1, false);
+        assert_eq!(ctx.prefill_num_tokens, u64::MAX);
+        assert_eq!(ctx.prefill_context_len, u64::MAX);
+        assert_eq!(ctx.total_num_tokens(), u64::MAX);
+        assert!(crate::limits::check_batch(&ctx).is_err());
     }
 }
