@@ -26,7 +26,9 @@ pub fn exercise_config(config: &str, batch: &[FuzzRequest], fp8_kv: bool) {
     let Ok(config) = HfConfig::from_json_str(config) else {
         return;
     };
-    let spec = ModelSpec::from_config(&config);
+    let Ok(spec) = ModelSpec::try_from_config(&config) else {
+        return;
+    };
     let mut deployment = Deployment::new(Dtype::Bfloat16);
     if fp8_kv {
         deployment.kv_cache_dtype = KvCacheDtype::Named("fp8");

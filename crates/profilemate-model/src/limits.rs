@@ -73,6 +73,16 @@ impl ModelSpec {
     /// the raw config: without `head_dim`, the heads must divide `hidden_size` (transformers
     /// refuses such a model when it builds it).
     pub fn try_from_config(config: &HfConfig) -> Result<Self, ModelError> {
+        // Per-layer fields are expanded to one entry per layer: refuse a layer count beyond
+        // the limits before expanding it (36 million layers took seconds and gigabytes).
+        if let Some(layers) = config
+            .text()
+            .get("num_hidden_layers")
+            .and_then(|v| v.as_i64())
+            && layers > MAX_COUNT
+        {
+            return Err(out_of_range("num_hidden_layers", layers, 1, MAX_COUNT));
+        }
         let spec = Self::from_config(config);
         spec.check_limits()?;
         let explicit_head_dim = config.text().get("head_dim").is_some_and(|v| !v.is_null());
@@ -191,6 +201,26 @@ mod tests {
         assert!(refusal("num_hidden_layers", 0.into()).contains("`num_hidden_layers` is 0"));
         assert!(refusal("num_attention_heads", 0.into()).contains("`num_attention_heads` is 0"));
         assert!(refusal("num_key_value_heads", 1e9.into()).contains("(at most 65536)"));
+    }
+
+    /// Found by the `model_config` fuzz target: 36 million layers were expanded per layer
+    /// (seconds, gigabytes) before the count was checked.
+    #[test]
+    fn a_huge_layer_count_is_refused_before_it_is_expanded() {
+        let mut config = config_with("num_hidden_layers", 36_151_936.into())
+            .root()
+            .clone();
+        config.insert("max_window_layers".to_owned(), 36.into());
+        config.insert("use_sliding_window".to_owned(), true.into());
+        config.insert("sliding_window".to_owned(), 4096.into());
+        let message = ModelSpec::try_from_config(&HfConfig::from_map(config).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`num_hidden_layers` is 36151936"),
+            "{message}"
+        );
+        assert!(message.contains("1 to 65536"), "{message}");
     }
 
     #[test]
