@@ -136,7 +136,13 @@ fn default_layer_types(map: &mut ConfigMap, is_sliding: impl Fn(u64) -> bool) {
     if !map.get("layer_types").is_none_or(Value::is_null) {
         return;
     }
-    let Some(layers) = map.get("num_hidden_layers").and_then(Value::as_u64) else {
+    // A layer count beyond the limits is left for `ModelSpec::try_from_config` to refuse by
+    // name rather than expanded here (36 million layers took gigabytes).
+    let Some(layers) = map
+        .get("num_hidden_layers")
+        .and_then(Value::as_u64)
+        .filter(|&n| n <= crate::limits::MAX_COUNT as u64)
+    else {
         return;
     };
     let types: Vec<Value> = (0..layers)

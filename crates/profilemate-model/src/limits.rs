@@ -207,15 +207,19 @@ mod tests {
     /// (seconds, gigabytes) before the count was checked.
     #[test]
     fn a_huge_layer_count_is_refused_before_it_is_expanded() {
-        let mut config = config_with("num_hidden_layers", 36_151_936.into())
-            .root()
-            .clone();
+        // Qwen3's class defaults expand `layer_types` from the layer count.
+        let mut config = presets::config("qwen3-8b").unwrap().root().clone();
+        config.remove("layer_types");
+        config.insert("num_hidden_layers".to_owned(), 36_151_936.into());
         config.insert("max_window_layers".to_owned(), 36.into());
         config.insert("use_sliding_window".to_owned(), true.into());
         config.insert("sliding_window".to_owned(), 4096.into());
-        let message = ModelSpec::try_from_config(&HfConfig::from_map(config).unwrap())
-            .unwrap_err()
-            .to_string();
+        let config = HfConfig::from_map(config).unwrap();
+        assert!(
+            config.text().get("layer_types").is_none(),
+            "expanded per layer"
+        );
+        let message = ModelSpec::try_from_config(&config).unwrap_err().to_string();
         assert!(
             message.contains("`num_hidden_layers` is 36151936"),
             "{message}"
