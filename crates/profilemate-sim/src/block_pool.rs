@@ -150,6 +150,17 @@ impl BlockPool {
         }
     }
 
+    /// Forgets every cached hash so no later request hits (`reset_prefix_cache`); refused
+    /// (`false`) while any block other than the null block is held.
+    pub(crate) fn reset_prefix_cache(&mut self) -> bool {
+        if self.free.len != self.free.len_total() - 1 {
+            return false;
+        }
+        self.cached.clear();
+        self.hash.fill(None);
+        true
+    }
+
     /// Takes a reference on prefix-hit blocks, pulling free ones out of the queue (`touch`).
     pub(crate) fn touch(&mut self, ids: &[BlockId]) {
         for &id in ids {
@@ -227,6 +238,20 @@ mod tests {
         assert_eq!(pool.cached_block(42), Some(1));
         assert_eq!(take(&mut pool, 1), vec![1]);
         assert_eq!(pool.cached_block(42), None);
+    }
+
+    #[test]
+    fn prefix_cache_resets_only_when_no_block_is_held() {
+        let mut pool = BlockPool::new(4, true);
+        let ids = take(&mut pool, 2);
+        pool.cache(ids[0], 7);
+        assert!(!pool.reset_prefix_cache(), "blocks are held");
+        assert_eq!(pool.cached_block(7), Some(ids[0]));
+        pool.free_blocks(ids.iter().copied());
+        assert_eq!(pool.cached_block(7), Some(ids[0]));
+        assert!(pool.reset_prefix_cache());
+        assert_eq!(pool.cached_block(7), None);
+        assert_eq!(pool.num_free(), 3);
     }
 
     #[test]

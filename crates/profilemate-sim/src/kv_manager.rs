@@ -75,6 +75,11 @@ impl KvCacheManager {
         self.pool.usage()
     }
 
+    /// [`BlockPool::reset_prefix_cache`].
+    pub(crate) fn reset_prefix_cache(&mut self) -> bool {
+        self.pool.reset_prefix_cache()
+    }
+
     /// Blocks in the free queue.
     pub(crate) fn num_free_blocks(&self) -> u32 {
         self.pool.num_free()

@@ -92,6 +92,11 @@ impl Driver for FixedDriver {
         hub.publish_running();
     }
 
+    /// A fixed schedule keeps no KV cache: there is nothing to forget.
+    fn reset_prefix_cache(&mut self) -> bool {
+        true
+    }
+
     fn abort(&mut self, key: u64, hub: &mut Hub) {
         if let Some(r) = self.live.remove(&key) {
             hub.finish(key, &self.record(&r), true);

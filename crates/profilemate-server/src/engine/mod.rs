@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Submit(Submission),
     /// The client went away: free the request's KV blocks.
     Abort(u64),
+    /// `POST /reset_prefix_cache`: whether the cache was reset.
+    ResetPrefixCache(tokio::sync::oneshot::Sender<bool>),
     Shutdown,
 }
 
@@ -68,6 +70,8 @@ pub(crate) enum Wake {
 pub(crate) trait Driver {
     fn submit(&mut self, sub: Submission, hub: &mut Hub);
     fn abort(&mut self, key: u64, hub: &mut Hub);
+    /// Forgets the prefix cache; `false` while blocks are held.
+    fn reset_prefix_cache(&mut self) -> bool;
     /// Runs everything due by `now`.
     fn advance(&mut self, now: Instant, hub: &mut Hub) -> Wake;
     /// The driver's clock at `now` (virtual time for the engine).
@@ -140,7 +144,7 @@ fn refuse_commands(rx: &Receiver<Command>) {
     for command in rx.iter() {
         match command {
             Command::Submit(sub) => sub.ticket.close(Status::Failed),
-            Command::Abort(_) => {}
+            Command::Abort(_) | Command::ResetPrefixCache(_) => {}
             Command::Shutdown => return,
         }
     }
@@ -150,6 +154,9 @@ fn apply(driver: &mut impl Driver, hub: &mut Hub, command: Command) -> bool {
     match command {
         Command::Submit(sub) => driver.submit(sub, hub),
         Command::Abort(key) => driver.abort(key, hub),
+        Command::ResetPrefixCache(reply) => {
+            let _ = reply.send(driver.reset_prefix_cache());
+        }
         Command::Shutdown => return false,
     }
     true

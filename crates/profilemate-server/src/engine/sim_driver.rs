@@ -126,6 +126,10 @@ impl Driver for SimDriver {
         }
     }
 
+    fn reset_prefix_cache(&mut self) -> bool {
+        self.sim.reset_prefix_cache()
+    }
+
     fn abort(&mut self, key: u64, _hub: &mut Hub) {
         if let Some(&id) = self.keys.by_key.get(&key) {
             let at = self.sim_time(Instant::now());

@@ -5,6 +5,7 @@
 //! client touches, the profiler routes when a profiler is configured, FastAPI's 404 elsewhere;
 //! `/profilemate/engine` is ours (engine status and the fixed-timing check).
 
+mod dev;
 mod generate;
 mod info;
 mod profile;
@@ -47,9 +48,11 @@ pub fn router(state: AppState) -> Router {
             .route("/start_profile", post(profile::start_profile))
             .route("/stop_profile", post(profile::stop_profile))
     });
+    let dev = dev::dev_mode_from_env().then(dev::routes);
     Router::new()
         .merge(v1)
         .merge(profiler.unwrap_or_default())
+        .merge(dev.unwrap_or_default())
         .route("/health", get(info::health_get))
         .route("/version", get(info::version_get))
         .route("/tokenize", post(info::tokenize_create))

@@ -144,6 +144,10 @@ impl Scheduler {
         self.kv.num_free_blocks()
     }
 
+    pub(crate) fn reset_prefix_cache(&mut self) -> bool {
+        self.kv.reset_prefix_cache()
+    }
+
     /// Plans one step (`schedule()`): running requests first, then, if nothing was
     /// preempted, admissions from the waiting queue.
     pub(crate) fn schedule(&mut self) -> SchedulerOutput {

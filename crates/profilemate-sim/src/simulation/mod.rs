@@ -230,6 +230,13 @@ impl<T: StepTimer> Simulation<T> {
         self.scheduler.num_free_blocks()
     }
 
+    /// Forgets the prefix cache so no later request hits it, as vLLM's
+    /// `POST /reset_prefix_cache` does (`BlockPool.reset_prefix_cache`); `false`, changing
+    /// nothing, while any request still holds blocks.
+    pub fn reset_prefix_cache(&mut self) -> bool {
+        self.scheduler.reset_prefix_cache()
+    }
+
     /// Runs until every request has finished (or `sink` asks to stop), pushing events into
     /// `sink`.
     pub fn run(&mut self, sink: &mut impl EngineSink) {

@@ -8,6 +8,7 @@ mod args;
 mod convert;
 mod embedded;
 mod present;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -32,12 +33,16 @@ pub(crate) enum BenchCommand {
     /// Benchmark an OpenAI-compatible server, like `vllm bench serve` (same flags, metrics, table
     /// and JSON), plus per-token ITL, client lag, an error taxonomy and the server's /metrics view.
     Serve(Box<ServeArgs>),
+    /// Run server and bench commands over parameter grids, like `vllm bench sweep` (same
+    /// files and layout); with `--slo`, find the highest load that meets the SLOs.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Runs a `bench` subcommand.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         BenchCommand::Serve(serve_args) => serve(serve_args),
+        BenchCommand::Sweep(sweep_args) => sweep::run(sweep_args),
     }
 }
 

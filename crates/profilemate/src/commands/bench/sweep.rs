@@ -1,0 +1,405 @@
+//! Runs `profilemate bench sweep serve`: vLLM 0.32's `vllm bench sweep serve` (same flags,
+//! parameter files and result layout), plus `--slo` to find each combination's capacity.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use profilemate_plan::search::{Capacity, Limit, SearchSettings};
+use profilemate_plan::slo::Slo;
+use profilemate_plan::sweep::capacity::{LoadVariable, search_combination};
+use profilemate_plan::sweep::layout::sanitize_filename;
+use profilemate_plan::sweep::params::{
+    SweepItem, is_linked, parse_link_vars, parse_sweep, python_str,
+};
+use profilemate_plan::sweep::run::{SweepSettings, run_sweep};
+use profilemate_plan::sweep::server::ServerProcess;
+use serde_json::{Map, Value};
+
+/// `profilemate bench sweep`.
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    #[command(subcommand)]
+    command: SweepCommand,
+}
+
+/// The `bench sweep` subcommands.
+#[derive(Debug, Subcommand)]
+enum SweepCommand {
+    /// Run a server and bench command over grids of parameters, like `vllm bench sweep serve`;
+    /// with `--slo`, find each combination's highest load that meets the SLOs.
+    Serve(Box<SweepServeArgs>),
+}
+
+/// The load a `--slo` search varies.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SearchVar {
+    /// `--request-rate` (requests/s).
+    RequestRate,
+    /// `--max-concurrency`.
+    MaxConcurrency,
+}
+
+/// `bench sweep serve` flags (vLLM's, then the SLO search's).
+#[derive(Debug, Args)]
+struct SweepServeArgs {
+    /// The command that runs the server: `vllm serve …` or `profilemate sim serve …`.
+    #[arg(long)]
+    serve_cmd: String,
+    /// The command that runs the benchmark: `vllm bench serve …` or `profilemate bench serve …`.
+    #[arg(long)]
+    bench_cmd: String,
+    /// Run after each benchmark instead of resetting the server's caches.
+    #[arg(long)]
+    after_bench_cmd: Option<String>,
+    /// Show the subcommands' standard output.
+    #[arg(long)]
+    show_stdout: bool,
+    /// Seconds to wait for the server's /health.
+    #[arg(long, default_value_t = 300)]
+    server_ready_timeout: u64,
+    /// JSON file of server parameter combinations (a list of objects, or an object of named
+    /// objects); with --bench-params, their Cartesian product is run.
+    #[arg(long)]
+    serve_params: Option<PathBuf>,
+    /// Comma-separated serve=bench keys that must be equal, e.g. max_num_seqs=max_concurrency.
+    #[arg(long, default_value = "")]
+    link_vars: String,
+    /// JSON file of bench parameter combinations.
+    #[arg(long)]
+    bench_params: Option<PathBuf>,
+    /// The directory results go under.
+    #[arg(short = 'o', long, default_value = "results")]
+    output_dir: PathBuf,
+    /// The experiment's name (default: the UTC time, `%Y%m%d_%H%M%S`).
+    #[arg(short = 'e', long)]
+    experiment_name: Option<String>,
+    /// Measured runs per combination.
+    #[arg(long, default_value_t = 3)]
+    num_runs: usize,
+    /// Prompts in one unmeasured warmup run before each combination.
+    #[arg(long, default_value_t = 0)]
+    warmup_num_prompts: usize,
+    /// Record a failed run and go on instead of stopping the sweep.
+    #[arg(long)]
+    continue_on_error: bool,
+    /// Print the commands, run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Continue a previous sweep of this experiment, skipping finished runs.
+    #[arg(long)]
+    resume: bool,
+    /// An SLO every run must meet, e.g. ttft_p99_ms:500 (repeat for several). With any, each
+    /// combination's highest load meeting them all is searched for.
+    #[arg(long = "slo", value_name = "METRIC_STAT_ms:LIMIT")]
+    slos: Vec<Slo>,
+    /// The load the search varies.
+    #[arg(long, value_enum, default_value = "request-rate")]
+    search_var: SearchVar,
+    /// The first load the search probes.
+    #[arg(long, default_value_t = 1.0)]
+    search_start: f64,
+    /// The lowest load worth probing.
+    #[arg(long, default_value_t = 0.1)]
+    search_min: f64,
+    /// The highest load probed.
+    #[arg(long, default_value_t = 1024.0)]
+    search_max: f64,
+    /// Stop when the failing load is within this fraction above the passing one.
+    #[arg(long, default_value_t = 0.05)]
+    search_tolerance: f64,
+    /// The most probes per combination.
+    #[arg(long, default_value_t = 20)]
+    search_max_probes: usize,
+}
+
+/// Runs a `bench sweep` subcommand.
+pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        SweepCommand::Serve(serve) => serve_sweep(serve),
+    }
+}
+
+fn split_command(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
+    match shlex::split(text) {
+        Some(words) if !words.is_empty() => Ok(words),
+        _ => bail!("{flag} {text:?} is empty or not a shell command (unbalanced quotes?)"),
+    }
+}
+
+fn read_params(path: Option<&PathBuf>) -> anyhow::Result<Vec<SweepItem>> {
+    let Some(path) = path else {
+        return Ok(vec![SweepItem::default()]);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read parameter file {}", path.display()))?;
+    Ok(parse_sweep(&path.display().to_string(), &text)?)
+}
+
+fn settings(args: &SweepServeArgs) -> anyhow::Result<SweepSettings> {
+    if args.num_runs < 1 {
+        bail!("--num-runs must be at least 1");
+    }
+    let name = match &args.experiment_name {
+        Some(name) => name.clone(),
+        None => profilemate_bench::clock::Civil::now()
+            .compact()
+            .replace('-', "_"),
+    };
+    let experiment_dir = args.output_dir.join(name);
+    if args.resume && !experiment_dir.exists() {
+        bail!(
+            "cannot resume: {} does not exist (drop --resume to start it)",
+            experiment_dir.display()
+        );
+    }
+    if !args.resume && experiment_dir.exists() {
+        bail!(
+            "{} exists already: pass --resume to continue it, or another --experiment-name",
+            experiment_dir.display()
+        );
+    }
+    Ok(SweepSettings {
+        serve_cmd: split_command("--serve-cmd", &args.serve_cmd)?,
+        bench_cmd: split_command("--bench-cmd", &args.bench_cmd)?,
+        after_bench_cmd: match &args.after_bench_cmd {
+            Some(cmd) => split_command("--after-bench-cmd", cmd)?,
+            None => Vec::new(),
+        },
+        show_stdout: args.show_stdout,
+        server_ready_timeout: Duration::from_secs(args.server_ready_timeout),
+        serve_params: read_params(args.serve_params.as_ref())?,
+        bench_params: read_params(args.bench_params.as_ref())?,
+        link_vars: parse_link_vars(&args.link_vars)?,
+        experiment_dir,
+        num_runs: args.num_runs,
+        warmup_num_prompts: args.warmup_num_prompts,
+        continue_on_error: args.continue_on_error,
+        dry_run: args.dry_run,
+    })
+}
+
+fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(args)?;
+    if !args.slos.is_empty() {
+        return slo_search(args, &settings);
+    }
+    let runs = run_sweep(&settings).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}. The sweep stopped early: pass --resume to continue from its last finished run"
+        )
+    })?;
+    if settings.dry_run {
+        println!(
+            "Experiment will be saved at: {}",
+            settings.experiment_dir.display()
+        );
+    } else {
+        print_summary(&settings, &runs);
+        println!(
+            "Experiment has been saved at: {}",
+            settings.experiment_dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-combination means of the headline figures, one row per combination (the runs'
+/// values of the keys the parameter files set).
+fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>]) {
+    const COLUMNS: [(&str, &str); 6] = [
+        ("request_throughput", "req/s"),
+        ("output_throughput", "out tok/s"),
+        ("mean_ttft_ms", "TTFT mean"),
+        ("p99_ttft_ms", "TTFT p99"),
+        ("mean_tpot_ms", "TPOT mean"),
+        ("p99_tpot_ms", "TPOT p99"),
+    ];
+    let mut keys: Vec<&str> = Vec::new();
+    for item in settings.serve_params.iter().chain(&settings.bench_params) {
+        for (key, _) in &item.0 {
+            if !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+    }
+    let mut groups: Vec<(String, Vec<&Map<String, Value>>)> = Vec::new();
+    for run in runs {
+        let label = keys
+            .iter()
+            .filter_map(|k| Some(format!("{k}={}", python_str(run.get(*k)?))))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match groups.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, members)) => members.push(run),
+            None => groups.push((label, vec![run])),
+        }
+    }
+    let width = groups
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(11, 200);
+    let mut table = format!("{:<width$} {:>4}", "combination", "runs");
+    for (_, title) in COLUMNS {
+        table.push_str(&format!(" {title:>10}"));
+    }
+    table.push('\n');
+    for (label, members) in &groups {
+        let label = if label.is_empty() { "(default)" } else { label };
+        table.push_str(&format!("{label:<width$} {:>4}", members.len()));
+        for (key, _) in COLUMNS {
+            let values: Vec<f64> = members
+                .iter()
+                .filter_map(|r| r.get(key)?.as_f64())
+                .collect();
+            if values.is_empty() {
+                table.push_str(&format!(" {:>10}", "n/a"));
+            } else {
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                table.push_str(&format!(" {mean:>10.2}"));
+            }
+        }
+        table.push('\n');
+    }
+    print!("{table}");
+}
+
+/// `--slo`: for every serve × bench combination, the capacity, then one table.
+fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result<ExitCode> {
+    let variable = match args.search_var {
+        SearchVar::RequestRate => LoadVariable::RequestRate,
+        SearchVar::MaxConcurrency => LoadVariable::MaxConcurrency,
+    };
+    for bench in &settings.bench_params {
+        if bench.has_param(variable.key()) {
+            bail!(
+                "--bench-params sets {} but the --slo search varies it: remove it from the file",
+                variable.key()
+            );
+        }
+    }
+    let search = SearchSettings {
+        start: args.search_start,
+        min: args.search_min,
+        max: args.search_max,
+        tolerance: args.search_tolerance,
+        max_probes: args.search_max_probes,
+    };
+    search.validate()?;
+    let slo_text: Vec<String> = args.slos.iter().map(ToString::to_string).collect();
+    let mut rows = Vec::new();
+    for serve in &settings.serve_params {
+        let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
+        println!("[BEGIN SERVER]");
+        println!("Server command: {}", server_cmd.join(" "));
+        let mut server = None;
+        if !settings.dry_run {
+            let mut started =
+                ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
+            started.wait_until_ready(settings.server_ready_timeout)?;
+            server = Some(started);
+        }
+        for bench in &settings.bench_params {
+            if !is_linked(serve, bench, &settings.link_vars) {
+                continue;
+            }
+            if settings.dry_run {
+                println!(
+                    "Search: {} from {} for {}",
+                    variable.key(),
+                    search.start,
+                    slo_text.join(", ")
+                );
+                continue;
+            }
+            let report = search_combination(
+                settings,
+                server.as_ref(),
+                serve,
+                bench,
+                &args.slos,
+                variable,
+                &search,
+            )?;
+            let label = [serve.as_text(" "), bench.as_text(" ")]
+                .join(" ")
+                .trim()
+                .to_string();
+            rows.push((label, report));
+        }
+        drop(server);
+        println!("[END SERVER]");
+    }
+    if settings.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!();
+    println!(
+        "Capacity under {} ({}):",
+        slo_text.join(", "),
+        variable.key()
+    );
+    for (label, report) in &rows {
+        let label = if label.is_empty() { "(default)" } else { label };
+        let line = match &report.capacity {
+            Capacity::Found {
+                load,
+                failing_load,
+                limit,
+                converged,
+            } => {
+                let why = match limit {
+                    Limit::Slo => format!("an SLO fails at {}", failing_load.unwrap_or(f64::NAN)),
+                    Limit::Saturation => format!(
+                        "the server saturates at {} (achieved rate below the offered)",
+                        failing_load.unwrap_or(f64::NAN)
+                    ),
+                    Limit::SearchMaximum => "the SLOs hold up to --search-max".to_string(),
+                };
+                let note = if *converged {
+                    ""
+                } else {
+                    " (not converged: raise --search-max-probes)"
+                };
+                format!("{load} — {why}; {} probes{note}", report.probes.len())
+            }
+            Capacity::NoneMeets { lowest_probed } => {
+                format!("none — the SLOs fail even at {lowest_probed}")
+            }
+        };
+        println!("  {label}: {line}");
+    }
+    let summary: Vec<Value> = rows
+        .iter()
+        .map(|(label, report)| {
+            serde_json::json!({
+                "combination": label,
+                "capacity": match &report.capacity {
+                    Capacity::Found { load, .. } => Value::from(*load),
+                    Capacity::NoneMeets { .. } => Value::Null,
+                },
+                "probes": report.probes.iter().map(|p| serde_json::json!({
+                    "load": p.load,
+                    "meets_slos": p.outcome.meets_slos,
+                    "saturated": p.outcome.saturated,
+                    "result": Value::Object(p.outcome.detail.clone()),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let path = settings
+        .experiment_dir
+        .join(sanitize_filename("capacity.json"));
+    std::fs::create_dir_all(&settings.experiment_dir)?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "Experiment has been saved at: {}",
+        settings.experiment_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
