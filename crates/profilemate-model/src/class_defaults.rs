@@ -171,7 +171,10 @@ fn gemma3_text(map: &mut ConfigMap) {
 /// `moe_num_experts` and `num_experts_per_tok` reads `moe_k`, so vLLM's
 /// `get_num_experts` / `get_num_experts_per_token` see ERNIE's own names through the aliases.
 fn ernie4_5_moe_aliases(map: &mut ConfigMap) {
-    for (alias, field) in [("num_experts", "moe_num_experts"), ("num_experts_per_tok", "moe_k")] {
+    for (alias, field) in [
+        ("num_experts", "moe_num_experts"),
+        ("num_experts_per_tok", "moe_k"),
+    ] {
         if let Some(value) = map.get(field).cloned() {
             map.insert(alias.into(), value);
         }
@@ -292,7 +295,13 @@ mod tests {
     #[test]
     fn ernie_expert_names_are_aliases() {
         let map = apply(r#"{"model_type":"ernie4_5_moe","moe_num_experts":64,"moe_k":6}"#);
-        assert_eq!((map["num_experts"].as_u64(), map["num_experts_per_tok"].as_u64()), (Some(64), Some(6)));
+        assert_eq!(
+            (
+                map["num_experts"].as_u64(),
+                map["num_experts_per_tok"].as_u64()
+            ),
+            (Some(64), Some(6))
+        );
     }
 
     #[test]

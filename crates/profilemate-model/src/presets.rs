@@ -147,12 +147,18 @@ const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "olmo-2-13b",
-        hf_ids: &["allenai/OLMo-2-1124-13B", "allenai/OLMo-2-1124-13B-Instruct"],
+        hf_ids: &[
+            "allenai/OLMo-2-1124-13B",
+            "allenai/OLMo-2-1124-13B-Instruct",
+        ],
         config: include_str!("../presets/olmo-2-13b.json"),
     },
     Preset {
         name: "ernie-4.5-21b-a3b",
-        hf_ids: &["baidu/ERNIE-4.5-21B-A3B-PT", "baidu/ERNIE-4.5-21B-A3B-Base-PT"],
+        hf_ids: &[
+            "baidu/ERNIE-4.5-21B-A3B-PT",
+            "baidu/ERNIE-4.5-21B-A3B-Base-PT",
+        ],
         config: include_str!("../presets/ernie-4.5-21b-a3b.json"),
     },
     Preset {
@@ -294,13 +300,20 @@ mod tests {
         assert_eq!(find("google/gemma-2-9b-it"), Some("gemma-2-9b"));
         assert_eq!(find("microsoft/phi-4"), Some("phi-4"));
         assert_eq!(find("deepseek-ai/DeepSeek-V3.2"), Some("deepseek-v3.2"));
-        assert_eq!(find("deepseek-ai/DeepSeek-V3"), Some("deepseek-v3"), "not V3.2");
+        assert_eq!(
+            find("deepseek-ai/DeepSeek-V3"),
+            Some("deepseek-v3"),
+            "not V3.2"
+        );
         assert_eq!(
             find("meta-llama/Llama-4-Maverick-17B-128E-Instruct"),
             Some("llama-4-maverick")
         );
         assert_eq!(find("allenai/OLMo-2-1124-13B-Instruct"), Some("olmo-2-13b"));
-        assert_eq!(find("baidu/ERNIE-4.5-21B-A3B-PT"), Some("ernie-4.5-21b-a3b"));
+        assert_eq!(
+            find("baidu/ERNIE-4.5-21B-A3B-PT"),
+            Some("ernie-4.5-21b-a3b")
+        );
         assert_eq!(find("Gemma3-27B"), Some("gemma-3-27b"), "loose");
         assert_eq!(find("llama-3.1-9b"), None);
         assert_eq!(

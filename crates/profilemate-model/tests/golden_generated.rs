@@ -101,12 +101,16 @@ fn every_generated_refusal_is_refused_by_us_too() {
             }
             "component" => {
                 component += 1;
-                let spec = profilemate_model::ModelSpec::load(&dir.join("configs").join(model))
-                    .unwrap();
+                let spec =
+                    profilemate_model::ModelSpec::load(&dir.join("configs").join(model)).unwrap();
                 let deployment = parsed.deployment().unwrap();
                 let ours = profilemate_model::PerfModel::vllm_exact_lenient(&spec, &deployment);
                 let method = message.rsplit(": ").next().unwrap();
-                let what = if message.contains("attention") { "attn" } else { "ffn" };
+                let what = if message.contains("attention") {
+                    "attn"
+                } else {
+                    "ffn"
+                };
                 assert!(
                     ours.skipped()
                         .iter()

@@ -148,7 +148,11 @@ fn gemma3_sliding_window_pattern_sets_the_full_attention_layers() {
     let root = json!({"model_type": "gemma3", "text_config": text});
     let spec =
         ModelSpec::from_config(&HfConfig::from_map(root.as_object().unwrap().clone()).unwrap());
-    assert_eq!(spec.num_swa_layers(12), 8, "pattern 3: layers 3, 6, 9, 12 full");
+    assert_eq!(
+        spec.num_swa_layers(12),
+        8,
+        "pattern 3: layers 3, 6, 9, 12 full"
+    );
 }
 
 /// ERNIE 4.5 names its experts `moe_num_experts` and `moe_k`; transformers'

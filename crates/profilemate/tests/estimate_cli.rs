@@ -193,7 +193,14 @@ fn unknown_dtype_and_preset_are_named() {
 #[test]
 fn attention_heads_not_divisible_by_tp_are_refused_in_one_line() {
     let ernie = goldens().join("configs/ERNIE-4.5-21B-A3B");
-    let args = ["--model", ernie.to_str().unwrap(), "--tp", "8", "--prefill", "8"];
+    let args = [
+        "--model",
+        ernie.to_str().unwrap(),
+        "--tp",
+        "8",
+        "--prefill",
+        "8",
+    ];
     fails_naming(
         &args,
         &[
@@ -204,7 +211,14 @@ fn attention_heads_not_divisible_by_tp_are_refused_in_one_line() {
     let out = estimate().args(&args).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     estimate()
-        .args(["--model", ernie.to_str().unwrap(), "--tp", "4", "--prefill", "8"])
+        .args([
+            "--model",
+            ernie.to_str().unwrap(),
+            "--tp",
+            "4",
+            "--prefill",
+            "8",
+        ])
         .assert()
         .success();
     let dir = temp_dir("tp-refusal");
@@ -217,7 +231,12 @@ fn attention_heads_not_divisible_by_tp_are_refused_in_one_line() {
     .unwrap();
     let configs = goldens().join("configs");
     let out = estimate()
-        .args(["--cases", cases.to_str().unwrap(), "--configs-dir", configs.to_str().unwrap()])
+        .args([
+            "--cases",
+            cases.to_str().unwrap(),
+            "--configs-dir",
+            configs.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
