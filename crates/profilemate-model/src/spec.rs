@@ -109,6 +109,9 @@ pub struct ModelSpec {
     /// vLLM bills the max on every layer ([`Self::head_dim`], [`Self::num_key_value_heads`]);
     /// the corrected model uses these.
     pub attention_by_layer_kind: Option<LayerKindAttention>,
+    /// `intermediate_size_mlp`: the dense layers' MLP width where it differs from the experts'
+    /// `intermediate_size` (Llama 4). vLLM ignores it; the corrected model uses it.
+    pub dense_intermediate_size: Option<u64>,
     /// The model-wide sliding window (`None` when absent, null or 0).
     pub sliding_window: Option<i64>,
     /// `layer_types`, when the text config holds a list.
@@ -159,6 +162,7 @@ impl ModelSpec {
             num_key_value_heads: per_layer::collapse(text, |t| total_num_kv_heads(config, t)),
             head_dim: per_layer::collapse(text, |t| head_size(config, t, is_mla)),
             attention_by_layer_kind: attention_by_layer_kind(config, text, is_mla),
+            dense_intermediate_size: text.get("intermediate_size_mlp").and_then(Value::as_u64),
             sliding_window: sliding_window(text),
             layer_types: layer_types(text),
             is_mla,

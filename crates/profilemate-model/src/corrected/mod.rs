@@ -167,6 +167,7 @@ fn correct(
             parallel: d.parallel,
             dense_width: w.dense_ffn,
             expert_width: w.experts,
+            dense_intermediate_size: spec.dense_intermediate_size,
         }),
         ComponentMetrics::Unembed(u) => CorrectedComponent::Unembed(u),
     }

@@ -282,6 +282,22 @@ fn per_layer_head_sizes_bill_each_layer_kind_with_its_own() {
 }
 
 #[test]
+fn llama4_dense_layers_use_intermediate_size_mlp() {
+    // Maverick: 24 dense layers of intermediate_size_mlp 16384 (vLLM: intermediate_size 8192).
+    let (config, spec) = golden_config("Llama-4-Maverick-17B-128E-Instruct");
+    assert_eq!(spec.dense_intermediate_size, Some(16_384));
+    let d = deployment(1, 1, false);
+    let ctx = ExecutionContext::from_single_request(1, 100, false);
+    let exact = pick(&PerfModel::vllm_exact(&spec, &d).unwrap(), &ctx, "ffn");
+    let widths = WeightWidths::from_config(&config, &spec, d.dtype);
+    let corrected = pick(&CorrectedModel::new(&spec, &d, &widths, 0).unwrap(), &ctx, "ffn");
+    // Dense part 2·3·5120·I·24 per token: +2·3·5120·8192·24 with I doubled; the routed part
+    // (1 of 128 experts) is the same in both for one token.
+    assert_eq!(exact.flops, 2 * 6_039_797_760);
+    assert_eq!(corrected.flops - exact.flops, 6_039_797_760);
+}
+
+#[test]
 fn every_issue_12_family_builds_in_the_corrected_model() {
     for dir in [
         "gemma-2-9b-it",
