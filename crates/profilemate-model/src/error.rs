@@ -120,7 +120,7 @@ impl fmt::Display for ModelError {
             ModelError::BeyondLimits { what, reason } => write!(f, "{what} {reason}"),
             ModelError::HeadsNotDivisibleByTp { field, heads, tp } => {
                 let divisors: Vec<String> = (1..=*heads)
-                    .filter(|d| heads % d == 0)
+                    .filter(|d| heads.is_multiple_of(*d))
                     .take(12)
                     .map(|d| d.to_string())
                     .collect();

@@ -56,7 +56,7 @@ impl ParallelConfig {
     /// them). A config without a usable head count is left to the components, which skip it.
     pub fn verify_for(&self, spec: &ModelSpec) -> Result<(), ModelError> {
         match spec.num_attention_heads {
-            Ok(heads) if heads > 0 && (heads as u64) % self.tp != 0 => {
+            Ok(heads) if heads > 0 && !(heads as u64).is_multiple_of(self.tp) => {
                 Err(ModelError::HeadsNotDivisibleByTp {
                     field: "num_attention_heads",
                     heads: heads as u64,

@@ -208,7 +208,7 @@ fn attention_heads_not_divisible_by_tp_are_refused_in_one_line() {
             "(1, 2, 4, 5, 10, 20)",
         ],
     );
-    let out = estimate().args(&args).output().unwrap();
+    let out = estimate().args(args).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     estimate()
         .args([

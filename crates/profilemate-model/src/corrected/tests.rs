@@ -290,7 +290,11 @@ fn llama4_dense_layers_use_intermediate_size_mlp() {
     let ctx = ExecutionContext::from_single_request(1, 100, false);
     let exact = pick(&PerfModel::vllm_exact(&spec, &d).unwrap(), &ctx, "ffn");
     let widths = WeightWidths::from_config(&config, &spec, d.dtype);
-    let corrected = pick(&CorrectedModel::new(&spec, &d, &widths, 0).unwrap(), &ctx, "ffn");
+    let corrected = pick(
+        &CorrectedModel::new(&spec, &d, &widths, 0).unwrap(),
+        &ctx,
+        "ffn",
+    );
     // Dense part 2·3·5120·I·24 per token: +2·3·5120·8192·24 with I doubled; the routed part
     // (1 of 128 experts) is the same in both for one token.
     assert_eq!(exact.flops, 2 * 6_039_797_760);
