@@ -1,5 +1,7 @@
-//! One step estimate (1 prefill of 2048 tokens + 255 decodes at context 4000) on Llama-3.1-8B
-//! and DeepSeek-V3: totals only (the per-step hot path) and with breakdowns.
+//! One step estimate (1 prefill of 2048 tokens + 255 decodes at context 4000) on Llama-3.1-8B,
+//! DeepSeek-V3 and the largest issue-12 families (DeepSeek-V3.2, 671B MLA MoE; Llama-4 Maverick,
+//! 400B interleaved MoE; Gemma 3 27B, sliding/global layers): totals only (the per-step hot path)
+//! and with breakdowns.
 //!
 //! Run: `cargo bench -p profilemate-model --bench step_estimate`
 
@@ -13,12 +15,25 @@ fn main() {
     divan::main();
 }
 
-const MODELS: &[&str] = &["llama-3.1-8b", "deepseek-v3"];
+const MODELS: &[&str] = &[
+    "llama-3.1-8b",
+    "deepseek-v3",
+    "deepseek-v3.2",
+    "llama-4-maverick",
+    "gemma-3-27b",
+];
+
+/// Tensor-parallel size the model is run with (the big MoE models need a node).
+fn tp(name: &str) -> u64 {
+    match name {
+        "deepseek-v3" | "deepseek-v3.2" | "llama-4-maverick" => 8,
+        _ => 1,
+    }
+}
 
 fn model(name: &str) -> PerfModel {
     let deployment = Deployment {
-        parallel: ParallelConfig::new(if name == "deepseek-v3" { 8 } else { 1 }, 1, 1, false)
-            .unwrap(),
+        parallel: ParallelConfig::new(tp(name), 1, 1, false).unwrap(),
         ..Deployment::new(Dtype::Bfloat16)
     };
     PerfModel::vllm_exact(&presets::spec(name).unwrap(), &deployment).unwrap()

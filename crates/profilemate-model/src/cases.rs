@@ -88,9 +88,12 @@ impl Case {
         ctx
     }
 
-    /// Answers the case for `spec`.
+    /// Answers the case for `spec`; a layout vLLM refuses is refused
+    /// ([`crate::ParallelConfig::verify_for`]).
     pub fn answer(&self, spec: &ModelSpec) -> Result<CaseAnswer, ModelError> {
-        let model = PerfModel::vllm_exact_lenient(spec, &self.deployment()?);
+        let deployment = self.deployment()?;
+        deployment.parallel.verify_for(spec)?;
+        let model = PerfModel::vllm_exact_lenient(spec, &deployment);
         let ctx = self.context();
         crate::limits::check_batch(&ctx)?;
         let [flops, read_bytes, write_bytes] =

@@ -55,8 +55,10 @@ fn apply_rules(map: &mut ConfigMap, model_type: &str) {
             set_default(map, "sliding_window", json!(128));
             default_layer_types(map, |i| (i + 1) % 2 != 0);
         }
+        "gemma3_text" => gemma3_text(map),
         "deepseek_v2" | "deepseek_v3" => deepseek_mla_defaults(map, model_type),
         "gemma4_text" => gemma4_text(map),
+        "ernie4_5_moe" => ernie4_5_moe_aliases(map),
         _ => {}
     }
 }
@@ -158,6 +160,33 @@ fn default_layer_types(map: &mut ConfigMap, is_sliding: impl Fn(u64) -> bool) {
     map.insert("layer_types".into(), Value::Array(types));
 }
 
+/// `Gemma3TextConfig.__post_init__` (transformers 5.19): class default window 4096, and without
+/// `layer_types` every `sliding_window_pattern`-th layer (default 6) is full attention, the others
+/// sliding.
+fn gemma3_text(map: &mut ConfigMap) {
+    set_default(map, "sliding_window", json!(4096));
+    let pattern = map
+        .get("sliding_window_pattern")
+        .and_then(Value::as_u64)
+        .filter(|&p| p > 0)
+        .unwrap_or(6);
+    default_layer_types(map, |i| (i + 1) % pattern != 0);
+}
+
+/// `Ernie4_5_MoeConfig.attribute_map` (transformers 5.19): `num_experts` reads
+/// `moe_num_experts` and `num_experts_per_tok` reads `moe_k`, so vLLM's
+/// `get_num_experts` / `get_num_experts_per_token` see ERNIE's own names through the aliases.
+fn ernie4_5_moe_aliases(map: &mut ConfigMap) {
+    for (alias, field) in [
+        ("num_experts", "moe_num_experts"),
+        ("num_experts_per_tok", "moe_k"),
+    ] {
+        if let Some(value) = map.get(field).cloned() {
+            map.insert(alias.into(), value);
+        }
+    }
+}
+
 /// `Gemma4TextConfig.__post_init__` (transformers 5.19): class defaults, the 5:1 default layer
 /// pattern, a last layer forced to `full_attention`, the halved window of fully bidirectional
 /// models, then the per-layer overrides of the full-attention layers
@@ -253,6 +282,31 @@ mod tests {
         assert_eq!(apply(r#"{"model_type":"mistral"}"#)["sliding_window"], 4096);
         assert!(
             apply(r#"{"model_type":"mistral","sliding_window":null}"#)["sliding_window"].is_null()
+        );
+    }
+
+    #[test]
+    fn gemma3_every_sixth_layer_is_full_unless_the_pattern_says_otherwise() {
+        let map = apply(r#"{"model_type":"gemma3_text","num_hidden_layers":7}"#);
+        assert_eq!(map["sliding_window"], 4096);
+        assert_eq!(map["layer_types"][5], "full_attention");
+        assert_eq!(map["layer_types"][6], "sliding_attention");
+        let map = apply(
+            r#"{"model_type":"gemma3_text","num_hidden_layers":4,"sliding_window_pattern":2}"#,
+        );
+        assert_eq!(map["layer_types"][1], "full_attention");
+        assert_eq!(map["layer_types"][2], "sliding_attention");
+    }
+
+    #[test]
+    fn ernie_expert_names_are_aliases() {
+        let map = apply(r#"{"model_type":"ernie4_5_moe","moe_num_experts":64,"moe_k":6}"#);
+        assert_eq!(
+            (
+                map["num_experts"].as_u64(),
+                map["num_experts_per_tok"].as_u64()
+            ),
+            (Some(64), Some(6))
         );
     }
 

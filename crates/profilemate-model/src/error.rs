@@ -58,6 +58,16 @@ pub enum ModelError {
         /// By how much, and what to check.
         reason: String,
     },
+    /// The tensor-parallel size does not divide the attention heads: vLLM 0.32 refuses the
+    /// layout when it verifies the config (`ModelConfig.verify_with_parallel_config`).
+    HeadsNotDivisibleByTp {
+        /// The config field (`num_attention_heads`).
+        field: &'static str,
+        /// Its value.
+        heads: u64,
+        /// The tensor-parallel size asked for.
+        tp: u64,
+    },
     /// No preset has this name.
     UnknownPreset {
         /// The name given.
@@ -108,6 +118,19 @@ impl fmt::Display for ModelError {
                 write!(f, "invalid --{setting}: {reason}")
             }
             ModelError::BeyondLimits { what, reason } => write!(f, "{what} {reason}"),
+            ModelError::HeadsNotDivisibleByTp { field, heads, tp } => {
+                let divisors: Vec<String> = (1..=*heads)
+                    .filter(|d| heads.is_multiple_of(*d))
+                    .take(12)
+                    .map(|d| d.to_string())
+                    .collect();
+                write!(
+                    f,
+                    "`{field}` ({heads}) is not divisible by --tensor-parallel-size {tp}, so vLLM \
+                     refuses this layout; use a tensor-parallel size that divides {heads} ({})",
+                    divisors.join(", ")
+                )
+            }
             ModelError::UnknownPreset { name, available } => write!(
                 f,
                 "no model preset named `{name}` (available: {})",

@@ -74,5 +74,5 @@ pub use error::{InvalidComponent, ModelError};
 pub use hf_config::HfConfig;
 pub use model::{PerfModel, StepTotals};
 pub use parallel::ParallelConfig;
-pub use spec::ModelSpec;
+pub use spec::{LayerKindAttention, ModelSpec};
 pub use step::{DebugPerfStats, PerfStats, ScheduledRequest, StepInput};

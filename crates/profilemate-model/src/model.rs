@@ -32,9 +32,12 @@ pub struct PerfModel {
 
 impl PerfModel {
     /// Builds the components vLLM 0.32 would instantiate for `spec` run as `deployment`. A
-    /// model with no buildable component is an error naming every reason.
+    /// layout vLLM refuses (attention heads not divisible by TP,
+    /// [`crate::ParallelConfig::verify_for`]) is an error, and so is a model with no buildable
+    /// component, naming every reason.
     pub fn vllm_exact(spec: &ModelSpec, deployment: &Deployment) -> Result<Self, ModelError> {
         spec.check_limits()?;
+        deployment.parallel.verify_for(spec)?;
         let model = Self::vllm_exact_lenient(spec, deployment);
         if model.components.is_empty() {
             return Err(ModelError::NoComponents {

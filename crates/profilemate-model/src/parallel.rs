@@ -1,6 +1,7 @@
 //! Defines [`ParallelConfig`], the TP/PP/DP/EP layout of a deployment.
 
 use crate::error::ModelError;
+use crate::spec::ModelSpec;
 
 /// How the model is spread over GPUs (`--tensor-parallel-size` and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +48,23 @@ impl ParallelConfig {
             dp,
             enable_ep,
         })
+    }
+
+    /// vLLM 0.32's check of this layout against the model (`ModelConfig.verify_with_parallel_config`
+    /// in `vllm/config/model.py`): the total attention heads must be divisible by the
+    /// tensor-parallel size. KV heads are not checked there (vLLM replicates them when TP exceeds
+    /// them). A config without a usable head count is left to the components, which skip it.
+    pub fn verify_for(&self, spec: &ModelSpec) -> Result<(), ModelError> {
+        match spec.num_attention_heads {
+            Ok(heads) if heads > 0 && !(heads as u64).is_multiple_of(self.tp) => {
+                Err(ModelError::HeadsNotDivisibleByTp {
+                    field: "num_attention_heads",
+                    heads: heads as u64,
+                    tp: self.tp,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// GPUs in the whole deployment (`tp × pp × dp`).

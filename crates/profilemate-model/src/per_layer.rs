@@ -79,6 +79,26 @@ pub(crate) fn collapse(text: &ConfigMap, field: impl Fn(&ConfigMap) -> Field) ->
         .try_fold(i64::MIN, |max, v| v.map(|v| max.max(v)))
 }
 
+/// `field` of the full-attention layers and of the other layers, when per-layer overrides make
+/// them differ (`None` otherwise): the first overridden layer's value, and the base value.
+/// vLLM bills the collapsed max ([`collapse`]); the corrected model bills each kind with its own.
+pub(crate) fn by_kind(
+    text: &ConfigMap,
+    field: impl Fn(&ConfigMap) -> Field,
+) -> Option<(Field, Field)> {
+    let overrides = text
+        .get(PER_LAYER_CONFIG)
+        .and_then(Value::as_object)?
+        .values()
+        .find_map(Value::as_object)?;
+    let mut base = text.clone();
+    base.remove(PER_LAYER_CONFIG);
+    let mut layer = base.clone();
+    layer.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let (full, other) = (field(&layer), field(&base));
+    (full != other).then_some((full, other))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +143,17 @@ mod tests {
             Ok(512),
             "global_head_dim defaults to 512"
         );
+    }
+
+    #[test]
+    fn by_kind_gives_the_full_and_the_other_layers_values() {
+        let map = text(
+            r#"{"num_hidden_layers":2,"head_dim":256,"global_head_dim":512,
+                "layer_types":["sliding_attention","full_attention"]}"#,
+        );
+        assert_eq!(by_kind(&map, read("head_dim")), Some((Ok(512), Ok(256))));
+        let plain: ConfigMap = serde_json::from_str(r#"{"head_dim":128}"#).unwrap();
+        assert_eq!(by_kind(&plain, read("head_dim")), None);
     }
 
     #[test]

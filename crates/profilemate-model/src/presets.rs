@@ -2,7 +2,9 @@
 //! needs a download.
 //!
 //! The configs are copies of the public checkpoints' `config.json` (for DeepSeek-V3 and
-//! gpt-oss-120b, transcribed from their published configs). Each preset answers to its name
+//! gpt-oss-120b, transcribed from their published configs; the issue-12 families — Gemma 2 and 3,
+//! Phi-4, OLMo 2, ERNIE 4.5, DeepSeek-V3.2, Llama-4 Maverick — are the model directories of
+//! `testdata/goldens/perf/configs/`, whose README gives each one's source). Each preset answers to its name
 //! and to the Hugging Face ids of the checkpoints that share its config, in any case or
 //! loose spelling ([`find`]).
 
@@ -104,6 +106,60 @@ const PRESETS: &[Preset] = &[
         name: "gpt-oss-120b",
         hf_ids: &["openai/gpt-oss-120b"],
         config: include_str!("../presets/gpt-oss-120b.json"),
+    },
+    Preset {
+        name: "llama-4-maverick",
+        hf_ids: &[
+            "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+            "meta-llama/Llama-4-Maverick-17B-128E",
+        ],
+        config: include_str!("../presets/llama-4-maverick.json"),
+    },
+    Preset {
+        name: "deepseek-v3.2",
+        hf_ids: &["deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-V3.2-Exp"],
+        config: include_str!("../presets/deepseek-v3.2.json"),
+    },
+    Preset {
+        name: "gemma-2-9b",
+        hf_ids: &["google/gemma-2-9b-it", "google/gemma-2-9b"],
+        config: include_str!("../presets/gemma-2-9b.json"),
+    },
+    Preset {
+        name: "gemma-2-27b",
+        hf_ids: &["google/gemma-2-27b-it", "google/gemma-2-27b"],
+        config: include_str!("../presets/gemma-2-27b.json"),
+    },
+    Preset {
+        name: "gemma-3-4b",
+        hf_ids: &["google/gemma-3-4b-it", "google/gemma-3-4b-pt"],
+        config: include_str!("../presets/gemma-3-4b.json"),
+    },
+    Preset {
+        name: "gemma-3-27b",
+        hf_ids: &["google/gemma-3-27b-it", "google/gemma-3-27b-pt"],
+        config: include_str!("../presets/gemma-3-27b.json"),
+    },
+    Preset {
+        name: "phi-4",
+        hf_ids: &["microsoft/phi-4"],
+        config: include_str!("../presets/phi-4.json"),
+    },
+    Preset {
+        name: "olmo-2-13b",
+        hf_ids: &[
+            "allenai/OLMo-2-1124-13B",
+            "allenai/OLMo-2-1124-13B-Instruct",
+        ],
+        config: include_str!("../presets/olmo-2-13b.json"),
+    },
+    Preset {
+        name: "ernie-4.5-21b-a3b",
+        hf_ids: &[
+            "baidu/ERNIE-4.5-21B-A3B-PT",
+            "baidu/ERNIE-4.5-21B-A3B-Base-PT",
+        ],
+        config: include_str!("../presets/ernie-4.5-21b-a3b.json"),
     },
     Preset {
         name: "tiny-llama",
@@ -240,6 +296,25 @@ mod tests {
         assert_eq!(find("deepseek-ai/DeepSeek-V3"), Some("deepseek-v3"));
         assert_eq!(find("openai/gpt-oss-20b"), Some("gpt-oss-20b"));
         assert_eq!(find("mistralai/Mistral-7B-v0.1"), Some("mistral-7b"));
+        assert_eq!(find("google/gemma-3-27b-it"), Some("gemma-3-27b"));
+        assert_eq!(find("google/gemma-2-9b-it"), Some("gemma-2-9b"));
+        assert_eq!(find("microsoft/phi-4"), Some("phi-4"));
+        assert_eq!(find("deepseek-ai/DeepSeek-V3.2"), Some("deepseek-v3.2"));
+        assert_eq!(
+            find("deepseek-ai/DeepSeek-V3"),
+            Some("deepseek-v3"),
+            "not V3.2"
+        );
+        assert_eq!(
+            find("meta-llama/Llama-4-Maverick-17B-128E-Instruct"),
+            Some("llama-4-maverick")
+        );
+        assert_eq!(find("allenai/OLMo-2-1124-13B-Instruct"), Some("olmo-2-13b"));
+        assert_eq!(
+            find("baidu/ERNIE-4.5-21B-A3B-PT"),
+            Some("ernie-4.5-21b-a3b")
+        );
+        assert_eq!(find("Gemma3-27B"), Some("gemma-3-27b"), "loose");
         assert_eq!(find("llama-3.1-9b"), None);
         assert_eq!(
             find_exact("llama3.1-8b"),

@@ -104,6 +104,14 @@ pub struct ModelSpec {
     pub num_key_value_heads: Field,
     /// Head size (`get_head_size`).
     pub head_dim: Field,
+    /// `(head_dim, num_key_value_heads)` of the full-attention layers and of the others, when
+    /// per-layer overrides make them differ (Gemma 4's `global_head_dim` and K=V global layers).
+    /// vLLM bills the max on every layer ([`Self::head_dim`], [`Self::num_key_value_heads`]);
+    /// the corrected model uses these.
+    pub attention_by_layer_kind: Option<LayerKindAttention>,
+    /// `intermediate_size_mlp`: the dense layers' MLP width where it differs from the experts'
+    /// `intermediate_size` (Llama 4). vLLM ignores it; the corrected model uses it.
+    pub dense_intermediate_size: Option<u64>,
     /// The model-wide sliding window (`None` when absent, null or 0).
     pub sliding_window: Option<i64>,
     /// `layer_types`, when the text config holds a list.
@@ -125,6 +133,15 @@ pub struct ModelSpec {
     pub max_position_embeddings: Option<u64>,
 }
 
+/// Attention geometry of the full-attention layers and of the sliding ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerKindAttention {
+    /// `(head_dim, num_key_value_heads)` of the full-attention layers.
+    pub full: (i64, i64),
+    /// `(head_dim, num_key_value_heads)` of the sliding-window layers.
+    pub sliding: (i64, i64),
+}
+
 impl ModelSpec {
     /// Reads a model directory or `config.json` file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
@@ -144,6 +161,8 @@ impl ModelSpec {
             num_attention_heads: required(text, "num_attention_heads"),
             num_key_value_heads: per_layer::collapse(text, |t| total_num_kv_heads(config, t)),
             head_dim: per_layer::collapse(text, |t| head_size(config, t, is_mla)),
+            attention_by_layer_kind: attention_by_layer_kind(config, text, is_mla),
+            dense_intermediate_size: text.get("intermediate_size_mlp").and_then(Value::as_u64),
             sliding_window: sliding_window(text),
             layer_types: layer_types(text),
             is_mla,
@@ -174,6 +193,25 @@ impl ModelSpec {
             None => layers,
         }
     }
+}
+
+/// [`LayerKindAttention`] when per-layer overrides change the head size or the KV heads.
+fn attention_by_layer_kind(
+    config: &HfConfig,
+    text: &ConfigMap,
+    is_mla: bool,
+) -> Option<LayerKindAttention> {
+    let heads = |t: &ConfigMap| total_num_kv_heads(config, t);
+    let dims = |t: &ConfigMap| head_size(config, t, is_mla);
+    let (d_full, d_other) =
+        per_layer::by_kind(text, dims).unwrap_or_else(|| (dims(text), dims(text)));
+    let (kv_full, kv_other) =
+        per_layer::by_kind(text, heads).unwrap_or_else(|| (heads(text), heads(text)));
+    let kinds = LayerKindAttention {
+        full: (d_full.ok()?, kv_full.ok()?),
+        sliding: (d_other.ok()?, kv_other.ok()?),
+    };
+    (kinds.full != kinds.sliding).then_some(kinds)
 }
 
 fn is_deepseek_mla(text: &ConfigMap) -> bool {

@@ -13,7 +13,7 @@ mod golden_common;
 use golden_common::{difference, goldens_dir, read_cases};
 
 /// The number of generated cases (see `testdata/goldens/perf/README.md`).
-const GENERATED_CASES: usize = 3312;
+const GENERATED_CASES: usize = 6816;
 
 /// Models whose generated cases are not all exact yet, with the reason. Empty means every
 /// generated family is exact.
@@ -58,4 +58,69 @@ fn every_generated_golden_case_is_exact_or_a_listed_gap() {
         stale.is_empty(),
         "now exact: remove from KNOWN_GAPS: {stale:?}"
     );
+}
+
+/// Every refusal vLLM recorded while generating the cases (`generated-refusals.jsonl`) is ours
+/// too: a layout vLLM refused when it built the config (`stage: engine_config`, attention heads
+/// not divisible by TP) is refused by the case runner with the typed error, and a component vLLM
+/// skipped (`stage: component`, a quantization method outside its byte-size table) is skipped by
+/// ours, naming the same method.
+#[test]
+fn every_generated_refusal_is_refused_by_us_too() {
+    let dir = goldens_dir();
+    let text = std::fs::read_to_string(dir.join("generated-refusals.jsonl")).unwrap();
+    let mut runner = CaseRunner::new(&dir.join("configs"));
+    let (mut engine, mut component) = (0, 0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let refusal: Value = serde_json::from_str(line).unwrap();
+        let model = refusal["model"].as_str().unwrap();
+        let message = refusal["message"].as_str().unwrap();
+        let case = serde_json::json!({
+            "id": format!("{model}/refusal"), "model": model, "dtype": refusal["dtype"],
+            "kv_cache_dtype": refusal["kv_cache_dtype"], "parallel": refusal["parallel"],
+            "batch": [[1, 1, false]], "per_gpu": true,
+        });
+        let parsed: profilemate_model::cases::Case = serde_json::from_value(case.clone()).unwrap();
+        match refusal["stage"].as_str().unwrap() {
+            "engine_config" => {
+                engine += 1;
+                assert!(
+                    message.contains("must be divisible by tensor parallel size"),
+                    "an engine_config refusal we do not know: {message}"
+                );
+                let err = runner.answer(&parsed).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        profilemate_model::ModelError::HeadsNotDivisibleByTp { tp, .. }
+                            if tp == refusal["parallel"]["tp"].as_u64().unwrap()
+                    ),
+                    "{model} {}: want the TP refusal, have {err}",
+                    refusal["layout"]
+                );
+            }
+            "component" => {
+                component += 1;
+                let spec =
+                    profilemate_model::ModelSpec::load(&dir.join("configs").join(model)).unwrap();
+                let deployment = parsed.deployment().unwrap();
+                let ours = profilemate_model::PerfModel::vllm_exact_lenient(&spec, &deployment);
+                let method = message.rsplit(": ").next().unwrap();
+                let what = if message.contains("attention") {
+                    "attn"
+                } else {
+                    "ffn"
+                };
+                assert!(
+                    ours.skipped()
+                        .iter()
+                        .any(|s| s.component == what && s.reason.contains(method)),
+                    "{model}: vLLM skipped {what} ({message}); ours skipped {:?}",
+                    ours.skipped()
+                );
+            }
+            other => panic!("unexpected refusal stage {other}"),
+        }
+    }
+    assert_eq!((engine, component), (10, 16), "the refusals in the file");
 }

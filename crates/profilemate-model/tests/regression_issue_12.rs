@@ -123,3 +123,82 @@ fn kv_cache_scheme_and_non_modelopt_methods() {
         "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": null}});
     assert_eq!(load(null), None);
 }
+
+/// One decode at context 8192 on one GPU (`per_gpu`), vLLM 0.32's FLOPs breakdown.
+fn decode_8192_flops(model: &str) -> profilemate_model::Breakdown {
+    let spec = ModelSpec::load(&configs().join(model)).unwrap();
+    let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
+    let mut ctx = ExecutionContext::new();
+    ctx.add(1, 8192, false);
+    model.breakdown(Metric::Flops, &ctx, true)
+}
+
+/// Gemma 3 writes no `layer_types`: `Gemma3TextConfig.__post_init__` makes every
+/// `sliding_window_pattern`-th layer (6 by default) full attention, so gemma-3-27b has 10 full
+/// layers of 62 with the 1,024-token window on the others (before the fix every layer was billed
+/// with the window: `attn_qk` 520,093,696).
+#[test]
+fn gemma3_sliding_window_pattern_sets_the_full_attention_layers() {
+    let flops = decode_8192_flops("gemma-3-27b-it");
+    assert_eq!(flops.get("attn.attn_qk"), Some(1_107_296_256));
+    assert_eq!(flops.get("attn.attn_av"), Some(1_107_296_256));
+    let text = json!({"model_type": "gemma3_text", "hidden_size": 64, "num_attention_heads": 4,
+        "num_hidden_layers": 12, "head_dim": 16, "sliding_window": 512,
+        "sliding_window_pattern": 3});
+    let root = json!({"model_type": "gemma3", "text_config": text});
+    let spec =
+        ModelSpec::from_config(&HfConfig::from_map(root.as_object().unwrap().clone()).unwrap());
+    assert_eq!(
+        spec.num_swa_layers(12),
+        8,
+        "pattern 3: layers 3, 6, 9, 12 full"
+    );
+}
+
+/// ERNIE 4.5 names its experts `moe_num_experts` and `moe_k`; transformers'
+/// `Ernie4_5_MoeConfig.attribute_map` aliases them to `num_experts` / `num_experts_per_tok`,
+/// which vLLM's `get_num_experts` / `get_num_experts_per_token` read: 6 of 64 experts on every
+/// layer (before the fix the FFN component was skipped).
+#[test]
+fn ernie_moe_k_and_moe_num_experts_are_read_through_the_aliases() {
+    let spec = ModelSpec::load(&configs().join("ERNIE-4.5-21B-A3B")).unwrap();
+    assert_eq!(spec.ffn.num_experts, Ok(64));
+    assert_eq!(spec.ffn.num_experts_per_tok, Ok(6));
+    let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
+    assert_eq!(
+        model.component_types().collect::<Vec<_>>(),
+        ["attn", "ffn", "unembed"]
+    );
+    let mut ctx = ExecutionContext::new();
+    ctx.add(1, 1, false);
+    let flops = model.breakdown(Metric::Flops, &ctx, true);
+    assert_eq!(flops.get("ffn.routed_ffn"), Some(3_963_617_280));
+    assert_eq!(flops.get("ffn.dense_ffn"), None, "every layer is MoE");
+}
+
+/// vLLM refuses a tensor-parallel size that does not divide `num_attention_heads`
+/// (`ModelConfig.verify_with_parallel_config`: "Total number of attention heads (20) must be
+/// divisible by tensor parallel size (8)"); so do we, with a typed error naming the field and TP.
+/// KV heads are not checked (vLLM replicates them).
+#[test]
+fn attention_heads_not_divisible_by_tp_are_refused_by_name() {
+    let spec = ModelSpec::load(&configs().join("ERNIE-4.5-21B-A3B")).unwrap();
+    let mut deployment = Deployment::new(Dtype::Bfloat16);
+    deployment.parallel = profilemate_model::ParallelConfig::new(8, 1, 1, false).unwrap();
+    let err = PerfModel::vllm_exact(&spec, &deployment).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            profilemate_model::ModelError::HeadsNotDivisibleByTp {
+                field: "num_attention_heads",
+                heads: 20,
+                tp: 8
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("(1, 2, 4, 5, 10, 20)"), "{err}");
+    // 4 KV heads at TP 5: the attention heads (20) divide, and vLLM accepts it.
+    deployment.parallel = profilemate_model::ParallelConfig::new(5, 1, 1, false).unwrap();
+    assert!(PerfModel::vllm_exact(&spec, &deployment).is_ok());
+}

@@ -187,6 +187,69 @@ fn unknown_dtype_and_preset_are_named() {
     );
 }
 
+/// vLLM 0.32 refuses a TP size that does not divide the attention heads (config verification);
+/// so does `estimate`, in one line naming the field, the TP size and the sizes that work, exit 2.
+/// The golden cases of such layouts are refused the same way (an error line, exit 1).
+#[test]
+fn attention_heads_not_divisible_by_tp_are_refused_in_one_line() {
+    let ernie = goldens().join("configs/ERNIE-4.5-21B-A3B");
+    let args = [
+        "--model",
+        ernie.to_str().unwrap(),
+        "--tp",
+        "8",
+        "--prefill",
+        "8",
+    ];
+    fails_naming(
+        &args,
+        &[
+            "`num_attention_heads` (20) is not divisible by --tensor-parallel-size 8",
+            "(1, 2, 4, 5, 10, 20)",
+        ],
+    );
+    let out = estimate().args(args).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    estimate()
+        .args([
+            "--model",
+            ernie.to_str().unwrap(),
+            "--tp",
+            "4",
+            "--prefill",
+            "8",
+        ])
+        .assert()
+        .success();
+    let dir = temp_dir("tp-refusal");
+    let cases = dir.join("cases.jsonl");
+    std::fs::write(
+        &cases,
+        r#"{"id":"e/tp8","model":"ERNIE-4.5-21B-A3B","dtype":"bfloat16","kv_cache_dtype":"auto","parallel":{"tp":8,"pp":1,"dp":1,"ep":false},"batch":[[1,1,false]],"per_gpu":true}
+"#,
+    )
+    .unwrap();
+    let configs = goldens().join("configs");
+    let out = estimate()
+        .args([
+            "--cases",
+            cases.to_str().unwrap(),
+            "--configs-dir",
+            configs.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("not divisible by --tensor-parallel-size 8"),
+        "{line}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn directory_with_separate_quant_config_is_read() {
     let dir = write_config(

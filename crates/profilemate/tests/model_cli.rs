@@ -74,6 +74,61 @@ fn estimate_takes_a_hugging_face_id() {
     assert_eq!(run("deepseek-ai/DeepSeek-V3"), run("deepseek-v3"));
 }
 
+/// The presets added for issue 12 answer to their Hugging Face ids and give the numbers of the
+/// golden model directories vLLM 0.32 was checked on (`testdata/goldens/perf/configs/`).
+#[test]
+fn new_family_presets_by_hugging_face_id_match_their_golden_directories() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/goldens/perf/configs");
+    let run = |model: &str| {
+        let out = profilemate()
+            .args([
+                "estimate",
+                "--model",
+                model,
+                "--prefill",
+                "512",
+                "--decode",
+                "3@4000",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&success_stdout(&out)).unwrap();
+        v.as_object_mut().unwrap().remove("model");
+        v
+    };
+    for (hf_id, preset, dir) in [
+        ("google/gemma-3-27b-it", "gemma-3-27b", "gemma-3-27b-it"),
+        ("google/gemma-2-9b-it", "gemma-2-9b", "gemma-2-9b-it"),
+        ("microsoft/phi-4", "phi-4", "phi-4"),
+        (
+            "deepseek-ai/DeepSeek-V3.2",
+            "deepseek-v3.2",
+            "DeepSeek-V3.2",
+        ),
+        (
+            "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+            "llama-4-maverick",
+            "Llama-4-Maverick-17B-128E-Instruct",
+        ),
+        ("allenai/OLMo-2-1124-13B", "olmo-2-13b", "OLMo-2-1124-13B"),
+        (
+            "baidu/ERNIE-4.5-21B-A3B-PT",
+            "ernie-4.5-21b-a3b",
+            "ERNIE-4.5-21B-A3B",
+        ),
+    ] {
+        let by_id = run(hf_id);
+        assert_eq!(by_id, run(preset), "{hf_id}");
+        assert_eq!(by_id, run(configs.join(dir).to_str().unwrap()), "{hf_id}");
+        assert!(
+            by_id["components"].as_array().unwrap().len() >= 3,
+            "{hf_id}: attention, FFN and unembedding are all estimated: {by_id}"
+        );
+    }
+}
+
 #[test]
 fn an_unknown_model_names_the_nearest_presets_and_the_config_flag() {
     fails_naming(

@@ -2,24 +2,60 @@
 //! whole context's K/V read at the cache dtype.
 //!
 //! Every other term is vLLM's (`AttentionMetrics`); only `attn_qk`, `attn_av` and
-//! `attn_input` are replaced (model-anchors.md §5 #8, #9).
+//! `attn_input` are replaced (model-anchors.md §5 #8, #9). A model whose full-attention layers
+//! differ in head size or KV heads from its sliding ones (Gemma 4) is billed kind by kind, where
+//! vLLM bills every layer with the largest.
 
 use crate::components::{AttentionMetrics, Metric, per_gpu_heads};
 use crate::context::ExecutionContext;
 use crate::corrected::causal::attention_pairs;
 use crate::corrected::{Totals, add};
 use crate::model::StepTotals;
+use crate::spec::LayerKindAttention;
 
 /// Standard attention, corrected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorrectedAttention {
     /// vLLM's validated fields (weight width already corrected).
     pub exact: AttentionMetrics,
+    /// Per-kind geometry, when the full and sliding layers differ
+    /// ([`crate::ModelSpec::attention_by_layer_kind`]).
+    pub by_layer_kind: Option<LayerKindAttention>,
 }
 
 impl CorrectedAttention {
-    /// Per-GPU totals of one step.
+    /// Per-GPU totals of one step: the full-attention and the sliding layers each with their own
+    /// head size and KV heads when they differ (and both kinds are present), else uniformly.
     pub fn totals(&self, ctx: &ExecutionContext) -> StepTotals {
+        let m = &self.exact;
+        let split = self
+            .by_layer_kind
+            .filter(|_| m.num_swa_layers > 0 && m.num_swa_layers < m.num_hidden_layers);
+        let Some(kinds) = split else {
+            return self.uniform_totals(ctx);
+        };
+        let part = |layers: u64, swa: u64, (d, kv): (i64, i64)| CorrectedAttention {
+            exact: AttentionMetrics {
+                num_hidden_layers: layers,
+                num_swa_layers: swa,
+                head_dim: d.max(0) as u64,
+                num_key_value_heads: kv.max(0) as u64,
+                ..m.clone()
+            },
+            by_layer_kind: None,
+        };
+        let full = part(m.num_hidden_layers - m.num_swa_layers, 0, kinds.full);
+        let sliding = part(m.num_swa_layers, m.num_swa_layers, kinds.sliding);
+        let (a, b) = (full.uniform_totals(ctx), sliding.uniform_totals(ctx));
+        StepTotals {
+            flops: a.flops + b.flops,
+            read_bytes: a.read_bytes + b.read_bytes,
+            write_bytes: a.write_bytes + b.write_bytes,
+        }
+    }
+
+    /// Totals with one geometry for every layer.
+    fn uniform_totals(&self, ctx: &ExecutionContext) -> StepTotals {
         let mut t = Totals::default();
         for metric in Metric::ALL {
             self.exact

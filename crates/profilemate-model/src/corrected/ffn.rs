@@ -24,6 +24,9 @@ pub struct CorrectedFfn {
     pub dense_width: f64,
     /// Bytes per routed-expert weight.
     pub expert_width: f64,
+    /// The dense layers' MLP width when the config gives one apart from `intermediate_size`
+    /// (Llama 4's `intermediate_size_mlp`; vLLM bills the dense layers at `intermediate_size`).
+    pub dense_intermediate_size: Option<u64>,
 }
 
 /// One SwiGLU part: `width` intermediate columns on this GPU, `rows` tokens through it,
@@ -68,7 +71,7 @@ impl CorrectedFfn {
         let m = &self.exact;
         self.tp_sharded(
             t,
-            m.intermediate_size,
+            self.dense_intermediate_size.unwrap_or(m.intermediate_size),
             m.num_hidden_layers - m.num_moe_layers,
         )
     }

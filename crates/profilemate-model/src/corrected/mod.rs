@@ -67,7 +67,7 @@ impl CorrectedModel {
         }
         let components = built
             .into_iter()
-            .map(|c| correct(c, d, widths, num_speculative_tokens))
+            .map(|c| correct(c, spec, d, widths, num_speculative_tokens))
             .collect();
         Ok(Self {
             components,
@@ -140,11 +140,20 @@ impl CostModel for CorrectedModel {
     }
 }
 
-fn correct(c: ComponentMetrics, d: &Deployment, w: &WeightWidths, k: u64) -> CorrectedComponent {
+fn correct(
+    c: ComponentMetrics,
+    spec: &ModelSpec,
+    d: &Deployment,
+    w: &WeightWidths,
+    k: u64,
+) -> CorrectedComponent {
     match c {
         ComponentMetrics::Attention(mut a) => {
             a.weight_byte_size = Num::Float(w.attention);
-            CorrectedComponent::Attention(CorrectedAttention { exact: a })
+            CorrectedComponent::Attention(CorrectedAttention {
+                exact: a,
+                by_layer_kind: spec.attention_by_layer_kind,
+            })
         }
         ComponentMetrics::Mla(mut m) => {
             m.weight_byte_size = Num::Float(w.attention);
@@ -158,6 +167,7 @@ fn correct(c: ComponentMetrics, d: &Deployment, w: &WeightWidths, k: u64) -> Cor
             parallel: d.parallel,
             dense_width: w.dense_ffn,
             expert_width: w.experts,
+            dense_intermediate_size: spec.dense_intermediate_size,
         }),
         ComponentMetrics::Unembed(u) => CorrectedComponent::Unembed(u),
     }

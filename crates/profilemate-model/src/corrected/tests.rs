@@ -242,3 +242,110 @@ fn speculative_verify_steps_bill_every_logit_row() {
     assert_eq!(exact.flops, 2 * 4096 * 128_256);
     assert_eq!(corrected.flops, 4 * exact.flops);
 }
+
+/// The model directories of the issue-12 families (`testdata/goldens/perf/configs/`).
+fn golden_config(dir: &str) -> (HfConfig, ModelSpec) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/goldens/perf/configs")
+        .join(dir);
+    let config = HfConfig::load(&path).unwrap();
+    let spec = ModelSpec::from_config(&config);
+    (config, spec)
+}
+
+#[test]
+fn per_layer_head_sizes_bill_each_layer_kind_with_its_own() {
+    // gemma-4-26B-A4B: 25 sliding layers (head 256, 8 KV heads) and 5 full layers (head 512,
+    // 2 KV heads with attention_k_eq_v). vLLM bills all 30 with head 512 and 8 KV heads.
+    let (config, spec) = golden_config("gemma-4-26B-A4B-it");
+    assert_eq!(
+        spec.attention_by_layer_kind,
+        Some(crate::spec::LayerKindAttention {
+            full: (512, 2),
+            sliding: (256, 8)
+        })
+    );
+    let d = deployment(1, 1, false);
+    let ctx = ExecutionContext::from_single_request(1, 100, false);
+    let exact = pick(&PerfModel::vllm_exact(&spec, &d).unwrap(), &ctx, "attn");
+    let widths = WeightWidths::from_config(&config, &spec, d.dtype);
+    let corrected = pick(
+        &CorrectedModel::new(&spec, &d, &widths, 0).unwrap(),
+        &ctx,
+        "attn",
+    );
+    // qkv 2·2816·32·512·30 + out 2·2816·16·512·30 + QK and AV 2·16·512·100·30 each.
+    assert_eq!(exact.flops, 4_250_664_960);
+    // qkv 2·2816·(32·256·25 + 20·512·5) + out 2·2816·16·(256·25 + 512·5)
+    // + QK and AV 2·16·100·(256·25 + 512·5) each.
+    assert_eq!(corrected.flops, 2_306_539_520);
+}
+
+#[test]
+fn llama4_dense_layers_use_intermediate_size_mlp() {
+    // Maverick: 24 dense layers of intermediate_size_mlp 16384 (vLLM: intermediate_size 8192).
+    let (config, spec) = golden_config("Llama-4-Maverick-17B-128E-Instruct");
+    assert_eq!(spec.dense_intermediate_size, Some(16_384));
+    let d = deployment(1, 1, false);
+    let ctx = ExecutionContext::from_single_request(1, 100, false);
+    let exact = pick(&PerfModel::vllm_exact(&spec, &d).unwrap(), &ctx, "ffn");
+    let widths = WeightWidths::from_config(&config, &spec, d.dtype);
+    let corrected = pick(
+        &CorrectedModel::new(&spec, &d, &widths, 0).unwrap(),
+        &ctx,
+        "ffn",
+    );
+    // Dense part 2·3·5120·I·24 per token: +2·3·5120·8192·24 with I doubled; the routed part
+    // (1 of 128 experts) is the same in both for one token.
+    assert_eq!(exact.flops, 2 * 6_039_797_760);
+    assert_eq!(corrected.flops - exact.flops, 6_039_797_760);
+}
+
+#[test]
+fn every_issue_12_family_builds_in_the_corrected_model() {
+    for dir in [
+        "gemma-2-9b-it",
+        "gemma-2-27b-it",
+        "gemma-3-4b-it",
+        "gemma-3-27b-it",
+        "gemma-4-26B-A4B-it",
+        "DeepSeek-V3.2",
+        "Llama-4-Maverick-17B-128E-Instruct",
+        "Ministral-3-8B",
+        "ERNIE-4.5-21B-A3B",
+        "phi-4",
+        "granite-3-2b",
+        "OLMo-2-1124-13B",
+        "Qwen3-8B-quantized.w8a8",
+        "Llama-3.1-8B-Instruct-quantized.w4a16",
+        "Qwen2.5-7B-Instruct-GPTQ-Int4",
+        "Kimi-K2-Instruct",
+        "GLM-4.7-Flash",
+        "Qwen3-Next-80B-A3B-Thinking",
+        "Qwen3-VL-235B-A22B-Thinking",
+    ] {
+        let (config, spec) = golden_config(dir);
+        let d = deployment(4, 1, false);
+        let widths = WeightWidths::from_config(&config, &spec, d.dtype);
+        let model = CorrectedModel::new(&spec, &d, &widths, 0).unwrap();
+        let names: Vec<&str> = {
+            let mut v = Vec::new();
+            let ctx = ExecutionContext::from_single_request(1, 1000, false);
+            model.visit_components(&ctx, &mut |n, t| {
+                assert!(t.flops > 0 && t.read_bytes > 0, "{dir} {n}");
+                v.push(n);
+            });
+            v
+        };
+        assert_eq!(names.len(), 3, "{dir}: every component kept: {names:?}");
+    }
+    // The GPTQ checkpoint's width comes from its quantization_config: 4 bits + 2.5 B per 128.
+    let (config, spec) = golden_config("Qwen2.5-7B-Instruct-GPTQ-Int4");
+    let w = WeightWidths::from_config(&config, &spec, Dtype::Bfloat16);
+    assert_eq!(w.attention, 0.5 + 2.5 / 128.0);
+    // compressed-tensors W8A8: 8-bit weights (vLLM's table says 0.5 B for every
+    // compressed-tensors checkpoint).
+    let (config, spec) = golden_config("Qwen3-8B-quantized.w8a8");
+    let w = WeightWidths::from_config(&config, &spec, Dtype::Bfloat16);
+    assert_eq!(w.dense_ffn, 1.0);
+}

@@ -15,8 +15,9 @@ pub(crate) struct DeploymentArgs {
     /// `Qwen/Qwen3-30B-A3B`, …; a preset's, or one in the local Hugging Face cache), a preset
     /// name (`llama-3.1-8b`, `llama-3.1-70b`, `llama-4-scout`, `qwen3-8b`, `qwen3-30b-a3b`,
     /// `mistral-7b`, `mixtral-8x7b`, `deepseek-v2-lite`, `deepseek-v3`, `gpt-oss-20b`,
-    /// `gpt-oss-120b`, `tiny-llama`; any case, loose spellings such as `llama3.1-8b`), or a
-    /// model directory [default: llama-3.1-8b]
+    /// `gpt-oss-120b`, `llama-4-maverick`, `deepseek-v3.2`, `gemma-2-9b`, `gemma-2-27b`,
+    /// `gemma-3-4b`, `gemma-3-27b`, `phi-4`, `olmo-2-13b`, `ernie-4.5-21b-a3b`, `tiny-llama`; any
+    /// case, loose spellings such as `llama3.1-8b`), or a model directory [default: llama-3.1-8b]
     #[arg(long, conflicts_with = "config")]
     pub(crate) model: Option<String>,
     /// A Hugging Face `config.json`, or the model directory holding it (instead of --model).
