@@ -86,8 +86,8 @@ pub fn search_combination(
 }
 
 /// Whether the probe's mean result meets the SLOs, and whether it saturated: for a request-rate
-/// probe, the achieved `request_throughput` fell below [`crate::search::SATURATION_THROUGHPUT_SHARE`]
-/// of the offered rate.
+/// probe, the achieved `request_throughput` fell behind the offered rate beyond Poisson noise
+/// ([`is_saturated`] over the run's `completed` requests).
 pub fn judge(
     runs: &[Map<String, Value>],
     slos: &[Slo],
@@ -100,8 +100,9 @@ pub fn judge(
         .get("request_throughput")
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
+    let completed = mean.get("completed").and_then(Value::as_f64).unwrap_or(0.0);
     let saturated = match variable {
-        LoadVariable::RequestRate => is_saturated(load, achieved, None),
+        LoadVariable::RequestRate => is_saturated(load, achieved, completed as u64, None),
         // A concurrency has no offered rate to lag behind; the SLOs bound it.
         LoadVariable::MaxConcurrency => false,
     };
@@ -178,7 +179,7 @@ mod tests {
     use super::*;
 
     fn run(ttft: f64, throughput: f64) -> Map<String, Value> {
-        serde_json::json!({"p99_ttft_ms": ttft, "request_throughput": throughput, "model_id": "m"})
+        serde_json::json!({"p99_ttft_ms": ttft, "request_throughput": throughput, "completed": 1000, "model_id": "m"})
             .as_object()
             .unwrap()
             .clone()
@@ -218,7 +219,7 @@ mod tests {
 
     #[test]
     fn loads_are_rounded_for_reuse() {
-        assert_eq!(round_load(3.14159, LoadVariable::RequestRate), 3.14);
+        assert_eq!(round_load(4.56789, LoadVariable::RequestRate), 4.57);
         assert_eq!(round_load(123.456, LoadVariable::RequestRate), 123.0);
         assert_eq!(round_load(0.012345, LoadVariable::RequestRate), 0.0123);
         assert_eq!(round_load(7.6, LoadVariable::MaxConcurrency), 8.0);
