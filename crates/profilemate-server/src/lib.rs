@@ -71,8 +71,8 @@ mod timer;
 pub mod vocab;
 
 pub use config::{
-    ConfigError, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE, MemoryLog,
-    ServerConfig, Timing,
+    ConfigError, DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE,
+    MemoryLog, ServerConfig, Timing,
 };
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};
