@@ -148,9 +148,13 @@ pub struct Limits {
     /// On shutdown, how long open requests may run before the engine ends them.
     pub shutdown_grace: Duration,
     /// Longest wait for a request's head (request line and headers), from when the
-    /// connection is ready for one: a new connection, or an idle keep-alive one (hyper's
-    /// `header_read_timeout` is one timer for both); the connection is then closed.
+    /// connection is ready for one: a new connection, or a kept-alive one after a response
+    /// (hyper's `header_read_timeout`); the connection is then closed.
     pub head_timeout: Duration,
+    /// How long a kept-alive connection may sit idle after a response before it is closed
+    /// (`--timeout-keep-alive`, uvicorn's name; vLLM 0.32 sets uvicorn's from
+    /// `VLLM_HTTP_TIMEOUT_KEEP_ALIVE`, 5 s). The shorter of this and `head_timeout` wins.
+    pub keep_alive_timeout: Duration,
     /// Longest wait for the next piece of a request's body; the request then fails.
     pub body_timeout: Duration,
 }
@@ -163,6 +167,7 @@ impl Default for Limits {
             body_budget_bytes: DEFAULT_BODY_BUDGET,
             shutdown_grace: Duration::from_secs(5),
             head_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(60),
         }
     }

@@ -59,6 +59,7 @@ server.shutdown().await?;
 mod config;
 mod engine;
 mod error;
+mod keepalive;
 mod metrics;
 pub mod protocol;
 mod rlimit;
