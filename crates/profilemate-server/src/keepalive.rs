@@ -128,19 +128,20 @@ impl HttpBody for Tracked {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn idle_time_counts_only_after_a_response_and_without_one_in_flight() {
         let clock = Arc::new(IdleClock::default());
-        let timeout = Duration::from_secs(5);
+        let timeout = Duration::from_millis(100);
+        let wait = Duration::from_millis(400);
         // Before the first request: never expires (the head timeout covers new connections).
-        let first = tokio::time::timeout(Duration::from_secs(60), clock.expired(timeout)).await;
+        let first = tokio::time::timeout(wait, clock.expired(timeout)).await;
         assert!(first.is_err());
         let done = clock.begin();
-        let busy = tokio::time::timeout(Duration::from_secs(60), clock.expired(timeout)).await;
+        let busy = tokio::time::timeout(wait, clock.expired(timeout)).await;
         assert!(busy.is_err(), "a request in flight is not idle");
         drop(done);
         let start = Instant::now();
         clock.expired(timeout).await;
-        assert_eq!(start.elapsed(), timeout);
+        assert!(start.elapsed() >= timeout, "{:?}", start.elapsed());
     }
 }

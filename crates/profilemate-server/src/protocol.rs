@@ -397,6 +397,25 @@ mod tests {
         assert_eq!(parse(r#"["a b"]"#).unwrap().len(), 2);
         assert_eq!(parse("[[5]]").unwrap(), vec![5]);
         assert!(parse(r#"["a", "b"]"#).is_err());
+        assert_eq!(parse("[]").unwrap(), Vec::<u32>::new());
+    }
+
+    // See: issue 13 (prompts went through serde's untagged buffering; the one-pass reader
+    // must refuse what the untagged enum refused).
+    #[test]
+    fn mixed_or_out_of_range_prompt_lists_are_refused() {
+        let parse = |s: &str| serde_json::from_str::<PromptInput>(s);
+        assert!(parse(r#"[1, "a"]"#).is_err());
+        assert!(parse(r#"["a", 1]"#).is_err());
+        assert!(parse("[[1], 2]").is_err());
+        assert!(parse("[4294967296]").is_err(), "beyond u32");
+        assert!(parse("[-1]").is_err());
+        assert!(parse("[1.5]").is_err());
+        assert!(parse("{}").is_err());
+        let body = r#"{"prompt": [1, 2, 3], "stream": true, "extra": {"x": [1]}}"#;
+        let req: CompletionRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(req.prompt, PromptInput::Ids(vec![1, 2, 3]));
+        assert!(req.common().stream());
     }
 
     #[test]
