@@ -116,6 +116,19 @@ pub enum BenchError {
         "initial test run failed - please make sure benchmark arguments are correctly specified. Error: {0}"
     )]
     NotReady(String),
+    /// The warmup requests did not finish within their deadline (a hung server).
+    #[error(
+        "the {count} warmup requests did not finish within {seconds} s ({deadline}); the server \
+         may be hung. Nothing was measured"
+    )]
+    WarmupTimeout {
+        /// `--num-warmups`.
+        count: usize,
+        /// The deadline in seconds.
+        seconds: f64,
+        /// Which flag set it.
+        deadline: &'static str,
+    },
     /// Ctrl-C came before the main run started: nothing was measured.
     #[error("interrupted before the benchmark started; nothing was measured")]
     Interrupted,

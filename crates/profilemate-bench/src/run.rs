@@ -36,7 +36,7 @@ pub async fn run(
     let workload = Arc::new(build_workload(config, tokenizer.as_deref())?);
     let schedule = workload.schedule()?;
     ready_check(&client, &workload, config, events, cancel).await?;
-    warmup(&client, &workload, config, events, cancel).await;
+    warmup(&client, &workload, config, events, cancel).await?;
     if cancel.is_cancelled() {
         return Err(BenchError::Interrupted);
     }
@@ -320,16 +320,38 @@ async fn ready_check(
     }
 }
 
-/// `--num-warmups`: N copies of request 0 under the concurrency limit; results discarded.
+/// The warmup's deadline without `--ready-check-timeout-sec` or `--request-timeout`.
+const WARMUP_DEADLINE: Duration = Duration::from_secs(600);
+
+/// When the warmup must have finished: without `--request-timeout` (which bounds each of its
+/// requests), within `--ready-check-timeout-sec` when set (the budget request 0 had to answer
+/// in), else 600 s. vLLM 0.32 waits on warmups without end (aiohttp's 6-hour timeout).
+fn warmup_deadline(config: &BenchConfig) -> Option<(Duration, &'static str)> {
+    if config.request_timeout.is_some() {
+        return None;
+    }
+    if config.ready_check_timeout.is_zero() {
+        Some((
+            WARMUP_DEADLINE,
+            "the warmup deadline without --request-timeout",
+        ))
+    } else {
+        Some((config.ready_check_timeout, "--ready-check-timeout-sec"))
+    }
+}
+
+/// `--num-warmups`: N copies of request 0 under the concurrency limit; results discarded. A
+/// warmup past its deadline ([`warmup_deadline`]) ends the run with
+/// [`BenchError::WarmupTimeout`].
 async fn warmup(
     client: &Arc<Client>,
     w: &Arc<Workload>,
     config: &BenchConfig,
     events: &EventSink,
     cancel: &CancelToken,
-) {
+) -> Result<(), BenchError> {
     if config.num_warmups == 0 {
-        return;
+        return Ok(());
     }
     events.message(format!(
         "Warming up with {} requests...",
@@ -351,16 +373,22 @@ async fn warmup(
         grace: config.interrupt_grace,
         ..Default::default()
     };
-    let _ = dispatch(
-        client.clone(),
-        warm,
-        &schedule,
-        opts,
-        &EventSink::discard(),
-        cancel,
-    )
-    .await;
+    let quiet = EventSink::discard();
+    let warming = dispatch(client.clone(), warm, &schedule, opts, &quiet, cancel);
+    match warmup_deadline(config) {
+        None => drop(warming.await),
+        Some((deadline, flag)) => {
+            if tokio::time::timeout(deadline, warming).await.is_err() {
+                return Err(BenchError::WarmupTimeout {
+                    count: config.num_warmups,
+                    seconds: deadline.as_secs_f64(),
+                    deadline: flag,
+                });
+            }
+        }
+    }
     events.message("Warmup run completed.");
+    Ok(())
 }
 
 /// vLLM's load banner.

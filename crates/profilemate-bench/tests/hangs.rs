@@ -152,3 +152,50 @@ async fn the_ready_check_ends_at_its_deadline_when_the_server_never_answers() {
         "{err}"
     );
 }
+
+// See: issue 13 (warmups had no deadline without --request-timeout: a server that answered
+// the initial test request and then hung stalled the run before it began).
+#[tokio::test]
+async fn warmups_on_a_server_that_hangs_end_the_run_at_their_deadline() {
+    let (base, seen) = staged_server(
+        |i| {
+            if i == 0 {
+                Reply::Tokens(2)
+            } else {
+                Reply::Hang
+            }
+        },
+        Stages::default(),
+    )
+    .await;
+    let mut cfg = config(&base, 4);
+    cfg.model = Some("m".into());
+    cfg.request_timeout = None;
+    cfg.ready_check_timeout = Duration::from_millis(300);
+    cfg.num_warmups = 2;
+    let started = Instant::now();
+    let err = run(&cfg, &EventSink::discard(), &CancelToken::never())
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
+    assert!(matches!(err, BenchError::WarmupTimeout { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the 2 warmup requests did not finish within 0.3 s (--ready-check-timeout-sec); the \
+         server may be hung. Nothing was measured"
+    );
+    let completions = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(head, _)| head.starts_with("post /v1/completions"))
+        .count();
+    assert_eq!(
+        completions, 3,
+        "the test request and 2 warmups; no timed request"
+    );
+}

@@ -14,6 +14,8 @@ use crate::timer::StepTiming;
 pub const MIN_TIME_SCALE: f64 = 1e-3;
 /// Largest `--time-scale`.
 pub const MAX_TIME_SCALE: f64 = 1e6;
+/// Default request-body budget: 128 MiB, eight bodies of the largest size at once.
+pub const DEFAULT_BODY_BUDGET: usize = 128 << 20;
 /// Longest fixed TTFT or ITL, and longest log interval.
 const MAX_FIXED: Duration = Duration::from_secs(3600);
 
@@ -81,6 +83,12 @@ impl ServerConfig {
         if self.limits.max_live_requests == 0 {
             return Err(ConfigError::ZeroLiveRequests);
         }
+        if self.limits.body_budget_bytes < self.limits.max_body_bytes {
+            return Err(ConfigError::BodyBudget {
+                budget: self.limits.body_budget_bytes,
+                max_body: self.limits.max_body_bytes,
+            });
+        }
         self.engine.validate().map_err(ConfigError::Engine)
     }
 }
@@ -133,12 +141,20 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most requests admitted at once (streaming or not); more get 503.
     pub max_live_requests: usize,
+    /// Most bytes of request bodies being read or parsed at once (`--body-budget-mib`):
+    /// a body reserves its `Content-Length` (or `max_body_bytes` without one) before it is
+    /// read; one the budget cannot take now gets 503 at once. At least `max_body_bytes`.
+    pub body_budget_bytes: usize,
     /// On shutdown, how long open requests may run before the engine ends them.
     pub shutdown_grace: Duration,
     /// Longest wait for a request's head (request line and headers), from when the
-    /// connection is ready for one: a new connection, or an idle keep-alive one (hyper's
-    /// `header_read_timeout` is one timer for both); the connection is then closed.
+    /// connection is ready for one: a new connection, or a kept-alive one after a response
+    /// (hyper's `header_read_timeout`); the connection is then closed.
     pub head_timeout: Duration,
+    /// How long a kept-alive connection may sit idle after a response before it is closed
+    /// (`--timeout-keep-alive`, uvicorn's name; vLLM 0.32 sets uvicorn's from
+    /// `VLLM_HTTP_TIMEOUT_KEEP_ALIVE`, 5 s). The shorter of this and `head_timeout` wins.
+    pub keep_alive_timeout: Duration,
     /// Longest wait for the next piece of a request's body; the request then fails.
     pub body_timeout: Duration,
 }
@@ -148,8 +164,10 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 << 20,
             max_live_requests: 16_384,
+            body_budget_bytes: DEFAULT_BODY_BUDGET,
             shutdown_grace: Duration::from_secs(5),
             head_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(60),
         }
     }
@@ -245,6 +263,17 @@ pub enum ConfigError {
     /// No request could ever be admitted.
     #[error("the live-request limit must be at least 1")]
     ZeroLiveRequests,
+    /// A body budget that could not take one body of the largest size.
+    #[error(
+        "--body-budget-mib ({budget} bytes) must be at least the largest body allowed \
+         ({max_body} bytes)"
+    )]
+    BodyBudget {
+        /// The budget.
+        budget: usize,
+        /// The largest body.
+        max_body: usize,
+    },
     /// Engine flags vLLM would refuse.
     #[error(transparent)]
     Engine(profilemate_sim::ConfigError),

@@ -48,6 +48,17 @@ pub enum SimError {
         /// The live-request limit.
         limit: usize,
     },
+    /// The request-body budget cannot take this body now (503, before the body is read).
+    #[error(
+        "the server is reading as many request bodies as its budget of {budget} bytes allows \
+         (--body-budget-mib); this one declares {wanted} bytes: retry later"
+    )]
+    BodyBudget {
+        /// The budget.
+        budget: usize,
+        /// What this body reserves.
+        wanted: usize,
+    },
     /// The engine thread has stopped (shutdown): 503.
     #[error("the engine is shutting down")]
     EngineStopped,
@@ -66,7 +77,7 @@ impl SimError {
         match self {
             SimError::Body { status, .. } => *status,
             SimError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
-            SimError::Overloaded { .. } | SimError::EngineStopped => {
+            SimError::Overloaded { .. } | SimError::BodyBudget { .. } | SimError::EngineStopped => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             SimError::Unauthorized => StatusCode::UNAUTHORIZED,

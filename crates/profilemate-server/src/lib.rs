@@ -59,6 +59,7 @@ server.shutdown().await?;
 mod config;
 mod engine;
 mod error;
+mod keepalive;
 mod metrics;
 pub mod protocol;
 mod rlimit;
@@ -71,8 +72,8 @@ mod timer;
 pub mod vocab;
 
 pub use config::{
-    ConfigError, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE, MemoryLog,
-    ServerConfig, Timing,
+    ConfigError, DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE,
+    MemoryLog, ServerConfig, Timing,
 };
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};

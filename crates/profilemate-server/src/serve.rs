@@ -8,16 +8,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use axum::body::Body;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 use crate::error::ServeError;
+use crate::keepalive::{IdleClock, Tracked};
 use crate::routes::router;
 use crate::startup::{EngineThread, start};
 use crate::state::AppState;
@@ -84,29 +87,26 @@ type ServerTask = JoinHandle<std::io::Result<()>>;
 
 /// Serves the router on `listener` in a task that stops accepting when `true` is sent.
 fn accept(state: AppState, listener: TcpListener) -> (watch::Sender<bool>, ServerTask) {
-    let (stop, mut stopped) = watch::channel(false);
-    let signal = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let head_timeout = state.info.limits.head_timeout;
-    let serving = serve_connections(listener, router(state), head_timeout, signal);
+    let (stop, stopped) = watch::channel(false);
+    let limits = state.info.limits;
+    let serving = serve_connections(listener, router(state), limits, stopped);
     (stop, tokio::spawn(serving))
 }
 
-/// Accepts connections until `stop` resolves, then waits for the open ones to finish their
-/// requests (hyper's graceful shutdown). Each connection must send a request head within
-/// `head_timeout` of being ready for one, or is closed.
+/// Accepts connections until `stop` says so, then waits for the open ones to finish their
+/// requests. Each connection must send a request head within `head_timeout` of being ready
+/// for one, and is closed once idle for `keep_alive_timeout` after a response.
 async fn serve_connections(
     listener: TcpListener,
     app: axum::Router,
-    head_timeout: Duration,
-    stop: impl Future<Output = ()>,
+    limits: crate::Limits,
+    mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(head_timeout);
-    tokio::pin!(stop);
+        .header_read_timeout(limits.head_timeout);
+    // Every connection holds a clone; when all are dropped, every connection has ended.
+    let (open_tx, open) = watch::channel(());
     loop {
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -116,19 +116,56 @@ async fn serve_connections(
                     continue;
                 }
             },
-            () = &mut stop => break,
+            () = stopped(&mut stop) => break,
         };
-        // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it).
-        let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        let connection = connection(tcp, app.clone(), http.clone(), limits, stop.clone());
+        let open = open.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            connection.await;
+            drop(open);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(open);
+    open_tx.closed().await;
     Ok(())
+}
+
+/// Serves one connection until it closes: on shutdown, or once idle past the keep-alive
+/// timeout, it finishes the request in flight (if any) and closes (hyper's graceful shutdown).
+async fn connection(
+    tcp: TcpStream,
+    app: axum::Router,
+    http: http1::Builder,
+    limits: crate::Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Small SSE chunks must leave at once: no Nagle delay (uvicorn, vLLM's server, sets it).
+    let _ = tcp.set_nodelay(true);
+    let idle = Arc::new(IdleClock::default());
+    let clock = idle.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+        let done = clock.begin();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request.map(Body::new)).await?;
+            Ok::<_, std::convert::Infallible>(response.map(|b| Body::new(Tracked::new(b, done))))
+        }
+    });
+    let conn = http.serve_connection(TokioIo::new(tcp), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = idle.expired(limits.keep_alive_timeout) => {}
+        () = stopped(&mut stop) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Resolves once `true` is sent (or the sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// An accept that failed: a connection reset before it was taken is nothing; out of file

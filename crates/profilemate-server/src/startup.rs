@@ -19,7 +19,7 @@ use crate::engine::status::EngineStatus;
 use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
 use crate::error::ServeError;
 use crate::metrics::ServerMetrics;
-use crate::state::{AppState, ServerInfo};
+use crate::state::{Admission, AppState, ServerInfo};
 use crate::timer::{MfuTap, StepTiming};
 
 /// The running engine thread; [`stop`](Self::stop) ends it (open requests are aborted).
@@ -70,7 +70,7 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
         info: Arc::new(info),
         engine: EngineHandle::new(tx.clone(), status),
         registry,
-        admission: Arc::default(),
+        admission: Arc::new(Admission::new(&config.limits)),
     };
     let join = Some(join);
     Ok((state, EngineThread { tx, join }))

@@ -13,6 +13,7 @@ use crate::config::Limits;
 use crate::engine::status::{EngineSnapshot, ScheduleCheck, ScheduleSnapshot};
 use crate::engine::{Command, EngineHandle, Submission};
 use crate::error::SimError;
+use crate::routes::BodyBudget;
 use crate::ticket::{Status, Ticket};
 
 /// What handlers need to know about the server, fixed at start.
@@ -66,12 +67,25 @@ impl ServerInfo {
     }
 }
 
-/// Admission counters.
-#[derive(Debug, Default)]
+/// Admission counters and the request-body budget.
+#[derive(Debug)]
 pub(crate) struct Admission {
     next_key: AtomicU64,
     live: AtomicUsize,
     pub(crate) schedule: ScheduleCheck,
+    pub(crate) body_budget: BodyBudget,
+}
+
+impl Admission {
+    /// Nothing admitted yet; bodies may hold `limits.body_budget_bytes` at once.
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Admission {
+            next_key: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            schedule: ScheduleCheck::default(),
+            body_budget: BodyBudget::new(limits.body_budget_bytes),
+        }
+    }
 }
 
 /// The server's shared state: settings, the engine handle, the metric registry.
@@ -97,6 +111,11 @@ impl AppState {
     /// How late streamed chunks left against the fixed-timing schedule.
     pub fn schedule_check(&self) -> ScheduleSnapshot {
         self.admission.schedule.snapshot()
+    }
+
+    /// Bytes of the request-body budget not reserved by bodies being read or parsed now.
+    pub fn body_budget_available(&self) -> usize {
+        self.admission.body_budget.available()
     }
 
     /// Requests admitted by the HTTP side and not yet dropped.

@@ -75,28 +75,91 @@ async fn completion_stream_without_usage_has_no_usage_chunk() {
 }
 
 #[tokio::test]
-async fn max_tokens_beyond_the_context_is_capped_like_vllm() {
+async fn max_tokens_beyond_the_room_left_is_capped_like_vllm() {
     let (state, _engine) = started(fast_config());
-    let body = json!({"prompt": "a b c", "max_tokens": 5000});
+    let body = json!({"prompt": "a b c", "max_tokens": 2048});
     let (status, v) = call(&state, "POST", "/v1/completions", &body.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["usage"]["completion_tokens"], 2048 - 3);
 }
 
+/// Asserts a vLLM `VLLMValidationError` answer: 400, `BadRequestError`, `param`, the message.
+fn assert_validation_error(status: StatusCode, v: &serde_json::Value, param: &str, text: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["type"], "BadRequestError", "{v}");
+    assert_eq!(v["error"]["code"], 400, "{v}");
+    assert_eq!(v["error"]["param"], param, "{v}");
+    assert_eq!(v["error"]["message"], text, "{v}");
+}
+
+// See: issue 13 (vLLM 0.32's `TokenizeParams.__post_init__` refuses an output longer than the
+// context, naming the field the request used).
 #[tokio::test]
-async fn prompt_longer_than_max_model_len_is_a_400() {
+async fn max_tokens_beyond_max_model_len_is_a_400_naming_the_field() {
     let (state, _engine) = started(fast_config());
-    let prompt = vec![7_u32; 2049];
-    let body = json!({"prompt": prompt, "max_tokens": 1});
+    let body = json!({"prompt": "a b c", "max_tokens": 5000});
     let (status, v) = call(&state, "POST", "/v1/completions", &body.to_string()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(v["error"]["type"], "BadRequestError");
-    assert_eq!(v["error"]["code"], 400);
-    let message = v["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("longer than the maximum model length of 2048"),
-        "{message}"
-    );
+    let text = "max_tokens=5000 cannot be greater than max_model_len=2048. Please request \
+                fewer output tokens. (parameter=max_tokens, value=5000)";
+    assert_validation_error(status, &v, "max_tokens", text);
+    let body = json!({"messages": [{"role": "user", "content": "hi"}],
+                      "max_completion_tokens": 5000});
+    let (status, v) = call(&state, "POST", "/v1/chat/completions", &body.to_string()).await;
+    let text = "max_completion_tokens=5000 cannot be greater than max_model_len=2048. Please \
+                request fewer output tokens. (parameter=max_completion_tokens, value=5000)";
+    assert_validation_error(status, &v, "max_completion_tokens", text);
+}
+
+/// vLLM 0.32's `_token_len_check` message for a prompt of `count` tokens over 2048.
+fn prompt_too_long(count: &str, value: &str) -> String {
+    format!(
+        "This model's maximum context length is 2048 tokens. However, your prompt contains \
+         {count} input tokens, which exceeds this limit even without any output tokens. Please \
+         reduce the length of the input prompt. (parameter=input_tokens, value={value})"
+    )
+}
+
+// See: issue 13 (a chat prompt longer than max_model_len without max_tokens got "max_tokens
+// must be at least 1" instead of vLLM's prompt-length error).
+#[tokio::test]
+async fn prompt_longer_than_max_model_len_gets_vllms_prompt_length_error_on_both_endpoints() {
+    let (state, _engine) = started(fast_config());
+    let words = vec!["w"; 3000].join(" ");
+    // Token ids are counted exactly.
+    let body = json!({"prompt": vec![7_u32; 2100], "max_tokens": 1});
+    let (status, v) = call(&state, "POST", "/v1/completions", &body.to_string()).await;
+    assert_validation_error(status, &v, "input_tokens", &prompt_too_long("2100", "2100"));
+    // Text is tokenized only to one token past the context: "at least 2049".
+    let at_least = prompt_too_long("at least 2049", "2049");
+    for body in [
+        json!({"prompt": words}),
+        json!({"prompt": words, "max_tokens": 5}),
+    ] {
+        let (status, v) = call(&state, "POST", "/v1/completions", &body.to_string()).await;
+        assert_validation_error(status, &v, "input_tokens", &at_least);
+    }
+    for body in [
+        json!({"messages": [{"role": "user", "content": words}]}),
+        json!({"messages": [{"role": "user", "content": words}], "max_tokens": 5}),
+    ] {
+        let (status, v) = call(&state, "POST", "/v1/chat/completions", &body.to_string()).await;
+        assert_validation_error(status, &v, "input_tokens", &at_least);
+    }
+}
+
+// See: issue 13. A prompt that fills the context leaves `get_max_tokens` 0, which vLLM's
+// `SamplingParams` refuses.
+#[tokio::test]
+async fn a_prompt_that_fills_the_context_gets_vllms_max_tokens_error() {
+    let (state, _engine) = started(fast_config());
+    let words = vec!["w"; 2048].join(" ");
+    let text = "max_tokens must be at least 1, got 0. (parameter=max_tokens, value=0)";
+    let body = json!({"messages": [{"role": "user", "content": words}]});
+    let (status, v) = call(&state, "POST", "/v1/chat/completions", &body.to_string()).await;
+    assert_validation_error(status, &v, "max_tokens", text);
+    let body = json!({"prompt": words});
+    let (status, v) = call(&state, "POST", "/v1/completions", &body.to_string()).await;
+    assert_validation_error(status, &v, "max_tokens", text);
 }
 
 #[tokio::test]

@@ -211,3 +211,78 @@ async fn slow_clients_are_closed_after_the_head_and_body_timeouts() {
     assert_eq!(health.status(), 200);
     server.shutdown().await.unwrap();
 }
+
+/// Reads one HTTP/1.1 response with a `Content-Length` from `socket`; its status line.
+async fn read_response(socket: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before a whole response");
+        text.extend_from_slice(&buf[..n]);
+        let s = String::from_utf8_lossy(&text);
+        if let Some(end) = s.find("\r\n\r\n") {
+            let length: usize = s
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if text.len() >= end + 4 + length {
+                return s.lines().next().unwrap().to_owned();
+            }
+        }
+    }
+}
+
+// See: issue 13 (idle keep-alive connections were closed only at the head timeout): an idle
+// kept-alive connection closes after `--timeout-keep-alive`, separately from the head timeout;
+// a request within it is served on the same connection, and a response longer than it is not
+// cut.
+#[tokio::test]
+async fn an_idle_kept_alive_connection_closes_after_the_keep_alive_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = crate::util::fixed_config(0, 10);
+    config.limits.head_timeout = Duration::from_secs(20);
+    config.limits.keep_alive_timeout = Duration::from_millis(400);
+    let server = spawn(config).await.unwrap();
+    let addr = server.addr();
+    let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    // Two requests 100 ms apart share the connection; then it closes ~400 ms after the last.
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(health).await.unwrap();
+    assert_eq!(read_response(&mut socket).await, "HTTP/1.1 200 OK");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    socket.write_all(health).await.unwrap();
+    assert_eq!(read_response(&mut socket).await, "HTTP/1.1 200 OK");
+    let idle_from = std::time::Instant::now();
+    assert!(
+        closed_within(&mut socket, Duration::from_secs(10)).await,
+        "closed long before the 20 s head timeout"
+    );
+    assert!(
+        idle_from.elapsed() >= Duration::from_millis(350),
+        "closed after {:?}, before the keep-alive timeout",
+        idle_from.elapsed()
+    );
+
+    // A new connection that has sent nothing is the head timeout's, not the keep-alive's.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(!closed_within(&mut silent, Duration::from_millis(1200)).await);
+
+    // A stream of 100 tokens 10 ms apart (1 s, longer than the keep-alive) arrives whole.
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/completions", server.base_url());
+    let body = json!({"prompt": "a b", "max_tokens": 100, "stream": true});
+    let (status, text) = crate::util::stream_text(&client, &url, &body).await;
+    assert_eq!(status, 200);
+    let events = crate::util::sse_data(&text);
+    assert_eq!(crate::util::stream_tokens(&events).0, 100, "{text}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    server.shutdown().await.unwrap();
+}

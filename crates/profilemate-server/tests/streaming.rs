@@ -60,37 +60,71 @@ async fn a_thousand_concurrent_streams_all_get_exact_counts_and_free_their_kv() 
     server.shutdown().await.unwrap();
 }
 
+/// How late a 10 ms tokio timer fires, at worst, on this runtime until `stop` is set: the
+/// scheduling noise the machine adds right now (other builds and tests share its cores).
+async fn timer_noise(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Duration {
+    let mut worst = Duration::ZERO;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let due = Instant::now() + Duration::from_millis(10);
+        tokio::time::sleep_until(due.into()).await;
+        worst = worst.max(due.elapsed());
+    }
+    worst
+}
+
+// The schedule is 50 ms to the first token, then one every 10 ms. Nothing may be early: load
+// cannot make a chunk early, so those bounds are exact. Lateness is load's, so its bound is
+// the stated tolerance (docs/sim-serve.md: every chunk within 30 ms, mean within 3 ms) plus
+// three times the worst lateness of a plain 10 ms timer on the same threads over the same
+// time: on an idle machine a schedule off by one ITL per token fails it, and a loaded
+// machine widens it only by what the timer itself saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_timing_keeps_the_schedule_for_every_chunk() {
     let server = spawn(fixed_config(50, 10)).await.unwrap();
     let url = format!("{}/v1/chat/completions", server.base_url());
     let client = reqwest::Client::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = tokio::spawn(timer_noise(stop.clone()));
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move { first_token_and_total(&client, &url).await })
         })
         .collect();
+    let mut streams = Vec::new();
     for task in tasks {
-        let (ttft, total, tokens) = task.await.unwrap();
+        streams.push(task.await.unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let noise = noise.await.unwrap();
+    let slack = noise * 3;
+    for (ttft, total, tokens) in streams {
         assert_eq!(tokens, 10);
-        // Client-side view on loopback: 50 ms + 9 × 10 ms, give or take scheduling noise.
+        // Client-side view on loopback: 50 ms, then 9 × 10 ms; never early.
+        let (ttft_due, total_due) = (Duration::from_millis(50), Duration::from_millis(140));
+        assert!(ttft >= ttft_due, "ttft {ttft:?} early");
+        assert!(total >= total_due, "e2e {total:?} early");
         assert!(
-            ttft >= Duration::from_millis(50) && ttft < Duration::from_millis(80),
-            "ttft {ttft:?}"
+            ttft < ttft_due + Duration::from_millis(30) + slack,
+            "ttft {ttft:?} (timer noise {noise:?})"
         );
         assert!(
-            total >= Duration::from_millis(140) && total < Duration::from_millis(200),
-            "e2e {total:?}"
+            total < total_due + Duration::from_millis(60) + slack,
+            "e2e {total:?} (timer noise {noise:?})"
         );
     }
     let check = server.state().schedule_check();
     assert_eq!(check.early, 0, "{check:?}");
     assert_eq!(check.tokens, 200);
-    // The stated tolerance (docs/sim-serve.md), on a 2-core machine shared with other builds:
-    // every chunk within 30 ms of its due time, on average within 3 ms.
-    assert!(check.max_late_us < 30_000.0, "{check:?}");
-    assert!(check.mean_late_us < 3_000.0, "{check:?}");
+    let slack_us = slack.as_secs_f64() * 1e6;
+    assert!(
+        check.max_late_us < 30_000.0 + slack_us,
+        "{check:?} (timer noise {noise:?})"
+    );
+    assert!(
+        check.mean_late_us < 3_000.0 + slack_us,
+        "{check:?} (timer noise {noise:?})"
+    );
     server.shutdown().await.unwrap();
 }
 

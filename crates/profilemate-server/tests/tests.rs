@@ -2,6 +2,7 @@
 //! `127.0.0.1:0` for streaming, faults, logs and the fixed-timing schedule.
 
 mod api;
+mod bodies;
 mod faults;
 mod hardening;
 mod logs;

@@ -281,6 +281,27 @@ fn the_grace_is_bounded_then_requests_in_flight_are_cut() {
     assert_eq!(counts(&f.json), (6, 0, 4, 10));
 }
 
+// See: issue 13 (SIGTERM ends a run as SIGINT does: promptly, with the result written).
+#[test]
+fn sigterm_ends_the_run_like_sigint_with_the_result_written() {
+    let (port, seen) = server(first_six_fast_then_hang);
+    let dir = temp_dir("sigterm");
+    let child = start(port, &dir, &["--interrupt-grace-sec", "0.5"]);
+    wait_for(&seen, 10);
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let f = finish(child, &dir);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(f.code, Some(1), "{}\n{}", f.stdout, f.stderr);
+    assert_eq!(counts(&f.json), (6, 0, 4, 10));
+    assert_eq!(f.json["interrupted"], true);
+}
+
 /// The `profilemate: N/M requests, …` progress lines in `stderr`, as (done, total).
 fn progress_lines(stderr: &str) -> Vec<(usize, usize)> {
     stderr

@@ -27,6 +27,7 @@ fn zero_or_negative_request_timeouts_are_refused_with_the_flag_named() {
         ("--timeout-request-head-s", "0"),
         ("--timeout-request-body-s", "-1"),
         ("--timeout-request-body-s", "inf"),
+        ("--timeout-keep-alive", "0"),
     ] {
         let arg = format!("{flag}={value}");
         fails_naming(
@@ -34,6 +35,24 @@ fn zero_or_negative_request_timeouts_are_refused_with_the_flag_named() {
             &[flag],
         );
     }
+}
+
+// See: issue 13 (the request-body budget is a flag; it must hold one body of the largest size).
+#[test]
+fn a_body_budget_below_one_largest_body_is_refused_with_the_flag_named() {
+    fails_naming(
+        &[
+            "sim",
+            "serve",
+            "--body-budget-mib",
+            "8",
+            "--port",
+            "0",
+            "--model",
+            "tiny-llama",
+        ],
+        &["--body-budget-mib", "16777216"],
+    );
 }
 
 #[test]
@@ -64,4 +83,68 @@ fn a_profiler_config_that_is_not_a_json_object_is_refused() {
             r#"{"profiler": "torch"}"#,
         ],
     );
+}
+
+// See: issue 13 (SIGTERM, what `docker stop` sends, is a graceful stop): a stream in flight
+// at the signal runs to its end, then the server exits 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_the_stream_in_flight_finish_then_exits_0() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::{Duration, Instant};
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
+        .args(["sim", "serve", "--port", "0", "--model", "tiny-llama"])
+        .args(["--served-model-name", "tiny", "--disable-log-stats"])
+        .args(["--fixed-ttft-ms", "0", "--fixed-itl-ms", "20"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+    let body = r#"{"prompt": "a b c", "max_tokens": 50, "stream": true}"#;
+    let request = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut first = [0_u8; 512];
+    let n = socket.read(&mut first).unwrap();
+    let first = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(
+        first.starts_with("HTTP/1.1 200"),
+        "the stream started: {first}"
+    );
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut rest = String::new();
+    socket.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains(r#""finish_reason":"length""#) && rest.contains("data: [DONE]"),
+        "the stream in flight ran to its end: {rest}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }

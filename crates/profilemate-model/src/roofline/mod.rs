@@ -112,7 +112,7 @@ impl Roofline {
 
     /// The roofline of one component's totals.
     pub fn component(&self, name: &'static str, totals: StepTotals) -> ComponentRoofline {
-        let bytes = totals.read_bytes + totals.write_bytes;
+        let bytes = totals.read_bytes.saturating_add(totals.write_bytes);
         ComponentRoofline {
             name,
             flops: totals.flops,

@@ -135,3 +135,35 @@ fn bad_efficiencies_are_rejected() {
     );
     assert!(Efficiency::default().validate().is_ok());
 }
+
+/// Components whose totals are beyond any real model, as a config with `hidden_size` 1e18
+/// produced before the limits refused it.
+struct Absurd;
+
+impl CostModel for Absurd {
+    fn visit_components(
+        &self,
+        _: &ExecutionContext,
+        sink: &mut dyn FnMut(&'static str, crate::model::StepTotals),
+    ) {
+        for name in ["attention", "ffn", "lm_head"] {
+            sink(
+                name,
+                crate::model::StepTotals {
+                    flops: u128::MAX,
+                    read_bytes: u128::MAX,
+                    write_bytes: u128::MAX,
+                },
+            );
+        }
+    }
+}
+
+// See: issue 13 (the engine thread of sim serve panicked with "overflow when adding
+// durations" in the step time, hanging its request).
+#[test]
+fn step_time_saturates_instead_of_overflowing_on_absurd_totals() {
+    let roofline = Roofline::new(H100_SXM, Efficiency::ideal());
+    let ctx = ExecutionContext::from_single_request(1, 1024, false);
+    assert_eq!(roofline.step_time(&Absurd, &ctx), Duration::MAX);
+}

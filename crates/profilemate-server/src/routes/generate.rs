@@ -1,22 +1,24 @@
-//! Provides `completions_create` and `chat_completions_create`: parse, check the model and
-//! the prompt length (`InputProcessor._validate_prompt_len`; `max_tokens` beyond the context
-//! is capped as `get_max_tokens` does), admit the request to the engine, then stream
-//! its tokens or answer once it finished (vllm/entrypoints/openai/completion/serving.py and
+//! Provides `completions_create` and `chat_completions_create`: parse (off the async threads
+//! when the body is big), check the model, run vLLM's length checks in its order
+//! ([`lengths`](super::lengths)), admit the request to the engine, then stream its tokens or
+//! answer once it finished (vllm/entrypoints/openai/completion/serving.py and
 //! chat_completion/serving.py, vLLM 0.32).
 
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use profilemate_sim::Request;
 use serde_json::{Value, json};
 
-use super::{parse_json, sse};
+use super::body::JsonBody;
+use super::lengths::{Asked, output_tokens};
+use super::sse;
 use crate::error::SimError;
-use crate::protocol::{ChatRequest, CommonParams, CompletionRequest, chat_token_ids, check_n};
+use crate::protocol::{
+    ChatRequest, CommonParams, CompletionRequest, PromptIds, chat_token_ids, check_n,
+};
 use crate::state::{AppState, RequestGuard};
 use crate::ticket::Status;
 use crate::vocab;
@@ -31,72 +33,89 @@ pub(crate) enum Kind {
     Chat,
 }
 
-/// A checked generation request.
+/// A parsed generation request, before its checks.
 #[derive(Debug)]
-pub(crate) struct Generation {
-    pub(crate) kind: Kind,
-    pub(crate) prompt: Vec<u32>,
-    pub(crate) max_tokens: u32,
-    pub(crate) stream: bool,
-    pub(crate) include_usage: bool,
+struct Generation {
+    kind: Kind,
+    common: CommonParams,
+    /// The prompt's ids, or why it has none (a batch of prompts).
+    prompt: Result<PromptIds, SimError>,
+    /// Requested output tokens, the endpoint's default applied.
+    max_tokens: Option<u32>,
+    /// The field that requested them.
+    param: &'static str,
 }
 
 /// `POST /v1/completions`.
 pub(crate) async fn completions_create(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: JsonBody,
 ) -> Result<Response, SimError> {
-    let req: CompletionRequest = parse_json(body)?;
-    check_common(&state, &req.common)?;
-    let generation = Generation {
-        kind: Kind::Completion,
-        prompt: req.prompt.token_ids()?,
-        max_tokens: req.max_tokens.unwrap_or(COMPLETION_MAX_TOKENS),
-        stream: req.common.stream(),
-        include_usage: req.common.include_usage(),
-    };
+    let generation = body
+        .decode(|req: CompletionRequest| {
+            Ok(Generation {
+                kind: Kind::Completion,
+                common: req.common(),
+                max_tokens: Some(req.max_tokens.unwrap_or(COMPLETION_MAX_TOKENS)),
+                param: "max_tokens",
+                prompt: req.prompt.into_token_ids(),
+            })
+        })
+        .await?;
     generate(state, generation).await
 }
 
 /// `POST /v1/chat/completions`; `max_tokens` defaults to the room left in the context.
 pub(crate) async fn chat_completions_create(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: JsonBody,
 ) -> Result<Response, SimError> {
-    let req: ChatRequest = parse_json(body)?;
-    check_common(&state, &req.common)?;
-    let prompt = chat_token_ids(&req.messages);
-    let room = state.info.max_model_len.saturating_sub(prompt.len() as u32);
-    let generation = Generation {
-        kind: Kind::Chat,
-        max_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(room),
-        prompt,
-        stream: req.common.stream(),
-        include_usage: req.common.include_usage(),
-    };
+    let generation = body
+        .decode(|req: ChatRequest| {
+            let (max_tokens, param) = match (req.max_completion_tokens, req.max_tokens) {
+                (Some(n), _) => (Some(n), "max_completion_tokens"),
+                (None, n) => (n, "max_tokens"),
+            };
+            Ok(Generation {
+                kind: Kind::Chat,
+                common: req.common(),
+                max_tokens,
+                param,
+                prompt: Ok(PromptIds {
+                    ids: chat_token_ids(&req.messages),
+                    from_text: true,
+                }),
+            })
+        })
+        .await?;
     generate(state, generation).await
 }
 
-/// The model must be ours and `n` 1.
-fn check_common(state: &AppState, common: &CommonParams) -> Result<(), SimError> {
-    state.check_model(common.model.as_deref())?;
-    check_n(common.n)
-}
-
-/// Validates the lengths, admits the request and answers.
+/// Checks the request as vLLM does, in its order, admits it and answers.
 async fn generate(state: AppState, g: Generation) -> Result<Response, SimError> {
-    let prompt_tokens = u32::try_from(g.prompt.len()).unwrap_or(u32::MAX);
-    let request = Request::synthetic(Duration::ZERO, prompt_tokens, g.max_tokens);
-    request.validate(state.info.max_model_len)?;
-    let max_tokens = request.capped_max_tokens(state.info.max_model_len);
-    let guard = state.submit(g.prompt, max_tokens)?;
+    state.check_model(g.common.model.as_deref())?;
+    check_n(g.common.n)?;
+    let prompt = g.prompt?;
+    let max_model_len = state.info.max_model_len;
+    let asked = Asked {
+        prompt: prompt.ids.len(),
+        from_text: prompt.from_text,
+        max_tokens: g.max_tokens,
+        param: g.param,
+    };
+    let max_tokens = output_tokens(asked, max_model_len)?;
+    // The prompt now fits the context, so its length fits a u32.
+    let prompt_tokens = u32::try_from(prompt.ids.len()).unwrap_or(u32::MAX);
+    // The engine's own checks (an empty prompt).
+    Request::synthetic(Duration::ZERO, prompt_tokens, max_tokens).validate(max_model_len)?;
+    let guard = state.submit(prompt.ids, max_tokens)?;
     let meta = sse::Meta {
         kind: g.kind,
         prompt_tokens,
         max_tokens,
-        include_usage: g.include_usage,
+        include_usage: g.common.include_usage(),
     };
-    if g.stream {
+    if g.common.stream() {
         return Ok(sse::response(guard, meta));
     }
     whole(guard, meta).await

@@ -2,16 +2,14 @@
 //! `/health`, `/version`, `/metrics` and our `/profilemate/engine`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use profilemate_metrics::text::CONTENT_TYPE as PROMETHEUS_TEXT;
 use serde_json::{Value, json};
 
-use super::parse_json;
+use super::body::JsonBody;
 use crate::error::SimError;
 use crate::protocol::{EmbeddingRequest, TokenizeRequest, chat_token_ids};
 use crate::state::AppState;
@@ -73,20 +71,23 @@ pub(crate) async fn engine_status_get(State(state): State<AppState>) -> Json<Val
 /// `POST /tokenize`: the toy tokenizer's ids (`TokenizeResponse`).
 pub(crate) async fn tokenize_create(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: JsonBody,
 ) -> Result<Json<Value>, SimError> {
-    let req: TokenizeRequest = parse_json(body)?;
-    state.check_model(req.model.as_deref())?;
-    let tokens = match (&req.prompt, &req.messages) {
-        (Some(prompt), _) => vocab::tokenize(prompt),
-        (None, Some(messages)) => chat_token_ids(messages),
-        (None, None) => {
-            return Err(SimError::InvalidRequest {
-                message: "give `prompt` or `messages`".to_owned(),
-                param: Some("prompt"),
-            });
-        }
-    };
+    let (model, tokens) = body
+        .decode(|req: TokenizeRequest| {
+            let tokens = match (&req.prompt, &req.messages) {
+                (Some(prompt), _) => Ok(vocab::tokenize(prompt)),
+                (None, Some(messages)) => Ok(chat_token_ids(messages)),
+                (None, None) => Err(SimError::InvalidRequest {
+                    message: "give `prompt` or `messages`".to_owned(),
+                    param: Some("prompt"),
+                }),
+            };
+            Ok((req.model, tokens))
+        })
+        .await?;
+    state.check_model(model.as_deref())?;
+    let tokens = tokens?;
     Ok(Json(json!({
         "count": tokens.len(),
         "max_model_len": state.info.max_model_len,
@@ -99,11 +100,13 @@ pub(crate) async fn tokenize_create(
 /// (the simulator has no weights; lengths and usage are what clients measure).
 pub(crate) async fn embeddings_create(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: JsonBody,
 ) -> Result<Json<Value>, SimError> {
-    let req: EmbeddingRequest = parse_json(body)?;
-    state.check_model(req.model.as_deref())?;
-    let ids = req.input.token_ids()?;
+    let (model, ids) = body
+        .decode(|req: EmbeddingRequest| Ok((req.model, req.input.into_token_ids())))
+        .await?;
+    state.check_model(model.as_deref())?;
+    let ids = ids?.ids;
     let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
     if n > state.info.max_model_len {
         return Err(SimError::InvalidRequest {

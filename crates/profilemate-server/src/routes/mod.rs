@@ -5,22 +5,23 @@
 //! client touches, the profiler routes when a profiler is configured, FastAPI's 404 elsewhere;
 //! `/profilemate/engine` is ours (engine status and the fixed-timing check).
 
+mod body;
 mod dev;
 mod generate;
 mod info;
+mod lengths;
 mod profile;
 mod sse;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
 use tower_http::timeout::RequestBodyTimeoutLayer;
+
+pub(crate) use body::BodyBudget;
 
 use crate::error::SimError;
 use crate::state::AppState;
@@ -90,17 +91,6 @@ async fn api_key_check(State(state): State<AppState>, request: Request, next: Ne
 fn keys_match(given: &str, key: &str) -> bool {
     use subtle::ConstantTimeEq;
     bool::from(given.as_bytes().ct_eq(key.as_bytes()))
-}
-
-/// Reads a JSON body; bad JSON is a 400 and an oversized body a 413, in OpenAI's error shape.
-pub(crate) fn parse_json<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, SimError> {
-    let bytes = body.map_err(|rejection| SimError::Body {
-        status: rejection.status(),
-        message: rejection.body_text(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| SimError::InvalidJson(e.to_string()))
 }
 
 #[cfg(test)]

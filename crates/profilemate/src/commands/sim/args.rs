@@ -119,9 +119,18 @@ pub(crate) struct SimServeArgs {
     #[arg(long)]
     pub(crate) profiler_config: Option<String>,
     /// Seconds a connection may take to send a request's head (request line and headers),
-    /// counted from when it is ready for one, idle keep-alive included; it is then closed.
+    /// counted from when it is ready for one (new, or kept alive after a response); it is
+    /// then closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub(crate) timeout_request_head_s: f64,
+    /// Seconds a kept-alive connection may sit idle after a response before it is closed
+    /// (uvicorn's flag; vLLM's default, VLLM_HTTP_TIMEOUT_KEEP_ALIVE, is 5).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub(crate) timeout_keep_alive: f64,
+    /// MiB of request bodies the server reads or parses at once; a body that does not fit
+    /// now (its Content-Length, or 16 MiB without one) gets 503 before it is read.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    pub(crate) body_budget_mib: u32,
     /// Seconds to wait for the next piece of a request's body before failing the request.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub(crate) timeout_request_body_s: f64,
@@ -182,6 +191,9 @@ impl SimServeArgs {
             timeout("--timeout-request-head-s", self.timeout_request_head_s)?;
         config.limits.body_timeout =
             timeout("--timeout-request-body-s", self.timeout_request_body_s)?;
+        config.limits.keep_alive_timeout =
+            timeout("--timeout-keep-alive", self.timeout_keep_alive)?;
+        config.limits.body_budget_bytes = (self.body_budget_mib as usize) << 20;
         config.validate()?;
         Ok(config)
     }

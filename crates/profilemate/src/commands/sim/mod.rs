@@ -41,7 +41,8 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `sim serve`: build the configuration, bind, serve until Ctrl-C.
+/// `sim serve`: build the configuration, bind, serve until Ctrl-C or SIGTERM (graceful: the
+/// requests in flight get the server's shutdown grace to finish; exit 0).
 fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     if let Err(e) = profilemate_server::raise_open_file_limit() {
@@ -58,17 +59,30 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().map_or(addr, |a| a.to_string());
         eprintln!(
-            "profilemate sim serve: {} on http://{bound} (Ctrl-C stops)",
+            "profilemate sim serve: {} on http://{bound} (Ctrl-C or SIGTERM stops)",
             config.served_model_name
         );
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        profilemate_server::serve(config, listener, shutdown)
+        profilemate_server::serve(config, listener, shutdown_signal())
             .await
             .context("the server stopped with an error")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGINT or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Listens on the first address `addr` resolves to that binds, with the server's backlog
