@@ -13,6 +13,8 @@ equal seeds give equal runs. CUDA-graph padding comes from the model crate's dis
 
 - [`EngineConfig`] holds the engine flags (`--max-num-seqs`, `--max-num-batched-tokens`,
   `--block-size`, KV blocks, prefix caching, CPU overhead per step, speculative decoding, …).
+- [`assembly::assemble`] builds an engine for a model deployed on a GPU: vLLM's batch
+  defaults per GPU, the KV cache sized from GPU memory, the roofline step timer, KV offloading.
 - [`Request`] is one timed arrival with its prompt and output length.
 - [`Simulation`] runs the event loop: it admits arrivals, asks the scheduler for each step,
   times it with the [`StepTimer`] (which sees a [`StepBatch`]: every scheduled request's
@@ -98,6 +100,7 @@ assert_eq!(stream.0.last(), Some(&(id, 1, Duration::from_millis(30))));
 */
 #![deny(missing_docs)]
 
+pub mod assembly;
 mod batch;
 mod block_hash;
 mod block_pool;
