@@ -9,9 +9,9 @@ use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::ResultJson;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
-use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
 use profilemate_bench::workload::{DatasetSpec, Prompt, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
+use profilemate_plan::virtual_run::{VirtualRun, run_virtual};
 use profilemate_sim::{
     AffineStepTimer, ConstantStepTimer, EngineConfig, Request, Simulation, StepTimer,
 };
@@ -37,7 +37,7 @@ fn poisson(n: usize, rate: f64) -> BenchConfig {
             burstiness: 1.0,
             ramp_up: None,
         },
-        ..config("", n)
+        ..config(n)
     }
 }
 
@@ -60,7 +60,7 @@ fn constant_steps_give_exact_ttft_itl_and_latency() {
     // Two 8-token prompts at t = 0 prefill together in step 0 (0–10 ms), then decode one
     // token per 10 ms step: tokens at 10, 20, 30, 40 ms.
     let (engine, timer) = ten_ms_engine();
-    let report = run(&config("", 2), engine, timer);
+    let report = run(&config(2), engine, timer);
     assert_eq!(report.records.len(), 2);
     for r in &report.records {
         assert!(r.success, "{r:?}");
@@ -86,7 +86,7 @@ fn constant_steps_give_exact_ttft_itl_and_latency() {
 fn max_concurrency_sends_each_request_when_a_slot_frees() {
     // One slot: request i starts when request i-1 finishes, at 40 ms × i.
     let (engine, timer) = ten_ms_engine();
-    let mut c = config("", 3);
+    let mut c = config(3);
     c.max_concurrency = Some(1);
     let report = run(&c, engine, timer);
     let starts: Vec<f64> = report.records.iter().map(|r| r.start_time).collect();
@@ -111,7 +111,7 @@ fn one_slot_with_async_scheduling_runs_each_request_alone_right_after_the_last()
         ..Default::default()
     };
     let timer = affine_timer();
-    let mut c = config("", 5);
+    let mut c = config(5);
     c.max_concurrency = Some(1);
     let report = run(&c, engine, timer);
     let first = &report.records[0];
@@ -228,7 +228,7 @@ fn engine_records(
 fn prompts_too_long_for_the_engine_fail_with_vllms_400() {
     let (mut engine, timer) = ten_ms_engine();
     engine.max_model_len = 6;
-    let report = run(&config("", 2), engine, timer);
+    let report = run(&config(2), engine, timer);
     assert!(report.all_failed());
     let r = &report.records[0];
     assert_eq!(r.error_kind, Some(ErrorKind::HttpStatus(400)));

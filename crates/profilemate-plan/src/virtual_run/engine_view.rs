@@ -7,7 +7,7 @@
 
 use profilemate_sim::StepRecord;
 
-use crate::server_metrics::ServerView;
+use profilemate_bench::server_metrics::ServerView;
 
 /// Counters summed over every engine step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
