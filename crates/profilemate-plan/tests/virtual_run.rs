@@ -285,3 +285,42 @@ fn the_result_json_has_exactly_vllms_keys() {
     );
     assert_eq!(json.vllm.get("completed"), Some(&serde_json::json!(40)));
 }
+
+/// Six chat (text) prompts of `prefix_len` shared words then 64 random ones, one at a time
+/// (each sent when the previous finished).
+fn shared_prefix_chat(prefix_len: u64) -> BenchConfig {
+    BenchConfig {
+        backend: profilemate_bench::config::Backend::OpenaiChat,
+        endpoint: "/v1/chat/completions".into(),
+        dataset: DatasetSpec::Random {
+            input_len: 64,
+            output_len: 4,
+            range_ratio: RangeRatio::default(),
+            prefix_len,
+            batch_size: 1,
+        },
+        max_concurrency: Some(1),
+        ..config(6)
+    }
+}
+
+#[test]
+fn text_prompts_are_tokenized_as_the_server_does_so_shared_prefixes_hit_the_cache() {
+    let samples = build_workload(&shared_prefix_chat(48), None)
+        .unwrap()
+        .requests;
+    assert!(
+        samples.iter().all(|s| matches!(s.prompt, Prompt::Text(_))),
+        "chat prompts are text"
+    );
+    let (engine, timer) = ten_ms_engine();
+    let hit_rate = |prefix_len| {
+        let report = run(&shared_prefix_chat(prefix_len), engine.clone(), timer);
+        assert!(report.records.iter().all(|r| r.success));
+        report.server.unwrap().prefix_cache_hit_rate.unwrap()
+    };
+    // 48 shared words = 3 full blocks of 16: each request after the first finds them in its
+    // 48 + 64 tokens (before, text prompts went in by length only and never hit).
+    assert_eq!(hit_rate(48), (5.0 * 48.0) / (6.0 * 112.0));
+    assert_eq!(hit_rate(0), 0.0);
+}

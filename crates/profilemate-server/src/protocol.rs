@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 
+use profilemate_sim::text_token_ids;
+
 use crate::error::SimError;
-use crate::vocab;
 
 /// A prompt as the OpenAI API spells it: text, token ids, or a one-element list of either.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,9 +27,9 @@ impl PromptInput {
     /// The prompt's token ids; batches of several prompts are refused.
     pub fn token_ids(&self) -> Result<Vec<u32>, SimError> {
         match self {
-            PromptInput::Text(text) => Ok(vocab::tokenize(text)),
+            PromptInput::Text(text) => Ok(text_token_ids([text.as_str()])),
             PromptInput::Ids(ids) => Ok(ids.clone()),
-            PromptInput::Texts(texts) => single(texts).map(|t| vocab::tokenize(t)),
+            PromptInput::Texts(texts) => single(texts).map(|t| text_token_ids([t.as_str()])),
             PromptInput::IdLists(lists) => single(lists).cloned(),
         }
     }
@@ -149,18 +150,15 @@ pub struct ChatRequest {
 /// Token ids of a conversation: the words of every text content, in order. No chat template
 /// is applied, so counts are the words the client sent.
 pub fn chat_token_ids(messages: &[ChatMessage]) -> Vec<u32> {
-    let mut ids = Vec::new();
-    for m in messages {
+    text_token_ids(messages.iter().flat_map(|m| -> Vec<&str> {
         match &m.content {
-            Some(ChatContent::Text(t)) => ids.extend(vocab::tokenize(t)),
-            Some(ChatContent::Parts(parts)) => parts
-                .iter()
-                .filter_map(|p| p.text.as_deref())
-                .for_each(|t| ids.extend(vocab::tokenize(t))),
-            None => {}
+            Some(ChatContent::Text(t)) => vec![t.as_str()],
+            Some(ChatContent::Parts(parts)) => {
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            }
+            None => Vec::new(),
         }
-    }
-    ids
+    }))
 }
 
 /// `POST /v1/embeddings`.

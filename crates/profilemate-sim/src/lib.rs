@@ -105,6 +105,7 @@ mod batch;
 mod block_hash;
 mod block_pool;
 mod config;
+mod counters;
 mod cudagraph;
 mod error;
 mod fixed;
@@ -126,6 +127,7 @@ pub mod vllm_log;
 
 pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
 pub use config::EngineConfig;
+pub use counters::StepCounters;
 pub use cudagraph::CudaGraphConfig;
 pub use error::{ConfigError, RequestError};
 pub use fixed::FixedTiming;
@@ -139,7 +141,7 @@ pub use offload::{
 pub use profilemate_metrics::offload::OffloadStats;
 pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
 pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
-pub use request::{Prompt, Request, SharedPrefix};
+pub use request::{Prompt, Request, SharedPrefix, text_token_ids};
 pub use roofline_timer::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
 pub use simulation::Simulation;
 pub use sink::EngineSink;

@@ -148,12 +148,15 @@ fn outgoing(
         .collect()
 }
 
-/// A sample as the engine receives it: token ids as they are, other prompts by length only.
+/// A sample as the engine receives it: token ids as they are, a text prompt tokenized as the
+/// simulated server tokenizes it ([`Request::from_text`], so shared text prefixes hit the
+/// prefix cache as they do against `sim serve`), other prompts by length only.
 fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
         Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
-        Prompt::Text(_) | Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
+        Prompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
+        Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
             Request::synthetic(arrival, len, max_tokens)
         }
