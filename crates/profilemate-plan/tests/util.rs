@@ -16,15 +16,20 @@ pub(crate) fn fixture(rel: &str) -> PathBuf {
 pub(crate) fn config(num_prompts: usize) -> BenchConfig {
     BenchConfig {
         backend: Backend::Vllm,
-        request_id_prefix: "bench-test-".into(),
-        dataset: DatasetSpec::Random {
-            input_len: 8,
-            output_len: 4,
-            range_ratio: RangeRatio::default(),
-            prefix_len: 0,
-            batch_size: 1,
-        },
+        dataset: random(8, 0),
         num_prompts,
         ..BenchConfig::default()
+    }
+}
+
+/// The random dataset: `prefix_len` shared tokens, then `input_len` random ones, 4 output
+/// tokens.
+pub(crate) fn random(input_len: u64, prefix_len: u64) -> DatasetSpec {
+    DatasetSpec::Random {
+        input_len,
+        output_len: 4,
+        range_ratio: RangeRatio::default(),
+        prefix_len,
+        batch_size: 1,
     }
 }

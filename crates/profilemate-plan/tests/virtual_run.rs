@@ -18,7 +18,7 @@ use profilemate_sim::{
 
 use proptest::prelude::*;
 
-use crate::util::{config, fixture};
+use crate::util::{config, fixture, random};
 
 /// A synchronous engine whose every step takes 10 ms.
 fn ten_ms_engine() -> (EngineConfig, ConstantStepTimer) {
@@ -292,13 +292,7 @@ fn shared_prefix_chat(prefix_len: u64) -> BenchConfig {
     BenchConfig {
         backend: profilemate_bench::config::Backend::OpenaiChat,
         endpoint: "/v1/chat/completions".into(),
-        dataset: DatasetSpec::Random {
-            input_len: 64,
-            output_len: 4,
-            range_ratio: RangeRatio::default(),
-            prefix_len,
-            batch_size: 1,
-        },
+        dataset: random(64, prefix_len),
         max_concurrency: Some(1),
         ..config(6)
     }
