@@ -3,6 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use profilemate_metrics::civil::civil_from_days;
+
 /// A civil UTC time, to the microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Civil {
@@ -31,18 +33,10 @@ impl Civil {
         Self::from_unix(d.as_secs() as i64, d.subsec_micros())
     }
 
-    /// Converts Unix seconds (days-from-civil inverse, Howard Hinnant's algorithm).
+    /// Converts Unix seconds ([`civil_from_days`] for the date).
     pub fn from_unix(secs: i64, micros: u32) -> Self {
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = civil_from_days(days);
         let (hour, minute, second) = (
             (rem / 3600) as u32,
             (rem % 3600 / 60) as u32,

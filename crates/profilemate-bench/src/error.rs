@@ -132,9 +132,6 @@ pub enum BenchError {
     /// Ctrl-C came before the main run started: nothing was measured.
     #[error("interrupted before the benchmark started; nothing was measured")]
     Interrupted,
-    /// The simulated engine refused its settings (`sim run`).
-    #[error("invalid engine settings: {0}")]
-    Engine(#[from] profilemate_sim::ConfigError),
     /// Writing results failed.
     #[error("cannot write results to {path}: {source}")]
     Write {

@@ -19,8 +19,9 @@
 //! 4. A [`Report`] derives every figure from the records ([`metrics::calculate_metrics`] for
 //!    vLLM's, [`metrics::calculate_extras`] for ours); [`output`] renders it as vLLM's console
 //!    table and result JSON. The library never prints.
-//! 5. [`virtual_run::run_virtual`] (`sim run`) sends the same schedule to the simulated engine
-//!    of `profilemate-sim` in virtual time instead, and builds the same [`Report`].
+//! 5. `profilemate-plan`'s `run_virtual` (`sim run`) sends the same schedule to the simulated
+//!    engine of `profilemate-sim` in virtual time instead, and builds the same [`Report`]; this
+//!    crate does not depend on the engine.
 //!
 //! # Example
 //!
@@ -63,7 +64,6 @@ pub mod run;
 pub mod schedule;
 pub mod server_metrics;
 pub mod tokenizer;
-pub mod virtual_run;
 pub mod workload;
 
 pub use cancel::{CancelToken, Canceller, cancel_pair};

@@ -1,4 +1,6 @@
-//! Provides the [`Tokenizer`] trait and [`WordTokenizer`], the built-in deterministic tokenizer.
+//! Provides the [`Tokenizer`] trait and its implementation for [`WordTokenizer`], the built-in
+//! deterministic tokenizer (its vocabulary lives in [`profilemate_model::words`], beside the
+//! engine's).
 //!
 //! vLLM's client loads the model's Hugging Face tokenizer to build prompts of exact token lengths
 //! and to count output tokens when the server sends no usage. Without hub access, profilemate
@@ -6,8 +8,9 @@
 //! simulated server counts tokens the same way, so lengths are exact against it; against a real
 //! server, send token-id prompts (completions backends do) and rely on `usage`.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
+
+pub use profilemate_model::words::WordTokenizer;
 
 /// Turns text into token ids and back.
 pub trait Tokenizer: Send + Sync + Debug {
@@ -27,62 +30,9 @@ pub trait Tokenizer: Send + Sync + Debug {
     }
 }
 
-/// A fixed vocabulary of lowercase words, one token per word; decoding puts a space before each.
-#[derive(Debug, Clone)]
-pub struct WordTokenizer {
-    words: Vec<String>,
-    ids: HashMap<String, u32>,
-}
-
-impl WordTokenizer {
-    /// Default vocabulary size (matches the fixtures' tiny Llama).
-    pub const DEFAULT_VOCAB: u32 = 2048;
-
-    /// A tokenizer with `vocab_size` words (at least 1).
-    pub fn new(vocab_size: u32) -> Self {
-        let words: Vec<String> = (0..vocab_size.max(1)).map(word_for).collect();
-        let ids = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as u32))
-            .collect();
-        Self { words, ids }
-    }
-
-    /// The id of a word; unknown words hash onto the vocabulary so counts stay one per word.
-    fn id_of(&self, word: &str) -> u32 {
-        self.ids.get(word).copied().unwrap_or_else(|| {
-            let h = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
-            (h % self.words.len() as u64) as u32
-        })
-    }
-}
-
-impl Default for WordTokenizer {
-    fn default() -> Self {
-        Self::new(Self::DEFAULT_VOCAB)
-    }
-}
-
-/// Word for id `i`: bijective base-26 letters ("a", …, "z", "aa", …).
-fn word_for(mut i: u32) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    s.reverse();
-    String::from_utf8(s).unwrap_or_default()
-}
-
 impl Tokenizer for WordTokenizer {
     fn vocab_size(&self) -> u32 {
-        self.words.len() as u32
+        WordTokenizer::vocab_size(self)
     }
 
     fn encode(&self, text: &str) -> Vec<u32> {
@@ -93,7 +43,7 @@ impl Tokenizer for WordTokenizer {
         let mut out = String::with_capacity(ids.len() * 4);
         for &id in ids {
             out.push(' ');
-            out.push_str(&self.words[id as usize % self.words.len()]);
+            out.push_str(self.word(id));
         }
         out
     }
@@ -112,8 +62,7 @@ mod tests {
         let t = WordTokenizer::new(800);
         let ids: Vec<u32> = (0..800).collect();
         assert_eq!(t.encode(&t.decode(&ids)), ids);
-        assert_eq!(word_for(0), "a");
-        assert_eq!(word_for(26), "aa");
+        assert_eq!(t.decode(&[0, 26]), " a aa");
     }
 
     #[test]

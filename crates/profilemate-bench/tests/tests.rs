@@ -7,5 +7,4 @@ mod faults;
 mod features;
 mod hangs;
 mod parity;
-mod virtual_run;
 mod vllm_flags;

@@ -64,6 +64,7 @@ assert!((flops_per_second - 1e6).abs() < 1e-3);
 
 pub mod alias;
 pub mod catalogue;
+pub mod civil;
 pub mod error;
 pub mod http;
 pub mod mfu;

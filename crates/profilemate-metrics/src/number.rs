@@ -1,4 +1,5 @@
-//! Float rendering as `prometheus_client`'s `floatToGoString` does it, and Go-style float parsing.
+//! Float rendering as `prometheus_client`'s `floatToGoString` does it and as Python's
+//! `repr(float)` does, and Go-style float parsing.
 
 use std::fmt::Write as _;
 
@@ -45,7 +46,23 @@ fn shortest_digits(value: f64) -> (String, i32) {
     (digits, exp.parse().unwrap_or(0))
 }
 
-/// Python's `repr(float)`: fixed notation for exponents in `-4..16`, otherwise `1e-05` style.
+/// Python's `repr(float)` (and `str`): shortest round-trip digits, fixed notation for decimal
+/// exponents in `-4..16`, otherwise `1e-05` style; `nan`, `inf`, `-inf` for the specials. The
+/// one implementation behind the exposition text, the bench's result JSON and the engine's
+/// log lines.
+pub fn python_repr(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let mut out = String::new();
+    write_python_repr(&mut out, value);
+    out
+}
+
+/// Python's `repr(float)` of a finite `value`.
 fn write_python_repr(out: &mut String, value: f64) {
     if value == 0.0 {
         out.push_str(if value.is_sign_negative() {
@@ -111,6 +128,22 @@ fn write_go_exponent(out: &mut String, value: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_repr_is_pythons_without_the_go_exponent() {
+        let cases = [
+            (1_234_567.0, "1234567.0"),
+            (1e16, "1e+16"),
+            (1.5e-7, "1.5e-07"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(python_repr(value), want);
+        }
+    }
 
     #[test]
     fn renders_like_prometheus_client() {

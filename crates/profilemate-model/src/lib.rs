@@ -65,6 +65,7 @@ pub mod quant;
 pub mod roofline;
 pub mod spec;
 pub mod step;
+pub mod words;
 
 pub use breakdown::Breakdown;
 pub use components::{ComponentMetrics, Deployment, Metric};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use profilemate_metrics::catalogue::{self, BucketConfig, RegisteredFamily};
 use profilemate_metrics::registry::{Counter, Gauge, Histogram};
 use profilemate_metrics::{Registry, RegistryError};
-use profilemate_sim::{RequestRecord, SpecDecodeStats, StepRecord};
+use profilemate_sim::{RequestRecord, SpecDecodeStats, StepCounters, StepRecord};
 
 /// Label values every series carries: the served model and engine 0.
 struct Labels<'a> {
@@ -146,11 +146,13 @@ impl ServerMetrics {
         self.running.set(f64::from(step.num_running));
         self.waiting.set(f64::from(step.num_waiting));
         self.kv_usage.set(step.kv_cache_usage);
-        self.preemptions.inc_by(f64::from(step.num_preempted));
-        self.prefix_queries.inc_by(step.prefix_cache.queries as f64);
-        self.prefix_hits.inc_by(step.prefix_cache.hits as f64);
-        let tokens = step.counts.num_ctx_tokens + step.counts.num_generation_tokens;
-        self.iteration_tokens.observe(f64::from(tokens));
+        let counters = StepCounters::of(step);
+        self.preemptions.inc_by(counters.preemptions as f64);
+        self.prefix_queries
+            .inc_by(counters.prefix_cache_queries as f64);
+        self.prefix_hits.inc_by(counters.prefix_cache_hits as f64);
+        self.iteration_tokens
+            .observe(counters.iteration_tokens as f64);
         if let (Some(spec), Some(stats)) = (&self.spec, &step.spec_decode) {
             spec.observe(stats);
         }

@@ -13,8 +13,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+use profilemate_sim::text_token_ids;
+
 use crate::error::SimError;
-use crate::vocab;
 
 /// A prompt as the OpenAI API spells it: text, token ids, or a one-element list of either.
 /// The first element of a list decides which list it is.
@@ -40,7 +41,7 @@ impl PromptInput {
     /// are refused.
     pub fn into_token_ids(self) -> Result<PromptIds, SimError> {
         let text = |t: &str| PromptIds {
-            ids: vocab::tokenize(t),
+            ids: text_token_ids([t]),
             from_text: true,
         };
         let ids = |ids| PromptIds {
@@ -336,18 +337,15 @@ impl ChatRequest {
 /// Token ids of a conversation: the words of every text content, in order. No chat template
 /// is applied, so counts are the words the client sent.
 pub fn chat_token_ids(messages: &[ChatMessage]) -> Vec<u32> {
-    let mut ids = Vec::new();
-    for m in messages {
+    text_token_ids(messages.iter().flat_map(|m| -> Vec<&str> {
         match &m.content {
-            Some(ChatContent::Text(t)) => ids.extend(vocab::tokenize(t)),
-            Some(ChatContent::Parts(parts)) => parts
-                .iter()
-                .filter_map(|p| p.text.as_deref())
-                .for_each(|t| ids.extend(vocab::tokenize(t))),
-            None => {}
+            Some(ChatContent::Text(t)) => vec![t.as_str()],
+            Some(ChatContent::Parts(parts)) => {
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            }
+            None => Vec::new(),
         }
-    }
-    ids
+    }))
 }
 
 /// `POST /v1/embeddings`.

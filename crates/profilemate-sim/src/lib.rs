@@ -13,6 +13,8 @@ equal seeds give equal runs. CUDA-graph padding comes from the model crate's dis
 
 - [`EngineConfig`] holds the engine flags (`--max-num-seqs`, `--max-num-batched-tokens`,
   `--block-size`, KV blocks, prefix caching, CPU overhead per step, speculative decoding, …).
+- [`assembly::assemble`] builds an engine for a model deployed on a GPU: vLLM's batch
+  defaults per GPU, the KV cache sized from GPU memory, the roofline step timer, KV offloading.
 - [`Request`] is one timed arrival with its prompt and output length.
 - [`Simulation`] runs the event loop: it admits arrivals, asks the scheduler for each step,
   times it with the [`StepTimer`] (which sees a [`StepBatch`]: every scheduled request's
@@ -98,10 +100,12 @@ assert_eq!(stream.0.last(), Some(&(id, 1, Duration::from_millis(30))));
 */
 #![deny(missing_docs)]
 
+pub mod assembly;
 mod batch;
 mod block_hash;
 mod block_pool;
 mod config;
+mod counters;
 mod cudagraph;
 mod error;
 mod fixed;
@@ -123,6 +127,7 @@ pub mod vllm_log;
 
 pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
 pub use config::EngineConfig;
+pub use counters::StepCounters;
 pub use cudagraph::CudaGraphConfig;
 pub use error::{ConfigError, RequestError};
 pub use fixed::FixedTiming;
@@ -136,7 +141,7 @@ pub use offload::{
 pub use profilemate_metrics::offload::OffloadStats;
 pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
 pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
-pub use request::{Prompt, Request, SharedPrefix};
+pub use request::{Prompt, Request, SharedPrefix, text_token_ids};
 pub use roofline_timer::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
 pub use simulation::Simulation;
 pub use sink::EngineSink;

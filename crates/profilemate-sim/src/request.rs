@@ -60,6 +60,16 @@ pub struct Request {
     pub max_tokens: u32,
 }
 
+/// The engine's token ids of a prompt given as text pieces: the words of each piece in order,
+/// one token per word ([`profilemate_model::words::tokenize`]); no chat template is applied.
+pub fn text_token_ids<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for text in texts {
+        ids.extend(profilemate_model::words::tokenize(text));
+    }
+    ids
+}
+
 impl Request {
     /// A request with a synthetic prompt of `prompt_len` unique tokens.
     pub fn synthetic(arrival: Duration, prompt_len: u32, max_tokens: u32) -> Self {
@@ -81,6 +91,17 @@ impl Request {
             prompt: Prompt::Tokens(tokens),
             max_tokens,
         }
+    }
+
+    /// A request whose prompt is `texts` (a completion's text, or a conversation's text
+    /// contents in order) tokenized by [`text_token_ids`]: how the simulated server and the
+    /// virtual-time driver both turn text prompts into engine requests.
+    pub fn from_text<'a>(
+        arrival: Duration,
+        texts: impl IntoIterator<Item = &'a str>,
+        max_tokens: u32,
+    ) -> Self {
+        Self::from_tokens(arrival, text_token_ids(texts), max_tokens)
     }
 
     /// Makes the first `len` tokens of a synthetic prompt the shared prefix `id`; has no

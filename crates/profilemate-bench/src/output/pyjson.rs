@@ -7,6 +7,8 @@ use std::io;
 use serde::Serialize;
 use serde_json::ser::{Formatter, Serializer};
 
+use profilemate_metrics::number::python_repr;
+
 /// serde_json formatter producing Python `json.dump` output.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PythonFormatter;
@@ -69,8 +71,8 @@ pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Python's `repr(float)`: shortest round-trip digits, fixed notation for decimal exponents in
-/// [-4, 16), scientific (`d.ddde±XX`) otherwise.
+/// Python's `repr(float)` ([`python_repr`]), with `json.dumps`'s `NaN` and `Infinity` for
+/// the specials.
 pub fn py_float_repr(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
@@ -82,36 +84,7 @@ pub fn py_float_repr(x: f64) -> String {
             "-Infinity".into()
         };
     }
-    let sci = format!("{x:e}"); // shortest digits, e.g. "-2.1018e-5"
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa
-        .strip_prefix('-')
-        .map_or(("", mantissa), |m| ("-", m));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if (-4..16).contains(&exp) {
-        format!("{sign}{}", fixed(&digits, exp))
-    } else {
-        let tail = if digits.len() > 1 {
-            format!(".{}", &digits[1..])
-        } else {
-            String::new()
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{}{tail}e{esign}{:02}", &digits[..1], exp.abs())
-    }
-}
-
-fn fixed(digits: &str, exp: i32) -> String {
-    if exp < 0 {
-        return format!("0.{}{digits}", "0".repeat((-exp - 1) as usize));
-    }
-    let int_len = exp as usize + 1;
-    if digits.len() <= int_len {
-        format!("{digits}{}.0", "0".repeat(int_len - digits.len()))
-    } else {
-        format!("{}.{}", &digits[..int_len], &digits[int_len..])
-    }
+    python_repr(x)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use profilemate_metrics::number::python_repr;
 use profilemate_metrics::offload::{Number, OffloadStats};
 
 use crate::records::StepRecord;
@@ -27,34 +28,12 @@ pub fn kv_transfer_metrics_line(stats: &OffloadStats) -> Option<String> {
     Some(format!("KV Transfer metrics: {}", pairs.join(", ")))
 }
 
-/// Python's `str()` of an int or a float (`repr` of floats: shortest round trip, `.0` on
-/// integral values, exponent form below 1e-4 and from 1e16).
+/// Python's `str()` of an int or a float ([`python_repr`] of floats).
 fn python_str(n: Number) -> String {
-    let f = match n {
-        Number::Int(i) => return i.to_string(),
-        Number::Float(f) => f,
-    };
-    match () {
-        _ if f.is_nan() => "nan".into(),
-        _ if f.is_infinite() => if f > 0.0 { "inf" } else { "-inf" }.into(),
-        _ if f == 0.0 || (1e-4..1e16).contains(&f.abs()) => {
-            let s = f.to_string();
-            if s.contains('.') { s } else { format!("{s}.0") }
-        }
-        _ => python_exponent(&format!("{f:e}")),
+    match n {
+        Number::Int(i) => i.to_string(),
+        Number::Float(f) => python_repr(f),
     }
-}
-
-/// `1.5e-7` → `1.5e-07`, `1e16` → `1e+16`.
-fn python_exponent(rust: &str) -> String {
-    let Some((mantissa, exp)) = rust.split_once('e') else {
-        return rust.to_owned();
-    };
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
 }
 
 /// A sink that aggregates the connector's payloads and produces the line on demand (vLLM

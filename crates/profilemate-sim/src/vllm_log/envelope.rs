@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use profilemate_metrics::civil::civil_from_days;
+
 /// Where each line claims to come from, as vLLM's `[file:line]`.
 pub mod origin {
     /// `LoggingStatLogger._log_iteration_details`.
@@ -149,15 +151,9 @@ fn prefix(process: &str, pid: u32, level: &str, origin: &str, unix_secs: u64) ->
     format!("({process} pid={pid}) {level} {month:02}-{day:02} {h:02}:{m:02}:{s:02} [{origin}] ")
 }
 
-/// Month and day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn month_day(days: u64) -> (u64, u64) {
-    let z = days + 719_468;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+/// Month and day of a day count since 1970-01-01 ([`civil_from_days`]).
+fn month_day(days: u64) -> (u32, u32) {
+    let (_, month, day) = civil_from_days(i64::try_from(days).unwrap_or(i64::MAX / 2));
     (month, day)
 }
 

@@ -8,6 +8,9 @@ use profilemate_model::{Deployment, Dtype, HfConfig, KvCacheDtype, ModelSpec, Pa
 
 use crate::commands::model_source::{DEFAULT_MODEL, load_config, load_model};
 
+/// `--dtype` and `--kv-cache-dtype`'s default: from the checkpoint.
+const AUTO: &str = "auto";
+
 /// Which model, and how it is run.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DeploymentArgs {
@@ -25,10 +28,10 @@ pub(crate) struct DeploymentArgs {
     pub(crate) config: Option<PathBuf>,
     /// Model dtype: auto (from the config; float32 checkpoints run in bfloat16), bfloat16,
     /// float16, float32.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = AUTO)]
     pub(crate) dtype: String,
     /// KV-cache dtype: auto (the model dtype), fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla, …
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = AUTO)]
     pub(crate) kv_cache_dtype: String,
     /// Tensor-parallel size.
     #[arg(
@@ -95,10 +98,32 @@ impl DeploymentArgs {
     }
 }
 
+impl Setup {
+    /// `model` (else [`DEFAULT_MODEL`]) deployed with the deployment flags' defaults: dtypes
+    /// from the checkpoint, one GPU.
+    pub(crate) fn load(model: Option<&str>) -> anyhow::Result<Setup> {
+        let label = model.unwrap_or(DEFAULT_MODEL).to_owned();
+        let config = load_model(&label)?;
+        let spec = ModelSpec::try_from_config(&config)?;
+        let deployment = Deployment {
+            dtype: resolve_dtype(AUTO, &spec)?,
+            kv_cache_dtype: KvCacheDtype::Auto,
+            parallel: ParallelConfig::default(),
+            disable_sliding_window: false,
+        };
+        Ok(Setup {
+            label,
+            config,
+            spec,
+            deployment,
+        })
+    }
+}
+
 /// `auto` takes the checkpoint's dtype, running float32 checkpoints in bfloat16 as vLLM does on
 /// GPUs; a config without a dtype runs in bfloat16.
 fn resolve_dtype(flag: &str, spec: &ModelSpec) -> anyhow::Result<Dtype> {
-    if flag != "auto" {
+    if flag != AUTO {
         return Ok(flag.parse::<Dtype>()?);
     }
     Ok(match spec.config_dtype {

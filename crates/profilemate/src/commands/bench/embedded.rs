@@ -6,60 +6,60 @@
 //! the run's MFU / MBU are measured against its GPU preset.
 
 use anyhow::Context;
-use clap::{Args, FromArgMatches};
 use profilemate_bench::BenchConfig;
-use profilemate_server::RunningServer;
+use profilemate_server::{LogConfig, RunningServer, ServerConfig};
+use profilemate_sim::assembly::EngineFlags;
 
 use super::EndpointArgs;
-use crate::commands::sim::SimServeArgs;
+use crate::commands::deployment_args::Setup;
+use crate::commands::sim::{self, DEFAULT_GPU, Engine, resolve_gpu};
 
 /// Starts the embedded server, points `config` at it and says what it is.
 pub(super) async fn start(
     config: &mut BenchConfig,
     endpoint: &EndpointArgs,
 ) -> anyhow::Result<RunningServer> {
-    let args = sim_serve_args(endpoint)?;
-    let server_config = args.to_config()?;
+    let gpu_name = endpoint.gpu.as_deref().unwrap_or(DEFAULT_GPU);
+    let server_config = server_config(endpoint, gpu_name)?;
     let model = server_config.served_model_name.clone();
     let server = profilemate_server::spawn(server_config)
         .await
         .context("cannot start the embedded simulated engine")?;
     config.base_url = server.base_url();
     if config.gpu.is_none() {
-        config.gpu = Some(super::convert::gpu(&args.engine.gpu)?);
+        config.gpu = Some(super::convert::gpu(gpu_name)?);
     }
     println!(
-        "No --base-url, --host or --port: benchmarking the embedded simulated engine ({model} on {}, otherwise `profilemate sim serve` defaults, real time) at {}.",
-        args.engine.gpu,
+        "No --base-url, --host or --port: benchmarking the embedded simulated engine ({model} on {gpu_name}, otherwise `profilemate sim serve` defaults, real time) at {}.",
         server.base_url()
     );
     Ok(server)
 }
 
-/// `sim serve`'s flags: its defaults, bench's `--model` and `--gpu` as the model and GPU
-/// presets when given, the MFU counters on, the profiler routes with `--profile`, and its vLLM
-/// log lines off (they would interleave with the output). `--lora-modules` is refused: the
-/// simulated engine serves no LoRA adapters.
-fn sim_serve_args(endpoint: &EndpointArgs) -> anyhow::Result<SimServeArgs> {
+/// `sim serve`'s configuration with its defaults, bench's `--model` and `--gpu` as the model
+/// and GPU presets when given, the MFU counters on, the profiler routes with `--profile`, and
+/// its vLLM log lines off (they would interleave with the output). `--lora-modules` is
+/// refused: the simulated engine serves no LoRA adapters.
+fn server_config(endpoint: &EndpointArgs, gpu_name: &str) -> anyhow::Result<ServerConfig> {
     if !endpoint.lora_modules.is_empty() {
         anyhow::bail!(
             "--lora-modules needs a server started with those LoRA modules; the embedded simulated engine serves none (benchmark a vLLM server with --base-url)"
         );
     }
-    let mut argv = vec!["sim-serve", "--disable-log-stats", "--enable-mfu-metrics"];
-    if endpoint.profile {
-        // --profile: the embedded engine answers /start_profile and /stop_profile.
-        argv.extend(["--profiler-config", r#"{"profiler": "torch"}"#]);
-    }
-    if let Some(model) = &endpoint.model {
-        argv.extend(["--model", model]);
-    }
-    if let Some(gpu) = &endpoint.gpu {
-        argv.extend(["--gpu", gpu]);
-    }
-    let cmd = SimServeArgs::augment_args(clap::Command::new("sim-serve"));
-    let matches = cmd.try_get_matches_from(argv)?;
-    Ok(SimServeArgs::from_arg_matches(&matches)?)
+    let setup = Setup::load(endpoint.model.as_deref())?;
+    let gpu = resolve_gpu(gpu_name)?;
+    let engine = Engine::assemble(setup, gpu, &EngineFlags::default())?;
+    let name = engine.setup.label.clone();
+    let mut config = sim::args::server_config(name, engine);
+    config.logging = LogConfig {
+        target: None,
+        mfu_metrics: true,
+        ..LogConfig::default()
+    };
+    // --profile: the embedded engine answers /start_profile and /stop_profile.
+    config.profiler = endpoint.profile.then(|| "torch".to_owned());
+    config.validate()?;
+    Ok(config)
 }
 
 /// Stops the embedded server; a failure to stop cleanly is reported, not fatal.

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_model::kv::KvLayout;
 use profilemate_server::{
     LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
 };
-use profilemate_sim::{FixedTiming, KvOffloadConfig, SpecDecodeConfig};
+use profilemate_sim::{FixedTiming, SpecDecodeConfig};
 
 use super::engine_args::{Engine, EngineArgs};
 
@@ -136,6 +135,17 @@ pub(crate) struct SimServeArgs {
     pub(crate) timeout_request_body_s: f64,
 }
 
+/// A server serving `engine` as `name`, timed by the engine's roofline step timer, with the
+/// server's defaults otherwise (`sim serve`'s flag defaults, and the embedded engine of
+/// `bench serve`).
+pub(crate) fn server_config(name: String, engine: Engine) -> ServerConfig {
+    let mut config = ServerConfig::new(name);
+    config.engine = engine.config;
+    let timer = RooflineStepTimer::new(engine.timer);
+    config.timing = Timing::Engine(StepTiming::Roofline(Box::new(timer)));
+    config
+}
+
 /// A positive, finite number of seconds given to `flag`.
 fn timeout(flag: &str, seconds: f64) -> anyhow::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(seconds)
@@ -169,20 +179,22 @@ impl SimServeArgs {
         if let Some(model) = &self.model_tag {
             engine_args.deployment.model = Some(model.clone());
         }
-        let engine = engine_args.resolve(0)?;
-        let name = self
-            .served_model_name
-            .clone()
-            .unwrap_or(engine.setup.label.clone());
-        let mut config = ServerConfig::new(name);
-        config.engine = engine.config.clone();
-        config.engine.kv_offload = self.kv_offload(&engine)?;
-        config.engine.spec_decode = (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
+        let mut flags = engine_args.flags(0);
+        flags.kv_offloading_gib = self.kv_offloading_size;
+        flags.spec_decode = (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
             num_speculative_tokens: self.num_speculative_tokens,
             acceptance_probability: self.spec_acceptance_rate,
             num_lookahead_tokens: 0,
         });
-        config.timing = self.timing(engine)?;
+        let engine = engine_args.resolve_with(&flags)?;
+        let name = self
+            .served_model_name
+            .clone()
+            .unwrap_or(engine.setup.label.clone());
+        let mut config = server_config(name, engine);
+        if let Some(timing) = self.fixed_timing()? {
+            config.timing = timing;
+        }
         config.time_scale = self.time_scale;
         config.api_key = self.api_key.clone();
         config.logging = self.logging()?;
@@ -198,36 +210,18 @@ impl SimServeArgs {
         Ok(config)
     }
 
-    /// `--kv-offloading-size` as the CPU offloading connector's settings (vLLM 0.32's
-    /// `kv_offloading_size`: GiB over all TP ranks, so each worker gets its share).
-    fn kv_offload(&self, engine: &Engine) -> anyhow::Result<Option<KvOffloadConfig>> {
-        let Some(gib) = self.kv_offloading_size else {
+    /// Fixed timing when asked.
+    fn fixed_timing(&self) -> anyhow::Result<Option<Timing>> {
+        let (Some(ttft), Some(itl)) = (self.fixed_ttft_ms, self.fixed_itl_ms) else {
             return Ok(None);
         };
-        if !(gib.is_finite() && gib > 0.0) {
-            anyhow::bail!("--kv-offloading-size must be a positive number of GiB, got {gib}");
-        }
-        let setup = &engine.setup;
-        let layout = KvLayout::per_gpu(&setup.spec, &setup.deployment)?;
-        let per_block = layout.bytes_per_token() * u64::from(engine.config.block_size);
-        let tp = setup.deployment.parallel.tp.max(1);
-        let bytes = gib * (1_u64 << 30) as f64 / tp as f64;
-        Ok(Some(KvOffloadConfig::new(bytes as u64, per_block)))
-    }
-
-    /// Fixed timing when asked, else the engine's roofline step timer.
-    fn timing(&self, engine: Engine) -> anyhow::Result<Timing> {
-        if let (Some(ttft), Some(itl)) = (self.fixed_ttft_ms, self.fixed_itl_ms) {
-            let ms = |v: f64, flag: &str| {
-                Duration::try_from_secs_f64(v / 1e3)
-                    .with_context(|| format!("{flag} must be a non-negative number of ms, got {v}"))
-            };
-            let ttft = ms(ttft, "--fixed-ttft-ms")?;
-            let itl = ms(itl, "--fixed-itl-ms")?;
-            return Ok(Timing::Fixed(FixedTiming { ttft, itl }));
-        }
-        let timer = RooflineStepTimer::new(engine.timer);
-        Ok(Timing::Engine(StepTiming::Roofline(Box::new(timer))))
+        let ms = |v: f64, flag: &str| {
+            Duration::try_from_secs_f64(v / 1e3)
+                .with_context(|| format!("{flag} must be a non-negative number of ms, got {v}"))
+        };
+        let ttft = ms(ttft, "--fixed-ttft-ms")?;
+        let itl = ms(itl, "--fixed-itl-ms")?;
+        Ok(Some(Timing::Fixed(FixedTiming { ttft, itl })))
     }
 
     fn logging(&self) -> anyhow::Result<LogConfig> {

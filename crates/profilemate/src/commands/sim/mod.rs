@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 pub(crate) use args::SimServeArgs;
+pub(crate) use engine_args::{DEFAULT_GPU, Engine, resolve_gpu};
 pub(crate) use run::SimRunArgs;
 
 /// `profilemate sim`.

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use profilemate_bench::virtual_run::{VirtualRun, run_virtual_with_events};
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
+use profilemate_plan::virtual_run::{VirtualRun, run_virtual_with_events};
 use profilemate_sim::vllm_log::MfuTimer;
 
 use super::args::LogArgs;

@@ -2,7 +2,7 @@
 //! 128 output tokens) through the virtual client and the simulated engine on Llama-3.1-8B on
 //! an H100 (roofline step timer with CUDA-graph padding), report included.
 //!
-//! Run with `cargo bench -p profilemate-bench --bench virtual_run`.
+//! Run with `cargo bench -p profilemate-plan --bench virtual_run`.
 
 use std::time::Duration;
 
@@ -10,11 +10,11 @@ use divan::Bencher;
 use divan::counter::ItemsCount;
 use profilemate_bench::BenchConfig;
 use profilemate_bench::schedule::Arrivals;
-use profilemate_bench::virtual_run::{RooflineTimer, kv_blocks, roofline_timer, run_virtual};
 use profilemate_model::kv::KvSizingConfig;
 use profilemate_model::roofline::Efficiency;
 use profilemate_model::{Deployment, Dtype, PerfModel, hardware, presets};
-use profilemate_sim::EngineConfig;
+use profilemate_plan::virtual_run::run_virtual;
+use profilemate_sim::{EngineConfig, RooflineTimer, kv_blocks, roofline_timer};
 
 fn main() {
     divan::main();

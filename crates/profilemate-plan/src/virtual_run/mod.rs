@@ -2,10 +2,10 @@
 //! in virtual time instead of over HTTP, measured and reported exactly as `bench serve`
 //! reports a real server — a capacity plan in seconds.
 //!
-//! The phases mirror [`crate::run()`]: the same [`crate::Workload`] and schedule, a virtual
+//! The phases mirror [`profilemate_bench::run()`]: the same [`profilemate_bench::Workload`] and schedule, a virtual
 //! client ([`driver`]) in place of the HTTP dispatcher, the engine's token times converted
 //! into the bench's [`RequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
-//! from any [`StepTimer`]; [`RooflineTimer`] prices them on a GPU's roofline.
+//! from any [`StepTimer`]; [`profilemate_sim::RooflineTimer`] prices them on a GPU's roofline.
 
 mod driver;
 mod engine_view;
@@ -13,23 +13,22 @@ mod records;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::error::PlanError;
 use profilemate_sim::{EngineConfig, EngineSink, Request, Simulation, StepTimer};
 
-use crate::cancel::CancelToken;
-use crate::clock::Civil;
-use crate::config::BenchConfig;
-use crate::error::BenchError;
-use crate::record::{RequestRecord, Seconds};
-use crate::report::{Report, RpsChange, split_interrupted};
-use crate::run::{build_workload, report_settings};
-use crate::schedule::{Arrivals, rps_steps};
-use crate::tokenizer::WordTokenizer;
-use crate::workload::{Prompt, SampleRequest, ScheduledRequest};
+use profilemate_bench::BenchError;
+use profilemate_bench::cancel::CancelToken;
+use profilemate_bench::clock::Civil;
+use profilemate_bench::config::BenchConfig;
+use profilemate_bench::record::{RequestRecord, Seconds};
+use profilemate_bench::report::{Report, RpsChange, split_interrupted};
+use profilemate_bench::run::{build_workload, report_settings};
+use profilemate_bench::schedule::{Arrivals, rps_steps};
+use profilemate_bench::tokenizer::WordTokenizer;
+use profilemate_bench::workload::{Prompt, SampleRequest, ScheduledRequest};
 
-pub use profilemate_sim::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
-
-use crate::event::EventSink;
 use driver::{Driven, Outgoing, ProgressReporter, drive};
+use profilemate_bench::event::EventSink;
 
 /// A finished virtual run: the report and what the engine did.
 #[derive(Debug, Clone)]
@@ -51,7 +50,7 @@ pub fn run_virtual<T: StepTimer>(
     engine: EngineConfig,
     timer: T,
     model_id: &str,
-) -> Result<VirtualRun, BenchError> {
+) -> Result<VirtualRun, PlanError> {
     run_virtual_with_events(
         config,
         engine,
@@ -63,9 +62,9 @@ pub fn run_virtual<T: StepTimer>(
     )
 }
 
-/// [`run_virtual`], emitting [`crate::Event::Started`], [`crate::Event::VirtualProgress`] (at
-/// most every [`crate::event::VIRTUAL_PROGRESS_EVERY`] of wall time, checked every few hundred
-/// engine steps so the virtual run stays fast) and [`crate::Event::Finished`] to `events`.
+/// [`run_virtual`], emitting [`profilemate_bench::Event::Started`], [`profilemate_bench::Event::VirtualProgress`] (at
+/// most every [`profilemate_bench::event::VIRTUAL_PROGRESS_EVERY`] of wall time, checked every few hundred
+/// engine steps so the virtual run stays fast) and [`profilemate_bench::Event::Finished`] to `events`.
 ///
 /// When `cancel` is cancelled (stop or abort alike: virtual time has nothing to wait for) the
 /// simulation stops at once: requests finished are reported, those in the engine count as
@@ -82,11 +81,11 @@ pub fn run_virtual_with_events<T: StepTimer>(
     events: &EventSink,
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
-) -> Result<VirtualRun, BenchError> {
-    config.validate()?;
+) -> Result<VirtualRun, PlanError> {
+    config.validate().map_err(BenchError::from)?;
     let tokenizer = WordTokenizer::default();
     let workload = build_workload(config, Some(&tokenizer))?;
-    let schedule = workload.schedule()?;
+    let schedule = workload.schedule().map_err(BenchError::from)?;
     let outgoing = outgoing(workload.requests, &schedule, config.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
@@ -149,12 +148,15 @@ fn outgoing(
         .collect()
 }
 
-/// A sample as the engine receives it: token ids as they are, other prompts by length only.
+/// A sample as the engine receives it: token ids as they are, a text prompt tokenized as the
+/// simulated server tokenizes it ([`Request::from_text`], so shared text prefixes hit the
+/// prefix cache as they do against `sim serve`), other prompts by length only.
 fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
         Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
-        Prompt::Text(_) | Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
+        Prompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
+        Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
             Request::synthetic(arrival, len, max_tokens)
         }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use profilemate_sim::{FinishReason, RequestRecord as EngineRecord};
 
-use crate::record::{ErrorKind, RequestRecord, Seconds};
 use crate::virtual_run::driver::{Outcome, Sent, Stream};
+use profilemate_bench::record::{ErrorKind, RequestRecord, Seconds};
 
 /// vLLM's status for requests its frontend refuses (`BadRequestError`).
 const BAD_REQUEST: u16 = 400;

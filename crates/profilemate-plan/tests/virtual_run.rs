@@ -9,16 +9,16 @@ use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::ResultJson;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
-use profilemate_bench::virtual_run::{VirtualRun, run_virtual};
 use profilemate_bench::workload::{DatasetSpec, Prompt, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
+use profilemate_plan::virtual_run::{VirtualRun, run_virtual};
 use profilemate_sim::{
     AffineStepTimer, ConstantStepTimer, EngineConfig, Request, Simulation, StepTimer,
 };
 
 use proptest::prelude::*;
 
-use crate::util::{config, fixture};
+use crate::util::{config, fixture, random};
 
 /// A synchronous engine whose every step takes 10 ms.
 fn ten_ms_engine() -> (EngineConfig, ConstantStepTimer) {
@@ -37,7 +37,7 @@ fn poisson(n: usize, rate: f64) -> BenchConfig {
             burstiness: 1.0,
             ramp_up: None,
         },
-        ..config("", n)
+        ..config(n)
     }
 }
 
@@ -60,7 +60,7 @@ fn constant_steps_give_exact_ttft_itl_and_latency() {
     // Two 8-token prompts at t = 0 prefill together in step 0 (0–10 ms), then decode one
     // token per 10 ms step: tokens at 10, 20, 30, 40 ms.
     let (engine, timer) = ten_ms_engine();
-    let report = run(&config("", 2), engine, timer);
+    let report = run(&config(2), engine, timer);
     assert_eq!(report.records.len(), 2);
     for r in &report.records {
         assert!(r.success, "{r:?}");
@@ -86,7 +86,7 @@ fn constant_steps_give_exact_ttft_itl_and_latency() {
 fn max_concurrency_sends_each_request_when_a_slot_frees() {
     // One slot: request i starts when request i-1 finishes, at 40 ms × i.
     let (engine, timer) = ten_ms_engine();
-    let mut c = config("", 3);
+    let mut c = config(3);
     c.max_concurrency = Some(1);
     let report = run(&c, engine, timer);
     let starts: Vec<f64> = report.records.iter().map(|r| r.start_time).collect();
@@ -111,7 +111,7 @@ fn one_slot_with_async_scheduling_runs_each_request_alone_right_after_the_last()
         ..Default::default()
     };
     let timer = affine_timer();
-    let mut c = config("", 5);
+    let mut c = config(5);
     c.max_concurrency = Some(1);
     let report = run(&c, engine, timer);
     let first = &report.records[0];
@@ -228,7 +228,7 @@ fn engine_records(
 fn prompts_too_long_for_the_engine_fail_with_vllms_400() {
     let (mut engine, timer) = ten_ms_engine();
     engine.max_model_len = 6;
-    let report = run(&config("", 2), engine, timer);
+    let report = run(&config(2), engine, timer);
     assert!(report.all_failed());
     let r = &report.records[0];
     assert_eq!(r.error_kind, Some(ErrorKind::HttpStatus(400)));
@@ -284,4 +284,37 @@ fn the_result_json_has_exactly_vllms_keys() {
         Some(&serde_json::json!(10.0))
     );
     assert_eq!(json.vllm.get("completed"), Some(&serde_json::json!(40)));
+}
+
+/// Six chat (text) prompts of `prefix_len` shared words then 64 random ones, one at a time
+/// (each sent when the previous finished).
+fn shared_prefix_chat(prefix_len: u64) -> BenchConfig {
+    BenchConfig {
+        backend: profilemate_bench::config::Backend::OpenaiChat,
+        endpoint: "/v1/chat/completions".into(),
+        dataset: random(64, prefix_len),
+        max_concurrency: Some(1),
+        ..config(6)
+    }
+}
+
+#[test]
+fn text_prompts_are_tokenized_as_the_server_does_so_shared_prefixes_hit_the_cache() {
+    let samples = build_workload(&shared_prefix_chat(48), None)
+        .unwrap()
+        .requests;
+    assert!(
+        samples.iter().all(|s| matches!(s.prompt, Prompt::Text(_))),
+        "chat prompts are text"
+    );
+    let (engine, timer) = ten_ms_engine();
+    let hit_rate = |prefix_len| {
+        let report = run(&shared_prefix_chat(prefix_len), engine.clone(), timer);
+        assert!(report.records.iter().all(|r| r.success));
+        report.server.unwrap().prefix_cache_hit_rate.unwrap()
+    };
+    // 48 shared words = 3 full blocks of 16: each request after the first finds them in its
+    // 48 + 64 tokens (before, text prompts went in by length only and never hit).
+    assert_eq!(hit_rate(48), (5.0 * 48.0) / (6.0 * 112.0));
+    assert_eq!(hit_rate(0), 0.0);
 }

@@ -15,9 +15,9 @@ use profilemate_sim::{
     StepTimer,
 };
 
-use crate::cancel::CancelToken;
-use crate::event::{Event, EventSink, VIRTUAL_PROGRESS_EVERY};
 use crate::virtual_run::engine_view::EngineTotals;
+use profilemate_bench::cancel::CancelToken;
+use profilemate_bench::event::{Event, EventSink, VIRTUAL_PROGRESS_EVERY};
 
 /// Steps between two looks at the wall clock for progress: keeps the check off the hot path.
 const STEPS_PER_CLOCK_CHECK: u32 = 256;

@@ -1,0 +1,14 @@
+//! Defines [`PlanError`]: why a virtual run cannot start.
+
+/// A virtual run that cannot start: bad workload settings, or engine settings the simulated
+/// engine refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The workload cannot be built (bad flags, an unreadable dataset, …).
+    #[error(transparent)]
+    Bench(#[from] profilemate_bench::BenchError),
+    /// The simulated engine refused its settings.
+    #[error("invalid engine settings: {0}")]
+    Engine(#[from] profilemate_sim::ConfigError),
+}
