@@ -1,6 +1,7 @@
 //! Parameter grids for `bench sweep`, read and applied to command lines as vLLM 0.32's
 //! `vllm bench sweep` does (`benchmarks/sweep/param_sweep.py`), so existing sweep files work.
 
+use profilemate_metrics::number::python_repr;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -285,21 +286,25 @@ pub fn python_str(value: &Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => python_float_repr(f),
+            Some(f) if n.is_f64() => python_repr(f),
             _ => n.to_string(),
         },
         Value::String(s) => s.clone(),
         Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(python_value_repr)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
                 .map(|(k, v)| format!(
                     "{}: {}",
-                    python_repr(&Value::String(k.clone())),
-                    python_repr(v)
+                    python_value_repr(&Value::String(k.clone())),
+                    python_value_repr(v)
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -308,7 +313,7 @@ pub fn python_str(value: &Value) -> String {
 }
 
 /// Python's `repr()` of a JSON value (strings quoted with `'`).
-fn python_repr(value: &Value) -> String {
+fn python_value_repr(value: &Value) -> String {
     match value {
         Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
         other => python_str(other),
@@ -334,34 +339,11 @@ fn python_json_dumps(value: &Value) -> String {
                 .join(", ")
         ),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => python_float_repr(f),
+            Some(f) if n.is_f64() => python_repr(f),
             _ => n.to_string(),
         },
         other => other.to_string(),
     }
-}
-
-/// Python's `repr(float)`. TODO at integration: use the workspace's one home for it.
-fn python_float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let abs = x.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        let s = format!("{x:e}");
-        let (mantissa, exp) = s.split_once('e').expect("exponent form");
-        let exp: i32 = exp.parse().expect("exponent");
-        return format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
-    }
-    let s = format!("{x}");
-    if s.contains('.') { s } else { format!("{s}.0") }
 }
 
 #[cfg(test)]
