@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod recommend;
 pub mod search;
 pub mod slo;
 pub mod sweep;

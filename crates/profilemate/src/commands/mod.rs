@@ -10,6 +10,7 @@ pub(crate) mod kv;
 pub(crate) mod model_source;
 pub(crate) mod progress;
 pub(crate) mod sim;
+pub(crate) mod slo_search_args;
 
 use std::process::ExitCode;
 

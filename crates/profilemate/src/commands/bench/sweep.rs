@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand, ValueEnum};
-use profilemate_plan::search::{Capacity, Limit, SearchSettings};
-use profilemate_plan::slo::Slo;
-use profilemate_plan::sweep::capacity::{LoadVariable, search_combination};
+use clap::{Args, Subcommand};
+use profilemate_plan::search::{Capacity, Limit};
+use profilemate_plan::sweep::capacity::search_combination;
 use profilemate_plan::sweep::layout::sanitize_filename;
 use profilemate_plan::sweep::params::{
     SweepItem, is_linked, parse_link_vars, parse_sweep, python_str,
@@ -17,6 +16,8 @@ use profilemate_plan::sweep::params::{
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep};
 use profilemate_plan::sweep::server::ServerProcess;
 use serde_json::{Map, Value};
+
+use crate::commands::slo_search_args::SloSearchArgs;
 
 /// `profilemate bench sweep`.
 #[derive(Debug, Args)]
@@ -31,15 +32,6 @@ enum SweepCommand {
     /// Run a server and bench command over grids of parameters, like `vllm bench sweep serve`;
     /// with `--slo`, find each combination's highest load that meets the SLOs.
     Serve(Box<SweepServeArgs>),
-}
-
-/// The load a `--slo` search varies.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SearchVar {
-    /// `--request-rate` (requests/s).
-    RequestRate,
-    /// `--max-concurrency`.
-    MaxConcurrency,
 }
 
 /// `bench sweep serve` flags (vLLM's, then the SLO search's).
@@ -91,28 +83,8 @@ struct SweepServeArgs {
     /// Continue a previous sweep of this experiment, skipping finished runs.
     #[arg(long)]
     resume: bool,
-    /// An SLO every run must meet, e.g. ttft_p99_ms:500 (repeat for several). With any, each
-    /// combination's highest load meeting them all is searched for.
-    #[arg(long = "slo", value_name = "METRIC_STAT_ms:LIMIT")]
-    slos: Vec<Slo>,
-    /// The load the search varies.
-    #[arg(long, value_enum, default_value = "request-rate")]
-    search_var: SearchVar,
-    /// The first load the search probes.
-    #[arg(long, default_value_t = 1.0)]
-    search_start: f64,
-    /// The lowest load worth probing.
-    #[arg(long, default_value_t = 0.1)]
-    search_min: f64,
-    /// The highest load probed.
-    #[arg(long, default_value_t = 1024.0)]
-    search_max: f64,
-    /// Stop when the failing load is within this fraction above the passing one.
-    #[arg(long, default_value_t = 0.05)]
-    search_tolerance: f64,
-    /// The most probes per combination.
-    #[arg(long, default_value_t = 20)]
-    search_max_probes: usize,
+    #[command(flatten)]
+    search: SloSearchArgs,
 }
 
 /// Runs a `bench sweep` subcommand.
@@ -183,7 +155,7 @@ fn settings(args: &SweepServeArgs) -> anyhow::Result<SweepSettings> {
 
 fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(args)?;
-    if !args.slos.is_empty() {
+    if !args.search.slos.is_empty() {
         return slo_search(args, &settings);
     }
     let runs = run_sweep(&settings).map_err(|e| {
@@ -270,10 +242,7 @@ fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>]) {
 
 /// `--slo`: for every serve × bench combination, the capacity, then one table.
 fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result<ExitCode> {
-    let variable = match args.search_var {
-        SearchVar::RequestRate => LoadVariable::RequestRate,
-        SearchVar::MaxConcurrency => LoadVariable::MaxConcurrency,
-    };
+    let variable = args.search.variable();
     for bench in &settings.bench_params {
         if bench.has_param(variable.key()) {
             bail!(
@@ -282,15 +251,8 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
             );
         }
     }
-    let search = SearchSettings {
-        start: args.search_start,
-        min: args.search_min,
-        max: args.search_max,
-        tolerance: args.search_tolerance,
-        max_probes: args.search_max_probes,
-    };
-    search.validate()?;
-    let slo_text: Vec<String> = args.slos.iter().map(ToString::to_string).collect();
+    let search = args.search.settings()?;
+    let slo_text = args.search.describe();
     let mut rows = Vec::new();
     for serve in &settings.serve_params {
         let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
@@ -312,7 +274,7 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
                     "Search: {} from {} for {}",
                     variable.key(),
                     search.start,
-                    slo_text.join(", ")
+                    slo_text
                 );
                 continue;
             }
@@ -321,7 +283,7 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
                 server.as_ref(),
                 serve,
                 bench,
-                &args.slos,
+                &args.search.slos,
                 variable,
                 &search,
             )?;
@@ -338,11 +300,7 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     println!();
-    println!(
-        "Capacity under {} ({}):",
-        slo_text.join(", "),
-        variable.key()
-    );
+    println!("Capacity under {} ({}):", slo_text, variable.key());
     for (label, report) in &rows {
         let label = if label.is_empty() { "(default)" } else { label };
         let line = match &report.capacity {

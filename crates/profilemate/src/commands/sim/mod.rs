@@ -5,6 +5,7 @@ pub(crate) mod args;
 mod engine_args;
 mod log_file;
 mod run;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,10 @@ pub(crate) enum SimCommand {
     /// Run a `bench serve` workload (same flags, table and result JSON) against the simulated
     /// engine in virtual time: a capacity plan in seconds.
     Run(Box<SimRunArgs>),
+    /// Sweep `sim run` over grids of engine and workload parameters (`bench sweep serve`'s
+    /// files) in virtual time; with `--slo`, each configuration's capacity, its cost per million
+    /// output tokens, the Pareto front and a recommendation.
+    Sweep(Box<sweep::SimSweepArgs>),
 }
 
 /// Runs a `sim` subcommand.
@@ -39,6 +44,7 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SimCommand::Serve(serve_args) => serve(serve_args),
         SimCommand::Run(run_args) => run::run(run_args),
+        SimCommand::Sweep(sweep_args) => sweep::run(sweep_args),
     }
 }
 

@@ -1,0 +1,428 @@
+//! Runs `sim sweep`: `bench sweep serve`'s grids and `--slo` search over the simulated engine
+//! in virtual time, with the deployment axes a real sweep cannot vary cheaply (GPU preset,
+//! TP/PP, batch limits, KV dtype, prefix caching, offload, speculative decoding), then the cost
+//! per million output tokens, the Pareto front and a recommendation.
+//!
+//! A combination is a `sim run` command line: the arguments after `--`, with the serve and
+//! bench parameters applied as `bench sweep serve` applies them to its commands
+//! (`max_num_seqs` → `--max-num-seqs`), so one grid file serves both sweeps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser};
+use profilemate_bench::output::ResultJson;
+use profilemate_plan::recommend::{ConfigCapacity, default_gpu_hour_cost, pareto_front, recommend};
+use profilemate_plan::search::{Capacity, Limit, SearchReport, find_capacity};
+use profilemate_plan::slo::check_all;
+use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
+use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, parse_sweep};
+use profilemate_plan::virtual_run::run_virtual;
+use serde_json::{Map, Value, json};
+
+use super::run::SimRunArgs;
+use crate::commands::bench::{EndpointArgs, bench_config};
+use crate::commands::slo_search_args::SloSearchArgs;
+
+/// `profilemate sim sweep` flags.
+#[derive(Debug, Args)]
+pub(crate) struct SimSweepArgs {
+    /// JSON file of engine parameter combinations (`bench sweep serve`'s format: a list of
+    /// objects or an object of named objects), e.g. [{"max_num_seqs": 64}, {"gpu": "h200"}].
+    #[arg(long)]
+    serve_params: Option<PathBuf>,
+    /// JSON file of workload parameter combinations.
+    #[arg(long)]
+    bench_params: Option<PathBuf>,
+    /// Comma-separated serve=bench keys that must be equal.
+    #[arg(long, default_value = "")]
+    link_vars: String,
+    #[command(flatten)]
+    search: SloSearchArgs,
+    /// US dollars per GPU-hour (default: an indicative price per GPU preset, see
+    /// `profilemate_plan::recommend::GPU_HOUR_COST_USD`).
+    #[arg(long)]
+    gpu_hour_cost: Option<f64>,
+    /// Combinations simulated at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write every combination's result (and probes) here as JSON.
+    #[arg(short = 'o', long)]
+    output_json: Option<PathBuf>,
+    /// The `sim run` command line each combination starts from (model, GPU, workload).
+    #[arg(last = true, required = true, value_name = "SIM_RUN_ARGS")]
+    run_args: Vec<String>,
+}
+
+/// A `sim run` command line as clap reads it.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, name = "sim run")]
+struct SimRunLine {
+    #[command(flatten)]
+    args: SimRunArgs,
+}
+
+/// One simulated run: its bench result and what it ran on.
+struct Simulated {
+    result: Map<String, Value>,
+    gpus: u64,
+    gpu: String,
+}
+
+/// One combination's outcome.
+struct Outcome {
+    label: String,
+    gpus: u64,
+    gpu: String,
+    /// Without `--slo`: the single run's result.
+    run: Option<Map<String, Value>>,
+    /// With `--slo`: the search.
+    search: Option<SearchReport<ProbeRecord>>,
+}
+
+/// `sim sweep`.
+pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
+    let serve = read_params(args.serve_params.as_ref())?;
+    let bench = read_params(args.bench_params.as_ref())?;
+    let links = parse_link_vars(&args.link_vars)?;
+    let variable = args.search.variable();
+    let searching = !args.search.slos.is_empty();
+    let search = args.search.settings()?;
+    let mut combos: Vec<(String, Vec<String>)> = Vec::new();
+    for s in &serve {
+        for b in &bench {
+            if !is_linked(s, b, &links) {
+                continue;
+            }
+            if searching && b.has_param(variable.key()) {
+                bail!(
+                    "--bench-params sets {} but the --slo search varies it: remove it from the file",
+                    variable.key()
+                );
+            }
+            let argv = b.apply_to_cmd(&s.apply_to_cmd(&args.run_args));
+            let label = [s.as_text(" "), b.as_text(" ")]
+                .join(" ")
+                .trim()
+                .to_string();
+            combos.push((label, argv));
+        }
+    }
+    // Refuse a bad command line before simulating anything.
+    for (label, argv) in &combos {
+        let line = parse_line(label, argv)?;
+        if line.engine.deployment.dp > 1 {
+            bail!(
+                "combination {:?}: sim sweep simulates one engine; data parallelism (--data-parallel-size {}) is not modelled: sweep DP 1 and multiply the capacity",
+                shown(label),
+                line.engine.deployment.dp
+            );
+        }
+    }
+    let started = Instant::now();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, combos.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<anyhow::Result<Outcome>>>> =
+        Mutex::new((0..combos.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((label, argv)) = combos.get(i) else {
+                        return;
+                    };
+                    let outcome = run_combination(label, argv, args, variable, &search);
+                    results.lock().expect("no worker panics")[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    let outcomes = results
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .map(|o| o.expect("every combination ran"))
+        .collect::<anyhow::Result<Vec<Outcome>>>()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let report = if searching {
+        present_capacities(args, &outcomes, variable)?
+    } else {
+        present_runs(&outcomes)
+    };
+    println!(
+        "Simulated {} combination(s) in {elapsed:.2} s on {jobs} thread(s).",
+        outcomes.len()
+    );
+    if let Some(path) = &args.output_json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("Results saved to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_params(path: Option<&PathBuf>) -> anyhow::Result<Vec<SweepItem>> {
+    let Some(path) = path else {
+        return Ok(vec![SweepItem::default()]);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read parameter file {}", path.display()))?;
+    Ok(parse_sweep(&path.display().to_string(), &text)?)
+}
+
+fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
+    SimRunLine::try_parse_from(argv)
+        .map(|line| line.args)
+        .map_err(|e| {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            let first = first.trim_start_matches("error: ");
+            anyhow::anyhow!(
+                "combination {:?}: the sim run arguments `{}` are invalid: {first}",
+                if label.is_empty() { "(default)" } else { label },
+                argv.join(" ")
+            )
+        })
+}
+
+/// Simulates one `sim run` command line.
+fn simulate(label: &str, argv: &[String]) -> anyhow::Result<Simulated> {
+    let args = parse_line(label, argv)?;
+    let config = bench_config(&EndpointArgs::for_sim(&args.workload)?, &args.workload)
+        .context("invalid sim run workload")?;
+    let engine = args.engine.resolve(config.seed)?;
+    let parallel = &engine.setup.deployment.parallel;
+    let gpus = parallel.tp * parallel.pp;
+    let gpu = engine.gpu.name.to_string();
+    let run = run_virtual(&config, engine.config, engine.timer, &engine.setup.label)?;
+    let result = ResultJson::new(&run.report, false)
+        .merged()
+        .0
+        .into_iter()
+        .collect();
+    Ok(Simulated { result, gpus, gpu })
+}
+
+fn run_combination(
+    label: &str,
+    argv: &[String],
+    args: &SimSweepArgs,
+    variable: LoadVariable,
+    search: &profilemate_plan::search::SearchSettings,
+) -> anyhow::Result<Outcome> {
+    if args.search.slos.is_empty() {
+        let sim = simulate(label, argv)?;
+        return Ok(Outcome {
+            label: label.to_string(),
+            gpus: sim.gpus,
+            gpu: sim.gpu,
+            run: Some(sim.result),
+            search: None,
+        });
+    }
+    let mut platform = None;
+    let report = find_capacity(search, |load| -> anyhow::Result<_> {
+        let mut at_load = SweepItem::default();
+        at_load.insert(variable.key().into(), load_value(load, variable));
+        let sim = simulate(label, &at_load.apply_to_cmd(argv))?;
+        platform = Some((sim.gpus, sim.gpu));
+        Ok(judge(&[sim.result], &args.search.slos, load, variable))
+    })?;
+    let (gpus, gpu) = platform.expect("the search probes at least once");
+    Ok(Outcome {
+        label: label.to_string(),
+        gpus,
+        gpu,
+        run: None,
+        search: Some(report),
+    })
+}
+
+fn load_value(load: f64, variable: LoadVariable) -> Value {
+    match variable {
+        LoadVariable::RequestRate => json!(load),
+        LoadVariable::MaxConcurrency => json!(load.round().max(1.0) as u64),
+    }
+}
+
+/// The table of single runs.
+fn present_runs(outcomes: &[Outcome]) -> Value {
+    const COLUMNS: [(&str, &str); 5] = [
+        ("request_throughput", "req/s"),
+        ("output_throughput", "out tok/s"),
+        ("p99_ttft_ms", "TTFT p99"),
+        ("p99_tpot_ms", "TPOT p99"),
+        ("p99_e2el_ms", "E2EL p99"),
+    ];
+    let width = label_width(outcomes);
+    let mut table = format!("{:<width$} {:>4}", "combination", "GPUs");
+    for (_, title) in COLUMNS {
+        table.push_str(&format!(" {title:>10}"));
+    }
+    let mut rows = Vec::new();
+    for o in outcomes {
+        let run = o.run.as_ref().expect("a single run");
+        table.push_str(&format!("\n{:<width$} {:>4}", shown(&o.label), o.gpus));
+        for (key, _) in COLUMNS {
+            match run.get(key).and_then(Value::as_f64) {
+                Some(v) => table.push_str(&format!(" {v:>10.2}")),
+                None => table.push_str(&format!(" {:>10}", "n/a")),
+            }
+        }
+        rows.push(json!({"combination": o.label, "gpus": o.gpus, "gpu": o.gpu, "result": run}));
+    }
+    println!("{table}");
+    Value::Array(rows)
+}
+
+/// The capacities, the Pareto front and the recommendation.
+fn present_capacities(
+    args: &SimSweepArgs,
+    outcomes: &[Outcome],
+    variable: LoadVariable,
+) -> anyhow::Result<Value> {
+    let first_key = args.search.slos[0].metric.result_key();
+    let mut configs = Vec::new();
+    for o in outcomes {
+        let cost = match args.gpu_hour_cost {
+            Some(c) => c,
+            None => default_gpu_hour_cost(&o.gpu).with_context(|| {
+                format!("no default price for GPU {}: pass --gpu-hour-cost", o.gpu)
+            })?,
+        };
+        let report = o.search.as_ref().expect("a search");
+        let at_capacity = match &report.capacity {
+            Capacity::Found { load, .. } => report
+                .probes
+                .iter()
+                .find(|p| p.load == *load)
+                .map(|p| (*load, &p.outcome.detail)),
+            Capacity::NoneMeets { .. } => None,
+        };
+        configs.push(ConfigCapacity {
+            label: o.label.clone(),
+            gpus: o.gpus,
+            gpu_hour_cost: cost,
+            capacity_rps: at_capacity.map(|(load, detail)| match variable {
+                LoadVariable::RequestRate => load,
+                LoadVariable::MaxConcurrency => detail
+                    .get("request_throughput")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0),
+            }),
+            output_tok_s: at_capacity
+                .and_then(|(_, d)| d.get("output_throughput").and_then(Value::as_f64)),
+            latency_ms: at_capacity.and_then(|(_, d)| d.get(&first_key).and_then(Value::as_f64)),
+        });
+    }
+    let front = pareto_front(&configs);
+    let width = label_width(outcomes);
+    println!(
+        "Capacity under {} ({} searched; GPU-hour prices {}):",
+        args.search.describe(),
+        variable.key(),
+        if args.gpu_hour_cost.is_some() {
+            "from --gpu-hour-cost"
+        } else {
+            "indicative defaults"
+        }
+    );
+    println!(
+        "{:<width$} {:>4} {:>10} {:>11} {:>11} {:>12} {:>9}  limit",
+        "combination", "GPUs", "req/s", "out tok/s", "tok/s/GPU", first_key, "$/M tok"
+    );
+    let mut rows = Vec::new();
+    for (i, (o, c)) in outcomes.iter().zip(&configs).enumerate() {
+        let report = o.search.as_ref().expect("a search");
+        let limit = match &report.capacity {
+            Capacity::Found {
+                limit: Limit::Slo,
+                failing_load,
+                ..
+            } => {
+                format!("SLO fails at {}", failing_load.unwrap_or(f64::NAN))
+            }
+            Capacity::Found {
+                limit: Limit::Saturation,
+                failing_load,
+                ..
+            } => {
+                format!("saturates at {}", failing_load.unwrap_or(f64::NAN))
+            }
+            Capacity::Found {
+                limit: Limit::SearchMaximum,
+                ..
+            } => "--search-max".into(),
+            Capacity::NoneMeets { lowest_probed } => format!("fails even at {lowest_probed}"),
+        };
+        let num = |v: Option<f64>, p: usize| v.map_or("n/a".to_string(), |v| format!("{v:.p$}"));
+        println!(
+            "{:<width$} {:>4} {:>10} {:>11} {:>11} {:>12} {:>9}  {limit}{}",
+            shown(&o.label),
+            c.gpus,
+            num(c.capacity_rps, 2),
+            num(c.output_tok_s, 0),
+            num(c.tok_s_per_gpu(), 0),
+            num(c.latency_ms, 1),
+            num(c.cost_per_million_tokens(), 3),
+            if front.contains(&i) { "  (front)" } else { "" },
+        );
+        let checks: Vec<Value> = report
+            .probes
+            .iter()
+            .map(|p| {
+                let values: Map<String, Value> = check_all(&args.search.slos, &p.outcome.detail)
+                    .iter()
+                    .map(|c| (c.slo.metric.result_key(), json!(c.value_ms)))
+                    .collect();
+                json!({"load": p.load, "meets_slos": p.outcome.meets_slos,
+                       "saturated": p.outcome.saturated, "slo_values": values,
+                       "request_throughput": p.outcome.detail.get("request_throughput"),
+                       "output_throughput": p.outcome.detail.get("output_throughput")})
+            })
+            .collect();
+        rows.push(json!({
+            "combination": o.label, "gpu": o.gpu, "gpus": c.gpus,
+            "gpu_hour_cost": c.gpu_hour_cost, "capacity_rps": c.capacity_rps,
+            "output_throughput": c.output_tok_s, "tok_s_per_gpu": c.tok_s_per_gpu(),
+            "cost_per_million_output_tokens": c.cost_per_million_tokens(),
+            "limit": limit, "on_pareto_front": front.contains(&i), "probes": checks,
+        }));
+    }
+    let pick = recommend(&configs);
+    match &pick {
+        Some(r) => {
+            println!("Recommendation: {}", shown(&configs[r.index].label));
+            for reason in &r.reasons {
+                println!("  - {reason}");
+            }
+        }
+        None => println!("Recommendation: none — no combination meets the SLOs at any load tried."),
+    }
+    Ok(json!({
+        "slos": args.search.describe(),
+        "search_var": variable.key(),
+        "configurations": rows,
+        "recommendation": pick.map(|r| json!({"combination": configs[r.index].label, "reasons": r.reasons})),
+    }))
+}
+
+fn label_width(outcomes: &[Outcome]) -> usize {
+    outcomes
+        .iter()
+        .map(|o| shown(&o.label).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(11, 80)
+}
+
+fn shown(label: &str) -> &str {
+    if label.is_empty() { "(default)" } else { label }
+}

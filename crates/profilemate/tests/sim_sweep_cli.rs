@@ -1,0 +1,209 @@
+//! `sim sweep`: grids of `sim run` command lines in virtual time, the `--slo` capacity search,
+//! and the check that matters: the capacity it reports, re-run with `sim run`, meets the SLO,
+//! and 1.2× that rate does not.
+
+mod util;
+use util::{fails_naming, success_stdout};
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The workload every test sweeps: Llama-3.1-8B on an H100, 200 random 512/64 requests.
+const WORKLOAD: [&str; 12] = [
+    "--model",
+    "llama-3.1-8b",
+    "--gpu",
+    "h100-sxm",
+    "--num-prompts",
+    "200",
+    "--random-input-len",
+    "512",
+    "--random-output-len",
+    "64",
+    "--seed",
+    "3",
+];
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "profilemate-simsweep-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `sim run WORKLOAD --max-num-seqs N --request-rate R`, its result JSON.
+fn sim_run(dir: &Path, max_num_seqs: u32, rate: f64) -> Value {
+    let name = format!("run-{max_num_seqs}-{rate}.json");
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "run"])
+        .args(WORKLOAD)
+        .args([
+            "--max-num-seqs",
+            &max_num_seqs.to_string(),
+            "--request-rate",
+            &rate.to_string(),
+        ])
+        .args(["--disable-tqdm", "--save-result", "--result-dir"])
+        .arg(dir)
+        .args(["--result-filename", &name])
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    read_json(&dir.join(name))
+}
+
+#[test]
+fn the_capacity_it_reports_meets_the_slo_in_sim_run_and_1_2x_that_rate_does_not() {
+    let dir = temp_dir("consistency");
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "sim",
+            "sweep",
+            "--slo",
+            "ttft_p99_ms:150",
+            "--search-start",
+            "4",
+            "-o",
+        ])
+        .arg(dir.join("sweep.json"))
+        .args(["--", "--max-num-seqs", "32", "--disable-tqdm"])
+        .args(WORKLOAD)
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Recommendation: max_num_seqs")
+            || stdout.contains("Recommendation: (default)"),
+        "{stdout}"
+    );
+    let sweep = read_json(&dir.join("sweep.json"));
+    let config = &sweep["configurations"][0];
+    let capacity = config["capacity_rps"].as_f64().expect("a capacity");
+    assert!(capacity > 4.0, "{config}");
+    assert_eq!(config["gpus"], 1);
+    // $/M tokens = $2.99/h / (tok/s × 3600) × 10⁶ at the default H100 price.
+    let tok_s = config["output_throughput"].as_f64().unwrap();
+    let cost = config["cost_per_million_output_tokens"].as_f64().unwrap();
+    assert!((cost - 2.99 / (tok_s * 3600.0) * 1e6).abs() < 1e-9);
+
+    let at = sim_run(&dir, 32, capacity);
+    assert!(
+        at["p99_ttft_ms"].as_f64().unwrap() <= 150.0,
+        "at capacity {capacity}: {}",
+        at["p99_ttft_ms"]
+    );
+    assert_eq!(
+        at["output_throughput"].as_f64().unwrap(),
+        tok_s,
+        "sim sweep's probe is sim run"
+    );
+    let above = sim_run(&dir, 32, capacity * 1.2);
+    assert!(
+        above["p99_ttft_ms"].as_f64().unwrap() > 150.0,
+        "at 1.2 × {capacity}: {}",
+        above["p99_ttft_ms"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_grid_without_slos_runs_each_combination_once_as_sim_run_would() {
+    let dir = temp_dir("grid");
+    std::fs::write(
+        dir.join("serve.json"),
+        r#"[{"max_num_seqs": 4}, {"max_num_seqs": 64}]"#,
+    )
+    .unwrap();
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "sweep", "--serve-params"])
+        .arg(dir.join("serve.json"))
+        .arg("-o")
+        .arg(dir.join("grid.json"))
+        .args([
+            "--jobs",
+            "2",
+            "--",
+            "--request-rate",
+            "20",
+            "--disable-tqdm",
+        ])
+        .args(WORKLOAD)
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("max_num_seqs=4 ") && stdout.contains("max_num_seqs=64 "),
+        "{stdout}"
+    );
+    let grid = read_json(&dir.join("grid.json"));
+    for (row, seqs) in grid.as_array().unwrap().iter().zip([4, 64]) {
+        let alone = sim_run(&dir, seqs, 20.0);
+        for key in [
+            "completed",
+            "total_output_tokens",
+            "output_throughput",
+            "p99_ttft_ms",
+            "mean_tpot_ms",
+        ] {
+            assert_eq!(row["result"][key], alone[key], "max_num_seqs {seqs}: {key}");
+        }
+    }
+    // Four sequences at a time fall far behind 20 req/s; 64 keep up.
+    let tput = |i: usize| grid[i]["result"]["request_throughput"].as_f64().unwrap();
+    assert!(tput(0) < tput(1), "{} vs {}", tput(0), tput(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_combinations_are_refused_before_anything_runs() {
+    fails_naming(
+        &[
+            "sim",
+            "sweep",
+            "--",
+            "--model",
+            "llama-3.1-8b",
+            "--bogus-flag",
+            "1",
+        ],
+        &["combination \"(default)\"", "--bogus-flag"],
+    );
+    fails_naming(
+        &[
+            "sim",
+            "sweep",
+            "--",
+            "--model",
+            "llama-3.1-8b",
+            "--data-parallel-size",
+            "2",
+        ],
+        &["data parallelism (--data-parallel-size 2) is not modelled"],
+    );
+    fails_naming(
+        &[
+            "sim",
+            "sweep",
+            "--slo",
+            "ttft_p99_ms:100",
+            "--search-start",
+            "0",
+            "--",
+            "--model",
+            "llama-3.1-8b",
+        ],
+        &["search bounds must satisfy 0 < min ≤ start ≤ max"],
+    );
+}
