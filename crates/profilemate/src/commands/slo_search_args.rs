@@ -26,15 +26,17 @@ pub(crate) struct SloSearchArgs {
     /// The load the search varies.
     #[arg(long, value_enum, default_value = "request-rate")]
     pub(crate) search_var: SearchVar,
-    /// The first load the search probes.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) search_start: f64,
+    /// The first load the search probes (default 1; `sim sweep` starts a request-rate search
+    /// at 0.7 × the throughput the engine reaches with every request at once, and stops at
+    /// 1.05 × it, unless this or --search-max is given).
+    #[arg(long)]
+    pub(crate) search_start: Option<f64>,
     /// The lowest load worth probing.
     #[arg(long, default_value_t = 0.1)]
     pub(crate) search_min: f64,
-    /// The highest load probed.
-    #[arg(long, default_value_t = 1024.0)]
-    pub(crate) search_max: f64,
+    /// The highest load probed (default 1024).
+    #[arg(long)]
+    pub(crate) search_max: Option<f64>,
     /// Stop when the failing load is within this fraction above the passing one.
     #[arg(long, default_value_t = 0.05)]
     pub(crate) search_tolerance: f64,
@@ -55,14 +57,19 @@ impl SloSearchArgs {
     /// The checked search settings.
     pub(crate) fn settings(&self) -> anyhow::Result<SearchSettings> {
         let search = SearchSettings {
-            start: self.search_start,
+            start: self.search_start.unwrap_or(1.0),
             min: self.search_min,
-            max: self.search_max,
+            max: self.search_max.unwrap_or(1024.0),
             tolerance: self.search_tolerance,
             max_probes: self.search_max_probes,
         };
         search.validate()?;
         Ok(search)
+    }
+
+    /// Whether the user gave the search's start or maximum (else a simulated sweep picks them).
+    pub(crate) fn bounds_given(&self) -> bool {
+        self.search_start.is_some() || self.search_max.is_some()
     }
 
     /// The SLOs as text, joined by `, `.

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser};
 use profilemate_bench::output::ResultJson;
 use profilemate_plan::recommend::{ConfigCapacity, default_gpu_hour_cost, pareto_front, recommend};
-use profilemate_plan::search::{Capacity, Limit, SearchReport, find_capacity};
+use profilemate_plan::search::{Capacity, Limit, SearchReport, SearchSettings, find_capacity};
 use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, parse_sweep};
@@ -215,7 +215,7 @@ fn run_combination(
     argv: &[String],
     args: &SimSweepArgs,
     variable: LoadVariable,
-    search: &profilemate_plan::search::SearchSettings,
+    search: &SearchSettings,
 ) -> anyhow::Result<Outcome> {
     if args.search.slos.is_empty() {
         let sim = simulate(label, argv)?;
@@ -227,8 +227,30 @@ fn run_combination(
             search: None,
         });
     }
+    let search = match (variable, args.search.bounds_given()) {
+        (LoadVariable::RequestRate, false) => {
+            // Bracket around the engine's throughput with every request at once: capacity
+            // under any latency SLO lies below it.
+            let mut all_at_once = SweepItem::default();
+            all_at_once.insert("request_rate".into(), json!("inf"));
+            let sim = simulate(label, &all_at_once.apply_to_cmd(argv))?;
+            let ceiling = sim
+                .result
+                .get("request_throughput")
+                .and_then(Value::as_f64)
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .with_context(|| format!("combination {:?}: no request completed", shown(label)))?;
+            let start = (0.7 * ceiling).max(search.min);
+            SearchSettings {
+                start,
+                max: (1.05 * ceiling).max(start),
+                ..*search
+            }
+        }
+        _ => *search,
+    };
     let mut platform = None;
-    let report = find_capacity(search, |load| -> anyhow::Result<_> {
+    let report = find_capacity(&search, |load| -> anyhow::Result<_> {
         let mut at_load = SweepItem::default();
         at_load.insert(variable.key().into(), load_value(load, variable));
         let sim = simulate(label, &at_load.apply_to_cmd(argv))?;
