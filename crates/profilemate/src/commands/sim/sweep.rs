@@ -47,6 +47,10 @@ pub(crate) struct SimSweepArgs {
     /// `profilemate_plan::recommend::GPU_HOUR_COST_USD`).
     #[arg(long)]
     gpu_hour_cost: Option<f64>,
+    /// Size each request-rate probe as this many seconds of traffic (--num-prompts = rate ×
+    /// seconds), so every probe covers the same span of time; default: --num-prompts as given.
+    #[arg(long, value_name = "SECONDS")]
+    workload_seconds: Option<f64>,
     /// Combinations simulated at once (default: the machine's cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -92,6 +96,11 @@ pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
     let variable = args.search.variable();
     let searching = !args.search.slos.is_empty();
     let search = args.search.settings()?;
+    if let Some(seconds) = args.workload_seconds
+        && !(seconds.is_finite() && seconds > 0.0)
+    {
+        bail!("--workload-seconds {seconds} must be a positive number of seconds");
+    }
     let mut combos: Vec<(String, Vec<String>)> = Vec::new();
     for s in &serve {
         for b in &bench {
@@ -253,6 +262,12 @@ fn run_combination(
     let report = find_capacity(&search, |load| -> anyhow::Result<_> {
         let mut at_load = SweepItem::default();
         at_load.insert(variable.key().into(), load_value(load, variable));
+        if let (Some(seconds), LoadVariable::RequestRate) = (args.workload_seconds, variable) {
+            at_load.insert(
+                "num_prompts".into(),
+                json!((load * seconds).ceil().max(1.0) as u64),
+            );
+        }
         let sim = simulate(label, &at_load.apply_to_cmd(argv))?;
         platform = Some((sim.gpus, sim.gpu));
         Ok(judge(&[sim.result], &args.search.slos, load, variable))
@@ -369,20 +384,20 @@ fn present_capacities(
                 failing_load,
                 ..
             } => {
-                format!("SLO fails at {}", failing_load.unwrap_or(f64::NAN))
+                format!("SLO fails at {:.2}", failing_load.unwrap_or(f64::NAN))
             }
             Capacity::Found {
                 limit: Limit::Saturation,
                 failing_load,
                 ..
             } => {
-                format!("saturates at {}", failing_load.unwrap_or(f64::NAN))
+                format!("saturates at {:.2}", failing_load.unwrap_or(f64::NAN))
             }
             Capacity::Found {
                 limit: Limit::SearchMaximum,
                 ..
-            } => "--search-max".into(),
-            Capacity::NoneMeets { lowest_probed } => format!("fails even at {lowest_probed}"),
+            } => "search maximum".into(),
+            Capacity::NoneMeets { lowest_probed } => format!("fails even at {lowest_probed:.2}"),
         };
         let num = |v: Option<f64>, p: usize| v.map_or("n/a".to_string(), |v| format!("{v:.p$}"));
         println!(
