@@ -101,6 +101,7 @@ assert_eq!(stream.0.last(), Some(&(id, 1, Duration::from_millis(30))));
 mod batch;
 mod block_hash;
 mod block_pool;
+pub mod calibrate;
 mod config;
 mod cudagraph;
 mod error;
