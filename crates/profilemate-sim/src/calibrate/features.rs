@@ -9,10 +9,11 @@ use profilemate_model::{ScheduledRequest, StepInput};
 use crate::batch::StepBatch;
 
 /// The regression's features, in order: the names written to a calibration file.
-pub const FEATURE_NAMES: [&str; 4] = [
+pub const FEATURE_NAMES: [&str; 5] = [
     "fixed_ms",
     "prefill_per_roofline_ms",
     "decode_per_roofline_ms",
+    "ms_per_generation_token",
     "ms_per_1k_context_tokens",
 ];
 
@@ -24,17 +25,21 @@ pub struct Features {
     /// Roofline time of the generation (decode) requests alone, each at context 1 (weights and
     /// activations, no attention over the KV cache), in ms.
     pub decode_roofline_ms: f64,
+    /// Tokens scheduled for generation requests (per-request work the roofline does not see:
+    /// input preparation, sampling, detokenization).
+    pub generation_tokens: f64,
     /// Σ over generation requests of the context they attend to, in thousands of tokens.
     pub decode_context_ktokens: f64,
 }
 
 impl Features {
-    /// The regression row: `[1, prefill, decode, context]`.
+    /// The regression row: `[1, prefill, decode, generation tokens, context]`.
     pub fn row(&self) -> Vec<f64> {
         vec![
             1.0,
             self.prefill_roofline_ms,
             self.decode_roofline_ms,
+            self.generation_tokens,
             self.decode_context_ktokens,
         ]
     }
@@ -48,7 +53,8 @@ impl Features {
         decode: &[ScheduledRequest],
         scratch: &mut Vec<ScheduledRequest>,
     ) -> Self {
-        let empty = ms(clock.step_time(&StepInput::default(), 0));
+        // The roofline adds its fixed step overhead to every non-empty step: the fit has its own.
+        let empty = ms(clock.roofline().efficiency().step_overhead);
         let prefill_ms = if prefill.is_empty() {
             0.0
         } else {
@@ -79,6 +85,7 @@ impl Features {
         Features {
             prefill_roofline_ms: prefill_ms,
             decode_roofline_ms: decode_ms,
+            generation_tokens: decode.iter().map(|r| r.num_scheduled_tokens).sum::<u64>() as f64,
             decode_context_ktokens: context as f64 / 1000.0,
         }
     }
@@ -112,12 +119,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A fitted step-time model: `elapsed = fixed + a·prefill + b·decode + c·context`, plus the time
+/// A fitted step-time model: `elapsed = fixed + a·prefill + b·decode + c·generation tokens +
+/// d·context`, plus the time
 /// each step spends outside vLLM's `iteration elapsed time` (scheduling, output processing).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepTimeModel {
     /// The coefficients, in [`FEATURE_NAMES`] order.
-    pub coefficients: [f64; 4],
+    pub coefficients: [f64; 5],
     /// Time between one iteration's end and the next one's start while requests run, in ms.
     pub outside_ms: f64,
 }
@@ -125,10 +133,8 @@ pub struct StepTimeModel {
 impl StepTimeModel {
     /// Predicted `iteration elapsed time` of an iteration, in ms.
     pub fn elapsed_ms(&self, f: &Features) -> f64 {
-        let c = &self.coefficients;
-        c[0] + c[1] * f.prefill_roofline_ms
-            + c[2] * f.decode_roofline_ms
-            + c[3] * f.decode_context_ktokens
+        let row = f.row();
+        self.coefficients.iter().zip(&row).map(|(c, x)| c * x).sum()
     }
 
     /// The engine step time: the predicted elapsed time plus the time outside it.
@@ -171,21 +177,23 @@ mod tests {
         assert_eq!(long.decode_roofline_ms, 0.0);
         let d = Features::price(&mut c, &[], &[req(999, 1), req(499, 1)], &mut tmp);
         assert_eq!(d.decode_context_ktokens, 1.5);
+        assert_eq!(d.generation_tokens, 2.0);
         assert!(d.decode_roofline_ms > 0.0 && d.prefill_roofline_ms == 0.0);
     }
 
     #[test]
     fn the_model_adds_its_terms_and_the_outside_time() {
         let m = StepTimeModel {
-            coefficients: [2.0, 3.0, 4.0, 0.5],
+            coefficients: [2.0, 3.0, 4.0, 0.25, 0.5],
             outside_ms: 1.0,
         };
         let f = Features {
             prefill_roofline_ms: 1.0,
             decode_roofline_ms: 0.5,
+            generation_tokens: 4.0,
             decode_context_ktokens: 2.0,
         };
-        assert_eq!(m.elapsed_ms(&f), 2.0 + 3.0 + 2.0 + 1.0);
-        assert_eq!(m.step_time(&f), Duration::from_millis(9));
+        assert_eq!(m.elapsed_ms(&f), 2.0 + 3.0 + 2.0 + 1.0 + 1.0);
+        assert_eq!(m.step_time(&f), Duration::from_millis(10));
     }
 }

@@ -227,6 +227,10 @@ impl SimServeArgs {
             return Ok(Timing::Fixed(FixedTiming { ttft, itl }));
         }
         let timer = RooflineStepTimer::new(engine.timer);
+        let timer = match &engine.calibration {
+            Some(c) => timer.with_calibration(c.model),
+            None => timer,
+        };
         Ok(Timing::Engine(StepTiming::Roofline(Box::new(timer))))
     }
 

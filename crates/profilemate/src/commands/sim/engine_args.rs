@@ -1,6 +1,7 @@
 //! Defines [`EngineArgs`], the engine flags of `sim run` spelled as `vllm serve` spells them,
 //! and resolves them into the engine's settings, its roofline step timer and its KV cache.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ use profilemate_model::kv::KvSizingConfig;
 use profilemate_model::roofline::Efficiency;
 use profilemate_sim::{CudaGraphConfig, EngineConfig};
 
+use super::calibrate::Calibration;
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
 const GIB: u64 = 1 << 30;
@@ -63,6 +65,10 @@ pub(crate) struct EngineArgs {
     /// processing) on top of the roofline's fixed 0.5 ms, in µs.
     #[arg(long, default_value_t = 0)]
     pub(crate) cpu_overhead_per_step_us: u64,
+    /// (profilemate) Time steps with a model fitted by `profilemate sim calibrate` instead of
+    /// the bare roofline (same --model and --gpu as the calibration).
+    #[arg(long, value_name = "calibration.json")]
+    pub(crate) calibration: Option<PathBuf>,
 }
 
 /// A resolved engine, ready to simulate.
@@ -78,6 +84,8 @@ pub(crate) struct Engine {
     pub(crate) timer: RooflineTimer<PerfModel>,
     /// The KV cache sized from GPU memory (`None` with `--num-gpu-blocks-override`).
     pub(crate) kv: Option<KvBlocks>,
+    /// The fitted step-time model (`--calibration`), if any.
+    pub(crate) calibration: Option<Calibration>,
 }
 
 impl EngineArgs {
@@ -108,12 +116,21 @@ impl EngineArgs {
         };
         let timer = roofline_timer(&r.spec, &r.deployment, gpu.clone(), Efficiency::default())
             .with_context(|| format!("cannot model {}", r.label))?;
+        let calibration = match &self.calibration {
+            Some(path) => {
+                let c = Calibration::load(path)?;
+                c.check(&r.spec, &gpu.name)?;
+                Some(c)
+            }
+            None => None,
+        };
         Ok(Engine {
             setup: r,
             gpu,
             config,
             timer,
             kv,
+            calibration,
         })
     }
 

@@ -2,6 +2,7 @@
 //! OpenAI-compatible HTTP API in real time (`profilemate-server`).
 
 pub(crate) mod args;
+mod calibrate;
 mod engine_args;
 mod log_file;
 mod run;
@@ -31,6 +32,9 @@ pub(crate) enum SimCommand {
     /// Run a `bench serve` workload (same flags, table and result JSON) against the simulated
     /// engine in virtual time: a capacity plan in seconds.
     Run(Box<SimRunArgs>),
+    /// Fit the step time to a real deployment from its vLLM log's `Iteration(N)` lines (and
+    /// its bench results), for `sim run`/`sim serve --calibration`.
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// Runs a `sim` subcommand.
@@ -38,6 +42,7 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SimCommand::Serve(serve_args) => serve(serve_args),
         SimCommand::Run(run_args) => run::run(run_args),
+        SimCommand::Calibrate(cal_args) => calibrate::run(cal_args),
     }
 }
 
