@@ -235,8 +235,10 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>, usize> {
         order.swap(col, pivot);
         for r in col + 1..n {
             let f = a[r][col] / a[col][col];
-            for c in col..n {
-                a[r][c] -= f * a[col][c];
+            let (top, rest) = a.split_at_mut(r);
+            let pivot_row = &top[col][col..];
+            for (x, p) in rest[0][col..].iter_mut().zip(pivot_row) {
+                *x -= f * p;
             }
             b[r] -= f * b[col];
         }

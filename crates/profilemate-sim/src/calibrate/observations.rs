@@ -30,7 +30,7 @@ pub struct OutsideEstimate {
     pub mean_ms: f64,
     /// Its standard error (spread of the per-second estimates), in ms.
     pub standard_error_ms: f64,
-    /// Busy seconds the estimate comes from.
+    /// Seconds of busy stretches the estimate comes from.
     pub seconds: usize,
 }
 
@@ -122,10 +122,8 @@ pub fn read_log<M: CostModel>(
         if model.is_none() && line.contains("Initializing a V1 LLM engine") {
             model = quoted_after(line, "model='").map(str::to_owned);
         }
-        if let Some(it) = IterationLine::find_in(line) {
-            if !it.dummy {
-                lines.push((timestamp_secs(line), it));
-            }
+        if let Some(it) = IterationLine::find_in(line).filter(|it| !it.dummy) {
+            lines.push((timestamp_secs(line), it));
         }
     }
     if lines.is_empty() {
@@ -206,44 +204,45 @@ fn timestamp_secs(line: &str) -> Option<i64> {
     Some((((mo * 31 + d) * 24 + h) * 60 + mi) * 60 + s)
 }
 
-/// Estimates the time outside the iterations on "busy" seconds: a second whose iterations all
-/// carry generation requests (so a request was running across every gap: vLLM steps without
-/// pause while one runs) and whose neighbours also hold such iterations. Within such a second,
-/// 1000 ms ≈ Σ elapsed + n × outside; each second gives `(1000 − Σ elapsed) / n`, and the
-/// estimate is their iteration-weighted mean (a step straddling a second boundary makes each
-/// second's estimate off by up to one step, which averages out).
+/// Estimates the time outside the iterations from the log's one-second stamps. The log is cut
+/// into busy stretches: runs of iterations each of which (after the first) has generation
+/// requests, so a request was running across every gap and vLLM stepped without pause. Between
+/// the first and last iteration of a stretch, `n − 1` gaps each hold one iteration's elapsed time
+/// and one outside time; the stamps give that span as `b − a` seconds, which is off by less than
+/// a second either way and right on average whatever the phase. Pooling all stretches:
+/// `outside = (Σ 1000·(b − a) − Σ elapsed after the first) / Σ (n − 1)`; its standard error
+/// counts each stretch's rounding as uniform (variance 1/6 s²).
 fn outside_time(stamped: &[(i64, &IterationLine, f64)]) -> Option<OutsideEstimate> {
-    // Per second: (iterations, Σ elapsed, all continuing).
-    let mut seconds: Vec<(i64, u32, f64, bool)> = Vec::new();
-    for (t, it, elapsed) in stamped {
-        let continuing = it.counts.num_generation_requests > 0;
-        match seconds.last_mut() {
-            Some(s) if s.0 == *t => {
-                s.1 += 1;
-                s.2 += elapsed;
-                s.3 &= continuing;
-            }
-            _ => seconds.push((*t, 1, *elapsed, continuing)),
+    let (mut wall_ms, mut elapsed_ms, mut gaps, mut stretches, mut seconds) =
+        (0.0, 0.0, 0usize, 0usize, 0usize);
+    let mut start = 0;
+    for i in 1..=stamped.len() {
+        let continues = stamped
+            .get(i)
+            .is_some_and(|(_, it, _)| it.counts.num_generation_requests > 0);
+        if continues {
+            continue;
         }
-    }
-    let mut estimates = Vec::new();
-    for w in seconds.windows(3) {
-        let [a, b, c] = [w[0], w[1], w[2]];
-        if a.0 + 1 == b.0 && b.0 + 1 == c.0 && b.3 && c.3 && a.1 > 0 {
-            estimates.push(((1000.0 - b.2) / f64::from(b.1), f64::from(b.1)));
+        let stretch = &stamped[start..i];
+        start = i;
+        if stretch.len() < 2 {
+            continue;
         }
+        let span = stretch[stretch.len() - 1].0 - stretch[0].0;
+        wall_ms += 1000.0 * span as f64;
+        elapsed_ms += stretch[1..].iter().map(|s| s.2).sum::<f64>();
+        gaps += stretch.len() - 1;
+        stretches += 1;
+        seconds += usize::try_from(span).unwrap_or(0);
     }
-    if estimates.is_empty() {
+    if gaps == 0 || seconds == 0 {
         return None;
     }
-    let weight: f64 = estimates.iter().map(|e| e.1).sum();
-    let mean = estimates.iter().map(|e| e.0 * e.1).sum::<f64>() / weight;
-    let n = estimates.len() as f64;
-    let var = estimates.iter().map(|e| (e.0 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let mean = (wall_ms - elapsed_ms) / gaps as f64;
     Some(OutsideEstimate {
         mean_ms: mean.max(0.0),
-        standard_error_ms: (var / n).sqrt(),
-        seconds: estimates.len(),
+        standard_error_ms: 1000.0 * (stretches as f64 / 6.0).sqrt() / gaps as f64,
+        seconds,
     })
 }
 
@@ -292,18 +291,31 @@ mod tests {
     }
 
     #[test]
-    fn busy_seconds_give_the_outside_time() {
-        // Three busy seconds of 100 steps of 7 ms each: 3 ms outside per step.
+    fn busy_stretches_give_the_outside_time() {
+        // 3000 steps of 7 ms elapsed and 3 ms outside, stamped to the second at a random phase.
         let it = line(4, 4, 0, 0);
-        let stamped: Vec<(i64, &IterationLine, f64)> =
-            (0..300).map(|i| (10 + i / 100, &it, 7.0)).collect();
+        let stamped: Vec<(i64, &IterationLine, f64)> = (0..3000)
+            .map(|i| {
+                (
+                    ((437.0 + 10.0 * f64::from(i)) / 1000.0).floor() as i64,
+                    &it,
+                    7.0,
+                )
+            })
+            .collect();
         let est = outside_time(&stamped).unwrap();
-        assert!((est.mean_ms - 3.0).abs() < 1e-9, "{est:?}");
-        assert_eq!(est.seconds, 1);
-        // An idle second in between (a prefill-only step starts the middle one): no estimate.
+        assert!((est.mean_ms - 3.0).abs() < 0.34, "{est:?}");
+        assert!(est.standard_error_ms < 0.2, "{est:?}");
+        assert_eq!(est.seconds, 30);
+        // A step without generation requests (the engine may have idled before it) cuts the
+        // stretch: two stretches, the same estimate within the rounding.
         let cold = line(0, 0, 1, 100);
-        let mut gappy = stamped.clone();
-        gappy[100] = (11, &cold, 7.0);
-        assert_eq!(outside_time(&gappy), None);
+        let mut cut = stamped.clone();
+        cut[1500] = (cut[1500].0, &cold, 7.0);
+        let est = outside_time(&cut).unwrap();
+        assert!((est.mean_ms - 3.0).abs() < 0.7, "{est:?}");
+        // Nothing but prefill-only steps: nothing to measure on.
+        let cold_only: Vec<(i64, &IterationLine, f64)> = (0..10).map(|i| (i, &cold, 7.0)).collect();
+        assert_eq!(outside_time(&cold_only), None);
     }
 }

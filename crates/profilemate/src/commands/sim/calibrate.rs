@@ -65,20 +65,6 @@ pub(crate) fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read log {}", path.display()))?;
         let obs = read_log(&text, clock).with_context(|| format!("log {}", path.display()))?;
-        if std::env::var_os("PM_CAL_DUMP").is_some() {
-            for o in &obs.iterations {
-                let f = o.features;
-                eprintln!(
-                    "{} {:.5} {:.5} {} {:.3} {:.2}",
-                    o.index,
-                    f.prefill_roofline_ms,
-                    f.decode_roofline_ms,
-                    f.generation_tokens,
-                    f.decode_context_ktokens,
-                    o.elapsed_ms
-                );
-            }
-        }
         logs.push(obs);
     }
     let all: Vec<&Observation> = logs.iter().flat_map(|l| &l.iterations).collect();

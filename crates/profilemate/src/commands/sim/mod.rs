@@ -67,6 +67,12 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
             "profilemate sim serve: {} on http://{bound} (Ctrl-C or SIGTERM stops)",
             config.served_model_name
         );
+        if let (Some(path), None) = (&args.engine.calibration, args.fixed_ttft_ms) {
+            eprintln!(
+                "profilemate sim serve: step time calibrated by {} (sim calibrate)",
+                path.display()
+            );
+        }
         profilemate_server::serve(config, listener, shutdown_signal())
             .await
             .context("the server stopped with an error")
