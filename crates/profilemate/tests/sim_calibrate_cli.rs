@@ -207,3 +207,41 @@ fn bad_input_exits_2_naming_it() {
         &["--calibration", "metrics-before.txt"],
     );
 }
+
+/// `sim serve --calibration` starts with the fitted model and says so on stderr.
+#[test]
+fn sim_serve_says_it_is_calibrated() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("serve");
+    let cal = dir.join("calibration.json");
+    success_stdout(&calibrate(&["run2-sched"], &cal).output().unwrap());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
+        .args(["sim", "serve", "--model", "tiny-llama", "--port", "0"])
+        .args([
+            "--max-model-len",
+            "2048",
+            "--disable-log-stats",
+            "--calibration",
+        ])
+        .arg(&cal)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines().take(4) {
+        let line = line.unwrap();
+        let done = line.contains("step time calibrated by");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = seen.last().cloned().unwrap_or_default();
+    assert!(
+        last.contains("step time calibrated by") && last.contains("calibration.json"),
+        "{seen:?}"
+    );
+}
