@@ -8,16 +8,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use profilemate_bench::virtual_run::roofline_timer;
-use profilemate_model::hardware;
-use profilemate_model::roofline::{CostModel, Efficiency, StepClock};
-use profilemate_model::{ModelSpec, ScheduledRequest};
-use profilemate_sim::calibrate::features::{FEATURE_NAMES, Features, StepTimeModel};
+use std::time::Duration;
+
+use profilemate_model::ModelSpec;
+use profilemate_sim::calibrate::features::{FEATURE_NAMES, StepTimeModel};
 use profilemate_sim::calibrate::fit::{Fit, fit_non_negative_huber};
 use profilemate_sim::calibrate::observations::{LogObservations, Observation, read_log};
+use profilemate_sim::vllm_log::MfuTimer;
+use profilemate_sim::{Request, Simulation};
 use serde_json::{Value, json};
 
-use crate::commands::deployment_args::DeploymentArgs;
+use super::engine_args::{Engine, EngineArgs};
 
 /// The `timing_model` a calibration file names.
 pub(crate) const TIMING_MODEL: &str = "calibrated-roofline-v1";
@@ -29,15 +30,14 @@ pub(crate) struct CalibrateArgs {
     #[arg(required = true, value_name = "LOG")]
     pub(crate) logs: Vec<PathBuf>,
     /// `vllm bench serve --save-result --save-detailed` results of the same runs: fits the
-    /// client → engine delay from their TTFTs.
+    /// client → engine delay by replaying their requests through the simulated engine (give the
+    /// engine flags the server ran with) and comparing TTFTs.
     #[arg(long, value_name = "RESULT.json", num_args = 1..)]
     pub(crate) bench: Vec<PathBuf>,
+    /// The model, the GPU whose roofline prices the steps (the fit's coefficients are relative
+    /// to it; `sim run --calibration` must use the same) and, for `--bench`, the engine flags.
     #[command(flatten)]
-    pub(crate) deployment: DeploymentArgs,
-    /// GPU preset whose roofline prices the steps (the fit's coefficients are relative to it;
-    /// `sim run --calibration` must use the same).
-    #[arg(long, default_value = "h100-sxm")]
-    pub(crate) gpu: String,
+    pub(crate) engine: EngineArgs,
     /// Where to write the calibration.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub(crate) output: PathBuf,
@@ -49,16 +49,12 @@ pub(crate) struct CalibrateArgs {
 
 /// `sim calibrate`.
 pub(crate) fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
-    let setup = args.deployment.resolve()?;
-    let gpu =
-        hardware::resolve(&args.gpu).with_context(|| format!("invalid --gpu {:?}", args.gpu))?;
-    let mut timer = roofline_timer(
-        &setup.spec,
-        &setup.deployment,
-        gpu.clone(),
-        Efficiency::default(),
-    )
-    .with_context(|| format!("cannot model {}", setup.label))?;
+    if args.engine.calibration.is_some() {
+        bail!("sim calibrate makes a calibration and does not take --calibration: drop it");
+    }
+    let engine = args.engine.resolve(0)?;
+    let (setup, gpu) = (&engine.setup, &engine.gpu);
+    let mut timer = engine.timer.clone();
     let clock = timer.clock_mut();
     let mut logs = Vec::new();
     for path in &args.logs {
@@ -76,7 +72,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     };
     let mut benches = Vec::new();
     for path in &args.bench {
-        benches.push(front_end(path, &model, clock)?);
+        benches.push(front_end(path, &model, &engine)?);
     }
     let validation = if args.validate {
         Some(validate(&logs)?)
@@ -238,14 +234,11 @@ fn validate(logs: &[LogObservations]) -> anyhow::Result<Value> {
     }
 }
 
-/// The client → engine delay of a bench run: the smallest over its requests of the measured
-/// TTFT minus what the fitted model gives a lone prefill of its prompt plus one step outside the
-/// iteration. The request that met an idle engine bounds it; queueing only adds to the others.
-fn front_end<M: CostModel>(
-    path: &Path,
-    model: &StepTimeModel,
-    clock: &mut StepClock<M>,
-) -> anyhow::Result<Value> {
+/// The client → engine delay of a bench run (HTTP, tokenization, streaming back): its requests
+/// replayed through the simulated engine at their send offsets with the fitted step time, and
+/// the median over requests of measured TTFT − simulated TTFT (the simulated one holds the
+/// queueing and the prefill).
+fn front_end(path: &Path, model: &StepTimeModel, engine: &Engine) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read bench result {}", path.display()))?;
     let v: Value = serde_json::from_str(&text)
@@ -253,34 +246,60 @@ fn front_end<M: CostModel>(
     let nums = |key: &str| -> Option<Vec<f64>> {
         v.get(key)?.as_array()?.iter().map(Value::as_f64).collect()
     };
-    let (Some(ttfts), Some(lens)) = (nums("ttfts"), nums("input_lens")) else {
+    let (Some(ttfts), Some(ins), Some(outs), Some(starts)) = (
+        nums("ttfts"),
+        nums("input_lens"),
+        nums("output_lens"),
+        nums("start_times"),
+    ) else {
         bail!(
-            "bench result {} has no per-request ttfts and input_lens: save it with --save-detailed",
+            "bench result {} has no per-request ttfts, input_lens, output_lens and start_times: save it with --save-detailed",
             path.display()
         );
     };
-    let mut tmp = Vec::new();
-    let mut best = f64::INFINITY;
-    for (ttft, len) in ttfts.iter().zip(&lens) {
-        if *ttft <= 0.0 {
-            continue;
-        }
-        let prompt = [ScheduledRequest {
-            num_computed_tokens: 0,
-            num_scheduled_tokens: *len as u64,
-        }];
-        let f = Features::price(clock, &prompt, &[], &mut tmp);
-        let engine = model.elapsed_ms(&f) + model.outside_ms;
-        best = best.min(ttft * 1000.0 - engine);
+    let first = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    let timer = MfuTimer::new(engine.timer.clone(), None).with_calibration(*model);
+    let mut sim = Simulation::new(engine.config.clone(), timer)
+        .with_context(|| format!("cannot replay {}", path.display()))?;
+    // Requests in send order (a result lists them in completion order).
+    let mut sent: Vec<(f64, f64, f64, f64)> = ttfts
+        .iter()
+        .zip(&ins)
+        .zip(&outs)
+        .zip(&starts)
+        .filter(|(((ttft, _), output), _)| **ttft > 0.0 && **output >= 1.0)
+        .map(|(((ttft, input), output), start)| (*start, *ttft, *input, *output))
+        .collect();
+    sent.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut measured = Vec::new();
+    for (start, ttft, input, output) in sent {
+        let at = Duration::from_secs_f64((start - first).max(0.0));
+        sim.add_request(Request::synthetic(at, input as u32, output as u32))
+            .with_context(|| format!("cannot replay a request of {}", path.display()))?;
+        measured.push(ttft * 1000.0);
     }
-    if !best.is_finite() {
+    if measured.is_empty() {
         bail!("bench result {} has no successful request", path.display());
     }
+    sim.run(&mut ());
+    let mut delays: Vec<f64> = sim
+        .records()
+        .iter()
+        .zip(&measured)
+        .filter_map(|(r, m)| {
+            let first = r.first_token?;
+            Some(m - first.saturating_sub(r.arrival).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let median = delays[delays.len() / 2];
     Ok(json!({
         "path": path.display().to_string(),
-        "requests": ttfts.len(),
-        "front_end_delay_ms": best.max(0.0),
-        "method": "min over requests of (TTFT - fitted lone-prefill step - outside time)",
+        "requests": delays.len(),
+        "front_end_delay_ms": median,
+        "min_ms": delays[0],
+        "max_ms": delays[delays.len() - 1],
+        "method": "median over requests of measured TTFT - TTFT of the request replayed at its send offset through the simulated engine with the fitted step time",
     }))
 }
 
