@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
-use profilemate_model::{ExecutionContext, PerfModel};
+use profilemate_model::{ExecutionContext, PerfModel, ScheduledRequest};
+use profilemate_sim::calibrate::{CalibratedTimer, StepTimeModel};
 use profilemate_sim::vllm_log::MfuLog;
 use profilemate_sim::{AffineStepTimer, RooflineTimer, StepBatch, StepTimer};
 
@@ -20,12 +21,29 @@ use profilemate_sim::{AffineStepTimer, RooflineTimer, StepBatch, StepTimer};
 pub struct RooflineStepTimer {
     timer: RooflineTimer<PerfModel>,
     mfu: Option<(MfuTap, ExecutionContext)>,
+    calibration: Option<(StepTimeModel, [Vec<ScheduledRequest>; 3])>,
 }
 
 impl RooflineStepTimer {
     /// Prices steps with `timer` (a model on a GPU's roofline).
     pub fn new(timer: RooflineTimer<PerfModel>) -> Self {
-        RooflineStepTimer { timer, mfu: None }
+        RooflineStepTimer {
+            timer,
+            mfu: None,
+            calibration: None,
+        }
+    }
+
+    /// Times steps with a fitted `model` (`sim calibrate`) over the roofline's prices instead of
+    /// the bare roofline; MFU is still counted from the roofline's FLOPs and bytes.
+    pub fn with_calibration(mut self, model: StepTimeModel) -> Self {
+        self.calibration = Some((model, Default::default()));
+        self
+    }
+
+    /// Whether steps are timed by a fitted model.
+    pub fn is_calibrated(&self) -> bool {
+        self.calibration.is_some()
     }
 
     /// Also counts each step's FLOPs and bytes into `tap`.
@@ -37,11 +55,17 @@ impl RooflineStepTimer {
 impl StepTimer for RooflineStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         let mfu = &mut self.mfu;
-        self.timer.step_time_observed(batch, |model, input| {
+        let roofline = self.timer.step_time_observed(batch, |model, input| {
             if let Some((tap, ctx)) = mfu {
                 tap.observe(&model.step_perf_stats(input, ctx, false));
             }
-        })
+        });
+        match &mut self.calibration {
+            Some((model, scratch)) => {
+                CalibratedTimer::time_on(self.timer.clock_mut(), model, batch, scratch)
+            }
+            None => roofline,
+        }
     }
 }
 

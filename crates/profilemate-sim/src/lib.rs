@@ -104,6 +104,7 @@ pub mod assembly;
 mod batch;
 mod block_hash;
 mod block_pool;
+pub mod calibrate;
 mod config;
 mod counters;
 mod cudagraph;

@@ -41,6 +41,11 @@ impl<M: CostModel> RooflineTimer<M> {
     pub fn clock(&self) -> &StepClock<M> {
         &self.clock
     }
+
+    /// The clock, mutably: to price other inputs on it (a calibrated model's parts).
+    pub fn clock_mut(&mut self) -> &mut StepClock<M> {
+        &mut self.clock
+    }
 }
 
 impl<M: CostModel> RooflineTimer<M> {

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use profilemate_model::logging::MfuAccumulator;
-use profilemate_model::{ExecutionContext, PerfModel, PerfStats};
+use profilemate_model::{ExecutionContext, PerfModel, PerfStats, ScheduledRequest};
 
 use crate::batch::StepBatch;
+use crate::calibrate::{CalibratedTimer, StepTimeModel};
 use crate::roofline_timer::RooflineTimer;
 use crate::step_timer::StepTimer;
 
@@ -48,23 +49,41 @@ impl MfuLog {
 pub struct MfuTimer {
     timer: RooflineTimer<PerfModel>,
     mfu: Option<(MfuLog, ExecutionContext)>,
+    calibration: Option<(StepTimeModel, [Vec<ScheduledRequest>; 3])>,
 }
 
 impl MfuTimer {
     /// Prices steps with `timer`, counting them into `mfu` if given.
     pub fn new(timer: RooflineTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
         let mfu = mfu.map(|log| (log, ExecutionContext::new()));
-        MfuTimer { timer, mfu }
+        MfuTimer {
+            timer,
+            mfu,
+            calibration: None,
+        }
+    }
+
+    /// Times steps with a fitted `model` (`sim calibrate`) over the roofline's prices instead
+    /// of the bare roofline; MFU is still counted from the roofline's FLOPs and bytes.
+    pub fn with_calibration(mut self, model: StepTimeModel) -> Self {
+        self.calibration = Some((model, Default::default()));
+        self
     }
 }
 
 impl StepTimer for MfuTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         let mfu = &mut self.mfu;
-        self.timer.step_time_observed(batch, |model, input| {
+        let roofline = self.timer.step_time_observed(batch, |model, input| {
             if let Some((log, ctx)) = mfu {
                 log.observe(&model.step_perf_stats(input, ctx, false));
             }
-        })
+        });
+        match &mut self.calibration {
+            Some((model, scratch)) => {
+                CalibratedTimer::time_on(self.timer.clock_mut(), model, batch, scratch)
+            }
+            None => roofline,
+        }
     }
 }

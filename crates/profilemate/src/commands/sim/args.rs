@@ -142,6 +142,10 @@ pub(crate) fn server_config(name: String, engine: Engine) -> ServerConfig {
     let mut config = ServerConfig::new(name);
     config.engine = engine.config;
     let timer = RooflineStepTimer::new(engine.timer);
+    let timer = match &engine.calibration {
+        Some(c) => timer.with_calibration(c.model),
+        None => timer,
+    };
     config.timing = Timing::Engine(StepTiming::Roofline(Box::new(timer)));
     config
 }

@@ -2,6 +2,7 @@
 //! and resolves them with [`profilemate_sim::assembly`] into the engine's settings, its roofline
 //! step timer and its KV cache.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use profilemate_model::hardware::{self, Gpu};
 use profilemate_sim::assembly::{self, AssembledEngine, EngineFlags, ModelDeployment};
 use profilemate_sim::{EngineConfig, KvBlocks, RooflineTimer};
 
+use super::calibrate::Calibration;
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
 /// `--gpu`'s default.
@@ -63,6 +65,10 @@ pub(crate) struct EngineArgs {
     /// processing) on top of the roofline's fixed 0.5 ms, in µs.
     #[arg(long, default_value_t = 0)]
     pub(crate) cpu_overhead_per_step_us: u64,
+    /// (profilemate) Time steps with a model fitted by `profilemate sim calibrate` instead of
+    /// the bare roofline (same --model and --gpu as the calibration).
+    #[arg(long, value_name = "calibration.json")]
+    pub(crate) calibration: Option<PathBuf>,
 }
 
 /// A resolved engine, ready to simulate.
@@ -78,6 +84,8 @@ pub(crate) struct Engine {
     pub(crate) timer: RooflineTimer<PerfModel>,
     /// The KV cache sized from GPU memory (`None` with `--num-gpu-blocks-override`).
     pub(crate) kv: Option<KvBlocks>,
+    /// The fitted step-time model (`--calibration`), if any.
+    pub(crate) calibration: Option<Calibration>,
 }
 
 impl Engine {
@@ -95,6 +103,7 @@ impl Engine {
             config,
             timer,
             kv,
+            calibration: None,
         })
     }
 }
@@ -115,7 +124,13 @@ impl EngineArgs {
     pub(crate) fn resolve_with(&self, flags: &EngineFlags) -> anyhow::Result<Engine> {
         let setup = self.deployment.resolve()?;
         let gpu = resolve_gpu(&self.gpu)?;
-        Engine::assemble(setup, gpu, flags)
+        let mut engine = Engine::assemble(setup, gpu, flags)?;
+        if let Some(path) = &self.calibration {
+            let calibration = Calibration::load(path)?;
+            calibration.check(&engine.setup.spec, &engine.gpu.name)?;
+            engine.calibration = Some(calibration);
+        }
+        Ok(engine)
     }
 
     /// The engine flags given; `seed` seeds the engine's random choices.

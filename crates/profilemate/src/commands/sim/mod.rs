@@ -2,6 +2,7 @@
 //! OpenAI-compatible HTTP API in real time (`profilemate-server`).
 
 pub(crate) mod args;
+mod calibrate;
 mod engine_args;
 mod log_file;
 mod run;
@@ -37,6 +38,9 @@ pub(crate) enum SimCommand {
     /// files) in virtual time; with `--slo`, each configuration's capacity, its cost per million
     /// output tokens, the Pareto front and a recommendation.
     Sweep(Box<sweep::SimSweepArgs>),
+    /// Fit the step time to a real deployment from its vLLM log's `Iteration(N)` lines (and
+    /// its bench results), for `sim run`/`sim serve --calibration`.
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// Runs a `sim` subcommand.
@@ -45,6 +49,7 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
         SimCommand::Serve(serve_args) => serve(serve_args),
         SimCommand::Run(run_args) => run::run(run_args),
         SimCommand::Sweep(sweep_args) => sweep::run(sweep_args),
+        SimCommand::Calibrate(cal_args) => calibrate::run(cal_args),
     }
 }
 
@@ -69,6 +74,12 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
             "profilemate sim serve: {} on http://{bound} (Ctrl-C or SIGTERM stops)",
             config.served_model_name
         );
+        if let (Some(path), None) = (&args.engine.calibration, args.fixed_ttft_ms) {
+            eprintln!(
+                "profilemate sim serve: step time calibrated by {} (sim calibrate)",
+                path.display()
+            );
+        }
         profilemate_server::serve(config, listener, shutdown_signal())
             .await
             .context("the server stopped with an error")

@@ -64,7 +64,10 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let result = run_virtual_with_events(
         &config,
         engine.config,
-        MfuTimer::new(engine.timer, mfu),
+        match &engine.calibration {
+            Some(c) => MfuTimer::new(engine.timer, mfu).with_calibration(c.model),
+            None => MfuTimer::new(engine.timer, mfu),
+        },
         &label,
         &events,
         &token,
@@ -115,6 +118,24 @@ fn describe(out: &mut impl Write, e: &Engine) -> std::io::Result<()> {
         "max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, KV cache {kv}.",
         c.max_num_seqs, c.max_num_batched_tokens, c.max_model_len
     )?;
+    if let Some(cal) = &e.calibration {
+        let k = &cal.model.coefficients;
+        return writeln!(
+            out,
+            "Step time: calibrated ({}): {:.3} ms fixed + {:.3} × prefill and {:.3} × decode {} roofline time + {:.3} ms per generation token + {:.4} ms per 1k context tokens + {:.3} ms outside the iteration + {} µs CPU overhead; prefix caching {}, async scheduling {}.",
+            cal.path.display(),
+            k[0],
+            k[1],
+            k[2],
+            e.gpu.name,
+            k[3],
+            k[4],
+            cal.model.outside_ms,
+            c.cpu_overhead_per_step.as_micros(),
+            on_off(c.enable_prefix_caching),
+            on_off(c.async_scheduling)
+        );
+    }
     writeln!(
         out,
         "Step time: vLLM's FLOPs and bytes on the {} roofline, CUDA-graph padding included, + {} µs fixed + {} µs CPU overhead; prefix caching {}, async scheduling {}.",
