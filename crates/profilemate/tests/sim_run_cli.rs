@@ -339,3 +339,44 @@ fn logging_flags_without_a_log_file_exit_2_asking_for_one() {
         );
     }
 }
+
+/// Mean TPOT of a 200-request `sim run` with `extra` flags.
+fn mean_tpot(extra: &[&str]) -> f64 {
+    let out = sim_run()
+        .args([
+            "--num-prompts",
+            "200",
+            "--request-rate",
+            "20",
+            "--disable-tqdm",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Successful requests:                     200"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Mean TPOT (ms):"))
+        .expect("a mean TPOT line");
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+/// `sim sweep` varies whatever `sim run` takes: speculative decoding and CPU KV offload are
+/// engine flags of `sim run` as of `sim serve`.
+#[test]
+fn speculative_decoding_and_kv_offload_are_sim_run_flags() {
+    let plain = mean_tpot(&[]);
+    let speculative = mean_tpot(&[
+        "--num-speculative-tokens",
+        "3",
+        "--spec-acceptance-rate",
+        "0.8",
+    ]);
+    assert!(speculative < 0.8 * plain, "{speculative} vs {plain}");
+    let offloaded = mean_tpot(&["--kv-offloading-size", "8"]);
+    assert!(offloaded > 0.0);
+}

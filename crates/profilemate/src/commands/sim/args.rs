@@ -12,7 +12,7 @@ use clap::Args;
 use profilemate_server::{
     LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
 };
-use profilemate_sim::{FixedTiming, SpecDecodeConfig};
+use profilemate_sim::FixedTiming;
 
 use super::engine_args::{Engine, EngineArgs};
 
@@ -98,16 +98,6 @@ pub(crate) struct SimServeArgs {
     /// Fixed timing: then one token every this many ms (needs --fixed-ttft-ms).
     #[arg(long, requires = "fixed_ttft_ms")]
     pub(crate) fixed_itl_ms: Option<f64>,
-    /// KV offloading to CPU memory (vLLM's native backend): the buffer in GiB, summed over
-    /// the tensor-parallel ranks.
-    #[arg(long, value_name = "GIB")]
-    pub(crate) kv_offloading_size: Option<f64>,
-    /// Speculative decoding: draft tokens proposed per decode step (0 = off).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) num_speculative_tokens: u32,
-    /// Speculative decoding: probability that each draft token is accepted.
-    #[arg(long, default_value_t = 0.7)]
-    pub(crate) spec_acceptance_rate: f64,
     #[command(flatten)]
     pub(crate) log: LogArgs,
     /// Don't write vLLM-format log lines to stderr.
@@ -183,13 +173,7 @@ impl SimServeArgs {
         if let Some(model) = &self.model_tag {
             engine_args.deployment.model = Some(model.clone());
         }
-        let mut flags = engine_args.flags(0);
-        flags.kv_offloading_gib = self.kv_offloading_size;
-        flags.spec_decode = (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
-            num_speculative_tokens: self.num_speculative_tokens,
-            acceptance_probability: self.spec_acceptance_rate,
-            num_lookahead_tokens: 0,
-        });
+        let flags = engine_args.flags(0);
         let engine = engine_args.resolve_with(&flags)?;
         let name = self
             .served_model_name

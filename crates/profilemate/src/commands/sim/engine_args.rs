@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use profilemate_model::PerfModel;
 use profilemate_model::hardware::{self, Gpu};
+use profilemate_sim::SpecDecodeConfig;
 use profilemate_sim::assembly::{self, AssembledEngine, EngineFlags, ModelDeployment};
 use profilemate_sim::{EngineConfig, KvBlocks, RooflineTimer};
 
@@ -65,6 +66,16 @@ pub(crate) struct EngineArgs {
     /// processing) on top of the roofline's fixed 0.5 ms, in µs.
     #[arg(long, default_value_t = 0)]
     pub(crate) cpu_overhead_per_step_us: u64,
+    /// KV offloading to CPU memory (vLLM's native backend): the buffer in GiB, summed over
+    /// the tensor-parallel ranks.
+    #[arg(long, value_name = "GIB")]
+    pub(crate) kv_offloading_size: Option<f64>,
+    /// Speculative decoding: draft tokens proposed per decode step (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) num_speculative_tokens: u32,
+    /// Speculative decoding: probability that each draft token is accepted.
+    #[arg(long, default_value_t = 0.7)]
+    pub(crate) spec_acceptance_rate: f64,
     /// (profilemate) Time steps with a model fitted by `profilemate sim calibrate` instead of
     /// the bare roofline (same --model and --gpu as the calibration).
     #[arg(long, value_name = "calibration.json")]
@@ -146,6 +157,12 @@ impl EngineArgs {
             async_scheduling: self.async_scheduling || !self.no_async_scheduling,
             enforce_eager: self.enforce_eager,
             cpu_overhead_per_step: Duration::from_micros(self.cpu_overhead_per_step_us),
+            kv_offloading_gib: self.kv_offloading_size,
+            spec_decode: (self.num_speculative_tokens > 0).then_some(SpecDecodeConfig {
+                num_speculative_tokens: self.num_speculative_tokens,
+                acceptance_probability: self.spec_acceptance_rate,
+                num_lookahead_tokens: 0,
+            }),
             seed,
             ..EngineFlags::default()
         }
