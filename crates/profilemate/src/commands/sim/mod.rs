@@ -87,20 +87,29 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on the first SIGINT or SIGTERM (what `docker stop` and Kubernetes send).
-async fn shutdown_signal() {
+/// Resolves on the first SIGINT or SIGTERM (what `docker stop` and Kubernetes send). The
+/// handlers are installed when this is called, not when the future is first polled: the server
+/// starts answering before its shutdown future is polled, and a SIGTERM in between would
+/// otherwise kill the process mid-stream (seen under load).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::interrupt())
+            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = handlers {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Listens on the first address `addr` resolves to that binds, with the server's backlog
