@@ -1,4 +1,5 @@
-//! Defines [`BenchConfig`], the validated, resolved settings of one `bench serve` run, and the
+//! Defines [`BenchConfig`], the validated, resolved settings of one `bench serve` run (its
+//! [`EndpointConfig`] and [`WorkloadConfig`]), and the
 //! parsers for vLLM's string-valued flags. The CLI fills it; the library never sees clap.
 
 use std::path::PathBuf;
@@ -178,11 +179,22 @@ pub struct OutputConfig {
     pub metadata: Vec<(String, String)>,
 }
 
-/// Everything one `bench serve` run needs, resolved and validated.
-#[derive(Debug, Clone)]
+/// Everything one `bench serve` run needs, resolved and validated: where and how the requests
+/// are sent ([`EndpointConfig`]) and what is sent when, and how it is measured
+/// ([`WorkloadConfig`]). `sim run` has no endpoint and takes only the workload.
+#[derive(Debug, Clone, Default)]
 pub struct BenchConfig {
-    /// `--backend`.
-    pub backend: Backend,
+    /// The server and the requests' bodies.
+    pub endpoint: EndpointConfig,
+    /// The dataset, arrivals, concurrency, metrics and result files.
+    pub workload: WorkloadConfig,
+}
+
+/// The endpoint settings: the server, the model, the request bodies, the client's warmup,
+/// readiness, timeouts, probes and interrupt handling. None of them has a meaning in virtual
+/// time.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
     /// Server root, e.g. `http://127.0.0.1:8000` (from `--base-url`, or `--host`/`--port`).
     pub base_url: String,
     /// `--endpoint`, appended to `base_url`.
@@ -207,34 +219,10 @@ pub struct BenchConfig {
     pub logprobs: Option<i64>,
     /// `--request-id-prefix`, sent as `x-request-id: <prefix><index>`.
     pub request_id_prefix: String,
-    /// The dataset and its parameters.
-    pub dataset: DatasetSpec,
-    /// `--num-prompts`.
-    pub num_prompts: usize,
-    /// `--seed`.
-    pub seed: u64,
-    /// `--no-oversample`.
-    pub no_oversample: bool,
-    /// `--disable-shuffle`.
-    pub disable_shuffle: bool,
-    /// Arrival process.
-    pub arrivals: Arrivals,
-    /// `--max-concurrency`.
-    pub max_concurrency: Option<usize>,
     /// `--num-warmups`.
     pub num_warmups: usize,
     /// `--ready-check-timeout-sec` (zero skips the check).
     pub ready_check_timeout: Duration,
-    /// `--percentile-metrics` (`None`: the default for the task).
-    pub percentile_metrics: Option<Vec<PercentileMetric>>,
-    /// `--metric-percentiles`.
-    pub percentiles: Vec<f64>,
-    /// `--goodput`.
-    pub goodput: Goodput,
-    /// Result files.
-    pub output: OutputConfig,
-    /// `--duration` (beyond vLLM): stop sending after this long.
-    pub duration: Option<Duration>,
     /// `--request-timeout` (beyond vLLM): fail a request that takes longer.
     pub request_timeout: Option<Duration>,
     /// `--gpu` peak (beyond vLLM) for MFU / MBU.
@@ -260,6 +248,42 @@ pub struct BenchConfig {
     pub control_timeout: Duration,
 }
 
+/// The workload settings, shared by `bench serve` and `sim run`: the requests (dataset, the API
+/// they are shaped for), when they are sent, how many at once, and how the run is measured and
+/// saved.
+#[derive(Debug, Clone)]
+pub struct WorkloadConfig {
+    /// `--backend`: the API the requests are shaped for (token ids or text, chat messages,
+    /// pooling batches: vLLM's `get_samples()` reads it too) and reported as `backend`. A
+    /// workload setting for that reason; the endpoint must serve it ([`BenchConfig::validate`]).
+    /// `sim run` picks it from the dataset.
+    pub backend: Backend,
+    /// The dataset and its parameters.
+    pub dataset: DatasetSpec,
+    /// `--num-prompts`.
+    pub num_prompts: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--no-oversample`.
+    pub no_oversample: bool,
+    /// `--disable-shuffle`.
+    pub disable_shuffle: bool,
+    /// Arrival process.
+    pub arrivals: Arrivals,
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<usize>,
+    /// `--percentile-metrics` (`None`: the default for the task).
+    pub percentile_metrics: Option<Vec<PercentileMetric>>,
+    /// `--metric-percentiles`.
+    pub percentiles: Vec<f64>,
+    /// `--goodput`.
+    pub goodput: Goodput,
+    /// Result files.
+    pub output: OutputConfig,
+    /// `--duration` (beyond vLLM): stop sending after this long.
+    pub duration: Option<Duration>,
+}
+
 /// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoraAssignment {
@@ -270,20 +294,18 @@ pub enum LoraAssignment {
     RoundRobin,
 }
 
-/// The default [`BenchConfig::interrupt_grace`]: 5 s.
+/// The default [`EndpointConfig::interrupt_grace`]: 5 s.
 pub const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
-/// The default [`BenchConfig::control_timeout`]: 5 s (a `/metrics` scrape of a busy vLLM
+/// The default [`EndpointConfig::control_timeout`]: 5 s (a `/metrics` scrape of a busy vLLM
 /// answers in milliseconds).
 pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Default for BenchConfig {
-    /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend at
-    /// `http://127.0.0.1:8000/v1/completions`, 1000 random prompts of 1024 tokens with 128
-    /// output tokens, all sent at once, p99; the request-id prefix is fixed (`bench-`).
+impl Default for EndpointConfig {
+    /// `vllm bench serve`'s defaults (vLLM 0.32): `http://127.0.0.1:8000/v1/completions`; the
+    /// request-id prefix is fixed (`bench-`).
     fn default() -> Self {
         Self {
-            backend: Backend::Openai,
             base_url: "http://127.0.0.1:8000".into(),
             endpoint: "/v1/completions".into(),
             model: None,
@@ -296,6 +318,27 @@ impl Default for BenchConfig {
             ignore_eos: true,
             logprobs: None,
             request_id_prefix: "bench-".into(),
+            num_warmups: 0,
+            ready_check_timeout: Duration::ZERO,
+            request_timeout: None,
+            gpu: None,
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
+            cold_connections: false,
+            lora_modules: Vec::new(),
+            lora_assignment: LoraAssignment::Random,
+            profile: false,
+            probe_request_rate: 0.0,
+            control_timeout: DEFAULT_CONTROL_TIMEOUT,
+        }
+    }
+}
+
+impl Default for WorkloadConfig {
+    /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend, 1000 random prompts of
+    /// 1024 tokens with 128 output tokens, all sent at once, p99.
+    fn default() -> Self {
+        Self {
+            backend: Backend::Openai,
             dataset: DatasetSpec::Random {
                 input_len: 1024,
                 output_len: 128,
@@ -313,22 +356,11 @@ impl Default for BenchConfig {
                 ramp_up: None,
             },
             max_concurrency: None,
-            num_warmups: 0,
-            ready_check_timeout: Duration::ZERO,
             percentile_metrics: None,
             percentiles: vec![99.0],
             goodput: Goodput::default(),
             output: OutputConfig::default(),
             duration: None,
-            request_timeout: None,
-            gpu: None,
-            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
-            cold_connections: false,
-            lora_modules: Vec::new(),
-            lora_assignment: LoraAssignment::Random,
-            profile: false,
-            probe_request_rate: 0.0,
-            control_timeout: DEFAULT_CONTROL_TIMEOUT,
         }
     }
 }
@@ -336,9 +368,32 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// The full request URL.
     pub fn api_url(&self) -> String {
-        format!("{}{}", self.base_url, self.endpoint)
+        format!("{}{}", self.endpoint.base_url, self.endpoint.endpoint)
     }
 
+    /// Cross-flag checks vLLM makes in `main_async()` and the request functions: the endpoint
+    /// serves the workload's backend, over http, and the workload's own checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let backend = self.workload.backend;
+        if !self.api_url().ends_with(backend.url_suffix()) {
+            return Err(ConfigError::Conflict(format!(
+                "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
+                backend.name(),
+                backend.url_suffix(),
+                self.endpoint.endpoint
+            )));
+        }
+        if self.endpoint.base_url.starts_with("https://") {
+            return Err(ConfigError::Conflict(format!(
+                "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
+                self.endpoint.base_url
+            )));
+        }
+        self.workload.validate()
+    }
+}
+
+impl WorkloadConfig {
     /// The selected percentile metrics, defaulting as vLLM does by task type.
     pub fn selected_metrics(&self) -> Vec<PercentileMetric> {
         self.percentile_metrics.clone().unwrap_or_else(|| {
@@ -354,22 +409,9 @@ impl BenchConfig {
         })
     }
 
-    /// Cross-flag checks vLLM makes in `main_async()` and the request functions.
+    /// The workload's own checks (vLLM's `main_async()`): a positive `--max-concurrency`, and
+    /// at least one prompt unless `--duration` bounds the run.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.api_url().ends_with(self.backend.url_suffix()) {
-            return Err(ConfigError::Conflict(format!(
-                "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
-                self.backend.name(),
-                self.backend.url_suffix(),
-                self.endpoint
-            )));
-        }
-        if self.base_url.starts_with("https://") {
-            return Err(ConfigError::Conflict(format!(
-                "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
-                self.base_url
-            )));
-        }
         if self.max_concurrency == Some(0) {
             return Err(ConfigError::Conflict(
                 "--max-concurrency must be greater than 0".into(),

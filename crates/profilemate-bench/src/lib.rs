@@ -9,7 +9,9 @@
 //!
 //! Data flows one way:
 //!
-//! 1. A [`BenchConfig`] (filled by the CLI) describes the run.
+//! 1. A [`BenchConfig`] (filled by the CLI) describes the run: its [`EndpointConfig`] (where
+//!    and how requests are sent) and its [`WorkloadConfig`] (what is sent when, and how it is
+//!    measured; all `sim run` takes).
 //! 2. [`workload::load_samples`] samples a dataset into [`workload::SampleRequest`]s; a
 //!    [`Workload`] pairs them with an [`schedule::Arrivals`] process, and the pure
 //!    [`Workload::schedule`] places each on the timeline as a [`workload::ScheduledRequest`].
@@ -67,7 +69,7 @@ pub mod tokenizer;
 pub mod workload;
 
 pub use cancel::{CancelToken, Canceller, cancel_pair};
-pub use config::BenchConfig;
+pub use config::{BenchConfig, EndpointConfig, WorkloadConfig};
 pub use error::{BenchError, ConfigError, DatasetError, ScheduleError};
 pub use event::{Event, EventSink};
 pub use record::{ErrorKind, RequestRecord, Seconds};

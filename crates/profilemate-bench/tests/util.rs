@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use profilemate_bench::config::{Backend, BenchConfig};
+use profilemate_bench::config::{Backend, BenchConfig, EndpointConfig, WorkloadConfig};
 use profilemate_bench::workload::{DatasetSpec, RangeRatio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -343,19 +343,24 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
 /// A small random-dataset config against `base_url`.
 pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
     BenchConfig {
-        backend: Backend::Vllm,
-        base_url: base_url.to_string(),
-        request_id_prefix: "bench-test-".into(),
-        dataset: DatasetSpec::Random {
-            input_len: 8,
-            output_len: 4,
-            range_ratio: RangeRatio::default(),
-            prefix_len: 0,
-            batch_size: 1,
+        endpoint: EndpointConfig {
+            base_url: base_url.to_string(),
+            request_id_prefix: "bench-test-".into(),
+            request_timeout: Some(Duration::from_millis(500)),
+            ..EndpointConfig::default()
         },
-        num_prompts,
-        request_timeout: Some(Duration::from_millis(500)),
-        ..BenchConfig::default()
+        workload: WorkloadConfig {
+            backend: Backend::Vllm,
+            dataset: DatasetSpec::Random {
+                input_len: 8,
+                output_len: 4,
+                range_ratio: RangeRatio::default(),
+                prefix_len: 0,
+                batch_size: 1,
+            },
+            num_prompts,
+            ..WorkloadConfig::default()
+        },
     }
 }
 

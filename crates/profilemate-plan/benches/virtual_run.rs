@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use profilemate_bench::BenchConfig;
+use profilemate_bench::WorkloadConfig;
 use profilemate_bench::schedule::Arrivals;
 use profilemate_model::kv::KvSizingConfig;
 use profilemate_model::roofline::Efficiency;
@@ -21,15 +21,15 @@ fn main() {
 }
 
 /// `seconds` of Poisson arrivals at 10 req/s.
-fn workload(seconds: usize) -> BenchConfig {
-    BenchConfig {
+fn workload(seconds: usize) -> WorkloadConfig {
+    WorkloadConfig {
         num_prompts: 10 * seconds,
         arrivals: Arrivals::Rate {
             request_rate: 10.0,
             burstiness: 1.0,
             ramp_up: None,
         },
-        ..BenchConfig::default()
+        ..WorkloadConfig::default()
     }
 }
 

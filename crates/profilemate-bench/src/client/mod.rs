@@ -75,15 +75,15 @@ impl Client {
             .map_err(|e| BenchError::Client(e.to_string()))?;
         Ok(Self {
             http,
-            base_url: config.base_url.clone(),
+            base_url: config.endpoint.base_url.clone(),
             connections: Target::parse(&config.api_url()).map(Connections::new),
-            backend: config.backend,
+            backend: config.workload.backend,
             headers: headers(config)?,
             body: payload::BodyTemplate::new(config, model),
             lora: LoraBodies::new(config),
             tokenizer,
-            timeout: config.request_timeout,
-            control_timeout: config.control_timeout,
+            timeout: config.endpoint.request_timeout,
+            control_timeout: config.endpoint.control_timeout,
             origin: Instant::now(),
         })
     }
@@ -418,14 +418,14 @@ fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
             value: what,
         })
     };
-    if let Some(key) = &config.api_key {
+    if let Some(key) = &config.endpoint.api_key {
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| bad("OPENAI_API_KEY".into()))?,
         );
     }
-    for (k, v) in &config.headers {
+    for (k, v) in &config.endpoint.headers {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("{k}={v}")))?;
         h.insert(
             name,

@@ -56,14 +56,15 @@ impl BodyTemplate {
     /// The template for a run sending `model` (the served name when set).
     pub fn new(config: &BenchConfig, model: &str) -> Self {
         Self::from_fields(Fields {
-            backend: config.backend,
+            backend: config.workload.backend,
             model: config
+                .endpoint
                 .served_model_name
                 .clone()
                 .unwrap_or_else(|| model.to_string()),
-            logprobs: config.logprobs,
-            ignore_eos: config.ignore_eos,
-            extra_body: config.extra_body.clone(),
+            logprobs: config.endpoint.logprobs,
+            ignore_eos: config.endpoint.ignore_eos,
+            extra_body: config.endpoint.extra_body.clone(),
         })
     }
 

@@ -19,7 +19,7 @@ use profilemate_sim::{EngineConfig, EngineSink, Request, Simulation, StepTimer};
 use profilemate_bench::BenchError;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::clock::Civil;
-use profilemate_bench::config::BenchConfig;
+use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::record::{RequestRecord, Seconds};
 use profilemate_bench::report::{Report, RpsChange, split_interrupted};
 use profilemate_bench::run::{build_workload, report_settings};
@@ -30,6 +30,10 @@ use profilemate_bench::workload::{Prompt, SampleRequest, ScheduledRequest};
 use driver::{Driven, Outgoing, ProgressReporter, drive};
 use profilemate_bench::event::EventSink;
 
+/// The prefix of the sampled requests' ids (no request carries an id to the engine; `bench
+/// serve`'s default prefix, without its random part).
+const REQUEST_ID_PREFIX: &str = "bench-";
+
 /// A finished virtual run: the report and what the engine did.
 #[derive(Debug, Clone)]
 pub struct VirtualRun {
@@ -39,20 +43,19 @@ pub struct VirtualRun {
     pub num_steps: u64,
 }
 
-/// Runs `config`'s workload against a simulated engine with `engine` settings and step times
-/// from `timer`; `model_id` names the model in the report.
+/// Runs `workload` against a simulated engine with `engine` settings and step times from
+/// `timer`; `model_id` names the model (and the tokenizer) in the report.
 ///
-/// Uses the workload flags (dataset, arrivals, `--max-concurrency`, `--duration`, metrics and
-/// output); the endpoint flags have no effect. Requests run to their `max_tokens`, as with
-/// `ignore_eos`.
+/// There is no endpoint: requests go straight to the engine, shaped for the workload's backend,
+/// and run to their `max_tokens`, as with `ignore_eos`.
 pub fn run_virtual<T: StepTimer>(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     engine: EngineConfig,
     timer: T,
     model_id: &str,
 ) -> Result<VirtualRun, PlanError> {
     run_virtual_with_events(
-        config,
+        workload,
         engine,
         timer,
         model_id,
@@ -74,7 +77,7 @@ pub fn run_virtual<T: StepTimer>(
 /// [`VirtualLog`](profilemate_sim::vllm_log::VirtualLog) writing the engine's vLLM log);
 /// `&mut ()` for none.
 pub fn run_virtual_with_events<T: StepTimer>(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     engine: EngineConfig,
     timer: T,
     model_id: &str,
@@ -82,30 +85,30 @@ pub fn run_virtual_with_events<T: StepTimer>(
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, PlanError> {
-    config.validate().map_err(BenchError::from)?;
+    workload.validate().map_err(BenchError::from)?;
     let tokenizer = WordTokenizer::default();
-    let workload = build_workload(config, Some(&tokenizer))?;
-    let schedule = workload.schedule().map_err(BenchError::from)?;
-    let outgoing = outgoing(workload.requests, &schedule, config.duration);
+    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&tokenizer))?;
+    let schedule = samples.schedule().map_err(BenchError::from)?;
+    let outgoing = outgoing(samples.requests, &schedule, workload.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
     let progress = ProgressReporter::new(events.clone(), outgoing.len());
     let driven = drive(
         &mut sim,
         outgoing,
-        config.max_concurrency,
+        workload.max_concurrency,
         Some(progress),
         Some(cancel.clone()),
         observer,
     );
-    let report = assemble(config, model_id, &schedule, &driven, sim.records());
+    let report = assemble(workload, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
 }
 
 /// The report of a driven run, built as `bench serve` builds it.
 fn assemble(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     model_id: &str,
     schedule: &[ScheduledRequest],
     driven: &Driven,
@@ -114,14 +117,16 @@ fn assemble(
     let (records, duration) = client_records(driven, engine);
     let sent = records.len();
     let (records, cut) = split_interrupted(records);
-    let settings = report_settings(config, model_id.to_string());
+    // The virtual client tokenizes with the model's (word) tokenizer, as `bench serve` does
+    // without --tokenizer.
+    let settings = report_settings(workload, model_id.to_string(), Some(model_id.to_string()));
     let tokenizer = WordTokenizer::default();
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len() - sent;
     report.interrupted = driven.sink.stopped;
     report.interrupted_requests = cut;
-    report.rps_change_events = rps_change_events(config.arrivals, schedule);
+    report.rps_change_events = rps_change_events(workload.arrivals, schedule);
     report.server = Some(driven.sink.engine.server_view());
     report
 }
