@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::error::ConfigError;
+use crate::error::BenchConfigError;
 use crate::metrics::Goodput;
 use crate::schedule::{Arrivals, RampUp};
 use crate::server_metrics::GpuPeak;
@@ -98,9 +98,9 @@ impl PercentileMetric {
     }
 
     /// Parses a comma-separated list; unknown names are an error (vLLM ignores them silently).
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, ConfigError> {
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, BenchConfigError> {
         s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|name| {
-            Self::ALL.into_iter().find(|m| m.key() == name).ok_or_else(|| ConfigError::Invalid {
+            Self::ALL.into_iter().find(|m| m.key() == name).ok_or_else(|| BenchConfigError::Invalid {
                 flag: "--percentile-metrics",
                 value: name.to_string(),
                 reason: "use a comma-separated list of ttft, tpot, itl, e2el, client_queue_time, e2el_including_client_queue".into(),
@@ -110,10 +110,10 @@ impl PercentileMetric {
 }
 
 /// Parses `--metric-percentiles` ("50,90,99.9"); each must lie in [0, 100].
-pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
+pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, BenchConfigError> {
     s.split(',')
         .map(|p| {
-            let bad = |reason: &str| ConfigError::Invalid {
+            let bad = |reason: &str| BenchConfigError::Invalid {
                 flag: "--metric-percentiles",
                 value: p.to_string(),
                 reason: reason.into(),
@@ -135,24 +135,29 @@ pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
 pub fn parse_key_values(
     flag: &'static str,
     items: &[String],
-) -> Result<Vec<(String, String)>, ConfigError> {
+) -> Result<Vec<(String, String)>, BenchConfigError> {
     items
         .iter()
         .map(|item| {
-            let (k, v) = item.split_once('=').ok_or_else(|| ConfigError::KeyValue {
-                flag,
-                value: item.clone(),
-            })?;
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| BenchConfigError::KeyValue {
+                    flag,
+                    value: item.clone(),
+                })?;
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
 }
 
 /// Parses a JSON object flag (`--extra-body`).
-pub fn parse_json_object(flag: &'static str, s: &str) -> Result<Map<String, Value>, ConfigError> {
+pub fn parse_json_object(
+    flag: &'static str,
+    s: &str,
+) -> Result<Map<String, Value>, BenchConfigError> {
     match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(ConfigError::Invalid {
+        _ => Err(BenchConfigError::Invalid {
             flag,
             value: s.to_string(),
             reason: "expected a JSON object, e.g. '{\"key\": 1}'".into(),
@@ -373,10 +378,10 @@ impl BenchConfig {
 
     /// Cross-flag checks vLLM makes in `main_async()` and the request functions: the endpoint
     /// serves the workload's backend, over http, and the workload's own checks.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
         let backend = self.workload.backend;
         if !self.api_url().ends_with(backend.url_suffix()) {
-            return Err(ConfigError::Conflict(format!(
+            return Err(BenchConfigError::Conflict(format!(
                 "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
                 backend.name(),
                 backend.url_suffix(),
@@ -384,7 +389,7 @@ impl BenchConfig {
             )));
         }
         if self.endpoint.base_url.starts_with("https://") {
-            return Err(ConfigError::Conflict(format!(
+            return Err(BenchConfigError::Conflict(format!(
                 "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
                 self.endpoint.base_url
             )));
@@ -411,14 +416,14 @@ impl WorkloadConfig {
 
     /// The workload's own checks (vLLM's `main_async()`): a positive `--max-concurrency`, and
     /// at least one prompt unless `--duration` bounds the run.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
         if self.max_concurrency == Some(0) {
-            return Err(ConfigError::Conflict(
+            return Err(BenchConfigError::Conflict(
                 "--max-concurrency must be greater than 0".into(),
             ));
         }
         if self.num_prompts == 0 && self.duration.is_none() {
-            return Err(ConfigError::Conflict(
+            return Err(BenchConfigError::Conflict(
                 "--num-prompts must be at least 1".into(),
             ));
         }
@@ -443,7 +448,7 @@ pub fn arrivals_from_flags(
     burstiness: f64,
     ramp: Option<(RampUpStrategy, Option<u32>, Option<u32>)>,
     self_timed: bool,
-) -> Result<Arrivals, ConfigError> {
+) -> Result<Arrivals, BenchConfigError> {
     if self_timed {
         return Ok(Arrivals::SelfTimed);
     }
@@ -463,9 +468,9 @@ pub fn arrivals_from_flags(
     })
 }
 
-fn positive(flag: &'static str, v: f64, reason: &str) -> Result<(), ConfigError> {
+fn positive(flag: &'static str, v: f64, reason: &str) -> Result<(), BenchConfigError> {
     if v.is_nan() || v <= 0.0 {
-        return Err(ConfigError::Invalid {
+        return Err(BenchConfigError::Invalid {
             flag,
             value: v.to_string(),
             reason: reason.into(),
@@ -479,8 +484,8 @@ fn ramp_up(
     start: Option<u32>,
     end: Option<u32>,
     request_rate: f64,
-) -> Result<RampUp, ConfigError> {
-    let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
+) -> Result<RampUp, BenchConfigError> {
+    let conflict = |m: &str| Err(BenchConfigError::Conflict(m.into()));
     if request_rate.is_finite() {
         return conflict(
             "When using ramp-up, do not specify --request-rate. The request rate will be controlled by ramp-up parameters. Please remove the --request-rate argument.",

@@ -375,7 +375,7 @@ async fn warmup(
         ..(**w).clone()
     });
     let schedule: Vec<_> = (0..config.endpoint.num_warmups)
-        .map(|index| crate::workload::ScheduledRequest {
+        .map(|index| crate::workload::ScheduledSend {
             index,
             send_at: Duration::ZERO,
             rate: f64::INFINITY,

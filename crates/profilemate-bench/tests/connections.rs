@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use profilemate_bench::client::Client;
-use profilemate_bench::workload::{Prompt, SampleRequest};
+use profilemate_bench::workload::{ClientPrompt, SampleRequest};
 use profilemate_bench::{CancelToken, EventSink, run};
 
 use crate::util::{config, counting_keep_alive_server, keep_alive_server};
 
 fn request(i: usize) -> SampleRequest {
     SampleRequest {
-        prompt: Prompt::Text("a b c d e f g h".into()),
+        prompt: ClientPrompt::Text("a b c d e f g h".into()),
         prompt_len: 8,
         expected_output_len: 4,
         request_id: format!("conn-test-{i}"),

@@ -391,15 +391,15 @@ async fn a_servers_error_body_is_kept_in_the_request_error() {
 
 #[tokio::test]
 async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
-    use crate::util::{Scrape, Stages, staged_server};
+    use crate::util::{ScrapeReply, Stages, staged_server};
     let (base, _) = staged_server(
         |_| Reply::Tokens(2),
         Stages {
             scrapes: [
-                Scrape::Text(
+                ScrapeReply::Text(
                     "vllm:estimated_flops_per_gpu_total 0\nvllm:estimated_read_bytes_per_gpu_total 0\nvllm:num_preemptions_total 0\n",
                 ),
-                Scrape::Text(
+                ScrapeReply::Text(
                     "vllm:estimated_flops_per_gpu_total NaN\nvllm:estimated_read_bytes_per_gpu_total 1e9\nvllm:num_preemptions_total +Inf\n",
                 ),
             ],

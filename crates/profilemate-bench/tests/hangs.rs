@@ -8,7 +8,7 @@ use profilemate_bench::output::ResultJson;
 use profilemate_bench::report::TaskMetrics;
 use profilemate_bench::{BenchError, CancelToken, Event, EventSink, Report, cancel_pair, run};
 
-use crate::util::{Reply, Scrape, Stages, config, staged_server};
+use crate::util::{Reply, ScrapeReply, Stages, config, staged_server};
 
 /// The deadline the tests give each control request.
 const CONTROL: Duration = Duration::from_millis(200);
@@ -43,7 +43,7 @@ async fn run_staged(stages: Stages) -> (Result<Report, BenchError>, Vec<String>,
 #[tokio::test]
 async fn a_metrics_scrape_that_hangs_before_the_run_is_a_warning_and_the_run_goes_on() {
     let (report, warnings, took) = run_staged(Stages {
-        scrapes: [Scrape::Hang, Scrape::Counters],
+        scrapes: [ScrapeReply::Hang, ScrapeReply::Counters],
         ..Stages::default()
     })
     .await;
@@ -63,7 +63,7 @@ async fn a_metrics_scrape_that_hangs_before_the_run_is_a_warning_and_the_run_goe
 #[tokio::test]
 async fn a_metrics_scrape_that_hangs_after_the_run_keeps_every_record() {
     let (report, warnings, took) = run_staged(Stages {
-        scrapes: [Scrape::Counters, Scrape::Hang],
+        scrapes: [ScrapeReply::Counters, ScrapeReply::Hang],
         ..Stages::default()
     })
     .await;
@@ -85,7 +85,7 @@ async fn ctrl_c_ends_a_metrics_scrape_that_hangs_before_the_run_and_sends_nothin
     let (base, seen) = staged_server(
         |_| Reply::Tokens(2),
         Stages {
-            scrapes: [Scrape::Hang, Scrape::Counters],
+            scrapes: [ScrapeReply::Hang, ScrapeReply::Counters],
             ..Stages::default()
         },
     )

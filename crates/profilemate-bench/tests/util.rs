@@ -57,15 +57,15 @@ pub(crate) enum Reply {
 /// before the run (`scrapes[0]`) and after it (`scrapes[1]`), and `/v1/models`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stages {
-    /// The answer to the n-th `/metrics` scrape (beyond the list: [`Scrape::Counters`]).
-    pub(crate) scrapes: [Scrape; 2],
+    /// The answer to the n-th `/metrics` scrape (beyond the list: [`ScrapeReply::Counters`]).
+    pub(crate) scrapes: [ScrapeReply; 2],
     /// Whether `/v1/models` hangs instead of answering.
     pub(crate) models_hang: bool,
 }
 
 /// How the fault server answers one `/metrics` scrape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Scrape {
+pub(crate) enum ScrapeReply {
     /// Prefix-cache counters that follow the completions served so far.
     #[default]
     Counters,
@@ -144,9 +144,9 @@ async fn handle(mut sock: TcpStream, plan: &(dyn Fn(usize) -> Reply + Send + Syn
         "/metrics" => {
             let nth = scrapes.fetch_add(1, Ordering::SeqCst);
             match stages.scrapes.get(nth).copied().unwrap_or_default() {
-                Scrape::Hang => return hang(&mut sock).await,
-                Scrape::Text(t) => return json_reply(&mut sock, t).await,
-                Scrape::Counters => {}
+                ScrapeReply::Hang => return hang(&mut sock).await,
+                ScrapeReply::Text(t) => return json_reply(&mut sock, t).await,
+                ScrapeReply::Counters => {}
             }
             let n = counter.load(Ordering::SeqCst);
             let body = format!(

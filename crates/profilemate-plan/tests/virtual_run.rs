@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use profilemate_bench::RequestRecord;
+use profilemate_bench::ClientRequestRecord;
 use profilemate_bench::config::{PercentileMetric, WorkloadConfig};
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::ResultJson;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
-use profilemate_bench::workload::{DatasetSpec, Prompt, RangeRatio};
+use profilemate_bench::workload::{ClientPrompt, DatasetSpec, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
 use profilemate_plan::virtual_run::{VirtualRun, run_virtual};
 use profilemate_sim::{
@@ -180,7 +180,7 @@ proptest! {
 type Timings = Vec<(f64, Vec<f64>, f64, f64)>;
 
 fn client_and_engine(c: &WorkloadConfig, engine: EngineConfig) -> (Timings, Timings) {
-    let timing = |r: &RequestRecord| (r.ttft, r.itl.clone(), r.latency, r.start_time);
+    let timing = |r: &ClientRequestRecord| (r.ttft, r.itl.clone(), r.latency, r.start_time);
     let report = run(c, engine.clone(), affine_timer());
     let got = report.records.iter().map(timing).collect();
     let want = engine_records(c, engine, affine_timer())
@@ -195,11 +195,11 @@ fn engine_records(
     c: &WorkloadConfig,
     engine: EngineConfig,
     timer: AffineStepTimer,
-) -> Vec<RequestRecord> {
+) -> Vec<ClientRequestRecord> {
     let workload = build_workload(c, "bench-", None).unwrap();
     let mut sim = Simulation::new(engine, timer).unwrap();
     for s in workload.schedule().unwrap() {
-        let Prompt::TokenIds(ids) = &workload.requests[s.index].prompt else {
+        let ClientPrompt::TokenIds(ids) = &workload.requests[s.index].prompt else {
             panic!("completions backends send token ids");
         };
         let max_tokens = workload.requests[s.index].expected_output_len as u32;
@@ -213,7 +213,7 @@ fn engine_records(
         .map(|r| {
             let mut chunks = r.token_times.clone();
             chunks.dedup();
-            RequestRecord {
+            ClientRequestRecord {
                 ttft: secs(chunks[0] - r.arrival),
                 itl: chunks.windows(2).map(|w| secs(w[1] - w[0])).collect(),
                 latency: secs(chunks[chunks.len() - 1] - r.arrival),
@@ -306,7 +306,9 @@ fn text_prompts_are_tokenized_as_the_server_does_so_shared_prefixes_hit_the_cach
         .unwrap()
         .requests;
     assert!(
-        samples.iter().all(|s| matches!(s.prompt, Prompt::Text(_))),
+        samples
+            .iter()
+            .all(|s| matches!(s.prompt, ClientPrompt::Text(_))),
         "chat prompts are text"
     );
     let (engine, timer) = ten_ms_engine();

@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use crate::cancel::CancelToken;
 use crate::config::{Backend, BenchConfig};
 use crate::error::BenchError;
-use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, ErrorKind, Seconds};
 use crate::tokenizer::Tokenizer;
 use crate::workload::SampleRequest;
 use connection::{Connections, Failure, Target};
@@ -96,7 +96,7 @@ impl Client {
     /// Sends one request and measures it; every outcome, including an abort through `cancel`
     /// ([`ErrorKind::Cancelled`] once the request is on a connection, [`ErrorKind::NotSent`]
     /// while it is still connecting), is a record.
-    pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
+    pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> ClientRequestRecord {
         self.send_body(&self.body, req, cancel).await
     }
 
@@ -107,7 +107,7 @@ impl Client {
         pos: usize,
         req: &SampleRequest,
         cancel: &CancelToken,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let body = self.lora.as_ref().map_or(&self.body, |l| l.body(pos));
         self.send_body(body, req, cancel).await
     }
@@ -117,7 +117,7 @@ impl Client {
         body: &payload::BodyTemplate,
         req: &SampleRequest,
         cancel: &CancelToken,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let sent = Instant::now();
         let mut state = StreamState::new(sent);
         let outcome = tokio::select! {
@@ -222,7 +222,7 @@ impl Client {
         req: &SampleRequest,
         s: StreamState,
         outcome: Result<(), Failure>,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let outcome = outcome.and_then(|()| {
             s.ttft()
                 .map(|_| ())
@@ -233,7 +233,7 @@ impl Client {
             Err((kind, msg)) => (false, msg, Some(kind)),
         };
         let (ttft, latency, start_time) = (s.ttft().unwrap_or(0.0), s.latency(), self.secs(s.sent));
-        RequestRecord {
+        ClientRequestRecord {
             success,
             prompt_len: s.prompt_tokens.unwrap_or(req.prompt_len),
             output_tokens: s.output_tokens,
@@ -413,7 +413,7 @@ fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(ACCEPT, HeaderValue::from_static("*/*"));
     let bad = |what: String| {
-        BenchError::Config(crate::error::ConfigError::KeyValue {
+        BenchError::Config(crate::error::BenchConfigError::KeyValue {
             flag: "--header",
             value: what,
         })

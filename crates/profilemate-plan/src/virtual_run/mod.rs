@@ -4,8 +4,8 @@
 //!
 //! The phases mirror [`profilemate_bench::run()`]: the same [`profilemate_bench::Workload`] and schedule, a virtual
 //! client ([`driver`]) in place of the HTTP dispatcher, the engine's token times converted
-//! into the bench's [`RequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
-//! from any [`StepTimer`]; [`profilemate_sim::RooflineTimer`] prices them on a GPU's roofline.
+//! into the bench's [`ClientRequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
+//! from any [`StepTimer`]; [`profilemate_sim::RooflineStepTimer`] prices them on a GPU's roofline.
 
 mod driver;
 mod engine_view;
@@ -20,12 +20,12 @@ use profilemate_bench::BenchError;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::clock::Civil;
 use profilemate_bench::config::WorkloadConfig;
-use profilemate_bench::record::{RequestRecord, Seconds};
+use profilemate_bench::record::{ClientRequestRecord, Seconds};
 use profilemate_bench::report::{Report, RpsChange, split_interrupted};
 use profilemate_bench::run::{build_workload, report_settings};
 use profilemate_bench::schedule::{Arrivals, rps_steps};
 use profilemate_bench::tokenizer::WordTokenizer;
-use profilemate_bench::workload::{Prompt, SampleRequest, ScheduledRequest};
+use profilemate_bench::workload::{ClientPrompt, SampleRequest, ScheduledSend};
 
 use driver::{Driven, Outgoing, ProgressReporter, drive};
 use profilemate_bench::event::EventSink;
@@ -110,9 +110,9 @@ pub fn run_virtual_with_events<T: StepTimer>(
 fn assemble(
     workload: &WorkloadConfig,
     model_id: &str,
-    schedule: &[ScheduledRequest],
+    schedule: &[ScheduledSend],
     driven: &Driven,
-    engine: &[profilemate_sim::RequestRecord],
+    engine: &[profilemate_sim::EngineRequestRecord],
 ) -> Report {
     let (records, duration) = client_records(driven, engine);
     let sent = records.len();
@@ -134,11 +134,11 @@ fn assemble(
 /// The engine requests in send order, cut at `--duration`.
 fn outgoing(
     samples: Vec<SampleRequest>,
-    schedule: &[ScheduledRequest],
+    schedule: &[ScheduledSend],
     window: Option<Duration>,
 ) -> Vec<Outgoing> {
     let mut samples: Vec<Option<SampleRequest>> = samples.into_iter().map(Some).collect();
-    let in_window = |s: &&ScheduledRequest| window.is_none_or(|w| s.send_at < w);
+    let in_window = |s: &&ScheduledSend| window.is_none_or(|w| s.send_at < w);
     schedule
         .iter()
         .take_while(in_window)
@@ -159,9 +159,9 @@ fn outgoing(
 fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
-        Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
-        Prompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
-        Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
+        ClientPrompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
+        ClientPrompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
+        ClientPrompt::Batch(_) | ClientPrompt::Parts(_) | ClientPrompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
             Request::synthetic(arrival, len, max_tokens)
         }
@@ -172,10 +172,10 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
 /// token, as vLLM's `benchmark_duration`).
 fn client_records(
     driven: &Driven,
-    engine: &[profilemate_sim::RequestRecord],
-) -> (Vec<RequestRecord>, Seconds) {
+    engine: &[profilemate_sim::EngineRequestRecord],
+) -> (Vec<ClientRequestRecord>, Seconds) {
     let streams = &driven.sink.streams;
-    let records: Vec<RequestRecord> = driven
+    let records: Vec<ClientRequestRecord> = driven
         .sent
         .iter()
         .filter_map(|s| records::client_record(s, engine, streams))
@@ -188,7 +188,7 @@ fn client_records(
 }
 
 /// Ramp-up rate changes, stamped at the wall time their request would be sent from now.
-fn rps_change_events(arrivals: Arrivals, schedule: &[ScheduledRequest]) -> Vec<RpsChange> {
+fn rps_change_events(arrivals: Arrivals, schedule: &[ScheduledSend]) -> Vec<RpsChange> {
     let Arrivals::Rate {
         ramp_up: Some(ramp),
         ..

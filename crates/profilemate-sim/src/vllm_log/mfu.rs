@@ -1,5 +1,5 @@
 //! Provides [`MfuLog`], the MFU line's accumulator shared by the step timer that counts each
-//! step's FLOPs and bytes and the log that writes the line, and [`MfuTimer`], the roofline step
+//! step's FLOPs and bytes and the log that writes the line, and [`MfuLogStepTimer`], the roofline step
 //! timer that feeds it.
 //!
 //! The step's `PerfStats` are computed as `get_step_perf_stats_per_gpu` does
@@ -13,7 +13,7 @@ use profilemate_model::logging::MfuAccumulator;
 use profilemate_model::{ExecutionContext, PerfModel, PerfStats};
 
 use crate::batch::StepBatch;
-use crate::roofline_timer::RooflineTimer;
+use crate::roofline_timer::RooflineStepTimer;
 use crate::step_timer::StepTimer;
 
 /// The FLOPs and bytes counted since the last MFU line (a shared handle: clones count into
@@ -43,22 +43,22 @@ impl MfuLog {
     }
 }
 
-/// A [`RooflineTimer`] that also counts each step into an [`MfuLog`] when one is set.
+/// A [`RooflineStepTimer`] that also counts each step into an [`MfuLog`] when one is set.
 #[derive(Debug, Clone)]
-pub struct MfuTimer {
-    timer: RooflineTimer<PerfModel>,
+pub struct MfuLogStepTimer {
+    timer: RooflineStepTimer<PerfModel>,
     mfu: Option<(MfuLog, ExecutionContext)>,
 }
 
-impl MfuTimer {
+impl MfuLogStepTimer {
     /// Prices steps with `timer`, counting them into `mfu` if given.
-    pub fn new(timer: RooflineTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
+    pub fn new(timer: RooflineStepTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
         let mfu = mfu.map(|log| (log, ExecutionContext::new()));
-        MfuTimer { timer, mfu }
+        MfuLogStepTimer { timer, mfu }
     }
 }
 
-impl StepTimer for MfuTimer {
+impl StepTimer for MfuLogStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         let mfu = &mut self.mfu;
         self.timer.step_time_observed(batch, |model, input| {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use profilemate_server::{
-    LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
+    EngineStepTimer, LogConfig, LogTarget, MfuMetricsStepTimer, ServerConfig, TokenTiming,
 };
-use profilemate_sim::{FixedTiming, SpecDecodeConfig};
+use profilemate_sim::{FixedTokenTiming, SpecDecodeConfig};
 
 use super::engine_args::{Engine, EngineArgs};
 
@@ -141,8 +141,8 @@ pub(crate) struct SimServeArgs {
 pub(crate) fn server_config(name: String, engine: Engine) -> ServerConfig {
     let mut config = ServerConfig::new(name);
     config.engine = engine.config;
-    let timer = RooflineStepTimer::new(engine.timer);
-    config.timing = Timing::Engine(StepTiming::Roofline(Box::new(timer)));
+    let timer = MfuMetricsStepTimer::new(engine.timer);
+    config.timing = TokenTiming::Engine(EngineStepTimer::Roofline(Box::new(timer)));
     config
 }
 
@@ -211,7 +211,7 @@ impl SimServeArgs {
     }
 
     /// Fixed timing when asked.
-    fn fixed_timing(&self) -> anyhow::Result<Option<Timing>> {
+    fn fixed_timing(&self) -> anyhow::Result<Option<TokenTiming>> {
         let (Some(ttft), Some(itl)) = (self.fixed_ttft_ms, self.fixed_itl_ms) else {
             return Ok(None);
         };
@@ -221,7 +221,7 @@ impl SimServeArgs {
         };
         let ttft = ms(ttft, "--fixed-ttft-ms")?;
         let itl = ms(itl, "--fixed-itl-ms")?;
-        Ok(Some(Timing::Fixed(FixedTiming { ttft, itl })))
+        Ok(Some(TokenTiming::Fixed(FixedTokenTiming { ttft, itl })))
     }
 
     fn logging(&self) -> anyhow::Result<LogConfig> {

@@ -9,7 +9,7 @@ use clap::Args;
 use profilemate_model::PerfModel;
 use profilemate_model::hardware::{self, Gpu};
 use profilemate_sim::assembly::{self, AssembledEngine, EngineFlags, ModelDeployment};
-use profilemate_sim::{EngineConfig, KvBlocks, RooflineTimer};
+use profilemate_sim::{EngineConfig, KvBlocks, RooflineStepTimer};
 
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
 
@@ -75,7 +75,7 @@ pub(crate) struct Engine {
     /// Engine settings.
     pub(crate) config: EngineConfig,
     /// The step timer.
-    pub(crate) timer: RooflineTimer<PerfModel>,
+    pub(crate) timer: RooflineStepTimer<PerfModel>,
     /// The KV cache sized from GPU memory (`None` with `--num-gpu-blocks-override`).
     pub(crate) kv: Option<KvBlocks>,
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
 use profilemate_plan::virtual_run::{VirtualRun, run_virtual_with_events};
-use profilemate_sim::vllm_log::MfuTimer;
+use profilemate_sim::vllm_log::MfuLogStepTimer;
 
 use super::args::LogArgs;
 use super::engine_args::{Engine, EngineArgs};
@@ -62,7 +62,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let result = run_virtual_with_events(
         &workload,
         engine.config,
-        MfuTimer::new(engine.timer, mfu),
+        MfuLogStepTimer::new(engine.timer, mfu),
         &label,
         &events,
         &token,
