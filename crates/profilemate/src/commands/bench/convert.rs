@@ -33,7 +33,7 @@ impl ServeArgs {
 }
 
 /// The run's configuration from the endpoint and the workload flags.
-pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
+fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
     e.refuse_unsupported()?;
     e.check_base_url()?;
     let workload = workload_config(w, e.backend)?;
