@@ -1,4 +1,5 @@
-//! Defines [`BenchConfig`], the validated, resolved settings of one `bench serve` run, and the
+//! Defines [`BenchConfig`], the validated, resolved settings of one `bench serve` run (its
+//! [`EndpointConfig`] and [`WorkloadConfig`]), and the
 //! parsers for vLLM's string-valued flags. The CLI fills it; the library never sees clap.
 
 use std::path::PathBuf;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::error::ConfigError;
+use crate::error::BenchConfigError;
 use crate::metrics::Goodput;
 use crate::schedule::{Arrivals, RampUp};
 use crate::server_metrics::GpuPeak;
@@ -97,9 +98,9 @@ impl PercentileMetric {
     }
 
     /// Parses a comma-separated list; unknown names are an error (vLLM ignores them silently).
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, ConfigError> {
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, BenchConfigError> {
         s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|name| {
-            Self::ALL.into_iter().find(|m| m.key() == name).ok_or_else(|| ConfigError::Invalid {
+            Self::ALL.into_iter().find(|m| m.key() == name).ok_or_else(|| BenchConfigError::Invalid {
                 flag: "--percentile-metrics",
                 value: name.to_string(),
                 reason: "use a comma-separated list of ttft, tpot, itl, e2el, client_queue_time, e2el_including_client_queue".into(),
@@ -109,10 +110,10 @@ impl PercentileMetric {
 }
 
 /// Parses `--metric-percentiles` ("50,90,99.9"); each must lie in [0, 100].
-pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
+pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, BenchConfigError> {
     s.split(',')
         .map(|p| {
-            let bad = |reason: &str| ConfigError::Invalid {
+            let bad = |reason: &str| BenchConfigError::Invalid {
                 flag: "--metric-percentiles",
                 value: p.to_string(),
                 reason: reason.into(),
@@ -134,24 +135,29 @@ pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, ConfigError> {
 pub fn parse_key_values(
     flag: &'static str,
     items: &[String],
-) -> Result<Vec<(String, String)>, ConfigError> {
+) -> Result<Vec<(String, String)>, BenchConfigError> {
     items
         .iter()
         .map(|item| {
-            let (k, v) = item.split_once('=').ok_or_else(|| ConfigError::KeyValue {
-                flag,
-                value: item.clone(),
-            })?;
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| BenchConfigError::KeyValue {
+                    flag,
+                    value: item.clone(),
+                })?;
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
 }
 
 /// Parses a JSON object flag (`--extra-body`).
-pub fn parse_json_object(flag: &'static str, s: &str) -> Result<Map<String, Value>, ConfigError> {
+pub fn parse_json_object(
+    flag: &'static str,
+    s: &str,
+) -> Result<Map<String, Value>, BenchConfigError> {
     match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(ConfigError::Invalid {
+        _ => Err(BenchConfigError::Invalid {
             flag,
             value: s.to_string(),
             reason: "expected a JSON object, e.g. '{\"key\": 1}'".into(),
@@ -178,11 +184,22 @@ pub struct OutputConfig {
     pub metadata: Vec<(String, String)>,
 }
 
-/// Everything one `bench serve` run needs, resolved and validated.
-#[derive(Debug, Clone)]
+/// Everything one `bench serve` run needs, resolved and validated: where and how the requests
+/// are sent ([`EndpointConfig`]) and what is sent when, and how it is measured
+/// ([`WorkloadConfig`]). `sim run` has no endpoint and takes only the workload.
+#[derive(Debug, Clone, Default)]
 pub struct BenchConfig {
-    /// `--backend`.
-    pub backend: Backend,
+    /// The server and the requests' bodies.
+    pub endpoint: EndpointConfig,
+    /// The dataset, arrivals, concurrency, metrics and result files.
+    pub workload: WorkloadConfig,
+}
+
+/// The endpoint settings: the server, the model, the request bodies, the client's warmup,
+/// readiness, timeouts, probes and interrupt handling. None of them has a meaning in virtual
+/// time.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
     /// Server root, e.g. `http://127.0.0.1:8000` (from `--base-url`, or `--host`/`--port`).
     pub base_url: String,
     /// `--endpoint`, appended to `base_url`.
@@ -207,34 +224,10 @@ pub struct BenchConfig {
     pub logprobs: Option<i64>,
     /// `--request-id-prefix`, sent as `x-request-id: <prefix><index>`.
     pub request_id_prefix: String,
-    /// The dataset and its parameters.
-    pub dataset: DatasetSpec,
-    /// `--num-prompts`.
-    pub num_prompts: usize,
-    /// `--seed`.
-    pub seed: u64,
-    /// `--no-oversample`.
-    pub no_oversample: bool,
-    /// `--disable-shuffle`.
-    pub disable_shuffle: bool,
-    /// Arrival process.
-    pub arrivals: Arrivals,
-    /// `--max-concurrency`.
-    pub max_concurrency: Option<usize>,
     /// `--num-warmups`.
     pub num_warmups: usize,
     /// `--ready-check-timeout-sec` (zero skips the check).
     pub ready_check_timeout: Duration,
-    /// `--percentile-metrics` (`None`: the default for the task).
-    pub percentile_metrics: Option<Vec<PercentileMetric>>,
-    /// `--metric-percentiles`.
-    pub percentiles: Vec<f64>,
-    /// `--goodput`.
-    pub goodput: Goodput,
-    /// Result files.
-    pub output: OutputConfig,
-    /// `--duration` (beyond vLLM): stop sending after this long.
-    pub duration: Option<Duration>,
     /// `--request-timeout` (beyond vLLM): fail a request that takes longer.
     pub request_timeout: Option<Duration>,
     /// `--gpu` peak (beyond vLLM) for MFU / MBU.
@@ -260,6 +253,42 @@ pub struct BenchConfig {
     pub control_timeout: Duration,
 }
 
+/// The workload settings, shared by `bench serve` and `sim run`: the requests (dataset, the API
+/// they are shaped for), when they are sent, how many at once, and how the run is measured and
+/// saved.
+#[derive(Debug, Clone)]
+pub struct WorkloadConfig {
+    /// `--backend`: the API the requests are shaped for (token ids or text, chat messages,
+    /// pooling batches: vLLM's `get_samples()` reads it too) and reported as `backend`. A
+    /// workload setting for that reason; the endpoint must serve it ([`BenchConfig::validate`]).
+    /// `sim run` picks it from the dataset.
+    pub backend: Backend,
+    /// The dataset and its parameters.
+    pub dataset: DatasetSpec,
+    /// `--num-prompts`.
+    pub num_prompts: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--no-oversample`.
+    pub no_oversample: bool,
+    /// `--disable-shuffle`.
+    pub disable_shuffle: bool,
+    /// Arrival process.
+    pub arrivals: Arrivals,
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<usize>,
+    /// `--percentile-metrics` (`None`: the default for the task).
+    pub percentile_metrics: Option<Vec<PercentileMetric>>,
+    /// `--metric-percentiles`.
+    pub percentiles: Vec<f64>,
+    /// `--goodput`.
+    pub goodput: Goodput,
+    /// Result files.
+    pub output: OutputConfig,
+    /// `--duration` (beyond vLLM): stop sending after this long.
+    pub duration: Option<Duration>,
+}
+
 /// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoraAssignment {
@@ -270,20 +299,18 @@ pub enum LoraAssignment {
     RoundRobin,
 }
 
-/// The default [`BenchConfig::interrupt_grace`]: 5 s.
+/// The default [`EndpointConfig::interrupt_grace`]: 5 s.
 pub const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
-/// The default [`BenchConfig::control_timeout`]: 5 s (a `/metrics` scrape of a busy vLLM
+/// The default [`EndpointConfig::control_timeout`]: 5 s (a `/metrics` scrape of a busy vLLM
 /// answers in milliseconds).
 pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Default for BenchConfig {
-    /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend at
-    /// `http://127.0.0.1:8000/v1/completions`, 1000 random prompts of 1024 tokens with 128
-    /// output tokens, all sent at once, p99; the request-id prefix is fixed (`bench-`).
+impl Default for EndpointConfig {
+    /// `vllm bench serve`'s defaults (vLLM 0.32): `http://127.0.0.1:8000/v1/completions`; the
+    /// request-id prefix is fixed (`bench-`).
     fn default() -> Self {
         Self {
-            backend: Backend::Openai,
             base_url: "http://127.0.0.1:8000".into(),
             endpoint: "/v1/completions".into(),
             model: None,
@@ -296,6 +323,27 @@ impl Default for BenchConfig {
             ignore_eos: true,
             logprobs: None,
             request_id_prefix: "bench-".into(),
+            num_warmups: 0,
+            ready_check_timeout: Duration::ZERO,
+            request_timeout: None,
+            gpu: None,
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
+            cold_connections: false,
+            lora_modules: Vec::new(),
+            lora_assignment: LoraAssignment::Random,
+            profile: false,
+            probe_request_rate: 0.0,
+            control_timeout: DEFAULT_CONTROL_TIMEOUT,
+        }
+    }
+}
+
+impl Default for WorkloadConfig {
+    /// `vllm bench serve`'s defaults (vLLM 0.32): the `openai` backend, 1000 random prompts of
+    /// 1024 tokens with 128 output tokens, all sent at once, p99.
+    fn default() -> Self {
+        Self {
+            backend: Backend::Openai,
             dataset: DatasetSpec::Random {
                 input_len: 1024,
                 output_len: 128,
@@ -313,22 +361,11 @@ impl Default for BenchConfig {
                 ramp_up: None,
             },
             max_concurrency: None,
-            num_warmups: 0,
-            ready_check_timeout: Duration::ZERO,
             percentile_metrics: None,
             percentiles: vec![99.0],
             goodput: Goodput::default(),
             output: OutputConfig::default(),
             duration: None,
-            request_timeout: None,
-            gpu: None,
-            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
-            cold_connections: false,
-            lora_modules: Vec::new(),
-            lora_assignment: LoraAssignment::Random,
-            profile: false,
-            probe_request_rate: 0.0,
-            control_timeout: DEFAULT_CONTROL_TIMEOUT,
         }
     }
 }
@@ -336,9 +373,32 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// The full request URL.
     pub fn api_url(&self) -> String {
-        format!("{}{}", self.base_url, self.endpoint)
+        format!("{}{}", self.endpoint.base_url, self.endpoint.endpoint)
     }
 
+    /// Cross-flag checks vLLM makes in `main_async()` and the request functions: the endpoint
+    /// serves the workload's backend, over http, and the workload's own checks.
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
+        let backend = self.workload.backend;
+        if !self.api_url().ends_with(backend.url_suffix()) {
+            return Err(BenchConfigError::Conflict(format!(
+                "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
+                backend.name(),
+                backend.url_suffix(),
+                self.endpoint.endpoint
+            )));
+        }
+        if self.endpoint.base_url.starts_with("https://") {
+            return Err(BenchConfigError::Conflict(format!(
+                "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
+                self.endpoint.base_url
+            )));
+        }
+        self.workload.validate()
+    }
+}
+
+impl WorkloadConfig {
     /// The selected percentile metrics, defaulting as vLLM does by task type.
     pub fn selected_metrics(&self) -> Vec<PercentileMetric> {
         self.percentile_metrics.clone().unwrap_or_else(|| {
@@ -354,29 +414,16 @@ impl BenchConfig {
         })
     }
 
-    /// Cross-flag checks vLLM makes in `main_async()` and the request functions.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.api_url().ends_with(self.backend.url_suffix()) {
-            return Err(ConfigError::Conflict(format!(
-                "--backend {} needs an endpoint ending in {:?}, got {:?}; pass --endpoint",
-                self.backend.name(),
-                self.backend.url_suffix(),
-                self.endpoint
-            )));
-        }
-        if self.base_url.starts_with("https://") {
-            return Err(ConfigError::Conflict(format!(
-                "{}: TLS is not compiled into profilemate; benchmark over http:// (e.g. behind a local proxy)",
-                self.base_url
-            )));
-        }
+    /// The workload's own checks (vLLM's `main_async()`): a positive `--max-concurrency`, and
+    /// at least one prompt unless `--duration` bounds the run.
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
         if self.max_concurrency == Some(0) {
-            return Err(ConfigError::Conflict(
+            return Err(BenchConfigError::Conflict(
                 "--max-concurrency must be greater than 0".into(),
             ));
         }
         if self.num_prompts == 0 && self.duration.is_none() {
-            return Err(ConfigError::Conflict(
+            return Err(BenchConfigError::Conflict(
                 "--num-prompts must be at least 1".into(),
             ));
         }
@@ -401,7 +448,7 @@ pub fn arrivals_from_flags(
     burstiness: f64,
     ramp: Option<(RampUpStrategy, Option<u32>, Option<u32>)>,
     self_timed: bool,
-) -> Result<Arrivals, ConfigError> {
+) -> Result<Arrivals, BenchConfigError> {
     if self_timed {
         return Ok(Arrivals::SelfTimed);
     }
@@ -421,9 +468,9 @@ pub fn arrivals_from_flags(
     })
 }
 
-fn positive(flag: &'static str, v: f64, reason: &str) -> Result<(), ConfigError> {
+fn positive(flag: &'static str, v: f64, reason: &str) -> Result<(), BenchConfigError> {
     if v.is_nan() || v <= 0.0 {
-        return Err(ConfigError::Invalid {
+        return Err(BenchConfigError::Invalid {
             flag,
             value: v.to_string(),
             reason: reason.into(),
@@ -437,8 +484,8 @@ fn ramp_up(
     start: Option<u32>,
     end: Option<u32>,
     request_rate: f64,
-) -> Result<RampUp, ConfigError> {
-    let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
+) -> Result<RampUp, BenchConfigError> {
+    let conflict = |m: &str| Err(BenchConfigError::Conflict(m.into()));
     if request_rate.is_finite() {
         return conflict(
             "When using ramp-up, do not specify --request-rate. The request rate will be controlled by ramp-up parameters. Please remove the --request-rate argument.",

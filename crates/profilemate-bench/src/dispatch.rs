@@ -23,10 +23,10 @@ use crate::client::Client;
 use crate::clock::Civil;
 use crate::event::{Event, EventSink};
 use crate::metrics::extras::CLIENT_LAG_WARN;
-use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, ErrorKind, Seconds};
 use crate::report::RpsChange;
 use crate::schedule::{RampUp, rps_steps};
-use crate::workload::{ScheduledRequest, Workload};
+use crate::workload::{ScheduledSend, Workload};
 
 /// Dispatch limits.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,7 @@ impl Default for DispatchOptions {
 pub struct Dispatched {
     /// One record per sent request, in dispatch order; those cut in flight carry
     /// [`ErrorKind::Cancelled`].
-    pub records: Vec<RequestRecord>,
+    pub records: Vec<ClientRequestRecord>,
     /// Seconds from before the first dispatch to after the last completion.
     pub duration: Seconds,
     /// Scheduled requests that were never sent.
@@ -75,7 +75,7 @@ pub struct Dispatched {
 pub async fn dispatch(
     client: Arc<Client>,
     workload: Arc<Workload>,
-    schedule: &[ScheduledRequest],
+    schedule: &[ScheduledSend],
     opts: DispatchOptions,
     events: &EventSink,
     cancel: &CancelToken,
@@ -158,8 +158,8 @@ fn warn_lag(lag: Seconds, events: &EventSink) -> bool {
 }
 
 async fn collect(
-    handles: Vec<tokio::task::JoinHandle<Option<RequestRecord>>>,
-) -> Vec<RequestRecord> {
+    handles: Vec<tokio::task::JoinHandle<Option<ClientRequestRecord>>>,
+) -> Vec<ClientRequestRecord> {
     let mut records = Vec::with_capacity(handles.len());
     for h in handles {
         if let Ok(Some(rec)) = h.await {
@@ -177,7 +177,7 @@ struct RpsTracker {
 }
 
 impl RpsTracker {
-    fn new(ramp_up: Option<RampUp>, schedule: &[ScheduledRequest]) -> Self {
+    fn new(ramp_up: Option<RampUp>, schedule: &[ScheduledSend]) -> Self {
         let rates: Vec<f64> = schedule.iter().map(|s| s.rate).collect();
         let steps = ramp_up.map(|r| rps_steps(r, &rates)).unwrap_or_default();
         Self {
@@ -257,7 +257,7 @@ impl Sender {
         pos: usize,
         arrival: Instant,
         lag: Seconds,
-    ) -> Option<RequestRecord> {
+    ) -> Option<ClientRequestRecord> {
         let _permit = match &self.semaphore {
             Some(sem) => tokio::select! {
                 p = sem.clone().acquire_owned() => Some(p.ok()?),

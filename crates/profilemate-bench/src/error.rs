@@ -1,4 +1,4 @@
-//! Defines the crate's error types. A failed *request* is data ([`crate::RequestRecord`]), not
+//! Defines the crate's error types. A failed *request* is data ([`crate::ClientRequestRecord`]), not
 //! an error; these are the failures that stop a run before or around it.
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// An invalid configuration value; each message names the flag and what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum BenchConfigError {
     /// `--goodput` entry that is not `ttft|tpot|e2el:<non-negative ms>`.
     #[error(
         "invalid --goodput value {value:?}: use KEY:VALUE pairs with KEY one of ttft, tpot, e2el and VALUE a non-negative number of milliseconds"
@@ -91,7 +91,7 @@ pub enum ScheduleError {
 pub enum BenchError {
     /// Bad configuration.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] BenchConfigError),
     /// Dataset problem.
     #[error(transparent)]
     Dataset(#[from] DatasetError),

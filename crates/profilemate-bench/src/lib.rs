@@ -9,13 +9,15 @@
 //!
 //! Data flows one way:
 //!
-//! 1. A [`BenchConfig`] (filled by the CLI) describes the run.
+//! 1. A [`BenchConfig`] (filled by the CLI) describes the run: its [`EndpointConfig`] (where
+//!    and how requests are sent) and its [`WorkloadConfig`] (what is sent when, and how it is
+//!    measured; all `sim run` takes).
 //! 2. [`workload::load_samples`] samples a dataset into [`workload::SampleRequest`]s; a
 //!    [`Workload`] pairs them with an [`schedule::Arrivals`] process, and the pure
-//!    [`Workload::schedule`] places each on the timeline as a [`workload::ScheduledRequest`].
+//!    [`Workload::schedule`] places each on the timeline as a [`workload::ScheduledSend`].
 //!    A virtual-time engine can consume that list directly.
 //! 3. [`run()`] sends the schedule with the [`client::Client`] and collects one
-//!    [`RequestRecord`] per request, emitting [`Event`]s for progress.
+//!    [`ClientRequestRecord`] per request, emitting [`Event`]s for progress.
 //! 4. A [`Report`] derives every figure from the records ([`metrics::calculate_metrics`] for
 //!    vLLM's, [`metrics::calculate_extras`] for ours); [`output`] renders it as vLLM's console
 //!    table and result JSON. The library never prints.
@@ -30,14 +32,14 @@
 //! ```
 //! use profilemate_bench::metrics::{calculate_metrics, Goodput};
 //! use profilemate_bench::schedule::{compute_schedule, Arrivals};
-//! use profilemate_bench::RequestRecord;
+//! use profilemate_bench::ClientRequestRecord;
 //!
 //! let arrivals = Arrivals::Rate { request_rate: 4.0, burstiness: 1.0, ramp_up: None };
 //! let schedule = compute_schedule(arrivals, 40, &[], 0)?;
 //! // vLLM rescales Poisson arrivals so the last lands exactly at N / rate.
 //! assert!((schedule.offsets[39].as_secs_f64() - 10.0).abs() < 1e-6);
 //!
-//! let record = RequestRecord {
+//! let record = ClientRequestRecord {
 //!     success: true, prompt_len: 128, output_tokens: 3, ttft: 0.1,
 //!     itl: vec![0.02, 0.02], latency: 0.14, ..Default::default()
 //! };
@@ -67,10 +69,10 @@ pub mod tokenizer;
 pub mod workload;
 
 pub use cancel::{CancelToken, Canceller, cancel_pair};
-pub use config::BenchConfig;
-pub use error::{BenchError, ConfigError, DatasetError, ScheduleError};
+pub use config::{BenchConfig, EndpointConfig, WorkloadConfig};
+pub use error::{BenchConfigError, BenchError, DatasetError, ScheduleError};
 pub use event::{Event, EventSink};
-pub use record::{ErrorKind, RequestRecord, Seconds};
+pub use record::{ClientRequestRecord, ErrorKind, Seconds};
 pub use report::Report;
 pub use run::run;
 pub use workload::Workload;

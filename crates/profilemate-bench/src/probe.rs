@@ -19,20 +19,20 @@ use tokio::task::JoinHandle;
 
 use crate::cancel::CancelToken;
 use crate::client::Client;
-use crate::record::RequestRecord;
-use crate::workload::{Prompt, SampleRequest};
+use crate::record::ClientRequestRecord;
+use crate::workload::{ClientPrompt, SampleRequest};
 
 /// A running probe loop.
 #[derive(Debug)]
 pub struct Probe {
     stop: watch::Sender<bool>,
-    task: JoinHandle<Vec<RequestRecord>>,
+    task: JoinHandle<Vec<ClientRequestRecord>>,
 }
 
 /// vLLM's probe request: `replace(test_input, prompt="Hi", prompt_len=1, output_len=1, …)`.
 pub fn probe_request(first: &SampleRequest) -> SampleRequest {
     SampleRequest {
-        prompt: Prompt::Text("Hi".into()),
+        prompt: ClientPrompt::Text("Hi".into()),
         prompt_len: 1,
         expected_output_len: 1,
         request_id: String::new(),
@@ -68,7 +68,7 @@ impl Probe {
     }
 
     /// Stops probing (a probe in flight completes) and returns every probe's record.
-    pub async fn finish(self) -> Vec<RequestRecord> {
+    pub async fn finish(self) -> Vec<ClientRequestRecord> {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
     }

@@ -10,12 +10,12 @@
 
 use std::fmt;
 
-/// Seconds as a float, the unit of every time in a [`RequestRecord`].
+/// Seconds as a float, the unit of every time in a [`ClientRequestRecord`].
 pub type Seconds = f64;
 
 /// What one request did, as measured by the client.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RequestRecord {
+pub struct ClientRequestRecord {
     /// HTTP 200 and at least one token-bearing chunk (vLLM's rule).
     pub success: bool,
     /// Prompt tokens: the dataset's count, replaced by `usage.prompt_tokens` when sent.
@@ -49,7 +49,7 @@ pub struct RequestRecord {
     pub client_lag: Seconds,
 }
 
-impl RequestRecord {
+impl ClientRequestRecord {
     /// A failed record carrying `kind` and its message.
     pub fn failed(kind: ErrorKind, error: String) -> Self {
         Self {
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn per_token_itl_splits_each_gap_over_its_tokens() {
-        let rec = RequestRecord {
+        let rec = ClientRequestRecord {
             itl: vec![0.4, 0.1],
             chunk_tokens: vec![1, 4, 1],
             ..Default::default()

@@ -7,7 +7,7 @@ use crate::metrics::{
     BenchmarkMetrics, EmbedBenchmarkMetrics, ExtraMetrics, Goodput, Summary,
     calculate_embedding_metrics, calculate_extras, calculate_metrics,
 };
-use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, ErrorKind, Seconds};
 use crate::schedule::RampUp;
 use crate::server_metrics::{ServerScrapes, ServerView, SpecDecodeStats};
 use crate::tokenizer::Tokenizer;
@@ -108,7 +108,7 @@ pub struct Report {
     /// Benchmark duration (first dispatch to last completion).
     pub duration: Seconds,
     /// One record per sent request, in dispatch order.
-    pub records: Vec<RequestRecord>,
+    pub records: Vec<ClientRequestRecord>,
     /// vLLM's aggregates.
     pub metrics: TaskMetrics,
     /// Beyond-vLLM aggregates.
@@ -153,7 +153,7 @@ pub struct ProbeStats {
 
 impl ProbeStats {
     /// vLLM's block from the probes' records; `None` when none succeeded (vLLM prints nothing).
-    pub fn new(probes: &[RequestRecord]) -> Option<Self> {
+    pub fn new(probes: &[ClientRequestRecord]) -> Option<Self> {
         let lats: Vec<f64> = probes
             .iter()
             .filter(|r| r.success)
@@ -175,7 +175,9 @@ impl ProbeStats {
 
 /// Takes the records of requests cut in flight ([`ErrorKind::Cancelled`]) out of `records`:
 /// what is left, and how many were cut.
-pub fn split_interrupted(mut records: Vec<RequestRecord>) -> (Vec<RequestRecord>, usize) {
+pub fn split_interrupted(
+    mut records: Vec<ClientRequestRecord>,
+) -> (Vec<ClientRequestRecord>, usize) {
     let before = records.len();
     records.retain(|r| r.error_kind != Some(ErrorKind::Cancelled));
     let cut = before - records.len();
@@ -186,7 +188,7 @@ impl Report {
     /// Computes every figure from the records.
     pub fn new(
         settings: ReportSettings,
-        records: Vec<RequestRecord>,
+        records: Vec<ClientRequestRecord>,
         duration: Seconds,
         tokenizer: Option<&dyn Tokenizer>,
         date: String,
@@ -294,11 +296,11 @@ impl Report {
 mod tests {
     use super::*;
 
-    fn probe(success: bool, latency: f64) -> RequestRecord {
-        RequestRecord {
+    fn probe(success: bool, latency: f64) -> ClientRequestRecord {
+        ClientRequestRecord {
             success,
             latency,
-            ..RequestRecord::default()
+            ..ClientRequestRecord::default()
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::CancelToken;
 use crate::client::Client;
 use crate::clock::Civil;
-use crate::config::BenchConfig;
+use crate::config::{BenchConfig, WorkloadConfig};
 use crate::dispatch::{DispatchOptions, Dispatched, dispatch};
 use crate::error::BenchError;
 use crate::event::{Event, EventSink};
@@ -22,7 +22,7 @@ use crate::workload::{SampleOptions, Workload, load_samples};
 /// vLLM's ready-check retry interval.
 const READY_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs one benchmark against `config.base_url` and returns its report (not yet written).
+/// Runs one benchmark against `config.endpoint.base_url` and returns its report (not yet written).
 pub async fn run(
     config: &BenchConfig,
     events: &EventSink,
@@ -30,10 +30,14 @@ pub async fn run(
 ) -> Result<Report, BenchError> {
     config.validate()?;
     let tokenizer: Option<Arc<dyn Tokenizer>> =
-        (!config.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
+        (!config.endpoint.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
     let model = resolve_model(config, events, cancel).await?;
     let client = Arc::new(Client::new(config, &model, tokenizer.clone())?);
-    let workload = Arc::new(build_workload(config, tokenizer.as_deref())?);
+    let workload = Arc::new(build_workload(
+        &config.workload,
+        &config.endpoint.request_id_prefix,
+        tokenizer.as_deref(),
+    )?);
     let schedule = workload.schedule()?;
     ready_check(&client, &workload, config, events, cancel).await?;
     warmup(&client, &workload, config, events, cancel).await?;
@@ -49,10 +53,10 @@ pub async fn run(
         return Err(BenchError::Interrupted);
     }
     let opts = DispatchOptions {
-        max_concurrency: config.max_concurrency,
-        duration: config.duration,
-        ramp_up: ramp_up(config),
-        grace: config.interrupt_grace,
+        max_concurrency: config.workload.max_concurrency,
+        duration: config.workload.duration,
+        ramp_up: ramp_up(&config.workload),
+        grace: config.endpoint.interrupt_grace,
         lora: true,
     };
     let probe = start_probe(&client, &workload, config, events, cancel);
@@ -74,7 +78,7 @@ pub async fn run(
         tokenizer.as_deref(),
     );
     report.connections = Some(ConnectionStats::new(
-        !config.cold_connections,
+        !config.endpoint.cold_connections,
         &client.connect_times(),
         connects_before_run,
     ));
@@ -130,10 +134,11 @@ async fn open_connections(
     cancel: &CancelToken,
 ) -> usize {
     let n = config
+        .workload
         .max_concurrency
         .unwrap_or(UNBOUNDED_WARM_CONNECTIONS)
-        .min(config.num_prompts);
-    if !config.cold_connections && n > 0 {
+        .min(config.workload.num_prompts);
+    if !config.endpoint.cold_connections && n > 0 {
         let start = Instant::now();
         let opened = tokio::select! {
             r = client.open_connections(n) => r,
@@ -157,7 +162,7 @@ async fn open_connections(
 /// vLLM stops the profiler after printing its table; here it is stopped right after the run's
 /// closing `/metrics` scrape, since the table is printed by the caller.
 async fn profile(client: &Client, config: &BenchConfig, path: &str, events: &EventSink) {
-    if !config.profile {
+    if !config.endpoint.profile {
         return;
     }
     let (doing, done) = match path {
@@ -185,12 +190,12 @@ fn start_probe(
     let probe = Probe::start(
         client.clone(),
         probe_request(first),
-        config.probe_request_rate,
+        config.endpoint.probe_request_rate,
         cancel.clone(),
     )?;
     events.message(format!(
         "Probe request rate: {} req/s",
-        crate::output::json::py_str_float(config.probe_request_rate)
+        crate::output::json::py_str_float(config.endpoint.probe_request_rate)
     ));
     Some(probe)
 }
@@ -202,12 +207,15 @@ async fn resolve_model(
     events: &EventSink,
     cancel: &CancelToken,
 ) -> Result<String, BenchError> {
-    if let Some(m) = &config.model {
+    if let Some(m) = &config.endpoint.model {
         return Ok(m.clone());
     }
     events.message("Model not specified, fetching first model from server...");
-    let url = format!("{}/v1/models", config.base_url);
-    let lookup = crate::client::within(config.control_timeout, fetch_first_model(config, &url));
+    let url = format!("{}/v1/models", config.endpoint.base_url);
+    let lookup = crate::client::within(
+        config.endpoint.control_timeout,
+        fetch_first_model(config, &url),
+    );
     let id = tokio::select! {
         r = lookup => r.map_err(|reason| BenchError::Models { url: url.clone(), reason })?,
         () = cancel.cancelled() => return Err(BenchError::Interrupted),
@@ -223,7 +231,7 @@ async fn fetch_first_model(config: &BenchConfig, url: &str) -> Result<String, St
         .build()
         .map_err(|e| e.to_string())?;
     let mut rb = http.get(url);
-    if let Some(key) = &config.api_key {
+    if let Some(key) = &config.endpoint.api_key {
         rb = rb.bearer_auth(key);
     }
     let resp = rb
@@ -244,25 +252,27 @@ async fn fetch_first_model(config: &BenchConfig, url: &str) -> Result<String, St
         .to_string())
 }
 
-/// Samples the dataset and pairs it with the arrival process.
+/// Samples the workload's dataset, shaped for its backend, and pairs it with the arrival
+/// process; each request's id is `request_id_prefix` and its index.
 pub fn build_workload(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
+    request_id_prefix: &str,
     tokenizer: Option<&dyn Tokenizer>,
 ) -> Result<Workload, BenchError> {
     let fallback = WordTokenizer::default();
     let opts = SampleOptions {
-        num_prompts: config.num_prompts,
-        seed: config.seed,
-        request_id_prefix: config.request_id_prefix.clone(),
-        no_oversample: config.no_oversample,
-        disable_shuffle: config.disable_shuffle,
-        token_ids: config.backend.takes_token_ids(),
+        num_prompts: workload.num_prompts,
+        seed: workload.seed,
+        request_id_prefix: request_id_prefix.to_string(),
+        no_oversample: workload.no_oversample,
+        disable_shuffle: workload.disable_shuffle,
+        token_ids: workload.backend.takes_token_ids(),
     };
-    let requests = load_samples(&config.dataset, &opts, tokenizer.unwrap_or(&fallback))?;
+    let requests = load_samples(&workload.dataset, &opts, tokenizer.unwrap_or(&fallback))?;
     Ok(Workload {
         requests,
-        arrivals: config.arrivals,
-        seed: config.seed,
+        arrivals: workload.arrivals,
+        seed: workload.seed,
     })
 }
 
@@ -279,11 +289,11 @@ async fn ready_check(
     cancel: &CancelToken,
 ) -> Result<(), BenchError> {
     events.message("Starting initial single prompt test run...");
-    if config.ready_check_timeout.is_zero() {
+    if config.endpoint.ready_check_timeout.is_zero() {
         events.message("Skipping endpoint ready check.");
         return Ok(());
     }
-    let deadline = Instant::now() + config.ready_check_timeout;
+    let deadline = Instant::now() + config.endpoint.ready_check_timeout;
     // The last try's error, reported when the deadline passes (as vLLM reports it).
     let mut last_error = None;
     loop {
@@ -292,7 +302,7 @@ async fn ready_check(
             () = tokio::time::sleep_until(deadline.into()) => {
                 return Err(BenchError::NotReady(last_error.unwrap_or_else(|| format!(
                     "no successful answer within --ready-check-timeout-sec {}",
-                    config.ready_check_timeout.as_secs_f64()
+                    config.endpoint.ready_check_timeout.as_secs_f64()
                 ))));
             }
             () = cancel.cancelled() => return Err(BenchError::Interrupted),
@@ -327,16 +337,19 @@ const WARMUP_DEADLINE: Duration = Duration::from_secs(600);
 /// requests), within `--ready-check-timeout-sec` when set (the budget request 0 had to answer
 /// in), else 600 s. vLLM 0.32 waits on warmups without end (aiohttp's 6-hour timeout).
 fn warmup_deadline(config: &BenchConfig) -> Option<(Duration, &'static str)> {
-    if config.request_timeout.is_some() {
+    if config.endpoint.request_timeout.is_some() {
         return None;
     }
-    if config.ready_check_timeout.is_zero() {
+    if config.endpoint.ready_check_timeout.is_zero() {
         Some((
             WARMUP_DEADLINE,
             "the warmup deadline without --request-timeout",
         ))
     } else {
-        Some((config.ready_check_timeout, "--ready-check-timeout-sec"))
+        Some((
+            config.endpoint.ready_check_timeout,
+            "--ready-check-timeout-sec",
+        ))
     }
 }
 
@@ -350,27 +363,27 @@ async fn warmup(
     events: &EventSink,
     cancel: &CancelToken,
 ) -> Result<(), BenchError> {
-    if config.num_warmups == 0 {
+    if config.endpoint.num_warmups == 0 {
         return Ok(());
     }
     events.message(format!(
         "Warming up with {} requests...",
-        config.num_warmups
+        config.endpoint.num_warmups
     ));
     let warm = Arc::new(Workload {
-        requests: vec![w.requests[0].clone(); config.num_warmups],
+        requests: vec![w.requests[0].clone(); config.endpoint.num_warmups],
         ..(**w).clone()
     });
-    let schedule: Vec<_> = (0..config.num_warmups)
-        .map(|index| crate::workload::ScheduledRequest {
+    let schedule: Vec<_> = (0..config.endpoint.num_warmups)
+        .map(|index| crate::workload::ScheduledSend {
             index,
             send_at: Duration::ZERO,
             rate: f64::INFINITY,
         })
         .collect();
     let opts = DispatchOptions {
-        max_concurrency: config.max_concurrency,
-        grace: config.interrupt_grace,
+        max_concurrency: config.workload.max_concurrency,
+        grace: config.endpoint.interrupt_grace,
         ..Default::default()
     };
     let quiet = EventSink::discard();
@@ -380,7 +393,7 @@ async fn warmup(
         Some((deadline, flag)) => {
             if tokio::time::timeout(deadline, warming).await.is_err() {
                 return Err(BenchError::WarmupTimeout {
-                    count: config.num_warmups,
+                    count: config.endpoint.num_warmups,
                     seconds: deadline.as_secs_f64(),
                     deadline: flag,
                 });
@@ -397,7 +410,7 @@ fn announce_load(config: &BenchConfig, events: &EventSink) {
         request_rate,
         burstiness,
         ramp_up,
-    } = config.arrivals
+    } = config.workload.arrivals
     else {
         events.message("Self timing is set, using the timestamps from the trace file.");
         return;
@@ -425,21 +438,27 @@ fn announce_load(config: &BenchConfig, events: &EventSink) {
         crate::output::json::py_str_float(burstiness)
     ));
     let conc = config
+        .workload
         .max_concurrency
         .map_or("None".to_string(), |c| c.to_string());
     events.message(format!("Maximum request concurrency: {conc}"));
 }
 
-fn ramp_up(config: &BenchConfig) -> Option<crate::schedule::RampUp> {
-    match config.arrivals {
+fn ramp_up(workload: &WorkloadConfig) -> Option<crate::schedule::RampUp> {
+    match workload.arrivals {
         Arrivals::Rate { ramp_up, .. } => ramp_up,
         Arrivals::SelfTimed => None,
     }
 }
 
-/// The report's echo of the settings.
-pub fn report_settings(config: &BenchConfig, model_id: String) -> ReportSettings {
-    let (request_rate, burstiness) = match config.arrivals {
+/// The report's echo of the settings: the workload's, the model's id and the tokenizer's
+/// (`None` when the run had no client tokenizer, `--skip-tokenizer-init`).
+pub fn report_settings(
+    workload: &WorkloadConfig,
+    model_id: String,
+    tokenizer_id: Option<String>,
+) -> ReportSettings {
+    let (request_rate, burstiness) = match workload.arrivals {
         Arrivals::Rate {
             request_rate,
             burstiness,
@@ -448,25 +467,20 @@ pub fn report_settings(config: &BenchConfig, model_id: String) -> ReportSettings
         Arrivals::SelfTimed => (f64::INFINITY, 1.0),
     };
     ReportSettings {
-        backend: config.backend,
-        label: config.output.label.clone(),
-        tokenizer_id: (!config.skip_tokenizer_init).then(|| {
-            config
-                .tokenizer_id
-                .clone()
-                .unwrap_or_else(|| model_id.clone())
-        }),
+        backend: workload.backend,
+        label: workload.output.label.clone(),
+        has_tokenizer: tokenizer_id.is_some(),
+        tokenizer_id,
         model_id,
-        num_prompts: config.num_prompts,
-        metadata: config.output.metadata.clone(),
+        num_prompts: workload.num_prompts,
+        metadata: workload.output.metadata.clone(),
         request_rate,
         burstiness,
-        max_concurrency: config.max_concurrency,
-        ramp_up: ramp_up(config),
-        percentile_metrics: config.selected_metrics(),
-        percentiles: config.percentiles.clone(),
-        goodput: config.goodput,
-        has_tokenizer: !config.skip_tokenizer_init,
+        max_concurrency: workload.max_concurrency,
+        ramp_up: ramp_up(workload),
+        percentile_metrics: workload.selected_metrics(),
+        percentiles: workload.percentiles.clone(),
+        goodput: workload.goodput,
     }
 }
 
@@ -478,7 +492,10 @@ fn assemble(
     after: Option<(String, Instant, f64)>,
     tok: Option<&dyn Tokenizer>,
 ) -> Report {
-    let settings = report_settings(config, model);
+    let e = &config.endpoint;
+    let tokenizer_id =
+        (!e.skip_tokenizer_init).then(|| e.tokenizer_id.clone().unwrap_or_else(|| model.clone()));
+    let settings = report_settings(&config.workload, model, tokenizer_id);
     let (records, cut) = split_interrupted(d.records);
     let mut report = Report::new(settings, records, d.duration, tok, Civil::now().compact());
     report.rps_change_events = d.rps_change_events;
@@ -488,7 +505,7 @@ fn assemble(
     if let (Some((b_text, b_at, b_unix)), Some((a_text, a_at, a_unix))) = (before, after) {
         let (b, a) = (read_scrape(&b_text), read_scrape(&a_text));
         report.spec_decode = spec_decode_stats(&b, &a);
-        report.server = Some(server_view(&b, &a, d.duration, config.gpu));
+        report.server = Some(server_view(&b, &a, d.duration, config.endpoint.gpu));
         report.server_scrapes = Some(ServerScrapes {
             before: b_text,
             after: a_text,

@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use profilemate_bench::client::Client;
-use profilemate_bench::workload::{Prompt, SampleRequest};
+use profilemate_bench::workload::{ClientPrompt, SampleRequest};
 use profilemate_bench::{CancelToken, EventSink, run};
 
 use crate::util::{config, counting_keep_alive_server, keep_alive_server};
 
 fn request(i: usize) -> SampleRequest {
     SampleRequest {
-        prompt: Prompt::Text("a b c d e f g h".into()),
+        prompt: ClientPrompt::Text("a b c d e f g h".into()),
         prompt_len: 8,
         expected_output_len: 4,
         request_id: format!("conn-test-{i}"),
@@ -25,8 +25,8 @@ fn request(i: usize) -> SampleRequest {
 async fn max_concurrency_bounds_the_connections_and_they_are_reused() {
     let (base, connections) = keep_alive_server(None).await;
     let mut cfg = config(&base, 40);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(4);
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(4);
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -94,8 +94,8 @@ async fn an_https_or_malformed_url_fails_each_request_naming_the_url() {
 async fn the_slots_connections_are_opened_before_the_first_request_and_reused() {
     let server = counting_keep_alive_server(None).await;
     let mut cfg = config(&server.base, 40);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(4);
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(4);
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -125,9 +125,9 @@ async fn the_slots_connections_are_opened_before_the_first_request_and_reused() 
 async fn cold_connections_connect_inside_the_run_as_vllms_client() {
     let server = counting_keep_alive_server(None).await;
     let mut cfg = config(&server.base, 40);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(4);
-    cfg.cold_connections = true;
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(4);
+    cfg.endpoint.cold_connections = true;
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -143,7 +143,7 @@ async fn cold_connections_connect_inside_the_run_as_vllms_client() {
 async fn without_a_concurrency_limit_each_prompt_gets_a_connection_up_to_the_cap() {
     let server = counting_keep_alive_server(None).await;
     let mut cfg = config(&server.base, 6);
-    cfg.model = Some("m".into());
+    cfg.endpoint.model = Some("m".into());
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();

@@ -166,7 +166,7 @@ async fn connection_refused_is_a_failed_request_not_an_error() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let mut cfg = config(&base, 3);
-    cfg.model = Some("m".into());
+    cfg.endpoint.model = Some("m".into());
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -189,9 +189,9 @@ async fn two_answered_then_stalls() -> String {
 async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
     let base = two_answered_then_stalls().await;
     let mut cfg = config(&base, 50);
-    cfg.request_timeout = None;
-    cfg.interrupt_grace = Duration::from_millis(200);
-    cfg.arrivals = Arrivals::Rate {
+    cfg.endpoint.request_timeout = None;
+    cfg.endpoint.interrupt_grace = Duration::from_millis(200);
+    cfg.workload.arrivals = Arrivals::Rate {
         request_rate: 20.0,
         burstiness: f64::INFINITY,
         ramp_up: None,
@@ -241,8 +241,8 @@ async fn stop_ends_sending_and_cuts_stalled_requests_after_the_grace() {
 async fn abort_cuts_requests_in_flight_at_once() {
     let base = two_answered_then_stalls().await;
     let mut cfg = config(&base, 10);
-    cfg.request_timeout = None;
-    cfg.max_concurrency = Some(3);
+    cfg.endpoint.request_timeout = None;
+    cfg.workload.max_concurrency = Some(3);
     let (canceller, token) = cancel_pair();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -271,12 +271,12 @@ async fn abort_cuts_requests_in_flight_at_once() {
 async fn duration_caps_sending_and_in_flight_requests_drain() {
     let base = fault_server(|_| Reply::Tokens(3)).await;
     let mut cfg = config(&base, 100);
-    cfg.arrivals = Arrivals::Rate {
+    cfg.workload.arrivals = Arrivals::Rate {
         request_rate: 50.0,
         burstiness: f64::INFINITY,
         ramp_up: None,
     };
-    cfg.duration = Some(Duration::from_millis(200));
+    cfg.workload.duration = Some(Duration::from_millis(200));
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -293,8 +293,8 @@ async fn duration_caps_sending_and_in_flight_requests_drain() {
 async fn max_concurrency_queues_on_the_client_and_reports_it() {
     let base = fault_server(|_| Reply::Tokens(5)).await;
     let mut cfg = config(&base, 6);
-    cfg.max_concurrency = Some(1);
-    cfg.percentile_metrics = Some(
+    cfg.workload.max_concurrency = Some(1);
+    cfg.workload.percentile_metrics = Some(
         profilemate_bench::config::PercentileMetric::parse_list("ttft,client_queue_time").unwrap(),
     );
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
@@ -327,9 +327,9 @@ async fn an_sse_line_that_never_ends_fails_its_request_not_the_run() {
     })
     .await;
     let mut cfg = config(&base, 3);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(1);
-    cfg.request_timeout = Some(Duration::from_secs(20));
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(1);
+    cfg.endpoint.request_timeout = Some(Duration::from_secs(20));
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -376,8 +376,8 @@ async fn a_servers_error_body_is_kept_in_the_request_error() {
     })
     .await;
     let mut cfg = config(&base, 2);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(1);
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(1);
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -391,15 +391,15 @@ async fn a_servers_error_body_is_kept_in_the_request_error() {
 
 #[tokio::test]
 async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
-    use crate::util::{Scrape, Stages, staged_server};
+    use crate::util::{ScrapeReply, Stages, staged_server};
     let (base, _) = staged_server(
         |_| Reply::Tokens(2),
         Stages {
             scrapes: [
-                Scrape::Text(
+                ScrapeReply::Text(
                     "vllm:estimated_flops_per_gpu_total 0\nvllm:estimated_read_bytes_per_gpu_total 0\nvllm:num_preemptions_total 0\n",
                 ),
-                Scrape::Text(
+                ScrapeReply::Text(
                     "vllm:estimated_flops_per_gpu_total NaN\nvllm:estimated_read_bytes_per_gpu_total 1e9\nvllm:num_preemptions_total +Inf\n",
                 ),
             ],
@@ -408,8 +408,8 @@ async fn a_hostile_scrape_shows_n_a_in_the_table_and_null_in_the_json() {
     )
     .await;
     let mut cfg = config(&base, 2);
-    cfg.model = Some("m".into());
-    cfg.gpu = Some(profilemate_bench::server_metrics::GpuPeak {
+    cfg.endpoint.model = Some("m".into());
+    cfg.endpoint.gpu = Some(profilemate_bench::server_metrics::GpuPeak {
         tflops: 989.0,
         gbps: 3350.0,
     });
@@ -461,10 +461,10 @@ async fn requests_cut_while_connecting_are_not_sent_not_cancelled() {
         drop((held, listener));
     });
     let mut cfg = config(&base, 10);
-    cfg.model = Some("m".into());
-    cfg.request_timeout = None;
-    cfg.cold_connections = true;
-    cfg.control_timeout = Duration::from_millis(100);
+    cfg.endpoint.model = Some("m".into());
+    cfg.endpoint.request_timeout = None;
+    cfg.endpoint.cold_connections = true;
+    cfg.endpoint.control_timeout = Duration::from_millis(100);
     let (canceller, token) = cancel_pair();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;

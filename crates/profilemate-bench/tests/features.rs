@@ -17,8 +17,8 @@ use crate::util::{Reply, config, fault_server, recording_server};
 async fn chat_reasoning_counts_for_ttft_and_content_for_ttfc() {
     let base = fault_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 3);
-    cfg.backend = Backend::OpenaiChat;
-    cfg.endpoint = "/v1/chat/completions".into();
+    cfg.workload.backend = Backend::OpenaiChat;
+    cfg.endpoint.endpoint = "/v1/chat/completions".into();
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -48,8 +48,8 @@ async fn chat_reasoning_counts_for_ttft_and_content_for_ttfc() {
 async fn embeddings_use_pooling_metrics_and_keys() {
     let base = fault_server(|_| Reply::Status(500)).await;
     let mut cfg = config(&base, 4);
-    cfg.backend = Backend::OpenaiEmbeddings;
-    cfg.endpoint = "/v1/embeddings".into();
+    cfg.workload.backend = Backend::OpenaiEmbeddings;
+    cfg.endpoint.endpoint = "/v1/embeddings".into();
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -73,7 +73,7 @@ async fn embeddings_use_pooling_metrics_and_keys() {
 async fn ramp_up_records_rate_changes() {
     let base = fault_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 9);
-    cfg.arrivals = Arrivals::Rate {
+    cfg.workload.arrivals = Arrivals::Rate {
         request_rate: f64::INFINITY,
         burstiness: f64::INFINITY,
         ramp_up: Some(RampUp::Linear { start: 20, end: 60 }),
@@ -106,9 +106,9 @@ async fn warmups_are_sent_and_discarded() {
     })
     .await;
     let mut cfg = config(&base, 4);
-    cfg.num_warmups = 3;
-    cfg.max_concurrency = Some(2);
-    cfg.percentile_metrics = Some(vec![PercentileMetric::Ttft]);
+    cfg.endpoint.num_warmups = 3;
+    cfg.workload.max_concurrency = Some(2);
+    cfg.workload.percentile_metrics = Some(vec![PercentileMetric::Ttft]);
     let report = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -120,7 +120,7 @@ async fn warmups_are_sent_and_discarded() {
 async fn ready_check_gives_up_with_the_last_error() {
     let base = fault_server(|_| Reply::Status(500)).await;
     let mut cfg = config(&base, 2);
-    cfg.ready_check_timeout = Duration::from_millis(300);
+    cfg.endpoint.ready_check_timeout = Duration::from_millis(300);
     let err = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap_err();
@@ -134,11 +134,11 @@ async fn ready_check_gives_up_with_the_last_error() {
 async fn headers_and_bodies_reach_the_server_as_vllm_sends_them() {
     let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 2);
-    cfg.model = Some("org/model".into());
-    cfg.served_model_name = Some("served".into());
-    cfg.api_key = Some("sk-test".into());
-    cfg.headers = vec![("X-Tenant".into(), "blue".into())];
-    cfg.extra_body = serde_json::from_str(r#"{"temperature": 0.25}"#).unwrap();
+    cfg.endpoint.model = Some("org/model".into());
+    cfg.endpoint.served_model_name = Some("served".into());
+    cfg.endpoint.api_key = Some("sk-test".into());
+    cfg.endpoint.headers = vec![("X-Tenant".into(), "blue".into())];
+    cfg.endpoint.extra_body = serde_json::from_str(r#"{"temperature": 0.25}"#).unwrap();
     run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -175,9 +175,9 @@ async fn multimodal_chat_bodies_reach_the_server_with_their_content_parts() {
     };
     let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 2);
-    cfg.backend = Backend::OpenaiChat;
-    cfg.endpoint = "/v1/chat/completions".into();
-    cfg.dataset = DatasetSpec::RandomMm(RandomMmSpec {
+    cfg.workload.backend = Backend::OpenaiChat;
+    cfg.endpoint.endpoint = "/v1/chat/completions".into();
+    cfg.workload.dataset = DatasetSpec::RandomMm(RandomMmSpec {
         input_len: 8,
         output_len: 4,
         range_ratio: RangeRatio::default(),

@@ -8,7 +8,7 @@ use profilemate_bench::output::ResultJson;
 use profilemate_bench::report::TaskMetrics;
 use profilemate_bench::{BenchError, CancelToken, Event, EventSink, Report, cancel_pair, run};
 
-use crate::util::{Reply, Scrape, Stages, config, staged_server};
+use crate::util::{Reply, ScrapeReply, Stages, config, staged_server};
 
 /// The deadline the tests give each control request.
 const CONTROL: Duration = Duration::from_millis(200);
@@ -25,7 +25,7 @@ fn completed(r: &Report) -> u64 {
 async fn run_staged(stages: Stages) -> (Result<Report, BenchError>, Vec<String>, Duration) {
     let (base, _) = staged_server(|_| Reply::Tokens(2), stages).await;
     let mut cfg = config(&base, 4);
-    cfg.control_timeout = CONTROL;
+    cfg.endpoint.control_timeout = CONTROL;
     let (events, mut rx) = EventSink::channel();
     let started = Instant::now();
     let result = run(&cfg, &events, &CancelToken::never()).await;
@@ -43,7 +43,7 @@ async fn run_staged(stages: Stages) -> (Result<Report, BenchError>, Vec<String>,
 #[tokio::test]
 async fn a_metrics_scrape_that_hangs_before_the_run_is_a_warning_and_the_run_goes_on() {
     let (report, warnings, took) = run_staged(Stages {
-        scrapes: [Scrape::Hang, Scrape::Counters],
+        scrapes: [ScrapeReply::Hang, ScrapeReply::Counters],
         ..Stages::default()
     })
     .await;
@@ -63,7 +63,7 @@ async fn a_metrics_scrape_that_hangs_before_the_run_is_a_warning_and_the_run_goe
 #[tokio::test]
 async fn a_metrics_scrape_that_hangs_after_the_run_keeps_every_record() {
     let (report, warnings, took) = run_staged(Stages {
-        scrapes: [Scrape::Counters, Scrape::Hang],
+        scrapes: [ScrapeReply::Counters, ScrapeReply::Hang],
         ..Stages::default()
     })
     .await;
@@ -85,13 +85,13 @@ async fn ctrl_c_ends_a_metrics_scrape_that_hangs_before_the_run_and_sends_nothin
     let (base, seen) = staged_server(
         |_| Reply::Tokens(2),
         Stages {
-            scrapes: [Scrape::Hang, Scrape::Counters],
+            scrapes: [ScrapeReply::Hang, ScrapeReply::Counters],
             ..Stages::default()
         },
     )
     .await;
     let mut cfg = config(&base, 4);
-    cfg.control_timeout = Duration::from_secs(600);
+    cfg.endpoint.control_timeout = Duration::from_secs(600);
     let (canceller, token) = cancel_pair();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -133,9 +133,9 @@ async fn a_models_lookup_that_hangs_fails_at_the_control_timeout() {
 async fn the_ready_check_ends_at_its_deadline_when_the_server_never_answers() {
     let (base, _) = staged_server(|_| Reply::Hang, Stages::default()).await;
     let mut cfg = config(&base, 4);
-    cfg.model = Some("m".into());
-    cfg.request_timeout = None;
-    cfg.ready_check_timeout = Duration::from_millis(300);
+    cfg.endpoint.model = Some("m".into());
+    cfg.endpoint.request_timeout = None;
+    cfg.endpoint.ready_check_timeout = Duration::from_millis(300);
     let started = Instant::now();
     let err = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
@@ -169,10 +169,10 @@ async fn warmups_on_a_server_that_hangs_end_the_run_at_their_deadline() {
     )
     .await;
     let mut cfg = config(&base, 4);
-    cfg.model = Some("m".into());
-    cfg.request_timeout = None;
-    cfg.ready_check_timeout = Duration::from_millis(300);
-    cfg.num_warmups = 2;
+    cfg.endpoint.model = Some("m".into());
+    cfg.endpoint.request_timeout = None;
+    cfg.endpoint.ready_check_timeout = Duration::from_millis(300);
+    cfg.endpoint.num_warmups = 2;
     let started = Instant::now();
     let err = run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await

@@ -2,7 +2,7 @@
 //! metric math; every aggregate must equal vLLM's to 1e-9 relative (in fact to the bit), the JSON
 //! must carry exactly vLLM's keys and bytes, and the console table must match vLLM's byte for byte.
 
-use profilemate_bench::RequestRecord;
+use profilemate_bench::ClientRequestRecord;
 use profilemate_bench::config::{Backend, PercentileMetric};
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::json::DETAILED_KEYS;
@@ -60,7 +60,7 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 /// vLLM's per-request arrays, back into records.
-fn records(v: &Value) -> Vec<RequestRecord> {
+fn records(v: &Value) -> Vec<ClientRequestRecord> {
     let n = v["ttfts"].as_array().unwrap().len();
     let (ttfts, lats, starts, queues) = (
         floats(&v["ttfts"]),
@@ -69,7 +69,7 @@ fn records(v: &Value) -> Vec<RequestRecord> {
         floats(&v["queue_times"]),
     );
     (0..n)
-        .map(|i| RequestRecord {
+        .map(|i| ClientRequestRecord {
             success: v["errors"][i].as_str() == Some(""),
             prompt_len: v["input_lens"][i].as_u64().unwrap(),
             output_tokens: v["output_lens"][i].as_u64().unwrap(),

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use profilemate_bench::config::{Backend, BenchConfig};
+use profilemate_bench::config::{Backend, BenchConfig, EndpointConfig, WorkloadConfig};
 use profilemate_bench::workload::{DatasetSpec, RangeRatio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -57,15 +57,15 @@ pub(crate) enum Reply {
 /// before the run (`scrapes[0]`) and after it (`scrapes[1]`), and `/v1/models`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stages {
-    /// The answer to the n-th `/metrics` scrape (beyond the list: [`Scrape::Counters`]).
-    pub(crate) scrapes: [Scrape; 2],
+    /// The answer to the n-th `/metrics` scrape (beyond the list: [`ScrapeReply::Counters`]).
+    pub(crate) scrapes: [ScrapeReply; 2],
     /// Whether `/v1/models` hangs instead of answering.
     pub(crate) models_hang: bool,
 }
 
 /// How the fault server answers one `/metrics` scrape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Scrape {
+pub(crate) enum ScrapeReply {
     /// Prefix-cache counters that follow the completions served so far.
     #[default]
     Counters,
@@ -144,9 +144,9 @@ async fn handle(mut sock: TcpStream, plan: &(dyn Fn(usize) -> Reply + Send + Syn
         "/metrics" => {
             let nth = scrapes.fetch_add(1, Ordering::SeqCst);
             match stages.scrapes.get(nth).copied().unwrap_or_default() {
-                Scrape::Hang => return hang(&mut sock).await,
-                Scrape::Text(t) => return json_reply(&mut sock, t).await,
-                Scrape::Counters => {}
+                ScrapeReply::Hang => return hang(&mut sock).await,
+                ScrapeReply::Text(t) => return json_reply(&mut sock, t).await,
+                ScrapeReply::Counters => {}
             }
             let n = counter.load(Ordering::SeqCst);
             let body = format!(
@@ -343,19 +343,24 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
 /// A small random-dataset config against `base_url`.
 pub(crate) fn config(base_url: &str, num_prompts: usize) -> BenchConfig {
     BenchConfig {
-        backend: Backend::Vllm,
-        base_url: base_url.to_string(),
-        request_id_prefix: "bench-test-".into(),
-        dataset: DatasetSpec::Random {
-            input_len: 8,
-            output_len: 4,
-            range_ratio: RangeRatio::default(),
-            prefix_len: 0,
-            batch_size: 1,
+        endpoint: EndpointConfig {
+            base_url: base_url.to_string(),
+            request_id_prefix: "bench-test-".into(),
+            request_timeout: Some(Duration::from_millis(500)),
+            ..EndpointConfig::default()
         },
-        num_prompts,
-        request_timeout: Some(Duration::from_millis(500)),
-        ..BenchConfig::default()
+        workload: WorkloadConfig {
+            backend: Backend::Vllm,
+            dataset: DatasetSpec::Random {
+                input_len: 8,
+                output_len: 4,
+                range_ratio: RangeRatio::default(),
+                prefix_len: 0,
+                batch_size: 1,
+            },
+            num_prompts,
+            ..WorkloadConfig::default()
+        },
     }
 }
 

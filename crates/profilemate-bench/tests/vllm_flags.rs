@@ -40,12 +40,12 @@ async fn run_collecting(cfg: &profilemate_bench::BenchConfig) -> (Report, Vec<St
 async fn round_robin_lora_modules_are_sent_as_the_model_in_dispatch_order() {
     let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 7);
-    cfg.model = Some("base-model".into());
-    cfg.served_model_name = Some("served".into());
-    cfg.max_concurrency = Some(1);
-    cfg.num_warmups = 1;
-    cfg.lora_modules = vec!["sql-lora".into(), "chat-lora".into(), "math-lora".into()];
-    cfg.lora_assignment = LoraAssignment::RoundRobin;
+    cfg.endpoint.model = Some("base-model".into());
+    cfg.endpoint.served_model_name = Some("served".into());
+    cfg.workload.max_concurrency = Some(1);
+    cfg.endpoint.num_warmups = 1;
+    cfg.endpoint.lora_modules = vec!["sql-lora".into(), "chat-lora".into(), "math-lora".into()];
+    cfg.endpoint.lora_assignment = LoraAssignment::RoundRobin;
     run(&cfg, &EventSink::discard(), &CancelToken::never())
         .await
         .unwrap();
@@ -74,9 +74,9 @@ async fn random_lora_assignment_draws_from_the_modules_repeatably() {
     for _ in 0..2 {
         let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
         let mut cfg = config(&base, 40);
-        cfg.model = Some("m".into());
-        cfg.max_concurrency = Some(1);
-        cfg.lora_modules = vec!["a".into(), "b".into()];
+        cfg.endpoint.model = Some("m".into());
+        cfg.workload.max_concurrency = Some(1);
+        cfg.endpoint.lora_modules = vec!["a".into(), "b".into()];
         run(&cfg, &EventSink::discard(), &CancelToken::never())
             .await
             .unwrap();
@@ -99,8 +99,8 @@ async fn random_lora_assignment_draws_from_the_modules_repeatably() {
 async fn profile_posts_start_before_the_run_and_stop_after_it() {
     let (base, seen) = recording_server(|_| Reply::Tokens(1)).await;
     let mut cfg = config(&base, 3);
-    cfg.model = Some("m".into());
-    cfg.profile = true;
+    cfg.endpoint.model = Some("m".into());
+    cfg.endpoint.profile = true;
     let (_, lines) = run_collecting(&cfg).await;
     let posts = posts(&seen);
     let paths: Vec<&str> = posts
@@ -139,9 +139,9 @@ async fn a_server_without_a_profiler_is_a_warning_not_a_failure() {
     })
     .await;
     let mut cfg = config(&base, 3);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(1);
-    cfg.profile = true;
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(1);
+    cfg.endpoint.profile = true;
     let (report, lines) = run_collecting(&cfg).await;
     assert_eq!(report.records.iter().filter(|r| r.success).count(), 3);
     assert!(
@@ -157,9 +157,9 @@ async fn a_server_without_a_profiler_is_a_warning_not_a_failure() {
 async fn probes_are_one_token_his_beside_the_load_and_reported_apart() {
     let (base, seen) = recording_server(|_| Reply::Tokens(3)).await;
     let mut cfg = config(&base, 20);
-    cfg.model = Some("m".into());
-    cfg.max_concurrency = Some(1);
-    cfg.probe_request_rate = 200.0;
+    cfg.endpoint.model = Some("m".into());
+    cfg.workload.max_concurrency = Some(1);
+    cfg.endpoint.probe_request_rate = 200.0;
     let (report, lines) = run_collecting(&cfg).await;
     assert_eq!(report.records.len(), 20, "probes are not in the records");
     let probe = report.probe.clone().expect("probe figures");

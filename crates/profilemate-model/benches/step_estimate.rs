@@ -7,8 +7,8 @@
 
 use divan::{Bencher, black_box};
 use profilemate_model::{
-    Deployment, Dtype, ExecutionContext, Metric, ParallelConfig, PerfModel, ScheduledRequest,
-    StepInput, presets,
+    Deployment, Dtype, ExecutionContext, Metric, ParallelConfig, PerfModel, StepInput, StepRequest,
+    presets,
 };
 
 fn main() {
@@ -64,11 +64,11 @@ fn breakdowns(bencher: Bencher, name: &str) {
 #[divan::bench(args = MODELS)]
 fn step_perf_stats(bencher: Bencher, name: &str) {
     let model = model(name);
-    let new = [ScheduledRequest {
+    let new = [StepRequest {
         num_computed_tokens: 0,
         num_scheduled_tokens: 2048,
     }];
-    let cached = [ScheduledRequest {
+    let cached = [StepRequest {
         num_computed_tokens: 3999,
         num_scheduled_tokens: 1,
     }; 255];

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One request's share of a step: `(num_tokens, context_len, is_prefill)` in vLLM's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestRecord {
+pub struct ContextRequest {
     /// Tokens scheduled for this request in this step.
     pub num_tokens: u64,
     /// Context length after this step: tokens computed before it plus `num_tokens`.
@@ -42,7 +42,7 @@ pub struct ExecutionContext {
     pub decode_token_context_product: u128,
     /// The requests in the order they were added.
     #[serde(skip)]
-    pub requests: Vec<RequestRecord>,
+    pub requests: Vec<ContextRequest>,
 }
 
 impl ExecutionContext {
@@ -60,7 +60,7 @@ impl ExecutionContext {
 
     /// Adds one request's statistics to the batch.
     pub fn add(&mut self, num_tokens: u64, context_len: u64, is_prefill: bool) {
-        self.requests.push(RequestRecord {
+        self.requests.push(ContextRequest {
             num_tokens,
             context_len,
             is_prefill,

@@ -69,11 +69,11 @@ pub mod words;
 
 pub use breakdown::Breakdown;
 pub use components::{ComponentMetrics, Deployment, Metric};
-pub use context::{ExecutionContext, RequestRecord};
+pub use context::{ContextRequest, ExecutionContext};
 pub use dtype::{Dtype, KvCacheDtype};
 pub use error::{InvalidComponent, ModelError};
 pub use hf_config::HfConfig;
 pub use model::{PerfModel, StepTotals};
 pub use parallel::ParallelConfig;
 pub use spec::{LayerKindAttention, ModelSpec};
-pub use step::{DebugPerfStats, PerfStats, ScheduledRequest, StepInput};
+pub use step::{DebugPerfStats, PerfStats, StepInput, StepRequest};

@@ -8,7 +8,7 @@ use crate::context::ExecutionContext;
 
 /// One request scheduled in a step, as vLLM's `SchedulerOutput` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScheduledRequest {
+pub struct StepRequest {
     /// Tokens of this request already computed before the step.
     pub num_computed_tokens: u64,
     /// Tokens scheduled for it in this step (spec-decode drafts included, padding excluded).
@@ -19,10 +19,10 @@ pub struct ScheduledRequest {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepInput<'a> {
     /// Requests scheduled for the first time (`scheduled_new_reqs`): always billed as prefill.
-    pub new_requests: &'a [ScheduledRequest],
+    pub new_requests: &'a [StepRequest],
     /// Continuing requests (`scheduled_cached_reqs`): prefill when more than one token is
     /// scheduled (a chunked-prefill chunk or a spec-decode verify), decode otherwise.
-    pub cached_requests: &'a [ScheduledRequest],
+    pub cached_requests: &'a [StepRequest],
 }
 
 impl StepInput<'_> {

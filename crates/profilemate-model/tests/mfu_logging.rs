@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use profilemate_model::logging::MfuAccumulator;
 use profilemate_model::{
-    Deployment, Dtype, ExecutionContext, PerfModel, ScheduledRequest, StepInput, presets,
+    Deployment, Dtype, ExecutionContext, PerfModel, StepInput, StepRequest, presets,
 };
 use serde_json::Value;
 
@@ -16,11 +16,11 @@ fn debug_details_sum_breakdowns_and_context_over_steps() {
         &Deployment::new(Dtype::Bfloat16),
     )
     .unwrap();
-    let prefill = [ScheduledRequest {
+    let prefill = [StepRequest {
         num_computed_tokens: 0,
         num_scheduled_tokens: 2048,
     }];
-    let decodes = [ScheduledRequest {
+    let decodes = [StepRequest {
         num_computed_tokens: 2048,
         num_scheduled_tokens: 1,
     }; 4];

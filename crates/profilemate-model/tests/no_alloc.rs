@@ -1,8 +1,7 @@
 //! The per-step hot path allocates nothing once its context is warm (breakdowns not requested).
 
 use profilemate_model::{
-    Deployment, Dtype, ExecutionContext, ParallelConfig, PerfModel, ScheduledRequest, StepInput,
-    presets,
+    Deployment, Dtype, ExecutionContext, ParallelConfig, PerfModel, StepInput, StepRequest, presets,
 };
 
 #[test]
@@ -18,11 +17,11 @@ fn step_totals_do_not_allocate() {
             ..Deployment::new(Dtype::Bfloat16)
         };
         let model = PerfModel::vllm_exact_lenient(&presets::spec(name).unwrap(), &deployment);
-        let new = [ScheduledRequest {
+        let new = [StepRequest {
             num_computed_tokens: 0,
             num_scheduled_tokens: 2048,
         }];
-        let cached = [ScheduledRequest {
+        let cached = [StepRequest {
             num_computed_tokens: 3999,
             num_scheduled_tokens: 1,
         }; 255];

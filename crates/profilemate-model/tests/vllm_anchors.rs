@@ -5,7 +5,7 @@
 
 use profilemate_model::{
     Deployment, Dtype, ExecutionContext, HfConfig, KvCacheDtype, Metric, ModelSpec, ParallelConfig,
-    PerfModel, ScheduledRequest, StepInput,
+    PerfModel, StepInput, StepRequest,
 };
 use serde_json::{Value, json};
 
@@ -197,7 +197,7 @@ fn chunked_prefill_mixed_with_decodes() {
 
 #[test]
 fn spec_decode_verify_steps_count_as_prefill() {
-    let cached = [ScheduledRequest {
+    let cached = [StepRequest {
         num_computed_tokens: 1020,
         num_scheduled_tokens: 4,
     }; 16];

@@ -8,34 +8,34 @@ use std::time::Duration;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use profilemate_bench::BenchConfig;
+use profilemate_bench::WorkloadConfig;
 use profilemate_bench::schedule::Arrivals;
 use profilemate_model::kv::KvSizingConfig;
 use profilemate_model::roofline::Efficiency;
 use profilemate_model::{Deployment, Dtype, PerfModel, hardware, presets};
 use profilemate_plan::virtual_run::run_virtual;
-use profilemate_sim::{EngineConfig, RooflineTimer, kv_blocks, roofline_timer};
+use profilemate_sim::{EngineConfig, RooflineStepTimer, kv_blocks, roofline_timer};
 
 fn main() {
     divan::main();
 }
 
 /// `seconds` of Poisson arrivals at 10 req/s.
-fn workload(seconds: usize) -> BenchConfig {
-    BenchConfig {
+fn workload(seconds: usize) -> WorkloadConfig {
+    WorkloadConfig {
         num_prompts: 10 * seconds,
         arrivals: Arrivals::Rate {
             request_rate: 10.0,
             burstiness: 1.0,
             ramp_up: None,
         },
-        ..BenchConfig::default()
+        ..WorkloadConfig::default()
     }
 }
 
 /// vLLM's H100 API-server limits, the KV cache sized from 0.9 of the GPU, 0.5 ms of CPU per
 /// step, and the roofline timer.
-fn engine() -> (EngineConfig, RooflineTimer<PerfModel>) {
+fn engine() -> (EngineConfig, RooflineStepTimer<PerfModel>) {
     let spec = presets::spec("llama-3.1-8b").expect("preset");
     let d = Deployment::new(Dtype::Bfloat16);
     let gpu = hardware::preset("h100-sxm").expect("preset");

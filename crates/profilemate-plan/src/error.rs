@@ -10,5 +10,5 @@ pub enum PlanError {
     Bench(#[from] profilemate_bench::BenchError),
     /// The simulated engine refused its settings.
     #[error("invalid engine settings: {0}")]
-    Engine(#[from] profilemate_sim::ConfigError),
+    Engine(#[from] profilemate_sim::EngineConfigError),
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use profilemate_bench::config::{Backend, BenchConfig};
+use profilemate_bench::config::{Backend, WorkloadConfig};
 use profilemate_bench::workload::{DatasetSpec, RangeRatio};
 
 /// `testdata/vllm-0.32-cpu/<rel>` (real vLLM captures copied into the repository).
@@ -13,12 +13,12 @@ pub(crate) fn fixture(rel: &str) -> PathBuf {
 }
 
 /// `num_prompts` random-dataset requests of 8 prompt and 4 output tokens, all at once.
-pub(crate) fn config(num_prompts: usize) -> BenchConfig {
-    BenchConfig {
+pub(crate) fn config(num_prompts: usize) -> WorkloadConfig {
+    WorkloadConfig {
         backend: Backend::Vllm,
         dataset: random(8, 0),
         num_prompts,
-        ..BenchConfig::default()
+        ..WorkloadConfig::default()
     }
 }
 

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use profilemate_bench::RequestRecord;
-use profilemate_bench::config::{BenchConfig, PercentileMetric};
+use profilemate_bench::ClientRequestRecord;
+use profilemate_bench::config::{PercentileMetric, WorkloadConfig};
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::ResultJson;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
-use profilemate_bench::workload::{DatasetSpec, Prompt, RangeRatio};
+use profilemate_bench::workload::{ClientPrompt, DatasetSpec, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
 use profilemate_plan::virtual_run::{VirtualRun, run_virtual};
 use profilemate_sim::{
@@ -30,8 +30,8 @@ fn ten_ms_engine() -> (EngineConfig, ConstantStepTimer) {
 }
 
 /// `n` random-dataset requests (8 prompt and 4 output tokens) at `rate` req/s, Poisson.
-fn poisson(n: usize, rate: f64) -> BenchConfig {
-    BenchConfig {
+fn poisson(n: usize, rate: f64) -> WorkloadConfig {
+    WorkloadConfig {
         arrivals: Arrivals::Rate {
             request_rate: rate,
             burstiness: 1.0,
@@ -50,7 +50,7 @@ fn affine_timer() -> AffineStepTimer {
     }
 }
 
-fn run(config: &BenchConfig, engine: EngineConfig, timer: impl StepTimer) -> Report {
+fn run(config: &WorkloadConfig, engine: EngineConfig, timer: impl StepTimer) -> Report {
     let VirtualRun { report, .. } = run_virtual(config, engine, timer, "tiny").unwrap();
     report
 }
@@ -161,7 +161,7 @@ proptest! {
             prefix_len: 0,
             batch_size: 1,
         };
-        let c = BenchConfig { seed, dataset, ..poisson(25, rate) };
+        let c = WorkloadConfig { seed, dataset, ..poisson(25, rate) };
         let engine = EngineConfig {
             max_num_seqs,
             max_num_batched_tokens: 32,
@@ -179,8 +179,8 @@ proptest! {
 /// from the engine's own token times with the requests added up front.
 type Timings = Vec<(f64, Vec<f64>, f64, f64)>;
 
-fn client_and_engine(c: &BenchConfig, engine: EngineConfig) -> (Timings, Timings) {
-    let timing = |r: &RequestRecord| (r.ttft, r.itl.clone(), r.latency, r.start_time);
+fn client_and_engine(c: &WorkloadConfig, engine: EngineConfig) -> (Timings, Timings) {
+    let timing = |r: &ClientRequestRecord| (r.ttft, r.itl.clone(), r.latency, r.start_time);
     let report = run(c, engine.clone(), affine_timer());
     let got = report.records.iter().map(timing).collect();
     let want = engine_records(c, engine, affine_timer())
@@ -192,14 +192,14 @@ fn client_and_engine(c: &BenchConfig, engine: EngineConfig) -> (Timings, Timings
 
 /// The records `c`'s workload gets from the engine run on its own, token times kept.
 fn engine_records(
-    c: &BenchConfig,
+    c: &WorkloadConfig,
     engine: EngineConfig,
     timer: AffineStepTimer,
-) -> Vec<RequestRecord> {
-    let workload = build_workload(c, None).unwrap();
+) -> Vec<ClientRequestRecord> {
+    let workload = build_workload(c, "bench-", None).unwrap();
     let mut sim = Simulation::new(engine, timer).unwrap();
     for s in workload.schedule().unwrap() {
-        let Prompt::TokenIds(ids) = &workload.requests[s.index].prompt else {
+        let ClientPrompt::TokenIds(ids) = &workload.requests[s.index].prompt else {
             panic!("completions backends send token ids");
         };
         let max_tokens = workload.requests[s.index].expected_output_len as u32;
@@ -213,7 +213,7 @@ fn engine_records(
         .map(|r| {
             let mut chunks = r.token_times.clone();
             chunks.dedup();
-            RequestRecord {
+            ClientRequestRecord {
                 ttft: secs(chunks[0] - r.arrival),
                 itl: chunks.windows(2).map(|w| secs(w[1] - w[0])).collect(),
                 latency: secs(chunks[chunks.len() - 1] - r.arrival),
@@ -246,7 +246,10 @@ fn duration_stops_sending_at_the_window() {
     let (engine, timer) = ten_ms_engine();
     let mut c = poisson(20, 10.0);
     c.duration = Some(Duration::from_millis(500));
-    let schedule = build_workload(&c, None).unwrap().schedule().unwrap();
+    let schedule = build_workload(&c, "bench-", None)
+        .unwrap()
+        .schedule()
+        .unwrap();
     let due = schedule
         .iter()
         .filter(|s| s.send_at < Duration::from_millis(500))
@@ -288,10 +291,9 @@ fn the_result_json_has_exactly_vllms_keys() {
 
 /// Six chat (text) prompts of `prefix_len` shared words then 64 random ones, one at a time
 /// (each sent when the previous finished).
-fn shared_prefix_chat(prefix_len: u64) -> BenchConfig {
-    BenchConfig {
+fn shared_prefix_chat(prefix_len: u64) -> WorkloadConfig {
+    WorkloadConfig {
         backend: profilemate_bench::config::Backend::OpenaiChat,
-        endpoint: "/v1/chat/completions".into(),
         dataset: random(64, prefix_len),
         max_concurrency: Some(1),
         ..config(6)
@@ -300,11 +302,13 @@ fn shared_prefix_chat(prefix_len: u64) -> BenchConfig {
 
 #[test]
 fn text_prompts_are_tokenized_as_the_server_does_so_shared_prefixes_hit_the_cache() {
-    let samples = build_workload(&shared_prefix_chat(48), None)
+    let samples = build_workload(&shared_prefix_chat(48), "bench-", None)
         .unwrap()
         .requests;
     assert!(
-        samples.iter().all(|s| matches!(s.prompt, Prompt::Text(_))),
+        samples
+            .iter()
+            .all(|s| matches!(s.prompt, ClientPrompt::Text(_))),
         "chat prompts are text"
     );
     let (engine, timer) = ten_ms_engine();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use profilemate_server::{RunningServer, ServerConfig, StepTiming, Timing, spawn};
+use profilemate_server::{EngineStepTimer, RunningServer, ServerConfig, TokenTiming, spawn};
 use profilemate_sim::{AffineStepTimer, EngineConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -80,7 +80,7 @@ static SERVER: LazyLock<RunningServer> = LazyLock::new(|| {
         max_model_len: 4096,
         ..EngineConfig::default()
     };
-    config.timing = Timing::Engine(StepTiming::Affine(AffineStepTimer {
+    config.timing = TokenTiming::Engine(EngineStepTimer::Affine(AffineStepTimer {
         fixed: Duration::from_millis(5),
         per_token: Duration::from_micros(20),
         per_context_token: Duration::ZERO,

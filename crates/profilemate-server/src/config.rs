@@ -1,14 +1,14 @@
 //! Defines [`ServerConfig`]: the engine, its timing, the time scale, the API key, the logs and
-//! the limits that keep memory bounded, plus [`ConfigError`] for settings the server refuses.
+//! the limits that keep memory bounded, plus [`ServerConfigError`] for settings the server refuses.
 
 use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTiming};
+use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTokenTiming};
 
-use crate::timer::StepTiming;
+use crate::timer::EngineStepTimer;
 
 /// Smallest non-zero `--time-scale` (a step of 1 ms takes 1 s).
 pub const MIN_TIME_SCALE: f64 = 1e-3;
@@ -27,7 +27,7 @@ pub struct ServerConfig {
     /// The engine flags (`--max-num-seqs`, `--max-model-len`, KV blocks, …).
     pub engine: EngineConfig,
     /// How output-token times are decided.
-    pub timing: Timing,
+    pub timing: TokenTiming,
     /// `--time-scale`: virtual (model) time = wall time × scale; 0 runs the engine as fast as
     /// it can (tokens stream as fast as clients read them). Ignored in fixed-timing mode.
     pub time_scale: f64,
@@ -50,7 +50,7 @@ impl ServerConfig {
         ServerConfig {
             served_model_name: model.into(),
             engine: EngineConfig::default(),
-            timing: Timing::Engine(StepTiming::Affine(AffineStepTimer {
+            timing: TokenTiming::Engine(EngineStepTimer::Affine(AffineStepTimer {
                 fixed: Duration::from_millis(5),
                 per_token: Duration::from_micros(20),
                 per_context_token: Duration::ZERO,
@@ -64,43 +64,45 @@ impl ServerConfig {
     }
 
     /// Checks the settings the engine cannot check itself.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ServerConfigError> {
         let scale = self.time_scale;
         if !(scale == 0.0 || (MIN_TIME_SCALE..=MAX_TIME_SCALE).contains(&scale)) {
-            return Err(ConfigError::TimeScale(scale));
+            return Err(ServerConfigError::TimeScale(scale));
         }
-        if let Timing::Fixed(f) = &self.timing
+        if let TokenTiming::Fixed(f) = &self.timing
             && (f.ttft > MAX_FIXED || f.itl > MAX_FIXED)
         {
-            return Err(ConfigError::FixedTooLong(f.ttft.max(f.itl)));
+            return Err(ServerConfigError::FixedTooLong(f.ttft.max(f.itl)));
         }
         if self.logging.stats_interval.is_zero() || self.logging.stats_interval > MAX_FIXED {
-            return Err(ConfigError::StatsInterval(self.logging.stats_interval));
+            return Err(ServerConfigError::StatsInterval(
+                self.logging.stats_interval,
+            ));
         }
         if self.served_model_name.is_empty() {
-            return Err(ConfigError::EmptyModelName);
+            return Err(ServerConfigError::EmptyModelName);
         }
         if self.limits.max_live_requests == 0 {
-            return Err(ConfigError::ZeroLiveRequests);
+            return Err(ServerConfigError::ZeroLiveRequests);
         }
         if self.limits.body_budget_bytes < self.limits.max_body_bytes {
-            return Err(ConfigError::BodyBudget {
+            return Err(ServerConfigError::BodyBudget {
                 budget: self.limits.body_budget_bytes,
                 max_body: self.limits.max_body_bytes,
             });
         }
-        self.engine.validate().map_err(ConfigError::Engine)
+        self.engine.validate().map_err(ServerConfigError::Engine)
     }
 }
 
 /// Where token times come from.
 #[derive(Debug)]
-pub enum Timing {
+pub enum TokenTiming {
     /// The simulated engine decides: continuous batching, step times from a timer.
-    Engine(StepTiming),
+    Engine(EngineStepTimer),
     /// `--fixed-ttft-ms`/`--fixed-itl-ms`: first token exactly `ttft` after arrival, then one
     /// every `itl`, whatever the load; the scheduler is bypassed.
-    Fixed(FixedTiming),
+    Fixed(FixedTokenTiming),
 }
 
 /// The vLLM-format log lines the server writes, and where.
@@ -247,7 +249,7 @@ impl Write for MemoryLog {
 /// Settings the server refuses to start with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum ServerConfigError {
     /// `--time-scale` outside 0 or [0.001, 1e6].
     #[error("--time-scale must be 0 (as fast as possible) or between 0.001 and 1000000, got {0}")]
     TimeScale(f64),
@@ -276,7 +278,7 @@ pub enum ConfigError {
     },
     /// Engine flags vLLM would refuse.
     #[error(transparent)]
-    Engine(profilemate_sim::ConfigError),
+    Engine(profilemate_sim::EngineConfigError),
 }
 
 #[cfg(test)]
@@ -304,16 +306,19 @@ mod tests {
     fn absurd_fixed_timings_and_intervals_are_refused() {
         let mut config = ServerConfig::new("m");
         let hours = Duration::from_secs(1 << 40);
-        config.timing = Timing::Fixed(FixedTiming {
+        config.timing = TokenTiming::Fixed(FixedTokenTiming {
             ttft: hours,
             itl: Duration::ZERO,
         });
-        assert_eq!(config.validate(), Err(ConfigError::FixedTooLong(hours)));
+        assert_eq!(
+            config.validate(),
+            Err(ServerConfigError::FixedTooLong(hours))
+        );
         let mut config = ServerConfig::new("m");
         config.logging.stats_interval = Duration::ZERO;
         assert!(matches!(
             config.validate(),
-            Err(ConfigError::StatsInterval(_))
+            Err(ServerConfigError::StatsInterval(_))
         ));
     }
 }

@@ -133,7 +133,7 @@ impl IntoResponse for SimError {
 pub enum ServeError {
     /// Bad settings.
     #[error(transparent)]
-    Config(#[from] crate::ConfigError),
+    Config(#[from] crate::ServerConfigError),
     /// The metric registry refused a metric (a duplicate name).
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] profilemate_metrics::RegistryError),

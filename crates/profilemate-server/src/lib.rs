@@ -8,8 +8,8 @@ clients and analysers written for vLLM work against it unchanged — with no GPU
 
 # Overview
 
-- [`ServerConfig`] holds the engine flags, the [`Timing`] (the simulated engine with a
-  [`StepTiming`] — the model crate's roofline via [`RooflineStepTimer`], or an affine fit — or
+- [`ServerConfig`] holds the engine flags, the [`TokenTiming`] (the simulated engine with a
+  [`EngineStepTimer`] — the model crate's roofline via [`MfuMetricsStepTimer`], or an affine fit — or
   the fixed-timing mode), `--time-scale`, `--api-key`, the [`LogConfig`] and [`Limits`].
 - [`start`] validates it, registers vLLM's metrics, and starts the **engine thread**, which
   owns the simulation: requests and aborts arrive over a channel, virtual time follows the wall
@@ -36,12 +36,12 @@ clients and reported in `usage` for everyone else.
 
 ```
 use std::time::Duration;
-use profilemate_server::{ServerConfig, Timing, spawn};
-use profilemate_sim::FixedTiming;
+use profilemate_server::{ServerConfig, TokenTiming, spawn};
+use profilemate_sim::FixedTokenTiming;
 
 # tokio::runtime::Runtime::new()?.block_on(async {
 let mut config = ServerConfig::new("tiny-llama");
-config.timing = Timing::Fixed(FixedTiming {
+config.timing = TokenTiming::Fixed(FixedTokenTiming {
     ttft: Duration::from_millis(20),
     itl: Duration::from_millis(5),
 });
@@ -72,8 +72,8 @@ mod timer;
 pub mod vocab;
 
 pub use config::{
-    ConfigError, DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE,
-    MemoryLog, ServerConfig, Timing,
+    DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE, MemoryLog,
+    ServerConfig, ServerConfigError, TokenTiming,
 };
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};
@@ -82,4 +82,4 @@ pub use routes::router;
 pub use serve::{LISTEN_BACKLOG, RunningServer, bind, serve, spawn};
 pub use startup::{EngineThread, start};
 pub use state::AppState;
-pub use timer::{CustomStepTimer, RooflineStepTimer, StepTiming};
+pub use timer::{CustomStepTimer, EngineStepTimer, MfuMetricsStepTimer};

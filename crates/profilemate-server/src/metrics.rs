@@ -7,7 +7,7 @@ use std::time::Duration;
 use profilemate_metrics::catalogue::{self, BucketConfig, RegisteredFamily};
 use profilemate_metrics::registry::{Counter, Gauge, Histogram};
 use profilemate_metrics::{Registry, RegistryError};
-use profilemate_sim::{RequestRecord, SpecDecodeStats, StepCounters, StepRecord};
+use profilemate_sim::{EngineRequestRecord, SpecDecodeStats, StepCounters, StepRecord};
 
 /// Label values every series carries: the served model and engine 0.
 struct Labels<'a> {
@@ -180,7 +180,7 @@ impl ServerMetrics {
     }
 
     /// A finished or aborted request.
-    pub(crate) fn on_finished(&self, record: &RequestRecord, aborted: bool) {
+    pub(crate) fn on_finished(&self, record: &EngineRequestRecord, aborted: bool) {
         let reason = if aborted { 2 } else { 1 };
         if let Some(c) = self.success.get(reason) {
             c.inc();
@@ -210,7 +210,7 @@ impl RequestLatency {
 
     /// Mirrors `_update_stats_from_finished` (vllm/v1/metrics/loggers.py): e2e, queue,
     /// prefill, decode, inference and per-token times, and the request's token counts.
-    fn observe(&self, r: &RequestRecord) {
+    fn observe(&self, r: &EngineRequestRecord) {
         let secs = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
             _ => None,

@@ -13,14 +13,14 @@ use profilemate_metrics::registry::EngineLabels;
 use profilemate_sim::EngineConfig;
 use profilemate_sim::vllm_log::{self, CudaGraphLog, EngineLogSettings, LogClock, Logger};
 
-use crate::config::{LogConfig, ServerConfig, Timing};
+use crate::config::{LogConfig, ServerConfig, TokenTiming};
 use crate::engine::logging::{EngineLogs, later};
 use crate::engine::status::EngineStatus;
 use crate::engine::{self, Command, EngineHandle, FixedDriver, Hub, SimDriver};
 use crate::error::ServeError;
 use crate::metrics::ServerMetrics;
 use crate::state::{Admission, AppState, ServerInfo};
-use crate::timer::{MfuTap, StepTiming};
+use crate::timer::{EngineStepTimer, MfuTap};
 
 /// The running engine thread; [`stop`](Self::stop) ends it (open requests are aborted).
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
     let registry = Registry::new();
     let (metrics, mfu) = register_metrics(&config, &registry)?;
     let status = Arc::new(EngineStatus::default());
-    let engine_mode = matches!(config.timing, Timing::Engine(_));
+    let engine_mode = matches!(config.timing, TokenTiming::Engine(_));
     let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
     let offload = register_offload(&config, &registry)?;
     let hub = Hub::new(metrics, status.clone(), logs).with_offload(offload);
@@ -84,12 +84,12 @@ fn register_metrics(
 ) -> Result<(ServerMetrics, Option<MfuTap>), ServeError> {
     let model = config.served_model_name.as_str();
     let num_spec = match &config.timing {
-        Timing::Engine(_) => config
+        TokenTiming::Engine(_) => config
             .engine
             .spec_decode
             .as_ref()
             .map(|s| s.num_speculative_tokens),
-        Timing::Fixed(_) => None,
+        TokenTiming::Fixed(_) => None,
     };
     let max_model_len = config.engine.max_model_len;
     let metrics = ServerMetrics::register(registry, model, max_model_len, num_spec)?;
@@ -103,7 +103,7 @@ fn register_offload(
     config: &ServerConfig,
     registry: &Registry,
 ) -> Result<Option<OffloadExporter>, ServeError> {
-    if !matches!(config.timing, Timing::Engine(_)) || config.engine.kv_offload.is_none() {
+    if !matches!(config.timing, TokenTiming::Engine(_)) || config.engine.kv_offload.is_none() {
         return Ok(None);
     }
     let engines = EngineLabels::new(config.served_model_name.as_str(), [0]);
@@ -116,8 +116,8 @@ fn register_offload(
 
 fn server_info(config: &ServerConfig) -> ServerInfo {
     let fixed = match config.timing {
-        Timing::Fixed(f) => Some(f),
-        Timing::Engine(_) => None,
+        TokenTiming::Fixed(f) => Some(f),
+        TokenTiming::Engine(_) => None,
     };
     let (model, api_key) = (config.served_model_name.clone(), config.api_key.clone());
     let mut info = ServerInfo::new(
@@ -132,7 +132,7 @@ fn server_info(config: &ServerConfig) -> ServerInfo {
 }
 
 fn spawn_engine(
-    timing: Timing,
+    timing: TokenTiming,
     engine: EngineConfig,
     scale: f64,
     mfu: Option<MfuTap>,
@@ -141,15 +141,15 @@ fn spawn_engine(
 ) -> Result<JoinHandle<()>, ServeError> {
     let builder = std::thread::Builder::new().name("profilemate-engine".to_owned());
     let spawned = match timing {
-        Timing::Engine(mut timer) => {
-            if let (StepTiming::Roofline(t), Some(tap)) = (&mut timer, mfu) {
+        TokenTiming::Engine(mut timer) => {
+            if let (EngineStepTimer::Roofline(t), Some(tap)) = (&mut timer, mfu) {
                 t.set_mfu(tap);
             }
             let driver = SimDriver::new(engine, timer, scale)
-                .map_err(|e| ServeError::Config(crate::ConfigError::Engine(e)))?;
+                .map_err(|e| ServeError::Config(crate::ServerConfigError::Engine(e)))?;
             builder.spawn(move || engine::run(driver, hub, rx))
         }
-        Timing::Fixed(timing) => {
+        TokenTiming::Fixed(timing) => {
             let driver = FixedDriver::new(timing, Instant::now());
             builder.spawn(move || engine::run(driver, hub, rx))
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use profilemate_metrics::Registry;
-use profilemate_sim::{FixedTiming, Prompt};
+use profilemate_sim::{EnginePrompt, FixedTokenTiming};
 
 use crate::config::Limits;
 use crate::engine::status::{EngineSnapshot, ScheduleCheck, ScheduleSnapshot};
@@ -24,7 +24,7 @@ pub(crate) struct ServerInfo {
     pub(crate) model_json: String,
     pub(crate) max_model_len: u32,
     pub(crate) api_key: Option<String>,
-    pub(crate) fixed: Option<FixedTiming>,
+    pub(crate) fixed: Option<FixedTokenTiming>,
     pub(crate) limits: Limits,
     /// Unix seconds at start (`created` fields).
     pub(crate) created: u64,
@@ -46,7 +46,7 @@ impl ServerInfo {
         model: String,
         max_model_len: u32,
         api_key: Option<String>,
-        fixed: Option<FixedTiming>,
+        fixed: Option<FixedTokenTiming>,
         limits: Limits,
     ) -> Self {
         let model_json = serde_json::Value::String(model.clone()).to_string();
@@ -161,7 +161,7 @@ impl AppState {
         };
         let submission = Submission {
             key: guard.key,
-            prompt: Prompt::Tokens(prompt),
+            prompt: EnginePrompt::Tokens(prompt),
             max_tokens,
             ticket: guard.ticket.clone(),
             received: guard.received,

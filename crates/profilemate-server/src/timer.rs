@@ -1,5 +1,5 @@
-//! Provides [`RooflineStepTimer`], the [`StepTimer`] backed by the model crate's roofline
-//! ([`RooflineTimer`], CUDA-graph padding priced), which also feeds the MFU counters and log line
+//! Provides [`MfuMetricsStepTimer`], the [`StepTimer`] backed by the model crate's roofline
+//! ([`RooflineStepTimer`], CUDA-graph padding priced), which also feeds the MFU counters and log line
 //! when `--enable-mfu-metrics` is on.
 //!
 //! The MFU path computes the step's `PerfStats` as `get_step_perf_stats_per_gpu` does
@@ -10,24 +10,24 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use profilemate_metrics::mfu::MfuExporter;
-use profilemate_model::{ExecutionContext, PerfModel, ScheduledRequest};
+use profilemate_model::{ExecutionContext, PerfModel, StepRequest};
 use profilemate_sim::calibrate::{CalibratedTimer, StepTimeModel};
 use profilemate_sim::vllm_log::MfuLog;
-use profilemate_sim::{AffineStepTimer, RooflineTimer, StepBatch, StepTimer};
+use profilemate_sim::{AffineStepTimer, RooflineStepTimer, StepBatch, StepTimer};
 
 /// Step time = the roofline's time of the (padded) batch on one GPU of the deployment
-/// ([`RooflineTimer`]), with the step's FLOPs and bytes also fed to the MFU counters when on.
+/// ([`RooflineStepTimer`]), with the step's FLOPs and bytes also fed to the MFU counters when on.
 #[derive(Debug, Clone)]
-pub struct RooflineStepTimer {
-    timer: RooflineTimer<PerfModel>,
+pub struct MfuMetricsStepTimer {
+    timer: RooflineStepTimer<PerfModel>,
     mfu: Option<(MfuTap, ExecutionContext)>,
-    calibration: Option<(StepTimeModel, [Vec<ScheduledRequest>; 3])>,
+    calibration: Option<(StepTimeModel, [Vec<StepRequest>; 3])>,
 }
 
-impl RooflineStepTimer {
+impl MfuMetricsStepTimer {
     /// Prices steps with `timer` (a model on a GPU's roofline).
-    pub fn new(timer: RooflineTimer<PerfModel>) -> Self {
-        RooflineStepTimer {
+    pub fn new(timer: RooflineStepTimer<PerfModel>) -> Self {
+        MfuMetricsStepTimer {
             timer,
             mfu: None,
             calibration: None,
@@ -52,7 +52,7 @@ impl RooflineStepTimer {
     }
 }
 
-impl StepTimer for RooflineStepTimer {
+impl StepTimer for MfuMetricsStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         let mfu = &mut self.mfu;
         let roofline = self.timer.step_time_observed(batch, |model, input| {
@@ -62,7 +62,7 @@ impl StepTimer for RooflineStepTimer {
         });
         match &mut self.calibration {
             Some((model, scratch)) => {
-                CalibratedTimer::time_on(self.timer.clock_mut(), model, batch, scratch)
+                CalibratedTimer::time_on(self.timer.estimator_mut(), model, batch, scratch)
             }
             None => roofline,
         }
@@ -97,9 +97,9 @@ impl MfuTap {
 
 /// The model time of one engine step: the roofline or a linear fit.
 #[derive(Debug, Clone)]
-pub enum StepTiming {
+pub enum EngineStepTimer {
     /// The model crate's roofline on a GPU preset.
-    Roofline(Box<RooflineStepTimer>),
+    Roofline(Box<MfuMetricsStepTimer>),
     /// A linear fit (tests, calibrated stand-ins).
     Affine(AffineStepTimer),
     /// Any other [`StepTimer`]: a measured table, or a faulty timer that tests use to check
@@ -107,7 +107,7 @@ pub enum StepTiming {
     Custom(CustomStepTimer),
 }
 
-/// A caller's [`StepTimer`], shared so [`StepTiming`] stays `Clone` (clones price steps with
+/// A caller's [`StepTimer`], shared so [`EngineStepTimer`] stays `Clone` (clones price steps with
 /// the same timer).
 #[derive(Clone)]
 pub struct CustomStepTimer(Arc<Mutex<dyn StepTimer + Send>>);
@@ -132,12 +132,12 @@ impl StepTimer for CustomStepTimer {
     }
 }
 
-impl StepTimer for StepTiming {
+impl StepTimer for EngineStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         match self {
-            StepTiming::Roofline(t) => t.step_time(batch),
-            StepTiming::Affine(t) => t.step_time(batch),
-            StepTiming::Custom(t) => t.step_time(batch),
+            EngineStepTimer::Roofline(t) => t.step_time(batch),
+            EngineStepTimer::Affine(t) => t.step_time(batch),
+            EngineStepTimer::Custom(t) => t.step_time(batch),
         }
     }
 }

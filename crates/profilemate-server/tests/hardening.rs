@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use profilemate_server::{CustomStepTimer, StepTiming, Timing, spawn};
+use profilemate_server::{CustomStepTimer, EngineStepTimer, TokenTiming, spawn};
 use profilemate_sim::StepBatch;
 use serde_json::{Value, json};
 
@@ -16,7 +16,7 @@ fn dying_engine() -> profilemate_server::ServerConfig {
     let timer = CustomStepTimer::new(|_: &StepBatch<'_>| -> Duration {
         std::panic::resume_unwind(Box::new("injected step failure"))
     });
-    config.timing = Timing::Engine(StepTiming::Custom(timer));
+    config.timing = TokenTiming::Engine(EngineStepTimer::Custom(timer));
     config
 }
 

@@ -4,21 +4,21 @@
 use std::time::Duration;
 
 use profilemate_model::hardware;
-use profilemate_model::roofline::{Efficiency, Roofline, StepClock};
+use profilemate_model::roofline::{Efficiency, Roofline, StepTimeEstimator};
 use profilemate_model::{Deployment, Dtype, PerfModel, presets};
-use profilemate_server::{MemoryLog, RooflineStepTimer, StepTiming, Timing, spawn};
-use profilemate_sim::RooflineTimer;
+use profilemate_server::{EngineStepTimer, MemoryLog, MfuMetricsStepTimer, TokenTiming, spawn};
+use profilemate_sim::RooflineStepTimer;
 use profilemate_sim::{KvOffloadConfig, SpecDecodeConfig};
 use serde_json::{Value, json};
 
 use crate::util::{MODEL, fast_config};
 
-fn roofline_timer() -> StepTiming {
+fn roofline_timer() -> EngineStepTimer {
     let spec = presets::spec("tiny-llama").unwrap();
     let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
     let roofline = Roofline::new(hardware::preset("h100-sxm").unwrap(), Efficiency::default());
-    let timer = RooflineTimer::new(StepClock::new(model, roofline));
-    StepTiming::Roofline(Box::new(RooflineStepTimer::new(timer)))
+    let timer = RooflineStepTimer::new(StepTimeEstimator::new(model, roofline));
+    EngineStepTimer::Roofline(Box::new(MfuMetricsStepTimer::new(timer)))
 }
 
 async fn complete(base: &str, body: Value) -> Value {
@@ -37,7 +37,7 @@ async fn complete(base: &str, body: Value) -> Value {
 async fn roofline_steps_feed_the_mfu_counters_and_line() {
     let log = MemoryLog::new();
     let mut config = fast_config();
-    config.timing = Timing::Engine(roofline_timer());
+    config.timing = TokenTiming::Engine(roofline_timer());
     config.logging.target = Some(log.target());
     config.logging.mfu_metrics = true;
     config.logging.stats_interval = Duration::from_millis(30);

@@ -5,9 +5,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::StreamExt;
-use profilemate_server::StepTiming;
-use profilemate_server::{AppState, EngineThread, ServerConfig, Timing, router, start};
-use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTiming};
+use profilemate_server::EngineStepTimer;
+use profilemate_server::{AppState, EngineThread, ServerConfig, TokenTiming, router, start};
+use profilemate_sim::{AffineStepTimer, EngineConfig, FixedTokenTiming};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -23,7 +23,7 @@ pub(crate) fn fast_config() -> ServerConfig {
         max_model_len: 2048,
         ..EngineConfig::default()
     };
-    config.timing = Timing::Engine(StepTiming::Affine(AffineStepTimer {
+    config.timing = TokenTiming::Engine(EngineStepTimer::Affine(AffineStepTimer {
         fixed: Duration::from_millis(1),
         per_token: Duration::from_micros(10),
         per_context_token: Duration::ZERO,
@@ -35,7 +35,7 @@ pub(crate) fn fast_config() -> ServerConfig {
 /// The fixed-timing mode with `ttft` and `itl` in milliseconds.
 pub(crate) fn fixed_config(ttft_ms: u64, itl_ms: u64) -> ServerConfig {
     let mut config = fast_config();
-    config.timing = Timing::Fixed(FixedTiming {
+    config.timing = TokenTiming::Fixed(FixedTokenTiming {
         ttft: Duration::from_millis(ttft_ms),
         itl: Duration::from_millis(itl_ms),
     });

@@ -14,7 +14,7 @@ use profilemate_model::{Deployment, ModelSpec, PerfModel};
 use crate::config::EngineConfig;
 use crate::cudagraph::CudaGraphConfig;
 use crate::offload::KvOffloadConfig;
-use crate::roofline_timer::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
+use crate::roofline_timer::{KvBlocks, RooflineStepTimer, kv_blocks, roofline_timer};
 use crate::spec_decode::SpecDecodeConfig;
 
 const GIB: u64 = 1 << 30;
@@ -95,7 +95,7 @@ pub struct AssembledEngine {
     /// Engine settings.
     pub config: EngineConfig,
     /// The step timer: vLLM's FLOPs and bytes on the GPU's roofline.
-    pub timer: RooflineTimer<PerfModel>,
+    pub timer: RooflineStepTimer<PerfModel>,
     /// The KV cache sized from GPU memory (`None` with `--num-gpu-blocks-override`).
     pub kv: Option<KvBlocks>,
 }

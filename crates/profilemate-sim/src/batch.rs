@@ -1,6 +1,6 @@
 //! Defines [`StepBatch`], what one engine step computes, and vLLM's context/generation split.
 
-use profilemate_model::ScheduledRequest;
+use profilemate_model::StepRequest;
 use profilemate_model::cudagraph::Dispatch;
 
 use crate::records::RequestId;
@@ -92,15 +92,11 @@ impl StepBatch<'_> {
     /// `scheduled_cached_reqs` lists (for a `profilemate_model::StepInput`); resumed requests
     /// are cached ones, as in vLLM's V1 model runner. Both lists are cleared first, so they
     /// can be reused from step to step.
-    pub fn split_for_model(
-        &self,
-        new: &mut Vec<ScheduledRequest>,
-        cached: &mut Vec<ScheduledRequest>,
-    ) {
+    pub fn split_for_model(&self, new: &mut Vec<StepRequest>, cached: &mut Vec<StepRequest>) {
         new.clear();
         cached.clear();
         for e in self.entries {
-            let r = ScheduledRequest {
+            let r = StepRequest {
                 num_computed_tokens: u64::from(e.num_computed_tokens),
                 num_scheduled_tokens: u64::from(e.num_scheduled_tokens),
             };
@@ -156,7 +152,7 @@ mod tests {
         };
         let (mut new, mut cached) = (Vec::new(), Vec::new());
         batch.split_for_model(&mut new, &mut cached);
-        let req = |c, s| ScheduledRequest {
+        let req = |c, s| StepRequest {
             num_computed_tokens: c,
             num_scheduled_tokens: s,
         };

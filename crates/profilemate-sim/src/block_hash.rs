@@ -5,7 +5,7 @@
 //! hashes mean equal prefixes. Only full blocks are hashed. vLLM uses SHA-256 (or xxhash);
 //! a 64-bit mix is enough here because nothing adversarial feeds the simulator.
 
-use crate::request::Prompt;
+use crate::request::EnginePrompt;
 
 /// A full block's chained hash.
 pub(crate) type BlockHash = u64;
@@ -33,7 +33,7 @@ fn combine(acc: u64, value: u64) -> u64 {
 /// The identity of each token of one request: prompt tokens, then its (unique) outputs.
 #[derive(Debug)]
 pub(crate) struct TokenSource<'a> {
-    pub(crate) prompt: &'a Prompt,
+    pub(crate) prompt: &'a EnginePrompt,
     /// A per-request salt that makes unique tokens differ between requests.
     pub(crate) uid: u64,
 }
@@ -43,12 +43,12 @@ impl TokenSource<'_> {
     /// or a synthetic prompt's shared prefix. Every later token is unique to the request.
     fn shareable_len(&self) -> u32 {
         match self.prompt {
-            Prompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
-            Prompt::Synthetic {
+            EnginePrompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            EnginePrompt::Synthetic {
                 shared_prefix: Some(p),
                 ..
             } => p.len,
-            Prompt::Synthetic { .. } => 0,
+            EnginePrompt::Synthetic { .. } => 0,
         }
     }
 
@@ -63,12 +63,12 @@ impl TokenSource<'_> {
             );
         }
         match self.prompt {
-            Prompt::Tokens(ids) => ids[start as usize..end as usize]
+            EnginePrompt::Tokens(ids) => ids[start as usize..end as usize]
                 .iter()
                 .fold(parent, |acc, &id| {
                     combine(acc, combine(TAG_ID, u64::from(id)))
                 }),
-            Prompt::Synthetic { shared_prefix, .. } => {
+            EnginePrompt::Synthetic { shared_prefix, .. } => {
                 let id = shared_prefix.map_or(0, |p| p.id);
                 combine(parent, combine(combine(TAG_PREFIX, id), u64::from(start)))
             }
@@ -95,7 +95,7 @@ impl TokenSource<'_> {
 mod tests {
     use super::*;
 
-    fn hashes(prompt: &Prompt, uid: u64, num_tokens: u32) -> Vec<BlockHash> {
+    fn hashes(prompt: &EnginePrompt, uid: u64, num_tokens: u32) -> Vec<BlockHash> {
         let mut out = Vec::new();
         TokenSource { prompt, uid }.extend_hashes(&mut out, num_tokens, 4);
         out
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn shared_prefix_blocks_match_and_the_rest_differ() {
-        let a = Prompt::Synthetic {
+        let a = EnginePrompt::Synthetic {
             len: 12,
             shared_prefix: Some(crate::SharedPrefix { id: 9, len: 8 }),
         };
@@ -115,19 +115,19 @@ mod tests {
 
     #[test]
     fn explicit_tokens_hash_by_content_and_only_full_blocks() {
-        let a = Prompt::Tokens(vec![5, 6, 7, 8, 9, 10]);
-        let b = Prompt::Tokens(vec![5, 6, 7, 8, 1]);
+        let a = EnginePrompt::Tokens(vec![5, 6, 7, 8, 9, 10]);
+        let b = EnginePrompt::Tokens(vec![5, 6, 7, 8, 1]);
         assert_eq!(hashes(&a, 1, 6).len(), 1);
         assert_eq!(hashes(&a, 1, 6), hashes(&b, 2, 5));
     }
 
     #[test]
     fn a_prefix_block_differs_from_a_unique_one() {
-        let shared = Prompt::Synthetic {
+        let shared = EnginePrompt::Synthetic {
             len: 1,
             shared_prefix: Some(crate::SharedPrefix { id: 2, len: 1 }),
         };
-        let unique = Prompt::Synthetic {
+        let unique = EnginePrompt::Synthetic {
             len: 1,
             shared_prefix: None,
         };
@@ -148,8 +148,8 @@ mod tests {
 
     #[test]
     fn hashes_are_chained() {
-        let a = Prompt::Tokens(vec![1, 1, 1, 1, 2, 2, 2, 2]);
-        let b = Prompt::Tokens(vec![3, 3, 3, 3, 2, 2, 2, 2]);
+        let a = EnginePrompt::Tokens(vec![1, 1, 1, 1, 2, 2, 2, 2]);
+        let b = EnginePrompt::Tokens(vec![3, 3, 3, 3, 2, 2, 2, 2]);
         assert_ne!(hashes(&a, 1, 8)[1], hashes(&b, 1, 8)[1]);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use profilemate_model::cudagraph::CudaGraphDispatcher;
 
 use crate::cudagraph::CudaGraphConfig;
-use crate::error::ConfigError;
+use crate::error::EngineConfigError;
 use crate::offload::KvOffloadConfig;
 use crate::spec_decode::SpecDecodeConfig;
 
@@ -88,13 +88,13 @@ impl EngineConfig {
     ///
     /// Mirrors `SchedulerConfig._verify_args` (vllm/config/scheduler.py) and the KV-capacity
     /// check of `check_enough_kv_cache_memory` (vllm/v1/core/kv_cache_utils.py), vLLM 0.32.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), EngineConfigError> {
         self.validate_limits()?;
         self.validate_nonzero()?;
         self.validate_budget()?;
         self.validate_kv_capacity()?;
         if !(0.0..1.0).contains(&self.watermark) {
-            return Err(ConfigError::WatermarkOutOfRange(self.watermark));
+            return Err(EngineConfigError::WatermarkOutOfRange(self.watermark));
         }
         if let Some(spec) = &self.spec_decode {
             spec.validate()?;
@@ -106,7 +106,7 @@ impl EngineConfig {
     }
 
     /// The CUDA-graph dispatcher these settings resolve to.
-    pub(crate) fn cudagraph_dispatcher(&self) -> Result<CudaGraphDispatcher, ConfigError> {
+    pub(crate) fn cudagraph_dispatcher(&self) -> Result<CudaGraphDispatcher, EngineConfigError> {
         let num_drafts = self.decode_query_len() - 1;
         self.cudagraph
             .dispatcher(self.max_num_seqs, self.max_num_batched_tokens, num_drafts)
@@ -114,7 +114,7 @@ impl EngineConfig {
 
     /// Token counts up to 2^28 keep every sum the scheduler forms within `u32`; 2^26 blocks
     /// keep the block pool's arrays within a few GB.
-    fn validate_limits(&self) -> Result<(), ConfigError> {
+    fn validate_limits(&self) -> Result<(), EngineConfigError> {
         const MAX_TOKENS: u32 = 1 << 28;
         let drafts = self
             .spec_decode
@@ -138,7 +138,7 @@ impl EngineConfig {
             ("--num-gpu-blocks-override", self.num_gpu_blocks, 1 << 26),
         ];
         match checks.into_iter().find(|&(_, value, max)| value > max) {
-            Some((flag, value, max)) => Err(ConfigError::TooLarge {
+            Some((flag, value, max)) => Err(EngineConfigError::TooLarge {
                 flag,
                 value: value.into(),
                 max: max.into(),
@@ -147,25 +147,29 @@ impl EngineConfig {
         }
     }
 
-    fn validate_nonzero(&self) -> Result<(), ConfigError> {
+    fn validate_nonzero(&self) -> Result<(), EngineConfigError> {
         match () {
-            _ if self.max_num_seqs == 0 => Err(ConfigError::ZeroMaxNumSeqs),
-            _ if self.max_num_batched_tokens == 0 => Err(ConfigError::ZeroMaxNumBatchedTokens),
-            _ if self.block_size == 0 => Err(ConfigError::ZeroBlockSize),
-            _ if self.max_model_len == 0 => Err(ConfigError::ZeroMaxModelLen),
-            _ if self.num_gpu_blocks < 2 => Err(ConfigError::TooFewBlocks(self.num_gpu_blocks)),
+            _ if self.max_num_seqs == 0 => Err(EngineConfigError::ZeroMaxNumSeqs),
+            _ if self.max_num_batched_tokens == 0 => {
+                Err(EngineConfigError::ZeroMaxNumBatchedTokens)
+            }
+            _ if self.block_size == 0 => Err(EngineConfigError::ZeroBlockSize),
+            _ if self.max_model_len == 0 => Err(EngineConfigError::ZeroMaxModelLen),
+            _ if self.num_gpu_blocks < 2 => {
+                Err(EngineConfigError::TooFewBlocks(self.num_gpu_blocks))
+            }
             _ => Ok(()),
         }
     }
 
-    fn validate_budget(&self) -> Result<(), ConfigError> {
+    fn validate_budget(&self) -> Result<(), EngineConfigError> {
         let (batched, seqs) = (self.max_num_batched_tokens, self.max_num_seqs);
         if batched < seqs {
-            return Err(ConfigError::BudgetBelowMaxNumSeqs { batched, seqs });
+            return Err(EngineConfigError::BudgetBelowMaxNumSeqs { batched, seqs });
         }
         if !self.enable_chunked_prefill && batched < self.max_model_len {
             let max_model_len = self.max_model_len;
-            return Err(ConfigError::BudgetBelowMaxModelLen {
+            return Err(EngineConfigError::BudgetBelowMaxModelLen {
                 batched,
                 max_model_len,
             });
@@ -173,7 +177,7 @@ impl EngineConfig {
         let threshold = self.long_prefill_token_threshold;
         if threshold > self.max_model_len {
             let max_model_len = self.max_model_len;
-            return Err(ConfigError::LongPrefillThresholdTooLarge {
+            return Err(EngineConfigError::LongPrefillThresholdTooLarge {
                 threshold,
                 max_model_len,
             });
@@ -181,11 +185,11 @@ impl EngineConfig {
         Ok(())
     }
 
-    fn validate_kv_capacity(&self) -> Result<(), ConfigError> {
+    fn validate_kv_capacity(&self) -> Result<(), EngineConfigError> {
         let needed = self.max_model_len.div_ceil(self.block_size);
         let usable = self.num_gpu_blocks - 1;
         if needed > usable {
-            return Err(ConfigError::KvCacheTooSmall {
+            return Err(EngineConfigError::KvCacheTooSmall {
                 max_model_len: self.max_model_len,
                 block_size: self.block_size,
                 needed,
@@ -196,7 +200,7 @@ impl EngineConfig {
             let draft_tokens = 1 + spec.num_speculative_tokens + spec.num_lookahead_tokens;
             let draft = draft_tokens.div_ceil(self.block_size);
             if needed + draft > usable {
-                return Err(ConfigError::KvCacheTooSmallForDraftsBesideLoads {
+                return Err(EngineConfigError::KvCacheTooSmallForDraftsBesideLoads {
                     max_model_len: self.max_model_len,
                     needed: needed + draft,
                     draft,
@@ -239,7 +243,7 @@ mod tests {
         };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BudgetBelowMaxNumSeqs {
+            Err(EngineConfigError::BudgetBelowMaxNumSeqs {
                 batched: 256,
                 seqs: 512
             })
@@ -256,7 +260,7 @@ mod tests {
         let err = config.validate().unwrap_err();
         assert_eq!(
             err,
-            ConfigError::KvCacheTooSmall {
+            EngineConfigError::KvCacheTooSmall {
                 max_model_len: 256,
                 block_size: 16,
                 needed: 16,
@@ -284,7 +288,7 @@ mod tests {
         };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::KvCacheTooSmallForDraftsBesideLoads {
+            Err(EngineConfigError::KvCacheTooSmallForDraftsBesideLoads {
                 max_model_len: 8,
                 needed: 17,
                 draft: 9,
@@ -306,7 +310,7 @@ mod tests {
         };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BudgetBelowMaxModelLen {
+            Err(EngineConfigError::BudgetBelowMaxModelLen {
                 batched: 2048,
                 max_model_len: 8192
             })
@@ -323,7 +327,7 @@ mod tests {
         let max = 1 << 26;
         assert_eq!(
             err,
-            ConfigError::TooLarge {
+            EngineConfigError::TooLarge {
                 flag: "--num-gpu-blocks-override",
                 value: u64::from(u32::MAX),
                 max
@@ -340,7 +344,7 @@ mod tests {
         };
         assert!(matches!(
             config.validate(),
-            Err(ConfigError::TooLarge {
+            Err(EngineConfigError::TooLarge {
                 flag: "num_speculative_tokens",
                 ..
             })
@@ -355,7 +359,7 @@ mod tests {
         };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::WatermarkOutOfRange(1.0))
+            Err(EngineConfigError::WatermarkOutOfRange(1.0))
         );
     }
 }

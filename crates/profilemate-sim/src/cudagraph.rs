@@ -3,7 +3,7 @@
 
 use profilemate_model::cudagraph::{CaptureSizeSettings, CudaGraphDispatcher, CudaGraphMode};
 
-use crate::error::ConfigError;
+use crate::error::EngineConfigError;
 
 /// CUDA-graph flags: the mode and, optionally, explicit capture sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +40,13 @@ impl CudaGraphConfig {
         max_num_seqs: u32,
         max_num_batched_tokens: u32,
         num_speculative_tokens: u32,
-    ) -> Result<CudaGraphDispatcher, ConfigError> {
+    ) -> Result<CudaGraphDispatcher, EngineConfigError> {
         let settings = CaptureSizeSettings {
             num_speculative_tokens,
             capture_sizes: self.capture_sizes.clone(),
             ..CaptureSizeSettings::new(self.mode, max_num_seqs, max_num_batched_tokens)
         };
-        CudaGraphDispatcher::new(&settings).map_err(|e| ConfigError::CudaGraph(e.to_string()))
+        CudaGraphDispatcher::new(&settings).map_err(|e| EngineConfigError::CudaGraph(e.to_string()))
     }
 }
 

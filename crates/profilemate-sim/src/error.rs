@@ -5,7 +5,7 @@ use std::time::Duration;
 /// An [`EngineConfig`](crate::EngineConfig) that vLLM would refuse to start with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum EngineConfigError {
     /// A setting beyond what the simulator represents (token counts are `u32`; sums of a
     /// handful of them must not overflow, and the block arrays must fit in memory).
     #[error("{flag} = {value} is beyond the simulator's limit of {max}")]

@@ -6,23 +6,24 @@
 
 use std::time::Duration;
 
-use crate::records::{FinishReason, RequestId, RequestRecord};
+use crate::records::{EngineRequestRecord, FinishReason, RequestId};
 use crate::request::Request;
 
 /// Fixed per-request timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FixedTiming {
+pub struct FixedTokenTiming {
     /// Arrival to first token.
     pub ttft: Duration,
     /// Between consecutive tokens.
     pub itl: Duration,
 }
 
-impl FixedTiming {
+impl FixedTokenTiming {
     /// The record of `request` under these timings.
-    pub fn record(&self, id: RequestId, request: &Request) -> RequestRecord {
+    pub fn record(&self, id: RequestId, request: &Request) -> EngineRequestRecord {
         let prompt_tokens = request.prompt.len();
-        let mut record = RequestRecord::new(id, request.arrival, prompt_tokens, request.max_tokens);
+        let mut record =
+            EngineRequestRecord::new(id, request.arrival, prompt_tokens, request.max_tokens);
         let first = request.arrival.saturating_add(self.ttft);
         record.token_times = (0..request.max_tokens)
             .map(|i| first.saturating_add(self.itl.saturating_mul(i)))
@@ -37,7 +38,7 @@ impl FixedTiming {
     }
 
     /// Records for a whole workload, ids in input order.
-    pub fn simulate(&self, requests: &[Request]) -> Vec<RequestRecord> {
+    pub fn simulate(&self, requests: &[Request]) -> Vec<EngineRequestRecord> {
         let id = |i: usize| RequestId(u32::try_from(i).unwrap_or(u32::MAX));
         requests
             .iter()
@@ -53,7 +54,7 @@ mod tests {
 
     #[test]
     fn tokens_come_exactly_on_schedule() {
-        let timing = FixedTiming {
+        let timing = FixedTokenTiming {
             ttft: Duration::from_millis(50),
             itl: Duration::from_millis(10),
         };
@@ -67,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_request_for_no_tokens_ends_on_arrival() {
-        let timing = FixedTiming {
+        let timing = FixedTokenTiming {
             ttft: Duration::from_millis(50),
             itl: Duration::from_millis(10),
         };

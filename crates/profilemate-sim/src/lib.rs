@@ -20,13 +20,13 @@ equal seeds give equal runs. CUDA-graph padding comes from the model crate's dis
   times it with the [`StepTimer`] (which sees a [`StepBatch`]: every scheduled request's
   computed and scheduled tokens, new or cached, and the padded size), and pushes a
   [`StepRecord`] per step and the tokens of each request into an [`EngineSink`].
-  Per-request [`RequestRecord`]s (first token, every token, finish) come back at the end.
+  Per-request [`EngineRequestRecord`]s (first token, every token, finish) come back at the end.
 - [`IterationLine`] formats and parses vLLM's `Iteration(N): …` log line, and [`StatsLogger`]
   (a sink) produces its periodic [`StatsLine`], so simulated logs read like vLLM's and real
   vLLM logs can be compared with simulated ones.
 - [`vllm_log`] writes them as a vLLM 0.32 server log (envelope, startup lines, interval lines),
   stamped by the wall clock (`sim serve`) or by virtual time (`sim run --log-file`).
-- [`FixedTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
+- [`FixedTokenTiming`] is the fixed-timing mode: exact TTFT and ITL whatever the load.
 - [`KvOffloadConfig`] (in [`EngineConfig::kv_offload`]) turns on KV offloading to CPU memory,
   vLLM's `OffloadingConnector`: prompt chunks are stored as they are computed, prefixes the GPU
   lost are loaded back before their request runs, and the connector's stats payload
@@ -130,8 +130,8 @@ pub use batch::{BatchEntry, EntryKind, IterationCounts, StepBatch};
 pub use config::EngineConfig;
 pub use counters::StepCounters;
 pub use cudagraph::CudaGraphConfig;
-pub use error::{ConfigError, RequestError};
-pub use fixed::FixedTiming;
+pub use error::{EngineConfigError, RequestError};
+pub use fixed::FixedTokenTiming;
 pub use idmap::IdHasher;
 pub use iteration_log::{IterationLine, ParseIterationError};
 pub use offload::metrics as offload_metrics;
@@ -141,9 +141,9 @@ pub use offload::{
 };
 pub use profilemate_metrics::offload::OffloadStats;
 pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
-pub use records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord, StepRecord};
-pub use request::{Prompt, Request, SharedPrefix, text_token_ids};
-pub use roofline_timer::{KvBlocks, RooflineTimer, kv_blocks, roofline_timer};
+pub use records::{EngineRequestRecord, FinishReason, PrefixCacheStats, RequestId, StepRecord};
+pub use request::{EnginePrompt, Request, SharedPrefix, text_token_ids};
+pub use roofline_timer::{KvBlocks, RooflineStepTimer, kv_blocks, roofline_timer};
 pub use simulation::Simulation;
 pub use sink::EngineSink;
 pub use spec_decode::{SpecDecodeConfig, SpecDecodeStats};

@@ -1,4 +1,4 @@
-//! Defines the engine's outputs: one [`RequestRecord`] per request and one [`StepRecord`]
+//! Defines the engine's outputs: one [`EngineRequestRecord`] per request and one [`StepRecord`]
 //! per step, all times in virtual time from the simulation's time zero.
 
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub enum FinishReason {
 
 /// Everything that happened to one request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestRecord {
+pub struct EngineRequestRecord {
     /// The request.
     pub id: RequestId,
     /// Arrival at the engine.
@@ -59,14 +59,14 @@ pub struct RequestRecord {
     pub num_external_cached_tokens: u32,
 }
 
-impl RequestRecord {
+impl EngineRequestRecord {
     pub(crate) fn new(
         id: RequestId,
         arrival: Duration,
         prompt_tokens: u32,
         max_tokens: u32,
     ) -> Self {
-        RequestRecord {
+        EngineRequestRecord {
             id,
             arrival,
             prompt_tokens,

@@ -10,7 +10,7 @@ use crate::error::RequestError;
 /// caching, where requests naming the same [`SharedPrefix`] share their first tokens exactly
 /// and every other token is unique to its request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Prompt {
+pub enum EnginePrompt {
     /// Explicit token ids.
     Tokens(Vec<u32>),
     /// A prompt of `len` tokens, optionally starting with a shared prefix.
@@ -31,12 +31,12 @@ pub struct SharedPrefix {
     pub len: u32,
 }
 
-impl Prompt {
+impl EnginePrompt {
     /// Prompt length in tokens.
     pub fn len(&self) -> u32 {
         match self {
-            Prompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
-            Prompt::Synthetic { len, .. } => *len,
+            EnginePrompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            EnginePrompt::Synthetic { len, .. } => *len,
         }
     }
 
@@ -55,7 +55,7 @@ pub struct Request {
     /// When the request reaches the engine, from the simulation's time zero.
     pub arrival: Duration,
     /// The prompt.
-    pub prompt: Prompt,
+    pub prompt: EnginePrompt,
     /// Output tokens to generate.
     pub max_tokens: u32,
 }
@@ -73,7 +73,7 @@ pub fn text_token_ids<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<u32> 
 impl Request {
     /// A request with a synthetic prompt of `prompt_len` unique tokens.
     pub fn synthetic(arrival: Duration, prompt_len: u32, max_tokens: u32) -> Self {
-        let prompt = Prompt::Synthetic {
+        let prompt = EnginePrompt::Synthetic {
             len: prompt_len,
             shared_prefix: None,
         };
@@ -88,7 +88,7 @@ impl Request {
     pub fn from_tokens(arrival: Duration, tokens: Vec<u32>, max_tokens: u32) -> Self {
         Request {
             arrival,
-            prompt: Prompt::Tokens(tokens),
+            prompt: EnginePrompt::Tokens(tokens),
             max_tokens,
         }
     }
@@ -107,7 +107,7 @@ impl Request {
     /// Makes the first `len` tokens of a synthetic prompt the shared prefix `id`; has no
     /// effect on explicit token ids, which share whatever they share.
     pub fn with_shared_prefix(mut self, id: u64, len: u32) -> Self {
-        if let Prompt::Synthetic { shared_prefix, .. } = &mut self.prompt {
+        if let EnginePrompt::Synthetic { shared_prefix, .. } = &mut self.prompt {
             *shared_prefix = Some(SharedPrefix { id, len });
         }
         self
@@ -139,7 +139,7 @@ impl Request {
             _ => {}
         }
         match &self.prompt {
-            Prompt::Synthetic {
+            EnginePrompt::Synthetic {
                 shared_prefix: Some(p),
                 ..
             } if p.len > prompt => Err(RequestError::PrefixLongerThanPrompt {

@@ -1,5 +1,5 @@
-//! Provides the link from a model deployed on a GPU to the engine: [`RooflineTimer`], the step
-//! timer from the model crate's [`StepClock`] (CUDA-graph padding priced), [`roofline_timer`]
+//! Provides the link from a model deployed on a GPU to the engine: [`RooflineStepTimer`], the step
+//! timer from the model crate's [`StepTimeEstimator`] (CUDA-graph padding priced), [`roofline_timer`]
 //! to build it for a deployment, and [`kv_blocks`], the KV cache of one GPU in blocks.
 //!
 //! Each step's batch is split into vLLM's `scheduled_new_reqs` / `scheduled_cached_reqs`
@@ -13,42 +13,44 @@ use profilemate_model::comm::Collectives;
 use profilemate_model::error::ModelError;
 use profilemate_model::hardware::Gpu;
 use profilemate_model::kv::{DoesNotFit, KvCapacity, KvLayout, KvSizingConfig};
-use profilemate_model::roofline::{CostModel, Efficiency, Roofline, StepClock, uses_fp8_matmuls};
-use profilemate_model::{Deployment, ModelSpec, PerfModel, ScheduledRequest, StepInput};
+use profilemate_model::roofline::{
+    CostModel, Efficiency, Roofline, StepTimeEstimator, uses_fp8_matmuls,
+};
+use profilemate_model::{Deployment, ModelSpec, PerfModel, StepInput, StepRequest};
 
 use crate::batch::StepBatch;
 use crate::step_timer::StepTimer;
 
-/// A [`StepTimer`] pricing each step with a [`StepClock`]; allocation-free once warm.
+/// A [`StepTimer`] pricing each step with a [`StepTimeEstimator`]; allocation-free once warm.
 #[derive(Debug, Clone)]
-pub struct RooflineTimer<M> {
-    clock: StepClock<M>,
-    new: Vec<ScheduledRequest>,
-    cached: Vec<ScheduledRequest>,
+pub struct RooflineStepTimer<M> {
+    estimator: StepTimeEstimator<M>,
+    new: Vec<StepRequest>,
+    cached: Vec<StepRequest>,
 }
 
-impl<M: CostModel> RooflineTimer<M> {
-    /// A timer reading step times off `clock`.
-    pub fn new(clock: StepClock<M>) -> Self {
+impl<M: CostModel> RooflineStepTimer<M> {
+    /// A timer reading step times off `estimator`.
+    pub fn new(estimator: StepTimeEstimator<M>) -> Self {
         Self {
-            clock,
+            estimator,
             new: Vec::new(),
             cached: Vec::new(),
         }
     }
 
-    /// The clock.
-    pub fn clock(&self) -> &StepClock<M> {
-        &self.clock
+    /// The estimator.
+    pub fn estimator(&self) -> &StepTimeEstimator<M> {
+        &self.estimator
     }
 
-    /// The clock, mutably: to price other inputs on it (a calibrated model's parts).
-    pub fn clock_mut(&mut self) -> &mut StepClock<M> {
-        &mut self.clock
+    /// The estimator, mutably: to price other inputs on it (a calibrated model's parts).
+    pub fn estimator_mut(&mut self) -> &mut StepTimeEstimator<M> {
+        &mut self.estimator
     }
 }
 
-impl<M: CostModel> RooflineTimer<M> {
+impl<M: CostModel> RooflineStepTimer<M> {
     /// Prices `batch`, first showing its vLLM step input (unpadded, as vLLM's MFU metrics count
     /// it) to `observe`, e.g. to feed MFU counters from the same split.
     pub fn step_time_observed(
@@ -61,16 +63,16 @@ impl<M: CostModel> RooflineTimer<M> {
             new_requests: &self.new,
             cached_requests: &self.cached,
         };
-        observe(self.clock.model(), &step);
+        observe(self.estimator.model(), &step);
         let dispatch = batch.cudagraph;
         let padding = dispatch
             .padded_tokens
             .saturating_sub(dispatch.unpadded_tokens);
-        self.clock.step_time(&step, u64::from(padding))
+        self.estimator.step_time(&step, u64::from(padding))
     }
 }
 
-impl<M: CostModel> StepTimer for RooflineTimer<M> {
+impl<M: CostModel> StepTimer for RooflineStepTimer<M> {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         self.step_time_observed(batch, |_, _| {})
     }
@@ -87,13 +89,15 @@ pub fn roofline_timer(
     deployment: &Deployment,
     gpu: Gpu,
     efficiency: Efficiency,
-) -> Result<RooflineTimer<PerfModel>, ModelError> {
+) -> Result<RooflineStepTimer<PerfModel>, ModelError> {
     efficiency.validate()?;
     let model = PerfModel::vllm_exact(spec, deployment)?;
     let roofline = Roofline::new(gpu, efficiency)
         .with_fp8_compute(uses_fp8_matmuls(spec.quantization.as_deref()))
         .with_collectives(Collectives::from_spec(spec, deployment));
-    Ok(RooflineTimer::new(StepClock::new(model, roofline)))
+    Ok(RooflineStepTimer::new(StepTimeEstimator::new(
+        model, roofline,
+    )))
 }
 
 /// The KV cache of one GPU of a deployment, in engine blocks.
@@ -137,11 +141,11 @@ mod tests {
     use crate::records::RequestId;
     use profilemate_model::cudagraph::{Dispatch, RuntimeMode};
 
-    fn clock() -> StepClock<PerfModel> {
+    fn estimator() -> StepTimeEstimator<PerfModel> {
         let spec = presets::spec("llama-3.1-8b").unwrap();
         let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
         let gpu = hardware::preset("h100-sxm").unwrap();
-        StepClock::new(model, Roofline::new(gpu, Efficiency::default()))
+        StepTimeEstimator::new(model, Roofline::new(gpu, Efficiency::default()))
     }
 
     fn decode(request: u32) -> BatchEntry {
@@ -157,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn prices_the_batch_and_its_padding_on_the_clock() {
+    fn prices_the_batch_and_its_padding_on_the_estimator() {
         let entries: Vec<BatchEntry> = (0..5).map(decode).collect();
         let batch = StepBatch {
             entries: &entries,
@@ -168,7 +172,7 @@ mod tests {
                 padded_tokens: 8,
             },
         };
-        let cached = [ScheduledRequest {
+        let cached = [StepRequest {
             num_computed_tokens: 500,
             num_scheduled_tokens: 1,
         }; 5];
@@ -176,10 +180,10 @@ mod tests {
             new_requests: &[],
             cached_requests: &cached,
         };
-        let want = clock().step_time(&step, 3);
-        let mut timer = RooflineTimer::new(clock());
+        let want = estimator().step_time(&step, 3);
+        let mut timer = RooflineStepTimer::new(estimator());
         assert_eq!(timer.step_time(&batch), want);
-        assert!(want > clock().step_time(&step, 0), "padding costs time");
+        assert!(want > estimator().step_time(&step, 0), "padding costs time");
     }
 
     #[test]

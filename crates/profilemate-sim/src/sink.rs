@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use profilemate_metrics::offload::OffloadStats;
 
-use crate::records::{RequestId, RequestRecord, StepRecord};
+use crate::records::{EngineRequestRecord, RequestId, StepRecord};
 
 /// Receives the engine's events as the simulation advances.
 pub trait EngineSink {
@@ -20,7 +20,7 @@ pub trait EngineSink {
     fn on_tokens(&mut self, _request: RequestId, _num_tokens: u32, _at: Duration) {}
 
     /// Called when a request finishes or is aborted, after its last `on_tokens`.
-    fn on_request_finished(&mut self, _record: &RequestRecord) {}
+    fn on_request_finished(&mut self, _record: &EngineRequestRecord) {}
 
     /// Called with KV offloading on ([`EngineConfig::kv_offload`](crate::EngineConfig)):
     /// the offloading connector's stats payload (vLLM's `SchedulerStats.kv_connector_stats`)
@@ -60,7 +60,7 @@ impl<A: EngineSink, B: EngineSink> EngineSink for (A, B) {
         self.1.on_tokens(request, num_tokens, at);
     }
 
-    fn on_request_finished(&mut self, record: &RequestRecord) {
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         self.0.on_request_finished(record);
         self.1.on_request_finished(record);
     }
@@ -88,7 +88,7 @@ impl<S: EngineSink + ?Sized> EngineSink for &mut S {
         (**self).on_tokens(request, num_tokens, at);
     }
 
-    fn on_request_finished(&mut self, record: &RequestRecord) {
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         (**self).on_request_finished(record);
     }
 

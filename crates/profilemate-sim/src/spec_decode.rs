@@ -6,7 +6,7 @@
 
 use rand::Rng;
 
-use crate::error::ConfigError;
+use crate::error::EngineConfigError;
 
 /// `--speculative-config`, reduced to what shapes scheduling and the counters.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +21,13 @@ pub struct SpecDecodeConfig {
 }
 
 impl SpecDecodeConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), EngineConfigError> {
         if self.num_speculative_tokens == 0 {
-            return Err(ConfigError::ZeroDraftTokens);
+            return Err(EngineConfigError::ZeroDraftTokens);
         }
         let p = self.acceptance_probability;
         if !(0.0..=1.0).contains(&p) {
-            return Err(ConfigError::AcceptanceOutOfRange(p));
+            return Err(EngineConfigError::AcceptanceOutOfRange(p));
         }
         Ok(())
     }
@@ -130,7 +130,7 @@ mod tests {
     fn out_of_range_acceptance_is_rejected() {
         assert_eq!(
             config(1.5).validate(),
-            Err(ConfigError::AcceptanceOutOfRange(1.5))
+            Err(EngineConfigError::AcceptanceOutOfRange(1.5))
         );
     }
 }

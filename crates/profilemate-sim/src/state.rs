@@ -3,7 +3,7 @@
 //! Mirrors the fields of `Request` (vllm/v1/request.py, vLLM 0.32) that scheduling reads.
 
 use crate::block_hash::{BlockHash, TokenSource};
-use crate::request::Prompt;
+use crate::request::EnginePrompt;
 
 /// Where a request is in its life (`RequestStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub(crate) enum Status {
 /// The scheduler's view of one request.
 #[derive(Debug)]
 pub(crate) struct ReqState {
-    pub(crate) prompt: Prompt,
+    pub(crate) prompt: EnginePrompt,
     pub(crate) num_prompt_tokens: u32,
     pub(crate) max_tokens: u32,
     pub(crate) num_output_tokens: u32,
@@ -44,7 +44,7 @@ pub(crate) struct ReqState {
 }
 
 impl ReqState {
-    pub(crate) fn new(prompt: Prompt, max_tokens: u32) -> Self {
+    pub(crate) fn new(prompt: EnginePrompt, max_tokens: u32) -> Self {
         ReqState {
             num_prompt_tokens: prompt.len(),
             prompt,

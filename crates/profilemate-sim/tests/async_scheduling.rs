@@ -9,7 +9,7 @@ mod common;
 
 use common::{counts, ms, preemption_counts, run, run_in_slices, sim_with};
 use profilemate_sim::{
-    CudaGraphConfig, EngineConfig, Request, RequestRecord, SpecDecodeConfig, StepRecord,
+    CudaGraphConfig, EngineConfig, EngineRequestRecord, Request, SpecDecodeConfig, StepRecord,
 };
 
 fn async_config() -> EngineConfig {
@@ -167,7 +167,10 @@ fn everything_on_under_pressure_still_delivers_every_token_in_order() {
 
 /// Drives the engine in 1 ms slices, as a real-time server would; returns the steps and the
 /// last request's record.
-fn sliced_run(config: EngineConfig, requests: &[Request]) -> (Vec<StepRecord>, RequestRecord) {
+fn sliced_run(
+    config: EngineConfig,
+    requests: &[Request],
+) -> (Vec<StepRecord>, EngineRequestRecord) {
     let mut sim = sim_with(config, requests);
     let mut steps: Vec<StepRecord> = Vec::new();
     run_in_slices(&mut sim, ms(1), &mut steps);

@@ -7,8 +7,8 @@ mod common;
 
 use common::{ms, run, run_in_slices, sim_with};
 use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationLine, Request,
-    RequestRecord, RuntimeMode, Simulation, SpecDecodeConfig, StepRecord,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineRequestRecord, EngineSink,
+    IterationLine, Request, RuntimeMode, Simulation, SpecDecodeConfig, StepRecord,
 };
 
 fn spec_config(acceptance: f64, seed: u64) -> EngineConfig {
@@ -169,7 +169,7 @@ impl EngineSink for TokenCounter {
         self.per_request[i] += num_tokens;
     }
 
-    fn on_request_finished(&mut self, _record: &RequestRecord) {
+    fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
         self.finished += 1;
     }
 }

@@ -12,7 +12,8 @@ use profilemate_metrics::registry::EngineLabels;
 use profilemate_metrics::{Registry, parse};
 use profilemate_sim::offload_metrics as m;
 use profilemate_sim::{
-    EngineConfig, EngineSink, KvOffloadConfig, KvTransferLogger, Request, RequestRecord, StepRecord,
+    EngineConfig, EngineRequestRecord, EngineSink, KvOffloadConfig, KvTransferLogger, Request,
+    StepRecord,
 };
 
 mod common;
@@ -84,7 +85,7 @@ impl Recorder {
     }
 }
 
-fn run(config: EngineConfig, requests: &[Request]) -> (Recorder, Vec<RequestRecord>) {
+fn run(config: EngineConfig, requests: &[Request]) -> (Recorder, Vec<EngineRequestRecord>) {
     let mut sim = sim_with(config, requests);
     let mut rec = Recorder::default();
     sim.run(&mut rec);
@@ -92,7 +93,7 @@ fn run(config: EngineConfig, requests: &[Request]) -> (Recorder, Vec<RequestReco
     (rec, sim.into_records())
 }
 
-fn ttfts(records: &[RequestRecord]) -> Vec<Duration> {
+fn ttfts(records: &[EngineRequestRecord]) -> Vec<Duration> {
     records.iter().map(|r| r.ttft().unwrap()).collect()
 }
 

@@ -67,6 +67,44 @@ fn bad_engine_flags_exit_2_naming_the_flag() {
     );
 }
 
+#[test]
+fn endpoint_flags_are_not_offered_and_are_refused_naming_the_flag() {
+    // sim run has a workload and no endpoint: bench serve's endpoint flags (Ctrl-C grace,
+    // warmups, timeouts, the server's address, the request bodies) would do nothing here.
+    let out = sim_run().arg("--help").output().unwrap();
+    let help = success_stdout(&out);
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter_map(|l| l.split([' ', ',', '<']).next())
+        .collect();
+    assert!(
+        flags.contains(&"request-rate") && flags.contains(&"duration"),
+        "{flags:?}"
+    );
+    for endpoint_flag in [
+        "interrupt-grace-sec",
+        "backend",
+        "base-url",
+        "endpoint",
+        "num-warmups",
+        "request-timeout",
+        "control-timeout-sec",
+        "ignore-eos",
+        "temperature",
+    ] {
+        assert!(
+            !flags.contains(&endpoint_flag),
+            "--{endpoint_flag} offered: {flags:?}"
+        );
+    }
+    let sim_run = ["sim", "run", "--model", "llama-3.1-8b"];
+    fails_naming(
+        &[&sim_run[..], &["--interrupt-grace-sec", "1"]].concat(),
+        &["--interrupt-grace-sec"],
+    );
+}
+
 /// A fresh scratch directory for one test.
 fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

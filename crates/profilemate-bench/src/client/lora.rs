@@ -23,20 +23,21 @@ pub(crate) struct LoraBodies {
 impl LoraBodies {
     /// `None` without `--lora-modules`.
     pub(crate) fn new(config: &BenchConfig) -> Option<Self> {
-        let n = config.lora_modules.len();
+        let n = config.endpoint.lora_modules.len();
         if n == 0 {
             return None;
         }
         let bodies = config
+            .endpoint
             .lora_modules
             .iter()
             .map(|m| BodyTemplate::for_model(config, m))
             .collect();
-        let picks = match config.lora_assignment {
-            LoraAssignment::RoundRobin => (0..config.num_prompts).map(|i| i % n).collect(),
+        let picks = match config.endpoint.lora_assignment {
+            LoraAssignment::RoundRobin => (0..config.workload.num_prompts).map(|i| i % n).collect(),
             LoraAssignment::Random => {
-                let mut rng = StdRng::seed_from_u64(config.seed);
-                (0..config.num_prompts)
+                let mut rng = StdRng::seed_from_u64(config.workload.seed);
+                (0..config.workload.num_prompts)
                     .map(|_| rng.random_range(0..n))
                     .collect()
             }

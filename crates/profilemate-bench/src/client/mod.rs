@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use crate::cancel::CancelToken;
 use crate::config::{Backend, BenchConfig};
 use crate::error::BenchError;
-use crate::record::{ErrorKind, RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, ErrorKind, Seconds};
 use crate::tokenizer::Tokenizer;
 use crate::workload::SampleRequest;
 use connection::{Connections, Failure, Target};
@@ -75,15 +75,15 @@ impl Client {
             .map_err(|e| BenchError::Client(e.to_string()))?;
         Ok(Self {
             http,
-            base_url: config.base_url.clone(),
+            base_url: config.endpoint.base_url.clone(),
             connections: Target::parse(&config.api_url()).map(Connections::new),
-            backend: config.backend,
+            backend: config.workload.backend,
             headers: headers(config)?,
             body: payload::BodyTemplate::new(config, model),
             lora: LoraBodies::new(config),
             tokenizer,
-            timeout: config.request_timeout,
-            control_timeout: config.control_timeout,
+            timeout: config.endpoint.request_timeout,
+            control_timeout: config.endpoint.control_timeout,
             origin: Instant::now(),
         })
     }
@@ -96,7 +96,7 @@ impl Client {
     /// Sends one request and measures it; every outcome, including an abort through `cancel`
     /// ([`ErrorKind::Cancelled`] once the request is on a connection, [`ErrorKind::NotSent`]
     /// while it is still connecting), is a record.
-    pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> RequestRecord {
+    pub async fn send(&self, req: &SampleRequest, cancel: &CancelToken) -> ClientRequestRecord {
         self.send_body(&self.body, req, cancel).await
     }
 
@@ -107,7 +107,7 @@ impl Client {
         pos: usize,
         req: &SampleRequest,
         cancel: &CancelToken,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let body = self.lora.as_ref().map_or(&self.body, |l| l.body(pos));
         self.send_body(body, req, cancel).await
     }
@@ -117,7 +117,7 @@ impl Client {
         body: &payload::BodyTemplate,
         req: &SampleRequest,
         cancel: &CancelToken,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let sent = Instant::now();
         let mut state = StreamState::new(sent);
         let outcome = tokio::select! {
@@ -222,7 +222,7 @@ impl Client {
         req: &SampleRequest,
         s: StreamState,
         outcome: Result<(), Failure>,
-    ) -> RequestRecord {
+    ) -> ClientRequestRecord {
         let outcome = outcome.and_then(|()| {
             s.ttft()
                 .map(|_| ())
@@ -233,7 +233,7 @@ impl Client {
             Err((kind, msg)) => (false, msg, Some(kind)),
         };
         let (ttft, latency, start_time) = (s.ttft().unwrap_or(0.0), s.latency(), self.secs(s.sent));
-        RequestRecord {
+        ClientRequestRecord {
             success,
             prompt_len: s.prompt_tokens.unwrap_or(req.prompt_len),
             output_tokens: s.output_tokens,
@@ -413,19 +413,19 @@ fn headers(config: &BenchConfig) -> Result<HeaderMap, BenchError> {
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(ACCEPT, HeaderValue::from_static("*/*"));
     let bad = |what: String| {
-        BenchError::Config(crate::error::ConfigError::KeyValue {
+        BenchError::Config(crate::error::BenchConfigError::KeyValue {
             flag: "--header",
             value: what,
         })
     };
-    if let Some(key) = &config.api_key {
+    if let Some(key) = &config.endpoint.api_key {
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| bad("OPENAI_API_KEY".into()))?,
         );
     }
-    for (k, v) in &config.headers {
+    for (k, v) in &config.endpoint.headers {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("{k}={v}")))?;
         h.insert(
             name,

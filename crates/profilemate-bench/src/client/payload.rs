@@ -13,7 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::{Backend, BenchConfig};
-use crate::workload::{Prompt, SampleRequest};
+use crate::workload::{ClientPrompt, SampleRequest};
 
 /// Stands in for the prompt while the template is rendered (a JSON string no real body holds).
 const PROMPT_MARK: &str = "\u{1}profilemate-prompt\u{1}";
@@ -56,14 +56,15 @@ impl BodyTemplate {
     /// The template for a run sending `model` (the served name when set).
     pub fn new(config: &BenchConfig, model: &str) -> Self {
         Self::from_fields(Fields {
-            backend: config.backend,
+            backend: config.workload.backend,
             model: config
+                .endpoint
                 .served_model_name
                 .clone()
                 .unwrap_or_else(|| model.to_string()),
-            logprobs: config.logprobs,
-            ignore_eos: config.ignore_eos,
-            extra_body: config.extra_body.clone(),
+            logprobs: config.endpoint.logprobs,
+            ignore_eos: config.endpoint.ignore_eos,
+            extra_body: config.endpoint.extra_body.clone(),
         })
     }
 
@@ -183,13 +184,13 @@ impl Spliced {
 }
 
 /// Writes the prompt as [`BodyTemplate::render_value`] would: text for chat, else its JSON.
-fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &Prompt) {
+fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &ClientPrompt) {
     match (backend, p) {
-        (_, Prompt::Text(t)) => write_json(out, t),
+        (_, ClientPrompt::Text(t)) => write_json(out, t),
         (Backend::OpenaiChat, _) => write_json(out, &prompt_text(p)),
-        (_, Prompt::TokenIds(ids)) => write_json(out, ids),
-        (_, Prompt::Batch(items)) => write_json(out, items),
-        (_, Prompt::Parts(items) | Prompt::Messages(items)) => write_json(out, items),
+        (_, ClientPrompt::TokenIds(ids)) => write_json(out, ids),
+        (_, ClientPrompt::Batch(items)) => write_json(out, items),
+        (_, ClientPrompt::Parts(items) | ClientPrompt::Messages(items)) => write_json(out, items),
     }
 }
 
@@ -197,8 +198,8 @@ fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &Prompt) {
 /// parts, or the text as one text part, followed by the request's multimodal parts.
 fn chat_messages(req: &SampleRequest) -> Value {
     match &req.prompt {
-        Prompt::Messages(messages) => json!(messages),
-        Prompt::Parts(parts) => {
+        ClientPrompt::Messages(messages) => json!(messages),
+        ClientPrompt::Parts(parts) => {
             let content = parts.iter().chain(&req.mm_content).cloned().collect();
             json!([{"role": "user", "content": Value::Array(content)}])
         }
@@ -222,30 +223,30 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
 }
 
 /// Roughly how many bytes the prompt takes as JSON, to size the body once.
-fn prompt_size_hint(p: &Prompt) -> usize {
+fn prompt_size_hint(p: &ClientPrompt) -> usize {
     match p {
-        Prompt::Text(t) => t.len() + 16,
-        Prompt::TokenIds(ids) => ids.len() * 8 + 2,
-        Prompt::Batch(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
-        Prompt::Parts(_) | Prompt::Messages(_) => 256,
+        ClientPrompt::Text(t) => t.len() + 16,
+        ClientPrompt::TokenIds(ids) => ids.len() * 8 + 2,
+        ClientPrompt::Batch(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
+        ClientPrompt::Parts(_) | ClientPrompt::Messages(_) => 256,
     }
 }
 
-fn prompt_json(p: &Prompt) -> Value {
+fn prompt_json(p: &ClientPrompt) -> Value {
     match p {
-        Prompt::Text(t) => json!(t),
-        Prompt::TokenIds(ids) => json!(ids),
-        Prompt::Batch(items) => json!(items),
-        Prompt::Parts(items) | Prompt::Messages(items) => json!(items),
+        ClientPrompt::Text(t) => json!(t),
+        ClientPrompt::TokenIds(ids) => json!(ids),
+        ClientPrompt::Batch(items) => json!(items),
+        ClientPrompt::Parts(items) | ClientPrompt::Messages(items) => json!(items),
     }
 }
 
-fn prompt_text(p: &Prompt) -> String {
+fn prompt_text(p: &ClientPrompt) -> String {
     match p {
-        Prompt::Text(t) => t.clone(),
-        Prompt::TokenIds(ids) => ids.iter().map(|i| format!(" {i}")).collect(),
-        Prompt::Batch(items) => items.join(" "),
-        Prompt::Parts(items) | Prompt::Messages(items) => items
+        ClientPrompt::Text(t) => t.clone(),
+        ClientPrompt::TokenIds(ids) => ids.iter().map(|i| format!(" {i}")).collect(),
+        ClientPrompt::Batch(items) => items.join(" "),
+        ClientPrompt::Parts(items) | ClientPrompt::Messages(items) => items
             .iter()
             .filter_map(|p| p.get("text").and_then(Value::as_str))
             .collect(),
@@ -253,9 +254,9 @@ fn prompt_text(p: &Prompt) -> String {
 }
 
 /// vLLM's `_get_num_input_sequences`: a batch counts its items.
-pub fn num_input_sequences(p: &Prompt) -> u64 {
+pub fn num_input_sequences(p: &ClientPrompt) -> u64 {
     match p {
-        Prompt::Batch(items) => items.len() as u64,
+        ClientPrompt::Batch(items) => items.len() as u64,
         _ => 1,
     }
 }
@@ -279,7 +280,7 @@ mod tests {
         })
     }
 
-    fn req(prompt: Prompt) -> SampleRequest {
+    fn req(prompt: ClientPrompt) -> SampleRequest {
         SampleRequest {
             prompt,
             prompt_len: 3,
@@ -301,7 +302,7 @@ mod tests {
             json!({"temperature": 0.0, "max_tokens": 9}),
             true,
         );
-        let b = body(&t, &req(Prompt::TokenIds(vec![5, 6, 7])));
+        let b = body(&t, &req(ClientPrompt::TokenIds(vec![5, 6, 7])));
         assert_eq!(b["prompt"], json!([5, 6, 7]));
         assert_eq!(b["repetition_penalty"], 1.0);
         assert_eq!(b["logprobs"], Value::Null);
@@ -319,7 +320,7 @@ mod tests {
     #[test]
     fn chat_body_sends_one_text_part_and_max_completion_tokens() {
         let t = template(Backend::OpenaiChat, json!({}), false);
-        let b = body(&t, &req(Prompt::Text(" a b".into())));
+        let b = body(&t, &req(ClientPrompt::Text(" a b".into())));
         assert_eq!(
             b["messages"],
             json!([{"role": "user", "content": [{"type": "text", "text": " a b"}]}])
@@ -334,7 +335,7 @@ mod tests {
         let image = json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}});
         let audio =
             json!({"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}});
-        let mut r = req(Prompt::Text("look".into()));
+        let mut r = req(ClientPrompt::Text("look".into()));
         r.mm_content = vec![image.clone(), audio.clone()];
         let b = body(&t, &r);
         assert_eq!(
@@ -347,7 +348,7 @@ mod tests {
             (json!(7), json!(0.5))
         );
         let text = json!({"type": "text", "text": "a"});
-        let mut parts = req(Prompt::Parts(vec![text.clone(), image.clone()]));
+        let mut parts = req(ClientPrompt::Parts(vec![text.clone(), image.clone()]));
         parts.mm_content = vec![audio.clone()];
         assert_eq!(
             body(&t, &parts)["messages"],
@@ -357,7 +358,7 @@ mod tests {
             json!({"role": "system", "content": "s"}),
             json!({"role": "user", "content": "u"}),
         ];
-        let b = body(&t, &req(Prompt::Messages(messages.clone())));
+        let b = body(&t, &req(ClientPrompt::Messages(messages.clone())));
         assert_eq!(
             b["messages"],
             Value::Array(messages),
@@ -369,14 +370,14 @@ mod tests {
     fn completions_send_content_parts_as_the_prompt_value() {
         let t = template(Backend::Openai, json!({}), false);
         let parts = vec![json!({"type": "text", "text": "a"})];
-        let b = body(&t, &req(Prompt::Parts(parts.clone())));
+        let b = body(&t, &req(ClientPrompt::Parts(parts.clone())));
         assert_eq!(b["prompt"], Value::Array(parts));
     }
 
     #[test]
     fn embeddings_body_batches_inputs() {
         let t = template(Backend::OpenaiEmbeddings, json!({}), false);
-        let r = req(Prompt::Batch(vec!["x".into(), "y".into()]));
+        let r = req(ClientPrompt::Batch(vec!["x".into(), "y".into()]));
         let b = body(&t, &r);
         assert_eq!(
             (b["input"].clone(), b["truncate_prompt_tokens"].clone()),
@@ -389,9 +390,9 @@ mod tests {
     #[test]
     fn spliced_body_is_byte_for_byte_the_rendered_one() {
         let prompts = [
-            Prompt::Text(" a \"quoted\"\n\u{1}profilemate-prompt\u{1} é".into()),
-            Prompt::TokenIds(vec![5, 6, 4_000_000_000]),
-            Prompt::Batch(vec!["x".into(), "y\\".into()]),
+            ClientPrompt::Text(" a \"quoted\"\n\u{1}profilemate-prompt\u{1} é".into()),
+            ClientPrompt::TokenIds(vec![5, 6, 4_000_000_000]),
+            ClientPrompt::Batch(vec!["x".into(), "y\\".into()]),
         ];
         let backends = [
             Backend::Vllm,
@@ -426,6 +427,9 @@ mod tests {
     fn a_mark_in_extra_body_falls_back_to_rendering_the_value() {
         let t = template(Backend::Openai, json!({"note": PROMPT_MARK}), false);
         assert!(t.spliced.is_none());
-        assert_eq!(body(&t, &req(Prompt::Text("p".into())))["prompt"], "p");
+        assert_eq!(
+            body(&t, &req(ClientPrompt::Text("p".into())))["prompt"],
+            "p"
+        );
     }
 }

@@ -8,7 +8,7 @@
 use super::goodput::Goodput;
 use super::peaks::{Peaks, peaks};
 use super::summary::Summary;
-use crate::record::{RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, Seconds};
 use crate::tokenizer::Tokenizer;
 
 /// vLLM's `BenchmarkMetrics` dataclass, plus the actual output lengths it returns beside it.
@@ -66,7 +66,7 @@ struct Samples {
 /// `duration` is the benchmark's wall time in seconds; `tokenizer` counts output tokens when the
 /// server sent no usage (vLLM's fallback), and `None` means "no tokenizer": such records count 1.
 pub fn calculate_metrics(
-    records: &[RequestRecord],
+    records: &[ClientRequestRecord],
     duration: Seconds,
     tokenizer: Option<&dyn Tokenizer>,
     percentiles: &[f64],
@@ -100,7 +100,7 @@ pub fn calculate_metrics(
 }
 
 /// Output length as vLLM takes it: usage count, else tokenizer count, else 1.
-pub fn output_len(record: &RequestRecord, tokenizer: Option<&dyn Tokenizer>) -> u64 {
+pub fn output_len(record: &ClientRequestRecord, tokenizer: Option<&dyn Tokenizer>) -> u64 {
     match (record.output_tokens, tokenizer) {
         (0, None) => 1,
         (0, Some(tok)) => tok.count(&record.generated_text) as u64,
@@ -108,7 +108,7 @@ pub fn output_len(record: &RequestRecord, tokenizer: Option<&dyn Tokenizer>) -> 
     }
 }
 
-fn collect_samples(records: &[RequestRecord], tokenizer: Option<&dyn Tokenizer>) -> Samples {
+fn collect_samples(records: &[ClientRequestRecord], tokenizer: Option<&dyn Tokenizer>) -> Samples {
     let mut s = Samples::default();
     for r in records {
         if !r.success {
@@ -170,11 +170,11 @@ pub struct EmbedBenchmarkMetrics {
 
 /// Computes vLLM's pooling metrics from per-request records.
 pub fn calculate_embedding_metrics(
-    records: &[RequestRecord],
+    records: &[ClientRequestRecord],
     duration: Seconds,
     percentiles: &[f64],
 ) -> EmbedBenchmarkMetrics {
-    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success).collect();
+    let ok: Vec<&ClientRequestRecord> = records.iter().filter(|r| r.success).collect();
     let total_input: u64 = ok.iter().map(|r| r.prompt_len).sum();
     let total_input_sequences: u64 = ok.iter().map(|r| r.num_input_sequences).sum();
     let e2els: Vec<Seconds> = ok.iter().map(|r| r.latency).collect();
@@ -195,9 +195,9 @@ mod tests {
     use super::*;
     use crate::tokenizer::WordTokenizer;
 
-    fn ok(ttft: f64, itl: Vec<f64>, out: u64) -> RequestRecord {
+    fn ok(ttft: f64, itl: Vec<f64>, out: u64) -> ClientRequestRecord {
         let latency = ttft + itl.iter().sum::<f64>();
-        RequestRecord {
+        ClientRequestRecord {
             success: true,
             prompt_len: 10,
             output_tokens: out,
@@ -212,7 +212,7 @@ mod tests {
     fn failures_count_but_stay_out_of_distributions() {
         let recs = vec![
             ok(0.1, vec![0.02, 0.02], 3),
-            RequestRecord::failed(crate::ErrorKind::Timeout, "t".into()),
+            ClientRequestRecord::failed(crate::ErrorKind::Timeout, "t".into()),
         ];
         let m = calculate_metrics(&recs, 2.0, None, &[99.0], &Goodput::default());
         assert_eq!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::summary::Summary;
-use crate::record::{RequestRecord, Seconds};
+use crate::record::{ClientRequestRecord, Seconds};
 
 /// Client lag above which the report warns that the client fell behind its schedule.
 pub const CLIENT_LAG_WARN: Seconds = 0.010;
@@ -34,7 +34,7 @@ impl ExtraMetrics {
 }
 
 /// Computes the beyond-vLLM aggregates.
-pub fn calculate_extras(records: &[RequestRecord], percentiles: &[f64]) -> ExtraMetrics {
+pub fn calculate_extras(records: &[ClientRequestRecord], percentiles: &[f64]) -> ExtraMetrics {
     let ok = || records.iter().filter(|r| r.success);
     let mut per_token = Vec::new();
     ok().for_each(|r| r.per_token_itl(&mut per_token));
@@ -60,7 +60,7 @@ pub fn calculate_extras(records: &[RequestRecord], percentiles: &[f64]) -> Extra
     }
 }
 
-fn error_counts(records: &[RequestRecord]) -> BTreeMap<String, u64> {
+fn error_counts(records: &[ClientRequestRecord]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for kind in records.iter().filter_map(|r| r.error_kind) {
         *counts.entry(kind.to_string()).or_insert(0) += 1;
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn extras_split_chunks_and_count_errors() {
-        let good = RequestRecord {
+        let good = ClientRequestRecord {
             success: true,
             itl: vec![0.03],
             chunk_tokens: vec![1, 3],
@@ -83,7 +83,8 @@ mod tests {
             client_lag: 0.02,
             ..Default::default()
         };
-        let bad = RequestRecord::failed(ErrorKind::HttpStatus(500), "Internal Server Error".into());
+        let bad =
+            ClientRequestRecord::failed(ErrorKind::HttpStatus(500), "Internal Server Error".into());
         let x = calculate_extras(&[good, bad.clone(), bad], &[50.0]);
         assert!((x.per_token_itl.mean_ms - 10.0).abs() < 1e-9);
         assert!((x.ttfc.mean_ms - 200.0).abs() < 1e-9);

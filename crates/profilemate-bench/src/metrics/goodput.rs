@@ -3,7 +3,7 @@
 //! Mirrors `check_goodput_args()` / `parse_goodput()` and the goodput block of
 //! `calculate_metrics()` in vllm/benchmarks/serve.py, vLLM 0.32.
 
-use crate::error::ConfigError;
+use crate::error::BenchConfigError;
 
 /// Service-level objectives in milliseconds; a request is good iff it meets all that are set.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -18,11 +18,11 @@ pub struct Goodput {
 
 impl Goodput {
     /// Parses `KEY:VALUE` pairs (`ttft`, `tpot`, `e2el`; non-negative milliseconds).
-    pub fn parse<S: AsRef<str>>(pairs: &[S]) -> Result<Self, ConfigError> {
+    pub fn parse<S: AsRef<str>>(pairs: &[S]) -> Result<Self, BenchConfigError> {
         let mut g = Self::default();
         for pair in pairs {
             let pair = pair.as_ref();
-            let bad = || ConfigError::Goodput {
+            let bad = || BenchConfigError::Goodput {
                 value: pair.to_string(),
             };
             let (key, value) = pair.split_once(':').ok_or_else(bad)?;

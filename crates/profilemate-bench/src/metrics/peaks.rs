@@ -5,7 +5,7 @@
 //! a token time is `start + ttft + cumsum(itl)` (one per *chunk*); a request is active in every
 //! bucket from its start's to its end's.
 
-use crate::record::RequestRecord;
+use crate::record::ClientRequestRecord;
 
 /// Upper bound on the number of 1-second buckets.
 const MAX_BUCKETS: usize = 1 << 24;
@@ -20,8 +20,8 @@ pub struct Peaks {
 }
 
 /// Computes the peaks over the successful records; zeros when none succeeded.
-pub fn peaks(records: &[RequestRecord]) -> Peaks {
-    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success).collect();
+pub fn peaks(records: &[ClientRequestRecord]) -> Peaks {
+    let ok: Vec<&ClientRequestRecord> = records.iter().filter(|r| r.success).collect();
     let Some(min_start) = ok.iter().map(|r| r.start_time).min_by(f64::total_cmp) else {
         return Peaks::default();
     };
@@ -48,7 +48,7 @@ pub fn peaks(records: &[RequestRecord]) -> Peaks {
     }
 }
 
-fn count_tokens(r: &RequestRecord, min_start: f64, tokens: &mut [u64]) {
+fn count_tokens(r: &ClientRequestRecord, min_start: f64, tokens: &mut [u64]) {
     let mut t = r.start_time + r.ttft;
     let mut bump = |t: f64| {
         // Python's int() truncates toward zero; negative offsets cannot index a bucket.
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn buckets_count_chunks_and_active_requests() {
-        let a = RequestRecord {
+        let a = ClientRequestRecord {
             success: true,
             start_time: 10.0,
             ttft: 0.5,
@@ -78,7 +78,7 @@ mod tests {
             latency: 1.1,
             ..Default::default()
         };
-        let b = RequestRecord {
+        let b = ClientRequestRecord {
             success: true,
             start_time: 10.9,
             ttft: 0.05,
@@ -94,6 +94,6 @@ mod tests {
 
     #[test]
     fn no_successes_gives_zero() {
-        assert_eq!(peaks(&[RequestRecord::default()]), Peaks::default());
+        assert_eq!(peaks(&[ClientRequestRecord::default()]), Peaks::default());
     }
 }

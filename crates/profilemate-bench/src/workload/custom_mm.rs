@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::media::{audio_part, base64, image_ref, wav_pcm16};
 use super::table::{Row, read_rows};
-use super::{Prompt, SampleOptions, SampleRequest, into_chat_messages, shuffle};
+use super::{ClientPrompt, SampleOptions, SampleRequest, into_chat_messages, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -103,7 +103,12 @@ pub(super) fn sample(
         .collect()
 }
 
-fn request(prompt: Prompt, prompt_len: u64, output_len: u64, mm: Vec<Value>) -> SampleRequest {
+fn request(
+    prompt: ClientPrompt,
+    prompt_len: u64,
+    output_len: u64,
+    mm: Vec<Value>,
+) -> SampleRequest {
     SampleRequest {
         prompt,
         prompt_len,
@@ -144,7 +149,7 @@ fn image_request(
             .filter_map(|p| p["text"].as_str())
             .collect();
         return Ok(request(
-            Prompt::Parts(parts),
+            ClientPrompt::Parts(parts),
             tok.count(&text) as u64,
             output_len,
             Vec::new(),
@@ -166,7 +171,7 @@ fn image_request(
         })
         .collect::<Result<_, _>>()?;
     let len = tok.count(&prompt) as u64;
-    Ok(request(Prompt::Text(prompt), len, output_len, mm))
+    Ok(request(ClientPrompt::Text(prompt), len, output_len, mm))
 }
 
 /// `_process_content_part`: text stays; `image` / `image_url` go through `process_image`,
@@ -256,7 +261,12 @@ fn audio_request(
             .ok_or_else(|| row.error("If no output length is provided the custom dataset must contain an 'output_tokens' field.".into()))?,
     };
     let len = tok.count(&prompt) as u64;
-    Ok(request(Prompt::Text(prompt), len, output_len, vec![audio]))
+    Ok(request(
+        ClientPrompt::Text(prompt),
+        len,
+        output_len,
+        vec![audio],
+    ))
 }
 
 /// `{"array": [floats], "sampling_rate": N}` as a mono 16-bit WAV `input_audio` part.

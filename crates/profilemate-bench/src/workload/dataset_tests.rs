@@ -37,7 +37,7 @@ fn err(spec: &DatasetSpec, o: &SampleOptions) -> String {
 
 fn text(r: &SampleRequest) -> &str {
     match &r.prompt {
-        Prompt::Text(t) => t,
+        ClientPrompt::Text(t) => t,
         other => panic!("expected text, got {other:?}"),
     }
 }
@@ -65,7 +65,7 @@ fn burstgpt_keeps_gpt4_rows_with_responses_and_builds_prompts_of_their_lengths()
         "ChatGPT and zero-response rows dropped"
     );
     for (i, r) in reqs.iter().enumerate() {
-        let Prompt::TokenIds(ids) = &r.prompt else {
+        let ClientPrompt::TokenIds(ids) = &r.prompt else {
             panic!("ids")
         };
         assert_eq!(ids.len() as u64, r.prompt_len);
@@ -138,7 +138,7 @@ fn hf_instructcoder_builds_vllms_prompt_with_its_default_output_len() {
         },
     );
     assert_eq!(ids[1].expected_output_len, 7);
-    assert!(matches!(&ids[1].prompt, Prompt::TokenIds(t) if t.len() == 16));
+    assert!(matches!(&ids[1].prompt, ClientPrompt::TokenIds(t) if t.len() == 16));
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn hf_vision_arena_attaches_its_image_and_chat_mode_builds_the_message() {
     assert!(r.mm_content.is_empty());
     assert_eq!(
         r.prompt,
-        Prompt::Messages(vec![
+        ClientPrompt::Messages(vec![
             json!({"role": "user", "content": [{"type": "text", "text": "What is in this image?"}, image]})
         ])
     );
@@ -314,7 +314,7 @@ fn custom_image_sends_file_references_and_interleaved_parts() {
     assert_eq!(reqs[0].mm_content, vec![red.clone()]);
     assert_eq!(
         reqs[1].prompt,
-        Prompt::Parts(vec![
+        ClientPrompt::Parts(vec![
             json!({"type": "text", "text": "Compare "}),
             red,
             json!({"type": "text", "text": "with this"}),
@@ -513,7 +513,7 @@ fn random_mm_attaches_jpeg_images_of_the_bucket_size() {
         "random pixels"
     );
     let chat = samples(&random_mm(true), &opts(1));
-    let Prompt::Messages(m) = &chat[0].prompt else {
+    let ClientPrompt::Messages(m) = &chat[0].prompt else {
         panic!("messages")
     };
     let content = m[0]["content"].as_array().unwrap();
@@ -537,7 +537,7 @@ fn random_rerank_batches_one_query_with_documents() {
     let reqs = samples(&rerank(true), &opts(4));
     assert_eq!(reqs.len(), 2, "4 documents, 2 a request, never oversampled");
     for r in &reqs {
-        let Prompt::Batch(items) = &r.prompt else {
+        let ClientPrompt::Batch(items) = &r.prompt else {
             panic!("batch")
         };
         let words: Vec<usize> = items.iter().map(|s| s.split_whitespace().count()).collect();

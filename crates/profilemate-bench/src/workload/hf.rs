@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::media::{image_bytes_part, image_ref, unbase64};
 use super::sharegpt::is_valid_sequence;
 use super::table::{Row, data_files, read_rows};
-use super::{Prompt, SampleOptions, SampleRequest, into_chat_messages, shuffle};
+use super::{ClientPrompt, SampleOptions, SampleRequest, into_chat_messages, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -450,7 +450,7 @@ pub(super) fn sample(
         let index = out.len();
         let mut req = if class.is_multimodal() {
             SampleRequest {
-                prompt: Prompt::Text(item.prompt),
+                prompt: ClientPrompt::Text(item.prompt),
                 prompt_len,
                 expected_output_len: output_len,
                 request_id: format!("{}{index}", opts.request_id_prefix),

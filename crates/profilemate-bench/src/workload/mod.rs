@@ -1,7 +1,7 @@
 //! Provides the workload: dataset samples plus an arrival process, and the pure
 //! [`Workload::schedule`] step that turns it into timed requests.
 //!
-//! The same [`ScheduledRequest`] list drives the HTTP client here and can drive a virtual-time
+//! The same [`ScheduledSend`] list drives the HTTP client here and can drive a virtual-time
 //! engine (`sim run`): nothing in this module touches a clock or a socket.
 
 mod burstgpt;
@@ -36,7 +36,7 @@ pub use turns::{TurnsKind, TurnsSpec};
 
 /// A prompt as sent: text, or token ids for endpoints that take them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Prompt {
+pub enum ClientPrompt {
     /// A text prompt.
     Text(String),
     /// A pre-tokenized prompt (completions endpoints).
@@ -56,7 +56,7 @@ pub enum Prompt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleRequest {
     /// The prompt.
-    pub prompt: Prompt,
+    pub prompt: ClientPrompt,
     /// Prompt length in tokens.
     pub prompt_len: u64,
     /// Requested output length (`max_tokens`).
@@ -81,9 +81,9 @@ impl SampleRequest {
     ) -> Self {
         let prompt_len = ids.len() as u64;
         let prompt = if opts.token_ids {
-            Prompt::TokenIds(ids)
+            ClientPrompt::TokenIds(ids)
         } else {
-            Prompt::Text(tok.decode(&ids))
+            ClientPrompt::Text(tok.decode(&ids))
         };
         let request_id = format!("{}{index}", opts.request_id_prefix);
         Self {
@@ -107,9 +107,9 @@ impl SampleRequest {
         let ids = tok.encode(&text);
         let prompt_len = ids.len() as u64;
         let prompt = if opts.token_ids {
-            Prompt::TokenIds(ids)
+            ClientPrompt::TokenIds(ids)
         } else {
-            Prompt::Text(text)
+            ClientPrompt::Text(text)
         };
         Self {
             prompt,
@@ -124,7 +124,11 @@ impl SampleRequest {
     /// Whether the request carries anything besides one text prompt (images, audio, video,
     /// content parts or whole messages).
     pub fn is_multimodal(&self) -> bool {
-        !self.mm_content.is_empty() || matches!(self.prompt, Prompt::Parts(_) | Prompt::Messages(_))
+        !self.mm_content.is_empty()
+            || matches!(
+                self.prompt,
+                ClientPrompt::Parts(_) | ClientPrompt::Messages(_)
+            )
     }
 }
 
@@ -276,7 +280,7 @@ pub struct Workload {
 
 /// One request placed on the timeline.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScheduledRequest {
+pub struct ScheduledSend {
     /// Index into [`Workload::requests`].
     pub index: usize,
     /// Send time, from the start of the run.
@@ -287,14 +291,14 @@ pub struct ScheduledRequest {
 
 impl Workload {
     /// Places every request on the timeline. Pure: same workload, same schedule.
-    pub fn schedule(&self) -> Result<Vec<ScheduledRequest>, ScheduleError> {
+    pub fn schedule(&self) -> Result<Vec<ScheduledSend>, ScheduleError> {
         let stamps: Vec<Option<f64>> = self.requests.iter().map(|r| r.timestamp).collect();
         let s = compute_schedule(self.arrivals, self.requests.len(), &stamps, self.seed)?;
         Ok(s.offsets
             .into_iter()
             .zip(s.rates)
             .enumerate()
-            .map(|(index, (send_at, rate))| ScheduledRequest {
+            .map(|(index, (send_at, rate))| ScheduledSend {
                 index,
                 send_at,
                 rate,
@@ -338,23 +342,25 @@ mod tests;
 /// parts become that message's content. The chat body is the same either way.
 pub(crate) fn into_chat_messages(req: &mut SampleRequest) {
     let mm = std::mem::take(&mut req.mm_content);
-    let content = match std::mem::replace(&mut req.prompt, Prompt::Batch(Vec::new())) {
-        Prompt::Parts(parts) => parts,
-        Prompt::Messages(messages) => {
-            req.prompt = Prompt::Messages(messages);
+    let content = match std::mem::replace(&mut req.prompt, ClientPrompt::Batch(Vec::new())) {
+        ClientPrompt::Parts(parts) => parts,
+        ClientPrompt::Messages(messages) => {
+            req.prompt = ClientPrompt::Messages(messages);
             req.mm_content = mm;
             return;
         }
-        Prompt::Text(text) => std::iter::once(serde_json::json!({"type": "text", "text": text}))
-            .chain(mm)
-            .collect(),
+        ClientPrompt::Text(text) => {
+            std::iter::once(serde_json::json!({"type": "text", "text": text}))
+                .chain(mm)
+                .collect()
+        }
         other => {
             req.prompt = other;
             req.mm_content = mm;
             return;
         }
     };
-    req.prompt = Prompt::Messages(vec![
+    req.prompt = ClientPrompt::Messages(vec![
         serde_json::json!({"role": "user", "content": content}),
     ]);
 }

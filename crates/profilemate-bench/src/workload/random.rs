@@ -9,8 +9,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{DatasetSpec, Prompt, SampleOptions, SampleRequest};
-use crate::error::{ConfigError, DatasetError};
+use super::{ClientPrompt, DatasetSpec, SampleOptions, SampleRequest};
+use crate::error::{BenchConfigError, DatasetError};
 use crate::tokenizer::Tokenizer;
 
 /// `--random-range-ratio`: one ratio for both lengths or separate ones, each in [0, 1).
@@ -24,8 +24,8 @@ pub struct RangeRatio {
 
 impl RangeRatio {
     /// Parses `"0.3"` or `'{"input": 0.3, "output": 0.5}'`.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let bad = |reason: &str| ConfigError::Invalid {
+    pub fn parse(s: &str) -> Result<Self, BenchConfigError> {
+        let bad = |reason: &str| BenchConfigError::Invalid {
             flag: "--random-range-ratio",
             value: s.to_string(),
             reason: reason.into(),
@@ -143,11 +143,11 @@ fn batch(requests: Vec<SampleRequest>, size: usize, opts: &SampleOptions) -> Vec
         .chunks(size)
         .enumerate()
         .map(|(i, chunk)| SampleRequest {
-            prompt: Prompt::Batch(
+            prompt: ClientPrompt::Batch(
                 chunk
                     .iter()
                     .map(|r| match &r.prompt {
-                        Prompt::Text(t) => t.clone(),
+                        ClientPrompt::Text(t) => t.clone(),
                         other => format!("{other:?}"),
                     })
                     .collect(),

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::jpeg::jpeg_rgb;
 use super::media::{base64, image_part};
 use super::{DatasetSpec, RangeRatio, SampleOptions, SampleRequest, into_chat_messages};
-use crate::error::{ConfigError, DatasetError};
+use crate::error::{BenchConfigError, DatasetError};
 use crate::tokenizer::Tokenizer;
 
 /// An item shape: (height, width, frames); one frame is an image, more a video.
@@ -42,8 +42,8 @@ impl Default for BucketConfig {
 impl BucketConfig {
     /// Parses vLLM's Python-literal form `{(256, 256, 1): 0.5, (720, 1280, 1): 0.5}` (keys may
     /// also be quoted, as JSON needs).
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let bad = |reason: String| ConfigError::Invalid {
+    pub fn parse(s: &str) -> Result<Self, BenchConfigError> {
+        let bad = |reason: String| BenchConfigError::Invalid {
             flag: "--random-mm-bucket-config",
             value: s.to_string(),
             reason,

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::random::bounds;
-use super::{Prompt, RangeRatio, SampleOptions, SampleRequest};
+use super::{ClientPrompt, RangeRatio, SampleOptions, SampleRequest};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -89,7 +89,7 @@ pub(super) fn sample(
                 .chain(chunk.iter().map(|(d, _)| d.clone()))
                 .collect();
             SampleRequest {
-                prompt: Prompt::Batch(prompt),
+                prompt: ClientPrompt::Batch(prompt),
                 prompt_len: query_part + chunk.iter().map(|(_, l)| l).sum::<u64>(),
                 expected_output_len: 0,
                 request_id: format!("{}{i}", opts.request_id_prefix),

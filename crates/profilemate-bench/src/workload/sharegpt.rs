@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Prompt, SampleOptions, SampleRequest, read_file, shuffle};
+use super::{ClientPrompt, SampleOptions, SampleRequest, read_file, shuffle};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -62,9 +62,9 @@ pub(super) fn sample(
             continue;
         }
         let prompt = if opts.token_ids {
-            Prompt::TokenIds(prompt_ids.clone())
+            ClientPrompt::TokenIds(prompt_ids.clone())
         } else {
-            Prompt::Text(prompt.clone())
+            ClientPrompt::Text(prompt.clone())
         };
         let request_id = format!("{}{}", opts.request_id_prefix, out.len());
         out.push(SampleRequest {

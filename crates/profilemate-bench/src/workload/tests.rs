@@ -43,7 +43,7 @@ fn random_prompts_have_exact_lengths_as_token_ids_and_text() {
     let reqs = load_samples(&random(128, 32, 0.0, 0), &opts(10), &tok).unwrap();
     assert_eq!(reqs.len(), 10);
     for r in &reqs {
-        let Prompt::TokenIds(ids) = &r.prompt else {
+        let ClientPrompt::TokenIds(ids) = &r.prompt else {
             panic!("expected token ids")
         };
         assert_eq!(
@@ -56,7 +56,7 @@ fn random_prompts_have_exact_lengths_as_token_ids_and_text() {
         ..opts(3)
     };
     for r in load_samples(&random(64, 8, 0.0, 16), &text, &tok).unwrap() {
-        let Prompt::Text(t) = &r.prompt else {
+        let ClientPrompt::Text(t) = &r.prompt else {
             panic!("expected text")
         };
         assert_eq!(tok.count(t) as u64, r.prompt_len);
@@ -77,7 +77,7 @@ fn random_range_ratio_and_prefix_bound_the_lengths() {
     let lens: std::collections::BTreeSet<u64> = reqs.iter().map(|r| r.prompt_len).collect();
     assert!(lens.len() > 30, "lengths should vary");
     let prefix = |r: &SampleRequest| match &r.prompt {
-        Prompt::TokenIds(ids) => ids[..7].to_vec(),
+        ClientPrompt::TokenIds(ids) => ids[..7].to_vec(),
         _ => vec![],
     };
     assert!(reqs.iter().all(|r| prefix(r) == prefix(&reqs[0])));
@@ -187,7 +187,7 @@ fn prefix_repetition_groups_share_prefixes() {
     .unwrap();
     assert_eq!(reqs.len(), 9);
     let ids = |r: &SampleRequest| match &r.prompt {
-        Prompt::TokenIds(ids) => ids.clone(),
+        ClientPrompt::TokenIds(ids) => ids.clone(),
         _ => vec![],
     };
     assert_eq!(ids(&reqs[0])[..20], ids(&reqs[2])[..20]);

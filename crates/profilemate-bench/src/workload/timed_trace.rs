@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use super::{Prompt, SampleOptions, SampleRequest, format_error, jsonl_rows, read_file};
+use super::{ClientPrompt, SampleOptions, SampleRequest, format_error, jsonl_rows, read_file};
 use crate::error::DatasetError;
 use crate::tokenizer::Tokenizer;
 
@@ -70,7 +70,7 @@ pub(super) fn sample(
         );
         out.push(SampleRequest {
             prompt_len: ids.len() as u64,
-            prompt: Prompt::TokenIds(ids),
+            prompt: ClientPrompt::TokenIds(ids),
             expected_output_len: output_len,
             request_id: format!("{}{}", opts.request_id_prefix, line_no - 1),
             timestamp: Some(ts),

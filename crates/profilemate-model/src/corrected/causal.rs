@@ -6,10 +6,10 @@
 //! new token against the whole context (`n × c`), twice the causal count for a fresh prompt
 //! (model-anchors.md §5 #8).
 
-use crate::context::RequestRecord;
+use crate::context::ContextRequest;
 
 /// Σ over the request's new tokens of the keys each attends to.
-pub fn attention_pairs(r: &RequestRecord, window: Option<u64>) -> u128 {
+pub fn attention_pairs(r: &ContextRequest, window: Option<u64>) -> u128 {
     let last = u128::from(r.context_len);
     let first = last + 1 - u128::from(r.num_tokens.min(r.context_len)).max(1);
     match window.map(u128::from) {
@@ -32,8 +32,8 @@ fn sum_range(first: u128, last: u128) -> u128 {
 mod tests {
     use super::*;
 
-    fn req(num_tokens: u64, context_len: u64) -> RequestRecord {
-        RequestRecord {
+    fn req(num_tokens: u64, context_len: u64) -> ContextRequest {
+        ContextRequest {
             num_tokens,
             context_len,
             is_prefill: num_tokens > 1,

@@ -20,7 +20,7 @@ pub use mla::CorrectedMla;
 pub use quant::WeightWidths;
 
 use crate::components::{ComponentMetrics, Deployment, Metric, UnembedMetrics, build_components};
-use crate::context::{ExecutionContext, RequestRecord};
+use crate::context::{ContextRequest, ExecutionContext};
 use crate::error::{InvalidComponent, ModelError};
 use crate::model::StepTotals;
 use crate::pynum::Num;
@@ -175,7 +175,7 @@ fn correct(
 
 /// A decode request, or a speculative verify step (`num_tokens ≤ k + 1` on top of earlier
 /// context), which vLLM bills as prefill.
-pub fn is_decode_like(r: &RequestRecord, num_speculative_tokens: u64) -> bool {
+pub fn is_decode_like(r: &ContextRequest, num_speculative_tokens: u64) -> bool {
     let verify = num_speculative_tokens > 0
         && r.num_tokens <= num_speculative_tokens + 1
         && r.context_len > r.num_tokens;

@@ -5,14 +5,14 @@
 //! takes the sum over components, plus the collectives over the interconnect, plus a fixed
 //! overhead ([`Efficiency`]). MFU and MBU are against the datasheet peaks.
 
-mod clock;
 mod efficiency;
+mod estimator;
 mod report;
 
 use std::time::Duration;
 
-pub use clock::StepClock;
 pub use efficiency::Efficiency;
+pub use estimator::StepTimeEstimator;
 pub use report::{Bound, ComponentRoofline, StepRoofline};
 
 use crate::comm::{Collectives, CommVolume};

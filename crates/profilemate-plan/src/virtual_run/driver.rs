@@ -11,8 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{
-    EngineSink, Request, RequestId, RequestRecord as EngineRecord, Simulation, StepRecord,
-    StepTimer,
+    EngineRequestRecord, EngineSink, Request, RequestId, Simulation, StepRecord, StepTimer,
 };
 
 use crate::virtual_run::engine_view::EngineTotals;
@@ -153,7 +152,7 @@ impl EngineSink for ClientSink {
         self.streams[i].tokens.push(num_tokens);
     }
 
-    fn on_request_finished(&mut self, _record: &EngineRecord) {
+    fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
         self.finished += 1;
         if let Some(p) = &mut self.progress {
             p.done += 1;

@@ -4,8 +4,8 @@
 //!
 //! The phases mirror [`profilemate_bench::run()`]: the same [`profilemate_bench::Workload`] and schedule, a virtual
 //! client ([`driver`]) in place of the HTTP dispatcher, the engine's token times converted
-//! into the bench's [`RequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
-//! from any [`StepTimer`]; [`profilemate_sim::RooflineTimer`] prices them on a GPU's roofline.
+//! into the bench's [`ClientRequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
+//! from any [`StepTimer`]; [`profilemate_sim::RooflineStepTimer`] prices them on a GPU's roofline.
 
 mod driver;
 mod engine_view;
@@ -19,16 +19,20 @@ use profilemate_sim::{EngineConfig, EngineSink, Request, Simulation, StepTimer};
 use profilemate_bench::BenchError;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::clock::Civil;
-use profilemate_bench::config::BenchConfig;
-use profilemate_bench::record::{RequestRecord, Seconds};
+use profilemate_bench::config::WorkloadConfig;
+use profilemate_bench::record::{ClientRequestRecord, Seconds};
 use profilemate_bench::report::{Report, RpsChange, split_interrupted};
 use profilemate_bench::run::{build_workload, report_settings};
 use profilemate_bench::schedule::{Arrivals, rps_steps};
 use profilemate_bench::tokenizer::WordTokenizer;
-use profilemate_bench::workload::{Prompt, SampleRequest, ScheduledRequest};
+use profilemate_bench::workload::{ClientPrompt, SampleRequest, ScheduledSend};
 
 use driver::{Driven, Outgoing, ProgressReporter, drive};
 use profilemate_bench::event::EventSink;
+
+/// The prefix of the sampled requests' ids (no request carries an id to the engine; `bench
+/// serve`'s default prefix, without its random part).
+const REQUEST_ID_PREFIX: &str = "bench-";
 
 /// A finished virtual run: the report and what the engine did.
 #[derive(Debug, Clone)]
@@ -39,20 +43,19 @@ pub struct VirtualRun {
     pub num_steps: u64,
 }
 
-/// Runs `config`'s workload against a simulated engine with `engine` settings and step times
-/// from `timer`; `model_id` names the model in the report.
+/// Runs `workload` against a simulated engine with `engine` settings and step times from
+/// `timer`; `model_id` names the model (and the tokenizer) in the report.
 ///
-/// Uses the workload flags (dataset, arrivals, `--max-concurrency`, `--duration`, metrics and
-/// output); the endpoint flags have no effect. Requests run to their `max_tokens`, as with
-/// `ignore_eos`.
+/// There is no endpoint: requests go straight to the engine, shaped for the workload's backend,
+/// and run to their `max_tokens`, as with `ignore_eos`.
 pub fn run_virtual<T: StepTimer>(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     engine: EngineConfig,
     timer: T,
     model_id: &str,
 ) -> Result<VirtualRun, PlanError> {
     run_virtual_with_events(
-        config,
+        workload,
         engine,
         timer,
         model_id,
@@ -74,7 +77,7 @@ pub fn run_virtual<T: StepTimer>(
 /// [`VirtualLog`](profilemate_sim::vllm_log::VirtualLog) writing the engine's vLLM log);
 /// `&mut ()` for none.
 pub fn run_virtual_with_events<T: StepTimer>(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     engine: EngineConfig,
     timer: T,
     model_id: &str,
@@ -82,46 +85,48 @@ pub fn run_virtual_with_events<T: StepTimer>(
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, PlanError> {
-    config.validate().map_err(BenchError::from)?;
+    workload.validate().map_err(BenchError::from)?;
     let tokenizer = WordTokenizer::default();
-    let workload = build_workload(config, Some(&tokenizer))?;
-    let schedule = workload.schedule().map_err(BenchError::from)?;
-    let outgoing = outgoing(workload.requests, &schedule, config.duration);
+    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&tokenizer))?;
+    let schedule = samples.schedule().map_err(BenchError::from)?;
+    let outgoing = outgoing(samples.requests, &schedule, workload.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
     let progress = ProgressReporter::new(events.clone(), outgoing.len());
     let driven = drive(
         &mut sim,
         outgoing,
-        config.max_concurrency,
+        workload.max_concurrency,
         Some(progress),
         Some(cancel.clone()),
         observer,
     );
-    let report = assemble(config, model_id, &schedule, &driven, sim.records());
+    let report = assemble(workload, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
 }
 
 /// The report of a driven run, built as `bench serve` builds it.
 fn assemble(
-    config: &BenchConfig,
+    workload: &WorkloadConfig,
     model_id: &str,
-    schedule: &[ScheduledRequest],
+    schedule: &[ScheduledSend],
     driven: &Driven,
-    engine: &[profilemate_sim::RequestRecord],
+    engine: &[profilemate_sim::EngineRequestRecord],
 ) -> Report {
     let (records, duration) = client_records(driven, engine);
     let sent = records.len();
     let (records, cut) = split_interrupted(records);
-    let settings = report_settings(config, model_id.to_string());
+    // The virtual client tokenizes with the model's (word) tokenizer, as `bench serve` does
+    // without --tokenizer.
+    let settings = report_settings(workload, model_id.to_string(), Some(model_id.to_string()));
     let tokenizer = WordTokenizer::default();
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len() - sent;
     report.interrupted = driven.sink.stopped;
     report.interrupted_requests = cut;
-    report.rps_change_events = rps_change_events(config.arrivals, schedule);
+    report.rps_change_events = rps_change_events(workload.arrivals, schedule);
     report.server = Some(driven.sink.engine.server_view());
     report
 }
@@ -129,11 +134,11 @@ fn assemble(
 /// The engine requests in send order, cut at `--duration`.
 fn outgoing(
     samples: Vec<SampleRequest>,
-    schedule: &[ScheduledRequest],
+    schedule: &[ScheduledSend],
     window: Option<Duration>,
 ) -> Vec<Outgoing> {
     let mut samples: Vec<Option<SampleRequest>> = samples.into_iter().map(Some).collect();
-    let in_window = |s: &&ScheduledRequest| window.is_none_or(|w| s.send_at < w);
+    let in_window = |s: &&ScheduledSend| window.is_none_or(|w| s.send_at < w);
     schedule
         .iter()
         .take_while(in_window)
@@ -154,9 +159,9 @@ fn outgoing(
 fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
-        Prompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
-        Prompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
-        Prompt::Batch(_) | Prompt::Parts(_) | Prompt::Messages(_) => {
+        ClientPrompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
+        ClientPrompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
+        ClientPrompt::Batch(_) | ClientPrompt::Parts(_) | ClientPrompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
             Request::synthetic(arrival, len, max_tokens)
         }
@@ -167,10 +172,10 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
 /// token, as vLLM's `benchmark_duration`).
 fn client_records(
     driven: &Driven,
-    engine: &[profilemate_sim::RequestRecord],
-) -> (Vec<RequestRecord>, Seconds) {
+    engine: &[profilemate_sim::EngineRequestRecord],
+) -> (Vec<ClientRequestRecord>, Seconds) {
     let streams = &driven.sink.streams;
-    let records: Vec<RequestRecord> = driven
+    let records: Vec<ClientRequestRecord> = driven
         .sent
         .iter()
         .filter_map(|s| records::client_record(s, engine, streams))
@@ -183,7 +188,7 @@ fn client_records(
 }
 
 /// Ramp-up rate changes, stamped at the wall time their request would be sent from now.
-fn rps_change_events(arrivals: Arrivals, schedule: &[ScheduledRequest]) -> Vec<RpsChange> {
+fn rps_change_events(arrivals: Arrivals, schedule: &[ScheduledSend]) -> Vec<RpsChange> {
     let Arrivals::Rate {
         ramp_up: Some(ramp),
         ..

@@ -1,5 +1,5 @@
 //! Provides the conversion from the engine's per-request records and streams to the bench's
-//! [`RequestRecord`]s, as an HTTP client measuring the same run would have filled them.
+//! [`ClientRequestRecord`]s, as an HTTP client measuring the same run would have filled them.
 //!
 //! Mirrors what `async_request_openai_completions` (vllm/benchmarks/lib/endpoint_request_func.py,
 //! vLLM 0.32) measures: TTFT from the request's start to its first token-bearing chunk, one ITL
@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use profilemate_sim::{FinishReason, RequestRecord as EngineRecord};
+use profilemate_sim::{EngineRequestRecord, FinishReason};
 
 use crate::virtual_run::driver::{Outcome, Sent, Stream};
-use profilemate_bench::record::{ErrorKind, RequestRecord, Seconds};
+use profilemate_bench::record::{ClientRequestRecord, ErrorKind, Seconds};
 
 /// vLLM's status for requests its frontend refuses (`BadRequestError`).
 const BAD_REQUEST: u16 = 400;
@@ -19,20 +19,20 @@ const BAD_REQUEST: u16 = 400;
 /// The client's record of one dispatched request; `None` for one still queued (never sent).
 pub(crate) fn client_record(
     sent: &Sent,
-    engine: &[EngineRecord],
+    engine: &[EngineRequestRecord],
     streams: &[Stream],
-) -> Option<RequestRecord> {
+) -> Option<ClientRequestRecord> {
     let mut record = match &sent.outcome {
         Outcome::Queued => return None,
         Outcome::Rejected(error) => {
-            RequestRecord::failed(ErrorKind::HttpStatus(BAD_REQUEST), error.clone())
+            ClientRequestRecord::failed(ErrorKind::HttpStatus(BAD_REQUEST), error.clone())
         }
         Outcome::Engine(id) => {
             let stream = streams.get(id.0 as usize);
             let r = engine.get(id.0 as usize)?;
             if r.finish_reason.is_none() {
                 // Still in the engine when the run was stopped (Ctrl-C): interrupted.
-                return Some(RequestRecord::failed(
+                return Some(ClientRequestRecord::failed(
                     ErrorKind::Cancelled,
                     "run interrupted".into(),
                 ));
@@ -46,11 +46,11 @@ pub(crate) fn client_record(
 }
 
 /// A request that ran in the engine, timed from its arrival there.
-fn streamed(r: &EngineRecord, stream: &Stream) -> RequestRecord {
+fn streamed(r: &EngineRequestRecord, stream: &Stream) -> ClientRequestRecord {
     let since_start = |t: &Duration| secs(t.saturating_sub(r.arrival));
     let ttft = stream.times.first().map(since_start);
     let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
-    let mut record = RequestRecord {
+    let mut record = ClientRequestRecord {
         success,
         prompt_len: u64::from(r.prompt_tokens),
         output_tokens: u64::from(r.num_output_tokens),
@@ -60,7 +60,7 @@ fn streamed(r: &EngineRecord, stream: &Stream) -> RequestRecord {
         num_input_sequences: 1,
         chunk_tokens: stream.tokens.clone(),
         ttfc: ttft,
-        ..RequestRecord::default()
+        ..ClientRequestRecord::default()
     };
     if !success {
         record.error = "the engine finished the request without a token".into();

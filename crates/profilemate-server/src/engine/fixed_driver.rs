@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use profilemate_sim::{FixedTiming, Request, RequestId, RequestRecord};
+use profilemate_sim::{EngineRequestRecord, FixedTokenTiming, Request, RequestId};
 
 use super::hub::KeyMap;
 use super::logging::later;
@@ -24,14 +24,14 @@ struct Scheduled {
 /// Emits tokens on the fixed schedule, earliest due first.
 #[derive(Debug)]
 pub(crate) struct FixedDriver {
-    timing: FixedTiming,
+    timing: FixedTokenTiming,
     start: Instant,
     due: BinaryHeap<Reverse<(Duration, u64)>>,
     live: KeyMap<u64, Scheduled>,
 }
 
 impl FixedDriver {
-    pub(crate) fn new(timing: FixedTiming, start: Instant) -> Self {
+    pub(crate) fn new(timing: FixedTokenTiming, start: Instant) -> Self {
         FixedDriver {
             timing,
             start,
@@ -68,7 +68,7 @@ impl FixedDriver {
     }
 
     /// The request's record on the schedule (exact TTFT, ITL and E2E).
-    fn record(&self, r: &Scheduled) -> RequestRecord {
+    fn record(&self, r: &Scheduled) -> EngineRequestRecord {
         let request = Request::synthetic(r.arrival, r.prompt_tokens, r.emitted);
         let mut record = self.timing.record(RequestId(0), &request);
         record.token_times = Vec::new();

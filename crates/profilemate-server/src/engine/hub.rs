@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use profilemate_metrics::offload::OffloadExporter;
-use profilemate_sim::{IdHasher, OffloadStats, RequestRecord, StepRecord};
+use profilemate_sim::{EngineRequestRecord, IdHasher, OffloadStats, StepRecord};
 
 use super::logging::EngineLogs;
 use super::status::EngineStatus;
@@ -139,7 +139,7 @@ impl Hub {
     ///
     /// The metrics are written before the ticket closes, so a client that has seen its
     /// answer end finds its request counted.
-    pub(crate) fn finish(&mut self, key: u64, record: &RequestRecord, aborted: bool) {
+    pub(crate) fn finish(&mut self, key: u64, record: &EngineRequestRecord, aborted: bool) {
         self.tally.flush(&self.metrics);
         self.metrics.on_finished(record, aborted);
         let entry = self.entries.remove(&key);

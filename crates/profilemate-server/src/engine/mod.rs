@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use profilemate_sim::Prompt;
+use profilemate_sim::EnginePrompt;
 
 pub(crate) use fixed_driver::FixedDriver;
 pub(crate) use hub::Hub;
@@ -38,7 +38,7 @@ const COMMANDS_PER_ADVANCE: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Submission {
     pub(crate) key: u64,
-    pub(crate) prompt: Prompt,
+    pub(crate) prompt: EnginePrompt,
     pub(crate) max_tokens: u32,
     pub(crate) ticket: Arc<Ticket>,
     pub(crate) received: Instant,

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{
-    EngineConfig, EngineSink, FinishReason, OffloadStats, Request, RequestId, RequestRecord,
+    EngineConfig, EngineRequestRecord, EngineSink, FinishReason, OffloadStats, Request, RequestId,
     Simulation, StepRecord,
 };
 
@@ -18,7 +18,7 @@ use super::hub::KeyMap;
 use super::logging::later;
 use super::{Driver, Hub, Submission, Wake};
 use crate::ticket::Status;
-use crate::timer::StepTiming;
+use crate::timer::EngineStepTimer;
 
 /// Records kept before the finished ones are forgotten.
 const FORGET_AFTER: usize = 4096;
@@ -41,7 +41,7 @@ struct Keys {
 /// The real-time driver of a [`Simulation`].
 #[derive(Debug)]
 pub(crate) struct SimDriver {
-    sim: Simulation<StepTiming>,
+    sim: Simulation<EngineStepTimer>,
     scale: f64,
     start: Instant,
     keys: Keys,
@@ -53,9 +53,9 @@ pub(crate) struct SimDriver {
 impl SimDriver {
     pub(crate) fn new(
         config: EngineConfig,
-        timer: StepTiming,
+        timer: EngineStepTimer,
         scale: f64,
-    ) -> Result<Self, profilemate_sim::ConfigError> {
+    ) -> Result<Self, profilemate_sim::EngineConfigError> {
         let mut sim = Simulation::new(config, timer)?;
         sim.record_token_times(false);
         Ok(SimDriver {
@@ -189,7 +189,7 @@ impl EngineSink for Sink<'_> {
         self.hub.kv_connector_stats(stats);
     }
 
-    fn on_request_finished(&mut self, record: &RequestRecord) {
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         let Some(key) = self.keys.by_id.remove(&record.id) else {
             return;
         };

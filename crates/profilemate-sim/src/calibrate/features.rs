@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use profilemate_model::roofline::{CostModel, StepClock};
-use profilemate_model::{ScheduledRequest, StepInput};
+use profilemate_model::roofline::{CostModel, StepTimeEstimator};
+use profilemate_model::{StepRequest, StepInput};
 
 use crate::batch::StepBatch;
 
@@ -48,10 +48,10 @@ impl Features {
     /// (generation requests: scheduled tokens each, computed tokens their context) on `clock`.
     /// The clock's fixed step overhead is taken out: the fit has its own fixed cost.
     pub fn price<M: CostModel>(
-        clock: &mut StepClock<M>,
-        prefill: &[ScheduledRequest],
-        decode: &[ScheduledRequest],
-        scratch: &mut Vec<ScheduledRequest>,
+        clock: &mut StepTimeEstimator<M>,
+        prefill: &[StepRequest],
+        decode: &[StepRequest],
+        scratch: &mut Vec<StepRequest>,
     ) -> Self {
         // The roofline adds its fixed step overhead to every non-empty step: the fit has its own.
         let empty = ms(clock.roofline().efficiency().step_overhead);
@@ -65,7 +65,7 @@ impl Features {
             (ms(clock.step_time(&step, 0)) - empty).max(0.0)
         };
         scratch.clear();
-        scratch.extend(decode.iter().map(|r| ScheduledRequest {
+        scratch.extend(decode.iter().map(|r| StepRequest {
             num_computed_tokens: 0,
             num_scheduled_tokens: r.num_scheduled_tokens,
         }));
@@ -93,15 +93,15 @@ impl Features {
     /// The features of a simulated step: its context entries as prefill, the rest as decode,
     /// with their exact contexts.
     pub fn of_batch<M: CostModel>(
-        clock: &mut StepClock<M>,
+        clock: &mut StepTimeEstimator<M>,
         batch: &StepBatch<'_>,
-        scratch: &mut [Vec<ScheduledRequest>; 3],
+        scratch: &mut [Vec<StepRequest>; 3],
     ) -> Self {
         let [prefill, decode, tmp] = scratch;
         prefill.clear();
         decode.clear();
         for e in batch.entries {
-            let r = ScheduledRequest {
+            let r = StepRequest {
                 num_computed_tokens: u64::from(e.num_computed_tokens),
                 num_scheduled_tokens: u64::from(e.num_scheduled_tokens),
             };
@@ -151,15 +151,15 @@ mod tests {
 
     use super::*;
 
-    fn clock() -> StepClock<PerfModel> {
+    fn clock() -> StepTimeEstimator<PerfModel> {
         let spec = presets::spec("llama-3.1-8b").unwrap();
         let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
         let gpu = hardware::preset("h100-sxm").unwrap();
-        StepClock::new(model, Roofline::new(gpu, Efficiency::default()))
+        StepTimeEstimator::new(model, Roofline::new(gpu, Efficiency::default()))
     }
 
-    fn req(computed: u64, scheduled: u64) -> ScheduledRequest {
-        ScheduledRequest {
+    fn req(computed: u64, scheduled: u64) -> StepRequest {
+        StepRequest {
             num_computed_tokens: computed,
             num_scheduled_tokens: scheduled,
         }

@@ -6,8 +6,8 @@
 //! [`ContextTracker`]); a context request's chunk is split evenly between the iteration's
 //! context requests and priced as a fresh prefill (no earlier chunk).
 
-use profilemate_model::ScheduledRequest;
-use profilemate_model::roofline::{CostModel, StepClock};
+use profilemate_model::StepRequest;
+use profilemate_model::roofline::{CostModel, StepTimeEstimator};
 
 use super::features::Features;
 use crate::iteration_log::IterationLine;
@@ -112,7 +112,7 @@ impl ContextTracker {
 /// Reads `log` (a vLLM server log) and prices its iterations on `clock`.
 pub fn read_log<M: CostModel>(
     log: &str,
-    clock: &mut StepClock<M>,
+    clock: &mut StepTimeEstimator<M>,
 ) -> Result<LogObservations, ObservationError> {
     let mut iterations = Vec::new();
     let mut stamped: Vec<(i64, &IterationLine, f64)> = Vec::new();
@@ -162,13 +162,13 @@ pub fn read_log<M: CostModel>(
 }
 
 /// `requests` requests sharing `tokens` scheduled tokens and `context` computed tokens evenly.
-fn split_evenly(out: &mut Vec<ScheduledRequest>, requests: u32, tokens: u32, context: f64) {
+fn split_evenly(out: &mut Vec<StepRequest>, requests: u32, tokens: u32, context: f64) {
     out.clear();
     let n = u64::from(requests);
     let tokens = u64::from(tokens);
     let context = context.max(0.0).round() as u64;
     for i in 0..n {
-        out.push(ScheduledRequest {
+        out.push(StepRequest {
             num_computed_tokens: context / n + u64::from(i < context % n),
             num_scheduled_tokens: tokens / n + u64::from(i < tokens % n),
         });

@@ -3,25 +3,25 @@
 
 use std::time::Duration;
 
-use profilemate_model::ScheduledRequest;
-use profilemate_model::roofline::{CostModel, StepClock};
+use profilemate_model::StepRequest;
+use profilemate_model::roofline::{CostModel, StepTimeEstimator};
 
 use super::features::{Features, StepTimeModel};
 use crate::batch::StepBatch;
 use crate::step_timer::StepTimer;
 
-/// Step times from a fitted [`StepTimeModel`] over a roofline [`StepClock`] (the clock must be
+/// Step times from a fitted [`StepTimeModel`] over a roofline [`StepTimeEstimator`] (the clock must be
 /// the model and GPU the calibration was fitted with).
 #[derive(Debug, Clone)]
 pub struct CalibratedTimer<M> {
-    clock: StepClock<M>,
+    clock: StepTimeEstimator<M>,
     model: StepTimeModel,
-    scratch: [Vec<ScheduledRequest>; 3],
+    scratch: [Vec<StepRequest>; 3],
 }
 
 impl<M: CostModel> CalibratedTimer<M> {
     /// A timer applying `model` to steps priced on `clock`.
-    pub fn new(clock: StepClock<M>, model: StepTimeModel) -> Self {
+    pub fn new(clock: StepTimeEstimator<M>, model: StepTimeModel) -> Self {
         CalibratedTimer {
             clock,
             model,
@@ -32,10 +32,10 @@ impl<M: CostModel> CalibratedTimer<M> {
     /// The time of `batch` priced on `clock` by `model`, with `scratch` as working space: the
     /// shared body of this timer and of timers that hold their clock elsewhere.
     pub fn time_on(
-        clock: &mut StepClock<M>,
+        clock: &mut StepTimeEstimator<M>,
         model: &StepTimeModel,
         batch: &StepBatch<'_>,
-        scratch: &mut [Vec<ScheduledRequest>; 3],
+        scratch: &mut [Vec<StepRequest>; 3],
     ) -> Duration {
         model.step_time(&Features::of_batch(clock, batch, scratch))
     }
@@ -57,11 +57,11 @@ mod tests {
     use crate::batch::{BatchEntry, EntryKind};
     use crate::records::RequestId;
 
-    fn clock() -> StepClock<PerfModel> {
+    fn clock() -> StepTimeEstimator<PerfModel> {
         let spec = presets::spec("llama-3.1-8b").unwrap();
         let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
         let gpu = hardware::preset("h100-sxm").unwrap();
-        StepClock::new(model, Roofline::new(gpu, Efficiency::default()))
+        StepTimeEstimator::new(model, Roofline::new(gpu, Efficiency::default()))
     }
 
     fn entry(request: u32, computed: u32, scheduled: u32, is_context: bool) -> BatchEntry {
@@ -104,7 +104,7 @@ mod tests {
         let mut tmp = Vec::new();
         let prefill = Features::price(
             &mut c,
-            &[ScheduledRequest {
+            &[StepRequest {
                 num_computed_tokens: 0,
                 num_scheduled_tokens: 256,
             }],

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::error::EngineConfigError;
 
 /// `mmap.PAGESIZE`: each CPU chunk is rounded up to it (`SharedOffloadRegion.BLOCK_SIZE_ALIGNMENT`).
 const CHUNK_ALIGNMENT: u64 = 4096;
@@ -59,12 +59,12 @@ impl KvOffloadConfig {
     }
 
     /// Checks the settings against the engine's `--block-size`, as vLLM does at startup.
-    pub fn validate(&self, gpu_block_size: u32) -> Result<(), ConfigError> {
+    pub fn validate(&self, gpu_block_size: u32) -> Result<(), EngineConfigError> {
         self.geometry(gpu_block_size).map(|_| ())
     }
 
     /// The chunk geometry these settings resolve to.
-    pub(crate) fn geometry(&self, gpu_block_size: u32) -> Result<Geometry, ConfigError> {
+    pub(crate) fn geometry(&self, gpu_block_size: u32) -> Result<Geometry, EngineConfigError> {
         self.validate_link()?;
         let blocks_per_chunk = self.blocks_per_chunk(gpu_block_size)?;
         let chunk_bytes = self
@@ -75,7 +75,7 @@ impl KvOffloadConfig {
             .saturating_mul(CHUNK_ALIGNMENT);
         let num_chunks = self.cpu_bytes_to_use / aligned;
         if num_chunks == 0 {
-            return Err(ConfigError::OffloadNoChunks {
+            return Err(EngineConfigError::OffloadNoChunks {
                 cpu_bytes: self.cpu_bytes_to_use,
                 chunk_bytes: aligned,
             });
@@ -90,31 +90,33 @@ impl KvOffloadConfig {
 
     /// Byte counts and link settings: present, and small enough that transfers stay
     /// within the virtual clock's range.
-    fn validate_link(&self) -> Result<(), ConfigError> {
+    fn validate_link(&self) -> Result<(), EngineConfigError> {
         let bw = self.host_link_bandwidth;
         match () {
-            _ if self.cpu_bytes_to_use == 0 => Err(ConfigError::OffloadNoCpuBytes),
-            _ if self.kv_bytes_per_block == 0 => Err(ConfigError::OffloadZeroBlockBytes),
-            _ if self.kv_bytes_per_block > MAX_BLOCK_BYTES => Err(ConfigError::TooLarge {
+            _ if self.cpu_bytes_to_use == 0 => Err(EngineConfigError::OffloadNoCpuBytes),
+            _ if self.kv_bytes_per_block == 0 => Err(EngineConfigError::OffloadZeroBlockBytes),
+            _ if self.kv_bytes_per_block > MAX_BLOCK_BYTES => Err(EngineConfigError::TooLarge {
                 flag: "kv_bytes_per_block",
                 value: self.kv_bytes_per_block,
                 max: MAX_BLOCK_BYTES,
             }),
-            _ if !(bw.is_finite() && bw >= MIN_BANDWIDTH) => Err(ConfigError::OffloadBandwidth(bw)),
+            _ if !(bw.is_finite() && bw >= MIN_BANDWIDTH) => {
+                Err(EngineConfigError::OffloadBandwidth(bw))
+            }
             _ if self.transfer_latency > MAX_LATENCY => {
-                Err(ConfigError::OffloadLatency(self.transfer_latency))
+                Err(EngineConfigError::OffloadLatency(self.transfer_latency))
             }
             _ => Ok(()),
         }
     }
 
     /// `blocks_per_chunk` from `block_size` (`build_offloading_config`).
-    fn blocks_per_chunk(&self, gpu_block_size: u32) -> Result<u32, ConfigError> {
+    fn blocks_per_chunk(&self, gpu_block_size: u32) -> Result<u32, EngineConfigError> {
         let Some(tokens) = self.block_size else {
             return Ok(1);
         };
         if tokens == 0 || gpu_block_size == 0 || tokens % gpu_block_size != 0 {
-            return Err(ConfigError::OffloadBlockSize {
+            return Err(EngineConfigError::OffloadBlockSize {
                 block_size: tokens,
                 gpu_block_size,
             });
@@ -169,14 +171,14 @@ mod tests {
                     cpu_bytes_to_use: 0,
                     ..base.clone()
                 },
-                ConfigError::OffloadNoCpuBytes,
+                EngineConfigError::OffloadNoCpuBytes,
             ),
             (
                 KvOffloadConfig {
                     block_size: Some(24),
                     ..base.clone()
                 },
-                ConfigError::OffloadBlockSize {
+                EngineConfigError::OffloadBlockSize {
                     block_size: 24,
                     gpu_block_size: 16,
                 },
@@ -186,14 +188,14 @@ mod tests {
                     host_link_bandwidth: f64::NAN,
                     ..base.clone()
                 },
-                ConfigError::OffloadBandwidth(f64::NAN),
+                EngineConfigError::OffloadBandwidth(f64::NAN),
             ),
             (
                 KvOffloadConfig {
                     cpu_bytes_to_use: 4095,
                     ..base.clone()
                 },
-                ConfigError::OffloadNoChunks {
+                EngineConfigError::OffloadNoChunks {
                     cpu_bytes: 4095,
                     chunk_bytes: 4096,
                 },
@@ -204,12 +206,18 @@ mod tests {
             assert_eq!(got.to_string(), want.to_string());
         }
         let zero = KvOffloadConfig::new(1 << 20, 0);
-        assert_eq!(zero.validate(16), Err(ConfigError::OffloadZeroBlockBytes));
+        assert_eq!(
+            zero.validate(16),
+            Err(EngineConfigError::OffloadZeroBlockBytes)
+        );
         let slow = KvOffloadConfig {
             transfer_latency: Duration::from_secs(2),
             ..base
         };
         let err = slow.validate(16).unwrap_err();
-        assert_eq!(err, ConfigError::OffloadLatency(Duration::from_secs(2)));
+        assert_eq!(
+            err,
+            EngineConfigError::OffloadLatency(Duration::from_secs(2))
+        );
     }
 }

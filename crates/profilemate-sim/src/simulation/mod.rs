@@ -22,9 +22,9 @@ use rand::rngs::StdRng;
 
 use profilemate_model::cudagraph::CudaGraphDispatcher;
 
-use crate::error::{ConfigError, RequestError};
+use crate::error::{EngineConfigError, RequestError};
 use crate::offload::transfer::HostLink;
-use crate::records::{FinishReason, PrefixCacheStats, RequestId, RequestRecord};
+use crate::records::{EngineRequestRecord, FinishReason, PrefixCacheStats, RequestId};
 use crate::request::Request;
 use crate::scheduler::{Scheduler, SchedulerOutput};
 use crate::sink::EngineSink;
@@ -101,7 +101,7 @@ pub struct Simulation<T> {
 
 impl<T: StepTimer> Simulation<T> {
     /// An idle engine at time zero; fails on settings vLLM would refuse.
-    pub fn new(config: EngineConfig, timer: T) -> Result<Self, ConfigError> {
+    pub fn new(config: EngineConfig, timer: T) -> Result<Self, EngineConfigError> {
         config.validate()?;
         let dispatcher = config.cudagraph_dispatcher()?;
         let link = config.kv_offload.as_ref().map(HostLink::new);
@@ -156,7 +156,7 @@ impl<T: StepTimer> Simulation<T> {
         request.max_tokens = request.capped_max_tokens(self.config.max_model_len);
         let id = self.records.next_id();
         let prompt_tokens = request.prompt.len();
-        self.records.push(RequestRecord::new(
+        self.records.push(EngineRequestRecord::new(
             id,
             request.arrival,
             prompt_tokens,
@@ -204,7 +204,7 @@ impl<T: StepTimer> Simulation<T> {
     /// Per-request records in id order. With nothing forgotten (see
     /// [`forget_finished_records`](Self::forget_finished_records)) `records()[i]` is request
     /// `i`; each record carries its [`RequestId`] either way.
-    pub fn records(&self) -> &[RequestRecord] {
+    pub fn records(&self) -> &[EngineRequestRecord] {
         self.records.as_slice()
     }
 
@@ -216,7 +216,7 @@ impl<T: StepTimer> Simulation<T> {
     }
 
     /// Consumes the simulation, returning the per-request records not forgotten.
-    pub fn into_records(self) -> Vec<RequestRecord> {
+    pub fn into_records(self) -> Vec<EngineRequestRecord> {
         self.records.into_vec()
     }
 

@@ -3,13 +3,13 @@
 
 use std::ops::{Index, IndexMut};
 
-use crate::records::{RequestId, RequestRecord};
+use crate::records::{EngineRequestRecord, RequestId};
 
 /// Records sorted by id. Until something is forgotten, `records[i]` is request `i`; after
 /// that there may be gaps, and a lookup falls back to a binary search.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecordBook {
-    records: Vec<RequestRecord>,
+    records: Vec<EngineRequestRecord>,
     next: u32,
 }
 
@@ -20,7 +20,7 @@ impl RecordBook {
     }
 
     /// Appends the next request's record (its id must be [`next_id`](Self::next_id)).
-    pub(crate) fn push(&mut self, record: RequestRecord) {
+    pub(crate) fn push(&mut self, record: EngineRequestRecord) {
         self.next = record.id.0 + 1;
         self.records.push(record);
     }
@@ -35,13 +35,13 @@ impl RecordBook {
     }
 
     /// The record of `id`, unless it was forgotten.
-    pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut RequestRecord> {
+    pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut EngineRequestRecord> {
         let i = self.position(id)?;
         self.records.get_mut(i)
     }
 
     /// The records kept, in id order.
-    pub(crate) fn as_slice(&self) -> &[RequestRecord] {
+    pub(crate) fn as_slice(&self) -> &[EngineRequestRecord] {
         &self.records
     }
 
@@ -53,7 +53,7 @@ impl RecordBook {
     }
 
     /// All records kept.
-    pub(crate) fn into_vec(self) -> Vec<RequestRecord> {
+    pub(crate) fn into_vec(self) -> Vec<EngineRequestRecord> {
         self.records
     }
 }
@@ -61,15 +61,15 @@ impl RecordBook {
 /// Lookups of live requests: the engine only indexes requests it is still running, which
 /// are never forgotten.
 impl Index<RequestId> for RecordBook {
-    type Output = RequestRecord;
-    fn index(&self, id: RequestId) -> &RequestRecord {
+    type Output = EngineRequestRecord;
+    fn index(&self, id: RequestId) -> &EngineRequestRecord {
         let i = self.position(id).unwrap_or(usize::MAX);
         &self.records[i]
     }
 }
 
 impl IndexMut<RequestId> for RecordBook {
-    fn index_mut(&mut self, id: RequestId) -> &mut RequestRecord {
+    fn index_mut(&mut self, id: RequestId) -> &mut EngineRequestRecord {
         let i = self.position(id).unwrap_or(usize::MAX);
         &mut self.records[i]
     }

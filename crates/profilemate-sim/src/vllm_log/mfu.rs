@@ -1,5 +1,5 @@
 //! Provides [`MfuLog`], the MFU line's accumulator shared by the step timer that counts each
-//! step's FLOPs and bytes and the log that writes the line, and [`MfuTimer`], the roofline step
+//! step's FLOPs and bytes and the log that writes the line, and [`MfuLogStepTimer`], the roofline step
 //! timer that feeds it.
 //!
 //! The step's `PerfStats` are computed as `get_step_perf_stats_per_gpu` does
@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use profilemate_model::logging::MfuAccumulator;
-use profilemate_model::{ExecutionContext, PerfModel, PerfStats, ScheduledRequest};
+use profilemate_model::{ExecutionContext, PerfModel, PerfStats, StepRequest};
 
 use crate::batch::StepBatch;
 use crate::calibrate::{CalibratedTimer, StepTimeModel};
-use crate::roofline_timer::RooflineTimer;
+use crate::roofline_timer::RooflineStepTimer;
 use crate::step_timer::StepTimer;
 
 /// The FLOPs and bytes counted since the last MFU line (a shared handle: clones count into
@@ -44,19 +44,19 @@ impl MfuLog {
     }
 }
 
-/// A [`RooflineTimer`] that also counts each step into an [`MfuLog`] when one is set.
+/// A [`RooflineStepTimer`] that also counts each step into an [`MfuLog`] when one is set.
 #[derive(Debug, Clone)]
-pub struct MfuTimer {
-    timer: RooflineTimer<PerfModel>,
+pub struct MfuLogStepTimer {
+    timer: RooflineStepTimer<PerfModel>,
     mfu: Option<(MfuLog, ExecutionContext)>,
-    calibration: Option<(StepTimeModel, [Vec<ScheduledRequest>; 3])>,
+    calibration: Option<(StepTimeModel, [Vec<StepRequest>; 3])>,
 }
 
-impl MfuTimer {
+impl MfuLogStepTimer {
     /// Prices steps with `timer`, counting them into `mfu` if given.
-    pub fn new(timer: RooflineTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
+    pub fn new(timer: RooflineStepTimer<PerfModel>, mfu: Option<MfuLog>) -> Self {
         let mfu = mfu.map(|log| (log, ExecutionContext::new()));
-        MfuTimer {
+        MfuLogStepTimer {
             timer,
             mfu,
             calibration: None,
@@ -71,7 +71,7 @@ impl MfuTimer {
     }
 }
 
-impl StepTimer for MfuTimer {
+impl StepTimer for MfuLogStepTimer {
     fn step_time(&mut self, batch: &StepBatch<'_>) -> Duration {
         let mfu = &mut self.mfu;
         let roofline = self.timer.step_time_observed(batch, |model, input| {
@@ -81,7 +81,7 @@ impl StepTimer for MfuTimer {
         });
         match &mut self.calibration {
             Some((model, scratch)) => {
-                CalibratedTimer::time_on(self.timer.clock_mut(), model, batch, scratch)
+                CalibratedTimer::time_on(self.timer.estimator_mut(), model, batch, scratch)
             }
             None => roofline,
         }

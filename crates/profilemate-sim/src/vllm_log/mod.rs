@@ -15,6 +15,6 @@ mod virtual_log;
 
 pub use engine_logs::{CudaGraphLog, EngineLogSettings, EngineLogs};
 pub use envelope::{LogClock, Logger, Process, VIRTUAL_START_UNIX_SECS, origin};
-pub use mfu::{MfuLog, MfuTimer};
+pub use mfu::{MfuLog, MfuLogStepTimer};
 pub use startup::StartupInfo;
 pub use virtual_log::VirtualLog;

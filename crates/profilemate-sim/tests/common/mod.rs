@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use profilemate_sim::{
-    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineSink, IterationCounts, Request,
-    RequestRecord, Simulation, StepRecord, StepTimer,
+    ConstantStepTimer, CudaGraphConfig, EngineConfig, EngineRequestRecord, EngineSink,
+    IterationCounts, Request, Simulation, StepRecord, StepTimer,
 };
 
 pub(crate) fn ms(n: u64) -> Duration {
@@ -31,7 +31,7 @@ pub(crate) fn sim_with(
 pub(crate) fn run(
     config: EngineConfig,
     requests: &[Request],
-) -> (Vec<StepRecord>, Vec<RequestRecord>) {
+) -> (Vec<StepRecord>, Vec<EngineRequestRecord>) {
     let mut sim = sim_with(config, requests);
     let mut steps = Vec::new();
     sim.run(&mut steps);

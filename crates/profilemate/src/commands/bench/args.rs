@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches, ValueEnum};
+use clap::{Args, ValueEnum};
 
 /// `--backend` choices implemented here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,7 +111,8 @@ pub(crate) struct ServeArgs {
 }
 
 /// The flags about the server and the requests' bodies: where to send, what model, sampling,
-/// warmup and readiness, timeouts.
+/// warmup and readiness, timeouts, Ctrl-C. `sim run` has none of them (no endpoint in virtual
+/// time).
 #[derive(Debug, Args)]
 pub(crate) struct EndpointArgs {
     /// Backend / endpoint type.
@@ -244,6 +245,10 @@ pub(crate) struct EndpointArgs {
     /// run goes on without the server's view, a model lookup past it an error.
     #[arg(long, default_value_t = 5.0)]
     pub(crate) control_timeout_sec: f64,
+    /// (profilemate) After the first Ctrl-C, seconds requests in flight may still finish before
+    /// they are cut and counted as interrupted (a second Ctrl-C cuts them at once).
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) interrupt_grace_sec: f64,
 }
 
 /// `--lora-assignment` choices.
@@ -446,10 +451,6 @@ pub(crate) struct WorkloadArgs {
     /// Hide the progress bar (and, without a terminal, the progress lines on stderr).
     #[arg(long)]
     pub(crate) disable_tqdm: bool,
-    /// (profilemate) After the first Ctrl-C, seconds requests in flight may still finish before
-    /// they are cut and counted as interrupted (a second Ctrl-C cuts them at once).
-    #[arg(long, default_value_t = 5.0)]
-    pub(crate) interrupt_grace_sec: f64,
     /// Save the result JSON.
     #[arg(long)]
     pub(crate) save_result: bool,
@@ -497,28 +498,5 @@ impl EndpointArgs {
     /// benchmarks the embedded simulated engine.
     pub(crate) fn embedded(&self) -> bool {
         self.base_url.is_none() && self.host.is_none() && self.port.is_none()
-    }
-
-    /// The endpoint `sim run` stands in for (it has no endpoint flags): the chat backend for
-    /// the datasets that send images or audio, else the defaults.
-    pub(crate) fn for_sim(w: &WorkloadArgs) -> anyhow::Result<Self> {
-        let mut e = Self::defaults()?;
-        if w.dataset_name == DatasetName::RandomRerank {
-            anyhow::bail!(
-                "sim run simulates generation and random-rerank is a pooling workload; benchmark it with bench serve --backend openai-embeddings"
-            );
-        }
-        if w.sends_media() {
-            e.backend = BackendArg::OpenaiChat;
-            e.endpoint = "/v1/chat/completions".into();
-        }
-        Ok(e)
-    }
-
-    /// The flags' defaults, as clap fills them when none is given (`sim run` has no endpoint).
-    pub(crate) fn defaults() -> anyhow::Result<Self> {
-        let cmd = Self::augment_args(clap::Command::new("defaults"));
-        let matches = cmd.try_get_matches_from(["defaults"])?;
-        Ok(Self::from_arg_matches(&matches)?)
     }
 }

@@ -1,4 +1,5 @@
-//! Converts the clap flags into the library's [`BenchConfig`], applying vLLM's flag rules
+//! Converts the clap flags into the library's [`BenchConfig`] (and `sim run`'s flags into a
+//! [`WorkloadConfig`] alone), applying vLLM's flag rules
 //! (`main_async()` in vllm/benchmarks/serve.py, vLLM 0.32): generic length flags, forced
 //! `ignore_eos`, timed-trace self-timing, sampling-parameter merging, ramp-up validation.
 
@@ -7,8 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use profilemate_bench::config::{
-    Backend, BenchConfig, LoraAssignment, OutputConfig, PercentileMetric, RampUpStrategy,
-    arrivals_from_flags, parse_json_object, parse_key_values, parse_percentiles,
+    Backend, BenchConfig, EndpointConfig, LoraAssignment, OutputConfig, PercentileMetric,
+    RampUpStrategy, WorkloadConfig, arrivals_from_flags, parse_json_object, parse_key_values,
+    parse_percentiles,
 };
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::server_metrics::GpuPeak;
@@ -31,17 +33,75 @@ impl ServeArgs {
 }
 
 /// The run's configuration from the endpoint and the workload flags.
-pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
+fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
     e.refuse_unsupported()?;
     e.check_base_url()?;
-    let backend = e.backend();
-    let self_timed = w.self_timed_setting(e.backend)?;
+    let workload = workload_config(w, e.backend)?;
+    let endpoint = endpoint_config(e, &workload)?;
+    let config = BenchConfig { endpoint, workload };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The workload `sim run` (and each `sim sweep` combination) sends to the engine, which has no
+/// endpoint: shaped for the chat API when the dataset sends images or audio, else for
+/// `openai` (bench serve's default); pooling workloads are refused. Errors name the flag.
+pub(crate) fn sim_workload_config(w: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
+    if w.dataset_name == DatasetName::RandomRerank {
+        bail!(
+            "sim run simulates generation and random-rerank is a pooling workload; benchmark it with bench serve --backend openai-embeddings"
+        );
+    }
+    let backend = if w.sends_media() {
+        BackendArg::OpenaiChat
+    } else {
+        BackendArg::Openai
+    };
+    let check = || -> anyhow::Result<WorkloadConfig> {
+        let config = workload_config(w, backend)?;
+        config.validate()?;
+        Ok(config)
+    };
+    check().context("invalid sim run workload")
+}
+
+/// The workload flags, the requests shaped for `backend` (the dataset is checked against what
+/// the backend can send).
+fn workload_config(w: &WorkloadArgs, backend: BackendArg) -> anyhow::Result<WorkloadConfig> {
+    let self_timed = w.self_timed_setting(backend)?;
     let ramp = w
         .ramp_up_strategy
         .map(|s| (strategy(s), w.ramp_up_start_rps, w.ramp_up_end_rps));
-    let timed = matches!(w.dataset_name, DatasetName::TimedTrace);
-    let config = BenchConfig {
-        backend,
+    Ok(WorkloadConfig {
+        backend: backend.to_backend(),
+        dataset: w.dataset(backend)?,
+        num_prompts: w.num_prompts,
+        seed: w.seed,
+        no_oversample: w.no_oversample,
+        disable_shuffle: w.disable_shuffle,
+        arrivals: arrivals_from_flags(w.request_rate, w.burstiness, ramp, self_timed)?,
+        max_concurrency: w.max_concurrency,
+        percentile_metrics: w
+            .percentile_metrics
+            .as_deref()
+            .map(PercentileMetric::parse_list)
+            .transpose()?,
+        percentiles: parse_percentiles(&w.metric_percentiles)?,
+        goodput: Goodput::parse(&w.goodput)?,
+        output: w.output()?,
+        duration: seconds("--duration", w.duration)?,
+    })
+}
+
+/// The endpoint flags; `--ignore-eos` is forced on for the workloads vLLM forces it for.
+fn endpoint_config(e: &EndpointArgs, workload: &WorkloadConfig) -> anyhow::Result<EndpointConfig> {
+    let backend = workload.backend;
+    let forced_ignore_eos = match workload.dataset {
+        DatasetSpec::TimedTrace(_) => true,
+        DatasetSpec::Random { .. } | DatasetSpec::RandomMm(_) => !backend.is_pooling(),
+        _ => false,
+    };
+    Ok(EndpointConfig {
         base_url: e.base_url(),
         endpoint: e.endpoint.clone(),
         model: e.model.clone(),
@@ -53,41 +113,22 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
             .ok()
             .filter(|k| !k.is_empty()),
         extra_body: e.extra_body(backend)?,
-        ignore_eos: e.ignore_eos
-            || timed
-            || (matches!(w.dataset_name, DatasetName::Random | DatasetName::RandomMm)
-                && !backend.is_pooling()),
+        ignore_eos: e.ignore_eos || forced_ignore_eos,
         logprobs: e.logprobs,
         request_id_prefix: e
             .request_id_prefix
             .clone()
             .unwrap_or_else(default_request_id_prefix),
-        dataset: w.dataset(e.backend)?,
-        num_prompts: w.num_prompts,
-        seed: w.seed,
-        no_oversample: w.no_oversample,
-        disable_shuffle: w.disable_shuffle,
-        arrivals: arrivals_from_flags(w.request_rate, w.burstiness, ramp, self_timed)?,
-        max_concurrency: w.max_concurrency,
         num_warmups: e.num_warmups,
         ready_check_timeout: Duration::from_secs(e.ready_check_timeout_sec),
-        percentile_metrics: w
-            .percentile_metrics
-            .as_deref()
-            .map(PercentileMetric::parse_list)
-            .transpose()?,
-        percentiles: parse_percentiles(&w.metric_percentiles)?,
-        goodput: Goodput::parse(&w.goodput)?,
-        output: w.output()?,
-        duration: seconds("--duration", w.duration)?,
         request_timeout: seconds("--request-timeout", e.request_timeout)?,
         gpu: e.gpu.as_deref().map(gpu).transpose()?,
-        interrupt_grace: Duration::try_from_secs_f64(w.interrupt_grace_sec)
+        interrupt_grace: Duration::try_from_secs_f64(e.interrupt_grace_sec)
             .ok()
             .with_context(|| {
                 format!(
                     "--interrupt-grace-sec must be a number of seconds, 0 or more, got {}",
-                    w.interrupt_grace_sec
+                    e.interrupt_grace_sec
                 )
             })?,
         cold_connections: e.cold_connections,
@@ -100,9 +141,18 @@ pub(crate) fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result
         probe_request_rate: e.probe_request_rate,
         control_timeout: seconds("--control-timeout-sec", Some(e.control_timeout_sec))?
             .unwrap_or(profilemate_bench::config::DEFAULT_CONTROL_TIMEOUT),
-    };
-    config.validate()?;
-    Ok(config)
+    })
+}
+
+impl BackendArg {
+    fn to_backend(self) -> Backend {
+        match self {
+            BackendArg::Vllm => Backend::Vllm,
+            BackendArg::Openai => Backend::Openai,
+            BackendArg::OpenaiChat => Backend::OpenaiChat,
+            BackendArg::OpenaiEmbeddings => Backend::OpenaiEmbeddings,
+        }
+    }
 }
 
 impl EndpointArgs {
@@ -136,15 +186,6 @@ impl EndpointArgs {
                 url.trim_end_matches('/')
             ),
             _ => Ok(()),
-        }
-    }
-
-    fn backend(&self) -> Backend {
-        match self.backend {
-            BackendArg::Vllm => Backend::Vllm,
-            BackendArg::Openai => Backend::Openai,
-            BackendArg::OpenaiChat => Backend::OpenaiChat,
-            BackendArg::OpenaiEmbeddings => Backend::OpenaiEmbeddings,
         }
     }
 

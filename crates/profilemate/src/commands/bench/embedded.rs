@@ -25,9 +25,9 @@ pub(super) async fn start(
     let server = profilemate_server::spawn(server_config)
         .await
         .context("cannot start the embedded simulated engine")?;
-    config.base_url = server.base_url();
-    if config.gpu.is_none() {
-        config.gpu = Some(super::convert::gpu(gpu_name)?);
+    config.endpoint.base_url = server.base_url();
+    if config.endpoint.gpu.is_none() {
+        config.endpoint.gpu = Some(super::convert::gpu(gpu_name)?);
     }
     println!(
         "No --base-url, --host or --port: benchmarking the embedded simulated engine ({model} on {gpu_name}, otherwise `profilemate sim serve` defaults, real time) at {}.",

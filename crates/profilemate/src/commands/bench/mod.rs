@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 use profilemate_bench::{BenchError, EventSink, cancel_pair};
 
 pub(crate) use args::{EndpointArgs, ServeArgs, WorkloadArgs};
-pub(crate) use convert::bench_config;
+pub(crate) use convert::sim_workload_config;
 pub(crate) use present::{finish, present_event};
 
 /// `profilemate bench`.
@@ -68,7 +68,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     match report {
         Ok(report) => {
-            let code = present::finish(&config, &report)?;
+            let code = present::finish(&config.workload.output, &report)?;
             present::next_steps(args.endpoint.embedded(), &config);
             Ok(code)
         }

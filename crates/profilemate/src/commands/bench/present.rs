@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use profilemate_bench::config::BenchConfig;
+use profilemate_bench::config::{BenchConfig, OutputConfig};
 use profilemate_bench::output::{
     NameParts, ResultJson, render_extras_table, render_vllm_table, result_filename, write_result,
 };
@@ -16,7 +16,9 @@ use crate::commands::progress::{Mode, Progress};
 
 /// vLLM's warning when no temperature is sent.
 pub(super) fn warn_temperature(config: &BenchConfig) {
-    if !config.backend.is_pooling() && !config.extra_body.contains_key("temperature") {
+    if !config.workload.backend.is_pooling()
+        && !config.endpoint.extra_body.contains_key("temperature")
+    {
         println!(
             "WARNING: vllm bench serve no longer sets temperature==0 (greedy) in requests by default. The default will be determined on the server side and can be model/API specific. For the old behavior, include --temperature=0."
         );
@@ -66,9 +68,10 @@ pub(crate) fn present_event(progress: &mut Progress, event: Event) {
 
 /// Writes the result file, prints the tables and where the file went, and picks the exit
 /// status (1 if the run was interrupted or every request failed). The file is written first,
-/// so a console that fails (a closed pipe) loses no record.
-pub(crate) fn finish(config: &BenchConfig, report: &Report) -> anyhow::Result<ExitCode> {
-    let saved = save(config, report)?;
+/// so a console that fails (a closed pipe) loses no record. `output` is the workload's result
+/// file settings.
+pub(crate) fn finish(output: &OutputConfig, report: &Report) -> anyhow::Result<ExitCode> {
+    let saved = save(output, report)?;
     let mut out = std::io::stdout().lock();
     print_failures(&mut out, report)?;
     out.write_all(render_vllm_table(report).as_bytes())?;
@@ -116,7 +119,7 @@ fn print_failures(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
 }
 
 /// Writes the result file if one is asked for; returns its path.
-fn save(config: &BenchConfig, report: &Report) -> anyhow::Result<Option<std::path::PathBuf>> {
+fn save(output: &OutputConfig, report: &Report) -> anyhow::Result<Option<std::path::PathBuf>> {
     let s = &report.settings;
     let parts = NameParts {
         backend: s.backend.name(),
@@ -126,11 +129,11 @@ fn save(config: &BenchConfig, report: &Report) -> anyhow::Result<Option<std::pat
         ramp_up: s.ramp_up,
         date: &report.date,
     };
-    let Some(path) = result_filename(&config.output, &parts) else {
+    let Some(path) = result_filename(output, &parts) else {
         return Ok(None);
     };
-    let bytes = ResultJson::new(report, config.output.save_detailed).to_bytes();
-    write_result(&path, &bytes, config.output.append_result)
+    let bytes = ResultJson::new(report, output.save_detailed).to_bytes();
+    write_result(&path, &bytes, output.append_result)
         .with_context(|| format!("saving {}", path.display()))?;
     Ok(Some(path))
 }
@@ -139,6 +142,7 @@ fn save(config: &BenchConfig, report: &Report) -> anyhow::Result<Option<std::pat
 /// a real server.
 pub(super) fn next_steps(embedded: bool, config: &BenchConfig) {
     let model = config
+        .endpoint
         .model
         .as_deref()
         .unwrap_or(crate::commands::model_source::DEFAULT_MODEL);
@@ -146,7 +150,7 @@ pub(super) fn next_steps(embedded: bool, config: &BenchConfig) {
         println!(
             "Next: `profilemate sim run --model {model} --request-rate 10 --num-prompts 10000` plans capacity in virtual time (hours of traffic in seconds); `--gpu h200` runs this benchmark on another GPU; `--base-url http://HOST:8000` benchmarks a real vLLM server with the same flags."
         );
-    } else if config.gpu.is_none() {
+    } else if config.endpoint.gpu.is_none() {
         println!(
             "Next: add `--gpu h100-sxm` (or the server's GPU, see `profilemate hardware list`) for MFU, MBU and what bounds the run; `profilemate sim run` plans capacity in virtual time."
         );

@@ -98,19 +98,19 @@ fn the_fixture_command_lines_parse_into_vllm_semantics() {
         "{base} --backend vllm --dataset-name random --random-input-len 128 --random-output-len 32 --num-prompts 40 --request-rate 4 --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90,99 --goodput ttft:500 tpot:50"
     ));
     let c = args.to_config().unwrap();
-    assert_eq!(c.backend, Backend::Vllm);
+    assert_eq!(c.workload.backend, Backend::Vllm);
     assert_eq!(c.api_url(), "http://127.0.0.1:18001/v1/completions");
     assert!(
-        c.ignore_eos,
+        c.endpoint.ignore_eos,
         "vLLM forces ignore_eos for random on OpenAI-compatible backends"
     );
-    assert_eq!(c.percentiles, vec![50.0, 90.0, 99.0]);
+    assert_eq!(c.workload.percentiles, vec![50.0, 90.0, 99.0]);
     assert_eq!(
-        (c.goodput.ttft_ms, c.goodput.tpot_ms),
+        (c.workload.goodput.ttft_ms, c.workload.goodput.tpot_ms),
         (Some(500.0), Some(50.0))
     );
     assert_eq!(
-        c.arrivals,
+        c.workload.arrivals,
         Arrivals::Rate {
             request_rate: 4.0,
             burstiness: 1.0,
@@ -118,7 +118,7 @@ fn the_fixture_command_lines_parse_into_vllm_semantics() {
         }
     );
     assert!(matches!(
-        c.dataset,
+        c.workload.dataset,
         DatasetSpec::Random {
             input_len: 128,
             output_len: 32,
@@ -130,11 +130,17 @@ fn the_fixture_command_lines_parse_into_vllm_semantics() {
     ));
     let c = chat.to_config().unwrap();
     assert_eq!(
-        (c.max_concurrency, c.extra_body["temperature"].as_f64()),
+        (
+            c.workload.max_concurrency,
+            c.endpoint.extra_body["temperature"].as_f64()
+        ),
         (Some(4), Some(0.5)),
         "--extra-body wins over sampling flags"
     );
-    assert!(c.request_id_prefix.starts_with("bench-") && c.request_id_prefix.len() == 15);
+    assert!(
+        c.endpoint.request_id_prefix.starts_with("bench-")
+            && c.endpoint.request_id_prefix.len() == 15
+    );
 }
 
 #[test]
@@ -163,7 +169,7 @@ fn vllm_rules_reject_bad_combinations_with_actionable_messages() {
     .to_config()
     .unwrap();
     assert!(matches!(
-        ramp.arrivals,
+        ramp.workload.arrivals,
         Arrivals::Rate {
             ramp_up: Some(RampUp::Exponential { start: 2, end: 8 }),
             ..
@@ -175,7 +181,7 @@ fn vllm_rules_reject_bad_combinations_with_actionable_messages() {
     .to_config()
     .unwrap();
     assert!(matches!(
-        custom.dataset,
+        custom.workload.dataset,
         DatasetSpec::Custom {
             output_len: None,
             ..
@@ -191,6 +197,7 @@ fn dataset_flags_map_onto_vllms_dataset_parameters() {
         parse(&format!("{base} {line}"))
             .to_config()
             .unwrap()
+            .workload
             .dataset
     };
     let DatasetSpec::Turns(speed) = spec(
@@ -237,8 +244,11 @@ fn dataset_flags_map_onto_vllms_dataset_parameters() {
     let c = parse(&format!("{base} {chat} --dataset-name random-mm --random-mm-base-items-per-request 3 --random-mm-limit-mm-per-prompt {{\"image\":2}} --random-mm-bucket-config {{(8,8,1):1}}"))
         .to_config()
         .unwrap();
-    assert!(c.ignore_eos, "random-mm forces ignore_eos like random");
-    let DatasetSpec::RandomMm(mm) = c.dataset else {
+    assert!(
+        c.endpoint.ignore_eos,
+        "random-mm forces ignore_eos like random"
+    );
+    let DatasetSpec::RandomMm(mm) = c.workload.dataset else {
         panic!("random-mm")
     };
     assert_eq!(

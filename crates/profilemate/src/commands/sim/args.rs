@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use profilemate_server::{
-    LogConfig, LogTarget, RooflineStepTimer, ServerConfig, StepTiming, Timing,
+    EngineStepTimer, LogConfig, LogTarget, MfuMetricsStepTimer, ServerConfig, TokenTiming,
 };
-use profilemate_sim::FixedTiming;
+use profilemate_sim::FixedTokenTiming;
 
 use super::engine_args::{Engine, EngineArgs};
 
@@ -131,12 +131,12 @@ pub(crate) struct SimServeArgs {
 pub(crate) fn server_config(name: String, engine: Engine) -> ServerConfig {
     let mut config = ServerConfig::new(name);
     config.engine = engine.config;
-    let timer = RooflineStepTimer::new(engine.timer);
+    let timer = MfuMetricsStepTimer::new(engine.timer);
     let timer = match &engine.calibration {
         Some(c) => timer.with_calibration(c.model),
         None => timer,
     };
-    config.timing = Timing::Engine(StepTiming::Roofline(Box::new(timer)));
+    config.timing = TokenTiming::Engine(EngineStepTimer::Roofline(Box::new(timer)));
     config
 }
 
@@ -199,7 +199,7 @@ impl SimServeArgs {
     }
 
     /// Fixed timing when asked.
-    fn fixed_timing(&self) -> anyhow::Result<Option<Timing>> {
+    fn fixed_timing(&self) -> anyhow::Result<Option<TokenTiming>> {
         let (Some(ttft), Some(itl)) = (self.fixed_ttft_ms, self.fixed_itl_ms) else {
             return Ok(None);
         };
@@ -209,7 +209,7 @@ impl SimServeArgs {
         };
         let ttft = ms(ttft, "--fixed-ttft-ms")?;
         let itl = ms(itl, "--fixed-itl-ms")?;
-        Ok(Some(Timing::Fixed(FixedTiming { ttft, itl })))
+        Ok(Some(TokenTiming::Fixed(FixedTokenTiming { ttft, itl })))
     }
 
     fn logging(&self) -> anyhow::Result<LogConfig> {

@@ -14,7 +14,7 @@ use profilemate_model::ModelSpec;
 use profilemate_sim::calibrate::features::{FEATURE_NAMES, StepTimeModel};
 use profilemate_sim::calibrate::fit::{Fit, fit_non_negative_huber};
 use profilemate_sim::calibrate::observations::{LogObservations, Observation, read_log};
-use profilemate_sim::vllm_log::MfuTimer;
+use profilemate_sim::vllm_log::MfuLogStepTimer;
 use profilemate_sim::{Request, Simulation};
 use serde_json::{Value, json};
 
@@ -55,7 +55,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let engine = args.engine.resolve(0)?;
     let (setup, gpu) = (&engine.setup, &engine.gpu);
     let mut timer = engine.timer.clone();
-    let clock = timer.clock_mut();
+    let clock = timer.estimator_mut();
     let mut logs = Vec::new();
     for path in &args.logs {
         let text = std::fs::read_to_string(path)
@@ -258,7 +258,7 @@ fn front_end(path: &Path, model: &StepTimeModel, engine: &Engine) -> anyhow::Res
         );
     };
     let first = starts.iter().copied().fold(f64::INFINITY, f64::min);
-    let timer = MfuTimer::new(engine.timer.clone(), None).with_calibration(*model);
+    let timer = MfuLogStepTimer::new(engine.timer.clone(), None).with_calibration(*model);
     let mut sim = Simulation::new(engine.config.clone(), timer)
         .with_context(|| format!("cannot replay {}", path.display()))?;
     // Requests in send order (a result lists them in completion order).

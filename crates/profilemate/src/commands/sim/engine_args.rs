@@ -11,7 +11,7 @@ use profilemate_model::PerfModel;
 use profilemate_model::hardware::{self, Gpu};
 use profilemate_sim::SpecDecodeConfig;
 use profilemate_sim::assembly::{self, AssembledEngine, EngineFlags, ModelDeployment};
-use profilemate_sim::{EngineConfig, KvBlocks, RooflineTimer};
+use profilemate_sim::{EngineConfig, KvBlocks, RooflineStepTimer};
 
 use super::calibrate::Calibration;
 use crate::commands::deployment_args::{DeploymentArgs, Setup};
@@ -92,7 +92,7 @@ pub(crate) struct Engine {
     /// Engine settings.
     pub(crate) config: EngineConfig,
     /// The step timer.
-    pub(crate) timer: RooflineTimer<PerfModel>,
+    pub(crate) timer: RooflineStepTimer<PerfModel>,
     /// The KV cache sized from GPU memory (`None` with `--num-gpu-blocks-override`).
     pub(crate) kv: Option<KvBlocks>,
     /// The fitted step-time model (`--calibration`), if any.

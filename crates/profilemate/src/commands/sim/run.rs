@@ -6,17 +6,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
 use profilemate_plan::virtual_run::{VirtualRun, run_virtual_with_events};
-use profilemate_sim::vllm_log::MfuTimer;
+use profilemate_sim::vllm_log::MfuLogStepTimer;
 
 use super::args::LogArgs;
 use super::engine_args::{Engine, EngineArgs};
 use super::log_file::EngineLog;
-use crate::commands::bench::{EndpointArgs, WorkloadArgs, bench_config, finish};
+use crate::commands::bench::{WorkloadArgs, finish, sim_workload_config};
 
 /// `profilemate sim run` flags: the engine's, then the workload's.
 #[derive(Debug, Args)]
@@ -35,9 +34,8 @@ pub(crate) struct SimRunArgs {
 
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
-    let config = bench_config(&EndpointArgs::for_sim(&args.workload)?, &args.workload)
-        .context("invalid sim run workload")?;
-    let engine = args.engine.resolve(config.seed)?;
+    let workload = sim_workload_config(&args.workload)?;
+    let engine = args.engine.resolve(workload.seed)?;
     let (mut log, mfu) = EngineLog::open(&args.log, args.log_file.as_deref(), &engine)?;
     let mut out = std::io::stdout().lock();
     describe(&mut out, &engine)?;
@@ -62,11 +60,11 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         None => &mut no_log,
     };
     let result = run_virtual_with_events(
-        &config,
+        &workload,
         engine.config,
         match &engine.calibration {
-            Some(c) => MfuTimer::new(engine.timer, mfu).with_calibration(c.model),
-            None => MfuTimer::new(engine.timer, mfu),
+            Some(c) => MfuLogStepTimer::new(engine.timer, mfu).with_calibration(c.model),
+            None => MfuLogStepTimer::new(engine.timer, mfu),
         },
         &label,
         &events,
@@ -89,7 +87,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "Wrote the engine's vLLM log to {}.", path.display())?;
     }
     drop(out);
-    finish(&config, &report)
+    finish(&workload.output, &report)
 }
 
 /// States what is simulated: model, GPU, limits, KV cache and step timing.

@@ -25,7 +25,7 @@ use profilemate_plan::virtual_run::run_virtual;
 use serde_json::{Map, Value, json};
 
 use super::run::SimRunArgs;
-use crate::commands::bench::{EndpointArgs, bench_config};
+use crate::commands::bench::sim_workload_config;
 use crate::commands::slo_search_args::SloSearchArgs;
 
 /// `profilemate sim sweep` flags.
@@ -204,13 +204,12 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 /// Simulates one `sim run` command line.
 fn simulate(label: &str, argv: &[String]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
-    let config = bench_config(&EndpointArgs::for_sim(&args.workload)?, &args.workload)
-        .context("invalid sim run workload")?;
-    let engine = args.engine.resolve(config.seed)?;
+    let workload = sim_workload_config(&args.workload)?;
+    let engine = args.engine.resolve(workload.seed)?;
     let parallel = &engine.setup.deployment.parallel;
     let gpus = parallel.tp * parallel.pp;
     let gpu = engine.gpu.name.to_string();
-    let run = run_virtual(&config, engine.config, engine.timer, &engine.setup.label)?;
+    let run = run_virtual(&workload, engine.config, engine.timer, &engine.setup.label)?;
     let result = ResultJson::new(&run.report, false)
         .merged()
         .0

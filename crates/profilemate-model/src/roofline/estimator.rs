@@ -1,5 +1,5 @@
-//! Provides [`StepClock`]: wall time of scheduler steps from a cost model on a roofline, the
-//! step timer that simulators plug in.
+//! Provides [`StepTimeEstimator`]: the time of a scheduler step from a cost model on a
+//! roofline, which the simulator's step timer (`profilemate_sim::RooflineStepTimer`) reads.
 
 use std::time::Duration;
 
@@ -7,17 +7,17 @@ use crate::context::ExecutionContext;
 use crate::roofline::{CostModel, Roofline};
 use crate::step::StepInput;
 
-/// Prices one scheduler step: the step's batch (plus CUDA-graph padding) through a cost model
-/// on a roofline. Reuses its scratch context, so a warm clock never allocates.
+/// Estimates one scheduler step's time: the step's batch (plus CUDA-graph padding) through a cost model
+/// on a roofline. Reuses its scratch context, so a warm estimator never allocates.
 #[derive(Debug, Clone)]
-pub struct StepClock<M> {
+pub struct StepTimeEstimator<M> {
     model: M,
     roofline: Roofline,
     ctx: ExecutionContext,
 }
 
-impl<M: CostModel> StepClock<M> {
-    /// A clock for `model` on `roofline`.
+impl<M: CostModel> StepTimeEstimator<M> {
+    /// An estimator for `model` on `roofline`.
     pub fn new(model: M, roofline: Roofline) -> Self {
         Self {
             model,
@@ -57,12 +57,12 @@ mod tests {
     use crate::model::PerfModel;
     use crate::presets;
     use crate::roofline::Efficiency;
-    use crate::step::ScheduledRequest;
+    use crate::step::StepRequest;
 
-    fn clock() -> StepClock<PerfModel> {
+    fn estimator() -> StepTimeEstimator<PerfModel> {
         let spec = presets::spec("llama-3.1-8b").unwrap();
         let model = PerfModel::vllm_exact(&spec, &Deployment::new(Dtype::Bfloat16)).unwrap();
-        StepClock::new(
+        StepTimeEstimator::new(
             model,
             Roofline::new(hardware::preset("h100-sxm").unwrap(), Efficiency::ideal()),
         )
@@ -70,8 +70,8 @@ mod tests {
 
     #[test]
     fn matches_the_roofline_on_the_same_context() {
-        let mut clock = clock();
-        let cached = [ScheduledRequest {
+        let mut estimator = estimator();
+        let cached = [StepRequest {
             num_computed_tokens: 4095,
             num_scheduled_tokens: 1,
         }; 32];
@@ -81,15 +81,15 @@ mod tests {
         };
         let mut ctx = ExecutionContext::new();
         step.fill_context(&mut ctx);
-        let expected = clock.roofline().step_time(clock.model(), &ctx);
-        assert_eq!(clock.step_time(&step, 0), expected);
+        let expected = estimator.roofline().step_time(estimator.model(), &ctx);
+        assert_eq!(estimator.step_time(&step, 0), expected);
         assert!(expected > Duration::ZERO);
     }
 
     #[test]
     fn padding_costs_time_and_an_empty_step_costs_nothing() {
-        let mut clock = clock();
-        let cached = [ScheduledRequest {
+        let mut estimator = estimator();
+        let cached = [StepRequest {
             num_computed_tokens: 99,
             num_scheduled_tokens: 1,
         }; 5];
@@ -97,8 +97,11 @@ mod tests {
             new_requests: &[],
             cached_requests: &cached,
         };
-        let unpadded = clock.step_time(&step, 0);
-        assert!(clock.step_time(&step, 3) > unpadded, "5 → 8 tokens");
-        assert_eq!(clock.step_time(&StepInput::default(), 0), Duration::ZERO);
+        let unpadded = estimator.step_time(&step, 0);
+        assert!(estimator.step_time(&step, 3) > unpadded, "5 → 8 tokens");
+        assert_eq!(
+            estimator.step_time(&StepInput::default(), 0),
+            Duration::ZERO
+        );
     }
 }
