@@ -275,3 +275,94 @@ fn sim_serve_says_it_is_calibrated() {
         "{seen:?}"
     );
 }
+
+/// `sim sweep --calibration` (in the `sim run` arguments) times its runs with the fit too: the
+/// same command line gives `sim sweep` the result `sim run` gives.
+#[test]
+fn sim_sweep_uses_the_calibration_as_sim_run_does() {
+    let dir = scratch("sweep");
+    let cal = dir.join("calibration.json");
+    success_stdout(&calibrate(&["run3-poisson"], &cal).output().unwrap());
+    let cal = cal.display().to_string();
+    let run_args = [
+        "--model",
+        "tiny-llama",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "2048",
+        "--max-num-seqs",
+        "8",
+        "--max-num-batched-tokens",
+        "512",
+        "--num-gpu-blocks-override",
+        "128",
+        "--no-enable-prefix-caching",
+        "--block-size",
+        "128",
+        "--no-async-scheduling",
+        "--enforce-eager",
+        "--calibration",
+        &cal,
+        "--random-input-len",
+        "300",
+        "--random-output-len",
+        "40",
+        "--num-prompts",
+        "24",
+        "--request-rate",
+        "inf",
+        "--seed",
+        "3",
+        "--disable-tqdm",
+    ];
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "run"])
+        .args(run_args)
+        .args([
+            "--save-result",
+            "--result-filename",
+            "r.json",
+            "--result-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    let swept = dir.join("sweep.json");
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "sweep", "-o"])
+        .arg(&swept)
+        .arg("--")
+        .args(run_args)
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    let run = read_json(&dir.join("r.json"));
+    let sweep = read_json(&swept);
+    for key in ["mean_ttft_ms", "mean_tpot_ms", "duration"] {
+        assert_eq!(sweep[0]["result"][key], run[key], "{key}");
+    }
+    // And the fit changes the answer: without it the bare roofline times a tiny model in µs.
+    let bare: Vec<&str> = run_args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--calibration" && *a != cal)
+        .collect();
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "sweep", "-o"])
+        .arg(dir.join("bare.json"))
+        .arg("--")
+        .args(bare)
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    let bare = read_json(&dir.join("bare.json"));
+    assert!(
+        bare[0]["result"]["mean_ttft_ms"].as_f64().unwrap()
+            < sweep[0]["result"]["mean_ttft_ms"].as_f64().unwrap() / 10.0
+    );
+}

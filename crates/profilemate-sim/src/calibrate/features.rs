@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use profilemate_model::roofline::{CostModel, StepTimeEstimator};
-use profilemate_model::{StepRequest, StepInput};
+use profilemate_model::{StepInput, StepRequest};
 
 use crate::batch::StepBatch;
 

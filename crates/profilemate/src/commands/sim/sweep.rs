@@ -22,6 +22,7 @@ use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, parse_sweep};
 use profilemate_plan::virtual_run::run_virtual;
+use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
 
 use super::run::SimRunArgs;
@@ -209,7 +210,13 @@ fn simulate(label: &str, argv: &[String]) -> anyhow::Result<Simulated> {
     let parallel = &engine.setup.deployment.parallel;
     let gpus = parallel.tp * parallel.pp;
     let gpu = engine.gpu.name.to_string();
-    let run = run_virtual(&workload, engine.config, engine.timer, &engine.setup.label)?;
+    // `--calibration` (a `sim calibrate` fit) times the steps as it does in `sim run`.
+    let timer = MfuLogStepTimer::new(engine.timer, None);
+    let timer = match &engine.calibration {
+        Some(c) => timer.with_calibration(c.model),
+        None => timer,
+    };
+    let run = run_virtual(&workload, engine.config, timer, &engine.setup.label)?;
     let result = ResultJson::new(&run.report, false)
         .merged()
         .0
