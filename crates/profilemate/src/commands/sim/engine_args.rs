@@ -164,7 +164,6 @@ impl EngineArgs {
                 num_lookahead_tokens: 0,
             }),
             seed,
-            ..EngineFlags::default()
         }
     }
 }
