@@ -226,3 +226,77 @@ fn the_slo_search_doubles_up_to_the_maximum_when_the_slos_always_hold() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `serve_workload`: the serial run (one request at a time), the batch run (all at once), then
+/// up to `--workload-iters` − 2 levels between what they achieved, laid out as vLLM lays them.
+#[test]
+fn serve_workload_explores_between_serial_and_batch_inference() {
+    let dir = temp_dir("workload");
+    let bin = assert_cmd::cargo::cargo_bin("profilemate");
+    let bin = bin.display();
+    let port = free_port();
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .current_dir(&dir)
+        .args(["bench", "sweep", "serve_workload", "--serve-cmd"])
+        .arg(format!(
+            "{bin} sim serve tiny-llama --port {port} --time-scale 0 --disable-log-stats"
+        ))
+        .arg("--bench-cmd")
+        .arg(format!(
+            "{bin} bench serve --port {port} --model tiny-llama --num-prompts 30 \
+             --random-input-len 32 --random-output-len 4 --disable-tqdm"
+        ))
+        .args([
+            "-e",
+            "wl",
+            "--num-runs",
+            "1",
+            "--workload-var",
+            "max_concurrency",
+        ])
+        .args(["--workload-iters", "4"])
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(stdout.contains("Dataset size: 30"), "{stdout}");
+    assert!(
+        stdout.contains("Serial inference: max_concurrency=1"),
+        "{stdout}"
+    );
+    let exp = dir.join("results/wl");
+    let serial = read_json(&exp.join("BENCH--max_concurrency=1-WL--max_concurrency=1/run=0.json"));
+    assert_eq!(serial["max_concurrency"], 1);
+    assert_eq!(serial["completed"], 30);
+    let batch = read_json(&exp.join("BENCH--max_concurrency=30-WL--max_concurrency=30/run=0.json"));
+    assert_eq!(batch["max_concurrency"], 30);
+    let levels: Vec<String> = std::fs::read_dir(&exp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("WL--max_concurrency="))
+        .collect();
+    assert!((1..=2).contains(&levels.len()), "{levels:?}");
+    let csv = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    assert_eq!(csv_records(&csv), 1 + 2 + levels.len(), "{csv}");
+
+    let refused = Command::cargo_bin("profilemate")
+        .unwrap()
+        .current_dir(&dir)
+        .args([
+            "bench",
+            "sweep",
+            "serve_workload",
+            "--serve-cmd",
+            "x",
+            "--bench-cmd",
+            "y",
+        ])
+        .args(["-e", "other", "--workload-iters", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--workload-iters must be at least 2")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

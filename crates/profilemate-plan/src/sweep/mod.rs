@@ -6,3 +6,4 @@ pub mod layout;
 pub mod params;
 pub mod run;
 pub mod server;
+pub mod workload;

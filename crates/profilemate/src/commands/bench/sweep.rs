@@ -15,6 +15,7 @@ use profilemate_plan::sweep::params::{
 };
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep};
 use profilemate_plan::sweep::server::ServerProcess;
+use profilemate_plan::sweep::workload::{WorkloadVariable, explore_combination, write_summary};
 use serde_json::{Map, Value};
 
 use crate::commands::slo_search_args::SloSearchArgs;
@@ -32,6 +33,34 @@ enum SweepCommand {
     /// Run a server and bench command over grids of parameters, like `vllm bench sweep serve`;
     /// with `--slo`, find each combination's highest load that meets the SLOs.
     Serve(Box<SweepServeArgs>),
+    /// Explore each combination's latency-throughput trade-off between serial and batch
+    /// inference, like `vllm bench sweep serve_workload`.
+    #[command(name = "serve_workload")]
+    ServeWorkload(Box<SweepWorkloadArgs>),
+}
+
+/// The workload variable `serve_workload` explores.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum WorkloadVar {
+    /// `--request-rate`.
+    #[value(name = "request_rate")]
+    RequestRate,
+    /// `--max-concurrency`.
+    #[value(name = "max_concurrency")]
+    MaxConcurrency,
+}
+
+/// `bench sweep serve_workload` flags: `serve`'s, then the workload options.
+#[derive(Debug, Args)]
+struct SweepWorkloadArgs {
+    #[command(flatten)]
+    serve: SweepServeArgs,
+    /// The variable to adjust in each iteration.
+    #[arg(long, value_enum, default_value = "request_rate")]
+    workload_var: WorkloadVar,
+    /// Number of workload levels to explore, the serial and batch ends included.
+    #[arg(long, default_value_t = 10)]
+    workload_iters: usize,
 }
 
 /// `bench sweep serve` flags (vLLM's, then the SLO search's).
@@ -91,6 +120,7 @@ struct SweepServeArgs {
 pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SweepCommand::Serve(serve) => serve_sweep(serve),
+        SweepCommand::ServeWorkload(workload) => workload_sweep(workload),
     }
 }
 
@@ -169,7 +199,7 @@ fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
             settings.experiment_dir.display()
         );
     } else {
-        print_summary(&settings, &runs);
+        print_summary(&settings, &runs, &[]);
         println!(
             "Experiment has been saved at: {}",
             settings.experiment_dir.display()
@@ -180,7 +210,7 @@ fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The per-combination means of the headline figures, one row per combination (the runs'
 /// values of the keys the parameter files set).
-fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>]) {
+fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>], extra_keys: &[&str]) {
     const COLUMNS: [(&str, &str); 6] = [
         ("request_throughput", "req/s"),
         ("output_throughput", "out tok/s"),
@@ -190,6 +220,11 @@ fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>]) {
         ("p99_tpot_ms", "TPOT p99"),
     ];
     let mut keys: Vec<&str> = Vec::new();
+    for key in extra_keys {
+        if !keys.contains(key) {
+            keys.push(key);
+        }
+    }
     for item in settings.serve_params.iter().chain(&settings.bench_params) {
         for (key, _) in &item.0 {
             if !keys.contains(&key.as_str()) {
@@ -355,6 +390,75 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
     std::fs::create_dir_all(&settings.experiment_dir)?;
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "Experiment has been saved at: {}",
+        settings.experiment_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve_workload`: per serve combination one server, per bench combination the serial and
+/// batch runs and the levels between (vLLM's `explore_combs_workloads`).
+fn workload_sweep(args: &SweepWorkloadArgs) -> anyhow::Result<ExitCode> {
+    let variable = match args.workload_var {
+        WorkloadVar::RequestRate => WorkloadVariable::RequestRate,
+        WorkloadVar::MaxConcurrency => WorkloadVariable::MaxConcurrency,
+    };
+    if args.workload_iters < 2 {
+        bail!("--workload-iters must be at least 2 (the serial and batch ends)");
+    }
+    if !args.serve.search.slos.is_empty() {
+        bail!("--slo searches belong to `bench sweep serve`; serve_workload explores fixed levels");
+    }
+    let settings = settings(&args.serve)?;
+    if settings
+        .bench_params
+        .iter()
+        .any(|b| b.has_param(variable.key()))
+    {
+        bail!(
+            "--bench-params sets {} but serve_workload explores it: remove it from the file",
+            variable.key()
+        );
+    }
+    let mut all = Vec::new();
+    for serve in &settings.serve_params {
+        let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
+        println!("[BEGIN SERVER]");
+        println!("Server overrides: {}", serve.as_text(", "));
+        println!("Server command: {}", server_cmd.join(" "));
+        let mut server = None;
+        if !settings.dry_run {
+            let mut started =
+                ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
+            started.wait_until_ready(settings.server_ready_timeout)?;
+            server = Some(started);
+        }
+        for bench in &settings.bench_params {
+            if !is_linked(serve, bench, &settings.link_vars) {
+                continue;
+            }
+            all.extend(explore_combination(
+                &settings,
+                server.as_ref(),
+                serve,
+                bench,
+                variable,
+                args.workload_iters,
+            )?);
+        }
+        drop(server);
+        println!("[END SERVER]");
+    }
+    if settings.dry_run {
+        println!(
+            "Experiment will be saved at: {}",
+            settings.experiment_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_summary(&settings.experiment_dir, &all)?;
+    print_summary(&settings, &all, &["max_concurrency", variable.key()]);
     println!(
         "Experiment has been saved at: {}",
         settings.experiment_dir.display()
