@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod early_stop;
 pub mod error;
 pub mod recommend;
 pub mod search;

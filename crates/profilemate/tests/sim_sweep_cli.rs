@@ -97,6 +97,19 @@ fn the_capacity_it_reports_meets_the_slo_in_sim_run_and_1_2x_that_rate_does_not(
     let cost = config["cost_per_million_output_tokens"].as_f64().unwrap();
     assert!((cost - 2.99 / (tok_s * 3600.0) * 1e6).abs() < 1e-9);
 
+    // Probes above capacity stop as soon as their p99 TTFT has certainly failed; none below.
+    let probes = config["probes"].as_array().unwrap();
+    assert!(
+        probes.iter().any(|p| p["early_stopped"] == true),
+        "{config}"
+    );
+    for p in probes {
+        if p["early_stopped"] == true {
+            assert_eq!(p["meets_slos"], false);
+            assert!(p["load"].as_f64().unwrap() > capacity);
+        }
+    }
+
     let at = sim_run(&dir, 32, capacity);
     assert!(
         at["p99_ttft_ms"].as_f64().unwrap() <= 150.0,

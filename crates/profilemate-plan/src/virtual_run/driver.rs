@@ -204,6 +204,10 @@ pub(crate) fn drive<T: StepTimer>(
         client
             .sim
             .run_until(until, &mut (&mut client.sink, &mut *observer));
+        // The observer may stop the run too (e.g. a probe whose SLO can no longer be met).
+        if observer.stop_requested() {
+            client.sink.stopped = true;
+        }
         if client.sink.stopped {
             break;
         }

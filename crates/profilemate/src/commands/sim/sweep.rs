@@ -15,13 +15,19 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser};
+use profilemate_bench::EventSink;
+use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::output::ResultJson;
+use profilemate_plan::early_stop::SloGuard;
 use profilemate_plan::recommend::{ConfigCapacity, default_gpu_hour_cost, pareto_front, recommend};
-use profilemate_plan::search::{Capacity, Limit, SearchReport, SearchSettings, find_capacity};
+use profilemate_plan::search::{
+    Capacity, Limit, ProbeOutcome, SearchReport, SearchSettings, find_capacity,
+};
+use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, parse_sweep};
-use profilemate_plan::virtual_run::run_virtual;
+use profilemate_plan::virtual_run::run_virtual_with_events;
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
 
@@ -76,6 +82,8 @@ struct Simulated {
     result: Map<String, Value>,
     gpus: u64,
     gpu: String,
+    /// A watched SLO failed before the run ended, and the rest was not simulated.
+    early_stopped: bool,
 }
 
 /// One combination's outcome.
@@ -202,8 +210,9 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
         })
 }
 
-/// Simulates one `sim run` command line.
-fn simulate(label: &str, argv: &[String]) -> anyhow::Result<Simulated> {
+/// Simulates one `sim run` command line; with `guard_slos`, stops as soon as one of their
+/// percentile bounds has certainly failed ([`SloGuard`]) and says so in `early_stopped`.
+fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
     let workload = sim_workload_config(&args.workload)?;
     let engine = args.engine.resolve(workload.seed)?;
@@ -216,13 +225,33 @@ fn simulate(label: &str, argv: &[String]) -> anyhow::Result<Simulated> {
         Some(c) => timer.with_calibration(c.model),
         None => timer,
     };
-    let run = run_virtual(&workload, engine.config, timer, &engine.setup.label)?;
+    // Only a run sized by its request count can be judged early (not one cut by --duration).
+    let requests = if workload.duration.is_none() {
+        workload.num_prompts
+    } else {
+        0
+    };
+    let mut guard = SloGuard::new(guard_slos, requests);
+    let run = run_virtual_with_events(
+        &workload,
+        engine.config,
+        timer,
+        &engine.setup.label,
+        &EventSink::discard(),
+        &CancelToken::never(),
+        &mut guard,
+    )?;
     let result = ResultJson::new(&run.report, false)
         .merged()
         .0
         .into_iter()
         .collect();
-    Ok(Simulated { result, gpus, gpu })
+    Ok(Simulated {
+        result,
+        gpus,
+        gpu,
+        early_stopped: guard.tripped(),
+    })
 }
 
 fn run_combination(
@@ -233,7 +262,7 @@ fn run_combination(
     search: &SearchSettings,
 ) -> anyhow::Result<Outcome> {
     if args.search.slos.is_empty() {
-        let sim = simulate(label, argv)?;
+        let sim = simulate(label, argv, &[])?;
         return Ok(Outcome {
             label: label.to_string(),
             gpus: sim.gpus,
@@ -248,7 +277,7 @@ fn run_combination(
             // under any latency SLO lies below it.
             let mut all_at_once = SweepItem::default();
             all_at_once.insert("request_rate".into(), json!("inf"));
-            let sim = simulate(label, &all_at_once.apply_to_cmd(argv))?;
+            let sim = simulate(label, &all_at_once.apply_to_cmd(argv), &[])?;
             let ceiling = sim
                 .result
                 .get("request_throughput")
@@ -274,8 +303,17 @@ fn run_combination(
                 json!((load * seconds).ceil().max(1.0) as u64),
             );
         }
-        let sim = simulate(label, &at_load.apply_to_cmd(argv))?;
+        let sim = simulate(label, &at_load.apply_to_cmd(argv), &args.search.slos)?;
         platform = Some((sim.gpus, sim.gpu));
+        if sim.early_stopped {
+            let mut detail = sim.result;
+            detail.insert("early_stopped".into(), json!(true));
+            return Ok(ProbeOutcome {
+                meets_slos: false,
+                saturated: false,
+                detail,
+            });
+        }
         Ok(judge(&[sim.result], &args.search.slos, load, variable))
     })?;
     let (gpus, gpu) = platform.expect("the search probes at least once");
@@ -426,6 +464,7 @@ fn present_capacities(
                     .map(|c| (c.slo.metric.result_key(), json!(c.value_ms)))
                     .collect();
                 json!({"load": p.load, "meets_slos": p.outcome.meets_slos,
+                       "early_stopped": p.outcome.detail.contains_key("early_stopped"),
                        "saturated": p.outcome.saturated, "slo_values": values,
                        "request_throughput": p.outcome.detail.get("request_throughput"),
                        "output_throughput": p.outcome.detail.get("output_throughput")})

@@ -1,0 +1,147 @@
+//! Stops a simulated probe as soon as a percentile SLO can no longer be met, so a capacity
+//! search does not simulate the rest of a run it already knows fails.
+//!
+//! A run of `n` requests reports the `p`-th percentile of a latency as numpy's default
+//! (linear) `percentile` does: at index `h = (n − 1)·p/100` of the sorted values, between the
+//! values at `⌊h⌋` and `⌈h⌉`. Once `n − ⌊h⌋` requests exceed the bound, the value at `⌊h⌋`
+//! exceeds it whatever the others do, and so does the percentile: the SLO has failed. TTFT
+//! and end-to-end latency are known when a request finishes in the engine (first and last
+//! token time minus arrival, exactly as the virtual client measures them).
+
+use std::time::Duration;
+
+use profilemate_sim::{EngineRequestRecord, EngineSink, StepRecord};
+
+use crate::slo::{LatencyMetric, Slo, Statistic};
+
+/// One percentile bound being watched.
+#[derive(Debug, Clone)]
+struct Watched {
+    metric: LatencyMetric,
+    limit: Duration,
+    /// Requests over the limit that make the percentile exceed it.
+    needed: usize,
+    over: usize,
+}
+
+/// An [`EngineSink`] that asks the simulation to stop once any watched SLO has failed.
+#[derive(Debug, Clone, Default)]
+pub struct SloGuard {
+    watched: Vec<Watched>,
+    tripped: bool,
+}
+
+/// How many of `requests` values must exceed a bound for their `percentile` to exceed it.
+pub fn values_over_bound_to_fail(requests: usize, percentile: f64) -> usize {
+    if requests == 0 {
+        return usize::MAX;
+    }
+    let index = ((requests - 1) as f64 * percentile / 100.0).floor() as usize;
+    requests - index
+}
+
+impl SloGuard {
+    /// Watches the percentile (and median) SLOs on TTFT and end-to-end latency of a run of
+    /// `requests` requests; others (means, TPOT, ITL) are judged at the end of the run.
+    pub fn new(slos: &[Slo], requests: usize) -> Self {
+        let watched = slos
+            .iter()
+            .filter_map(|slo| {
+                let percentile = match slo.metric.statistic {
+                    Statistic::Percentile(p) => p,
+                    Statistic::Median => 50.0,
+                    Statistic::Mean | Statistic::Std => return None,
+                };
+                let metric = slo.metric.metric;
+                if !matches!(metric, LatencyMetric::Ttft | LatencyMetric::E2el) {
+                    return None;
+                }
+                Some(Watched {
+                    metric,
+                    limit: Duration::try_from_secs_f64(slo.limit_ms / 1e3).ok()?,
+                    needed: values_over_bound_to_fail(requests, percentile),
+                    over: 0,
+                })
+            })
+            .collect();
+        SloGuard {
+            watched,
+            tripped: false,
+        }
+    }
+
+    /// Whether an SLO has failed (and the run was asked to stop).
+    pub fn tripped(&self) -> bool {
+        self.tripped
+    }
+}
+
+impl EngineSink for SloGuard {
+    fn on_step(&mut self, _step: &StepRecord) {}
+
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
+        for w in &mut self.watched {
+            let end = match w.metric {
+                LatencyMetric::Ttft => record.first_token,
+                _ => record.last_token,
+            };
+            let Some(end) = end else { continue };
+            if end.saturating_sub(record.arrival) > w.limit {
+                w.over += 1;
+                if w.over >= w.needed {
+                    self.tripped = true;
+                }
+            }
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.tripped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// numpy's linear percentile, for the property below.
+    fn numpy_percentile(values: &[f64], p: f64) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let h = (v.len() - 1) as f64 * p / 100.0;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    }
+
+    #[test]
+    fn the_count_that_fails_a_percentile() {
+        // p99 of 1,000: index 989.01, so 11 values over the bound fail it.
+        assert_eq!(values_over_bound_to_fail(1000, 99.0), 11);
+        assert_eq!(values_over_bound_to_fail(100, 99.0), 2);
+        assert_eq!(values_over_bound_to_fail(1, 99.0), 1);
+        assert_eq!(values_over_bound_to_fail(10, 50.0), 6);
+        assert_eq!(values_over_bound_to_fail(0, 99.0), usize::MAX);
+    }
+
+    proptest::proptest! {
+        /// With `needed` values over the bound the percentile exceeds it, whatever the rest;
+        /// with one fewer, the value at ⌊h⌋ can sit at or below it (so stopping would be early).
+        #[test]
+        fn the_count_is_exact(n in 1usize..400, p in 1.0f64..100.0, bound in 1.0f64..100.0) {
+            let needed = values_over_bound_to_fail(n, p);
+            proptest::prop_assert!(needed >= 1 && needed <= n);
+            let mut values = vec![0.0; n];
+            for v in values.iter_mut().take(needed) {
+                *v = bound + 1.0;
+            }
+            proptest::prop_assert!(numpy_percentile(&values, p) > bound);
+            let mut fewer = vec![bound; n];
+            for v in fewer.iter_mut().take(needed - 1) {
+                *v = bound + 1.0;
+            }
+            fewer.sort_by(f64::total_cmp);
+            let h = ((n - 1) as f64 * p / 100.0).floor() as usize;
+            proptest::prop_assert!(fewer[h] <= bound);
+        }
+    }
+}
