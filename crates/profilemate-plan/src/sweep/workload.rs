@@ -57,10 +57,8 @@ pub fn dataset_size(bench: &SweepItem, bench_cmd: &[String]) -> u64 {
             if let Some(n) = bench_cmd.get(i + 1).and_then(|s| s.parse().ok()) {
                 return n;
             }
-        } else if let Some(n) = arg.strip_prefix("--num-prompts=") {
-            if let Ok(n) = n.parse() {
-                return n;
-            }
+        } else if let Some(Ok(n)) = arg.strip_prefix("--num-prompts=").map(str::parse) {
+            return n;
         }
     }
     DEFAULT_NUM_PROMPTS
