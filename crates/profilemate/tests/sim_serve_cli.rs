@@ -151,39 +151,11 @@ fn sigterm_lets_the_stream_in_flight_finish_then_exits_0() {
 
 /// `POST path` to a `sim serve tiny-llama` started with `env`, the raw HTTP response.
 fn post_with_env(env: &[(&str, &str)], path: &str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
-        .args([
-            "sim",
-            "serve",
-            "tiny-llama",
-            "--port",
-            "0",
-            "--disable-log-stats",
-        ])
-        .envs(env.iter().copied())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut text = String::new();
-    socket.read_to_string(&mut text).unwrap();
+    let (mut child, addr) = util::spawn_sim_serve(&["tiny-llama"], env);
+    let answer = util::http_request(&addr, "POST", path);
     child.kill().unwrap();
     let _ = child.wait();
-    text
+    answer
 }
 
 /// vLLM serves its cache-reset routes only in dev mode; so does sim serve (bench sweep calls

@@ -127,19 +127,10 @@ fn run_serve_combination(
         )
         .exists()
     });
-    let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
-    let mut server = None;
-    if needs_server {
-        println!("[BEGIN SERVER]");
-        println!("Server overrides: {}", serve.as_text(", "));
-        println!("Server command: {}", server_cmd.join(" "));
-        if !settings.dry_run {
-            let mut started =
-                ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
-            started.wait_until_ready(settings.server_ready_timeout)?;
-            server = Some(started);
-        }
-    }
+    let server = match needs_server {
+        true => start_server(settings, serve)?,
+        false => None,
+    };
     for bench in &settings.bench_params {
         if !is_linked(serve, bench, &settings.link_vars) {
             continue;
@@ -158,6 +149,24 @@ fn run_serve_combination(
         println!("[END SERVER]");
     }
     Ok(())
+}
+
+/// Announces and (unless a dry run) starts `serve`'s server, waiting until it is ready.
+pub fn start_server(
+    settings: &SweepSettings,
+    serve: &SweepItem,
+) -> Result<Option<ServerProcess>, SweepError> {
+    let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
+    println!("[BEGIN SERVER]");
+    println!("Server overrides: {}", serve.as_text(", "));
+    println!("Server command: {}", server_cmd.join(" "));
+    if settings.dry_run {
+        return Ok(None);
+    }
+    let mut server =
+        ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
+    server.wait_until_ready(settings.server_ready_timeout)?;
+    Ok(Some(server))
 }
 
 /// A combination's warmup and measured runs; writes `summary.json` when any run succeeded.

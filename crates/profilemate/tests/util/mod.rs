@@ -33,12 +33,14 @@ pub(crate) fn fails_naming(args: &[&str], needles: &[&str]) {
     }
 }
 
-/// Starts `profilemate sim serve ARGS --port 0 --max-model-len 2048 --disable-log-stats`, reads
-/// the address it reports on stderr, answers `GET path` on it, then stops the server: the raw
-/// HTTP/1.1 response.
+/// Starts `profilemate sim serve ARGS --port 0 --max-model-len 2048 --disable-log-stats` with
+/// `env` added, and reads the address it reports on stderr: the child and `host:port`.
 #[allow(dead_code)] // not every test binary serves
-pub(crate) fn sim_serve_get(args: &[&str], path: &str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+pub(crate) fn spawn_sim_serve(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
         .args(["sim", "serve"])
         .args(args)
@@ -49,6 +51,7 @@ pub(crate) fn sim_serve_get(args: &[&str], path: &str) -> String {
             "2048",
             "--disable-log-stats",
         ])
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -58,16 +61,38 @@ pub(crate) fn sim_serve_get(args: &[&str], path: &str) -> String {
     let addr = line
         .split("http://")
         .nth(1)
-        .and_then(|r| r.split_whitespace().next());
-    let answer = addr.map(|addr| {
-        let mut socket = std::net::TcpStream::connect(addr).unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        socket.write_all(request.as_bytes()).unwrap();
-        let mut text = String::new();
-        socket.read_to_string(&mut text).unwrap();
-        text
-    });
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_owned);
+    match addr {
+        Some(addr) => (child, addr),
+        None => {
+            let _ = child.kill();
+            panic!("no address in {line:?}")
+        }
+    }
+}
+
+/// Sends `METHOD path` (no body) to `addr` and reads the raw HTTP/1.1 response to its end.
+#[allow(dead_code)]
+pub(crate) fn http_request(addr: &str, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut text = String::new();
+    socket.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Starts `sim serve ARGS` ([`spawn_sim_serve`]), answers `GET path` on it, then stops the
+/// server: the raw HTTP/1.1 response.
+#[allow(dead_code)] // not every test binary serves
+pub(crate) fn sim_serve_get(args: &[&str], path: &str) -> String {
+    let (mut child, addr) = spawn_sim_serve(args, &[]);
+    let answer = http_request(&addr, "GET", path);
     child.kill().unwrap();
     let _ = child.wait();
-    answer.unwrap_or_else(|| panic!("no address in {line:?}"))
+    answer
 }

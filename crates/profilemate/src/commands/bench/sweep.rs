@@ -13,8 +13,7 @@ use profilemate_plan::sweep::layout::sanitize_filename;
 use profilemate_plan::sweep::params::{
     SweepItem, is_linked, parse_link_vars, parse_sweep, python_str,
 };
-use profilemate_plan::sweep::run::{SweepSettings, run_sweep};
-use profilemate_plan::sweep::server::ServerProcess;
+use profilemate_plan::sweep::run::{SweepSettings, run_sweep, start_server};
 use profilemate_plan::sweep::workload::{WorkloadVariable, explore_combination, write_summary};
 use serde_json::{Map, Value};
 
@@ -290,16 +289,7 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
     let slo_text = args.search.describe();
     let mut rows = Vec::new();
     for serve in &settings.serve_params {
-        let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
-        println!("[BEGIN SERVER]");
-        println!("Server command: {}", server_cmd.join(" "));
-        let mut server = None;
-        if !settings.dry_run {
-            let mut started =
-                ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
-            started.wait_until_ready(settings.server_ready_timeout)?;
-            server = Some(started);
-        }
+        let server = start_server(settings, serve)?;
         for bench in &settings.bench_params {
             if !is_linked(serve, bench, &settings.link_vars) {
                 continue;
@@ -423,17 +413,7 @@ fn workload_sweep(args: &SweepWorkloadArgs) -> anyhow::Result<ExitCode> {
     }
     let mut all = Vec::new();
     for serve in &settings.serve_params {
-        let server_cmd = serve.apply_to_cmd(&settings.serve_cmd);
-        println!("[BEGIN SERVER]");
-        println!("Server overrides: {}", serve.as_text(", "));
-        println!("Server command: {}", server_cmd.join(" "));
-        let mut server = None;
-        if !settings.dry_run {
-            let mut started =
-                ServerProcess::start(&server_cmd, &settings.after_bench_cmd, settings.show_stdout)?;
-            started.wait_until_ready(settings.server_ready_timeout)?;
-            server = Some(started);
-        }
+        let server = start_server(&settings, serve)?;
         for bench in &settings.bench_params {
             if !is_linked(serve, bench, &settings.link_vars) {
                 continue;
