@@ -29,6 +29,16 @@ impl LoadVariable {
             Self::MaxConcurrency => "max_concurrency",
         }
     }
+
+    /// The value a run achieved: its request throughput, or for concurrency its throughput ×
+    /// mean end-to-end latency (Little's law), as vLLM's workload explorer estimates it.
+    pub fn achieved(self, run: &Map<String, Value>) -> f64 {
+        let get = |k: &str| run.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        match self {
+            Self::RequestRate => get("request_throughput"),
+            Self::MaxConcurrency => get("request_throughput") * get("mean_e2el_ms") / 1000.0,
+        }
+    }
 }
 
 /// One probe's measurements: the mean over its runs of every numeric result key.
@@ -69,11 +79,7 @@ pub fn search_combination(
         let load = round_load(load, variable);
         let mut probe = bench.clone();
         probe.insert(variable.key().into(), load_value(load, variable));
-        let extra = [
-            "SLO-".to_string(),
-            format!("{}={}", variable.key(), format_load(load, variable)),
-        ];
-        let dir = combination_dir(&settings.experiment_dir, serve, bench, &extra);
+        let dir = probe_dir(&settings.experiment_dir, serve, bench, variable, load);
         let runs = run_combination(settings, server, serve, &probe, &dir)?;
         if runs.is_empty() {
             return Err(CapacityError::NoRuns {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use super::capacity::LoadVariable;
 use super::layout::combination_dir;
 use super::params::{SweepItem, python_str};
 use super::run::{SweepError, SweepSettings, run_combination};
@@ -13,35 +14,6 @@ use super::server::ServerProcess;
 
 /// vLLM's default `--num-prompts` (`DEFAULT_NUM_PROMPTS`).
 pub const DEFAULT_NUM_PROMPTS: u64 = 1000;
-
-/// The bench parameter the exploration varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkloadVariable {
-    /// `request_rate`.
-    RequestRate,
-    /// `max_concurrency`.
-    MaxConcurrency,
-}
-
-impl WorkloadVariable {
-    /// The parameter's key.
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::RequestRate => "request_rate",
-            Self::MaxConcurrency => "max_concurrency",
-        }
-    }
-
-    /// The value a run achieved: its request throughput, or for concurrency its throughput ×
-    /// mean end-to-end latency (Little's law), as vLLM estimates it.
-    pub fn achieved(self, run: &Map<String, Value>) -> f64 {
-        let get = |k: &str| run.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        match self {
-            Self::RequestRate => get("request_throughput"),
-            Self::MaxConcurrency => get("request_throughput") * get("mean_e2el_ms") / 1000.0,
-        }
-    }
-}
 
 /// The dataset size: the bench combination's `num_prompts`, else `--num-prompts N` (or
 /// `--num-prompts=N`) in the bench command, else vLLM's default.
@@ -86,7 +58,7 @@ pub fn explore_combination(
     server: Option<&ServerProcess>,
     serve: &SweepItem,
     bench: &SweepItem,
-    variable: WorkloadVariable,
+    variable: LoadVariable,
     iters: usize,
 ) -> Result<Vec<Map<String, Value>>, SweepError> {
     println!("[WL START]");
@@ -192,7 +164,7 @@ mod tests {
     fn concurrency_is_estimated_by_littles_law() {
         let run = json!({"request_throughput": 4.0, "mean_e2el_ms": 2500.0});
         let run = run.as_object().unwrap();
-        assert_eq!(WorkloadVariable::RequestRate.achieved(run), 4.0);
-        assert_eq!(WorkloadVariable::MaxConcurrency.achieved(run), 10.0);
+        assert_eq!(LoadVariable::RequestRate.achieved(run), 4.0);
+        assert_eq!(LoadVariable::MaxConcurrency.achieved(run), 10.0);
     }
 }

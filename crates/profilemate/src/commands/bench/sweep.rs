@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use profilemate_plan::search::{Capacity, Limit};
+use profilemate_plan::sweep::capacity::LoadVariable;
 use profilemate_plan::sweep::capacity::search_combination;
 use profilemate_plan::sweep::layout::sanitize_filename;
 use profilemate_plan::sweep::params::{
     SweepItem, is_linked, parse_link_vars, parse_sweep, python_str,
 };
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep, start_server};
-use profilemate_plan::sweep::workload::{WorkloadVariable, explore_combination, write_summary};
+use profilemate_plan::sweep::workload::{explore_combination, write_summary};
 use serde_json::{Map, Value};
 
 use crate::commands::slo_search_args::SloSearchArgs;
@@ -391,8 +392,8 @@ fn slo_search(args: &SweepServeArgs, settings: &SweepSettings) -> anyhow::Result
 /// batch runs and the levels between (vLLM's `explore_combs_workloads`).
 fn workload_sweep(args: &SweepWorkloadArgs) -> anyhow::Result<ExitCode> {
     let variable = match args.workload_var {
-        WorkloadVar::RequestRate => WorkloadVariable::RequestRate,
-        WorkloadVar::MaxConcurrency => WorkloadVariable::MaxConcurrency,
+        WorkloadVar::RequestRate => LoadVariable::RequestRate,
+        WorkloadVar::MaxConcurrency => LoadVariable::MaxConcurrency,
     };
     if args.workload_iters < 2 {
         bail!("--workload-iters must be at least 2 (the serial and batch ends)");
