@@ -73,6 +73,14 @@ impl<'de> Deserialize<'de> for GridFile {
 /// Why a parameter file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepParamsError {
+    /// The file could not be read.
+    #[error("cannot read parameter file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// Not JSON, or not a list or dict of objects.
     #[error(
         "parameter file {path} is not a JSON list of objects or an object of named objects ({detail}): see `profilemate bench sweep serve --help`"
@@ -131,6 +139,19 @@ pub fn parse_sweep(path: &str, text: &str) -> Result<Vec<SweepItem>, SweepParams
         }
     }
     Ok(items)
+}
+
+/// Reads a grid file (`--serve-params`, `--bench-params`); without one, a single empty
+/// combination (the command runs unmodified).
+pub fn read_sweep_file(path: Option<&std::path::Path>) -> Result<Vec<SweepItem>, SweepParamsError> {
+    let Some(path) = path else {
+        return Ok(vec![SweepItem::default()]);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| SweepParamsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_sweep(&path.display().to_string(), &text)
 }
 
 /// Reads `--link-vars`: `a=b,c=d` → `[(a, b), (c, d)]`; empty gives none.

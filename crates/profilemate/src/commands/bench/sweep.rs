@@ -11,9 +11,7 @@ use profilemate_plan::search::{Capacity, Limit};
 use profilemate_plan::sweep::capacity::LoadVariable;
 use profilemate_plan::sweep::capacity::search_combination;
 use profilemate_plan::sweep::layout::sanitize_filename;
-use profilemate_plan::sweep::params::{
-    SweepItem, is_linked, parse_link_vars, parse_sweep, python_str,
-};
+use profilemate_plan::sweep::params::{is_linked, parse_link_vars, python_str, read_sweep_file};
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep, start_server};
 use profilemate_plan::sweep::workload::{explore_combination, write_summary};
 use serde_json::{Map, Value};
@@ -131,15 +129,6 @@ fn split_command(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-fn read_params(path: Option<&PathBuf>) -> anyhow::Result<Vec<SweepItem>> {
-    let Some(path) = path else {
-        return Ok(vec![SweepItem::default()]);
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read parameter file {}", path.display()))?;
-    Ok(parse_sweep(&path.display().to_string(), &text)?)
-}
-
 fn settings(args: &SweepServeArgs) -> anyhow::Result<SweepSettings> {
     if args.num_runs < 1 {
         bail!("--num-runs must be at least 1");
@@ -172,8 +161,8 @@ fn settings(args: &SweepServeArgs) -> anyhow::Result<SweepSettings> {
         },
         show_stdout: args.show_stdout,
         server_ready_timeout: Duration::from_secs(args.server_ready_timeout),
-        serve_params: read_params(args.serve_params.as_ref())?,
-        bench_params: read_params(args.bench_params.as_ref())?,
+        serve_params: read_sweep_file(args.serve_params.as_deref())?,
+        bench_params: read_sweep_file(args.bench_params.as_deref())?,
         link_vars: parse_link_vars(&args.link_vars)?,
         experiment_dir,
         num_runs: args.num_runs,

@@ -26,7 +26,7 @@ use profilemate_plan::search::{
 use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
-use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, parse_sweep};
+use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, read_sweep_file};
 use profilemate_plan::virtual_run::run_virtual_with_events;
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
@@ -99,8 +99,8 @@ struct Outcome {
 
 /// `sim sweep`.
 pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
-    let serve = read_params(args.serve_params.as_ref())?;
-    let bench = read_params(args.bench_params.as_ref())?;
+    let serve = read_sweep_file(args.serve_params.as_deref())?;
+    let bench = read_sweep_file(args.bench_params.as_deref())?;
     let links = parse_link_vars(&args.link_vars)?;
     let variable = args.search.variable();
     let searching = !args.search.slos.is_empty();
@@ -185,15 +185,6 @@ pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
         println!("Results saved to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_params(path: Option<&PathBuf>) -> anyhow::Result<Vec<SweepItem>> {
-    let Some(path) = path else {
-        return Ok(vec![SweepItem::default()]);
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read parameter file {}", path.display()))?;
-    Ok(parse_sweep(&path.display().to_string(), &text)?)
 }
 
 fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
