@@ -90,24 +90,21 @@ fn a_profiler_config_that_is_not_a_json_object_is_refused() {
 #[cfg(unix)]
 #[test]
 fn sigterm_lets_the_stream_in_flight_finish_then_exits_0() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::time::{Duration, Instant};
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("profilemate"))
-        .args(["sim", "serve", "--port", "0", "--model", "tiny-llama"])
-        .args(["--served-model-name", "tiny", "--disable-log-stats"])
-        .args(["--fixed-ttft-ms", "0", "--fixed-itl-ms", "20"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let (mut child, addr) = util::spawn_sim_serve(
+        &[
+            "--model",
+            "tiny-llama",
+            "--served-model-name",
+            "tiny",
+            "--fixed-ttft-ms",
+            "0",
+            "--fixed-itl-ms",
+            "20",
+        ],
+        &[],
+    );
     let mut socket = std::net::TcpStream::connect(&addr).unwrap();
     let body = r#"{"prompt": "a b c", "max_tokens": 50, "stream": true}"#;
     let request = format!(
