@@ -2,5 +2,6 @@
 
 mod util;
 
+mod data_parallel;
 mod layering;
 mod virtual_run;

@@ -65,6 +65,42 @@ fn bad_engine_flags_exit_2_naming_the_flag() {
         .concat(),
         &["invalid engine settings"],
     );
+    fails_naming(
+        &[
+            &sim_run[..],
+            &["--data-parallel-size", "2", "--log-file", "/tmp/never.log"],
+        ]
+        .concat(),
+        &["--log-file", "--data-parallel-size 2"],
+    );
+    fails_naming(
+        &[&sim_run[..], &["--data-parallel-size", "0"]].concat(),
+        &["data"],
+    );
+}
+
+#[test]
+fn data_parallel_runs_every_request_on_two_engines_and_says_so() {
+    let out = sim_run()
+        .args(["--gpu", "h100-sxm"])
+        .args(["--data-parallel-size", "2", "--num-prompts", "20"])
+        .args(["--random-input-len", "64", "--random-output-len", "16"])
+        .arg("--disable-tqdm")
+        .output()
+        .unwrap();
+    let stdout = success_stdout(&out);
+    assert!(
+        stdout.contains("Data parallel: 2 identical engines behind vLLM's load balancer, 2 GPUs (DP 2 × TP 1 × PP 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successful requests:                     20 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Total generated tokens:                  320 "),
+        "{stdout}"
+    );
 }
 
 #[test]

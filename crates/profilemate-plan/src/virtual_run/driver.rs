@@ -24,9 +24,9 @@ const STEPS_PER_CLOCK_CHECK: u32 = 256;
 /// Emits [`Event::VirtualProgress`] at most every [`VIRTUAL_PROGRESS_EVERY`] of wall time.
 #[derive(Debug)]
 pub(crate) struct ProgressReporter {
-    events: EventSink,
-    total: usize,
-    done: usize,
+    pub(crate) events: EventSink,
+    pub(crate) total: usize,
+    pub(crate) done: usize,
     steps: u32,
     last: Instant,
 }
@@ -43,7 +43,7 @@ impl ProgressReporter {
         }
     }
 
-    fn step(&mut self, now: Duration) {
+    pub(crate) fn step(&mut self, now: Duration) {
         self.steps += 1;
         if self.steps < STEPS_PER_CLOCK_CHECK {
             return;
@@ -55,7 +55,7 @@ impl ProgressReporter {
         }
     }
 
-    fn emit(&self, now: Duration) {
+    pub(crate) fn emit(&self, now: Duration) {
         self.events.emit(Event::VirtualProgress {
             done: self.done,
             total: self.total,

@@ -7,6 +7,7 @@
 //! into the bench's [`ClientRequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
 //! from any [`StepTimer`]; [`profilemate_sim::RooflineStepTimer`] prices them on a GPU's roofline.
 
+mod cluster;
 mod driver;
 mod engine_view;
 mod records;
@@ -27,6 +28,7 @@ use profilemate_bench::schedule::{Arrivals, rps_steps};
 use profilemate_bench::tokenizer::WordTokenizer;
 use profilemate_bench::workload::{ClientPrompt, SampleRequest, ScheduledSend};
 
+pub use cluster::run_data_parallel_with_events;
 use driver::{Driven, Outgoing, ProgressReporter, drive};
 use profilemate_bench::event::EventSink;
 

@@ -220,6 +220,18 @@ impl<T: StepTimer> Simulation<T> {
         self.records.into_vec()
     }
 
+    /// The load an engine publishes to vLLM's data-parallel load balancer: requests waiting,
+    /// requests running and the KV cache usage (0–1), as of the last schedule
+    /// (vllm/v1/core/sched/scheduler.py `make_stats`: `num_waiting_reqs`, `num_running_reqs`,
+    /// `kv_cache_usage`).
+    pub fn load(&self) -> EngineLoad {
+        EngineLoad {
+            waiting: self.scheduler.num_waiting(),
+            running: self.scheduler.num_running(),
+            kv_cache_usage: self.scheduler.kv_usage(),
+        }
+    }
+
     /// Requests still holding KV blocks (0 once all have finished or been aborted).
     pub fn num_block_holders(&self) -> usize {
         self.scheduler.num_block_holders()
@@ -376,4 +388,15 @@ impl<T: StepTimer> Simulation<T> {
         record.finish_reason = Some(FinishReason::Aborted);
         sink.on_request_finished(record);
     }
+}
+
+/// What an engine reports about its load ([`Simulation::load`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineLoad {
+    /// Requests waiting to be scheduled.
+    pub waiting: u32,
+    /// Requests running.
+    pub running: u32,
+    /// Fraction of the KV cache's blocks in use.
+    pub kv_cache_usage: f64,
 }

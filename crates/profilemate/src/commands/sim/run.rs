@@ -9,7 +9,9 @@ use std::time::Instant;
 use clap::Args;
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
-use profilemate_plan::virtual_run::{VirtualRun, run_virtual_with_events};
+use profilemate_plan::virtual_run::{
+    VirtualRun, run_data_parallel_with_events, run_virtual_with_events,
+};
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 
 use super::args::LogArgs;
@@ -35,10 +37,16 @@ pub(crate) struct SimRunArgs {
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let workload = sim_workload_config(&args.workload)?;
-    let engine = args.engine.resolve(workload.seed)?;
+    let engine = args.engine.resolve_rank(workload.seed)?;
+    let dp = usize::try_from(args.engine.deployment.dp).unwrap_or(usize::MAX);
+    if dp > 1 && args.log_file.is_some() {
+        anyhow::bail!(
+            "--log-file writes one engine's vLLM log: it cannot be combined with --data-parallel-size {dp}; drop one of them"
+        );
+    }
     let (mut log, mfu) = EngineLog::open(&args.log, args.log_file.as_deref(), &engine)?;
     let mut out = std::io::stdout().lock();
-    describe(&mut out, &engine)?;
+    describe(&mut out, &engine, args.engine.deployment.dp)?;
     let started = Instant::now();
     let label = engine.setup.label.clone();
     drop(out);
@@ -59,18 +67,32 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         Some(log) => &mut log.sink,
         None => &mut no_log,
     };
-    let result = run_virtual_with_events(
-        &workload,
-        engine.config,
-        match &engine.calibration {
-            Some(c) => MfuLogStepTimer::new(engine.timer, mfu).with_calibration(c.model),
-            None => MfuLogStepTimer::new(engine.timer, mfu),
-        },
-        &label,
-        &events,
-        &token,
-        observer,
-    );
+    let timer = match &engine.calibration {
+        Some(c) => MfuLogStepTimer::new(engine.timer, mfu).with_calibration(c.model),
+        None => MfuLogStepTimer::new(engine.timer, mfu),
+    };
+    let result = if dp > 1 {
+        run_data_parallel_with_events(
+            &workload,
+            engine.config,
+            timer,
+            dp,
+            &label,
+            &events,
+            &token,
+            observer,
+        )
+    } else {
+        run_virtual_with_events(
+            &workload,
+            engine.config,
+            timer,
+            &label,
+            &events,
+            &token,
+            observer,
+        )
+    };
     drop(events);
     let _ = printer.join();
     let log_path = log.map(EngineLog::finish).transpose()?;
@@ -91,13 +113,23 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// States what is simulated: model, GPU, limits, KV cache and step timing.
-fn describe(out: &mut impl Write, e: &Engine) -> std::io::Result<()> {
+fn describe(out: &mut impl Write, e: &Engine, dp: u64) -> std::io::Result<()> {
     let c = &e.config;
     writeln!(
         out,
         "Simulated engine: {} on {} ({}).",
         e.setup.label, e.gpu.name, e.gpu.description
     )?;
+    let p = &e.setup.deployment.parallel;
+    if dp > 1 {
+        writeln!(
+            out,
+            "Data parallel: {dp} identical engines behind vLLM's load balancer, {} GPUs (DP {dp} × TP {} × PP {}); the figures below are per engine.",
+            dp * p.tp * p.pp,
+            p.tp,
+            p.pp
+        )?;
+    }
     let kv = match &e.kv {
         Some(kv) => format!(
             "{} blocks of {} tokens ({:.1} GiB after {:.1} GiB of weights)",

@@ -27,7 +27,7 @@ use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, read_sweep_file};
-use profilemate_plan::virtual_run::run_virtual_with_events;
+use profilemate_plan::virtual_run::{run_data_parallel_with_events, run_virtual_with_events};
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
 
@@ -132,14 +132,7 @@ pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
     }
     // Refuse a bad command line before simulating anything.
     for (label, argv) in &combos {
-        let line = parse_line(label, argv)?;
-        if line.engine.deployment.dp > 1 {
-            bail!(
-                "combination {:?}: sim sweep simulates one engine; data parallelism (--data-parallel-size {}) is not modelled: sweep DP 1 and multiply the capacity",
-                shown(label),
-                line.engine.deployment.dp
-            );
-        }
+        parse_line(label, argv)?;
     }
     let started = Instant::now();
     let jobs = args
@@ -206,9 +199,12 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
     let workload = sim_workload_config(&args.workload)?;
-    let engine = args.engine.resolve(workload.seed)?;
+    let engine = args.engine.resolve_rank(workload.seed)?;
     let parallel = &engine.setup.deployment.parallel;
-    let gpus = parallel.tp * parallel.pp;
+    // Every data-parallel engine has its own TP × PP GPUs.
+    let dp = args.engine.deployment.dp;
+    let gpus = dp * parallel.tp * parallel.pp;
+    let dp = usize::try_from(dp).unwrap_or(usize::MAX);
     let gpu = engine.gpu.name.to_string();
     // `--calibration` (a `sim calibrate` fit) times the steps as it does in `sim run`.
     let timer = MfuLogStepTimer::new(engine.timer, None);
@@ -223,15 +219,28 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         0
     };
     let mut guard = SloGuard::new(guard_slos, requests);
-    let run = run_virtual_with_events(
-        &workload,
-        engine.config,
-        timer,
-        &engine.setup.label,
-        &EventSink::discard(),
-        &CancelToken::never(),
-        &mut guard,
-    )?;
+    let run = if dp > 1 {
+        run_data_parallel_with_events(
+            &workload,
+            engine.config,
+            timer,
+            dp,
+            &engine.setup.label,
+            &EventSink::discard(),
+            &CancelToken::never(),
+            &mut guard,
+        )?
+    } else {
+        run_virtual_with_events(
+            &workload,
+            engine.config,
+            timer,
+            &engine.setup.label,
+            &EventSink::discard(),
+            &CancelToken::never(),
+            &mut guard,
+        )?
+    };
     let result = ResultJson::new(&run.report, false)
         .merged()
         .0

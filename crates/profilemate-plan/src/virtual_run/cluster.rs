@@ -1,0 +1,473 @@
+//! Provides [`drive_cluster`]: the virtual-time client in front of several identical engines
+//! (vLLM's `--data-parallel-size N`), each with its own virtual clock, behind vLLM's
+//! data-parallel load balancer ([`Router`]).
+//!
+//! The engines are advanced in global time order: every engine runs to the same stop (the next
+//! send, and while requests wait for a concurrency slot the earliest next event of any engine),
+//! and requests are routed and handed over only at a stop, when every engine's clock stands at
+//! it — so no engine sees a request before its hand-off time, and the router sees each engine's
+//! load as of that time. With one engine the stops, hand-offs and records are exactly
+//! [`drive`](super::driver::drive)'s.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use profilemate_sim::{
+    EngineConfig, EngineLoad, EngineRequestRecord, EngineSink, Request, Simulation, StepRecord,
+    StepTimer,
+};
+
+use crate::error::PlanError;
+use crate::virtual_run::VirtualRun;
+use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
+use crate::virtual_run::engine_view::EngineTotals;
+use crate::virtual_run::records;
+use profilemate_bench::BenchError;
+use profilemate_bench::cancel::CancelToken;
+use profilemate_bench::clock::Civil;
+use profilemate_bench::config::WorkloadConfig;
+use profilemate_bench::event::{Event, EventSink};
+use profilemate_bench::record::{ClientRequestRecord, Seconds};
+use profilemate_bench::report::{Report, split_interrupted};
+use profilemate_bench::run::{build_workload, report_settings};
+use profilemate_bench::tokenizer::WordTokenizer;
+
+/// vLLM's data-parallel load balancer for one API server
+/// (vllm/v1/engine/core_client.py `DPLBAsyncMPClient.get_core_engine_for_request`, 0.32).
+///
+/// Each engine scores `max(in_flight, waiting + running)`, plus
+/// `waiting × 6 × max(0, kv_cache_usage − 0.5)` when requests wait; the lowest score wins, the
+/// scan starting one engine further on each request so ties go round-robin.
+///
+/// Simplified: vLLM scores from the coordinator's snapshot (published every 100 ms) raised by
+/// the client's local count of requests routed since; here every engine's load is read exactly
+/// at the hand-off time ([`Simulation::load`]), so there is no staleness. `in_flight` (this
+/// client's unfinished requests per engine) is exact in both.
+#[derive(Debug, Clone)]
+pub(crate) struct Router {
+    start: usize,
+    in_flight: Vec<usize>,
+}
+
+impl Router {
+    /// A router over `engines` engines, none loaded.
+    pub(crate) fn new(engines: usize) -> Self {
+        Self {
+            start: 0,
+            in_flight: vec![0; engines],
+        }
+    }
+
+    /// The engine for the next request, given each engine's published load.
+    pub(crate) fn pick(&mut self, loads: &[EngineLoad]) -> usize {
+        let n = self.in_flight.len();
+        let mut best = (f64::MAX, 0);
+        for i in 0..n {
+            let idx = (self.start + i) % n;
+            let load = loads[idx];
+            let published = f64::from(load.waiting + load.running);
+            let mut score = (self.in_flight[idx] as f64).max(published);
+            if load.waiting > 0 {
+                score += f64::from(load.waiting) * 6.0 * (load.kv_cache_usage - 0.5).max(0.0);
+            }
+            if score < best.0 {
+                best = (score, idx);
+            }
+        }
+        self.start = (self.start + 1) % n;
+        self.in_flight[best.1] += 1;
+        best.1
+    }
+
+    /// A request on `engine` finished.
+    fn finished(&mut self, engine: usize, count: usize) {
+        self.in_flight[engine] = self.in_flight[engine].saturating_sub(count);
+    }
+}
+
+/// What driving a cluster produced.
+#[derive(Debug)]
+pub(crate) struct ClusterDriven {
+    /// Dispatched requests in dispatch order; [`Outcome::Engine`] ids are the engine's own.
+    pub(crate) sent: Vec<Sent>,
+    /// The engine each dispatched request went to (0 for one refused or never sent).
+    pub(crate) engine_of: Vec<usize>,
+    /// Each engine's streams and steps as the client saw them.
+    pub(crate) sinks: Vec<ClientSink>,
+    /// Every engine's counters summed.
+    pub(crate) totals: EngineTotals,
+    /// Whether the run was stopped (Ctrl-C, or the observer).
+    pub(crate) stopped: bool,
+    /// Each hand-off: (engine, engine clock when handed over, hand-off time).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) hand_offs: Vec<(usize, Duration, Duration)>,
+}
+
+/// Counts one engine's finishes and feeds the shared progress and counters.
+struct Tap<'a> {
+    finished: usize,
+    progress: &'a mut Option<ProgressReporter>,
+    totals: &'a mut EngineTotals,
+}
+
+impl EngineSink for Tap<'_> {
+    fn on_step(&mut self, step: &StepRecord) {
+        self.totals.add(step);
+        if let Some(p) = self.progress.as_mut() {
+            p.step(step.start.saturating_add(step.duration));
+        }
+    }
+
+    fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
+        self.finished += 1;
+        if let Some(p) = self.progress.as_mut() {
+            p.done += 1;
+        }
+    }
+}
+
+/// Sends `outgoing` (in send order) to the engines `sims`, each request to the engine the
+/// [`Router`] picks, with at most `max_concurrency` in flight over all engines, and runs every
+/// engine until every sent request has finished; `observer` sees every engine's events.
+pub(crate) fn drive_cluster<T: StepTimer>(
+    sims: &mut [Simulation<T>],
+    outgoing: Vec<Outgoing>,
+    max_concurrency: Option<usize>,
+    mut progress: Option<ProgressReporter>,
+    cancel: Option<CancelToken>,
+    observer: &mut dyn EngineSink,
+) -> ClusterDriven {
+    if let Some(p) = &progress {
+        p.events.emit(Event::Started { total: p.total });
+    }
+    let n = sims.len();
+    let mut sinks: Vec<ClientSink> = (0..n)
+        .map(|_| {
+            let mut sink = ClientSink::default();
+            sink.cancel.clone_from(&cancel);
+            sink
+        })
+        .collect();
+    let mut totals = EngineTotals::default();
+    let mut router = Router::new(n);
+    let mut free = max_concurrency.unwrap_or(usize::MAX);
+    let mut waiting: VecDeque<(usize, Request)> = VecDeque::new();
+    let mut sent: Vec<Sent> = Vec::with_capacity(outgoing.len());
+    let mut engine_of: Vec<usize> = Vec::with_capacity(outgoing.len());
+    let mut hand_offs = Vec::new();
+    let mut finished = vec![0usize; n];
+    let mut queue = outgoing.into_iter().peekable();
+    let mut stopped = false;
+    loop {
+        // Slots freed by finishes, now.
+        for (e, done) in finished.iter_mut().enumerate() {
+            router.finished(e, *done);
+            free = free.saturating_add(std::mem::take(done));
+        }
+        let now = sims.iter().map(Simulation::now).max().unwrap_or_default();
+        let mut hand = HandOff {
+            sims,
+            router: &mut router,
+            progress: &mut progress,
+            free: &mut free,
+            sent: &mut sent,
+            engine_of: &mut engine_of,
+            hand_offs: &mut hand_offs,
+            now,
+        };
+        while *hand.free > 0 {
+            let Some((pos, request)) = waiting.pop_front() else {
+                break;
+            };
+            hand.submit(pos, request);
+        }
+        while let Some(o) = queue.next_if(|o| o.send_at <= now) {
+            let pos = hand.sent.len();
+            hand.sent.push(Sent {
+                send_at: o.send_at,
+                started: o.send_at,
+                outcome: Outcome::Queued,
+            });
+            hand.engine_of.push(0);
+            if *hand.free > 0 {
+                hand.submit(pos, o.request);
+            } else {
+                waiting.push_back((pos, o.request));
+            }
+        }
+        let Some(until) = next_stop(sims, !waiting.is_empty(), queue.peek().map(|o| o.send_at))
+        else {
+            break;
+        };
+        for (e, sim) in sims.iter_mut().enumerate() {
+            let mut tap = Tap {
+                finished: 0,
+                progress: &mut progress,
+                totals: &mut totals,
+            };
+            sim.run_until(until, &mut (&mut sinks[e], (&mut tap, &mut *observer)));
+            finished[e] += tap.finished;
+        }
+        if observer.stop_requested() || sinks.iter().any(|s| s.stopped) {
+            stopped = true;
+            break;
+        }
+    }
+    if !stopped {
+        for (e, sim) in sims.iter_mut().enumerate() {
+            let mut tap = Tap {
+                finished: 0,
+                progress: &mut progress,
+                totals: &mut totals,
+            };
+            sim.run(&mut (&mut sinks[e], (&mut tap, &mut *observer)));
+        }
+    }
+    if let Some(p) = &progress {
+        let end = sims.iter().map(Simulation::now).max().unwrap_or_default();
+        p.emit(end);
+        p.events.emit(Event::Finished);
+    }
+    ClusterDriven {
+        sent,
+        engine_of,
+        sinks,
+        totals,
+        stopped,
+        hand_offs,
+    }
+}
+
+/// The routing state at one stop.
+struct HandOff<'a, T> {
+    sims: &'a mut [Simulation<T>],
+    router: &'a mut Router,
+    progress: &'a mut Option<ProgressReporter>,
+    free: &'a mut usize,
+    sent: &'a mut Vec<Sent>,
+    engine_of: &'a mut Vec<usize>,
+    hand_offs: &'a mut Vec<(usize, Duration, Duration)>,
+    now: Duration,
+}
+
+impl<T: StepTimer> HandOff<'_, T> {
+    /// Hands a request to the engine the router picks, at the later of its send time and now.
+    fn submit(&mut self, pos: usize, mut request: Request) {
+        let started = self.sent[pos].send_at.max(self.now);
+        request.arrival = started;
+        self.sent[pos].started = started;
+        let loads: Vec<EngineLoad> = self.sims.iter().map(Simulation::load).collect();
+        let e = self.router.pick(&loads);
+        self.engine_of[pos] = e;
+        self.hand_offs.push((e, self.sims[e].now(), started));
+        self.sent[pos].outcome = match self.sims[e].add_request(request) {
+            Ok(id) => {
+                *self.free -= 1;
+                Outcome::Engine(id)
+            }
+            Err(err) => {
+                self.router.finished(e, 1);
+                if let Some(p) = self.progress.as_mut() {
+                    p.done += 1;
+                }
+                Outcome::Rejected(err.to_string())
+            }
+        };
+    }
+}
+
+/// Where to stop every engine next: the next send, and while requests wait for a slot, the
+/// earliest next event of any engine (each may be a finish). `None` when neither remains.
+fn next_stop<T: StepTimer>(
+    sims: &[Simulation<T>],
+    someone_waits: bool,
+    next_send: Option<Duration>,
+) -> Option<Duration> {
+    let engine = if someone_waits {
+        // An engine ready to schedule reports `now`; step past it so the step launches.
+        sims.iter()
+            .filter_map(|s| {
+                let now = s.now();
+                s.next_event()
+                    .map(|t| t.max(now.saturating_add(Duration::from_nanos(1))))
+            })
+            .min()
+    } else {
+        None
+    };
+    match (next_send, engine) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`run_virtual_with_events`](super::run_virtual_with_events) against `data_parallel`
+/// identical engines (vLLM's `--data-parallel-size`) behind vLLM's load balancer ([`Router`]),
+/// each engine with `engine` settings and a clone of `timer`. The report counts every engine;
+/// its engine-step count is the sum over engines. With one engine the report's records are
+/// exactly the single-engine run's.
+#[allow(clippy::too_many_arguments)]
+pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
+    workload: &WorkloadConfig,
+    engine: EngineConfig,
+    timer: T,
+    data_parallel: usize,
+    model_id: &str,
+    events: &EventSink,
+    cancel: &CancelToken,
+    observer: &mut dyn EngineSink,
+) -> Result<VirtualRun, PlanError> {
+    workload.validate().map_err(BenchError::from)?;
+    let tokenizer = WordTokenizer::default();
+    let samples = build_workload(workload, super::REQUEST_ID_PREFIX, Some(&tokenizer))?;
+    let schedule = samples.schedule().map_err(BenchError::from)?;
+    let outgoing = super::outgoing(samples.requests, &schedule, workload.duration);
+    let mut sims = (0..data_parallel.max(1))
+        .map(|_| {
+            let mut sim = Simulation::new(engine.clone(), timer.clone())?;
+            sim.record_token_times(false);
+            Ok(sim)
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    let progress = ProgressReporter::new(events.clone(), outgoing.len());
+    let driven = drive_cluster(
+        &mut sims,
+        outgoing,
+        workload.max_concurrency,
+        Some(progress),
+        Some(cancel.clone()),
+        observer,
+    );
+    let (records, duration) = cluster_records(&driven, &sims);
+    let sent = records.len();
+    let (records, cut) = split_interrupted(records);
+    let settings = report_settings(workload, model_id.to_string(), Some(model_id.to_string()));
+    let date = Civil::now().compact();
+    let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
+    report.not_sent = schedule.len() - sent;
+    report.interrupted = driven.stopped;
+    report.interrupted_requests = cut;
+    report.rps_change_events = super::rps_change_events(workload.arrivals, &schedule);
+    report.server = Some(driven.totals.server_view());
+    let num_steps = driven.sinks.iter().map(|s| s.num_steps).sum();
+    Ok(VirtualRun { report, num_steps })
+}
+
+/// The client's records in dispatch order, each from its engine's records and streams, and
+/// the benchmark duration (first send to last token).
+fn cluster_records<T: StepTimer>(
+    driven: &ClusterDriven,
+    sims: &[Simulation<T>],
+) -> (Vec<ClientRequestRecord>, Seconds) {
+    let records: Vec<ClientRequestRecord> = driven
+        .sent
+        .iter()
+        .zip(&driven.engine_of)
+        .filter_map(|(s, &e)| {
+            records::client_record(s, sims[e].records(), &driven.sinks[e].streams)
+        })
+        .collect();
+    let end = records
+        .iter()
+        .map(|r| r.start_time + r.latency)
+        .fold(0.0, f64::max);
+    (records, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use profilemate_sim::AffineStepTimer;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn idle() -> EngineLoad {
+        EngineLoad {
+            waiting: 0,
+            running: 0,
+            kv_cache_usage: 0.0,
+        }
+    }
+
+    #[test]
+    fn idle_engines_take_a_burst_round_robin() {
+        let mut router = Router::new(3);
+        let picks: Vec<usize> = (0..6).map(|_| router.pick(&[idle(); 3])).collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn a_queue_on_a_full_kv_cache_repels_requests() {
+        // Engine 0 runs 2 and queues 2 at 100 % KV usage: 4 + 2 × 6 × 0.5 = 10; engine 1 runs
+        // 5 with an empty queue: 5. Both have as many in flight as published.
+        let mut router = Router::new(2);
+        router.in_flight = vec![4, 5];
+        let loads = [
+            EngineLoad {
+                waiting: 2,
+                running: 2,
+                kv_cache_usage: 1.0,
+            },
+            EngineLoad {
+                waiting: 0,
+                running: 5,
+                kv_cache_usage: 0.9,
+            },
+        ];
+        assert_eq!(router.pick(&loads), 1);
+        // At 50 % usage the queue costs nothing extra: 4 < 6.
+        let loads = [
+            EngineLoad {
+                kv_cache_usage: 0.5,
+                ..loads[0]
+            },
+            loads[1],
+        ];
+        assert_eq!(router.pick(&loads), 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn no_engine_sees_a_request_before_its_hand_off(
+            gaps in proptest::collection::vec(0u64..30, 1..60),
+            engines in 1usize..5,
+            concurrency in proptest::option::of(1usize..8),
+        ) {
+            let timer = AffineStepTimer {
+                fixed: Duration::from_millis(3),
+                per_token: Duration::from_micros(40),
+                per_context_token: Duration::from_micros(1),
+            };
+            let config = EngineConfig { max_num_seqs: 2, ..Default::default() };
+            let mut sims: Vec<_> = (0..engines)
+                .map(|_| Simulation::new(config.clone(), timer).unwrap())
+                .collect();
+            let mut at = Duration::ZERO;
+            let outgoing: Vec<Outgoing> = gaps
+                .iter()
+                .map(|g| {
+                    at += Duration::from_millis(*g);
+                    Outgoing { send_at: at, request: Request::synthetic(at, 16, 3) }
+                })
+                .collect();
+            let driven = drive_cluster(&mut sims, outgoing, concurrency, None, None, &mut ());
+            prop_assert_eq!(driven.hand_offs.len(), gaps.len());
+            for &(e, clock, handed) in &driven.hand_offs {
+                // The engine had not run past the hand-off when it got the request.
+                prop_assert!(clock <= handed, "engine {} at {:?} got a request at {:?}", e, clock, handed);
+            }
+            for (sent, &e) in driven.sent.iter().zip(&driven.engine_of) {
+                let Outcome::Engine(id) = sent.outcome else {
+                    panic!("every request is sent: {sent:?}")
+                };
+                let r = &sims[e].records()[id.0 as usize];
+                prop_assert_eq!(r.arrival, sent.started);
+                prop_assert!(sent.started >= sent.send_at);
+                let first = driven.sinks[e].streams[id.0 as usize].times[0];
+                prop_assert!(first > sent.started);
+            }
+        }
+    }
+}

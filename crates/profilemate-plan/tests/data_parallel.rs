@@ -1,0 +1,115 @@
+//! `--data-parallel-size`: several engines behind vLLM's load balancer in one virtual run.
+
+use std::time::Duration;
+
+use profilemate_bench::Report;
+use profilemate_bench::cancel::CancelToken;
+use profilemate_bench::config::WorkloadConfig;
+use profilemate_bench::event::EventSink;
+use profilemate_bench::schedule::Arrivals;
+use profilemate_plan::virtual_run::{VirtualRun, run_data_parallel_with_events, run_virtual};
+use profilemate_sim::{AffineStepTimer, ConstantStepTimer, EngineConfig, StepTimer};
+
+use proptest::prelude::*;
+
+use crate::util::config;
+
+fn dp_run<T: StepTimer + Clone>(
+    workload: &WorkloadConfig,
+    engine: EngineConfig,
+    timer: T,
+    dp: usize,
+) -> VirtualRun {
+    run_data_parallel_with_events(
+        workload,
+        engine,
+        timer,
+        dp,
+        "tiny",
+        &EventSink::discard(),
+        &CancelToken::never(),
+        &mut (),
+    )
+    .unwrap()
+}
+
+/// Completed requests per second of the report.
+fn throughput(r: &Report) -> f64 {
+    r.records.iter().filter(|r| r.success).count() as f64 / r.duration
+}
+
+/// An engine with 4 sequence slots and 10 ms steps: 4 requests per wave, saturated by any
+/// burst larger than that.
+fn four_slots() -> (EngineConfig, ConstantStepTimer) {
+    let engine = EngineConfig {
+        max_num_seqs: 4,
+        ..Default::default()
+    };
+    (engine, ConstantStepTimer(Duration::from_millis(10)))
+}
+
+#[test]
+fn two_engines_double_the_throughput_of_a_saturated_one() {
+    let (engine, timer) = four_slots();
+    let workload = config(200);
+    let one = dp_run(&workload, engine.clone(), timer, 1).report;
+    let two = dp_run(&workload, engine, timer, 2).report;
+    assert_eq!(one.records.len(), 200);
+    assert_eq!(two.records.len(), 200);
+    assert!(two.records.iter().all(|r| r.success));
+    let ratio = throughput(&two) / throughput(&one);
+    assert!(
+        (1.85..=2.05).contains(&ratio),
+        "DP2 / DP1 throughput {ratio}"
+    );
+    // Both engines' counters are summed: 200 × 8 prompt and 200 × 4 output tokens.
+    let server = two.server.unwrap();
+    assert_eq!(
+        (server.prompt_tokens, server.generation_tokens),
+        (1600.0, 800.0)
+    );
+}
+
+#[test]
+fn four_engines_share_a_burst_round_robin() {
+    // 8 requests at once on 4 idle engines: the router's in-flight count spreads them two per
+    // engine, so every request runs in the first wave and finishes as on a lone engine with
+    // two requests.
+    let (engine, timer) = four_slots();
+    let four = dp_run(&config(8), engine.clone(), timer, 4).report;
+    let lone = run_virtual(&config(2), engine, timer, "tiny")
+        .unwrap()
+        .report;
+    let latency = |r: &Report| r.records.iter().map(|r| r.latency).fold(0.0, f64::max);
+    assert_eq!(latency(&four), latency(&lone));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn one_engine_gives_exactly_the_single_engine_records(
+        n in 1usize..40,
+        rate in 5.0f64..400.0,
+        concurrency in proptest::option::of(1usize..6),
+        async_scheduling in any::<bool>(),
+    ) {
+        let workload = WorkloadConfig {
+            arrivals: Arrivals::Rate { request_rate: rate, burstiness: 1.0, ramp_up: None },
+            max_concurrency: concurrency,
+            ..config(n)
+        };
+        let engine = EngineConfig { async_scheduling, max_num_seqs: 3, ..Default::default() };
+        let timer = AffineStepTimer {
+            fixed: Duration::from_millis(3),
+            per_token: Duration::from_micros(40),
+            per_context_token: Duration::from_micros(1),
+        };
+        let single = run_virtual(&workload, engine.clone(), timer, "tiny").unwrap();
+        let cluster = dp_run(&workload, engine, timer, 1);
+        prop_assert_eq!(&single.report.records, &cluster.report.records);
+        prop_assert_eq!(single.report.duration, cluster.report.duration);
+        prop_assert_eq!(single.num_steps, cluster.num_steps);
+        prop_assert_eq!(single.report.server, cluster.report.server);
+    }
+}
