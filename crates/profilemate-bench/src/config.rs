@@ -422,6 +422,12 @@ impl WorkloadConfig {
                 "--max-concurrency must be greater than 0".into(),
             ));
         }
+        if matches!(self.dataset, DatasetSpec::MultiTurn(_)) && self.backend.is_pooling() {
+            return Err(BenchConfigError::Conflict(format!(
+                "--dataset-name multi_turn sends chat turns and needs a generation backend, not {}; use --backend openai or openai-chat",
+                self.backend.name()
+            )));
+        }
         if self.num_prompts == 0 && self.duration.is_none() {
             return Err(BenchConfigError::Conflict(
                 "--num-prompts must be at least 1".into(),
