@@ -3,4 +3,5 @@
 mod util;
 
 mod layering;
+mod multi_turn;
 mod virtual_run;
