@@ -163,8 +163,8 @@ pub async fn dispatch(
         .sessions
         .as_ref()
         .map(|plan| session_stats(plan, spawned, &results));
-    let not_sent = (schedule.len() - spawned) * per_task
-        + results.iter().map(|r| r.unsent).sum::<usize>();
+    let not_sent =
+        (schedule.len() - spawned) * per_task + results.iter().map(|r| r.unsent).sum::<usize>();
     let mut records: Vec<ClientRequestRecord> =
         results.into_iter().flat_map(|r| r.records).collect();
     if sessions.is_some() {

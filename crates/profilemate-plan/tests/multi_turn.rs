@@ -79,7 +79,10 @@ fn each_turn_leaves_after_the_previous_reply_plus_its_think_time() {
     for s in 0..3 {
         let turns = session(&report, s);
         let tags: Vec<SessionTurn> = turns.iter().map(|r| r.session.unwrap()).collect();
-        assert_eq!(tags.iter().map(|t| t.turn).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            tags.iter().map(|t| t.turn).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
         for k in 1..4 {
             let (prev, next) = (turns[k - 1], turns[k]);
             let think = plan.sessions[s].think[k].as_secs_f64();
@@ -104,7 +107,10 @@ fn the_conversation_hits_the_prefix_cache_and_random_prompts_do_not() {
     let report = run(&chat(4, 3, Duration::ZERO), 8192);
     assert!(report.records.iter().all(|r| r.success));
     let hit = report.server.unwrap().prefix_cache_hit_rate.unwrap();
-    assert!((hit - 112.0 / 240.0).abs() < 1e-9, "multi_turn hit rate {hit}");
+    assert!(
+        (hit - 112.0 / 240.0).abs() < 1e-9,
+        "multi_turn hit rate {hit}"
+    );
     // The random dataset at the same prompt lengths shares nothing.
     let mut random = config(12);
     random.dataset = DatasetSpec::Random {

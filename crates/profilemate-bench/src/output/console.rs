@@ -235,7 +235,11 @@ fn sessions(out: &mut String, r: &Report) {
     int_line(out, "Sessions started:", s.started);
     int_line(out, "Sessions completed (all turns):", s.completed);
     int_line(out, "Sessions ended by a failed turn:", s.ended_by_failure);
-    int_line(out, "Turns skipped after a failure:", s.turns_skipped_after_failure);
+    int_line(
+        out,
+        "Turns skipped after a failure:",
+        s.turns_skipped_after_failure,
+    );
 }
 
 fn errors(out: &mut String, r: &Report) {

@@ -322,7 +322,9 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
             }),
         );
         let tag = |f: fn(&crate::workload::SessionTurn) -> usize| -> Value {
-            recs.iter().map(|x| json!(x.session.as_ref().map(f))).collect()
+            recs.iter()
+                .map(|x| json!(x.session.as_ref().map(f)))
+                .collect()
         };
         o.set("session_ids", tag(|t| t.session));
         o.set("turn_indices", tag(|t| t.turn));

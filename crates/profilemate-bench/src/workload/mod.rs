@@ -246,7 +246,10 @@ pub fn load_samples(
     }
     // vLLM's RandomDatasetForReranking.sample never oversamples (its requests are batches);
     // multi_turn has one first turn per session already.
-    if !matches!(spec, DatasetSpec::RandomRerank(_) | DatasetSpec::MultiTurn(_)) {
+    if !matches!(
+        spec,
+        DatasetSpec::RandomRerank(_) | DatasetSpec::MultiTurn(_)
+    ) {
         oversample(&mut samples, opts);
     }
     Ok(samples)

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::random::{RangeRatio, bounds};
 use super::{ClientPrompt, SampleOptions, SampleRequest};
-use crate::error::DatasetError;
+use crate::error::{BenchConfigError, DatasetError};
 use crate::tokenizer::Tokenizer;
 
 /// The `multi_turn` parameters (`--multi-turn-*`); the number of sessions is `--num-prompts`.
@@ -52,6 +52,31 @@ impl Default for MultiTurnSpec {
             think_time: Duration::ZERO,
             system_prompt_len: 0,
         }
+    }
+}
+
+impl MultiTurnSpec {
+    /// Refuses sessions without turns and user messages that may be empty; errors name the
+    /// flag.
+    pub fn validate(&self) -> Result<(), BenchConfigError> {
+        if self.turns == 0 {
+            return Err(BenchConfigError::Invalid {
+                flag: "--multi-turn-turns",
+                value: "0".into(),
+                reason: "a session needs at least 1 turn".into(),
+            });
+        }
+        if bounds(self.input_len, self.range_ratio.input).0 < 1 {
+            return Err(BenchConfigError::Invalid {
+                flag: "--multi-turn-input-len",
+                value: self.input_len.to_string(),
+                reason: format!(
+                    "with range ratio {} a user message may have 0 tokens; raise it or lower --multi-turn-range-ratio",
+                    self.range_ratio.input
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -98,19 +123,10 @@ pub fn plan(
     opts: &SampleOptions,
     tok: &dyn Tokenizer,
 ) -> Result<SessionPlan, DatasetError> {
-    if spec.turns == 0 {
-        return Err(DatasetError::Params(
-            "--multi-turn-turns must be at least 1".into(),
-        ));
-    }
+    spec.validate()
+        .map_err(|e| DatasetError::Params(e.to_string()))?;
     let input = bounds(spec.input_len, spec.range_ratio.input);
     let (out_lo, out_hi) = bounds(spec.output_len, spec.range_ratio.output);
-    if input.0 < 1 {
-        return Err(DatasetError::Params(format!(
-            "--multi-turn-input-len {} with range ratio {} allows user messages of 0 tokens; raise --multi-turn-input-len or lower --multi-turn-range-ratio",
-            spec.input_len, spec.range_ratio.input
-        )));
-    }
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let vocab = tok.vocab_size();
     let system = random_ids(&mut rng, spec.system_prompt_len, vocab);
@@ -193,7 +209,9 @@ impl SessionPlan {
             .wrapping_add((at.session as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .wrapping_add((at.turn as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
         let mut rng = StdRng::seed_from_u64(salt);
-        (0..len).map(|_| rng.random_range(0..vocab.max(1))).collect()
+        (0..len)
+            .map(|_| rng.random_range(0..vocab.max(1)))
+            .collect()
     }
 }
 
@@ -399,7 +417,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_turns_and_empty_user_messages_are_refused() {
+    fn zero_turns_and_empty_user_messages_are_refused_naming_the_flag() {
         let tok = WordTokenizer::default();
         let zero = MultiTurnSpec {
             turns: 0,

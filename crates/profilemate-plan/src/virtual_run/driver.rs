@@ -202,8 +202,11 @@ pub(crate) fn drive<T: StepTimer>(
 pub(crate) trait FollowUps {
     /// The request queued under `key` finished in the engine as `record`: the request to
     /// queue next, if any, with its key.
-    fn on_finished(&mut self, key: usize, record: &EngineRequestRecord)
-    -> Option<(Outgoing, usize)>;
+    fn on_finished(
+        &mut self,
+        key: usize,
+        record: &EngineRequestRecord,
+    ) -> Option<(Outgoing, usize)>;
     /// Whether a finish may still queue a request.
     fn pending(&self) -> bool;
 }

@@ -127,7 +127,14 @@ pub fn run_virtual_with_events<T: StepTimer>(
         }
     };
     let sessions = plan.as_deref().zip(tags.as_deref());
-    let report = assemble(workload, model_id, &schedule, &driven, sim.records(), sessions);
+    let report = assemble(
+        workload,
+        model_id,
+        &schedule,
+        &driven,
+        sim.records(),
+        sessions,
+    );
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
 }
