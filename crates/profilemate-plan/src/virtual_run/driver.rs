@@ -222,15 +222,21 @@ impl FollowUps for () {
     }
 }
 
-/// The engine's finished requests, for [`FollowUps`].
+/// The engine's finished requests, for [`FollowUps`]; keeps none when `enabled` is off (no
+/// follow-up can come), so plain runs pay nothing.
 #[derive(Debug, Default)]
-struct Finishes(Vec<EngineRequestRecord>);
+struct Finishes {
+    records: Vec<EngineRequestRecord>,
+    enabled: bool,
+}
 
 impl EngineSink for Finishes {
     fn on_step(&mut self, _: &StepRecord) {}
 
     fn on_request_finished(&mut self, record: &EngineRequestRecord) {
-        self.0.push(record.clone());
+        if self.enabled {
+            self.records.push(record.clone());
+        }
     }
 }
 
@@ -261,9 +267,13 @@ pub(crate) fn drive_with<T: StepTimer>(
         sent: Vec::with_capacity(outgoing.len()),
         keys: Vec::with_capacity(outgoing.len()),
         key_of: HashMap::new(),
+        follow_ups: follow_ups.pending(),
     };
     let mut queue: VecDeque<(Outgoing, usize)> = outgoing.into();
-    let mut finishes = Finishes::default();
+    let mut finishes = Finishes {
+        records: Vec::new(),
+        enabled: follow_ups.pending(),
+    };
     loop {
         client.release_slots();
         client.follow_up(&mut finishes, follow_ups, &mut queue);
@@ -311,6 +321,8 @@ struct Client<'a, T> {
     keys: Vec<usize>,
     /// The key of each request in the engine, for [`FollowUps`].
     key_of: HashMap<RequestId, usize>,
+    /// Whether any follow-up may come (else `key_of` stays empty).
+    follow_ups: bool,
 }
 
 impl<T: StepTimer> Client<'_, T> {
@@ -333,7 +345,7 @@ impl<T: StepTimer> Client<'_, T> {
         follow_ups: &mut dyn FollowUps,
         queue: &mut VecDeque<(Outgoing, usize)>,
     ) {
-        for record in finishes.0.drain(..) {
+        for record in finishes.records.drain(..) {
             let Some(key) = self.key_of.remove(&record.id) else {
                 continue;
             };
@@ -375,7 +387,9 @@ impl<T: StepTimer> Client<'_, T> {
         self.sent[pos].outcome = match self.sim.add_request(request) {
             Ok(id) => {
                 self.free -= 1;
-                self.key_of.insert(id, self.keys[pos]);
+                if self.follow_ups {
+                    self.key_of.insert(id, self.keys[pos]);
+                }
                 Outcome::Engine(id)
             }
             Err(e) => {
