@@ -415,12 +415,22 @@ impl WorkloadConfig {
     }
 
     /// The workload's own checks (vLLM's `main_async()`): a positive `--max-concurrency`, and
-    /// at least one prompt unless `--duration` bounds the run.
+    /// at least one prompt unless `--duration` bounds the run; `multi_turn`'s parameters and a
+    /// generation backend for it.
     pub fn validate(&self) -> Result<(), BenchConfigError> {
         if self.max_concurrency == Some(0) {
             return Err(BenchConfigError::Conflict(
                 "--max-concurrency must be greater than 0".into(),
             ));
+        }
+        if let DatasetSpec::MultiTurn(spec) = &self.dataset {
+            spec.validate()?;
+            if self.backend.is_pooling() {
+                return Err(BenchConfigError::Conflict(format!(
+                    "--dataset-name multi_turn sends chat turns and needs a generation backend, not {}; use --backend openai or openai-chat",
+                    self.backend.name()
+                )));
+            }
         }
         if self.num_prompts == 0 && self.duration.is_none() {
             return Err(BenchConfigError::Conflict(

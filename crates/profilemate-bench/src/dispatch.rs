@@ -6,6 +6,11 @@
 //! start_time - arrival_time`, duration from before the first dispatch to after the last
 //! completion), with per-request client lag, `--duration`, and Ctrl-C handling added.
 //!
+//! `multi_turn` ([`Workload::sessions`]): the schedule places each session's first turn; the
+//! session's task then sends every later turn itself, once the previous turn has finished and
+//! its think time has passed, behind the same concurrency limit and `--duration` window. A
+//! failed turn ends its session (a chat client has no reply to go on with).
+//!
 //! Ctrl-C ([`crate::cancel`]): on *stop* no request is sent any more (those waiting for a
 //! concurrency slot stay unsent) and requests in flight have [`DispatchOptions::grace`] to
 //! finish; on *abort*, or when the grace runs out, they are cut and recorded with
@@ -24,9 +29,10 @@ use crate::clock::Civil;
 use crate::event::{Event, EventSink};
 use crate::metrics::extras::CLIENT_LAG_WARN;
 use crate::record::{ClientRequestRecord, ErrorKind, Seconds};
-use crate::report::RpsChange;
+use crate::report::{RpsChange, SessionStats};
 use crate::schedule::{RampUp, rps_steps};
-use crate::workload::{ScheduledSend, Workload};
+use crate::tokenizer::{Tokenizer, WordTokenizer};
+use crate::workload::{Conversation, SampleRequest, ScheduledSend, SessionPlan, Workload};
 
 /// Dispatch limits.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +75,19 @@ pub struct Dispatched {
     pub interrupted: bool,
     /// Ramp-up rate changes, timestamped at dispatch.
     pub rps_change_events: Vec<RpsChange>,
+    /// `multi_turn`: what became of the sessions.
+    pub sessions: Option<SessionStats>,
+}
+
+/// What one dispatched task (a request, or a `multi_turn` session) produced.
+#[derive(Debug, Default)]
+struct TaskResult {
+    /// Its records, in send order.
+    records: Vec<ClientRequestRecord>,
+    /// Its requests never sent because the run stopped (Ctrl-C, `--duration`).
+    unsent: usize,
+    /// `multi_turn`: turns skipped because an earlier turn failed.
+    skipped: usize,
 }
 
 /// Sends every scheduled request at its time and waits for all of them.
@@ -80,8 +99,9 @@ pub async fn dispatch(
     events: &EventSink,
     cancel: &CancelToken,
 ) -> Dispatched {
+    let per_task = workload.sessions.as_ref().map_or(1, |p| p.turns());
     events.emit(Event::Started {
-        total: schedule.len(),
+        total: schedule.len() * per_task,
     });
     let semaphore = opts.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -93,9 +113,17 @@ pub async fn dispatch(
         in_flight.clone(),
         events.clone(),
     ));
+    let start = Instant::now();
+    let tokenizer: Option<Arc<dyn Tokenizer>> = workload
+        .sessions
+        .is_some()
+        .then(|| Arc::new(WordTokenizer::default()) as _);
     let sender = Sender {
         client,
         workload,
+        tokenizer,
+        start,
+        window: opts.duration,
         semaphore,
         lora: opts.lora,
         events: events.clone(),
@@ -105,7 +133,6 @@ pub async fn dispatch(
     };
     let mut rps = RpsTracker::new(opts.ramp_up, schedule);
     let mut lag_warned = false;
-    let start = Instant::now();
     let mut handles = Vec::with_capacity(schedule.len());
     for (pos, s) in schedule.iter().enumerate() {
         // An offset beyond the clock's range can never be reached: stop there.
@@ -123,20 +150,50 @@ pub async fn dispatch(
         let lag = arrival.saturating_duration_since(target).as_secs_f64();
         lag_warned = lag_warned || warn_lag(lag, events);
         handles.push(tokio::spawn(
-            sender.clone().send(s.index, pos, arrival, lag),
+            sender.clone().task(s.index, pos, arrival, lag),
         ));
     }
-    let records = collect(handles).await;
+    let spawned = handles.len();
+    let results = collect(handles).await;
     let duration = start.elapsed().as_secs_f64();
     watchdog.abort();
     events.emit(Event::Finished);
-    let not_sent = schedule.len() - records.len();
+    let sessions = sender
+        .workload
+        .sessions
+        .as_ref()
+        .map(|plan| session_stats(plan, spawned, &results));
+    let not_sent =
+        (schedule.len() - spawned) * per_task + results.iter().map(|r| r.unsent).sum::<usize>();
+    let mut records: Vec<ClientRequestRecord> =
+        results.into_iter().flat_map(|r| r.records).collect();
+    if sessions.is_some() {
+        // Turns of different sessions interleave: keep the records in send order.
+        records.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+    }
     Dispatched {
         records,
         duration,
         not_sent,
         interrupted: cancel.is_cancelled(),
         rps_change_events: rps.events,
+        sessions,
+    }
+}
+
+/// The sessions' fates, from the tasks of the `started` sessions.
+fn session_stats(plan: &SessionPlan, started: usize, results: &[TaskResult]) -> SessionStats {
+    let turns = plan.turns();
+    SessionStats {
+        planned: plan.sessions.len(),
+        turns_per_session: turns,
+        started,
+        completed: results
+            .iter()
+            .filter(|r| r.records.len() == turns && r.records.iter().all(|x| x.success))
+            .count(),
+        ended_by_failure: results.iter().filter(|r| r.skipped > 0).count(),
+        turns_skipped_after_failure: results.iter().map(|r| r.skipped).sum(),
     }
 }
 
@@ -157,16 +214,14 @@ fn warn_lag(lag: Seconds, events: &EventSink) -> bool {
     late
 }
 
-async fn collect(
-    handles: Vec<tokio::task::JoinHandle<Option<ClientRequestRecord>>>,
-) -> Vec<ClientRequestRecord> {
-    let mut records = Vec::with_capacity(handles.len());
+async fn collect(handles: Vec<tokio::task::JoinHandle<TaskResult>>) -> Vec<TaskResult> {
+    let mut results = Vec::with_capacity(handles.len());
     for h in handles {
-        if let Ok(Some(rec)) = h.await {
-            records.push(rec);
+        if let Ok(r) = h.await {
+            results.push(r);
         }
     }
-    records
+    results
 }
 
 /// Ramp-up `rps_change_events`, timestamped when the request that reaches each rate is sent.
@@ -237,6 +292,12 @@ async fn wait_until(target: Instant, cancel: &CancelToken) -> bool {
 struct Sender {
     client: Arc<Client>,
     workload: Arc<Workload>,
+    /// `multi_turn`: encodes replies into the conversation and decodes chat messages.
+    tokenizer: Option<Arc<dyn Tokenizer>>,
+    /// The run's start, for the `--duration` window of later turns.
+    start: Instant,
+    /// `--duration`.
+    window: Option<Duration>,
     semaphore: Option<Arc<Semaphore>>,
     lora: bool,
     events: EventSink,
@@ -249,11 +310,80 @@ struct Sender {
 }
 
 impl Sender {
-    /// One request (the `pos`-th dispatched) behind the concurrency limit; `None` if cancelled
-    /// before it was sent, waiting for its slot or still connecting.
-    async fn send(
-        self,
+    /// The `pos`-th dispatched task: request `index`, or with `multi_turn` session `index`.
+    async fn task(self, index: usize, pos: usize, arrival: Instant, lag: Seconds) -> TaskResult {
+        let (Some(plan), Some(tok)) = (self.workload.sessions.clone(), self.tokenizer.clone())
+        else {
+            let req = &self.workload.requests[index];
+            let rec = self.send(req, pos, arrival, lag).await;
+            return TaskResult {
+                unsent: usize::from(rec.is_none()),
+                records: rec.into_iter().collect(),
+                skipped: 0,
+            };
+        };
+        self.session(&plan, &*tok, index, pos, arrival, lag).await
+    }
+
+    /// Session `index` of `plan`, closed loop: each turn is sent once the previous one has
+    /// finished and its think time has passed (a turn due at or past `--duration` is not
+    /// sent); each reply, as the server wrote it, joins the conversation. A failed turn ends
+    /// the session.
+    async fn session(
+        &self,
+        plan: &SessionPlan,
+        tok: &dyn Tokenizer,
         index: usize,
+        pos: usize,
+        mut arrival: Instant,
+        mut lag: Seconds,
+    ) -> TaskResult {
+        let turns = plan.turns();
+        let mut conv = Conversation::new(plan, index);
+        let mut out = TaskResult::default();
+        loop {
+            let at = conv.next();
+            let req = conv.request(tok);
+            let Some(mut rec) = self.send(&req, pos, arrival, lag).await else {
+                out.unsent = turns - out.records.len();
+                return out;
+            };
+            rec.session = Some(at);
+            let (success, cut) = (rec.success, rec.error_kind == Some(ErrorKind::Cancelled));
+            let reply = success.then(|| rec.generated_text.clone());
+            out.records.push(rec);
+            let left = turns - out.records.len();
+            let Some(reply) = reply else {
+                // Cut by Ctrl-C is the run stopping; any other failure ends the session.
+                if cut {
+                    out.unsent = left;
+                } else {
+                    out.skipped = left;
+                }
+                return out;
+            };
+            conv.push_reply(tok.encode(&reply), Some(reply));
+            if conv.is_done() {
+                return out;
+            }
+            let ready = Instant::now() + conv.think_time();
+            let window_passed = self
+                .window
+                .is_some_and(|w| ready.saturating_duration_since(self.start) >= w);
+            if window_passed || !wait_until(ready, &self.cancel).await {
+                out.unsent = left;
+                return out;
+            }
+            arrival = Instant::now();
+            lag = arrival.saturating_duration_since(ready).as_secs_f64();
+        }
+    }
+
+    /// One request (the `pos`-th dispatched task's) behind the concurrency limit; `None` if
+    /// cancelled before it was sent, waiting for its slot or still connecting.
+    async fn send(
+        &self,
+        req: &SampleRequest,
         pos: usize,
         arrival: Instant,
         lag: Seconds,
@@ -269,7 +399,6 @@ impl Sender {
             return None;
         }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let req = &self.workload.requests[index];
         let mut rec = match self.lora {
             true => self.client.send_nth(pos, req, &self.cut).await,
             false => self.client.send(req, &self.cut).await,

@@ -47,6 +47,8 @@ pub struct ClientRequestRecord {
     pub ttfc: Option<Seconds>,
     /// How late the client dispatched this request against its schedule.
     pub client_lag: Seconds,
+    /// `multi_turn`: the request's session and turn; `None` for every other dataset.
+    pub session: Option<crate::workload::SessionTurn>,
 }
 
 impl ClientRequestRecord {

@@ -133,6 +133,27 @@ pub struct Report {
     pub connections: Option<ConnectionStats>,
     /// vLLM's `--probe-request-rate` figures, when probes ran and any succeeded.
     pub probe: Option<ProbeStats>,
+    /// `multi_turn`: what became of the sessions (beyond vLLM; `None` for other datasets).
+    pub sessions: Option<SessionStats>,
+}
+
+/// What became of a `multi_turn` run's sessions. Every planned turn is a record, not sent
+/// ([`Report::not_sent`]: the run stopped first), or skipped because an earlier turn of its
+/// session failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Sessions planned (`--num-prompts`).
+    pub planned: usize,
+    /// Turns per session (`--multi-turn-turns`).
+    pub turns_per_session: usize,
+    /// Sessions whose first turn was sent.
+    pub started: usize,
+    /// Sessions whose every turn succeeded.
+    pub completed: usize,
+    /// Sessions ended early because a turn failed (a client does not go on without a reply).
+    pub ended_by_failure: usize,
+    /// Turns never sent because an earlier turn of their session failed.
+    pub turns_skipped_after_failure: usize,
 }
 
 /// vLLM's probe-request block (`probe_*` keys of `benchmark()` in vllm/benchmarks/serve.py,
@@ -225,6 +246,7 @@ impl Report {
             interrupted_requests: 0,
             connections: None,
             probe: None,
+            sessions: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::report::{ProbeStats, Report, ReportSettings, split_interrupted};
 use crate::schedule::Arrivals;
 use crate::server_metrics::{ServerScrapes, read_scrape, server_view, spec_decode_stats};
 use crate::tokenizer::{Tokenizer, WordTokenizer};
-use crate::workload::{SampleOptions, Workload, load_samples};
+use crate::workload::{DatasetSpec, SampleOptions, Workload, load_samples, multi_turn};
 
 /// vLLM's ready-check retry interval.
 const READY_RETRY: Duration = Duration::from_secs(5);
@@ -268,11 +268,17 @@ pub fn build_workload(
         disable_shuffle: workload.disable_shuffle,
         token_ids: workload.backend.takes_token_ids(),
     };
-    let requests = load_samples(&workload.dataset, &opts, tokenizer.unwrap_or(&fallback))?;
+    let tok = tokenizer.unwrap_or(&fallback);
+    let requests = load_samples(&workload.dataset, &opts, tok)?;
+    let sessions = match &workload.dataset {
+        DatasetSpec::MultiTurn(spec) => Some(Arc::new(multi_turn::plan(spec, &opts, tok)?)),
+        _ => None,
+    };
     Ok(Workload {
         requests,
         arrivals: workload.arrivals,
         seed: workload.seed,
+        sessions,
     })
 }
 
@@ -372,6 +378,7 @@ async fn warmup(
     ));
     let warm = Arc::new(Workload {
         requests: vec![w.requests[0].clone(); config.endpoint.num_warmups],
+        sessions: None,
         ..(**w).clone()
     });
     let schedule: Vec<_> = (0..config.endpoint.num_warmups)
@@ -500,6 +507,7 @@ fn assemble(
     let mut report = Report::new(settings, records, d.duration, tok, Civil::now().compact());
     report.rps_change_events = d.rps_change_events;
     report.not_sent = d.not_sent;
+    report.sessions = d.sessions;
     report.interrupted = d.interrupted;
     report.interrupted_requests = cut;
     if let (Some((b_text, b_at, b_unix)), Some((a_text, a_at, a_unix))) = (before, after) {

@@ -6,5 +6,6 @@ mod connections;
 mod faults;
 mod features;
 mod hangs;
+mod multi_turn;
 mod parity;
 mod vllm_flags;

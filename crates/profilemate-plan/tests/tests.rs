@@ -4,4 +4,5 @@ mod util;
 
 mod data_parallel;
 mod layering;
+mod multi_turn;
 mod virtual_run;

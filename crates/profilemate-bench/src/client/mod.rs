@@ -249,6 +249,7 @@ impl Client {
             chunk_tokens: s.chunk_tokens,
             ttfc: s.ttfc,
             client_lag: 0.0,
+            session: None,
         }
     }
 

@@ -193,6 +193,7 @@ pub fn render_extras_table(r: &Report) -> String {
         );
     }
     connections(&mut out, r);
+    sessions(&mut out, r);
     errors(&mut out, r);
     if let Some(v) = &r.server {
         server(&mut out, v);
@@ -221,6 +222,24 @@ fn connections(out: &mut String, r: &Report) {
     int_line(out, "Opened during the run (in TTFT):", c.opened_during_run);
     float_line(out, "Mean connect time (ms):", c.mean_connect_ms);
     float_line(out, "P99 connect time (ms):", c.p99_connect_ms);
+}
+
+/// `multi_turn`: what became of the sessions.
+fn sessions(out: &mut String, r: &Report) {
+    let Some(s) = r.sessions else {
+        return;
+    };
+    let _ = writeln!(out, "{}", centered("Multi-turn Sessions", '-'));
+    int_line(out, "Sessions planned:", s.planned);
+    int_line(out, "Turns per session:", s.turns_per_session);
+    int_line(out, "Sessions started:", s.started);
+    int_line(out, "Sessions completed (all turns):", s.completed);
+    int_line(out, "Sessions ended by a failed turn:", s.ended_by_failure);
+    int_line(
+        out,
+        "Turns skipped after a failure:",
+        s.turns_skipped_after_failure,
+    );
 }
 
 fn errors(out: &mut String, r: &Report) {

@@ -23,7 +23,14 @@ pub const DETAILED_KEYS: [&str; 7] = [
 ];
 
 /// Arrays profilemate adds only with `--save-detailed`.
-const EXTRA_DETAILED_KEYS: [&str; 4] = ["chunk_tokens", "ttfcs", "client_lags", "error_kinds"];
+const EXTRA_DETAILED_KEYS: [&str; 6] = [
+    "chunk_tokens",
+    "ttfcs",
+    "client_lags",
+    "error_kinds",
+    "session_ids",
+    "turn_indices",
+];
 
 /// A JSON object that keeps insertion order (Python dict semantics: re-setting keeps the slot).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -304,6 +311,24 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
             .map(|x| json!(x.error_kind.map(|k| k.to_string())))
             .collect(),
     );
+    if let Some(s) = &r.sessions {
+        o.set(
+            "multi_turn",
+            json!({
+                "sessions": s.planned, "turns_per_session": s.turns_per_session,
+                "started": s.started, "completed": s.completed,
+                "ended_by_failure": s.ended_by_failure,
+                "turns_skipped_after_failure": s.turns_skipped_after_failure,
+            }),
+        );
+        let tag = |f: fn(&crate::workload::SessionTurn) -> usize| -> Value {
+            recs.iter()
+                .map(|x| json!(x.session.as_ref().map(f)))
+                .collect()
+        };
+        o.set("session_ids", tag(|t| t.session));
+        o.set("turn_indices", tag(|t| t.turn));
+    }
     o
 }
 

@@ -11,6 +11,7 @@ mod custom_mm;
 mod hf;
 mod jpeg;
 mod media;
+pub mod multi_turn;
 mod prefix_repetition;
 mod random;
 mod random_mm;
@@ -29,6 +30,7 @@ use crate::tokenizer::Tokenizer;
 
 pub use custom_mm::{CustomMmSpec, MediaKind};
 pub use hf::{HfClass, HfSpec, class_id};
+pub use multi_turn::{Conversation, MultiTurnSpec, SessionPlan, SessionTurn};
 pub use random::RangeRatio;
 pub use random_mm::{BucketConfig, RandomMmSpec, Shape, default_limit_mm_per_prompt};
 pub use rerank::RerankSpec;
@@ -191,6 +193,9 @@ pub enum DatasetSpec {
     CustomMm(CustomMmSpec),
     /// `spec_bench` / `speed_bench`: first turns of local JSONL question files.
     Turns(TurnsSpec),
+    /// `multi_turn` (beyond vLLM): closed-loop chat sessions that resend the conversation so
+    /// far at every turn; `--num-prompts` is the number of sessions.
+    MultiTurn(MultiTurnSpec),
 }
 
 pub use timed_trace::TraceSpec;
@@ -232,14 +237,19 @@ pub fn load_samples(
         DatasetSpec::RandomRerank(rr) => rerank::sample(rr, opts, tok)?,
         DatasetSpec::CustomMm(c) => custom_mm::sample(c, opts, tok)?,
         DatasetSpec::Turns(t) => turns::sample(t, opts, tok)?,
+        DatasetSpec::MultiTurn(m) => multi_turn::sample(m, opts, tok)?,
     };
     if samples.is_empty() {
         return Err(DatasetError::Params(
             "the dataset produced no requests".into(),
         ));
     }
-    // vLLM's RandomDatasetForReranking.sample never oversamples (its requests are batches).
-    if !matches!(spec, DatasetSpec::RandomRerank(_)) {
+    // vLLM's RandomDatasetForReranking.sample never oversamples (its requests are batches);
+    // multi_turn has one first turn per session already.
+    if !matches!(
+        spec,
+        DatasetSpec::RandomRerank(_) | DatasetSpec::MultiTurn(_)
+    ) {
         oversample(&mut samples, opts);
     }
     Ok(samples)
@@ -276,6 +286,10 @@ pub struct Workload {
     pub arrivals: Arrivals,
     /// Seed for the arrival draws.
     pub seed: u64,
+    /// `multi_turn`: the sessions. [`Workload::requests`] then holds each session's first
+    /// turn, the schedule places session starts, and each later turn is sent when the previous
+    /// one has finished and its think time has passed.
+    pub sessions: Option<std::sync::Arc<SessionPlan>>,
 }
 
 /// One request placed on the timeline.

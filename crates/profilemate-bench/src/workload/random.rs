@@ -23,10 +23,15 @@ pub struct RangeRatio {
 }
 
 impl RangeRatio {
-    /// Parses `"0.3"` or `'{"input": 0.3, "output": 0.5}'`.
+    /// Parses `--random-range-ratio`: `"0.3"` or `'{"input": 0.3, "output": 0.5}'`.
     pub fn parse(s: &str) -> Result<Self, BenchConfigError> {
+        Self::parse_flag("--random-range-ratio", s)
+    }
+
+    /// Parses a range ratio given as `flag` (errors name it).
+    pub fn parse_flag(flag: &'static str, s: &str) -> Result<Self, BenchConfigError> {
         let bad = |reason: &str| BenchConfigError::Invalid {
-            flag: "--random-range-ratio",
+            flag,
             value: s.to_string(),
             reason: reason.into(),
         };

@@ -228,6 +228,7 @@ fn timed_trace_carries_timestamps_into_a_self_timed_schedule() {
         requests: reqs,
         arrivals: Arrivals::SelfTimed,
         seed: 0,
+        sessions: None,
     };
     let sched = w.schedule().unwrap();
     assert_eq!(sched[0].send_at, Duration::from_millis(1000));
@@ -246,6 +247,7 @@ fn workload_schedule_is_pure_and_indexes_requests() {
             ramp_up: None,
         },
         seed: 9,
+        sessions: None,
     };
     let a = w.schedule().unwrap();
     assert_eq!(a, w.schedule().unwrap());

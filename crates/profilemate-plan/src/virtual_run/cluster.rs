@@ -320,6 +320,9 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     workload.validate().map_err(BenchError::from)?;
     let tokenizer = WordTokenizer::default();
     let samples = build_workload(workload, super::REQUEST_ID_PREFIX, Some(&tokenizer))?;
+    if samples.sessions.is_some() {
+        return Err(PlanError::ClosedLoopWithDataParallel);
+    }
     let schedule = samples.schedule().map_err(BenchError::from)?;
     let outgoing = super::outgoing(samples.requests, &schedule, workload.duration);
     let mut sims = (0..data_parallel.max(1))

@@ -6,8 +6,12 @@
 //! finish time; the engine is driven step by step only while someone waits, and from send to
 //! send otherwise. Requests the engine refuses (vLLM's 400 for prompts too long) fail at once
 //! and free their slot, as an HTTP 400 does.
+//!
+//! [`drive_with`] adds [`FollowUps`]: requests queued when another finishes (`multi_turn`'s
+//! later turns, closed loop). While any may come, the engine is driven event by event so each
+//! follow-up leaves at its due time.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use profilemate_sim::{
@@ -180,6 +184,74 @@ pub(crate) fn drive<T: StepTimer>(
     cancel: Option<CancelToken>,
     observer: &mut dyn EngineSink,
 ) -> Driven {
+    let keyed = outgoing.into_iter().enumerate().map(|(i, o)| (o, i));
+    let (driven, _) = drive_with(
+        sim,
+        keyed.collect(),
+        max_concurrency,
+        progress,
+        cancel,
+        observer,
+        &mut (),
+    );
+    driven
+}
+
+/// Requests sent because another finished (`multi_turn`'s later turns). Each queued request
+/// carries a key its [`FollowUps`] chose (the initial ones, their key as given).
+pub(crate) trait FollowUps {
+    /// The request queued under `key` finished in the engine as `record`: the request to
+    /// queue next, if any, with its key.
+    fn on_finished(
+        &mut self,
+        key: usize,
+        record: &EngineRequestRecord,
+    ) -> Option<(Outgoing, usize)>;
+    /// Whether a finish may still queue a request.
+    fn pending(&self) -> bool;
+}
+
+/// No follow-ups.
+impl FollowUps for () {
+    fn on_finished(&mut self, _: usize, _: &EngineRequestRecord) -> Option<(Outgoing, usize)> {
+        None
+    }
+
+    fn pending(&self) -> bool {
+        false
+    }
+}
+
+/// The engine's finished requests, for [`FollowUps`]; keeps none when `enabled` is off (no
+/// follow-up can come), so plain runs pay nothing.
+#[derive(Debug, Default)]
+struct Finishes {
+    records: Vec<EngineRequestRecord>,
+    enabled: bool,
+}
+
+impl EngineSink for Finishes {
+    fn on_step(&mut self, _: &StepRecord) {}
+
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
+        if self.enabled {
+            self.records.push(record.clone());
+        }
+    }
+}
+
+/// [`drive`] with `follow_ups`: `outgoing` holds each request with its key (in send order);
+/// whenever a request finishes, `follow_ups` may queue the next. Returns, beside what was
+/// driven, the key of each dispatched request (parallel to [`Driven::sent`]).
+pub(crate) fn drive_with<T: StepTimer>(
+    sim: &mut Simulation<T>,
+    outgoing: Vec<(Outgoing, usize)>,
+    max_concurrency: Option<usize>,
+    progress: Option<ProgressReporter>,
+    cancel: Option<CancelToken>,
+    observer: &mut dyn EngineSink,
+    follow_ups: &mut dyn FollowUps,
+) -> (Driven, Vec<usize>) {
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
     }
@@ -193,17 +265,27 @@ pub(crate) fn drive<T: StepTimer>(
         free: max_concurrency.unwrap_or(usize::MAX),
         waiting: VecDeque::new(),
         sent: Vec::with_capacity(outgoing.len()),
+        keys: Vec::with_capacity(outgoing.len()),
+        key_of: HashMap::new(),
+        follow_ups: follow_ups.pending(),
     };
-    let mut queue = outgoing.into_iter().peekable();
+    let mut queue: VecDeque<(Outgoing, usize)> = outgoing.into();
+    let mut finishes = Finishes {
+        records: Vec::new(),
+        enabled: follow_ups.pending(),
+    };
     loop {
         client.release_slots();
+        client.follow_up(&mut finishes, follow_ups, &mut queue);
         client.send_due(&mut queue);
-        let Some(until) = client.next_stop(queue.peek().map(|o| o.send_at)) else {
+        let next_send = queue.front().map(|(o, _)| o.send_at);
+        let Some(until) = client.next_stop(next_send, follow_ups.pending()) else {
             break;
         };
-        client
-            .sim
-            .run_until(until, &mut (&mut client.sink, &mut *observer));
+        client.sim.run_until(
+            until,
+            &mut (&mut client.sink, (&mut finishes, &mut *observer)),
+        );
         // The observer may stop the run too (e.g. a probe whose SLO can no longer be met).
         if observer.stop_requested() {
             client.sink.stopped = true;
@@ -219,10 +301,11 @@ pub(crate) fn drive<T: StepTimer>(
         p.emit(client.sim.now());
         p.events.emit(Event::Finished);
     }
-    Driven {
+    let driven = Driven {
         sent: client.sent,
         sink: client.sink,
-    }
+    };
+    (driven, client.keys)
 }
 
 /// The client's state while driving.
@@ -234,6 +317,12 @@ struct Client<'a, T> {
     /// Requests waiting for a slot, with their position in `sent`.
     waiting: VecDeque<(usize, Request)>,
     sent: Vec<Sent>,
+    /// The key of each request in `sent`.
+    keys: Vec<usize>,
+    /// The key of each request in the engine, for [`FollowUps`].
+    key_of: HashMap<RequestId, usize>,
+    /// Whether any follow-up may come (else `key_of` stays empty).
+    follow_ups: bool,
 }
 
 impl<T: StepTimer> Client<'_, T> {
@@ -249,11 +338,34 @@ impl<T: StepTimer> Client<'_, T> {
         }
     }
 
+    /// Queues the follow-ups of the requests finished since the last look, in send order.
+    fn follow_up(
+        &mut self,
+        finishes: &mut Finishes,
+        follow_ups: &mut dyn FollowUps,
+        queue: &mut VecDeque<(Outgoing, usize)>,
+    ) {
+        for record in finishes.records.drain(..) {
+            let Some(key) = self.key_of.remove(&record.id) else {
+                continue;
+            };
+            if let Some((next, key)) = follow_ups.on_finished(key, &record) {
+                let at = queue.partition_point(|(o, _)| o.send_at <= next.send_at);
+                queue.insert(at, (next, key));
+            }
+        }
+    }
+
     /// Dispatches every request due by now: into the engine, or into the slot queue.
-    fn send_due(&mut self, queue: &mut std::iter::Peekable<std::vec::IntoIter<Outgoing>>) {
+    fn send_due(&mut self, queue: &mut VecDeque<(Outgoing, usize)>) {
         let now = self.sim.now();
-        while let Some(o) = queue.next_if(|o| o.send_at <= now) {
+        while let Some((o, key)) = queue.pop_front() {
+            if o.send_at > now {
+                queue.push_front((o, key));
+                break;
+            }
             let pos = self.sent.len();
+            self.keys.push(key);
             self.sent.push(Sent {
                 send_at: o.send_at,
                 started: o.send_at,
@@ -275,6 +387,9 @@ impl<T: StepTimer> Client<'_, T> {
         self.sent[pos].outcome = match self.sim.add_request(request) {
             Ok(id) => {
                 self.free -= 1;
+                if self.follow_ups {
+                    self.key_of.insert(id, self.keys[pos]);
+                }
                 Outcome::Engine(id)
             }
             Err(e) => {
@@ -286,10 +401,11 @@ impl<T: StepTimer> Client<'_, T> {
         };
     }
 
-    /// Where to stop the engine next: the next send, and while requests wait for a slot, the
-    /// next engine event (each may be a finish). `None` when neither remains.
-    fn next_stop(&self, next_send: Option<Duration>) -> Option<Duration> {
-        let engine = if self.waiting.is_empty() {
+    /// Where to stop the engine next: the next send, and while requests wait for a slot or a
+    /// finish may queue a follow-up, the next engine event (each may be a finish). `None` when
+    /// neither remains.
+    fn next_stop(&self, next_send: Option<Duration>, follow_ups: bool) -> Option<Duration> {
+        let engine = if self.waiting.is_empty() && !follow_ups {
             None
         } else {
             // An engine ready to schedule reports `now`; step past it so the step launches.

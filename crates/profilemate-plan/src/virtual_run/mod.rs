@@ -6,11 +6,13 @@
 //! client ([`driver`]) in place of the HTTP dispatcher, the engine's token times converted
 //! into the bench's [`ClientRequestRecord`]s ([`records`]), and the same [`Report`]. Step times come
 //! from any [`StepTimer`]; [`profilemate_sim::RooflineStepTimer`] prices them on a GPU's roofline.
+//! A `multi_turn` workload runs its sessions closed loop ([`sessions`]).
 
 mod cluster;
 mod driver;
 mod engine_view;
 mod records;
+mod sessions;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,10 +28,12 @@ use profilemate_bench::report::{Report, RpsChange, split_interrupted};
 use profilemate_bench::run::{build_workload, report_settings};
 use profilemate_bench::schedule::{Arrivals, rps_steps};
 use profilemate_bench::tokenizer::WordTokenizer;
-use profilemate_bench::workload::{ClientPrompt, SampleRequest, ScheduledSend};
+use profilemate_bench::workload::{
+    ClientPrompt, SampleRequest, ScheduledSend, SessionPlan, SessionTurn,
+};
 
 pub use cluster::run_data_parallel_with_events;
-use driver::{Driven, Outgoing, ProgressReporter, drive};
+use driver::{Driven, Outgoing, ProgressReporter, drive, drive_with};
 use profilemate_bench::event::EventSink;
 
 /// The prefix of the sampled requests' ids (no request carries an id to the engine; `bench
@@ -91,32 +95,63 @@ pub fn run_virtual_with_events<T: StepTimer>(
     let tokenizer = WordTokenizer::default();
     let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&tokenizer))?;
     let schedule = samples.schedule().map_err(BenchError::from)?;
+    let plan = samples.sessions.clone();
     let outgoing = outgoing(samples.requests, &schedule, workload.duration);
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
-    let progress = ProgressReporter::new(events.clone(), outgoing.len());
-    let driven = drive(
-        &mut sim,
-        outgoing,
-        workload.max_concurrency,
-        Some(progress),
-        Some(cancel.clone()),
-        observer,
+    let total = plan.as_ref().map_or(outgoing.len(), |p| p.total_turns());
+    let progress = ProgressReporter::new(events.clone(), total);
+    let (driven, tags) = match plan.as_deref() {
+        None => {
+            let driven = drive(
+                &mut sim,
+                outgoing,
+                workload.max_concurrency,
+                Some(progress),
+                Some(cancel.clone()),
+                observer,
+            );
+            (driven, None)
+        }
+        Some(plan) => {
+            // `outgoing` keeps the schedule's order: the i-th opens session schedule[i].index.
+            let first = outgoing.into_iter().zip(schedule.iter().map(|s| s.index));
+            let (driven, keys) = drive_with(
+                &mut sim,
+                first.collect(),
+                workload.max_concurrency,
+                Some(progress),
+                Some(cancel.clone()),
+                observer,
+                &mut sessions::Sessions::new(plan, workload.duration),
+            );
+            (driven, Some(sessions::tags(&keys)))
+        }
+    };
+    let sessions = plan.as_deref().zip(tags.as_deref());
+    let report = assemble(
+        workload,
+        model_id,
+        &schedule,
+        &driven,
+        sim.records(),
+        sessions,
     );
-    let report = assemble(workload, model_id, &schedule, &driven, sim.records());
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
 }
 
-/// The report of a driven run, built as `bench serve` builds it.
+/// The report of a driven run, built as `bench serve` builds it; `sessions` holds a
+/// `multi_turn` run's plan and each dispatched request's session and turn.
 fn assemble(
     workload: &WorkloadConfig,
     model_id: &str,
     schedule: &[ScheduledSend],
     driven: &Driven,
     engine: &[profilemate_sim::EngineRequestRecord],
+    sessions: Option<(&SessionPlan, &[SessionTurn])>,
 ) -> Report {
-    let (records, duration) = client_records(driven, engine);
+    let (records, duration) = client_records(driven, engine, sessions.map(|(_, t)| t));
     let sent = records.len();
     let (records, cut) = split_interrupted(records);
     // The virtual client tokenizes with the model's (word) tokenizer, as `bench serve` does
@@ -125,7 +160,12 @@ fn assemble(
     let tokenizer = WordTokenizer::default();
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
-    report.not_sent = schedule.len() - sent;
+    report.not_sent = schedule.len().saturating_sub(sent);
+    if let Some((plan, tags)) = sessions {
+        let (stats, unsent) = sessions::stats(plan, &driven.sent, tags, engine);
+        report.not_sent = unsent;
+        report.sessions = Some(stats);
+    }
     report.interrupted = driven.sink.stopped;
     report.interrupted_requests = cut;
     report.rps_change_events = rps_change_events(workload.arrivals, schedule);
@@ -175,12 +215,19 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
 fn client_records(
     driven: &Driven,
     engine: &[profilemate_sim::EngineRequestRecord],
+    tags: Option<&[SessionTurn]>,
 ) -> (Vec<ClientRequestRecord>, Seconds) {
     let streams = &driven.sink.streams;
+    let tag = |pos: usize| tags.and_then(|t| t.get(pos)).copied();
     let records: Vec<ClientRequestRecord> = driven
         .sent
         .iter()
-        .filter_map(|s| records::client_record(s, engine, streams))
+        .enumerate()
+        .filter_map(|(pos, s)| {
+            let mut record = records::client_record(s, engine, streams)?;
+            record.session = tag(pos);
+            Some(record)
+        })
         .collect();
     let end = records
         .iter()

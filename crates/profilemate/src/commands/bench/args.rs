@@ -22,7 +22,7 @@ pub(crate) enum BackendArg {
     OpenaiEmbeddings,
 }
 
-/// `--dataset-name` choices: vLLM 0.32's thirteen, in its order.
+/// `--dataset-name` choices: vLLM 0.32's thirteen, in its order, then profilemate's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum DatasetName {
     /// A local ShareGPT JSON file.
@@ -59,6 +59,9 @@ pub(crate) enum DatasetName {
     /// JSONL trace with timestamps and hash ids.
     #[value(name = "timed_trace")]
     TimedTrace,
+    /// (profilemate) Closed-loop chat sessions resending the conversation so far (--num-prompts sessions).
+    #[value(name = "multi_turn")]
+    MultiTurn,
 }
 
 impl DatasetName {
@@ -397,6 +400,25 @@ pub(crate) struct WorkloadArgs {
     /// prefix_repetition: output tokens.
     #[arg(long, default_value_t = 128)]
     pub(crate) prefix_repetition_output_len: u64,
+    /// (profilemate) multi_turn: turns (requests) per session.
+    #[arg(long, default_value_t = profilemate_bench::workload::multi_turn::DEFAULT_TURNS)]
+    pub(crate) multi_turn_turns: usize,
+    /// (profilemate) multi_turn: new user tokens per turn.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) multi_turn_input_len: u64,
+    /// (profilemate) multi_turn: output tokens per turn.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) multi_turn_output_len: u64,
+    /// (profilemate) multi_turn: length range ratio, as --random-range-ratio.
+    #[arg(long, default_value = "0.0")]
+    pub(crate) multi_turn_range_ratio: String,
+    /// (profilemate) multi_turn: mean seconds between a reply and the next turn (exponential,
+    /// seeded by --seed; 0 sends the next turn at once).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub(crate) multi_turn_think_time: f64,
+    /// (profilemate) multi_turn: tokens of a system prompt every session starts with.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) multi_turn_system_prompt_len: u64,
     /// timed_trace: tokens per hash block.
     #[arg(long, default_value_t = 16)]
     pub(crate) timed_trace_chunk_hash_size: u64,

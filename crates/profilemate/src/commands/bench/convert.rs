@@ -15,8 +15,8 @@ use profilemate_bench::config::{
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::server_metrics::GpuPeak;
 use profilemate_bench::workload::{
-    BucketConfig, CustomMmSpec, DatasetSpec, HfClass, HfSpec, MediaKind, RandomMmSpec, RangeRatio,
-    RerankSpec, TraceSpec, TurnsKind, TurnsSpec, class_id,
+    BucketConfig, CustomMmSpec, DatasetSpec, HfClass, HfSpec, MediaKind, MultiTurnSpec,
+    RandomMmSpec, RangeRatio, RerankSpec, TraceSpec, TurnsKind, TurnsSpec, class_id,
 };
 use serde_json::{Map, Value};
 
@@ -99,6 +99,8 @@ fn endpoint_config(e: &EndpointArgs, workload: &WorkloadConfig) -> anyhow::Resul
     let forced_ignore_eos = match workload.dataset {
         DatasetSpec::TimedTrace(_) => true,
         DatasetSpec::Random { .. } | DatasetSpec::RandomMm(_) => !backend.is_pooling(),
+        // Synthetic chat turns: each reply runs to its --multi-turn-output-len, as random's do.
+        DatasetSpec::MultiTurn(_) => true,
         _ => false,
     };
     Ok(EndpointConfig {
@@ -335,6 +337,10 @@ impl WorkloadArgs {
                 category: self.spec_bench_category.clone(),
                 output_len: self.output_len.unwrap_or(self.spec_bench_output_len),
             }),
+            DatasetName::MultiTurn => {
+                self.no_path("multi_turn")?;
+                DatasetSpec::MultiTurn(self.multi_turn()?)
+            }
             DatasetName::SpeedBench => DatasetSpec::Turns(TurnsSpec {
                 kind: TurnsKind::SpeedBench,
                 path: self.path()?,
@@ -342,6 +348,26 @@ impl WorkloadArgs {
                 category: self.speed_bench_category.clone(),
                 output_len: self.speed_bench_output_len,
             }),
+        })
+    }
+
+    /// `multi_turn`'s flags; `--input-len` / `--output-len` override the per-turn lengths (the
+    /// workload's validation checks the rest).
+    fn multi_turn(&self) -> anyhow::Result<MultiTurnSpec> {
+        let think = self.multi_turn_think_time;
+        let think_time = Duration::try_from_secs_f64(think).ok().with_context(|| {
+            format!("--multi-turn-think-time must be a number of seconds, 0 or more, got {think}")
+        })?;
+        Ok(MultiTurnSpec {
+            turns: self.multi_turn_turns,
+            input_len: self.input_len.unwrap_or(self.multi_turn_input_len),
+            output_len: self.output_len.unwrap_or(self.multi_turn_output_len),
+            range_ratio: RangeRatio::parse_flag(
+                "--multi-turn-range-ratio",
+                &self.multi_turn_range_ratio,
+            )?,
+            think_time,
+            system_prompt_len: self.multi_turn_system_prompt_len,
         })
     }
 

@@ -21,6 +21,12 @@ const PROFILEMATE_ONLY: &[&str] = &[
     "--interrupt-grace-sec",
     "--cold-connections",
     "--control-timeout-sec",
+    "--multi-turn-turns",
+    "--multi-turn-input-len",
+    "--multi-turn-output-len",
+    "--multi-turn-range-ratio",
+    "--multi-turn-think-time",
+    "--multi-turn-system-prompt-len",
 ];
 
 #[derive(Debug, Parser)]
