@@ -22,15 +22,10 @@ use crate::virtual_run::VirtualRun;
 use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
 use crate::virtual_run::engine_view::EngineTotals;
 use crate::virtual_run::records;
-use profilemate_bench::BenchError;
 use profilemate_bench::cancel::CancelToken;
-use profilemate_bench::clock::Civil;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::{Event, EventSink};
-use profilemate_bench::record::{ClientRequestRecord, Seconds};
-use profilemate_bench::report::{Report, split_interrupted};
-use profilemate_bench::run::{build_workload, report_settings};
-use profilemate_bench::tokenizer::WordTokenizer;
+use profilemate_bench::record::ClientRequestRecord;
 
 /// vLLM's data-parallel load balancer for one API server
 /// (vllm/v1/engine/core_client.py `DPLBAsyncMPClient.get_core_engine_for_request`, 0.32).
@@ -317,14 +312,14 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, PlanError> {
-    workload.validate().map_err(BenchError::from)?;
-    let tokenizer = WordTokenizer::default();
-    let samples = build_workload(workload, super::REQUEST_ID_PREFIX, Some(&tokenizer))?;
-    if samples.sessions.is_some() {
+    let super::Prepared {
+        outgoing,
+        schedule,
+        sessions,
+    } = super::prepare(workload)?;
+    if sessions.is_some() {
         return Err(PlanError::ClosedLoopWithDataParallel);
     }
-    let schedule = samples.schedule().map_err(BenchError::from)?;
-    let outgoing = super::outgoing(samples.requests, &schedule, workload.duration);
     let mut sims = (0..data_parallel.max(1))
         .map(|_| {
             let mut sim = Simulation::new(engine.clone(), timer.clone())?;
@@ -341,40 +336,31 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
         Some(cancel.clone()),
         observer,
     );
-    let (records, duration) = cluster_records(&driven, &sims);
-    let sent = records.len();
-    let (records, cut) = split_interrupted(records);
-    let settings = report_settings(workload, model_id.to_string(), Some(model_id.to_string()));
-    let date = Civil::now().compact();
-    let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
-    report.not_sent = schedule.len() - sent;
-    report.interrupted = driven.stopped;
-    report.interrupted_requests = cut;
-    report.rps_change_events = super::rps_change_events(workload.arrivals, &schedule);
-    report.server = Some(driven.totals.server_view());
+    let report = super::report_of(
+        workload,
+        model_id,
+        &schedule,
+        cluster_records(&driven, &sims),
+        driven.stopped,
+        &driven.totals,
+    );
     let num_steps = driven.sinks.iter().map(|s| s.num_steps).sum();
     Ok(VirtualRun { report, num_steps })
 }
 
-/// The client's records in dispatch order, each from its engine's records and streams, and
-/// the benchmark duration (first send to last token).
+/// The client's records in dispatch order, each from its engine's records and streams.
 fn cluster_records<T: StepTimer>(
     driven: &ClusterDriven,
     sims: &[Simulation<T>],
-) -> (Vec<ClientRequestRecord>, Seconds) {
-    let records: Vec<ClientRequestRecord> = driven
+) -> Vec<ClientRequestRecord> {
+    driven
         .sent
         .iter()
         .zip(&driven.engine_of)
         .filter_map(|(s, &e)| {
             records::client_record(s, sims[e].records(), &driven.sinks[e].streams)
         })
-        .collect();
-    let end = records
-        .iter()
-        .map(|r| r.start_time + r.latency)
-        .fold(0.0, f64::max);
-    (records, end)
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use profilemate_bench::BenchError;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::clock::Civil;
 use profilemate_bench::config::WorkloadConfig;
-use profilemate_bench::record::{ClientRequestRecord, Seconds};
+use profilemate_bench::record::ClientRequestRecord;
 use profilemate_bench::report::{Report, RpsChange, split_interrupted};
 use profilemate_bench::run::{build_workload, report_settings};
 use profilemate_bench::schedule::{Arrivals, rps_steps};
@@ -34,6 +34,7 @@ use profilemate_bench::workload::{
 
 pub use cluster::run_data_parallel_with_events;
 use driver::{Driven, Outgoing, ProgressReporter, drive, drive_with};
+use engine_view::EngineTotals;
 use profilemate_bench::event::EventSink;
 
 /// The prefix of the sampled requests' ids (no request carries an id to the engine; `bench
@@ -91,12 +92,11 @@ pub fn run_virtual_with_events<T: StepTimer>(
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, PlanError> {
-    workload.validate().map_err(BenchError::from)?;
-    let tokenizer = WordTokenizer::default();
-    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&tokenizer))?;
-    let schedule = samples.schedule().map_err(BenchError::from)?;
-    let plan = samples.sessions.clone();
-    let outgoing = outgoing(samples.requests, &schedule, workload.duration);
+    let Prepared {
+        outgoing,
+        schedule,
+        sessions: plan,
+    } = prepare(workload)?;
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
     let total = plan.as_ref().map_or(outgoing.len(), |p| p.total_turns());
@@ -151,7 +151,60 @@ fn assemble(
     engine: &[profilemate_sim::EngineRequestRecord],
     sessions: Option<(&SessionPlan, &[SessionTurn])>,
 ) -> Report {
-    let (records, duration) = client_records(driven, engine, sessions.map(|(_, t)| t));
+    let records = client_records(driven, engine, sessions.map(|(_, t)| t));
+    let mut report = report_of(
+        workload,
+        model_id,
+        schedule,
+        records,
+        driven.sink.stopped,
+        &driven.sink.engine,
+    );
+    if let Some((plan, tags)) = sessions {
+        let (stats, unsent) = sessions::stats(plan, &driven.sent, tags, engine);
+        report.not_sent = unsent;
+        report.sessions = Some(stats);
+    }
+    report
+}
+
+/// What every virtual driver starts from: the workload's requests in send order (cut at
+/// `--duration`), the schedule they came from, and a `multi_turn` run's session plan.
+struct Prepared {
+    outgoing: Vec<Outgoing>,
+    schedule: Vec<ScheduledSend>,
+    sessions: Option<std::sync::Arc<SessionPlan>>,
+}
+
+/// Validates and samples `workload` and schedules its requests.
+fn prepare(workload: &WorkloadConfig) -> Result<Prepared, PlanError> {
+    workload.validate().map_err(BenchError::from)?;
+    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&WordTokenizer::default()))?;
+    let schedule = samples.schedule().map_err(BenchError::from)?;
+    let sessions = samples.sessions.clone();
+    let outgoing = outgoing(samples.requests, &schedule, workload.duration);
+    Ok(Prepared {
+        outgoing,
+        schedule,
+        sessions,
+    })
+}
+
+/// The report of the client's `records` (in dispatch order), built as `bench serve` builds
+/// it: duration from the first send to the last token (vLLM's `benchmark_duration`), the
+/// requests cut by a stop set apart, and the engines' counters as the server's view.
+fn report_of(
+    workload: &WorkloadConfig,
+    model_id: &str,
+    schedule: &[ScheduledSend],
+    records: Vec<ClientRequestRecord>,
+    stopped: bool,
+    engines: &EngineTotals,
+) -> Report {
+    let duration = records
+        .iter()
+        .map(|r| r.start_time + r.latency)
+        .fold(0.0, f64::max);
     let sent = records.len();
     let (records, cut) = split_interrupted(records);
     // The virtual client tokenizes with the model's (word) tokenizer, as `bench serve` does
@@ -161,15 +214,10 @@ fn assemble(
     let date = Civil::now().compact();
     let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
     report.not_sent = schedule.len().saturating_sub(sent);
-    if let Some((plan, tags)) = sessions {
-        let (stats, unsent) = sessions::stats(plan, &driven.sent, tags, engine);
-        report.not_sent = unsent;
-        report.sessions = Some(stats);
-    }
-    report.interrupted = driven.sink.stopped;
+    report.interrupted = stopped;
     report.interrupted_requests = cut;
     report.rps_change_events = rps_change_events(workload.arrivals, schedule);
-    report.server = Some(driven.sink.engine.server_view());
+    report.server = Some(engines.server_view());
     report
 }
 
@@ -210,16 +258,15 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     }
 }
 
-/// The client's records in dispatch order and the benchmark duration (first send to last
-/// token, as vLLM's `benchmark_duration`).
+/// The client's records in dispatch order, each tagged with its session and turn if any.
 fn client_records(
     driven: &Driven,
     engine: &[profilemate_sim::EngineRequestRecord],
     tags: Option<&[SessionTurn]>,
-) -> (Vec<ClientRequestRecord>, Seconds) {
+) -> Vec<ClientRequestRecord> {
     let streams = &driven.sink.streams;
     let tag = |pos: usize| tags.and_then(|t| t.get(pos)).copied();
-    let records: Vec<ClientRequestRecord> = driven
+    driven
         .sent
         .iter()
         .enumerate()
@@ -228,12 +275,7 @@ fn client_records(
             record.session = tag(pos);
             Some(record)
         })
-        .collect();
-    let end = records
-        .iter()
-        .map(|r| r.start_time + r.latency)
-        .fold(0.0, f64::max);
-    (records, end)
+        .collect()
 }
 
 /// Ramp-up rate changes, stamped at the wall time their request would be sent from now.
