@@ -145,7 +145,18 @@ pub fn batch_defaults(gpu: &Gpu) -> (u32, u32) {
     }
 }
 
-/// The engine of `model` on `gpu` with `flags`: vLLM's batch defaults for the GPU, the KV
+/// The deployment of one data-parallel rank, the engine [`assemble`] builds: vLLM's DP runs an
+/// independent engine core per rank, so a dense model is replicated whole (DP 1 on each rank),
+/// while an MoE model keeps DP, its expert layers sharded over DP × TP.
+fn rank_deployment(spec: &ModelSpec, deployment: &Deployment) -> Deployment {
+    let mut rank = deployment.clone();
+    if !matches!(spec.ffn.num_experts, Ok(n) if n > 0) {
+        rank.parallel.dp = 1;
+    }
+    rank
+}
+
+/// The engine of one rank of `model` ([`rank_deployment`]) on `gpu` with `flags`: vLLM's batch defaults for the GPU, the KV
 /// cache sized from GPU memory (unless overridden), the roofline step timer, and CPU KV
 /// offloading and speculative decoding when asked.
 pub fn assemble(
@@ -153,6 +164,11 @@ pub fn assemble(
     gpu: &Gpu,
     flags: &EngineFlags,
 ) -> Result<AssembledEngine, AssemblyError> {
+    let rank = rank_deployment(model.spec, model.deployment);
+    let model = ModelDeployment {
+        deployment: &rank,
+        ..model
+    };
     let (seqs, tokens) = batch_defaults(gpu);
     let max_num_seqs = flags.max_num_seqs.unwrap_or(seqs);
     let max_num_batched_tokens = flags.max_num_batched_tokens.unwrap_or(tokens);
@@ -308,5 +324,39 @@ mod tests {
         };
         let err = assemble(model, &gpu, &bad).unwrap_err();
         assert!(matches!(err, AssemblyError::OffloadSize(v) if v == -1.0));
+    }
+
+    #[test]
+    fn a_dense_rank_is_replicated_whole_and_an_moe_rank_keeps_its_expert_shard() {
+        use profilemate_model::{StepInput, StepRequest};
+        let gpu = hardware::preset("h100-sxm").unwrap();
+        // One decode step of 64 requests at 500 tokens of context, on one rank.
+        let decode_step = |name: &str, dp: u64| {
+            let spec = presets::spec(name).unwrap();
+            let mut deployment = Deployment::new(Dtype::Bfloat16);
+            deployment.parallel.dp = dp;
+            let model = ModelDeployment {
+                label: name,
+                spec: &spec,
+                deployment: &deployment,
+            };
+            let mut e = assemble(model, &gpu, &EngineFlags::default()).unwrap();
+            let cached = [StepRequest {
+                num_computed_tokens: 500,
+                num_scheduled_tokens: 1,
+            }; 64];
+            let step = StepInput {
+                new_requests: &[],
+                cached_requests: &cached,
+            };
+            e.timer.estimator_mut().step_time(&step, 64)
+        };
+        // Llama: each DP rank runs all of the model, so it steps as fast as DP 1, no faster.
+        assert_eq!(
+            decode_step("llama-3.1-8b", 4),
+            decode_step("llama-3.1-8b", 1)
+        );
+        // Qwen3-30B-A3B: its experts are sharded over the ranks, so each rank reads less.
+        assert!(decode_step("qwen3-30b-a3b", 4) < decode_step("qwen3-30b-a3b", 1));
     }
 }

@@ -130,26 +130,10 @@ impl EngineArgs {
         self.resolve_with(&self.flags(seed))
     }
 
-    /// [`Self::resolve`] for one data-parallel rank, the engine `sim run` and `sim sweep`
-    /// simulate `--data-parallel-size` times. A dense model is replicated whole on each rank
-    /// (vLLM's DP runs independent engine cores), so its rank is priced and sized as DP 1; an
-    /// MoE model keeps DP, as vLLM shards its expert layers across DP × TP.
-    pub(crate) fn resolve_rank(&self, seed: u64) -> anyhow::Result<Engine> {
-        let mut setup = self.deployment.resolve()?;
-        if !matches!(setup.spec.ffn.num_experts, Ok(n) if n > 0) {
-            setup.deployment.parallel.dp = 1;
-        }
-        self.build(setup, &self.flags(seed))
-    }
-
     /// Loads the model and GPU and builds the engine with `flags` (from [`Self::flags`], with
     /// what only some commands set).
     pub(crate) fn resolve_with(&self, flags: &EngineFlags) -> anyhow::Result<Engine> {
-        self.build(self.deployment.resolve()?, flags)
-    }
-
-    /// Builds the engine of `setup` on the GPU, with `flags` and any calibration.
-    fn build(&self, setup: Setup, flags: &EngineFlags) -> anyhow::Result<Engine> {
+        let setup = self.deployment.resolve()?;
         let gpu = resolve_gpu(&self.gpu)?;
         let mut engine = Engine::assemble(setup, gpu, flags)?;
         if let Some(path) = &self.calibration {

@@ -37,7 +37,7 @@ pub(crate) struct SimRunArgs {
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let workload = sim_workload_config(&args.workload)?;
-    let engine = args.engine.resolve_rank(workload.seed)?;
+    let engine = args.engine.resolve(workload.seed)?;
     let dp = usize::try_from(args.engine.deployment.dp).unwrap_or(usize::MAX);
     if dp > 1 && args.log_file.is_some() {
         anyhow::bail!(

@@ -199,7 +199,7 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
     let workload = sim_workload_config(&args.workload)?;
-    let engine = args.engine.resolve_rank(workload.seed)?;
+    let engine = args.engine.resolve(workload.seed)?;
     let parallel = &engine.setup.deployment.parallel;
     // Every data-parallel engine has its own TP × PP GPUs.
     let dp = args.engine.deployment.dp;
