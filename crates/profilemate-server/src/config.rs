@@ -41,7 +41,15 @@ pub struct ServerConfig {
     /// `--profiler-config`'s profiler (`torch`, `cuda`), when one is named: the server then
     /// answers `/start_profile` and `/stop_profile` as vLLM does.
     pub profiler: Option<String>,
+    /// `--data-parallel-size`: identical engines behind vLLM's data-parallel load balancer,
+    /// each with `engine`'s settings and its own step timer; metrics carry each engine's
+    /// `engine` label and the logs each engine's `Engine 00i:` prefix, as vLLM's do. Fixed
+    /// timing has no engines and ignores it.
+    pub data_parallel_size: usize,
 }
+
+/// Most data-parallel engines one simulated server runs.
+pub const MAX_DATA_PARALLEL_SIZE: usize = 512;
 
 impl ServerConfig {
     /// A server for `model` with vLLM's engine defaults, an affine step timer (5 ms + 20 µs
@@ -60,6 +68,7 @@ impl ServerConfig {
             logging: LogConfig::default(),
             limits: Limits::default(),
             profiler: None,
+            data_parallel_size: 1,
         }
     }
 
@@ -81,6 +90,9 @@ impl ServerConfig {
         }
         if self.served_model_name.is_empty() {
             return Err(ServerConfigError::EmptyModelName);
+        }
+        if !(1..=MAX_DATA_PARALLEL_SIZE).contains(&self.data_parallel_size) {
+            return Err(ServerConfigError::DataParallelSize(self.data_parallel_size));
         }
         if self.limits.max_live_requests == 0 {
             return Err(ServerConfigError::ZeroLiveRequests);
@@ -262,6 +274,9 @@ pub enum ServerConfigError {
     /// `--served-model-name` empty.
     #[error("--served-model-name must not be empty")]
     EmptyModelName,
+    /// A data-parallel size of 0 or over [`MAX_DATA_PARALLEL_SIZE`].
+    #[error("--data-parallel-size must be between 1 and {MAX_DATA_PARALLEL_SIZE}, got {0}")]
+    DataParallelSize(usize),
     /// No request could ever be admitted.
     #[error("the live-request limit must be at least 1")]
     ZeroLiveRequests,

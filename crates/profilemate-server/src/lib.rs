@@ -72,8 +72,8 @@ mod timer;
 pub mod vocab;
 
 pub use config::{
-    DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_TIME_SCALE, MIN_TIME_SCALE, MemoryLog,
-    ServerConfig, ServerConfigError, TokenTiming,
+    DEFAULT_BODY_BUDGET, Limits, LogConfig, LogTarget, MAX_DATA_PARALLEL_SIZE, MAX_TIME_SCALE,
+    MIN_TIME_SCALE, MemoryLog, ServerConfig, ServerConfigError, TokenTiming,
 };
 pub use engine::status::{EngineSnapshot, EngineStatus, ScheduleCheck, ScheduleSnapshot};
 pub use error::{ServeError, SimError};

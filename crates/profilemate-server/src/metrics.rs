@@ -2,6 +2,8 @@
 //! crate's catalogue (names, help, buckets and labels of vLLM 0.32's `PrometheusStatLogger`,
 //! vllm/v1/metrics/loggers.py) and updated from engine events.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use profilemate_metrics::catalogue::{self, BucketConfig, RegisteredFamily};
@@ -9,22 +11,32 @@ use profilemate_metrics::registry::{Counter, Gauge, Histogram};
 use profilemate_metrics::{Registry, RegistryError};
 use profilemate_sim::{EngineRequestRecord, SpecDecodeStats, StepCounters, StepRecord};
 
-/// Label values every series carries: the served model and engine 0.
+/// Label values every series carries: the served model and the engine index.
 struct Labels<'a> {
     model: &'a str,
+    engine: String,
     registry: &'a Registry,
     buckets: BucketConfig,
+    /// Families registered so far: each is registered once, and every engine adds its series.
+    families: &'a RefCell<HashMap<String, RegisteredFamily>>,
 }
 
 impl Labels<'_> {
     fn family(&self, name: &str) -> Result<RegisteredFamily, RegistryError> {
+        if let Some(f) = self.families.borrow().get(name) {
+            return Ok(f.clone());
+        }
         let def = catalogue::lookup(name)
             .ok_or_else(|| RegistryError::InvalidMetricName(name.to_owned()))?;
-        def.register(self.registry, &self.buckets)
+        let family = def.register(self.registry, &self.buckets)?;
+        self.families
+            .borrow_mut()
+            .insert(name.to_owned(), family.clone());
+        Ok(family)
     }
 
     fn values<'b>(&'b self, extra: &[&'b str]) -> Vec<&'b str> {
-        let mut values = vec![self.model, "0"];
+        let mut values = vec![self.model, self.engine.as_str()];
         values.extend_from_slice(extra);
         values
     }
@@ -110,19 +122,47 @@ struct SpecMetrics {
 }
 
 impl ServerMetrics {
-    /// Registers the metrics in `registry` for `model`; spec-decode ones when `num_spec` is
-    /// some (`vllm:spec_decode_*`, vllm/v1/spec_decode/metrics.py).
+    /// Registers one engine's metrics in `registry` for `model`
+    /// ([`register_engines`](Self::register_engines) with one engine).
+    #[cfg(test)]
     pub(crate) fn register(
         registry: &Registry,
         model: &str,
         max_model_len: u32,
         num_spec: Option<u32>,
     ) -> Result<Self, RegistryError> {
-        let l = Labels {
-            model,
-            registry,
-            buckets: BucketConfig::new(u64::from(max_model_len)),
-        };
+        let mut all = Self::register_engines(registry, model, 1, max_model_len, num_spec)?;
+        all.pop()
+            .ok_or_else(|| RegistryError::InvalidMetricName("vllm:".to_owned()))
+    }
+
+    /// Registers the metrics of `engines` engines (at least one) in `registry` for `model`,
+    /// each family once with one series per engine (`engine="0"`, `"1"`, … as vLLM's
+    /// `PrometheusStatLogger` labels them with `--data-parallel-size`); spec-decode ones when
+    /// `num_spec` is some (`vllm:spec_decode_*`, vllm/v1/spec_decode/metrics.py).
+    pub(crate) fn register_engines(
+        registry: &Registry,
+        model: &str,
+        engines: usize,
+        max_model_len: u32,
+        num_spec: Option<u32>,
+    ) -> Result<Vec<Self>, RegistryError> {
+        let families = RefCell::new(HashMap::new());
+        (0..engines.max(1))
+            .map(|engine| {
+                let l = Labels {
+                    model,
+                    engine: engine.to_string(),
+                    registry,
+                    buckets: BucketConfig::new(u64::from(max_model_len)),
+                    families: &families,
+                };
+                Self::register_labelled(&l, num_spec)
+            })
+            .collect()
+    }
+
+    fn register_labelled(l: &Labels<'_>, num_spec: Option<u32>) -> Result<Self, RegistryError> {
         Ok(ServerMetrics {
             running: l.gauge("vllm:num_requests_running")?,
             waiting: l.gauge("vllm:num_requests_waiting")?,
@@ -136,8 +176,8 @@ impl ServerMetrics {
             iteration_tokens: l.histogram("vllm:iteration_tokens_total")?,
             ttft: l.histogram("vllm:time_to_first_token_seconds")?,
             itl: l.histogram("vllm:inter_token_latency_seconds")?,
-            latency: RequestLatency::register(&l)?,
-            spec: num_spec.map(|n| SpecMetrics::register(&l, n)).transpose()?,
+            latency: RequestLatency::register(l)?,
+            spec: num_spec.map(|n| SpecMetrics::register(l, n)).transpose()?,
         })
     }
 

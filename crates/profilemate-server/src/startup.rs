@@ -50,22 +50,33 @@ impl Drop for EngineThread {
 pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeError> {
     config.validate()?;
     let registry = Registry::new();
-    let (metrics, mfu) = register_metrics(&config, &registry)?;
-    let status = Arc::new(EngineStatus::default());
     let engine_mode = matches!(config.timing, TokenTiming::Engine(_));
-    let logs = engine_logs(&config.logging, &config.engine, engine_mode, mfu.clone());
-    let offload = register_offload(&config, &registry)?;
+    let engines = if engine_mode {
+        config.data_parallel_size
+    } else {
+        1
+    };
+    let (metrics, mfu) = register_metrics(&config, engines, &registry)?;
+    let status = Arc::new(EngineStatus::default());
+    let logs = engine_logs(
+        &config.logging,
+        &config.engine,
+        engine_mode,
+        engines,
+        mfu.as_deref(),
+    );
+    let offload = register_offload(&config, engines, &registry)?;
     let hub = Hub::new(metrics, status.clone(), logs).with_offload(offload);
     let info = server_info(&config);
     let (tx, rx) = channel();
-    let join = spawn_engine(
-        config.timing,
-        config.engine,
-        config.time_scale,
+    let spawn = EngineSpawn {
+        timing: config.timing,
+        engine: config.engine,
+        engines,
+        scale: config.time_scale,
         mfu,
-        hub,
-        rx,
-    )?;
+    };
+    let join = spawn.spawn(hub, rx)?;
     let state = AppState {
         info: Arc::new(info),
         engine: EngineHandle::new(tx.clone(), status),
@@ -76,12 +87,14 @@ pub fn start(config: ServerConfig) -> Result<(AppState, EngineThread), ServeErro
     Ok((state, EngineThread { tx, join }))
 }
 
-/// vLLM's metrics, spec-decode ones when the engine drafts, and the MFU counters (always
-/// registered, as vLLM does; counted only with `--enable-mfu-metrics`).
+/// vLLM's metrics for `engines` engines, spec-decode ones when the engine drafts, and the MFU
+/// counters (always registered, as vLLM does; counted only with `--enable-mfu-metrics`, then
+/// one tap per engine).
 fn register_metrics(
     config: &ServerConfig,
+    engines: usize,
     registry: &Registry,
-) -> Result<(ServerMetrics, Option<MfuTap>), ServeError> {
+) -> Result<(Vec<ServerMetrics>, Option<Vec<MfuTap>>), ServeError> {
     let model = config.served_model_name.as_str();
     let num_spec = match &config.timing {
         TokenTiming::Engine(_) => config
@@ -92,21 +105,29 @@ fn register_metrics(
         TokenTiming::Fixed(_) => None,
     };
     let max_model_len = config.engine.max_model_len;
-    let metrics = ServerMetrics::register(registry, model, max_model_len, num_spec)?;
-    let exporter = MfuExporter::new(registry, &EngineLabels::new(model, [0]))?;
-    let mfu = config.logging.mfu_metrics.then(|| MfuTap::new(exporter));
+    let metrics =
+        ServerMetrics::register_engines(registry, model, engines, max_model_len, num_spec)?;
+    let exporter = MfuExporter::new(registry, &EngineLabels::new(model, 0..engines))?;
+    let mfu = config.logging.mfu_metrics.then(|| {
+        let first = MfuTap::new(exporter);
+        let others = (1..engines)
+            .map(|e| first.for_engine(e))
+            .collect::<Vec<_>>();
+        std::iter::once(first).chain(others).collect()
+    });
     Ok((metrics, mfu))
 }
 
 /// The KV-offload metrics of vLLM's CPU offloading spec, when the engine offloads.
 fn register_offload(
     config: &ServerConfig,
+    engines: usize,
     registry: &Registry,
 ) -> Result<Option<OffloadExporter>, ServeError> {
     if !matches!(config.timing, TokenTiming::Engine(_)) || config.engine.kv_offload.is_none() {
         return Ok(None);
     }
-    let engines = EngineLabels::new(config.served_model_name.as_str(), [0]);
+    let engines = EngineLabels::new(config.served_model_name.as_str(), 0..engines);
     Ok(Some(OffloadExporter::new(
         registry,
         engines,
@@ -131,38 +152,67 @@ fn server_info(config: &ServerConfig) -> ServerInfo {
     info
 }
 
-fn spawn_engine(
+/// What the engine thread is started with.
+struct EngineSpawn {
     timing: TokenTiming,
     engine: EngineConfig,
+    /// Data-parallel engines (1 in fixed-timing mode).
+    engines: usize,
     scale: f64,
-    mfu: Option<MfuTap>,
-    hub: Hub,
-    rx: std::sync::mpsc::Receiver<Command>,
-) -> Result<JoinHandle<()>, ServeError> {
-    let builder = std::thread::Builder::new().name("profilemate-engine".to_owned());
-    let spawned = match timing {
-        TokenTiming::Engine(mut timer) => {
-            if let (EngineStepTimer::Roofline(t), Some(tap)) = (&mut timer, mfu) {
-                t.set_mfu(tap);
-            }
-            let driver = SimDriver::new(engine, timer, scale)
-                .map_err(|e| ServeError::Config(crate::ServerConfigError::Engine(e)))?;
-            builder.spawn(move || engine::run(driver, hub, rx))
-        }
-        TokenTiming::Fixed(timing) => {
-            let driver = FixedDriver::new(timing, Instant::now());
-            builder.spawn(move || engine::run(driver, hub, rx))
-        }
-    };
-    spawned.map_err(ServeError::EngineThread)
+    /// One MFU tap per engine, with `--enable-mfu-metrics`.
+    mfu: Option<Vec<MfuTap>>,
 }
 
-/// The log state, when a target is set.
+impl EngineSpawn {
+    fn spawn(
+        self,
+        hub: Hub,
+        rx: std::sync::mpsc::Receiver<Command>,
+    ) -> Result<JoinHandle<()>, ServeError> {
+        let builder = std::thread::Builder::new().name("profilemate-engine".to_owned());
+        let spawned = match self.timing {
+            TokenTiming::Engine(timer) => {
+                let timers = engine_timers(&timer, self.engines, self.mfu);
+                let driver = SimDriver::new(self.engine, timers, self.scale)
+                    .map_err(|e| ServeError::Config(crate::ServerConfigError::Engine(e)))?;
+                builder.spawn(move || engine::run(driver, hub, rx))
+            }
+            TokenTiming::Fixed(timing) => {
+                let driver = FixedDriver::new(timing, Instant::now());
+                builder.spawn(move || engine::run(driver, hub, rx))
+            }
+        };
+        spawned.map_err(ServeError::EngineThread)
+    }
+}
+
+/// One step timer per engine, each a clone of `timer` counting into its engine's MFU tap.
+fn engine_timers(
+    timer: &EngineStepTimer,
+    engines: usize,
+    mfu: Option<Vec<MfuTap>>,
+) -> Vec<EngineStepTimer> {
+    let mut taps = mfu.map(Vec::into_iter);
+    (0..engines.max(1))
+        .map(|_| {
+            let mut timer = timer.clone();
+            let tap = taps.as_mut().and_then(Iterator::next);
+            if let (EngineStepTimer::Roofline(t), Some(tap)) = (&mut timer, tap) {
+                t.set_mfu(tap);
+            }
+            timer
+        })
+        .collect()
+}
+
+/// The log state, when a target is set, with the lines of `engines` engines (each with its own
+/// MFU tap's line when there are taps).
 fn engine_logs(
     logging: &LogConfig,
     engine: &EngineConfig,
     engine_mode: bool,
-    mfu: Option<MfuTap>,
+    engines: usize,
+    mfu: Option<&[MfuTap]>,
 ) -> Option<EngineLogs> {
     let target = logging.target.clone()?;
     let cudagraph = engine_mode && logging.cudagraph_metrics;
@@ -172,11 +222,15 @@ fn engine_logs(
         stats: engine_mode,
         kv_transfer: engine_mode && engine.kv_offload.is_some(),
         cudagraph: cudagraph.then(|| CudaGraphLog::for_engine(engine)),
-        mfu: mfu.as_ref().map(MfuTap::log),
+        mfu: mfu.and_then(<[MfuTap]>::first).map(MfuTap::log),
     };
     let logger = Logger::new(target, LogClock::Wall, std::process::id());
+    let mut lines = vllm_log::EngineLogs::new(logger, settings);
+    for e in 1..engines {
+        lines.add_engine(mfu.and_then(|taps| taps.get(e)).map(MfuTap::log));
+    }
     Some(EngineLogs {
-        lines: vllm_log::EngineLogs::new(logger, settings),
+        lines,
         interval: logging.stats_interval,
         next_due: later(Instant::now(), logging.stats_interval),
     })

@@ -74,18 +74,32 @@ impl StepTimer for MfuMetricsStepTimer {
 pub(crate) struct MfuTap {
     exporter: MfuExporter,
     log: MfuLog,
+    /// The data-parallel engine counted (the counters' `engine` label).
+    engine: usize,
 }
 
 impl MfuTap {
+    /// Engine 0's tap.
     pub(crate) fn new(exporter: MfuExporter) -> Self {
         MfuTap {
             exporter,
             log: MfuLog::new(),
+            engine: 0,
+        }
+    }
+
+    /// A tap for data-parallel engine `engine`: the same counters under its label, and its
+    /// own MFU log line.
+    pub(crate) fn for_engine(&self, engine: usize) -> Self {
+        MfuTap {
+            exporter: self.exporter.clone(),
+            log: MfuLog::new(),
+            engine,
         }
     }
 
     fn observe(&self, stats: &profilemate_model::PerfStats) {
-        let _ = self.exporter.observe(stats, 0);
+        let _ = self.exporter.observe(stats, self.engine);
         self.log.observe(stats);
     }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod bodies;
+mod data_parallel;
 mod faults;
 mod hardening;
 mod logs;

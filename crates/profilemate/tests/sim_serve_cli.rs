@@ -168,3 +168,22 @@ fn cache_reset_routes_exist_only_in_dev_mode() {
     let off = post_with_env(&[("VLLM_SERVER_DEV_MODE", "0")], "/reset_prefix_cache");
     assert!(off.starts_with("HTTP/1.1 404"), "{off}");
 }
+
+/// `--data-parallel-size 3` serves three engines: every vLLM series once per engine label.
+#[test]
+fn data_parallel_engines_each_export_their_series() {
+    let answer = util::sim_serve_get(
+        &["--model", "tiny-llama", "--data-parallel-size", "3"],
+        "/metrics",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let running: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.starts_with("vllm:num_requests_running{"))
+        .collect();
+    assert_eq!(running.len(), 3, "{answer}");
+    for engine in ["0", "1", "2"] {
+        let label = format!("engine=\"{engine}\"");
+        assert!(running.iter().any(|l| l.contains(&label)), "{answer}");
+    }
+}

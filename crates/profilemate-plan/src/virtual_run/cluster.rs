@@ -1,6 +1,6 @@
 //! Provides [`drive_cluster`]: the virtual-time client in front of several identical engines
 //! (vLLM's `--data-parallel-size N`), each with its own virtual clock, behind vLLM's
-//! data-parallel load balancer ([`Router`]).
+//! data-parallel load balancer ([`DataParallelRouter`]).
 //!
 //! The engines are advanced in global time order: every engine runs to the same stop (the next
 //! send, and while requests wait for a concurrency slot the earliest next event of any engine),
@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use profilemate_sim::{
-    EngineConfig, EngineLoad, EngineRequestRecord, EngineSink, Request, Simulation, StepRecord,
-    StepTimer,
+    DataParallelRouter, EngineConfig, EngineLoad, EngineRequestRecord, EngineSink, Request,
+    Simulation, StepRecord, StepTimer,
 };
 
 use crate::error::PlanError;
@@ -26,59 +26,6 @@ use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::{Event, EventSink};
 use profilemate_bench::record::ClientRequestRecord;
-
-/// vLLM's data-parallel load balancer for one API server
-/// (vllm/v1/engine/core_client.py `DPLBAsyncMPClient.get_core_engine_for_request`, 0.32).
-///
-/// Each engine scores `max(in_flight, waiting + running)`, plus
-/// `waiting × 6 × max(0, kv_cache_usage − 0.5)` when requests wait; the lowest score wins, the
-/// scan starting one engine further on each request so ties go round-robin.
-///
-/// Simplified: vLLM scores from the coordinator's snapshot (published every 100 ms) raised by
-/// the client's local count of requests routed since; here every engine's load is read exactly
-/// at the hand-off time ([`Simulation::load`]), so there is no staleness. `in_flight` (this
-/// client's unfinished requests per engine) is exact in both.
-#[derive(Debug, Clone)]
-pub(crate) struct Router {
-    start: usize,
-    in_flight: Vec<usize>,
-}
-
-impl Router {
-    /// A router over `engines` engines, none loaded.
-    pub(crate) fn new(engines: usize) -> Self {
-        Self {
-            start: 0,
-            in_flight: vec![0; engines],
-        }
-    }
-
-    /// The engine for the next request, given each engine's published load.
-    pub(crate) fn pick(&mut self, loads: &[EngineLoad]) -> usize {
-        let n = self.in_flight.len();
-        let mut best = (f64::MAX, 0);
-        for i in 0..n {
-            let idx = (self.start + i) % n;
-            let load = loads[idx];
-            let published = f64::from(load.waiting + load.running);
-            let mut score = (self.in_flight[idx] as f64).max(published);
-            if load.waiting > 0 {
-                score += f64::from(load.waiting) * 6.0 * (load.kv_cache_usage - 0.5).max(0.0);
-            }
-            if score < best.0 {
-                best = (score, idx);
-            }
-        }
-        self.start = (self.start + 1) % n;
-        self.in_flight[best.1] += 1;
-        best.1
-    }
-
-    /// A request on `engine` finished.
-    fn finished(&mut self, engine: usize, count: usize) {
-        self.in_flight[engine] = self.in_flight[engine].saturating_sub(count);
-    }
-}
 
 /// What driving a cluster produced.
 #[derive(Debug)]
@@ -122,7 +69,7 @@ impl EngineSink for Tap<'_> {
 }
 
 /// Sends `outgoing` (in send order) to the engines `sims`, each request to the engine the
-/// [`Router`] picks, with at most `max_concurrency` in flight over all engines, and runs every
+/// [`DataParallelRouter`] picks, with at most `max_concurrency` in flight over all engines, and runs every
 /// engine until every sent request has finished; `observer` sees every engine's events.
 pub(crate) fn drive_cluster<T: StepTimer>(
     sims: &mut [Simulation<T>],
@@ -144,7 +91,7 @@ pub(crate) fn drive_cluster<T: StepTimer>(
         })
         .collect();
     let mut totals = EngineTotals::default();
-    let mut router = Router::new(n);
+    let mut router = DataParallelRouter::new(n);
     let mut free = max_concurrency.unwrap_or(usize::MAX);
     let mut waiting: VecDeque<(usize, Request)> = VecDeque::new();
     let mut sent: Vec<Sent> = Vec::with_capacity(outgoing.len());
@@ -236,7 +183,7 @@ pub(crate) fn drive_cluster<T: StepTimer>(
 /// The routing state at one stop.
 struct HandOff<'a, T> {
     sims: &'a mut [Simulation<T>],
-    router: &'a mut Router,
+    router: &'a mut DataParallelRouter,
     progress: &'a mut Option<ProgressReporter>,
     free: &'a mut usize,
     sent: &'a mut Vec<Sent>,
@@ -297,7 +244,7 @@ fn next_stop<T: StepTimer>(
 }
 
 /// [`run_virtual_with_events`](super::run_virtual_with_events) against `data_parallel`
-/// identical engines (vLLM's `--data-parallel-size`) behind vLLM's load balancer ([`Router`]),
+/// identical engines (vLLM's `--data-parallel-size`) behind vLLM's load balancer ([`DataParallelRouter`]),
 /// each engine with `engine` settings and a clone of `timer`. The report counts every engine;
 /// its engine-step count is the sum over engines. With one engine the report's records are
 /// exactly the single-engine run's.
@@ -369,51 +316,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    fn idle() -> EngineLoad {
-        EngineLoad {
-            waiting: 0,
-            running: 0,
-            kv_cache_usage: 0.0,
-        }
-    }
-
-    #[test]
-    fn idle_engines_take_a_burst_round_robin() {
-        let mut router = Router::new(3);
-        let picks: Vec<usize> = (0..6).map(|_| router.pick(&[idle(); 3])).collect();
-        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
-    }
-
-    #[test]
-    fn a_queue_on_a_full_kv_cache_repels_requests() {
-        // Engine 0 runs 2 and queues 2 at 100 % KV usage: 4 + 2 × 6 × 0.5 = 10; engine 1 runs
-        // 5 with an empty queue: 5. Both have as many in flight as published.
-        let mut router = Router::new(2);
-        router.in_flight = vec![4, 5];
-        let loads = [
-            EngineLoad {
-                waiting: 2,
-                running: 2,
-                kv_cache_usage: 1.0,
-            },
-            EngineLoad {
-                waiting: 0,
-                running: 5,
-                kv_cache_usage: 0.9,
-            },
-        ];
-        assert_eq!(router.pick(&loads), 1);
-        // At 50 % usage the queue costs nothing extra: 4 < 6.
-        let loads = [
-            EngineLoad {
-                kv_cache_usage: 0.5,
-                ..loads[0]
-            },
-            loads[1],
-        ];
-        assert_eq!(router.pick(&loads), 0);
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]

@@ -87,7 +87,7 @@ impl Driver for FixedDriver {
             emitted: 0,
         };
         self.due.push(Reverse((self.due_at(&r, 0), sub.key)));
-        hub.admit(sub.key, sub.ticket, arrival, r.prompt_tokens);
+        hub.admit(sub.key, sub.ticket, 0, arrival, r.prompt_tokens);
         self.live.insert(sub.key, r);
         hub.publish_running();
     }

@@ -23,6 +23,8 @@ use crate::ticket::{Status, Ticket};
 #[derive(Debug)]
 struct Entry {
     ticket: Arc<Ticket>,
+    /// The data-parallel engine serving it (its metrics' `engine` label).
+    engine: usize,
     arrival: Duration,
     prompt_tokens: u32,
     last_token: Option<Duration>,
@@ -44,14 +46,27 @@ impl Entry {
 /// A map keyed by the server's request keys (sequential, never chosen by a client).
 pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
+/// One engine's metrics and its tallied per-token updates.
+#[derive(Debug)]
+struct EngineMetrics {
+    metrics: ServerMetrics,
+    tally: TokenTally,
+}
+
+impl EngineMetrics {
+    fn flush(&mut self) {
+        self.tally.flush(&self.metrics);
+    }
+}
+
 /// The engine thread's outputs.
 #[derive(Debug)]
 pub(crate) struct Hub {
     entries: KeyMap<u64, Entry>,
     /// Requests with unpublished tokens since the last [`wake_all`](Self::wake_all).
     to_wake: Vec<u64>,
-    metrics: ServerMetrics,
-    tally: TokenTally,
+    /// Each data-parallel engine's metrics, by engine index (one without data parallelism).
+    engines: Vec<EngineMetrics>,
     status: Arc<EngineStatus>,
     logs: Option<EngineLogs>,
     /// The `vllm:kv_offload_*` metrics, with KV offloading on.
@@ -59,16 +74,23 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
+    /// A hub writing each engine's metrics to its entry of `metrics` (at least one).
     pub(crate) fn new(
-        metrics: ServerMetrics,
+        metrics: Vec<ServerMetrics>,
         status: Arc<EngineStatus>,
         logs: Option<EngineLogs>,
     ) -> Self {
+        let engines = metrics
+            .into_iter()
+            .map(|metrics| EngineMetrics {
+                metrics,
+                tally: TokenTally::default(),
+            })
+            .collect();
         Hub {
             entries: KeyMap::with_capacity_and_hasher(1024, BuildHasherDefault::default()),
             to_wake: Vec::with_capacity(1024),
-            metrics,
-            tally: TokenTally::default(),
+            engines,
             status,
             logs,
             offload: None,
@@ -81,20 +103,28 @@ impl Hub {
         self
     }
 
-    /// One payload of the KV-offloading connector (vLLM's `kv_connector_stats`).
-    pub(crate) fn kv_connector_stats(&mut self, stats: &OffloadStats) {
+    /// One payload of `engine`'s KV-offloading connector (vLLM's `kv_connector_stats`).
+    pub(crate) fn kv_connector_stats(&mut self, engine: usize, stats: &OffloadStats) {
         if let Some(exporter) = &self.offload {
-            let _ = exporter.observe(stats, 0);
+            let _ = exporter.observe(stats, engine);
         }
         if let Some(logs) = &mut self.logs {
-            logs.on_kv_connector_stats(stats);
+            logs.on_kv_connector_stats(engine, stats);
         }
     }
 
-    /// A request entered the engine at `arrival` (the driver's clock).
-    pub(crate) fn admit(&mut self, key: u64, ticket: Arc<Ticket>, arrival: Duration, prompt: u32) {
+    /// A request entered engine `engine` at `arrival` (the driver's clock).
+    pub(crate) fn admit(
+        &mut self,
+        key: u64,
+        ticket: Arc<Ticket>,
+        engine: usize,
+        arrival: Duration,
+        prompt: u32,
+    ) {
         let entry = Entry {
             ticket,
+            engine: engine.min(self.engines.len() - 1),
             arrival,
             prompt_tokens: prompt,
             last_token: None,
@@ -109,13 +139,14 @@ impl Hub {
         let Some(e) = self.entries.get_mut(&key) else {
             return;
         };
+        let engine = &mut self.engines[e.engine];
         if e.last_token.is_none() {
             let ttft = at.saturating_sub(e.arrival);
-            self.metrics.on_first_token(e.prompt_tokens, ttft);
+            engine.metrics.on_first_token(e.prompt_tokens, ttft);
         }
         let itl = e.last_token.map(|last| at.saturating_sub(last));
         e.last_token = Some(at);
-        self.tally.add(n, itl, &self.metrics);
+        engine.tally.add(n, itl, &engine.metrics);
         if e.unpublished == 0 {
             self.to_wake.push(key);
         }
@@ -132,7 +163,7 @@ impl Hub {
                 e.ticket.wake();
             }
         }
-        self.tally.flush(&self.metrics);
+        self.engines.iter_mut().for_each(EngineMetrics::flush);
     }
 
     /// Request `key` finished (all tokens out) or was aborted.
@@ -140,8 +171,10 @@ impl Hub {
     /// The metrics are written before the ticket closes, so a client that has seen its
     /// answer end finds its request counted.
     pub(crate) fn finish(&mut self, key: u64, record: &EngineRequestRecord, aborted: bool) {
-        self.tally.flush(&self.metrics);
-        self.metrics.on_finished(record, aborted);
+        let engine_index = self.entries.get(&key).map_or(0, |e| e.engine);
+        let engine = &mut self.engines[engine_index];
+        engine.flush();
+        engine.metrics.on_finished(record, aborted);
         let entry = self.entries.remove(&key);
         self.status.set_live(self.entries.len());
         if let Some(mut e) = entry {
@@ -156,15 +189,17 @@ impl Hub {
 
     /// Live requests, for drivers without engine steps.
     pub(crate) fn publish_running(&self) {
-        self.metrics.set_running(self.entries.len());
+        self.engines[0].metrics.set_running(self.entries.len());
     }
 
-    /// One engine step.
-    pub(crate) fn step(&mut self, step: &StepRecord) {
-        self.metrics.on_step(step);
+    /// One step of engine `engine`.
+    pub(crate) fn step(&mut self, engine: usize, step: &StepRecord) {
+        if let Some(e) = self.engines.get(engine) {
+            e.metrics.on_step(step);
+        }
         self.status.on_step(step);
         if let Some(logs) = &mut self.logs {
-            logs.on_step(step);
+            logs.on_step(engine, step);
         }
     }
 
@@ -200,7 +235,7 @@ impl Hub {
 
     /// Ends every live request (the engine is stopping) and flushes the logs.
     pub(crate) fn shutdown(&mut self) {
-        self.tally.flush(&self.metrics);
+        self.engines.iter_mut().for_each(EngineMetrics::flush);
         for (_, mut e) in self.entries.drain() {
             e.publish();
             e.ticket.close(Status::Aborted);

@@ -19,14 +19,14 @@ pub(crate) struct EngineLogs {
 }
 
 impl EngineLogs {
-    /// One step: its `Iteration(N)` line and the interval's accumulators.
-    pub(crate) fn on_step(&mut self, step: &StepRecord) {
-        self.lines.on_step(step);
+    /// One step of `engine`: its `Iteration(N)` line and the interval's accumulators.
+    pub(crate) fn on_step(&mut self, engine: usize, step: &StepRecord) {
+        self.lines.on_engine_step(engine, step);
     }
 
-    /// One payload of the KV-offloading connector, for the interval's line.
-    pub(crate) fn on_kv_connector_stats(&mut self, stats: &OffloadStats) {
-        self.lines.on_kv_connector_stats(stats);
+    /// One payload of `engine`'s KV-offloading connector, for the interval's line.
+    pub(crate) fn on_kv_connector_stats(&mut self, engine: usize, stats: &OffloadStats) {
+        self.lines.on_engine_kv_connector_stats(engine, stats);
     }
 
     pub(crate) fn next_due(&self) -> Instant {

@@ -63,6 +63,15 @@ impl EngineStatus {
         self.generated.fetch_add(tokens, Ordering::Relaxed);
     }
 
+    /// Several engines' load summed (running, waiting) and their mean KV-cache usage, in place
+    /// of the last step's.
+    pub(crate) fn set_load(&self, running: u32, waiting: u32, kv_cache_usage: f64) {
+        self.running.store(running, Ordering::Relaxed);
+        self.waiting.store(waiting, Ordering::Relaxed);
+        let bits = kv_cache_usage.to_bits();
+        self.kv_usage_bits.store(bits, Ordering::Relaxed);
+    }
+
     pub(crate) fn set_blocks(&self, holders: usize, free: u32) {
         self.block_holders.store(holders as u64, Ordering::Relaxed);
         self.free_blocks.store(free, Ordering::Relaxed);

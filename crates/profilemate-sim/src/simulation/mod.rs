@@ -391,7 +391,7 @@ impl<T: StepTimer> Simulation<T> {
 }
 
 /// What an engine reports about its load ([`Simulation::load`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct EngineLoad {
     /// Requests waiting to be scheduled.
     pub waiting: u32,

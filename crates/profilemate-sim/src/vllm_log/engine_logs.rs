@@ -66,107 +66,131 @@ pub struct EngineLogSettings {
     pub mfu: Option<MfuLog>,
 }
 
-/// The engine's log state, writing into `W`.
+/// One engine's interval state: vLLM keeps one `LoggingStatLogger` per engine index, and
+/// with `--data-parallel-size N` the API server writes each engine's lines under its own
+/// `Engine 00i:` prefix.
+#[derive(Debug)]
+struct PerEngine {
+    engine: u32,
+    stats: Option<StatsLogger>,
+    kv_transfer: Option<KvTransferLogger>,
+    cudagraph: Option<CudaGraphLog>,
+    mfu: Option<MfuLog>,
+    steps: u64,
+}
+
+/// The engines' log state, writing into `W`.
 #[derive(Debug)]
 pub struct EngineLogs<W> {
     logger: Logger<W>,
     iteration_details: bool,
     device: String,
-    stats: Option<StatsLogger>,
-    kv_transfer: Option<KvTransferLogger>,
-    cudagraph: Option<CudaGraphLog>,
-    mfu: Option<MfuLog>,
+    /// Engine 0's settings, for [`add_engine`](Self::add_engine).
+    settings: EngineLogSettings,
+    engines: Vec<PerEngine>,
     last_interval: Duration,
-    steps: u64,
 }
 
 impl<W: Write> EngineLogs<W> {
-    /// Writes `settings`' lines through `logger`; the first interval starts at virtual time 0.
+    /// Writes `settings`' lines for one engine (engine 0) through `logger`; the first interval
+    /// starts at virtual time 0.
     pub fn new(logger: Logger<W>, settings: EngineLogSettings) -> Self {
-        let stats = settings
-            .stats
-            .then(|| StatsLogger::new(0, &settings.device, Duration::ZERO));
-        EngineLogs {
+        let mut logs = EngineLogs {
             logger,
             iteration_details: settings.iteration_details,
-            device: settings.device,
-            stats,
-            kv_transfer: settings.kv_transfer.then(KvTransferLogger::new),
-            cudagraph: settings.cudagraph,
-            mfu: settings.mfu,
+            device: settings.device.clone(),
+            settings,
+            engines: Vec::new(),
             last_interval: Duration::ZERO,
-            steps: 0,
-        }
+        };
+        let mfu = logs.settings.mfu.clone();
+        logs.add_engine(mfu);
+        logs
     }
 
-    /// One step: its `Iteration(N)` line (numbered across the engine's life, stamped at the
-    /// step's end) and the interval's accumulators.
+    /// Adds the next engine (index = the number of engines so far), logged with engine 0's
+    /// settings but its own interval counts, and its own MFU accumulator `mfu` (with
+    /// `--enable-mfu-metrics`).
+    pub fn add_engine(&mut self, mfu: Option<MfuLog>) {
+        let engine = u32::try_from(self.engines.len()).unwrap_or(u32::MAX);
+        let settings = &self.settings;
+        self.engines.push(PerEngine {
+            engine,
+            stats: settings
+                .stats
+                .then(|| StatsLogger::new(engine, &settings.device, Duration::ZERO)),
+            kv_transfer: settings.kv_transfer.then(KvTransferLogger::new),
+            cudagraph: settings.cudagraph.as_ref().map(|cg| CudaGraphLog {
+                stats: CudaGraphStats::default(),
+                ..cg.clone()
+            }),
+            mfu: mfu.filter(|_| settings.mfu.is_some()),
+            steps: 0,
+        });
+    }
+
+    /// The number of engines logged.
+    pub fn engines(&self) -> usize {
+        self.engines.len()
+    }
+
+    /// One step of engine 0 ([`on_engine_step`](Self::on_engine_step)).
     pub fn on_step(&mut self, step: &StepRecord) {
+        self.on_engine_step(0, step);
+    }
+
+    /// One step of `engine`: its `Iteration(N)` line (numbered across that engine's life,
+    /// stamped at the step's end) and the interval's accumulators. An engine not added is
+    /// ignored.
+    pub fn on_engine_step(&mut self, engine: usize, step: &StepRecord) {
+        let Some(e) = self.engines.get_mut(engine) else {
+            return;
+        };
         if self.iteration_details {
             let mut line = IterationLine::from_step(step, &self.device);
-            line.index = self.steps;
+            line.engine = e.engine;
+            line.index = e.steps;
             self.logger
                 .info(step.end(), origin::ITERATION, &line.to_string());
         }
-        self.steps += 1;
-        if let Some(stats) = &mut self.stats {
+        e.steps += 1;
+        if let Some(stats) = &mut e.stats {
             stats.on_step(step);
         }
-        if let Some(cg) = &mut self.cudagraph {
+        if let Some(cg) = &mut e.cudagraph {
             cg.stats.observe(step.cudagraph);
         }
     }
 
-    /// One payload of the KV-offloading connector, for the interval's line.
+    /// One payload of engine 0's KV-offloading connector, for the interval's line.
     pub fn on_kv_connector_stats(&mut self, stats: &OffloadStats) {
-        if let Some(kv) = &mut self.kv_transfer {
+        self.on_engine_kv_connector_stats(0, stats);
+    }
+
+    /// One payload of `engine`'s KV-offloading connector, for the interval's line.
+    pub fn on_engine_kv_connector_stats(&mut self, engine: usize, stats: &OffloadStats) {
+        if let Some(kv) = self
+            .engines
+            .get_mut(engine)
+            .and_then(|e| e.kv_transfer.as_mut())
+        {
             kv.on_kv_connector_stats(stats, Duration::ZERO);
         }
     }
 
     /// Ends the interval at virtual time `now`: writes its lines and flushes. Mirrors
-    /// `LoggingStatLogger.log`: the stats line (not when idle: vLLM's DEBUG level), then the
-    /// KV-connector line, the CUDA-graph table and the MFU line.
+    /// `LoggingStatLogger.log`, engine after engine as vLLM's `StatLoggerManager` calls them:
+    /// the stats line (not when idle: vLLM's DEBUG level), then the KV-connector line, the
+    /// CUDA-graph table and the MFU line.
     pub fn log_interval(&mut self, now: Duration) {
-        self.log_stats(now);
-        self.log_cudagraph(now);
-        self.log_mfu(now);
-        self.flush();
-    }
-
-    fn log_stats(&mut self, now: Duration) {
-        let Some(stats) = &mut self.stats else {
-            return;
-        };
-        let line = stats.log(now);
-        if !line.idle {
-            self.logger.info(now, origin::STATS, &line.to_string());
-        }
-        let kv_line = self.kv_transfer.as_mut().and_then(KvTransferLogger::log);
-        if let Some(kv_line) = kv_line {
-            self.logger.info(now, origin::KV_TRANSFER, &kv_line);
-        }
-    }
-
-    fn log_cudagraph(&mut self, now: Duration) {
-        let Some(cg) = &mut self.cudagraph else {
-            return;
-        };
-        if cg.stats.is_empty() {
-            return;
-        }
-        let table = cg.stats.render(cg.mode, &cg.capture_sizes);
-        cg.stats = CudaGraphStats::new();
-        self.logger.info(now, origin::CUDAGRAPH, &table);
-    }
-
-    fn log_mfu(&mut self, now: Duration) {
         let elapsed = now.saturating_sub(self.last_interval);
         self.last_interval = now;
-        let line = self.mfu.as_ref().and_then(|mfu| mfu.log_line(elapsed));
-        if let Some(line) = line {
-            self.logger.info(now, origin::MFU, &line);
+        for e in &mut self.engines {
+            e.log_stats(&mut self.logger, now);
+            e.log_cudagraph(&mut self.logger, now);
+            e.log_mfu(&mut self.logger, now, elapsed);
         }
+        self.flush();
     }
 
     /// Flushes the writer.
@@ -177,5 +201,43 @@ impl<W: Write> EngineLogs<W> {
     /// The logger, for other lines (startup) and its write error.
     pub fn logger(&mut self) -> &mut Logger<W> {
         &mut self.logger
+    }
+}
+
+impl PerEngine {
+    fn log_stats<W: Write>(&mut self, logger: &mut Logger<W>, now: Duration) {
+        let Some(stats) = &mut self.stats else {
+            return;
+        };
+        let line = stats.log(now);
+        if !line.idle {
+            logger.info(now, origin::STATS, &line.to_string());
+        }
+        let kv_line = self.kv_transfer.as_mut().and_then(KvTransferLogger::log);
+        if let Some(kv_line) = kv_line {
+            logger.info(now, origin::KV_TRANSFER, &kv_line);
+        }
+    }
+
+    fn log_cudagraph<W: Write>(&mut self, logger: &mut Logger<W>, now: Duration) {
+        let Some(cg) = &mut self.cudagraph else {
+            return;
+        };
+        if cg.stats.is_empty() {
+            return;
+        }
+        let table = cg.stats.render(cg.mode, &cg.capture_sizes);
+        cg.stats = CudaGraphStats::new();
+        logger.info(now, origin::CUDAGRAPH, &table);
+    }
+
+    fn log_mfu<W: Write>(&mut self, logger: &mut Logger<W>, now: Duration, elapsed: Duration) {
+        let line = self
+            .mfu
+            .as_ref()
+            .and_then(|mfu| mfu.log_line(self.engine, elapsed));
+        if let Some(line) = line {
+            logger.info(now, origin::MFU, &line);
+        }
     }
 }

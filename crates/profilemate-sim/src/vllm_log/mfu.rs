@@ -33,9 +33,11 @@ impl MfuLog {
         self.lock().observe(stats);
     }
 
-    /// The MFU line for the interval `elapsed`, if anything was counted; starts a new interval.
-    pub fn log_line(&self, elapsed: Duration) -> Option<String> {
-        let lines = self.lock().log("Engine 000: ", elapsed)?;
+    /// Engine `engine`'s MFU line for the interval `elapsed`, if anything was counted; starts a
+    /// new interval.
+    pub fn log_line(&self, engine: u32, elapsed: Duration) -> Option<String> {
+        let prefix = format!("Engine {engine:03}: ");
+        let lines = self.lock().log(&prefix, elapsed)?;
         lines.into_iter().next()
     }
 

@@ -184,6 +184,8 @@ impl SimServeArgs {
             config.timing = timing;
         }
         config.time_scale = self.time_scale;
+        config.data_parallel_size =
+            usize::try_from(engine_args.deployment.dp).unwrap_or(usize::MAX);
         config.api_key = self.api_key.clone();
         config.logging = self.logging()?;
         config.profiler = self.profiler()?;

@@ -70,21 +70,37 @@ fn serve(args: &SimServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().map_or(addr, |a| a.to_string());
-        eprintln!(
-            "profilemate sim serve: {} on http://{bound} (Ctrl-C or SIGTERM stops)",
+        note(&format!(
+            "{} on http://{bound} (Ctrl-C or SIGTERM stops)",
             config.served_model_name
-        );
+        ));
         if let (Some(path), None) = (&args.engine.calibration, args.fixed_ttft_ms) {
-            eprintln!(
-                "profilemate sim serve: step time calibrated by {} (sim calibrate)",
+            note(&format!(
+                "step time calibrated by {} (sim calibrate)",
                 path.display()
-            );
+            ));
+        }
+        if config.data_parallel_size > 1 && args.fixed_ttft_ms.is_none() {
+            note(&format!(
+                "{n} data-parallel engines behind vLLM's load balancer (metrics labelled \
+                 engine=\"0\"…\"{last}\")",
+                n = config.data_parallel_size,
+                last = config.data_parallel_size - 1
+            ));
         }
         profilemate_server::serve(config, listener, shutdown_signal())
             .await
             .context("the server stopped with an error")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one `profilemate sim serve: …` line to stderr. A closed stderr (the parent read the
+/// address line and went away) loses the line but does not stop the server, as `eprintln!`'s
+/// panic would.
+fn note(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "profilemate sim serve: {message}");
 }
 
 /// Resolves on the first SIGINT or SIGTERM (what `docker stop` and Kubernetes send). The
