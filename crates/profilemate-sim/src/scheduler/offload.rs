@@ -18,8 +18,9 @@ use crate::records::RequestId;
 use crate::state::Status;
 
 impl Scheduler {
-    /// Sets the virtual time the connector stamps lookups and finishes with.
+    /// Sets the virtual time the connectors stamp lookups, pulls and finishes with.
     pub(crate) fn set_now(&mut self, now: Duration) {
+        self.remote.now = now;
         if let Some(c) = self.offload.as_mut() {
             c.set_now(now);
         }
@@ -31,6 +32,9 @@ impl Scheduler {
     pub(super) fn still_loading(&mut self, slot: u32) -> bool {
         if self.reqs[&slot].status != Status::WaitingForRemoteKvs {
             return false;
+        }
+        if let Some(pending) = self.remote_pull_pending(slot) {
+            return pending;
         }
         if !self
             .offload
@@ -126,7 +130,7 @@ impl Scheduler {
     /// Blocks an async load must leave free: what the in-flight prefills still need for
     /// their whole sequence, plus one decode step's draft blocks
     /// (`_inflight_prefill_reserved_blocks() + _spec_decode_step_blocks`).
-    fn inflight_reserved_blocks(&self) -> u32 {
+    pub(super) fn inflight_reserved_blocks(&self) -> u32 {
         let bs = self.config.block_size;
         let spec = self
             .config
@@ -145,7 +149,7 @@ impl Scheduler {
     /// Keeps `_inflight_prefills` (only with a KV connector): admissions whose prefill goes
     /// on join, requests done prefilling leave (`_update_after_schedule`).
     pub(super) fn track_inflight_prefills(&mut self, out: &SchedulerOutput) {
-        if self.offload.is_none() {
+        if !self.has_connector() {
             return;
         }
         for (e, &samples) in out.entries.iter().zip(&out.samples) {
