@@ -68,6 +68,9 @@ fn a_remote_prefill_waits_for_its_pull_then_computes_one_token() {
     assert_eq!(steps.0[0].num_scheduled_tokens, 1);
     assert_eq!(steps.0.len(), 3);
     assert_eq!(sim.num_block_holders(), 0);
+    let id = r.id;
+    assert_eq!(sim.take_landed_kv_pulls(), vec![(id, ms(105))]);
+    assert!(sim.take_landed_kv_pulls().is_empty());
 }
 
 #[test]

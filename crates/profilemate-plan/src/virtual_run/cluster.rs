@@ -75,7 +75,7 @@ impl Router {
     }
 
     /// A request on `engine` finished.
-    fn finished(&mut self, engine: usize, count: usize) {
+    pub(crate) fn finished(&mut self, engine: usize, count: usize) {
         self.in_flight[engine] = self.in_flight[engine].saturating_sub(count);
     }
 }

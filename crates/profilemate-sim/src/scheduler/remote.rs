@@ -38,6 +38,8 @@ pub(crate) struct RemoteKv {
     lands_at: HashMap<u32, Duration>,
     /// Finished prefills whose blocks wait for the decode side.
     held: HashSet<u32>,
+    /// Pulls landed since the last [`Scheduler::take_landed_pulls`], with their landing time.
+    landed: Vec<(u32, Duration)>,
 }
 
 impl Scheduler {
@@ -114,6 +116,7 @@ impl Scheduler {
         }
         self.remote.lands_at.remove(&slot);
         self.remote.landing.remove(&(lands, slot));
+        self.remote.landed.push((slot, lands));
         let r = self.reqs.get_mut(&slot)?;
         self.kv
             .cache_blocks(slot, r.num_computed_tokens, &r.block_hashes);
@@ -122,6 +125,11 @@ impl Scheduler {
         }
         r.status = Status::Waiting;
         Some(false)
+    }
+
+    /// The pulls landed since the last call, with when each landed.
+    pub(crate) fn take_landed_pulls(&mut self) -> Vec<(u32, Duration)> {
+        std::mem::take(&mut self.remote.landed)
     }
 
     /// When the next pull in progress lands.

@@ -187,6 +187,17 @@ impl<T: StepTimer> Simulation<T> {
         self.releases.push(Reverse((at, id)));
     }
 
+    /// The [`KvTransfer::RemotePrefill`](crate::KvTransfer::RemotePrefill) requests whose KV
+    /// pull has landed (seen by a schedule) since the last call, with when each landed: the
+    /// prefill instance may then free what it held ([`release_held_kv`](Self::release_held_kv)).
+    pub fn take_landed_kv_pulls(&mut self) -> Vec<(RequestId, Duration)> {
+        self.scheduler
+            .take_landed_pulls()
+            .into_iter()
+            .map(|(slot, at)| (RequestId(slot), at))
+            .collect()
+    }
+
     /// The virtual time of the next thing the engine will do on its own: the end of the
     /// oldest step in flight, now if requests are ready to schedule, else the next arrival or
     /// abort; `None` when idle with nothing pending. A real-time driver sleeps until then
