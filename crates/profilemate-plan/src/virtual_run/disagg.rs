@@ -463,9 +463,10 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
 /// deployment: `pd.prefill_instances` engines with `prefill` settings and
 /// `pd.decode_instances` with `decode` settings, the client's requests prefilled on one and
 /// decoded on the other ([the module](self)). The report counts the client's view (TTFT from
-/// its send to the decode instance's first token) and every engine's counters (a prompt is
-/// counted by both its instances, as each vLLM instance counts it); its engine-step count is
-/// the sum over both pools.
+/// its send to the decode instance's first token) and every engine's counters summed: the
+/// prefill instance counts a prompt's tokens and its one discarded output token, the decode
+/// instance only the prompt token it recomputes (the pulled ones count as cached) and the
+/// output tokens; the engine-step count is the sum over both pools.
 #[allow(clippy::too_many_arguments)]
 pub fn run_disaggregated_with_events<T: StepTimer + Clone>(
     workload: &WorkloadConfig,
