@@ -227,7 +227,12 @@ impl Client {
     }
 
     /// Sends request `pos` to a prefill instance at the later of its send time and `now`.
-    fn to_prefill<T: StepTimer>(&mut self, pos: usize, now: Duration, prefill: &mut Pool<'_, T>) {
+    fn send_to_prefill<T: StepTimer>(
+        &mut self,
+        pos: usize,
+        now: Duration,
+        prefill: &mut Pool<'_, T>,
+    ) {
         let started = self.sent[pos].send_at.max(now);
         self.sent[pos].started = started;
         let Some(original) = self.originals[pos].as_ref() else {
@@ -248,7 +253,7 @@ impl Client {
     }
 
     /// Sends request `pos`, prefilled by `at`, to a decode instance.
-    fn to_decode<T: StepTimer>(&mut self, pos: usize, at: Duration, decode: &mut Pool<'_, T>) {
+    fn hand_to_decode<T: StepTimer>(&mut self, pos: usize, at: Duration, decode: &mut Pool<'_, T>) {
         let Some(mut request) = self.originals[pos].take() else {
             return;
         };
@@ -325,7 +330,7 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
                 client.prefilling -= 1;
                 let pos = p_pool.position[p][id.0 as usize];
                 if ok {
-                    client.to_decode(pos, at, &mut d_pool);
+                    client.hand_to_decode(pos, at, &mut d_pool);
                 } else {
                     client.free = client.free.saturating_add(1);
                     client.refuse(pos, "the prefill instance did not finish the prompt".into());
@@ -355,7 +360,7 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
             let Some(pos) = client.waiting.pop_front() else {
                 break;
             };
-            client.to_prefill(pos, now, &mut p_pool);
+            client.send_to_prefill(pos, now, &mut p_pool);
         }
         while let Some(o) = queue.next_if(|o| o.send_at <= now) {
             let pos = client.sent.len();
@@ -368,7 +373,7 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
             client.originals.push(Some(o.request));
             client.prefill_of.push(None);
             if client.free > 0 {
-                client.to_prefill(pos, now, &mut p_pool);
+                client.send_to_prefill(pos, now, &mut p_pool);
             } else {
                 client.waiting.push_back(pos);
             }
