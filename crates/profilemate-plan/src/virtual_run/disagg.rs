@@ -15,7 +15,8 @@
 //!
 //! The engines run in global time order as in [`cluster`](super::cluster): every engine to
 //! the same stop (the next send, every prefill-instance event, and while requests wait for a
-//! concurrency slot every decode-instance event), and requests change hands only at a stop.
+//! concurrency slot or a prefill is in progress, or nothing else is left, every
+//! decode-instance event), and requests change hands only at a stop.
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use profilemate_sim::{
 
 use crate::error::PlanError;
 use crate::virtual_run::VirtualRun;
-use crate::virtual_run::cluster::Router;
+use crate::virtual_run::cluster::{Router, engines};
 use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
 use crate::virtual_run::engine_view::EngineTotals;
 use crate::virtual_run::records;
@@ -385,6 +386,7 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
         } else {
             d_pool.next_event()
         };
+        // With nothing else to wait for, the decode instances drain event by event.
         let Some(until) = [
             queue.peek().map(|o| o.send_at),
             p_pool.next_event(),
@@ -392,7 +394,8 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
         ]
         .into_iter()
         .flatten()
-        .min() else {
+        .min()
+        .or_else(|| d_pool.next_event()) else {
             break;
         };
         for (p, sim) in p_pool.sims.iter_mut().enumerate() {
@@ -421,31 +424,6 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
         if cancelled || observer.stop_requested() || decode_sinks.iter().any(|s| s.stopped) {
             stopped = true;
             break;
-        }
-    }
-    if !stopped {
-        for (e, sim) in d_pool.sims.iter_mut().enumerate() {
-            let mut tap = Tap {
-                finished: &mut d_pool.finished[e],
-                steps: &mut num_steps,
-                totals: &mut totals,
-                progress: client.progress.as_mut(),
-            };
-            let mut view = ClientTimes {
-                observer: &mut *observer,
-                started: &client.decode_started[e],
-            };
-            sim.run(&mut (&mut decode_sinks[e], (&mut tap, &mut view)));
-            for (id, at) in sim.take_landed_kv_pulls() {
-                let pos = d_pool.position[e][id.0 as usize];
-                if let Some((p, pid)) = client.prefill_of[pos] {
-                    p_pool.sims[p].release_held_kv(pid, at);
-                }
-            }
-        }
-        // The last pulls' releases: the prefill instances end with nothing held.
-        for sim in p_pool.sims.iter_mut() {
-            sim.run(&mut ());
         }
     }
     if let Some(p) = &client.progress {
@@ -491,17 +469,8 @@ pub fn run_disaggregated_with_events<T: StepTimer + Clone>(
     if sessions.is_some() {
         return Err(PlanError::ClosedLoopWithDisaggregation);
     }
-    let pool = |engine: &PoolEngine<T>, n: usize| {
-        (0..n.max(1))
-            .map(|_| {
-                let mut sim = Simulation::new(engine.config.clone(), engine.timer.clone())?;
-                sim.record_token_times(false);
-                Ok(sim)
-            })
-            .collect::<Result<Vec<_>, PlanError>>()
-    };
-    let mut prefill_sims = pool(&prefill, pd.prefill_instances)?;
-    let mut decode_sims = pool(&decode, pd.decode_instances)?;
+    let mut prefill_sims = engines(&prefill.config, &prefill.timer, pd.prefill_instances)?;
+    let mut decode_sims = engines(&decode.config, &decode.timer, pd.decode_instances)?;
     let progress = ProgressReporter::new(events.clone(), outgoing.len());
     let driven = drive_disaggregated(
         &mut prefill_sims,

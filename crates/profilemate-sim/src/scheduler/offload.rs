@@ -94,22 +94,7 @@ impl Scheduler {
         out: &mut SchedulerOutput,
     ) -> Admission {
         let local = hit.len() as u32 * self.config.block_size;
-        let r = &self.reqs[&slot];
-        let alloc = Alloc {
-            req: slot,
-            num_computed_tokens: 0,
-            num_new_tokens: 0,
-            new_computed: hit,
-            num_external_computed_tokens: external,
-            delay_cache_blocks: true,
-            reserved_blocks: self.inflight_reserved_blocks(),
-            num_tokens: r.num_tokens(),
-            num_lookahead_tokens: 0,
-            admission: true,
-            apply_watermark: !self.running.is_empty(),
-            hashes: &r.block_hashes,
-        };
-        if !self.kv.allocate_slots(&alloc) {
+        if !self.allocate_for_load(slot, hit, external) {
             return Admission::Blocked;
         }
         self.record_prefix_hit(slot, local, external, out);
@@ -127,10 +112,32 @@ impl Scheduler {
         Admission::Skipped
     }
 
+    /// Allocates an async load's blocks: the prefix-cache hit `hit` plus `external` tokens
+    /// to load, none computed yet, caching delayed until the load lands; `false` when they
+    /// do not fit.
+    pub(super) fn allocate_for_load(&mut self, slot: u32, hit: &[BlockId], external: u32) -> bool {
+        let r = &self.reqs[&slot];
+        let alloc = Alloc {
+            req: slot,
+            num_computed_tokens: 0,
+            num_new_tokens: 0,
+            new_computed: hit,
+            num_external_computed_tokens: external,
+            delay_cache_blocks: true,
+            reserved_blocks: self.inflight_reserved_blocks(),
+            num_tokens: r.num_tokens(),
+            num_lookahead_tokens: 0,
+            admission: true,
+            apply_watermark: !self.running.is_empty(),
+            hashes: &r.block_hashes,
+        };
+        self.kv.allocate_slots(&alloc)
+    }
+
     /// Blocks an async load must leave free: what the in-flight prefills still need for
     /// their whole sequence, plus one decode step's draft blocks
     /// (`_inflight_prefill_reserved_blocks() + _spec_decode_step_blocks`).
-    pub(super) fn inflight_reserved_blocks(&self) -> u32 {
+    fn inflight_reserved_blocks(&self) -> u32 {
         let bs = self.config.block_size;
         let spec = self
             .config

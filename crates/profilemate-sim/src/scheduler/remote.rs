@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use super::{Admission, Scheduler, SchedulerOutput};
 use crate::block_pool::BlockId;
-use crate::kv_manager::Alloc;
 use crate::request::{KvLink, KvTransfer};
 use crate::state::Status;
 
@@ -67,21 +66,7 @@ impl Scheduler {
         if external == 0 {
             return None;
         }
-        let alloc = Alloc {
-            req: slot,
-            num_computed_tokens: 0,
-            num_new_tokens: 0,
-            new_computed: hit,
-            num_external_computed_tokens: external,
-            delay_cache_blocks: true,
-            reserved_blocks: self.inflight_reserved_blocks(),
-            num_tokens: r.num_tokens(),
-            num_lookahead_tokens: 0,
-            admission: true,
-            apply_watermark: !self.running.is_empty(),
-            hashes: &r.block_hashes,
-        };
-        if !self.kv.allocate_slots(&alloc) {
+        if !self.allocate_for_load(slot, hit, external) {
             return Some(Admission::Blocked);
         }
         self.record_prefix_hit(slot, cached, external, out);
