@@ -1,61 +1,16 @@
-//! Provides [`run_disaggregated_with_events`]: the virtual-time client in front of a prefill
-//! pool and a decode pool (prefill/decode disaggregation), as vLLM 0.32's disaggregated
-//! serving runs it with the NIXL connector behind its proxy
-//! (examples/online_serving/disaggregated_serving/, `toy_proxy_server.py`).
-//!
-//! Each request goes first to a prefill instance with `max_tokens` 1 and `do_remote_decode`
-//! ([`KvTransfer::RemoteDecode`]): it computes the prompt, samples one token that the client
-//! never sees, finishes and keeps its KV blocks. When it has finished, the proxy sends the
-//! original request to a decode instance with `do_remote_prefill`
-//! ([`KvTransfer::RemotePrefill`]): the decode scheduler admits it into
-//! `WAITING_FOR_REMOTE_KVS`, pulls the prompt's KV over its link, recomputes the last prompt
-//! token and streams every output token; the prefill instance frees its blocks when the pull
-//! has landed. The client's TTFT is the decode instance's first token, counted from the
-//! client's send. Each pool routes with vLLM's data-parallel load balancer ([`Router`]).
-//!
-//! The engines run in global time order as in [`cluster`](super::cluster): every engine to
-//! the same stop (the next send, every prefill-instance event, and while requests wait for a
-//! concurrency slot or a prefill is in progress, or nothing else is left, every
-//! decode-instance event), and requests change hands only at a stop.
+//! The client in front of the two pools: sends each request to a prefill instance, hands it
+//! to a decode instance when its prefill finishes, frees the prefill's blocks when the pull
+//! lands, and steps every engine to the same stops.
 
 use std::time::Duration;
 
-use profilemate_sim::{
-    EngineConfig, EngineLoad, EngineRequestRecord, EngineSink, FinishReason, KvLink, KvTransfer,
-    Request, RequestId, Simulation, StepRecord, StepTimer,
-};
+use profilemate_sim::{EngineSink, KvLink, KvTransfer, Request, RequestId, Simulation, StepTimer};
 
-use crate::error::PlanError;
-use crate::virtual_run::VirtualRun;
-use crate::virtual_run::cluster::{Router, engines};
+use super::pool::{ClientTimes, Pool, Tap};
 use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
 use crate::virtual_run::engine_view::EngineTotals;
-use crate::virtual_run::records;
 use profilemate_bench::cancel::CancelToken;
-use profilemate_bench::config::WorkloadConfig;
-use profilemate_bench::event::{Event, EventSink};
-use profilemate_bench::record::ClientRequestRecord;
-
-/// A disaggregated deployment: how many prefill and decode instances, and the link a decode
-/// instance pulls KV over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Disaggregation {
-    /// Prefill instances (≥ 1).
-    pub prefill_instances: usize,
-    /// Decode instances (≥ 1).
-    pub decode_instances: usize,
-    /// Each decode instance's link to the prefill pool.
-    pub link: KvLink,
-}
-
-/// One pool's engine: its settings and step timer (each instance gets a clone).
-#[derive(Debug, Clone)]
-pub struct PoolEngine<T> {
-    /// The engine's settings.
-    pub config: EngineConfig,
-    /// Its step timer.
-    pub timer: T,
-}
+use profilemate_bench::event::Event;
 
 /// Where a dispatched request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,118 +42,6 @@ pub(crate) struct DisaggDriven {
     pub(crate) num_steps: u64,
     /// Whether the run was stopped (Ctrl-C, or the observer).
     pub(crate) stopped: bool,
-}
-
-/// Counts steps into the totals and progress, and keeps the finishes to hand on.
-struct Tap<'a> {
-    finished: &'a mut Vec<(RequestId, Duration, bool)>,
-    steps: &'a mut u64,
-    totals: &'a mut EngineTotals,
-    progress: Option<&'a mut ProgressReporter>,
-}
-
-impl EngineSink for Tap<'_> {
-    fn on_step(&mut self, step: &StepRecord) {
-        *self.steps += 1;
-        self.totals.add(step);
-        if let Some(p) = self.progress.as_mut() {
-            p.step(step.start.saturating_add(step.duration));
-        }
-    }
-
-    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
-        let ok = record.finish_reason == Some(FinishReason::Length);
-        let at = record.finished.unwrap_or(record.arrival);
-        self.finished.push((record.id, at, ok));
-        if let Some(p) = self.progress.as_mut() {
-            p.done += 1;
-        }
-    }
-}
-
-/// Shows the observer a decode instance's events as the client sees them: a finished
-/// request's arrival is the client's send, not its hand-off to the decode instance.
-struct ClientTimes<'a> {
-    observer: &'a mut dyn EngineSink,
-    /// The client's start of each request, by decode id.
-    started: &'a [Duration],
-}
-
-impl EngineSink for ClientTimes<'_> {
-    fn on_step(&mut self, step: &StepRecord) {
-        self.observer.on_step(step);
-    }
-
-    fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
-        self.observer.on_tokens(request, num_tokens, at);
-    }
-
-    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
-        let mut record = record.clone();
-        if let Some(&start) = self.started.get(record.id.0 as usize) {
-            record.arrival = start;
-        }
-        self.observer.on_request_finished(&record);
-    }
-
-    fn stop_requested(&self) -> bool {
-        self.observer.stop_requested()
-    }
-}
-
-/// One pool: its engines and its load balancer, and the dispatch position of each of its
-/// requests by engine and id.
-struct Pool<'a, T> {
-    sims: &'a mut [Simulation<T>],
-    router: Router,
-    position: Vec<Vec<usize>>,
-    finished: Vec<Vec<(RequestId, Duration, bool)>>,
-}
-
-impl<'a, T: StepTimer> Pool<'a, T> {
-    fn new(sims: &'a mut [Simulation<T>]) -> Self {
-        let n = sims.len();
-        Self {
-            sims,
-            router: Router::new(n),
-            position: vec![Vec::new(); n],
-            finished: vec![Vec::new(); n],
-        }
-    }
-
-    /// Routes `request` (dispatch position `pos`) to an engine: its index and id, or vLLM's
-    /// error.
-    fn submit(&mut self, pos: usize, request: Request) -> Result<(usize, RequestId), String> {
-        let loads: Vec<EngineLoad> = self.sims.iter().map(Simulation::load).collect();
-        let e = self.router.pick(&loads);
-        match self.sims[e].add_request(request) {
-            Ok(id) => {
-                let slots = &mut self.position[e];
-                let i = id.0 as usize;
-                if slots.len() <= i {
-                    slots.resize(i + 1, usize::MAX);
-                }
-                slots[i] = pos;
-                Ok((e, id))
-            }
-            Err(err) => {
-                self.router.finished(e, 1);
-                Err(err.to_string())
-            }
-        }
-    }
-
-    /// The earliest next event of any engine, past now.
-    fn next_event(&self) -> Option<Duration> {
-        self.sims
-            .iter()
-            .filter_map(|s| {
-                let now = s.now();
-                s.next_event()
-                    .map(|t| t.max(now.saturating_add(Duration::from_nanos(1))))
-            })
-            .min()
-    }
 }
 
 /// The client's state.
@@ -442,85 +285,9 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
     }
 }
 
-/// [`run_virtual_with_events`](super::run_virtual_with_events) against a disaggregated
-/// deployment: `pd.prefill_instances` engines with `prefill` settings and
-/// `pd.decode_instances` with `decode` settings, the client's requests prefilled on one and
-/// decoded on the other ([the module](self)). The report counts the client's view (TTFT from
-/// its send to the decode instance's first token) and every engine's counters summed: the
-/// prefill instance counts a prompt's tokens and its one discarded output token, the decode
-/// instance only the prompt token it recomputes (the pulled ones count as cached) and the
-/// output tokens; the engine-step count is the sum over both pools.
-#[allow(clippy::too_many_arguments)]
-pub fn run_disaggregated_with_events<T: StepTimer + Clone>(
-    workload: &WorkloadConfig,
-    prefill: PoolEngine<T>,
-    decode: PoolEngine<T>,
-    pd: &Disaggregation,
-    model_id: &str,
-    events: &EventSink,
-    cancel: &CancelToken,
-    observer: &mut dyn EngineSink,
-) -> Result<VirtualRun, PlanError> {
-    let super::Prepared {
-        outgoing,
-        schedule,
-        sessions,
-    } = super::prepare(workload)?;
-    if sessions.is_some() {
-        return Err(PlanError::ClosedLoopWithDisaggregation);
-    }
-    let mut prefill_sims = engines(&prefill.config, &prefill.timer, pd.prefill_instances)?;
-    let mut decode_sims = engines(&decode.config, &decode.timer, pd.decode_instances)?;
-    let progress = ProgressReporter::new(events.clone(), outgoing.len());
-    let driven = drive_disaggregated(
-        &mut prefill_sims,
-        &mut decode_sims,
-        pd.link,
-        outgoing,
-        workload.max_concurrency,
-        Some(progress),
-        Some(cancel.clone()),
-        observer,
-    );
-    let report = super::report_of(
-        workload,
-        model_id,
-        &schedule,
-        client_records(&driven, &decode_sims),
-        driven.stopped,
-        &driven.totals,
-    );
-    Ok(VirtualRun {
-        report,
-        num_steps: driven.num_steps,
-    })
-}
-
-/// The client's records in dispatch order: a decoded request from its decode instance's
-/// record and stream, timed from the client's send.
-fn client_records<T: StepTimer>(
-    driven: &DisaggDriven,
-    decode: &[Simulation<T>],
-) -> Vec<ClientRequestRecord> {
-    driven
-        .sent
-        .iter()
-        .zip(&driven.stage)
-        .filter_map(|(s, stage)| match *stage {
-            Stage::Decode(e, _) => records::client_record_from_start(
-                s,
-                decode[e].records(),
-                &driven.decode_sinks[e].streams,
-            ),
-            Stage::Prefill(..) => Some(records::interrupted(s)),
-            Stage::Client => records::client_record(s, &[], &[]),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use profilemate_sim::AffineStepTimer;
+    use profilemate_sim::{AffineStepTimer, EngineConfig, FinishReason};
     use proptest::prelude::*;
 
     use super::*;
