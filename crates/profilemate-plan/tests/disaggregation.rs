@@ -11,7 +11,8 @@ use profilemate_bench::schedule::Arrivals;
 use profilemate_bench::workload::{DatasetSpec, MultiTurnSpec, RangeRatio};
 use profilemate_plan::PlanError;
 use profilemate_plan::virtual_run::{
-    Disaggregation, PoolEngine, run_data_parallel_with_events, run_disaggregated_with_events,
+    Disaggregation, PoolEngine, VirtualRun, run_data_parallel_with_events,
+    run_disaggregated_with_events,
 };
 use profilemate_sim::{AffineStepTimer, EngineConfig, KvLink};
 
@@ -69,6 +70,15 @@ fn workload(n: usize, input: u64, output: u64, rate: Option<f64>) -> WorkloadCon
 }
 
 fn pd_run(w: &WorkloadConfig, prefill: usize, decode: usize, link: KvLink) -> Report {
+    try_pd_run(w, prefill, decode, link).unwrap().report
+}
+
+fn try_pd_run(
+    w: &WorkloadConfig,
+    prefill: usize,
+    decode: usize,
+    link: KvLink,
+) -> Result<VirtualRun, PlanError> {
     let pool = || PoolEngine {
         config: engine(),
         timer: timer(),
@@ -88,8 +98,6 @@ fn pd_run(w: &WorkloadConfig, prefill: usize, decode: usize, link: KvLink) -> Re
         &CancelToken::never(),
         &mut (),
     )
-    .unwrap()
-    .report
 }
 
 fn dp_run(w: &WorkloadConfig, dp: usize) -> Report {
@@ -211,26 +219,7 @@ fn a_closed_loop_workload_is_refused() {
         think_time: Duration::ZERO,
         system_prompt_len: 0,
     });
-    let pool = || PoolEngine {
-        config: engine(),
-        timer: timer(),
-    };
-    let pd = Disaggregation {
-        prefill_instances: 1,
-        decode_instances: 1,
-        link: link(100),
-    };
-    let err = run_disaggregated_with_events(
-        &w,
-        pool(),
-        pool(),
-        &pd,
-        "tiny",
-        &EventSink::discard(),
-        &CancelToken::never(),
-        &mut (),
-    )
-    .unwrap_err();
+    let err = try_pd_run(&w, 1, 1, link(100)).unwrap_err();
     assert!(
         matches!(err, PlanError::ClosedLoopWithDisaggregation),
         "{err}"
