@@ -17,4 +17,10 @@ pub enum PlanError {
         "--dataset-name multi_turn is not supported with --data-parallel-size above 1 yet: run it with one engine"
     )]
     ClosedLoopWithDataParallel,
+    /// A closed-loop workload (`multi_turn`) asked of a prefill/decode disaggregated
+    /// deployment, which hands out only scheduled requests.
+    #[error(
+        "--dataset-name multi_turn is not supported with prefill/decode disaggregation (--prefill-instances, --decode-instances) yet: run it colocated"
+    )]
+    ClosedLoopWithDisaggregation,
 }

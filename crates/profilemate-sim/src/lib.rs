@@ -144,7 +144,7 @@ pub use offload::{
 pub use profilemate_metrics::offload::OffloadStats;
 pub use profilemate_model::cudagraph::{CudaGraphMode, Dispatch, RuntimeMode};
 pub use records::{EngineRequestRecord, FinishReason, PrefixCacheStats, RequestId, StepRecord};
-pub use request::{EnginePrompt, Request, SharedPrefix, text_token_ids};
+pub use request::{EnginePrompt, KvLink, KvTransfer, Request, SharedPrefix, text_token_ids};
 pub use roofline_timer::{KvBlocks, RooflineStepTimer, kv_blocks, roofline_timer};
 pub use simulation::{EngineLoad, Simulation};
 pub use sink::EngineSink;

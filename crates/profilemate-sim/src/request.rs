@@ -58,6 +58,47 @@ pub struct Request {
     pub prompt: EnginePrompt,
     /// Output tokens to generate.
     pub max_tokens: u32,
+    /// Its part in prefill/decode disaggregation, if any (vLLM's `kv_transfer_params`).
+    pub kv_transfer: KvTransfer,
+}
+
+/// A request's part in prefill/decode disaggregation, as vLLM's NIXL connector reads its
+/// `kv_transfer_params` (vllm/distributed/kv_transfer/kv_connector/v1/nixl/, vLLM 0.32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvTransfer {
+    /// A plain request.
+    #[default]
+    None,
+    /// Prefilled here for a decode instance (`do_remote_decode`): when it finishes its KV
+    /// blocks stay allocated (`delay_free_blocks`) until
+    /// [`Simulation::release_held_kv`](crate::Simulation::release_held_kv).
+    RemoteDecode,
+    /// Prefilled on another instance (`do_remote_prefill`): on admission its blocks are
+    /// allocated and the prompt's KV (past any local prefix-cache hit) is pulled over `link`
+    /// (`WAITING_FOR_REMOTE_KVS`); then the last prompt token is recomputed and decoding goes
+    /// on as usual.
+    RemotePrefill(KvLink),
+}
+
+/// The link a decode instance pulls KV over: its bandwidth, the KV bytes of one token and a
+/// fixed latency per transfer. Pulls share it one at a time, in admission order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvLink {
+    /// KV bytes of one token over the whole model (every layer, every KV head).
+    pub bytes_per_token: u64,
+    /// Link bandwidth in bytes per second (> 0).
+    pub bytes_per_second: u64,
+    /// Added to every transfer (handshake, completion notice); does not hold the link.
+    pub latency: Duration,
+}
+
+impl KvLink {
+    /// How long `tokens` tokens' KV occupy the link.
+    pub fn busy_time(&self, tokens: u32) -> Duration {
+        let bytes = u128::from(tokens) * u128::from(self.bytes_per_token);
+        let nanos = bytes * 1_000_000_000 / u128::from(self.bytes_per_second.max(1));
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
 }
 
 /// The engine's token ids of a prompt given as text pieces: the words of each piece in order,
@@ -81,6 +122,7 @@ impl Request {
             arrival,
             prompt,
             max_tokens,
+            kv_transfer: KvTransfer::None,
         }
     }
 
@@ -90,6 +132,7 @@ impl Request {
             arrival,
             prompt: EnginePrompt::Tokens(tokens),
             max_tokens,
+            kv_transfer: KvTransfer::None,
         }
     }
 
@@ -110,6 +153,12 @@ impl Request {
         if let EnginePrompt::Synthetic { shared_prefix, .. } = &mut self.prompt {
             *shared_prefix = Some(SharedPrefix { id, len });
         }
+        self
+    }
+
+    /// The same request with its part in prefill/decode disaggregation set.
+    pub fn with_kv_transfer(mut self, kv_transfer: KvTransfer) -> Self {
+        self.kv_transfer = kv_transfer;
         self
     }
 
@@ -193,6 +242,18 @@ mod tests {
         assert_eq!(req.validate(2048), Ok(()));
         assert_eq!(req.capped_max_tokens(2048), 48);
         assert_eq!(req.capped_max_tokens(4096), 100);
+    }
+
+    #[test]
+    fn link_busy_time_is_bytes_over_bandwidth() {
+        // 128 KiB per token, 100 tokens, 12.5 GB/s (100 Gb/s): 13_107_200 B / 12.5e9 B/s.
+        let link = KvLink {
+            bytes_per_token: 131_072,
+            bytes_per_second: 12_500_000_000,
+            latency: Duration::from_millis(1),
+        };
+        assert_eq!(link.busy_time(100), Duration::from_nanos(1_048_576));
+        assert_eq!(link.busy_time(0), Duration::ZERO);
     }
 
     #[test]

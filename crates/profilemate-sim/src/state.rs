@@ -3,7 +3,7 @@
 //! Mirrors the fields of `Request` (vllm/v1/request.py, vLLM 0.32) that scheduling reads.
 
 use crate::block_hash::{BlockHash, TokenSource};
-use crate::request::EnginePrompt;
+use crate::request::{EnginePrompt, KvTransfer};
 
 /// Where a request is in its life (`RequestStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +14,8 @@ pub(crate) enum Status {
     Running,
     /// Back in the waiting queue after preemption, KV freed, to be recomputed.
     Preempted,
-    /// In the waiting queue, holding blocks while its prefix loads from the CPU tier.
+    /// In the waiting queue, holding blocks while its prefix loads from the CPU tier or, with
+    /// prefill/decode disaggregation, its prompt's KV is pulled from a prefill instance.
     WaitingForRemoteKvs,
 }
 
@@ -41,6 +42,9 @@ pub(crate) struct ReqState {
     /// `(local + external, external)` cached tokens of a KV load admitted before any
     /// preemption, until the request is scheduled.
     pub(crate) loaded_prefill: Option<(u32, u32)>,
+    /// Its part in prefill/decode disaggregation; a remote prefill turns into
+    /// [`KvTransfer::None`] once its pull starts (a later preemption recomputes locally).
+    pub(crate) kv_transfer: KvTransfer,
 }
 
 impl ReqState {
@@ -59,6 +63,7 @@ impl ReqState {
             num_preemptions: 0,
             block_hashes: Vec::new(),
             loaded_prefill: None,
+            kv_transfer: KvTransfer::None,
         }
     }
 

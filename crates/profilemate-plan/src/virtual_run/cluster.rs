@@ -267,13 +267,7 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     if sessions.is_some() {
         return Err(PlanError::ClosedLoopWithDataParallel);
     }
-    let mut sims = (0..data_parallel.max(1))
-        .map(|_| {
-            let mut sim = Simulation::new(engine.clone(), timer.clone())?;
-            sim.record_token_times(false);
-            Ok(sim)
-        })
-        .collect::<Result<Vec<_>, PlanError>>()?;
+    let mut sims = engines(&engine, &timer, data_parallel)?;
     let progress = ProgressReporter::new(events.clone(), outgoing.len());
     let driven = drive_cluster(
         &mut sims,
@@ -293,6 +287,22 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     );
     let num_steps = driven.sinks.iter().map(|s| s.num_steps).sum();
     Ok(VirtualRun { report, num_steps })
+}
+
+/// `n` (at least one) idle engines with `config` settings and clones of `timer`, keeping
+/// first and last token times only.
+pub(crate) fn engines<T: StepTimer + Clone>(
+    config: &EngineConfig,
+    timer: &T,
+    n: usize,
+) -> Result<Vec<Simulation<T>>, PlanError> {
+    (0..n.max(1))
+        .map(|_| {
+            let mut sim = Simulation::new(config.clone(), timer.clone())?;
+            sim.record_token_times(false);
+            Ok(sim)
+        })
+        .collect()
 }
 
 /// The client's records in dispatch order, each from its engine's records and streams.

@@ -9,6 +9,7 @@
 //! A `multi_turn` workload runs its sessions closed loop ([`sessions`]).
 
 mod cluster;
+mod disagg;
 mod driver;
 mod engine_view;
 mod records;
@@ -33,6 +34,7 @@ use profilemate_bench::workload::{
 };
 
 pub use cluster::run_data_parallel_with_events;
+pub use disagg::{Disaggregation, PoolEngine, run_disaggregated_with_events};
 use driver::{Driven, Outgoing, ProgressReporter, drive, drive_with};
 use engine_view::EngineTotals;
 use profilemate_bench::event::EventSink;

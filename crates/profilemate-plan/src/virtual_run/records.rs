@@ -22,6 +22,35 @@ pub(crate) fn client_record(
     engine: &[EngineRequestRecord],
     streams: &[Stream],
 ) -> Option<ClientRequestRecord> {
+    record_timed(sent, engine, streams, false)
+}
+
+/// [`client_record`] for a request that reached `engine` through another one first (a
+/// decode instance after its prefill): TTFT and latency count from the client's start, not
+/// from the request's arrival in `engine`.
+pub(crate) fn client_record_from_start(
+    sent: &Sent,
+    engine: &[EngineRequestRecord],
+    streams: &[Stream],
+) -> Option<ClientRequestRecord> {
+    record_timed(sent, engine, streams, true)
+}
+
+/// The record of a request the run was stopped under before it reached the engine that
+/// answers the client (a prefill in progress): interrupted.
+pub(crate) fn interrupted(sent: &Sent) -> ClientRequestRecord {
+    let mut record = ClientRequestRecord::failed(ErrorKind::Cancelled, "run interrupted".into());
+    record.start_time = secs(sent.started);
+    record.client_queue_time = secs(sent.started.saturating_sub(sent.send_at));
+    record
+}
+
+fn record_timed(
+    sent: &Sent,
+    engine: &[EngineRequestRecord],
+    streams: &[Stream],
+    from_start: bool,
+) -> Option<ClientRequestRecord> {
     let mut record = match &sent.outcome {
         Outcome::Queued => return None,
         Outcome::Rejected(error) => {
@@ -37,7 +66,8 @@ pub(crate) fn client_record(
                     "run interrupted".into(),
                 ));
             }
-            streamed(r, stream.unwrap_or(&Stream::default()))
+            let origin = if from_start { sent.started } else { r.arrival };
+            streamed(r, stream.unwrap_or(&Stream::default()), origin)
         }
     };
     record.start_time = secs(sent.started);
@@ -45,9 +75,10 @@ pub(crate) fn client_record(
     Some(record)
 }
 
-/// A request that ran in the engine, timed from its arrival there.
-fn streamed(r: &EngineRequestRecord, stream: &Stream) -> ClientRequestRecord {
-    let since_start = |t: &Duration| secs(t.saturating_sub(r.arrival));
+/// A request that ran in the engine, timed from `origin` (its arrival there, or the client's
+/// start).
+fn streamed(r: &EngineRequestRecord, stream: &Stream, origin: Duration) -> ClientRequestRecord {
+    let since_start = |t: &Duration| secs(t.saturating_sub(origin));
     let ttft = stream.times.first().map(since_start);
     let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
     let mut record = ClientRequestRecord {

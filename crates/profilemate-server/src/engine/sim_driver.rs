@@ -174,6 +174,7 @@ impl Driver for SimDriver {
             arrival,
             prompt: sub.prompt,
             max_tokens: sub.max_tokens,
+            kv_transfer: profilemate_sim::KvTransfer::None,
         };
         match self.engines[e].sim.add_request(request) {
             Ok(id) => {

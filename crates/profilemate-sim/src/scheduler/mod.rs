@@ -4,10 +4,12 @@
 //! Mirrors `Scheduler.schedule()`, `_preempt_request()` and `_update_after_schedule()` in
 //! vllm/v1/core/sched/scheduler.py, plus the output placeholders of `AsyncScheduler`
 //! (vllm/v1/core/sched/async_scheduler.py), vLLM 0.32, for the FCFS policy without KV
-//! encoders, LoRA or pipeline parallelism; the only KV connector is CPU offloading
-//! ([`offload`]). Output processing is in [`update`].
+//! encoders, LoRA or pipeline parallelism; the KV connectors are CPU offloading
+//! ([`offload`]) and prefill/decode disaggregation ([`remote`]). Output processing is in
+//! [`update`].
 
 mod offload;
+mod remote;
 mod update;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -85,6 +87,8 @@ pub(crate) struct Scheduler {
     /// Requests whose prefill is loading or unfinished, with a KV connector only
     /// (`_inflight_prefills`).
     inflight_prefills: BTreeSet<u32>,
+    /// Prefill/decode disaggregation: KV pulls and blocks held for a decode instance.
+    remote: remote::RemoteKv,
 }
 
 impl Scheduler {
@@ -97,13 +101,15 @@ impl Scheduler {
             kv: KvCacheManager::new(config),
             offload: OffloadConnector::from_config(config),
             inflight_prefills: BTreeSet::new(),
+            remote: remote::RemoteKv::default(),
         }
     }
 
     /// Queues a request at the back of the waiting queue (`add_request`). Blocks are hashed
     /// with prefix caching or a KV connector, as vLLM's `EngineCore` does.
     pub(crate) fn add(&mut self, id: RequestId, mut state: ReqState) {
-        if self.config.enable_prefix_caching || self.offload.is_some() {
+        self.remote.enabled |= state.kv_transfer != crate::request::KvTransfer::None;
+        if self.config.enable_prefix_caching || self.has_connector() {
             state.update_hashes(id.0, self.config.block_size);
         }
         if let Some(c) = self.offload.as_mut() {
@@ -294,7 +300,7 @@ impl Scheduler {
     /// place. With a KV connector, requests holding KV blocks (loading or loaded) go first,
     /// as vLLM drains its `kv_holding_waiting` queue before `waiting`.
     fn schedule_waiting(&mut self, out: &mut SchedulerOutput, budget: &mut u32, threshold: u32) {
-        let holding_first = self.offload.is_some();
+        let holding_first = self.has_connector();
         if holding_first && !self.admit_waiting(out, budget, threshold, Some(true)) {
             return;
         }
@@ -349,6 +355,9 @@ impl Scheduler {
             return self.schedule_prefill(slot, &[], budget, threshold);
         }
         let (hit, cached) = self.kv.computed_blocks(&r.block_hashes, r.num_tokens());
+        if let Some(admission) = self.start_remote_pull(slot, &hit, cached, out) {
+            return admission;
+        }
         let Some(external) = self.external_hit(slot, cached) else {
             return Admission::Skipped;
         };
@@ -472,6 +481,7 @@ impl Scheduler {
             return false;
         };
         self.offload_request_finished(id.0, r.num_computed_tokens);
+        self.forget_remote(id.0);
         self.inflight_prefills.remove(&id.0);
         self.kv.free(id.0);
         self.running.retain(|&slot| slot != id.0);

@@ -18,8 +18,9 @@ use crate::records::RequestId;
 use crate::state::Status;
 
 impl Scheduler {
-    /// Sets the virtual time the connector stamps lookups and finishes with.
+    /// Sets the virtual time the connectors stamp lookups, pulls and finishes with.
     pub(crate) fn set_now(&mut self, now: Duration) {
+        self.remote.now = now;
         if let Some(c) = self.offload.as_mut() {
             c.set_now(now);
         }
@@ -31,6 +32,9 @@ impl Scheduler {
     pub(super) fn still_loading(&mut self, slot: u32) -> bool {
         if self.reqs[&slot].status != Status::WaitingForRemoteKvs {
             return false;
+        }
+        if let Some(pending) = self.remote_pull_pending(slot) {
+            return pending;
         }
         if !self
             .offload
@@ -90,22 +94,7 @@ impl Scheduler {
         out: &mut SchedulerOutput,
     ) -> Admission {
         let local = hit.len() as u32 * self.config.block_size;
-        let r = &self.reqs[&slot];
-        let alloc = Alloc {
-            req: slot,
-            num_computed_tokens: 0,
-            num_new_tokens: 0,
-            new_computed: hit,
-            num_external_computed_tokens: external,
-            delay_cache_blocks: true,
-            reserved_blocks: self.inflight_reserved_blocks(),
-            num_tokens: r.num_tokens(),
-            num_lookahead_tokens: 0,
-            admission: true,
-            apply_watermark: !self.running.is_empty(),
-            hashes: &r.block_hashes,
-        };
-        if !self.kv.allocate_slots(&alloc) {
+        if !self.allocate_for_load(slot, hit, external) {
             return Admission::Blocked;
         }
         self.record_prefix_hit(slot, local, external, out);
@@ -121,6 +110,28 @@ impl Scheduler {
         }
         self.inflight_prefills.insert(slot);
         Admission::Skipped
+    }
+
+    /// Allocates an async load's blocks: the prefix-cache hit `hit` plus `external` tokens
+    /// to load, none computed yet, caching delayed until the load lands; `false` when they
+    /// do not fit.
+    pub(super) fn allocate_for_load(&mut self, slot: u32, hit: &[BlockId], external: u32) -> bool {
+        let r = &self.reqs[&slot];
+        let alloc = Alloc {
+            req: slot,
+            num_computed_tokens: 0,
+            num_new_tokens: 0,
+            new_computed: hit,
+            num_external_computed_tokens: external,
+            delay_cache_blocks: true,
+            reserved_blocks: self.inflight_reserved_blocks(),
+            num_tokens: r.num_tokens(),
+            num_lookahead_tokens: 0,
+            admission: true,
+            apply_watermark: !self.running.is_empty(),
+            hashes: &r.block_hashes,
+        };
+        self.kv.allocate_slots(&alloc)
     }
 
     /// Blocks an async load must leave free: what the in-flight prefills still need for
@@ -145,7 +156,7 @@ impl Scheduler {
     /// Keeps `_inflight_prefills` (only with a KV connector): admissions whose prefill goes
     /// on join, requests done prefilling leave (`_update_after_schedule`).
     pub(super) fn track_inflight_prefills(&mut self, out: &SchedulerOutput) {
-        if self.offload.is_none() {
+        if !self.has_connector() {
             return;
         }
         for (e, &samples) in out.entries.iter().zip(&out.samples) {

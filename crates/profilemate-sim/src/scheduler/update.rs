@@ -140,12 +140,16 @@ impl Scheduler {
     fn remove_finished(&mut self, outputs: &[TokenOutput], finished_waiting: bool) {
         for o in outputs.iter().filter(|o| o.finished) {
             // The final token's slot is never committed: store up to the one before it.
+            let mut held = false;
             if let Some(r) = self.reqs.remove(&o.request.0) {
                 let tokens = r.num_prompt_tokens.max(r.num_tokens().saturating_sub(1));
                 self.offload_request_finished(o.request.0, tokens);
+                held = self.hold_after_finish(o.request.0, r.kv_transfer);
             }
             self.inflight_prefills.remove(&o.request.0);
-            self.kv.free(o.request.0);
+            if !held {
+                self.kv.free(o.request.0);
+            }
         }
         let reqs = &self.reqs;
         self.running.retain(|slot| reqs.contains_key(slot));

@@ -83,6 +83,8 @@ pub struct Simulation<T> {
     /// scheduled again, and no arrival is admitted, until that step is processed.
     blocked_on_oldest_step: bool,
     aborts: BinaryHeap<Reverse<(Duration, RequestId)>>,
+    /// Held KV blocks of finished prefills to free, and when ([`Simulation::release_held_kv`]).
+    releases: BinaryHeap<Reverse<(Duration, RequestId)>>,
     records: RecordBook,
     next_index: u64,
     rng: StdRng,
@@ -117,6 +119,7 @@ impl<T: StepTimer> Simulation<T> {
             gpu_free_at: Duration::ZERO,
             blocked_on_oldest_step: false,
             aborts: BinaryHeap::new(),
+            releases: BinaryHeap::new(),
             records: RecordBook::default(),
             next_index: 0,
             record_token_times: true,
@@ -176,6 +179,25 @@ impl<T: StepTimer> Simulation<T> {
         self.aborts.push(Reverse((at, id)));
     }
 
+    /// Frees, at virtual time `at` (at the first step boundary at or after it), the KV blocks
+    /// a finished [`KvTransfer::RemoteDecode`](crate::KvTransfer::RemoteDecode) request kept
+    /// for its decode instance: the decode side has read them. Does nothing for a request
+    /// holding none.
+    pub fn release_held_kv(&mut self, id: RequestId, at: Duration) {
+        self.releases.push(Reverse((at, id)));
+    }
+
+    /// The [`KvTransfer::RemotePrefill`](crate::KvTransfer::RemotePrefill) requests whose KV
+    /// pull has landed (seen by a schedule) since the last call, with when each landed: the
+    /// prefill instance may then free what it held ([`release_held_kv`](Self::release_held_kv)).
+    pub fn take_landed_kv_pulls(&mut self) -> Vec<(RequestId, Duration)> {
+        self.scheduler
+            .take_landed_pulls()
+            .into_iter()
+            .map(|(slot, at)| (RequestId(slot), at))
+            .collect()
+    }
+
     /// The virtual time of the next thing the engine will do on its own: the end of the
     /// oldest step in flight, now if requests are ready to schedule, else the next arrival or
     /// abort; `None` when idle with nothing pending. A real-time driver sleeps until then
@@ -190,15 +212,23 @@ impl<T: StepTimer> Simulation<T> {
         self.next_wake_up()
     }
 
-    /// The next arrival, abort or transfer end.
+    /// The next arrival, abort, transfer end, KV pull landing or held-KV release.
     fn next_wake_up(&self) -> Option<Duration> {
         let next_arrival = self.pending.peek().map(|Reverse(p)| p.arrival);
         let next_abort = self.aborts.peek().map(|Reverse((at, _))| *at);
         let next_transfer = self.next_transfer_end();
-        [next_arrival, next_abort, next_transfer]
-            .into_iter()
-            .flatten()
-            .min()
+        let next_landing = self.scheduler.next_remote_landing();
+        let next_release = self.releases.peek().map(|Reverse((at, _))| *at);
+        [
+            next_arrival,
+            next_abort,
+            next_transfer,
+            next_landing,
+            next_release,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Per-request records in id order. With nothing forgotten (see
@@ -277,6 +307,7 @@ impl<T: StepTimer> Simulation<T> {
             self.admit_arrivals();
             self.apply_aborts(self.clock, sink);
             self.collect_idle_transfers(sink);
+            self.apply_remote_kv();
             if self.scheduler.has_requests() && self.schedule_and_launch() {
                 return true;
             }
@@ -353,8 +384,28 @@ impl<T: StepTimer> Simulation<T> {
                 break;
             };
             let max_tokens = p.request.max_tokens;
-            self.scheduler
-                .add(p.id, ReqState::new(p.request.prompt, max_tokens));
+            let mut state = ReqState::new(p.request.prompt, max_tokens);
+            state.kv_transfer = p.request.kv_transfer;
+            self.scheduler.add(p.id, state);
+            self.stalled = false;
+        }
+    }
+
+    /// Frees held KV due by now; wakes a stalled scheduler when that, or a pull landing,
+    /// may let it schedule.
+    fn apply_remote_kv(&mut self) {
+        while let Some(&Reverse((at, id))) = self.releases.peek() {
+            if at > self.clock {
+                break;
+            }
+            self.releases.pop();
+            self.stalled &= !self.scheduler.release_held(id.0);
+        }
+        if self
+            .scheduler
+            .next_remote_landing()
+            .is_some_and(|t| t <= self.clock)
+        {
             self.stalled = false;
         }
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 mod calibrate;
+mod disagg;
 mod engine_args;
 mod log_file;
 mod run;

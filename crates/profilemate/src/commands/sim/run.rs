@@ -15,6 +15,7 @@ use profilemate_plan::virtual_run::{
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 
 use super::args::LogArgs;
+use super::disagg::{DisaggArgs, Disaggregated};
 use super::engine_args::{Engine, EngineArgs};
 use super::log_file::EngineLog;
 use crate::commands::bench::{WorkloadArgs, finish, sim_workload_config};
@@ -27,6 +28,8 @@ pub(crate) struct SimRunArgs {
     #[command(flatten)]
     pub(crate) workload: WorkloadArgs,
     #[command(flatten)]
+    pub(crate) disagg: DisaggArgs,
+    #[command(flatten)]
     pub(crate) log: LogArgs,
     /// Write the engine's vLLM server log here, stamped in virtual time from 2026-01-01
     /// 00:00:00 UTC (read it with `profilemate analyze log`).
@@ -37,6 +40,12 @@ pub(crate) struct SimRunArgs {
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let workload = sim_workload_config(&args.workload)?;
+    let disagg = args
+        .disagg
+        .resolve(&args.engine, workload.seed, args.log_file.is_some())?;
+    if let Some(pd) = disagg {
+        return run_disaggregated(args, &workload, &pd);
+    }
     let engine = args.engine.resolve(workload.seed)?;
     let dp = usize::try_from(args.engine.deployment.dp).unwrap_or(usize::MAX);
     if dp > 1 && args.log_file.is_some() {
@@ -50,18 +59,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let label = engine.setup.label.clone();
     drop(out);
-    let (events, mut rx) = EventSink::channel();
-    let mode = crate::commands::progress::Mode::detect(args.workload.disable_tqdm);
-    let printer = std::thread::spawn(move || {
-        let mut progress = crate::commands::progress::Progress::new(mode);
-        while let Some(event) = rx.blocking_recv() {
-            crate::commands::bench::present_event(&mut progress, event);
-        }
-        progress.finish();
-    });
-    // Ctrl-C (or SIGTERM) stops the simulation at once; what was simulated is reported.
-    let (canceller, token) = cancel_pair();
-    crate::commands::interrupt::spawn_handler_thread(canceller);
+    let (events, printer, token) = progress_and_interrupt(args.workload.disable_tqdm);
     let mut no_log = ();
     let observer: &mut dyn profilemate_sim::EngineSink = match &mut log {
         Some(log) => &mut log.sink,
@@ -109,6 +107,56 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "Wrote the engine's vLLM log to {}.", path.display())?;
     }
     drop(out);
+    finish(&workload.output, &report)
+}
+
+/// The progress printer fed by the returned sink (join it once the sink is dropped), and
+/// the token Ctrl-C (or SIGTERM) cancels: the simulation stops at once and what was
+/// simulated is reported.
+fn progress_and_interrupt(
+    disable_tqdm: bool,
+) -> (
+    EventSink,
+    std::thread::JoinHandle<()>,
+    profilemate_bench::cancel::CancelToken,
+) {
+    let (events, mut rx) = EventSink::channel();
+    let mode = crate::commands::progress::Mode::detect(disable_tqdm);
+    let printer = std::thread::spawn(move || {
+        let mut progress = crate::commands::progress::Progress::new(mode);
+        while let Some(event) = rx.blocking_recv() {
+            crate::commands::bench::present_event(&mut progress, event);
+        }
+        progress.finish();
+    });
+    let (canceller, token) = cancel_pair();
+    crate::commands::interrupt::spawn_handler_thread(canceller);
+    (events, printer, token)
+}
+
+/// `sim run` with a prefill pool and a decode pool.
+fn run_disaggregated(
+    args: &SimRunArgs,
+    workload: &profilemate_bench::config::WorkloadConfig,
+    pd: &Disaggregated,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    pd.describe(&mut out)?;
+    describe(&mut out, &pd.decode, 1)?;
+    drop(out);
+    let started = Instant::now();
+    let (events, printer, token) = progress_and_interrupt(args.workload.disable_tqdm);
+    let result = pd.run(workload, &events, &token, &mut ());
+    drop(events);
+    let _ = printer.join();
+    let VirtualRun { report, num_steps } = result?;
+    println!(
+        "Simulated {} requests and {num_steps} engine steps over {} instances: {:.2} s of virtual time in {:.2} s.",
+        report.records.len(),
+        pd.pd.prefill_instances + pd.pd.decode_instances,
+        report.duration,
+        started.elapsed().as_secs_f64()
+    );
     finish(&workload.output, &report)
 }
 

@@ -199,6 +199,34 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
     let workload = sim_workload_config(&args.workload)?;
+    // Only a run sized by its request count can be judged early (not one cut by --duration).
+    let requests = if workload.duration.is_none() {
+        workload.num_prompts
+    } else {
+        0
+    };
+    let mut guard = SloGuard::new(guard_slos, requests);
+    let disagg = args
+        .disagg
+        .resolve(&args.engine, workload.seed, args.log_file.is_some())?;
+    if let Some(pd) = disagg {
+        let run = pd.run(
+            &workload,
+            &EventSink::discard(),
+            &CancelToken::never(),
+            &mut guard,
+        )?;
+        return Ok(Simulated {
+            result: ResultJson::new(&run.report, false)
+                .merged()
+                .0
+                .into_iter()
+                .collect(),
+            gpus: pd.gpus(),
+            gpu: pd.decode.gpu.name.to_string(),
+            early_stopped: guard.tripped(),
+        });
+    }
     let engine = args.engine.resolve(workload.seed)?;
     let parallel = &engine.setup.deployment.parallel;
     // Every data-parallel engine has its own TP × PP GPUs.
@@ -212,13 +240,6 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         Some(c) => timer.with_calibration(c.model),
         None => timer,
     };
-    // Only a run sized by its request count can be judged early (not one cut by --duration).
-    let requests = if workload.duration.is_none() {
-        workload.num_prompts
-    } else {
-        0
-    };
-    let mut guard = SloGuard::new(guard_slos, requests);
     let run = if dp > 1 {
         run_data_parallel_with_events(
             &workload,
