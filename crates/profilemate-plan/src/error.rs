@@ -11,12 +11,6 @@ pub enum PlanError {
     /// The simulated engine refused its settings.
     #[error("invalid engine settings: {0}")]
     Engine(#[from] profilemate_sim::EngineConfigError),
-    /// A closed-loop workload (`multi_turn`) asked of the data-parallel cluster, which hands
-    /// out only scheduled requests.
-    #[error(
-        "--dataset-name multi_turn is not supported with --data-parallel-size above 1 yet: run it with one engine"
-    )]
-    ClosedLoopWithDataParallel,
     /// A closed-loop workload (`multi_turn`) asked of a prefill/decode disaggregated
     /// deployment, which hands out only scheduled requests.
     #[error(

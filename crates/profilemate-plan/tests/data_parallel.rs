@@ -7,6 +7,7 @@ use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::EventSink;
 use profilemate_bench::schedule::Arrivals;
+use profilemate_bench::workload::{DatasetSpec, MultiTurnSpec, RangeRatio};
 use profilemate_plan::virtual_run::{VirtualRun, run_data_parallel_with_events, run_virtual};
 use profilemate_sim::{AffineStepTimer, ConstantStepTimer, EngineConfig, StepTimer};
 
@@ -109,6 +110,91 @@ proptest! {
         let cluster = dp_run(&workload, engine, timer, 1);
         prop_assert_eq!(&single.report.records, &cluster.report.records);
         prop_assert_eq!(single.report.duration, cluster.report.duration);
+        prop_assert_eq!(single.num_steps, cluster.num_steps);
+        prop_assert_eq!(single.report.server, cluster.report.server);
+    }
+}
+
+/// `sessions` `multi_turn` sessions of `turns` turns (32 new tokens and 16 output tokens per
+/// turn, `think` between turns).
+fn chat(sessions: usize, turns: usize, think: Duration, seed: u64) -> WorkloadConfig {
+    WorkloadConfig {
+        dataset: DatasetSpec::MultiTurn(MultiTurnSpec {
+            turns,
+            input_len: 32,
+            output_len: 16,
+            range_ratio: RangeRatio::default(),
+            think_time: think,
+            system_prompt_len: 0,
+        }),
+        seed,
+        ..config(sessions)
+    }
+}
+
+#[test]
+fn sessions_run_closed_loop_across_two_engines() {
+    let engine = EngineConfig {
+        max_model_len: 4096,
+        ..Default::default()
+    };
+    let timer = ConstantStepTimer(Duration::from_millis(10));
+    let think = Duration::from_millis(50);
+    let report = dp_run(&chat(6, 4, think, 3), engine, timer, 2).report;
+    assert_eq!(report.records.len(), 24);
+    assert!(report.records.iter().all(|r| r.success));
+    let stats = report.sessions.as_ref().unwrap();
+    assert_eq!((stats.started, stats.completed), (6, 6));
+    // Within a session each turn leaves after the previous reply (plus an exponential think
+    // time), and its prompt is the conversation so far: 32 new tokens + 16 of reply per
+    // earlier turn.
+    for s in 0..6 {
+        let mut turns: Vec<_> = report
+            .records
+            .iter()
+            .filter(|r| r.session.is_some_and(|t| t.session == s))
+            .collect();
+        turns.sort_by_key(|r| r.session.unwrap().turn);
+        assert_eq!(turns.len(), 4);
+        for (k, pair) in turns.windows(2).enumerate() {
+            let reply_end = pair[0].start_time + pair[0].latency;
+            assert!(
+                pair[1].start_time >= reply_end - 1e-9,
+                "session {s} turn {} left at {} before its reply ended at {reply_end}",
+                k + 1,
+                pair[1].start_time
+            );
+            assert_eq!(pair[1].prompt_len, pair[0].prompt_len + 16 + 32);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn one_engine_runs_sessions_exactly_as_the_single_engine_driver(
+        sessions in 1usize..8,
+        turns in 1usize..5,
+        think_ms in 0u64..200,
+        seed in 0u64..1000,
+        concurrency in proptest::option::of(1usize..4),
+    ) {
+        let workload = WorkloadConfig {
+            max_concurrency: concurrency,
+            ..chat(sessions, turns, Duration::from_millis(think_ms), seed)
+        };
+        let engine = EngineConfig { max_num_seqs: 3, max_model_len: 4096, ..Default::default() };
+        let timer = AffineStepTimer {
+            fixed: Duration::from_millis(3),
+            per_token: Duration::from_micros(40),
+            per_context_token: Duration::from_micros(1),
+        };
+        let single = run_virtual(&workload, engine.clone(), timer, "tiny").unwrap();
+        let cluster = dp_run(&workload, engine, timer, 1);
+        prop_assert_eq!(&single.report.records, &cluster.report.records);
+        prop_assert_eq!(&single.report.sessions, &cluster.report.sessions);
+        prop_assert_eq!(single.report.not_sent, cluster.report.not_sent);
         prop_assert_eq!(single.num_steps, cluster.num_steps);
         prop_assert_eq!(single.report.server, cluster.report.server);
     }

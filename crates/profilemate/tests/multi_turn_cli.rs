@@ -193,6 +193,47 @@ fn sim_run_multi_turn_hits_the_prefix_cache_where_random_prompts_do_not() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two data-parallel engines run the same sessions closed loop; vLLM's load balancer has no
+/// session affinity, so a turn that lands on the other engine misses its conversation in
+/// that engine's prefix cache: the hit rate falls below one engine's.
+#[test]
+fn sim_run_multi_turn_across_data_parallel_engines_loses_cache_affinity() {
+    let dir = temp_dir("simrun-dp");
+    let args = [
+        "--dataset-name",
+        "multi_turn",
+        "--multi-turn-turns",
+        "5",
+        "--multi-turn-input-len",
+        "128",
+        "--multi-turn-output-len",
+        "64",
+    ];
+    let one = sim_run(&dir, "dp1.json", &args);
+    let two = sim_run(
+        &dir,
+        "dp2.json",
+        &[&args[..], &["--data-parallel-size", "2"]].concat(),
+    );
+    for run in [&one, &two] {
+        assert_eq!(run["completed"], 100);
+        assert_eq!(run["multi_turn"]["completed"], 20);
+    }
+    let hit = |run: &serde_json::Value| {
+        run["server_metrics"]["prefix_cache_hit_rate"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(hit(&two) > 0.0, "DP 2 hit rate {}", hit(&two));
+    assert!(
+        hit(&two) < hit(&one),
+        "DP 2 {} vs DP 1 {}",
+        hit(&two),
+        hit(&one)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn sim_sweep_passes_multi_turn_through_to_each_run() {
     let dir = temp_dir("sweep");
@@ -245,15 +286,6 @@ fn bad_multi_turn_flags_exit_2_naming_the_flag() {
             &["--multi-turn-input-len"],
         );
     }
-    // The data-parallel cluster hands out only scheduled requests: closed loops are refused.
-    fails_naming(
-        &[
-            &sim[..],
-            &["--num-prompts", "4", "--data-parallel-size", "2"],
-        ]
-        .concat(),
-        &["--data-parallel-size", "multi_turn"],
-    );
     fails_naming(
         &[
             &bench[..],

@@ -9,23 +9,26 @@
 //! load as of that time. With one engine the stops, hand-offs and records are exactly
 //! [`drive`](super::driver::drive)'s.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use profilemate_sim::{
     DataParallelRouter, EngineConfig, EngineLoad, EngineRequestRecord, EngineSink, Request,
-    Simulation, StepRecord, StepTimer,
+    RequestId, Simulation, StepRecord, StepTimer,
 };
 
 use crate::error::PlanError;
 use crate::virtual_run::VirtualRun;
-use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
+use crate::virtual_run::driver::{
+    ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent,
+};
 use crate::virtual_run::engine_view::EngineTotals;
 use crate::virtual_run::records;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::{Event, EventSink};
 use profilemate_bench::record::ClientRequestRecord;
+use profilemate_bench::workload::SessionTurn;
 
 /// What driving a cluster produced.
 #[derive(Debug)]
@@ -43,13 +46,19 @@ pub(crate) struct ClusterDriven {
     /// Each hand-off: (engine, engine clock when handed over, hand-off time).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) hand_offs: Vec<(usize, Duration, Duration)>,
+    /// The key of each dispatched request (parallel to `sent`), for [`FollowUps`].
+    pub(crate) keys: Vec<usize>,
 }
 
-/// Counts one engine's finishes and feeds the shared progress and counters.
+/// Counts one engine's finishes and feeds the shared progress and counters; keeps the
+/// finished records when follow-ups may come.
 struct Tap<'a> {
+    engine: usize,
     finished: usize,
     progress: &'a mut Option<ProgressReporter>,
     totals: &'a mut EngineTotals,
+    /// Finished requests with their engine, while [`FollowUps`] may queue more.
+    records: Option<&'a mut Vec<(usize, EngineRequestRecord)>>,
 }
 
 impl EngineSink for Tap<'_> {
@@ -60,25 +69,60 @@ impl EngineSink for Tap<'_> {
         }
     }
 
-    fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
+    fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         self.finished += 1;
         if let Some(p) = self.progress.as_mut() {
             p.done += 1;
+        }
+        if let Some(records) = self.records.as_mut() {
+            records.push((self.engine, record.clone()));
         }
     }
 }
 
 /// Sends `outgoing` (in send order) to the engines `sims`, each request to the engine the
-/// [`DataParallelRouter`] picks, with at most `max_concurrency` in flight over all engines, and runs every
-/// engine until every sent request has finished; `observer` sees every engine's events.
+/// [`DataParallelRouter`] picks, with at most `max_concurrency` in flight over all engines,
+/// and runs every engine until every sent request has finished; `observer` sees every
+/// engine's events.
 pub(crate) fn drive_cluster<T: StepTimer>(
     sims: &mut [Simulation<T>],
     outgoing: Vec<Outgoing>,
     max_concurrency: Option<usize>,
-    mut progress: Option<ProgressReporter>,
+    progress: Option<ProgressReporter>,
     cancel: Option<CancelToken>,
     observer: &mut dyn EngineSink,
 ) -> ClusterDriven {
+    let keyed = outgoing.into_iter().enumerate().map(|(i, o)| (o, i));
+    let client = ClusterClient {
+        max_concurrency,
+        progress,
+        cancel,
+    };
+    drive_cluster_with(sims, keyed.collect(), client, observer, &mut ())
+}
+
+/// The virtual client's settings for [`drive_cluster_with`].
+pub(crate) struct ClusterClient {
+    pub(crate) max_concurrency: Option<usize>,
+    pub(crate) progress: Option<ProgressReporter>,
+    pub(crate) cancel: Option<CancelToken>,
+}
+
+/// [`drive_cluster`] with `follow_ups` (`multi_turn`'s closed loop): `outgoing` holds each
+/// request with its key (in send order); whenever a request finishes on any engine,
+/// `follow_ups` may queue the next, which is routed like any other when it is due.
+pub(crate) fn drive_cluster_with<T: StepTimer>(
+    sims: &mut [Simulation<T>],
+    outgoing: Vec<(Outgoing, usize)>,
+    client: ClusterClient,
+    observer: &mut dyn EngineSink,
+    follow_ups: &mut dyn FollowUps,
+) -> ClusterDriven {
+    let ClusterClient {
+        max_concurrency,
+        mut progress,
+        cancel,
+    } = client;
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
     }
@@ -98,13 +142,26 @@ pub(crate) fn drive_cluster<T: StepTimer>(
     let mut engine_of: Vec<usize> = Vec::with_capacity(outgoing.len());
     let mut hand_offs = Vec::new();
     let mut finished = vec![0usize; n];
-    let mut queue = outgoing.into_iter().peekable();
+    let mut queue: VecDeque<(Outgoing, usize)> = outgoing.into();
+    let mut keys: Vec<usize> = Vec::with_capacity(queue.len());
+    let mut key_of: HashMap<(usize, RequestId), usize> = HashMap::new();
+    let mut finished_records: Vec<(usize, EngineRequestRecord)> = Vec::new();
     let mut stopped = false;
     loop {
         // Slots freed by finishes, now.
         for (e, done) in finished.iter_mut().enumerate() {
             router.finished(e, *done);
             free = free.saturating_add(std::mem::take(done));
+        }
+        // Follow-ups of the requests finished since the last stop, in send order.
+        for (e, record) in finished_records.drain(..) {
+            let Some(key) = key_of.remove(&(e, record.id)) else {
+                continue;
+            };
+            if let Some((next, key)) = follow_ups.on_finished(key, &record) {
+                let at = queue.partition_point(|(o, _)| o.send_at <= next.send_at);
+                queue.insert(at, (next, key));
+            }
         }
         let now = sims.iter().map(Simulation::now).max().unwrap_or_default();
         let mut hand = HandOff {
@@ -115,6 +172,8 @@ pub(crate) fn drive_cluster<T: StepTimer>(
             sent: &mut sent,
             engine_of: &mut engine_of,
             hand_offs: &mut hand_offs,
+            keys: &mut keys,
+            key_of: follow_ups.pending().then_some(&mut key_of),
             now,
         };
         while *hand.free > 0 {
@@ -123,8 +182,13 @@ pub(crate) fn drive_cluster<T: StepTimer>(
             };
             hand.submit(pos, request);
         }
-        while let Some(o) = queue.next_if(|o| o.send_at <= now) {
+        while let Some((o, key)) = queue.pop_front() {
+            if o.send_at > now {
+                queue.push_front((o, key));
+                break;
+            }
             let pos = hand.sent.len();
+            hand.keys.push(key);
             hand.sent.push(Sent {
                 send_at: o.send_at,
                 started: o.send_at,
@@ -137,15 +201,19 @@ pub(crate) fn drive_cluster<T: StepTimer>(
                 waiting.push_back((pos, o.request));
             }
         }
-        let Some(until) = next_stop(sims, !waiting.is_empty(), queue.peek().map(|o| o.send_at))
-        else {
+        let keep = follow_ups.pending();
+        let engines_matter = !waiting.is_empty() || keep;
+        let next_send = queue.front().map(|(o, _)| o.send_at);
+        let Some(until) = next_stop(sims, engines_matter, next_send) else {
             break;
         };
         for (e, sim) in sims.iter_mut().enumerate() {
             let mut tap = Tap {
+                engine: e,
                 finished: 0,
                 progress: &mut progress,
                 totals: &mut totals,
+                records: keep.then_some(&mut finished_records),
             };
             sim.run_until(until, &mut (&mut sinks[e], (&mut tap, &mut *observer)));
             finished[e] += tap.finished;
@@ -158,9 +226,11 @@ pub(crate) fn drive_cluster<T: StepTimer>(
     if !stopped {
         for (e, sim) in sims.iter_mut().enumerate() {
             let mut tap = Tap {
+                engine: e,
                 finished: 0,
                 progress: &mut progress,
                 totals: &mut totals,
+                records: None,
             };
             sim.run(&mut (&mut sinks[e], (&mut tap, &mut *observer)));
         }
@@ -177,6 +247,7 @@ pub(crate) fn drive_cluster<T: StepTimer>(
         totals,
         stopped,
         hand_offs,
+        keys,
     }
 }
 
@@ -189,6 +260,10 @@ struct HandOff<'a, T> {
     sent: &'a mut Vec<Sent>,
     engine_of: &'a mut Vec<usize>,
     hand_offs: &'a mut Vec<(usize, Duration, Duration)>,
+    /// The key of each dispatched request.
+    keys: &'a mut Vec<usize>,
+    /// The key of each request in an engine, while follow-ups may come.
+    key_of: Option<&'a mut HashMap<(usize, RequestId), usize>>,
     now: Duration,
 }
 
@@ -205,6 +280,9 @@ impl<T: StepTimer> HandOff<'_, T> {
         self.sent[pos].outcome = match self.sims[e].add_request(request) {
             Ok(id) => {
                 *self.free -= 1;
+                if let Some(key_of) = self.key_of.as_mut() {
+                    key_of.insert((e, id), self.keys[pos]);
+                }
                 Outcome::Engine(id)
             }
             Err(err) => {
@@ -218,14 +296,15 @@ impl<T: StepTimer> HandOff<'_, T> {
     }
 }
 
-/// Where to stop every engine next: the next send, and while requests wait for a slot, the
-/// earliest next event of any engine (each may be a finish). `None` when neither remains.
+/// Where to stop every engine next: the next send, and while requests wait for a slot or a
+/// finish may queue a follow-up (`engines_matter`), the earliest next event of any engine
+/// (each may be a finish). `None` when neither remains.
 fn next_stop<T: StepTimer>(
     sims: &[Simulation<T>],
-    someone_waits: bool,
+    engines_matter: bool,
     next_send: Option<Duration>,
 ) -> Option<Duration> {
-    let engine = if someone_waits {
+    let engine = if engines_matter {
         // An engine ready to schedule reports `now`; step past it so the step launches.
         sims.iter()
             .filter_map(|s| {
@@ -262,29 +341,55 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     let super::Prepared {
         outgoing,
         schedule,
-        sessions,
+        sessions: plan,
     } = super::prepare(workload)?;
-    if sessions.is_some() {
-        return Err(PlanError::ClosedLoopWithDataParallel);
-    }
     let mut sims = engines(&engine, &timer, data_parallel)?;
-    let progress = ProgressReporter::new(events.clone(), outgoing.len());
-    let driven = drive_cluster(
-        &mut sims,
-        outgoing,
-        workload.max_concurrency,
-        Some(progress),
-        Some(cancel.clone()),
-        observer,
-    );
-    let report = super::report_of(
+    let total = plan.as_ref().map_or(outgoing.len(), |p| p.total_turns());
+    let client = ClusterClient {
+        max_concurrency: workload.max_concurrency,
+        progress: Some(ProgressReporter::new(events.clone(), total)),
+        cancel: Some(cancel.clone()),
+    };
+    let driven = match plan.as_deref() {
+        None => drive_cluster(
+            &mut sims,
+            outgoing,
+            client.max_concurrency,
+            client.progress,
+            client.cancel,
+            observer,
+        ),
+        Some(plan) => {
+            // `outgoing` keeps the schedule's order: the i-th opens session schedule[i].index.
+            let first = outgoing.into_iter().zip(schedule.iter().map(|s| s.index));
+            let mut follow_ups = super::sessions::Sessions::new(plan, workload.duration);
+            drive_cluster_with(
+                &mut sims,
+                first.collect(),
+                client,
+                observer,
+                &mut follow_ups,
+            )
+        }
+    };
+    let tags = plan.as_ref().map(|_| super::sessions::tags(&driven.keys));
+    let mut report = super::report_of(
         workload,
         model_id,
         &schedule,
-        cluster_records(&driven, &sims),
+        cluster_records(&driven, &sims, tags.as_deref()),
         driven.stopped,
         &driven.totals,
     );
+    if let (Some(plan), Some(tags)) = (plan.as_deref(), tags.as_deref()) {
+        let record_of = |pos: usize| match driven.sent[pos].outcome {
+            Outcome::Engine(id) => sims[driven.engine_of[pos]].records().get(id.0 as usize),
+            _ => None,
+        };
+        let (stats, unsent) = super::sessions::stats(plan, &driven.sent, tags, record_of);
+        report.not_sent = unsent;
+        report.sessions = Some(stats);
+    }
     let num_steps = driven.sinks.iter().map(|s| s.num_steps).sum();
     Ok(VirtualRun { report, num_steps })
 }
@@ -305,17 +410,23 @@ pub(crate) fn engines<T: StepTimer + Clone>(
         .collect()
 }
 
-/// The client's records in dispatch order, each from its engine's records and streams.
+/// The client's records in dispatch order, each from its engine's records and streams, and
+/// tagged with its session and turn if any.
 fn cluster_records<T: StepTimer>(
     driven: &ClusterDriven,
     sims: &[Simulation<T>],
+    tags: Option<&[SessionTurn]>,
 ) -> Vec<ClientRequestRecord> {
     driven
         .sent
         .iter()
         .zip(&driven.engine_of)
-        .filter_map(|(s, &e)| {
-            records::client_record(s, sims[e].records(), &driven.sinks[e].streams)
+        .enumerate()
+        .filter_map(|(pos, (s, &e))| {
+            let mut record =
+                records::client_record(s, sims[e].records(), &driven.sinks[e].streams)?;
+            record.session = tags.and_then(|t| t.get(pos)).copied();
+            Some(record)
         })
         .collect()
 }

@@ -163,7 +163,11 @@ fn assemble(
         &driven.sink.engine,
     );
     if let Some((plan, tags)) = sessions {
-        let (stats, unsent) = sessions::stats(plan, &driven.sent, tags, engine);
+        let record_of = |pos: usize| match driven.sent[pos].outcome {
+            driver::Outcome::Engine(id) => engine.get(id.0 as usize),
+            _ => None,
+        };
+        let (stats, unsent) = sessions::stats(plan, &driven.sent, tags, record_of);
         report.not_sent = unsent;
         report.sessions = Some(stats);
     }

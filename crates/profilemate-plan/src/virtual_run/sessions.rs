@@ -100,13 +100,14 @@ pub(crate) fn tags(keys: &[usize]) -> Vec<SessionTurn> {
 }
 
 /// What became of the sessions, from each dispatched request (`sent`, tagged by `tags`) and
-/// the engine's records. Returns the stats and the turns never sent because the run stopped
-/// (not those skipped after a refused turn).
-pub(crate) fn stats(
+/// its engine record (`record_of(position in sent)`, for one that reached an engine). Returns
+/// the stats and the turns never sent because the run stopped (not those skipped after a
+/// refused turn).
+pub(crate) fn stats<'r>(
     plan: &SessionPlan,
     sent: &[Sent],
     tags: &[SessionTurn],
-    engine: &[EngineRequestRecord],
+    record_of: impl Fn(usize) -> Option<&'r EngineRequestRecord>,
 ) -> (SessionStats, usize) {
     #[derive(Clone, Copy, PartialEq)]
     enum Last {
@@ -117,9 +118,9 @@ pub(crate) fn stats(
     let turns = plan.turns();
     // Per session: turns sent, and how the last one ended.
     let mut per = vec![(0usize, Last::Unfinished); plan.sessions.len()];
-    for (s, tag) in sent.iter().zip(tags) {
+    for (pos, (s, tag)) in sent.iter().zip(tags).enumerate() {
         let last = match &s.outcome {
-            Outcome::Engine(id) => match engine.get(id.0 as usize) {
+            Outcome::Engine(_) => match record_of(pos) {
                 Some(r) if r.finish_reason == Some(FinishReason::Length) => Last::Finished,
                 _ => Last::Unfinished,
             },
