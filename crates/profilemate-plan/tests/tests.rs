@@ -3,6 +3,7 @@
 mod util;
 
 mod data_parallel;
+mod front_end;
 mod layering;
 mod multi_turn;
 mod virtual_run;

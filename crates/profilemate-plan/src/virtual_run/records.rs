@@ -4,7 +4,9 @@
 //! Mirrors what `async_request_openai_completions` (vllm/benchmarks/lib/endpoint_request_func.py,
 //! vLLM 0.32) measures: TTFT from the request's start to its first token-bearing chunk, one ITL
 //! per later chunk, latency to the last chunk, `client_queue_time` = start − scheduled arrival.
-//! Virtual time has no network and no client lag, so the figures are the engine's own.
+//! Virtual time has no network and no client lag: the figures are the engine's own, plus the
+//! fitted front end's delay when one is set (the request reaches the engine that much after
+//! its start).
 
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ pub(crate) fn client_record(
                     "run interrupted".into(),
                 ));
             }
-            streamed(r, stream.unwrap_or(&Stream::default()))
+            streamed(r, stream.unwrap_or(&Stream::default()), sent.started)
         }
     };
     record.start_time = secs(sent.started);
@@ -45,9 +47,9 @@ pub(crate) fn client_record(
     Some(record)
 }
 
-/// A request that ran in the engine, timed from its arrival there.
-fn streamed(r: &EngineRequestRecord, stream: &Stream) -> ClientRequestRecord {
-    let since_start = |t: &Duration| secs(t.saturating_sub(r.arrival));
+/// A request that ran in the engine, timed from its `start` at the client.
+fn streamed(r: &EngineRequestRecord, stream: &Stream, start: Duration) -> ClientRequestRecord {
+    let since_start = |t: &Duration| secs(t.saturating_sub(start));
     let ttft = stream.times.first().map(since_start);
     let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
     let mut record = ClientRequestRecord {

@@ -1,0 +1,386 @@
+//! What a bench result adds to a log: the time each step spends outside `iteration elapsed
+//! time` ([`outside_of`]) and the front end between the client and the engine
+//! ([`fit_front_end`]).
+//!
+//! Both come from replaying the result's requests through the simulated scheduler. When the
+//! result pairs with its own log ([`BenchRun::pair`]), each simulated step takes the logged
+//! `iteration elapsed time` of the same iteration, so the fitted step-time model's error does
+//! not leak into the front end; only requests whose first token comes while the replay's
+//! iterations still equal the log's count.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Context;
+use profilemate_plan::virtual_run::{FrontEnd, Through, replay_sends};
+use profilemate_sim::calibrate::StepTimeModel;
+use profilemate_sim::calibrate::fit::fit_non_negative_huber;
+use profilemate_sim::calibrate::observations::LogObservations;
+use profilemate_sim::vllm_log::MfuLogStepTimer;
+use profilemate_sim::{
+    EngineConfig, IterationLine, Request, RooflineStepTimer, Simulation, StepBatch, StepRecord,
+};
+use serde_json::{Value, json};
+
+use super::bench::BenchRun;
+
+/// The outside time a paired bench result gives: every generation token but each request's
+/// first arrives one step after the previous, so Σ over requests of (E2EL − TTFT) =
+/// Σ over iterations of generation tokens × (elapsed + outside).
+pub(crate) fn outside_of(bench: &BenchRun, log: &LogObservations) -> f64 {
+    let spans: f64 = bench
+        .requests
+        .iter()
+        .map(|r| r.latency_ms - r.ttft_ms)
+        .sum();
+    let (tokens, weighted) = log.iterations.iter().fold((0.0, 0.0), |(t, w), o| {
+        let g = o.features.generation_tokens;
+        (t + g, w + g * o.elapsed_ms)
+    });
+    if tokens == 0.0 {
+        0.0
+    } else {
+        ((spans - weighted) / tokens).max(0.0)
+    }
+}
+
+/// Per-request front-end delays of one bench result: measured TTFT − the TTFT of the same
+/// request replayed at its send offset.
+#[derive(Debug, Clone)]
+pub(crate) struct Delays {
+    /// `(prompt tokens, delay ms)` of each request used.
+    pub(crate) requests: Vec<(u32, f64)>,
+    /// Whether the replay used the log's own step times (else the fitted model's).
+    pub(crate) logged_steps: bool,
+    /// Iterations of the replay equal to the log's before the first that differs.
+    pub(crate) matched_iterations: usize,
+}
+
+/// The delays of `bench`'s requests: replayed with `log`'s step times (plus `outside_ms`) when
+/// it is the bench's own log, else with `model`.
+pub(crate) fn delays(
+    bench: &BenchRun,
+    log: Option<&LogObservations>,
+    model: &StepTimeModel,
+    outside_ms: f64,
+    config: &EngineConfig,
+    timer: &RooflineStepTimer<profilemate_model::PerfModel>,
+) -> anyhow::Result<Delays> {
+    let replay_err = || format!("cannot replay {}", bench.path.display());
+    let (records, steps) = match log {
+        Some(log) => {
+            let step = logged_steps(log, outside_ms);
+            replay(
+                bench,
+                Simulation::new(config.clone(), step).with_context(replay_err)?,
+            )?
+        }
+        None => {
+            let mut model = *model;
+            model.outside_ms = outside_ms;
+            let t = MfuLogStepTimer::new(timer.clone(), None).with_calibration(model);
+            replay(
+                bench,
+                Simulation::new(config.clone(), t).with_context(replay_err)?,
+            )?
+        }
+    };
+    let matched = log.map_or(steps.len(), |log| matching_prefix(&steps, log));
+    let valid_until = match matched.checked_sub(1).and_then(|i| steps.get(i)) {
+        Some(s) if log.is_some() => s.start + s.duration,
+        _ if log.is_some() => Duration::ZERO,
+        _ => Duration::MAX,
+    };
+    let requests = bench
+        .requests
+        .iter()
+        .zip(&records)
+        .filter_map(|(r, rec)| {
+            let first = rec.first_token?;
+            (first <= valid_until).then(|| {
+                let simulated = first.saturating_sub(rec.arrival).as_secs_f64() * 1000.0;
+                (r.input, r.ttft_ms - simulated)
+            })
+        })
+        .collect();
+    Ok(Delays {
+        requests,
+        logged_steps: log.is_some(),
+        matched_iterations: matched,
+    })
+}
+
+/// Runs `bench`'s requests at their send offsets through `sim`: the engine's records in send
+/// order and its steps.
+fn replay<T: profilemate_sim::StepTimer>(
+    bench: &BenchRun,
+    mut sim: Simulation<T>,
+) -> anyhow::Result<(Vec<profilemate_sim::EngineRequestRecord>, Vec<StepRecord>)> {
+    for r in &bench.requests {
+        let at = Duration::from_secs_f64(r.send_s.max(0.0));
+        sim.add_request(Request::synthetic(at, r.input, r.output))
+            .with_context(|| format!("cannot replay a request of {}", bench.path.display()))?;
+    }
+    let mut steps: Vec<StepRecord> = Vec::new();
+    sim.run(&mut steps);
+    Ok((sim.into_records(), steps))
+}
+
+/// The spacings [`FrontEndFit::fit_serial`] tries, in ms.
+const SERIAL_GRID_MS: [f64; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
+
+/// The spacing assumed where the replays do not tell the spacings apart, in ms: an API server
+/// handles one request at a time (parsing, tokenizing, handing it over), so requests sent
+/// together never reach the engine at the same instant.
+const SERIAL_PRIOR_MS: f64 = 1.0;
+
+impl FrontEndFit {
+    /// As the engine's client applies it.
+    pub(crate) fn front_end(&self) -> FrontEnd {
+        let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+        FrontEnd {
+            delay: ms(self.delay_ms),
+            per_prompt_token: ms(self.per_prompt_token_ms),
+            serial: ms(self.serial_ms),
+        }
+    }
+
+    /// Chooses the spacing of requests handed to the engine ([`FrontEnd::serial`]) that makes
+    /// the replays of the paired bench results — each as its client sent them (closed loop
+    /// where it ran one), each step taking its logged time — repeat the most of their logs'
+    /// iterations before the first that differs; among equals, the one nearest
+    /// [`SERIAL_PRIOR_MS`].
+    pub(crate) fn fit_serial(
+        &mut self,
+        benches: &[(&BenchRun, &LogObservations)],
+        outside_ms: f64,
+        config: &EngineConfig,
+    ) -> anyhow::Result<()> {
+        self.serial_ms = SERIAL_PRIOR_MS;
+        if benches.is_empty() {
+            return Ok(());
+        }
+        let mut scores = Vec::new();
+        for s in SERIAL_GRID_MS {
+            let mut front_end = self.front_end();
+            front_end.serial = Duration::from_secs_f64(s / 1000.0);
+            let mut matched = 0;
+            for (b, log) in benches {
+                matched += replayed_sequence(b, log, outside_ms, front_end, config)?;
+            }
+            scores.push((s, matched));
+        }
+        let best = scores.iter().map(|s| s.1).max().unwrap_or(0);
+        let serial = scores
+            .iter()
+            .filter(|s| s.1 == best)
+            .map(|s| s.0)
+            .min_by(|a, b| {
+                (a - SERIAL_PRIOR_MS)
+                    .abs()
+                    .total_cmp(&(b - SERIAL_PRIOR_MS).abs())
+            })
+            .unwrap_or(SERIAL_PRIOR_MS);
+        self.serial_ms = serial;
+        let total: usize = benches.iter().map(|(_, l)| l.iterations.len()).sum();
+        self.report["serial_ms"] = json!(serial);
+        self.report["serial_fit"] = json!({
+            "method": "the spacing whose replays (each bench as its client sent it, each step its logged elapsed time + outside) repeat the most iterations of their logs before the first that differs",
+            "iterations": total,
+            "matched_by_spacing_ms": scores.iter().map(|(s, m)| json!([s, m])).collect::<Vec<_>>(),
+        });
+        Ok(())
+    }
+}
+
+/// How many of `log`'s iterations the replay of `bench` through `front_end` repeats before the
+/// first that differs, each step taking its logged time plus `outside_ms`.
+fn replayed_sequence(
+    bench: &BenchRun,
+    log: &LogObservations,
+    outside_ms: f64,
+    front_end: FrontEnd,
+    config: &EngineConfig,
+) -> anyhow::Result<usize> {
+    let through = Through {
+        engine: config.clone(),
+        timer: logged_steps(log, outside_ms),
+        front_end,
+    };
+    let mut steps: Vec<StepRecord> = Vec::new();
+    replay_sends(&bench.sends(), bench.max_concurrency, through, &mut steps)
+        .with_context(|| format!("cannot replay {}", bench.path.display()))?;
+    Ok(matching_prefix(&steps, log))
+}
+
+/// Iterations of `steps` equal in their counts to `log`'s before the first that differs.
+fn matching_prefix(steps: &[StepRecord], log: &LogObservations) -> usize {
+    steps
+        .iter()
+        .zip(&log.iterations)
+        .take_while(|(s, o)| IterationLine::from_step(s, "").counts == o.counts)
+        .count()
+}
+
+/// A step timer giving step `i` the `i`-th logged elapsed time (their mean past the log's end)
+/// plus `outside_ms`.
+fn logged_steps(log: &LogObservations, outside_ms: f64) -> impl FnMut(&StepBatch<'_>) -> Duration {
+    let elapsed: Vec<f64> = log.iterations.iter().map(|o| o.elapsed_ms).collect();
+    let fallback = elapsed.iter().sum::<f64>() / elapsed.len().max(1) as f64;
+    let next = Rc::new(Cell::new(0usize));
+    move |_: &StepBatch<'_>| {
+        let i = next.get();
+        next.set(i + 1);
+        let ms = elapsed.get(i).copied().unwrap_or(fallback) + outside_ms;
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+}
+
+/// The fitted front end: a constant delay, and a per-prompt-token cost when the data separate
+/// it from the constant.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FrontEndFit {
+    /// The delay applied to every request, in ms.
+    pub(crate) delay_ms: f64,
+    /// The tokenization cost applied per prompt token, in ms (0 when not identifiable).
+    pub(crate) per_prompt_token_ms: f64,
+    /// The spacing of requests handed to the engine, in ms ([`fit_serial`]).
+    pub(crate) serial_ms: f64,
+    /// What the file records about the fit.
+    pub(crate) report: Value,
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Fits the front end to the per-request delays of every bench result: the constant is the
+/// median over bench results of their median; `delay ≈ a + b · prompt tokens` is fitted robustly beside it, and `b` is
+/// applied only when the prompts differ in length and `b` exceeds twice its standard error.
+pub(crate) fn fit_front_end(per_bench: &[(String, Delays)]) -> Option<FrontEndFit> {
+    let all: Vec<(u32, f64)> = per_bench
+        .iter()
+        .flat_map(|(_, d)| d.requests.iter().copied())
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    // The median of each bench's median: one run (another day, another load) with many
+    // requests does not outvote the others.
+    let medians: Vec<f64> = per_bench
+        .iter()
+        .filter_map(|(_, d)| median(d.requests.iter().map(|r| r.1).collect()))
+        .collect();
+    let median = median(medians).unwrap_or(0.0);
+    let lengths: std::collections::BTreeSet<u32> = all.iter().map(|r| r.0).collect();
+    let rows: Vec<Vec<f64>> = all.iter().map(|r| vec![1.0, f64::from(r.0)]).collect();
+    let y: Vec<f64> = all.iter().map(|r| r.1).collect();
+    let token_fit = (lengths.len() > 1)
+        .then(|| fit_non_negative_huber(&rows, &y).ok())
+        .flatten();
+    let (identifiable, per_token, token_json) = match &token_fit {
+        Some(f) => {
+            let (b, se) = (f.coefficients[1], f.standard_errors[1]);
+            let ok = b > 0.0 && b > 2.0 * se;
+            (
+                ok,
+                b,
+                json!({"value_ms": b, "standard_error_ms": se, "constant_ms": f.coefficients[0], "identifiable": ok}),
+            )
+        }
+        None => (
+            false,
+            0.0,
+            json!({"identifiable": false, "why": "every request had the same prompt length"}),
+        ),
+    };
+    let (delay_ms, per_prompt_token_ms) = match &token_fit {
+        Some(f) if identifiable => (f.coefficients[0], per_token),
+        _ => (median, 0.0),
+    };
+    let benches: Vec<Value> = per_bench
+        .iter()
+        .map(|(path, d)| {
+            let mut v: Vec<f64> = d.requests.iter().map(|r| r.1).collect();
+            v.sort_by(f64::total_cmp);
+            json!({
+                "path": path,
+                "requests_used": v.len(),
+                "median_ms": v.get(v.len() / 2),
+                "min_ms": v.first(),
+                "max_ms": v.last(),
+                "replayed_with": if d.logged_steps { "the log's own iteration elapsed times" } else { "the fitted step time (no paired log)" },
+                "iterations_matching_the_log": d.logged_steps.then_some(d.matched_iterations),
+            })
+        })
+        .collect();
+    Some(FrontEndFit {
+        delay_ms,
+        per_prompt_token_ms,
+        serial_ms: 0.0,
+        report: json!({
+            "delay_ms": delay_ms,
+            "per_prompt_token_ms": per_prompt_token_ms,
+            "median_of_bench_medians_ms": median,
+            "requests": all.len(),
+            "tokenization_per_prompt_token": token_json,
+            "per_bench": benches,
+            "method": "measured TTFT - TTFT of the request replayed at its send offset through the simulated scheduler (with the log's own step times when the bench pairs with its log; then only requests whose first token comes while the replay's iterations equal the log's); the delay is the median over bench results of their median unless a per-prompt-token cost is identifiable (then the fit's constant)",
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delays(requests: Vec<(u32, f64)>) -> (String, Delays) {
+        (
+            "b.json".into(),
+            Delays {
+                requests,
+                logged_steps: true,
+                matched_iterations: 10,
+            },
+        )
+    }
+
+    #[test]
+    fn a_per_token_cost_is_applied_only_when_prompt_lengths_separate_it() {
+        // 5 ms + 0.1 ms per token over lengths 100…1000, with ±1 ms noise.
+        let rows: Vec<(u32, f64)> = (0..200)
+            .map(|i| {
+                let len = 100 + (i % 10) * 100;
+                let noise = if i % 2 == 0 { 1.0 } else { -1.0 };
+                (len, 5.0 + 0.1 * f64::from(len) + noise)
+            })
+            .collect();
+        let fit = fit_front_end(&[delays(rows)]).unwrap();
+        assert!((fit.per_prompt_token_ms - 0.1).abs() < 0.005, "{fit:?}");
+        assert!((fit.delay_ms - 5.0).abs() < 1.0, "{fit:?}");
+        // One prompt length: the constant only, the median.
+        let same: Vec<(u32, f64)> = (0..9).map(|i| (300, 90.0 + f64::from(i))).collect();
+        let fit = fit_front_end(&[delays(same.clone())]).unwrap();
+        assert_eq!((fit.delay_ms, fit.per_prompt_token_ms), (94.0, 0.0));
+        // Three bench results: the median of their medians, however many requests each has.
+        let few = |d: f64| delays(vec![(300, d), (300, d + 2.0), (300, d - 2.0)]);
+        let fit = fit_front_end(&[delays(same), few(20.0), few(24.0)]).unwrap();
+        assert_eq!(fit.delay_ms, 24.0);
+        assert_eq!(
+            fit.report["tokenization_per_prompt_token"]["identifiable"],
+            false
+        );
+        assert!(fit_front_end(&[delays(Vec::new())]).is_none());
+    }
+}
