@@ -128,6 +128,15 @@ fn fits_the_captures_and_predicts_a_held_out_log() {
     let matched = |i: usize| by_spacing[i][1].as_u64().unwrap();
     assert!(matched(0) < matched(3), "{by_spacing:?}");
     assert_eq!(front["serial_ms"], 1.0);
+    // With it, the closed-loop replay of run5-conc (6 at a time, each step its logged time)
+    // repeats every one of vLLM's 294 iterations: the first of each group of six reaches the
+    // idle engine alone, the other five join the next step, as in the log.
+    let at_fitted = front["serial_fit"]["per_bench_at_fitted_spacing"]
+        .as_array()
+        .unwrap();
+    assert!(at_fitted[2]["path"].as_str().unwrap().contains("run5-conc"));
+    assert_eq!(at_fitted[2]["matched"], 294);
+    assert_eq!(at_fitted[2]["iterations"], 294);
     assert_eq!(
         front["tokenization_per_prompt_token"]["identifiable"],
         false
@@ -150,6 +159,32 @@ fn fits_the_captures_and_predicts_a_held_out_log() {
         let measured = f["e2el"]["p99_ms"]["measured"].as_f64().unwrap();
         assert!(measured > 0.0);
     }
+}
+
+/// The burst capture replayed in send order (not engine order) through the fitted front end
+/// repeats vLLM's iteration sequence, all 125 iterations; the outside time its decode spans give
+/// is the ~3.2 ms per step the scheduler comparison found by hand
+/// (crates/profilemate-sim/docs/scheduler-vs-vllm.md).
+#[test]
+fn the_burst_replayed_in_send_order_repeats_vllms_iterations() {
+    let dir = scratch("burst");
+    let out = dir.join("c.json");
+    let o = calibrate(&["run2-sched"], &out)
+        .args(["--bench", &capture("run2-sched", "bench-1.json")])
+        .output()
+        .unwrap();
+    success_stdout(&o);
+    let j = read_json(&out);
+    let fitted = &j["front_end"]["serial_fit"]["per_bench_at_fitted_spacing"][0];
+    assert_eq!(
+        (fitted["matched"].as_u64(), fitted["iterations"].as_u64()),
+        (Some(125), Some(125))
+    );
+    let outside = j["outside_ms"]["value"].as_f64().unwrap();
+    assert!((2.9..3.4).contains(&outside), "outside {outside}");
+    // The front end of that day: ~100 ms (the by-hand comparison found 93–99 ms).
+    let delay = j["front_end"]["delay_ms"].as_f64().unwrap();
+    assert!((80.0..120.0).contains(&delay), "delay {delay}");
 }
 
 /// One log alone validates on its last 30 % of iterations (9.1 % when written; bound 20 %).

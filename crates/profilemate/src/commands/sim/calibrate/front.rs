@@ -162,14 +162,16 @@ impl FrontEndFit {
             return Ok(());
         }
         let mut scores = Vec::new();
+        let mut per_bench: Vec<Vec<usize>> = Vec::new();
         for s in SERIAL_GRID_MS {
             let mut front_end = self.front_end();
             front_end.serial = Duration::from_secs_f64(s / 1000.0);
-            let mut matched = 0;
+            let mut each = Vec::new();
             for (b, log) in benches {
-                matched += replayed_sequence(b, log, outside_ms, front_end, config)?;
+                each.push(replayed_sequence(b, log, outside_ms, front_end, config)?);
             }
-            scores.push((s, matched));
+            scores.push((s, each.iter().sum::<usize>()));
+            per_bench.push(each);
         }
         let best = scores.iter().map(|s| s.1).max().unwrap_or(0);
         let serial = scores
@@ -182,13 +184,25 @@ impl FrontEndFit {
                     .total_cmp(&(b - SERIAL_PRIOR_MS).abs())
             })
             .unwrap_or(SERIAL_PRIOR_MS);
-        self.serial_ms = serial;
         let total: usize = benches.iter().map(|(_, l)| l.iterations.len()).sum();
+        let chosen = SERIAL_GRID_MS
+            .iter()
+            .position(|&s| s == serial)
+            .unwrap_or(0);
+        let at_fitted: Vec<Value> = benches
+            .iter()
+            .zip(&per_bench[chosen])
+            .map(|((b, log), m)| {
+                json!({"path": b.path.display().to_string(), "iterations": log.iterations.len(), "matched": m})
+            })
+            .collect();
+        self.serial_ms = serial;
         self.report["serial_ms"] = json!(serial);
         self.report["serial_fit"] = json!({
             "method": "the spacing whose replays (each bench as its client sent it, each step its logged elapsed time + outside) repeat the most iterations of their logs before the first that differs",
             "iterations": total,
             "matched_by_spacing_ms": scores.iter().map(|(s, m)| json!([s, m])).collect::<Vec<_>>(),
+            "per_bench_at_fitted_spacing": at_fitted,
         });
         Ok(())
     }
