@@ -358,8 +358,158 @@ pub(crate) fn fit_front_end(per_bench: &[(String, Delays)]) -> Option<FrontEndFi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
 
-    fn delays(requests: Vec<(u32, f64)>) -> (String, Delays) {
+    use profilemate_model::roofline::Efficiency;
+    use profilemate_model::{Deployment, Dtype, hardware, presets};
+    use profilemate_plan::virtual_run::RecordedSend;
+    use profilemate_sim::calibrate::Features;
+    use profilemate_sim::calibrate::observations::Observation;
+    use profilemate_sim::{CudaGraphConfig, roofline_timer};
+    use proptest::prelude::*;
+
+    use crate::commands::sim::calibrate::bench::BenchRequest;
+
+    /// A deterministic generator.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    fn config() -> EngineConfig {
+        EngineConfig {
+            max_num_seqs: 8,
+            max_num_batched_tokens: 512,
+            block_size: 16,
+            num_gpu_blocks: 4096,
+            enable_prefix_caching: false,
+            max_model_len: 4096,
+            cudagraph: CudaGraphConfig::eager(),
+            async_scheduling: false,
+            ..Default::default()
+        }
+    }
+
+    /// A deployment with a known outside time and front end, run on `sends`: its bench result
+    /// (as the client saw it) and its log (each step's elapsed time, without the outside).
+    fn deployment(
+        sends: &[RecordedSend],
+        outside_ms: f64,
+        front_end: FrontEnd,
+    ) -> (BenchRun, LogObservations) {
+        let elapsed: Rc<RefCell<Vec<f64>>> = Rc::default();
+        let logged = elapsed.clone();
+        let timer = move |b: &StepBatch<'_>| {
+            let ms = 4.0 + 0.3 * f64::from(b.num_scheduled_tokens);
+            logged.borrow_mut().push(ms);
+            Duration::from_secs_f64((ms + outside_ms) / 1000.0)
+        };
+        let through = Through {
+            engine: config(),
+            timer,
+            front_end,
+        };
+        let mut steps: Vec<StepRecord> = Vec::new();
+        let records = replay_sends(sends, None, through, &mut steps).unwrap();
+        let requests = records
+            .iter()
+            .zip(sends)
+            .map(|(r, s)| BenchRequest {
+                send_s: s.send_at.as_secs_f64(),
+                input: s.prompt_tokens,
+                output: s.output_tokens,
+                ttft_ms: r.ttft * 1000.0,
+                latency_ms: r.latency * 1000.0,
+            })
+            .collect();
+        let bench = BenchRun {
+            path: "synthetic.json".into(),
+            requests,
+            max_concurrency: None,
+            unpaced: false,
+        };
+        let iterations = steps
+            .iter()
+            .zip(elapsed.borrow().iter())
+            .map(|(s, &ms)| {
+                let counts = IterationLine::from_step(s, "").counts;
+                Observation {
+                    index: s.index,
+                    counts,
+                    features: Features {
+                        generation_tokens: f64::from(counts.num_generation_tokens),
+                        ..Features::default()
+                    },
+                    elapsed_ms: ms,
+                }
+            })
+            .collect();
+        let log = LogObservations {
+            iterations,
+            outside: None,
+            model: None,
+        };
+        (bench, log)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// From a deployment's log and bench result alone: the outside time comes back within
+        /// 0.01 ms, the front-end delay within 10 % + 1 ms, and the replay with the fitted
+        /// front end repeats the whole log.
+        #[test]
+        fn outside_time_and_front_end_are_recovered(
+            outside_ms in 0.5f64..4.0,
+            delay_ms in 5.0f64..80.0,
+            prompt in 50u32..400,
+            output in 8u32..40,
+            window_s in 0.5f64..6.0,
+            seed in any::<u64>(),
+        ) {
+            let mut draw = Lcg(seed);
+            let mut at: Vec<f64> = (0..30).map(|_| draw.next() * window_s).collect();
+            at.sort_by(f64::total_cmp);
+            let sends: Vec<RecordedSend> = at
+                .iter()
+                .map(|&t| RecordedSend {
+                    send_at: Duration::from_secs_f64(t),
+                    prompt_tokens: prompt,
+                    output_tokens: output,
+                })
+                .collect();
+            let truth = FrontEnd {
+                delay: Duration::from_secs_f64(delay_ms / 1000.0),
+                per_prompt_token: Duration::ZERO,
+                serial: Duration::from_millis(1),
+            };
+            let (bench, log) = deployment(&sends, outside_ms, truth);
+            let outside = outside_of(&bench, &log);
+            prop_assert!((outside - outside_ms).abs() < 0.01, "outside {outside} vs {outside_ms}");
+            let spec = presets::spec("tiny-llama").unwrap();
+            let gpu = hardware::preset("h100-sxm").unwrap();
+            let roofline =
+                roofline_timer(&spec, &Deployment::new(Dtype::Bfloat16), gpu, Efficiency::default())
+                    .unwrap();
+            let model = StepTimeModel { coefficients: [0.0; 6], outside_ms };
+            let d = delays(&bench, Some(&log), &model, outside, &config(), &roofline).unwrap();
+            let mut fit = fit_front_end(&[("synthetic.json".into(), d)]).unwrap();
+            prop_assert!(
+                (fit.delay_ms - delay_ms).abs() <= 0.1 * delay_ms + 1.0,
+                "delay {} vs {delay_ms}", fit.delay_ms
+            );
+            fit.fit_serial(&[(&bench, &log)], outside, &config()).unwrap();
+            let matched = fit.report["serial_fit"]["per_bench_at_fitted_spacing"][0]["matched"].as_u64();
+            prop_assert_eq!(matched, Some(log.iterations.len() as u64));
+        }
+    }
+
+    fn delays_of(requests: Vec<(u32, f64)>) -> (String, Delays) {
         (
             "b.json".into(),
             Delays {
@@ -380,21 +530,21 @@ mod tests {
                 (len, 5.0 + 0.1 * f64::from(len) + noise)
             })
             .collect();
-        let fit = fit_front_end(&[delays(rows)]).unwrap();
+        let fit = fit_front_end(&[delays_of(rows)]).unwrap();
         assert!((fit.per_prompt_token_ms - 0.1).abs() < 0.005, "{fit:?}");
         assert!((fit.delay_ms - 5.0).abs() < 1.0, "{fit:?}");
         // One prompt length: the constant only, the median.
         let same: Vec<(u32, f64)> = (0..9).map(|i| (300, 90.0 + f64::from(i))).collect();
-        let fit = fit_front_end(&[delays(same.clone())]).unwrap();
+        let fit = fit_front_end(&[delays_of(same.clone())]).unwrap();
         assert_eq!((fit.delay_ms, fit.per_prompt_token_ms), (94.0, 0.0));
         // Three bench results: the median of their medians, however many requests each has.
-        let few = |d: f64| delays(vec![(300, d), (300, d + 2.0), (300, d - 2.0)]);
-        let fit = fit_front_end(&[delays(same), few(20.0), few(24.0)]).unwrap();
+        let few = |d: f64| delays_of(vec![(300, d), (300, d + 2.0), (300, d - 2.0)]);
+        let fit = fit_front_end(&[delays_of(same), few(20.0), few(24.0)]).unwrap();
         assert_eq!(fit.delay_ms, 24.0);
         assert_eq!(
             fit.report["tokenization_per_prompt_token"]["identifiable"],
             false
         );
-        assert!(fit_front_end(&[delays(Vec::new())]).is_none());
+        assert!(fit_front_end(&[delays_of(Vec::new())]).is_none());
     }
 }
