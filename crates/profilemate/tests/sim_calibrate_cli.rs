@@ -264,6 +264,47 @@ fn sim_run_uses_the_calibration_and_says_so() {
     }
 }
 
+/// With data parallelism the fitted front end is not applied (the router takes requests
+/// directly), and the result says so; the step time still is.
+#[test]
+fn a_data_parallel_run_says_the_front_end_is_not_applied() {
+    let dir = scratch("dp");
+    let cal = dir.join("calibration.json");
+    success_stdout(
+        &calibrate(&["run5-conc"], &cal)
+            .args(["--bench", &capture("run5-conc", "bench-1.json")])
+            .output()
+            .unwrap(),
+    );
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "run", "--model", "tiny-llama", "--dtype", "bfloat16"])
+        .args(["--max-model-len", "2048", "--data-parallel-size", "2"])
+        .arg("--calibration")
+        .arg(&cal)
+        .args(["--random-input-len", "80", "--random-output-len", "8"])
+        .args(["--num-prompts", "8", "--disable-tqdm"])
+        .args([
+            "--save-result",
+            "--result-filename",
+            "r.json",
+            "--result-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    success_stdout(&out);
+    let timing = &read_json(&dir.join("r.json"))["virtual_timing"];
+    assert_eq!(timing["timing_model"], "calibrated-roofline-v2");
+    assert!(
+        timing["front_end"]["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("not applied"),
+        "{timing}"
+    );
+}
+
 #[test]
 fn bad_input_exits_2_naming_it() {
     let dir = scratch("bad");
