@@ -187,7 +187,9 @@ fn the_burst_replayed_in_send_order_repeats_vllms_iterations() {
     assert!((80.0..120.0).contains(&delay), "delay {delay}");
 }
 
-/// One log alone validates on its last 30 % of iterations (9.1 % when written; bound 20 %).
+/// One log alone validates on its last 30 % of iterations (15.8 % when written, 9.1 % before the
+/// rebuilt shapes: within one lockstep log the fixed and per-request decode costs are poorly
+/// separated; bound 20 %).
 #[test]
 fn one_log_validates_on_its_tail() {
     let dir = scratch("tail");
@@ -202,6 +204,7 @@ fn one_log_validates_on_its_tail() {
     assert_eq!(j["validation"]["held_out_iterations"], 38);
     let held = j["validation"]["held_out_mape"].as_f64().unwrap();
     assert!(held < 0.20, "held-out MAPE {held}");
+    assert_eq!(j["validation"]["bench"].as_array().map(Vec::len), Some(0));
 }
 
 /// `sim run --calibration` times steps and the front end with the fit and says so, on stdout

@@ -36,7 +36,13 @@ pub(crate) fn validate(
             "train_iterations": cut,
             "held_out_iterations": all.len() - cut,
             "held_out_mape": m,
-            "bench": [],
+            "bench": benches
+                .iter()
+                .map(|b| json!({
+                    "path": b.path.display().to_string(),
+                    "skipped": "one log: a bench result is held out only with its log, which leaves nothing to fit",
+                }))
+                .collect::<Vec<_>>(),
         }));
     }
     let mut folds = Vec::new();
