@@ -1,4 +1,4 @@
-//! Fits a [`StepTimeModel`](super::StepTimeModel)'s coefficients to logged iterations
+//! Fits a [`StepTimeModel`]'s coefficients to logged iterations
 //! ([`fit_step_time`]): relative error, robust and non-negative ([`super::fit`]).
 
 use super::features::{NUM_FEATURES, StepTimeModel};

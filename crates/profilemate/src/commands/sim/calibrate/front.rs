@@ -259,7 +259,7 @@ pub(crate) struct FrontEndFit {
     pub(crate) delay_ms: f64,
     /// The tokenization cost applied per prompt token, in ms (0 when not identifiable).
     pub(crate) per_prompt_token_ms: f64,
-    /// The spacing of requests handed to the engine, in ms ([`fit_serial`]).
+    /// The spacing of requests handed to the engine, in ms ([`FrontEndFit::fit_serial`]).
     pub(crate) serial_ms: f64,
     /// What the file records about the fit.
     pub(crate) report: Value,
