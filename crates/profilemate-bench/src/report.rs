@@ -135,6 +135,9 @@ pub struct Report {
     pub probe: Option<ProbeStats>,
     /// `multi_turn`: what became of the sessions (beyond vLLM; `None` for other datasets).
     pub sessions: Option<SessionStats>,
+    /// How a virtual run (`sim run`) timed its engine steps and its front end, written as
+    /// `virtual_timing` (beyond vLLM; `None` against a real server).
+    pub virtual_timing: Option<serde_json::Value>,
 }
 
 /// What became of a `multi_turn` run's sessions. Every planned turn is a record, not sent
@@ -247,6 +250,7 @@ impl Report {
             connections: None,
             probe: None,
             sessions: None,
+            virtual_timing: None,
         }
     }
 

@@ -4,6 +4,7 @@ mod util;
 
 mod data_parallel;
 mod disaggregation;
+mod front_end;
 mod layering;
 mod multi_turn;
 mod virtual_run;

@@ -277,6 +277,9 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
         }
         o.set("server_metrics", server);
     }
+    if let Some(t) = &r.virtual_timing {
+        o.set("virtual_timing", t.clone());
+    }
     if let Some(sc) = &r.server_scrapes {
         o.set(
             "server_scrapes",

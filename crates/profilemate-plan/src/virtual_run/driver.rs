@@ -19,6 +19,7 @@ use profilemate_sim::{
 };
 
 use crate::virtual_run::engine_view::EngineTotals;
+use crate::virtual_run::front_end::FrontEnd;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::event::{Event, EventSink, VIRTUAL_PROGRESS_EVERY};
 
@@ -93,7 +94,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Sent {
     /// Its scheduled send time.
     pub(crate) send_at: Duration,
-    /// When it got a concurrency slot and reached the engine.
+    /// When it got a concurrency slot and left the client (it reaches the engine after the
+    /// front end's delay).
     pub(crate) started: Duration,
     /// What happened to it.
     pub(crate) outcome: Outcome,
@@ -173,13 +175,20 @@ pub(crate) struct Driven {
     pub(crate) sink: ClientSink,
 }
 
-/// Sends `outgoing` (in send order) to `sim` with at most `max_concurrency` in flight and
-/// runs the engine until every sent request has finished; `observer` sees every engine event
-/// after the client does.
+/// How the client reaches the engine: at most `max_concurrency` requests in flight, each
+/// delayed by `front_end`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Path {
+    pub(crate) max_concurrency: Option<usize>,
+    pub(crate) front_end: FrontEnd,
+}
+
+/// Sends `outgoing` (in send order) to `sim` along `path` and runs the engine until every sent
+/// request has finished; `observer` sees every engine event after the client does.
 pub(crate) fn drive<T: StepTimer>(
     sim: &mut Simulation<T>,
     outgoing: Vec<Outgoing>,
-    max_concurrency: Option<usize>,
+    path: Path,
     progress: Option<ProgressReporter>,
     cancel: Option<CancelToken>,
     observer: &mut dyn EngineSink,
@@ -188,7 +197,7 @@ pub(crate) fn drive<T: StepTimer>(
     let (driven, _) = drive_with(
         sim,
         keyed.collect(),
-        max_concurrency,
+        path,
         progress,
         cancel,
         observer,
@@ -246,7 +255,7 @@ impl EngineSink for Finishes {
 pub(crate) fn drive_with<T: StepTimer>(
     sim: &mut Simulation<T>,
     outgoing: Vec<(Outgoing, usize)>,
-    max_concurrency: Option<usize>,
+    path: Path,
     progress: Option<ProgressReporter>,
     cancel: Option<CancelToken>,
     observer: &mut dyn EngineSink,
@@ -262,7 +271,9 @@ pub(crate) fn drive_with<T: StepTimer>(
             cancel,
             ..ClientSink::default()
         },
-        free: max_concurrency.unwrap_or(usize::MAX),
+        free: path.max_concurrency.unwrap_or(usize::MAX),
+        front_end: path.front_end,
+        last_arrival: None,
         waiting: VecDeque::new(),
         sent: Vec::with_capacity(outgoing.len()),
         keys: Vec::with_capacity(outgoing.len()),
@@ -314,6 +325,10 @@ struct Client<'a, T> {
     sink: ClientSink,
     /// Free concurrency slots (`usize::MAX` when unlimited).
     free: usize,
+    /// Between the client and the engine.
+    front_end: FrontEnd,
+    /// When the last request handed over reached the engine.
+    last_arrival: Option<Duration>,
     /// Requests waiting for a slot, with their position in `sent`.
     waiting: VecDeque<(usize, Request)>,
     sent: Vec<Sent>,
@@ -379,10 +394,15 @@ impl<T: StepTimer> Client<'_, T> {
         }
     }
 
-    /// Hands a request to the engine at the later of its send time and now.
+    /// Sends a request at the later of its send time and now; it reaches the engine after the
+    /// front end's delay.
     fn submit(&mut self, pos: usize, mut request: Request) {
         let started = self.sent[pos].send_at.max(self.sim.now());
-        request.arrival = started;
+        let arrival = self
+            .front_end
+            .arrival(started, request.prompt.len(), self.last_arrival);
+        self.last_arrival = Some(arrival);
+        request.arrival = arrival;
         self.sent[pos].started = started;
         self.sent[pos].outcome = match self.sim.add_request(request) {
             Ok(id) => {

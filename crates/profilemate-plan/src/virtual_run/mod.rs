@@ -12,6 +12,7 @@ mod cluster;
 mod disagg;
 mod driver;
 mod engine_view;
+mod front_end;
 mod records;
 mod sessions;
 
@@ -35,8 +36,9 @@ use profilemate_bench::workload::{
 
 pub use cluster::run_data_parallel_with_events;
 pub use disagg::{Disaggregation, PoolEngine, run_disaggregated_with_events};
-use driver::{Driven, Outgoing, ProgressReporter, drive, drive_with};
+use driver::{Driven, Outgoing, Path, ProgressReporter, drive, drive_with};
 use engine_view::EngineTotals;
+pub use front_end::FrontEnd;
 use profilemate_bench::event::EventSink;
 
 /// The prefix of the sampled requests' ids (no request carries an id to the engine; `bench
@@ -94,6 +96,45 @@ pub fn run_virtual_with_events<T: StepTimer>(
     cancel: &CancelToken,
     observer: &mut dyn EngineSink,
 ) -> Result<VirtualRun, PlanError> {
+    let through = Through {
+        engine,
+        timer,
+        front_end: FrontEnd::default(),
+    };
+    run_virtual_through(workload, through, model_id, events, cancel, observer)
+}
+
+/// An engine and the front end in front of it.
+#[derive(Debug, Clone)]
+pub struct Through<T> {
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Its step timer.
+    pub timer: T,
+    /// The API server between the client and the engine.
+    pub front_end: FrontEnd,
+}
+
+/// [`run_virtual_with_events`] with a [`FrontEnd`] between the client and the engine: every
+/// request reaches the engine the front end's delay after it leaves the client, and is timed
+/// from the client's side.
+pub fn run_virtual_through<T: StepTimer>(
+    workload: &WorkloadConfig,
+    through: Through<T>,
+    model_id: &str,
+    events: &EventSink,
+    cancel: &CancelToken,
+    observer: &mut dyn EngineSink,
+) -> Result<VirtualRun, PlanError> {
+    let Through {
+        engine,
+        timer,
+        front_end,
+    } = through;
+    let path = Path {
+        max_concurrency: workload.max_concurrency,
+        front_end,
+    };
     let Prepared {
         outgoing,
         schedule,
@@ -108,7 +149,7 @@ pub fn run_virtual_with_events<T: StepTimer>(
             let driven = drive(
                 &mut sim,
                 outgoing,
-                workload.max_concurrency,
+                path,
                 Some(progress),
                 Some(cancel.clone()),
                 observer,
@@ -121,7 +162,7 @@ pub fn run_virtual_with_events<T: StepTimer>(
             let (driven, keys) = drive_with(
                 &mut sim,
                 first.collect(),
-                workload.max_concurrency,
+                path,
                 Some(progress),
                 Some(cancel.clone()),
                 observer,
@@ -141,6 +182,44 @@ pub fn run_virtual_with_events<T: StepTimer>(
     );
     let num_steps = driven.sink.num_steps;
     Ok(VirtualRun { report, num_steps })
+}
+
+/// One request of a recorded run to replay: its send offset, prompt and output lengths.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordedSend {
+    /// When the client sent it, from the first send.
+    pub send_at: Duration,
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Output tokens (run to that length, as with `ignore_eos`).
+    pub output_tokens: u32,
+}
+
+/// Replays a recorded run's requests through `through` in send order: open loop at their send
+/// times, or, with `max_concurrency`, closed loop as the client ran it (the first ones at
+/// their send times, each later one when a slot frees). Returns the client's records in send
+/// order; `observer` sees every engine event (`&mut ()` for none).
+pub fn replay_sends<T: StepTimer>(
+    sends: &[RecordedSend],
+    max_concurrency: Option<usize>,
+    through: Through<T>,
+    observer: &mut dyn EngineSink,
+) -> Result<Vec<ClientRequestRecord>, PlanError> {
+    let mut sim = Simulation::new(through.engine, through.timer)?;
+    sim.record_token_times(false);
+    let outgoing = sends
+        .iter()
+        .map(|s| Outgoing {
+            send_at: s.send_at,
+            request: Request::synthetic(s.send_at, s.prompt_tokens, s.output_tokens),
+        })
+        .collect();
+    let path = Path {
+        max_concurrency,
+        front_end: through.front_end,
+    };
+    let driven = drive(&mut sim, outgoing, path, None, None, observer);
+    Ok(client_records(&driven, sim.records(), None))
 }
 
 /// The report of a driven run, built as `bench serve` builds it; `sessions` holds a

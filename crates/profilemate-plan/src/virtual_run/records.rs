@@ -4,7 +4,9 @@
 //! Mirrors what `async_request_openai_completions` (vllm/benchmarks/lib/endpoint_request_func.py,
 //! vLLM 0.32) measures: TTFT from the request's start to its first token-bearing chunk, one ITL
 //! per later chunk, latency to the last chunk, `client_queue_time` = start − scheduled arrival.
-//! Virtual time has no network and no client lag, so the figures are the engine's own.
+//! Virtual time has no network and no client lag: the figures are the engine's own, plus the
+//! fitted front end's delay when one is set (the request reaches the engine that much after
+//! its start).
 
 use std::time::Duration;
 
@@ -17,39 +19,13 @@ use profilemate_bench::record::{ClientRequestRecord, ErrorKind, Seconds};
 const BAD_REQUEST: u16 = 400;
 
 /// The client's record of one dispatched request; `None` for one still queued (never sent).
+/// TTFT and latency count from the client's start (`sent.started`), which is before the
+/// request's arrival in `engine` when a front-end delay applies or when it reached `engine`
+/// through another one first (a decode instance after its prefill).
 pub(crate) fn client_record(
     sent: &Sent,
     engine: &[EngineRequestRecord],
     streams: &[Stream],
-) -> Option<ClientRequestRecord> {
-    record_timed(sent, engine, streams, false)
-}
-
-/// [`client_record`] for a request that reached `engine` through another one first (a
-/// decode instance after its prefill): TTFT and latency count from the client's start, not
-/// from the request's arrival in `engine`.
-pub(crate) fn client_record_from_start(
-    sent: &Sent,
-    engine: &[EngineRequestRecord],
-    streams: &[Stream],
-) -> Option<ClientRequestRecord> {
-    record_timed(sent, engine, streams, true)
-}
-
-/// The record of a request the run was stopped under before it reached the engine that
-/// answers the client (a prefill in progress): interrupted.
-pub(crate) fn interrupted(sent: &Sent) -> ClientRequestRecord {
-    let mut record = ClientRequestRecord::failed(ErrorKind::Cancelled, "run interrupted".into());
-    record.start_time = secs(sent.started);
-    record.client_queue_time = secs(sent.started.saturating_sub(sent.send_at));
-    record
-}
-
-fn record_timed(
-    sent: &Sent,
-    engine: &[EngineRequestRecord],
-    streams: &[Stream],
-    from_start: bool,
 ) -> Option<ClientRequestRecord> {
     let mut record = match &sent.outcome {
         Outcome::Queued => return None,
@@ -66,8 +42,7 @@ fn record_timed(
                     "run interrupted".into(),
                 ));
             }
-            let origin = if from_start { sent.started } else { r.arrival };
-            streamed(r, stream.unwrap_or(&Stream::default()), origin)
+            streamed(r, stream.unwrap_or(&Stream::default()), sent.started)
         }
     };
     record.start_time = secs(sent.started);
@@ -75,10 +50,18 @@ fn record_timed(
     Some(record)
 }
 
-/// A request that ran in the engine, timed from `origin` (its arrival there, or the client's
-/// start).
-fn streamed(r: &EngineRequestRecord, stream: &Stream, origin: Duration) -> ClientRequestRecord {
-    let since_start = |t: &Duration| secs(t.saturating_sub(origin));
+/// The record of a request the run was stopped under before it reached the engine that
+/// answers the client (a prefill in progress): interrupted.
+pub(crate) fn interrupted(sent: &Sent) -> ClientRequestRecord {
+    let mut record = ClientRequestRecord::failed(ErrorKind::Cancelled, "run interrupted".into());
+    record.start_time = secs(sent.started);
+    record.client_queue_time = secs(sent.started.saturating_sub(sent.send_at));
+    record
+}
+
+/// A request that ran in the engine, timed from its `start` at the client.
+fn streamed(r: &EngineRequestRecord, stream: &Stream, start: Duration) -> ClientRequestRecord {
+    let since_start = |t: &Duration| secs(t.saturating_sub(start));
     let ttft = stream.times.first().map(since_start);
     let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
     let mut record = ClientRequestRecord {

@@ -9,19 +9,27 @@ use profilemate_model::{StepInput, StepRequest};
 use crate::batch::StepBatch;
 
 /// The regression's features, in order: the names written to a calibration file.
-pub const FEATURE_NAMES: [&str; 5] = [
+pub const FEATURE_NAMES: [&str; 6] = [
     "fixed_ms",
     "prefill_per_roofline_ms",
+    "ms_per_prefill_token",
     "decode_per_roofline_ms",
     "ms_per_generation_token",
     "ms_per_1k_context_tokens",
 ];
+
+/// How many coefficients a [`StepTimeModel`] has.
+pub const NUM_FEATURES: usize = FEATURE_NAMES.len();
 
 /// What one iteration is made of, priced on the roofline (without its fixed step overhead).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Features {
     /// Roofline time of the context (prefill) requests alone, in ms.
     pub prefill_roofline_ms: f64,
+    /// Tokens scheduled for context requests (a per-token cost the roofline may not shape
+    /// right: on a CPU a prefill is compute-bound at any size, while the GPU roofline of a small
+    /// chunk is dominated by its weight reads).
+    pub prefill_tokens: f64,
     /// Roofline time of the generation (decode) requests alone, each at context 1 (weights and
     /// activations, no attention over the KV cache), in ms.
     pub decode_roofline_ms: f64,
@@ -33,11 +41,12 @@ pub struct Features {
 }
 
 impl Features {
-    /// The regression row: `[1, prefill, decode, generation tokens, context]`.
-    pub fn row(&self) -> Vec<f64> {
-        vec![
+    /// The regression row, in [`FEATURE_NAMES`] order.
+    pub fn row(&self) -> [f64; NUM_FEATURES] {
+        [
             1.0,
             self.prefill_roofline_ms,
+            self.prefill_tokens,
             self.decode_roofline_ms,
             self.generation_tokens,
             self.decode_context_ktokens,
@@ -84,6 +93,7 @@ impl Features {
             .sum();
         Features {
             prefill_roofline_ms: prefill_ms,
+            prefill_tokens: prefill.iter().map(|r| r.num_scheduled_tokens).sum::<u64>() as f64,
             decode_roofline_ms: decode_ms,
             generation_tokens: decode.iter().map(|r| r.num_scheduled_tokens).sum::<u64>() as f64,
             decode_context_ktokens: context as f64 / 1000.0,
@@ -119,13 +129,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A fitted step-time model: `elapsed = fixed + a·prefill + b·decode + c·generation tokens +
-/// d·context`, plus the time
-/// each step spends outside vLLM's `iteration elapsed time` (scheduling, output processing).
+/// A fitted step-time model: `elapsed = fixed + a·prefill roofline + p·prefill tokens +
+/// b·decode roofline + c·generation tokens + d·context`, plus the time each step spends outside
+/// vLLM's `iteration elapsed time` (scheduling, output processing).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepTimeModel {
     /// The coefficients, in [`FEATURE_NAMES`] order.
-    pub coefficients: [f64; 5],
+    pub coefficients: [f64; NUM_FEATURES],
     /// Time between one iteration's end and the next one's start while requests run, in ms.
     pub outside_ms: f64,
 }
@@ -175,6 +185,7 @@ mod tests {
         let short = Features::price(&mut c, &[req(0, 128)], &[], &mut tmp);
         assert!(long.prefill_roofline_ms > 4.0 * short.prefill_roofline_ms);
         assert_eq!(long.decode_roofline_ms, 0.0);
+        assert_eq!(long.prefill_tokens, 2048.0);
         let d = Features::price(&mut c, &[], &[req(999, 1), req(499, 1)], &mut tmp);
         assert_eq!(d.decode_context_ktokens, 1.5);
         assert_eq!(d.generation_tokens, 2.0);
@@ -184,16 +195,17 @@ mod tests {
     #[test]
     fn the_model_adds_its_terms_and_the_outside_time() {
         let m = StepTimeModel {
-            coefficients: [2.0, 3.0, 4.0, 0.25, 0.5],
+            coefficients: [2.0, 3.0, 0.5, 4.0, 0.25, 0.5],
             outside_ms: 1.0,
         };
         let f = Features {
             prefill_roofline_ms: 1.0,
+            prefill_tokens: 4.0,
             decode_roofline_ms: 0.5,
             generation_tokens: 4.0,
             decode_context_ktokens: 2.0,
         };
-        assert_eq!(m.elapsed_ms(&f), 2.0 + 3.0 + 2.0 + 1.0 + 1.0);
-        assert_eq!(m.step_time(&f), Duration::from_millis(10));
+        assert_eq!(m.elapsed_ms(&f), 2.0 + 3.0 + 2.0 + 2.0 + 1.0 + 1.0);
+        assert_eq!(m.step_time(&f), Duration::from_millis(12));
     }
 }

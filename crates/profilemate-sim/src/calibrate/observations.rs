@@ -2,14 +2,14 @@
 //! each step spends outside vLLM's `iteration elapsed time` ([`OutsideEstimate`]).
 //!
 //! The log gives each iteration's context/generation requests and tokens, not each request's
-//! context length. The decode context is estimated by following the tokens (see
-//! [`ContextTracker`]); a context request's chunk is split evenly between the iteration's
-//! context requests and priced as a fresh prefill (no earlier chunk).
+//! context length: [`ShapeTracker`] rebuilds them (a chunked prompt continues with its computed
+//! context, decode contexts follow the prompts that complete).
 
-use profilemate_model::StepRequest;
 use profilemate_model::roofline::{CostModel, StepTimeEstimator};
 
 use super::features::Features;
+use super::shapes::ShapeTracker;
+use crate::batch::IterationCounts;
 use crate::iteration_log::IterationLine;
 
 /// One logged iteration, priced.
@@ -17,6 +17,8 @@ use crate::iteration_log::IterationLine;
 pub struct Observation {
     /// `Iteration(N)`.
     pub index: u64,
+    /// Its four counts.
+    pub counts: IterationCounts,
     /// Its roofline features.
     pub features: Features,
     /// Its `iteration elapsed time`, in ms.
@@ -55,72 +57,25 @@ pub enum ObservationError {
     NoIterations,
 }
 
-/// Follows decode contexts through a log that never names requests: each context request's
-/// tokens wait as "pending prefill"; when the number of generation requests grows, the newcomers
-/// take their share of the pending tokens; when it shrinks, the leavers take the mean context
-/// with them; every generation token adds one token of context.
-#[derive(Debug, Clone, Default)]
-pub struct ContextTracker {
-    members: u32,
-    context: f64,
-    pending_requests: u32,
-    pending_tokens: f64,
-}
-
-impl ContextTracker {
-    /// Updates for an iteration with these counts and returns the estimated Σ context (tokens
-    /// already computed) of its generation requests.
-    pub fn before(&mut self, line: &IterationLine) -> f64 {
-        let g = line.counts.num_generation_requests;
-        if g > self.members {
-            let joining = g - self.members;
-            let from_pending = joining.min(self.pending_requests);
-            if from_pending > 0 {
-                let share = self.pending_tokens * f64::from(from_pending)
-                    / f64::from(self.pending_requests);
-                self.context += share;
-                self.pending_tokens -= share;
-                self.pending_requests -= from_pending;
-            }
-            // Joiners without pending tokens (resumed after preemption) come in at the mean.
-            let mean = if self.members > 0 {
-                self.context / f64::from(self.members)
-            } else {
-                0.0
-            };
-            self.context += mean * f64::from(joining - from_pending);
-        } else if g < self.members {
-            let mean = self.context / f64::from(self.members);
-            self.context -= mean * f64::from(self.members - g);
-        }
-        self.members = g;
-        if g == 0 {
-            self.context = 0.0;
-        }
-        self.context
-    }
-
-    /// Updates after the iteration: prompts join the pending pool, decodes grow by their tokens.
-    pub fn after(&mut self, line: &IterationLine) {
-        let c = &line.counts;
-        self.pending_requests += c.num_ctx_requests;
-        self.pending_tokens += f64::from(c.num_ctx_tokens);
-        self.context += f64::from(c.num_generation_tokens);
-    }
-}
-
-/// Reads `log` (a vLLM server log) and prices its iterations on `clock`.
+/// Reads `log` (a vLLM server log) and prices its iterations on `clock`. The token budget that
+/// tells a chunked prompt comes from the log's `max_num_batched_tokens=N` line, else `budget`
+/// (the engine flags given).
 pub fn read_log<M: CostModel>(
     log: &str,
     clock: &mut StepTimeEstimator<M>,
+    budget: u32,
 ) -> Result<LogObservations, ObservationError> {
     let mut iterations = Vec::new();
     let mut stamped: Vec<(i64, &IterationLine, f64)> = Vec::new();
     let mut lines = Vec::new();
     let mut model = None;
+    let mut logged_budget = None;
     for line in log.lines() {
         if model.is_none() && line.contains("Initializing a V1 LLM engine") {
             model = quoted_after(line, "model='").map(str::to_owned);
+        }
+        if logged_budget.is_none() {
+            logged_budget = number_after(line, "max_num_batched_tokens=");
         }
         if let Some(it) = IterationLine::find_in(line).filter(|it| !it.dummy) {
             lines.push((timestamp_secs(line), it));
@@ -129,22 +84,15 @@ pub fn read_log<M: CostModel>(
     if lines.is_empty() {
         return Err(ObservationError::NoIterations);
     }
-    let mut tracker = ContextTracker::default();
-    let (mut prefill, mut decode, mut tmp) = (Vec::new(), Vec::new(), Vec::new());
+    let counts: Vec<_> = lines.iter().map(|(_, it)| it.counts).collect();
+    let mut tracker = ShapeTracker::new(logged_budget.unwrap_or(budget), &counts);
+    let mut tmp = Vec::new();
     for (_, it) in &lines {
-        let context = tracker.before(it);
-        let c = it.counts;
-        split_evenly(&mut prefill, c.num_ctx_requests, c.num_ctx_tokens, 0.0);
-        split_evenly(
-            &mut decode,
-            c.num_generation_requests,
-            c.num_generation_tokens,
-            context,
-        );
-        let features = Features::price(clock, &prefill, &decode, &mut tmp);
-        tracker.after(it);
+        let shape = tracker.next(&it.counts);
+        let features = Features::price(clock, &shape.prefill, &shape.decode, &mut tmp);
         iterations.push(Observation {
             index: it.index,
+            counts: it.counts,
             features,
             elapsed_ms: it.elapsed_ms,
         });
@@ -161,18 +109,13 @@ pub fn read_log<M: CostModel>(
     })
 }
 
-/// `requests` requests sharing `tokens` scheduled tokens and `context` computed tokens evenly.
-fn split_evenly(out: &mut Vec<StepRequest>, requests: u32, tokens: u32, context: f64) {
-    out.clear();
-    let n = u64::from(requests);
-    let tokens = u64::from(tokens);
-    let context = context.max(0.0).round() as u64;
-    for i in 0..n {
-        out.push(StepRequest {
-            num_computed_tokens: context / n + u64::from(i < context % n),
-            num_scheduled_tokens: tokens / n + u64::from(i < tokens % n),
-        });
-    }
+/// The number right after `prefix` in `line`.
+fn number_after(line: &str, prefix: &str) -> Option<u32> {
+    let start = line.find(prefix)? + prefix.len();
+    let digits = line[start..]
+        .find(|ch: char| !ch.is_ascii_digit())
+        .map_or(&line[start..], |end| &line[start..start + end]);
+    digits.parse().ok()
 }
 
 /// The text between `prefix` and the next `'`.
@@ -259,24 +202,6 @@ mod tests {
     }
 
     #[test]
-    fn the_tracker_follows_prompts_into_decode_and_out() {
-        let mut t = ContextTracker::default();
-        // Two prompts of 100 and 300 tokens prefill together.
-        let p = line(0, 0, 2, 400);
-        assert_eq!(t.before(&p), 0.0);
-        t.after(&p);
-        // Both decode: 400 tokens of context.
-        let d = line(2, 2, 0, 0);
-        assert_eq!(t.before(&d), 400.0);
-        t.after(&d);
-        assert_eq!(t.before(&d), 402.0);
-        t.after(&d);
-        // One finishes: the other keeps the mean.
-        let one = line(1, 1, 0, 0);
-        assert_eq!(t.before(&one), 202.0);
-    }
-
-    #[test]
     fn reads_stamps_and_the_served_model() {
         let l =
             "(APIServer pid=1833) INFO 11-22 17:23:28 [loggers.py:199] Engine 000: Iteration(0): …";
@@ -287,6 +212,17 @@ mod tests {
         assert_eq!(
             quoted_after("config: model='./tiny-llama', speculative", "model='"),
             Some("./tiny-llama")
+        );
+        assert_eq!(
+            number_after(
+                "enabled with max_num_batched_tokens=512.",
+                "max_num_batched_tokens="
+            ),
+            Some(512)
+        );
+        assert_eq!(
+            number_after("max_num_batched_tokens=x", "max_num_batched_tokens="),
+            None
         );
     }
 

@@ -97,7 +97,7 @@ mod tests {
             },
         };
         let model = StepTimeModel {
-            coefficients: [1.0, 2.0, 3.0, 0.5, 0.25],
+            coefficients: [1.0, 2.0, 0.0, 3.0, 0.5, 0.25],
             outside_ms: 2.0,
         };
         let mut c = clock();

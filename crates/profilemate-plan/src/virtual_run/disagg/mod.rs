@@ -125,11 +125,9 @@ fn client_records<T: StepTimer>(
         .iter()
         .zip(&driven.stage)
         .filter_map(|(s, stage)| match *stage {
-            Stage::Decode(e, _) => records::client_record_from_start(
-                s,
-                decode[e].records(),
-                &driven.decode_sinks[e].streams,
-            ),
+            Stage::Decode(e, _) => {
+                records::client_record(s, decode[e].records(), &driven.decode_sinks[e].streams)
+            }
             Stage::Prefill(..) => Some(records::interrupted(s)),
             Stage::Client => records::client_record(s, &[], &[]),
         })

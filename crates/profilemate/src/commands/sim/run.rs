@@ -10,11 +10,14 @@ use clap::Args;
 use profilemate_bench::{EventSink, cancel_pair};
 use profilemate_model::roofline::Efficiency;
 use profilemate_plan::virtual_run::{
-    VirtualRun, run_data_parallel_with_events, run_virtual_with_events,
+    FrontEnd, Through, VirtualRun, run_data_parallel_with_events, run_virtual_through,
 };
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 
+use profilemate_sim::calibrate::FEATURE_NAMES;
+
 use super::args::LogArgs;
+use super::calibrate::front_end_json;
 use super::disagg::{DisaggArgs, Disaggregated};
 use super::engine_args::{Engine, EngineArgs};
 use super::log_file::EngineLog;
@@ -65,6 +68,8 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         Some(log) => &mut log.sink,
         None => &mut no_log,
     };
+    let timing = virtual_timing(&engine, dp);
+    let front_end = front_end(&engine, dp);
     let timer = match &engine.calibration {
         Some(c) => MfuLogStepTimer::new(engine.timer, mfu).with_calibration(c.model),
         None => MfuLogStepTimer::new(engine.timer, mfu),
@@ -81,20 +86,21 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
             observer,
         )
     } else {
-        run_virtual_with_events(
-            &workload,
-            engine.config,
+        let through = Through {
+            engine: engine.config,
             timer,
-            &label,
-            &events,
-            &token,
-            observer,
-        )
+            front_end,
+        };
+        run_virtual_through(&workload, through, &label, &events, &token, observer)
     };
     drop(events);
     let _ = printer.join();
     let log_path = log.map(EngineLog::finish).transpose()?;
-    let VirtualRun { report, num_steps } = result?;
+    let VirtualRun {
+        mut report,
+        num_steps,
+    } = result?;
+    report.virtual_timing = Some(timing);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -197,19 +203,24 @@ fn describe(out: &mut impl Write, e: &Engine, dp: u64) -> std::io::Result<()> {
         c.max_num_seqs, c.max_num_batched_tokens, c.max_model_len
     )?;
     if let Some(cal) = &e.calibration {
-        let k = &cal.model.coefficients;
+        let terms: Vec<String> = FEATURE_NAMES
+            .iter()
+            .zip(cal.model.coefficients)
+            .filter(|(_, c)| *c != 0.0)
+            .map(|(n, c)| format!("{n} {c:.4}"))
+            .collect();
+        let front = &cal.front_end;
         return writeln!(
             out,
-            "Step time: calibrated ({}): {:.3} ms fixed + {:.3} × prefill and {:.3} × decode {} roofline time + {:.3} ms per generation token + {:.4} ms per 1k context tokens + {:.3} ms outside the iteration + {} µs CPU overhead; prefix caching {}, async scheduling {}.",
+            "Step time: calibrated ({}) on the {} roofline: {} + {:.3} ms outside the iteration + {} µs CPU overhead; front end {:.1} ms + {:.4} ms per prompt token, requests handed over {:.2} ms apart; prefix caching {}, async scheduling {}.",
             cal.path.display(),
-            k[0],
-            k[1],
-            k[2],
             e.gpu.name,
-            k[3],
-            k[4],
+            terms.join(", "),
             cal.model.outside_ms,
             c.cpu_overhead_per_step.as_micros(),
+            front.delay.as_secs_f64() * 1000.0,
+            front.per_prompt_token.as_secs_f64() * 1000.0,
+            front.serial.as_secs_f64() * 1000.0,
             on_off(c.enable_prefix_caching),
             on_off(c.async_scheduling)
         );
@@ -223,6 +234,32 @@ fn describe(out: &mut impl Write, e: &Engine, dp: u64) -> std::io::Result<()> {
         on_off(c.enable_prefix_caching),
         on_off(c.async_scheduling)
     )
+}
+
+/// The front end a run puts between its client and the engine: the calibration's, with one
+/// engine (a data-parallel run hands requests to its router directly).
+pub(crate) fn front_end(engine: &Engine, dp: usize) -> FrontEnd {
+    match &engine.calibration {
+        Some(c) if dp <= 1 => c.front_end,
+        _ => FrontEnd::default(),
+    }
+}
+
+/// What a run's result says about how it was timed (`virtual_timing`).
+pub(crate) fn virtual_timing(engine: &Engine, dp: usize) -> serde_json::Value {
+    let mut v = match &engine.calibration {
+        Some(c) => c.timing_json(),
+        None => serde_json::json!({
+            "timing_model": "roofline",
+            "gpu": engine.gpu.name,
+            "step_time": "vLLM's FLOPs and bytes on the GPU's roofline, CUDA-graph padding included, plus the fixed step overhead and --cpu-overhead-per-step-us",
+            "front_end": front_end_json(&FrontEnd::default()),
+        }),
+    };
+    if dp > 1 && engine.calibration.is_some() {
+        v["front_end"] = serde_json::json!({"model": "not applied: a data-parallel run hands requests to its router directly"});
+    }
+    v
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -27,7 +27,7 @@ use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, read_sweep_file};
-use profilemate_plan::virtual_run::{run_data_parallel_with_events, run_virtual_with_events};
+use profilemate_plan::virtual_run::{Through, run_data_parallel_with_events, run_virtual_through};
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
 
@@ -234,13 +234,15 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
     let gpus = dp * parallel.tp * parallel.pp;
     let dp = usize::try_from(dp).unwrap_or(usize::MAX);
     let gpu = engine.gpu.name.to_string();
-    // `--calibration` (a `sim calibrate` fit) times the steps as it does in `sim run`.
+    let timing = super::run::virtual_timing(&engine, dp);
+    let front_end = super::run::front_end(&engine, dp);
+    // `--calibration` (a `sim calibrate` fit) times the steps and the front end as in `sim run`.
     let timer = MfuLogStepTimer::new(engine.timer, None);
     let timer = match &engine.calibration {
         Some(c) => timer.with_calibration(c.model),
         None => timer,
     };
-    let run = if dp > 1 {
+    let mut run = if dp > 1 {
         run_data_parallel_with_events(
             &workload,
             engine.config,
@@ -252,16 +254,21 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
             &mut guard,
         )?
     } else {
-        run_virtual_with_events(
-            &workload,
-            engine.config,
+        let through = Through {
+            engine: engine.config,
             timer,
+            front_end,
+        };
+        run_virtual_through(
+            &workload,
+            through,
             &engine.setup.label,
             &EventSink::discard(),
             &CancelToken::never(),
             &mut guard,
         )?
     };
+    run.report.virtual_timing = Some(timing);
     let result = ResultJson::new(&run.report, false)
         .merged()
         .0
