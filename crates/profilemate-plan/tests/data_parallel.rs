@@ -8,7 +8,9 @@ use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::EventSink;
 use profilemate_bench::schedule::Arrivals;
 use profilemate_bench::workload::{DatasetSpec, MultiTurnSpec, RangeRatio};
-use profilemate_plan::virtual_run::{VirtualRun, run_data_parallel_with_events, run_virtual};
+use profilemate_plan::virtual_run::{
+    FrontEnd, Through, VirtualRun, run_data_parallel_with_events, run_virtual, run_virtual_through,
+};
 use profilemate_sim::{AffineStepTimer, ConstantStepTimer, EngineConfig, StepTimer};
 
 use proptest::prelude::*;
@@ -21,10 +23,22 @@ fn dp_run<T: StepTimer + Clone>(
     timer: T,
     dp: usize,
 ) -> VirtualRun {
-    run_data_parallel_with_events(
-        workload,
+    let through = Through {
         engine,
         timer,
+        front_end: FrontEnd::default(),
+    };
+    dp_run_through(workload, through, dp)
+}
+
+fn dp_run_through<T: StepTimer + Clone>(
+    workload: &WorkloadConfig,
+    through: Through<T>,
+    dp: usize,
+) -> VirtualRun {
+    run_data_parallel_with_events(
+        workload,
+        through,
         dp,
         "tiny",
         &EventSink::discard(),
@@ -94,6 +108,8 @@ proptest! {
         rate in 5.0f64..400.0,
         concurrency in proptest::option::of(1usize..6),
         async_scheduling in any::<bool>(),
+        delay_ms in proptest::option::of(0u64..40),
+        serial_us in 0u64..3000,
     ) {
         let workload = WorkloadConfig {
             arrivals: Arrivals::Rate { request_rate: rate, burstiness: 1.0, ramp_up: None },
@@ -106,8 +122,23 @@ proptest! {
             per_token: Duration::from_micros(40),
             per_context_token: Duration::from_micros(1),
         };
-        let single = run_virtual(&workload, engine.clone(), timer, "tiny").unwrap();
-        let cluster = dp_run(&workload, engine, timer, 1);
+        // With or without a fitted front end between the client and the engine.
+        let front_end = delay_ms.map_or_else(FrontEnd::default, |d| FrontEnd {
+            delay: Duration::from_millis(d),
+            per_prompt_token: Duration::from_micros(5),
+            serial: Duration::from_micros(serial_us),
+        });
+        let through = Through { engine, timer, front_end };
+        let single = run_virtual_through(
+            &workload,
+            through.clone(),
+            "tiny",
+            &EventSink::discard(),
+            &CancelToken::never(),
+            &mut (),
+        )
+        .unwrap();
+        let cluster = dp_run_through(&workload, through, 1);
         prop_assert_eq!(&single.report.records, &cluster.report.records);
         prop_assert_eq!(single.report.duration, cluster.report.duration);
         prop_assert_eq!(single.num_steps, cluster.num_steps);

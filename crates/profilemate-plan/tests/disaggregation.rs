@@ -11,7 +11,7 @@ use profilemate_bench::schedule::Arrivals;
 use profilemate_bench::workload::{DatasetSpec, MultiTurnSpec, RangeRatio};
 use profilemate_plan::PlanError;
 use profilemate_plan::virtual_run::{
-    Disaggregation, PoolEngine, VirtualRun, run_data_parallel_with_events,
+    Disaggregation, FrontEnd, PoolEngine, Through, VirtualRun, run_data_parallel_with_events,
     run_disaggregated_with_events,
 };
 use profilemate_sim::{AffineStepTimer, EngineConfig, KvLink};
@@ -101,10 +101,14 @@ fn try_pd_run(
 }
 
 fn dp_run(w: &WorkloadConfig, dp: usize) -> Report {
+    let through = Through {
+        engine: engine(),
+        timer: timer(),
+        front_end: FrontEnd::default(),
+    };
     run_data_parallel_with_events(
         w,
-        engine(),
-        timer(),
+        through,
         dp,
         "tiny",
         &EventSink::discard(),

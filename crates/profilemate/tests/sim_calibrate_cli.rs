@@ -267,10 +267,10 @@ fn sim_run_uses_the_calibration_and_says_so() {
     }
 }
 
-/// With data parallelism the fitted front end is not applied (the router takes requests
-/// directly), and the result says so; the step time still is.
+/// With data parallelism the fitted front end is applied as with one engine (each request
+/// reaches the router's pick that much after its send), and the result says so.
 #[test]
-fn a_data_parallel_run_says_the_front_end_is_not_applied() {
+fn a_data_parallel_run_applies_the_fitted_front_end() {
     let dir = scratch("dp");
     let cal = dir.join("calibration.json");
     success_stdout(
@@ -279,32 +279,40 @@ fn a_data_parallel_run_says_the_front_end_is_not_applied() {
             .output()
             .unwrap(),
     );
-    let out = Command::cargo_bin("profilemate")
-        .unwrap()
-        .args(["sim", "run", "--model", "tiny-llama", "--dtype", "bfloat16"])
-        .args(["--max-model-len", "2048", "--data-parallel-size", "2"])
-        .arg("--calibration")
-        .arg(&cal)
-        .args(["--random-input-len", "80", "--random-output-len", "8"])
-        .args(["--num-prompts", "8", "--disable-tqdm"])
-        .args([
-            "--save-result",
-            "--result-filename",
-            "r.json",
-            "--result-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    success_stdout(&out);
-    let timing = &read_json(&dir.join("r.json"))["virtual_timing"];
-    assert_eq!(timing["timing_model"], "calibrated-roofline-v2");
-    assert!(
-        timing["front_end"]["model"]
-            .as_str()
+    let run = |dp: &str, name: &str| {
+        let out = Command::cargo_bin("profilemate")
             .unwrap()
-            .starts_with("not applied"),
-        "{timing}"
+            .args(["sim", "run", "--model", "tiny-llama", "--dtype", "bfloat16"])
+            .args(["--max-model-len", "2048", "--data-parallel-size", dp])
+            .arg("--calibration")
+            .arg(&cal)
+            .args(["--random-input-len", "80", "--random-output-len", "8"])
+            .args(["--num-prompts", "1", "--disable-tqdm"])
+            .args(["--save-result", "--result-filename", name, "--result-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        success_stdout(&out);
+        read_json(&dir.join(name))
+    };
+    let (one, two) = (run("1", "dp1.json"), run("2", "dp2.json"));
+    let timing = &two["virtual_timing"];
+    assert_eq!(timing["timing_model"], "calibrated-roofline-v2");
+    assert_eq!(timing["front_end"], one["virtual_timing"]["front_end"]);
+    let delay = timing["front_end"]["delay_ms"].as_f64().unwrap();
+    assert!(delay > 1.0, "{timing}");
+    // A lone request meets an idle engine either way: the same TTFT, the delay included.
+    let ttft = |r: &serde_json::Value| r["mean_ttft_ms"].as_f64().unwrap();
+    assert!(
+        (ttft(&one) - ttft(&two)).abs() < 1e-9,
+        "{} vs {}",
+        ttft(&one),
+        ttft(&two)
+    );
+    assert!(
+        ttft(&two) > delay,
+        "TTFT {} ms, delay {delay} ms",
+        ttft(&two)
     );
 }
 
@@ -516,4 +524,40 @@ fn sim_sweep_uses_the_calibration_as_sim_run_does() {
         bare[0]["result"]["mean_ttft_ms"].as_f64().unwrap()
             < sweep[0]["result"]["mean_ttft_ms"].as_f64().unwrap() / 10.0
     );
+}
+
+/// A bench replayed under other engine flags than the server's leaves its log at once: the
+/// fit says so and names the flags to give; with the server's flags it says nothing.
+#[test]
+fn a_replay_under_the_wrong_engine_flags_is_flagged() {
+    let dir = scratch("flags");
+    let cal = dir.join("c.json");
+    let bench = capture("run5-conc", "bench-1.json");
+    let wrong = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args(["sim", "calibrate", &capture("run5-conc", "server.log")])
+        .args([
+            "--model",
+            "tiny-llama",
+            "--dtype",
+            "bfloat16",
+            "--bench",
+            &bench,
+        ])
+        .arg("-o")
+        .arg(&cal)
+        .output()
+        .unwrap();
+    let text = success_stdout(&wrong);
+    assert!(
+        text.contains("matched only 1 of its log's 294 iterations"),
+        "{text}"
+    );
+    assert!(text.contains("--max-num-seqs"), "{text}");
+    let right = calibrate(&["run5-conc"], &cal)
+        .args(["--bench", &bench])
+        .output()
+        .unwrap();
+    let text = success_stdout(&right);
+    assert!(!text.contains("warning: replaying"), "{text}");
 }

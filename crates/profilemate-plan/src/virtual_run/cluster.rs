@@ -18,12 +18,13 @@ use profilemate_sim::{
 };
 
 use crate::error::PlanError;
-use crate::virtual_run::VirtualRun;
 use crate::virtual_run::driver::{
     ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent,
 };
 use crate::virtual_run::engine_view::EngineTotals;
+use crate::virtual_run::front_end::FrontEnd;
 use crate::virtual_run::records;
+use crate::virtual_run::{Through, VirtualRun};
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::event::{Event, EventSink};
@@ -80,6 +81,7 @@ impl EngineSink for Tap<'_> {
     }
 }
 
+#[cfg(test)]
 /// Sends `outgoing` (in send order) to the engines `sims`, each request to the engine the
 /// [`DataParallelRouter`] picks, with at most `max_concurrency` in flight over all engines,
 /// and runs every engine until every sent request has finished; `observer` sees every
@@ -95,6 +97,7 @@ pub(crate) fn drive_cluster<T: StepTimer>(
     let keyed = outgoing.into_iter().enumerate().map(|(i, o)| (o, i));
     let client = ClusterClient {
         max_concurrency,
+        front_end: FrontEnd::default(),
         progress,
         cancel,
     };
@@ -104,6 +107,8 @@ pub(crate) fn drive_cluster<T: StepTimer>(
 /// The virtual client's settings for [`drive_cluster_with`].
 pub(crate) struct ClusterClient {
     pub(crate) max_concurrency: Option<usize>,
+    /// Between the client and the router: each request reaches its engine this late.
+    pub(crate) front_end: FrontEnd,
     pub(crate) progress: Option<ProgressReporter>,
     pub(crate) cancel: Option<CancelToken>,
 }
@@ -120,9 +125,11 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
 ) -> ClusterDriven {
     let ClusterClient {
         max_concurrency,
+        front_end,
         mut progress,
         cancel,
     } = client;
+    let mut last_arrival = None;
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
     }
@@ -174,6 +181,8 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
             hand_offs: &mut hand_offs,
             keys: &mut keys,
             key_of: follow_ups.pending().then_some(&mut key_of),
+            front_end,
+            last_arrival: &mut last_arrival,
             now,
         };
         while *hand.free > 0 {
@@ -264,14 +273,23 @@ struct HandOff<'a, T> {
     keys: &'a mut Vec<usize>,
     /// The key of each request in an engine, while follow-ups may come.
     key_of: Option<&'a mut HashMap<(usize, RequestId), usize>>,
+    front_end: FrontEnd,
+    /// When the last request handed over reaches its engine.
+    last_arrival: &'a mut Option<Duration>,
     now: Duration,
 }
 
 impl<T: StepTimer> HandOff<'_, T> {
-    /// Hands a request to the engine the router picks, at the later of its send time and now.
+    /// Hands a request to the engine the router picks, at the later of its send time and now;
+    /// it reaches the engine after the front end's delay (the router sees the loads as of the
+    /// hand-off).
     fn submit(&mut self, pos: usize, mut request: Request) {
         let started = self.sent[pos].send_at.max(self.now);
-        request.arrival = started;
+        let arrival = self
+            .front_end
+            .arrival(started, request.prompt.len(), *self.last_arrival);
+        *self.last_arrival = Some(arrival);
+        request.arrival = arrival;
         self.sent[pos].started = started;
         let loads: Vec<EngineLoad> = self.sims.iter().map(Simulation::load).collect();
         let e = self.router.pick(&loads);
@@ -322,16 +340,15 @@ fn next_stop<T: StepTimer>(
     }
 }
 
-/// [`run_virtual_with_events`](super::run_virtual_with_events) against `data_parallel`
-/// identical engines (vLLM's `--data-parallel-size`) behind vLLM's load balancer ([`DataParallelRouter`]),
-/// each engine with `engine` settings and a clone of `timer`. The report counts every engine;
-/// its engine-step count is the sum over engines. With one engine the report's records are
-/// exactly the single-engine run's.
-#[allow(clippy::too_many_arguments)]
+/// [`run_virtual_through`](super::run_virtual_through) against `data_parallel` identical
+/// engines (vLLM's `--data-parallel-size`) behind vLLM's load balancer
+/// ([`DataParallelRouter`]), each engine with `through.engine` settings and a clone of
+/// `through.timer`, every request reaching its engine after `through.front_end`'s delay. The
+/// report counts every engine; its engine-step count is the sum over engines. With one engine
+/// the report's records are exactly the single-engine run's.
 pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
     workload: &WorkloadConfig,
-    engine: EngineConfig,
-    timer: T,
+    through: Through<T>,
     data_parallel: usize,
     model_id: &str,
     events: &EventSink,
@@ -343,22 +360,19 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
         schedule,
         sessions: plan,
     } = super::prepare(workload)?;
-    let mut sims = engines(&engine, &timer, data_parallel)?;
+    let mut sims = engines(&through.engine, &through.timer, data_parallel)?;
     let total = plan.as_ref().map_or(outgoing.len(), |p| p.total_turns());
     let client = ClusterClient {
         max_concurrency: workload.max_concurrency,
+        front_end: through.front_end,
         progress: Some(ProgressReporter::new(events.clone(), total)),
         cancel: Some(cancel.clone()),
     };
     let driven = match plan.as_deref() {
-        None => drive_cluster(
-            &mut sims,
-            outgoing,
-            client.max_concurrency,
-            client.progress,
-            client.cancel,
-            observer,
-        ),
+        None => {
+            let keyed = outgoing.into_iter().enumerate().map(|(i, o)| (o, i));
+            drive_cluster_with(&mut sims, keyed.collect(), client, observer, &mut ())
+        }
         Some(plan) => {
             // `outgoing` keeps the schedule's order: the i-th opens session schedule[i].index.
             let first = outgoing.into_iter().zip(schedule.iter().map(|s| s.index));

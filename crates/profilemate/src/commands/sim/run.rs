@@ -68,29 +68,20 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         Some(log) => &mut log.sink,
         None => &mut no_log,
     };
-    let timing = virtual_timing(&engine, dp);
-    let front_end = front_end(&engine, dp);
+    let timing = virtual_timing(&engine);
+    let front_end = front_end(&engine);
     let timer = match &engine.calibration {
         Some(c) => MfuLogStepTimer::new(engine.timer, mfu).with_calibration(c.model),
         None => MfuLogStepTimer::new(engine.timer, mfu),
     };
+    let through = Through {
+        engine: engine.config,
+        timer,
+        front_end,
+    };
     let result = if dp > 1 {
-        run_data_parallel_with_events(
-            &workload,
-            engine.config,
-            timer,
-            dp,
-            &label,
-            &events,
-            &token,
-            observer,
-        )
+        run_data_parallel_with_events(&workload, through, dp, &label, &events, &token, observer)
     } else {
-        let through = Through {
-            engine: engine.config,
-            timer,
-            front_end,
-        };
         run_virtual_through(&workload, through, &label, &events, &token, observer)
     };
     drop(events);
@@ -236,18 +227,17 @@ fn describe(out: &mut impl Write, e: &Engine, dp: u64) -> std::io::Result<()> {
     )
 }
 
-/// The front end a run puts between its client and the engine: the calibration's, with one
-/// engine (a data-parallel run hands requests to its router directly).
-pub(crate) fn front_end(engine: &Engine, dp: usize) -> FrontEnd {
-    match &engine.calibration {
-        Some(c) if dp <= 1 => c.front_end,
-        _ => FrontEnd::default(),
-    }
+/// The front end a run puts between its client and the engines: the calibration's, if any.
+pub(crate) fn front_end(engine: &Engine) -> FrontEnd {
+    engine
+        .calibration
+        .as_ref()
+        .map_or_else(FrontEnd::default, |c| c.front_end)
 }
 
 /// What a run's result says about how it was timed (`virtual_timing`).
-pub(crate) fn virtual_timing(engine: &Engine, dp: usize) -> serde_json::Value {
-    let mut v = match &engine.calibration {
+pub(crate) fn virtual_timing(engine: &Engine) -> serde_json::Value {
+    match &engine.calibration {
         Some(c) => c.timing_json(),
         None => serde_json::json!({
             "timing_model": "roofline",
@@ -255,11 +245,7 @@ pub(crate) fn virtual_timing(engine: &Engine, dp: usize) -> serde_json::Value {
             "step_time": "vLLM's FLOPs and bytes on the GPU's roofline, CUDA-graph padding included, plus the fixed step overhead and --cpu-overhead-per-step-us",
             "front_end": front_end_json(&FrontEnd::default()),
         }),
-    };
-    if dp > 1 && engine.calibration.is_some() {
-        v["front_end"] = serde_json::json!({"model": "not applied: a data-parallel run hands requests to its router directly"});
     }
-    v
 }
 
 fn on_off(b: bool) -> &'static str {

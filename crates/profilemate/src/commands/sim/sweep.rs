@@ -234,19 +234,23 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
     let gpus = dp * parallel.tp * parallel.pp;
     let dp = usize::try_from(dp).unwrap_or(usize::MAX);
     let gpu = engine.gpu.name.to_string();
-    let timing = super::run::virtual_timing(&engine, dp);
-    let front_end = super::run::front_end(&engine, dp);
+    let timing = super::run::virtual_timing(&engine);
+    let front_end = super::run::front_end(&engine);
     // `--calibration` (a `sim calibrate` fit) times the steps and the front end as in `sim run`.
     let timer = MfuLogStepTimer::new(engine.timer, None);
     let timer = match &engine.calibration {
         Some(c) => timer.with_calibration(c.model),
         None => timer,
     };
+    let through = Through {
+        engine: engine.config,
+        timer,
+        front_end,
+    };
     let mut run = if dp > 1 {
         run_data_parallel_with_events(
             &workload,
-            engine.config,
-            timer,
+            through,
             dp,
             &engine.setup.label,
             &EventSink::discard(),
@@ -254,11 +258,6 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
             &mut guard,
         )?
     } else {
-        let through = Through {
-            engine: engine.config,
-            timer,
-            front_end,
-        };
         run_virtual_through(
             &workload,
             through,

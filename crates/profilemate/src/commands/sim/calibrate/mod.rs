@@ -354,10 +354,31 @@ fn print_summary(
                 _ => "not identifiable: one prompt length".to_owned(),
             }
         )?;
+        warn_unmatched_replays(&mut o, &f.report)?;
     }
     if let Some(v) = validation {
         validate::print(&mut o, v)?;
     }
     writeln!(o, "Wrote {}.", args.output.display())?;
+    Ok(())
+}
+
+/// Warns about each bench whose replay through the simulated scheduler left its log early:
+/// the front end then rests on the few requests before the first differing iteration, and
+/// the usual cause is engine flags that differ from the server's.
+fn warn_unmatched_replays(o: &mut impl Write, report: &serde_json::Value) -> anyhow::Result<()> {
+    let per_bench = report["serial_fit"]["per_bench_at_fitted_spacing"].as_array();
+    for b in per_bench.into_iter().flatten() {
+        let (Some(matched), Some(total)) = (b["matched"].as_u64(), b["iterations"].as_u64()) else {
+            continue;
+        };
+        if matched * 2 < total {
+            writeln!(
+                o,
+                "warning: replaying {} matched only {matched} of its log's {total} iterations before one differed, so the front end rests on few requests: give sim calibrate the server's engine flags (--max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks-override, --block-size, prefix caching, async scheduling)",
+                b["path"].as_str().unwrap_or("the bench result")
+            )?;
+        }
+    }
     Ok(())
 }
