@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod layout;
 pub mod params;
+pub mod record;
 pub mod run;
 pub mod server;
 pub mod workload;

@@ -12,9 +12,10 @@ use profilemate_plan::sweep::capacity::LoadVariable;
 use profilemate_plan::sweep::capacity::search_combination;
 use profilemate_plan::sweep::layout::sanitize_filename;
 use profilemate_plan::sweep::params::{is_linked, parse_link_vars, python_str, read_sweep_file};
+use profilemate_plan::sweep::record::RunRecord;
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep, start_server};
 use profilemate_plan::sweep::workload::{explore_combination, write_summary};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::commands::slo_search_args::SloSearchArgs;
 
@@ -199,7 +200,7 @@ fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The per-combination means of the headline figures, one row per combination (the runs'
 /// values of the keys the parameter files set).
-fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>], extra_keys: &[&str]) {
+fn print_summary(settings: &SweepSettings, runs: &[RunRecord], extra_keys: &[&str]) {
     const COLUMNS: [(&str, &str); 6] = [
         ("request_throughput", "req/s"),
         ("output_throughput", "out tok/s"),
@@ -221,7 +222,7 @@ fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>], extra_ke
             }
         }
     }
-    let mut groups: Vec<(String, Vec<&Map<String, Value>>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<&RunRecord>)> = Vec::new();
     for run in runs {
         let label = keys
             .iter()
