@@ -5,7 +5,7 @@
 //! Short probes (a share of the full workload) cost a fraction of a full one and land near the
 //! answer, but can err either way: a short run has less time to build a queue (optimistic near
 //! saturation) and a percentile over fewer requests is noisier (on the 100-configuration
-//! benchmark their answer was within ±16 % of the full-length one). So they only pick where
+//! benchmark their answer was within −12 %…+18 % of the full-length one). So they only pick where
 //! the full-length search starts: [`find_capacity_near`] from the short stage's lowest failing
 //! load, in steps of the short bracket's width (about the tolerance). A full-length probe above
 //! the capacity usually stops early (its SLO certainly failed), one below runs to the end; so
