@@ -191,7 +191,7 @@ mod tests {
         let Capacity::Found { load, .. } = *report.capacity() else {
             panic!("{:?}", report.capacity())
         };
-        assert!(load <= 7.0 && load >= 7.0 / 1.05);
+        assert!((7.0 / 1.05..=7.0).contains(&load));
     }
 
     proptest! {
