@@ -257,9 +257,12 @@ impl PlotBinner {
     }
 }
 
+/// A group's key: `(variable, str(value))` pairs.
+pub type GroupKey = Vec<(String, String)>;
+
 /// The group a run belongs to for `keys`: `(key, str(value))` pairs, as vLLM's `_get_group`
 /// (a run without a key is in the group of `None`).
-pub fn group_of(run: &Run, keys: &[String]) -> Vec<(String, String)> {
+pub fn group_of(run: &Run, keys: &[String]) -> GroupKey {
     keys.iter()
         .map(|k| {
             let text = run.get(k).map_or("None".to_string(), python_str);
@@ -272,8 +275,8 @@ pub fn group_of(run: &Run, keys: &[String]) -> Vec<(String, String)> {
 pub fn group_runs<'a>(
     runs: impl IntoIterator<Item = &'a Run>,
     keys: &[String],
-) -> Vec<(Vec<(String, String)>, Vec<&'a Run>)> {
-    let mut groups: Vec<(Vec<(String, String)>, Vec<&Run>)> = Vec::new();
+) -> Vec<(GroupKey, Vec<&'a Run>)> {
+    let mut groups: Vec<(GroupKey, Vec<&Run>)> = Vec::new();
     for run in runs {
         let key = group_of(run, keys);
         match groups.iter_mut().find(|(k, _)| *k == key) {

@@ -36,6 +36,13 @@ enum SweepCommand {
     /// inference, like `vllm bench sweep serve_workload`.
     #[command(name = "serve_workload")]
     ServeWorkload(Box<SweepWorkloadArgs>),
+    /// Plot performance curves from a sweep's results (every summary.json under the
+    /// directory), like `vllm bench sweep plot`; PNG or SVG.
+    Plot(Box<super::plot::PlotArgs>),
+    /// Plot the Pareto frontier of output tokens/s per user against per GPU from a sweep's
+    /// results, like `vllm bench sweep plot_pareto`; PNG or SVG.
+    #[command(name = "plot_pareto")]
+    PlotPareto(Box<super::plot::PlotParetoArgs>),
 }
 
 /// The workload variable `serve_workload` explores.
@@ -120,6 +127,8 @@ pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SweepCommand::Serve(serve) => serve_sweep(serve),
         SweepCommand::ServeWorkload(workload) => workload_sweep(workload),
+        SweepCommand::Plot(plot) => super::plot::plot(plot),
+        SweepCommand::PlotPareto(pareto) => super::plot::plot_pareto(pareto),
     }
 }
 
