@@ -156,10 +156,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_optimistic_short_answer_is_walked_down_at_full_length() {
+    /// The full stage's passing probes and how many full-length probes it made.
+    fn full_stage(short_edge: f64, full_edge: f64) -> (f64, Vec<f64>, usize) {
         let mut log = Vec::new();
-        let report = find_capacity_staged(&settings(), engine(20.0, 12.0, &mut log)).unwrap();
+        let report =
+            find_capacity_staged(&settings(), engine(short_edge, full_edge, &mut log)).unwrap();
         let Capacity::Found {
             load,
             failing_load: Some(high),
@@ -169,17 +170,35 @@ mod tests {
         else {
             panic!("{:?}", report.capacity())
         };
-        assert!(load <= 12.0 && high > 12.0 && high - load <= 0.05 * load * (1.0 + 1e-9));
-        assert!(report.full.probes.iter().any(|p| p.load == load));
-        // Walking down in constant steps, the only passing full-length probe is the answer.
-        let passing: Vec<f64> = report
+        assert!(load <= full_edge && high > full_edge);
+        assert!(high - load <= 0.05 * load * (1.0 + 1e-9));
+        let passing = report
             .full
             .probes
             .iter()
             .filter(|p| p.outcome.meets_slos)
             .map(|p| p.load)
             .collect();
-        assert_eq!(passing, [load]);
+        (load, passing, report.full.probes.len())
+    }
+
+    #[test]
+    fn an_optimistic_short_answer_is_walked_down_at_full_length() {
+        // 10 % and 40 % optimistic: within the constant steps down, so the only passing
+        // full-length probe is the answer (probes above it fail, and a simulated one that
+        // fails stops early: they cost less than the passing probes a bisection would need).
+        for short_edge in [13.2, 16.8] {
+            let (load, passing, probes) = full_stage(short_edge, 12.0);
+            assert_eq!(passing, [load]);
+            let steps = ((short_edge * 1.05 / 12.0).ln() / 1.05f64.ln()).ceil() as usize;
+            assert!(probes <= steps + 1, "{probes} full-length probes");
+        }
+        // 67 % optimistic: past the constant steps they grow, then a short bisection.
+        let (_, passing, probes) = full_stage(20.0, 12.0);
+        assert!(
+            probes <= 13 && passing.len() <= 3,
+            "{probes} probes, {passing:?}"
+        );
     }
 
     #[test]
