@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use profilemate_plan::sweep::figures::load_runs;
 use profilemate_plan::sweep::params::python_str;
 use profilemate_plan::sweep::pareto::{pareto_frontier, prepare_points};
@@ -158,14 +159,18 @@ fn draw_pareto<DB: DrawingBackend>(
         .label("Pareto frontier")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
     for (p, text) in fig.front.iter().zip(&fig.labels) {
+        // Labels of points in the right quarter go to their left, so they stay in the figure.
+        let left = p.0 > xs.0 + 0.75 * (xs.1 - xs.0);
+        let (dx, anchor) = if left {
+            (-4, Pos::new(HPos::Right, VPos::Top))
+        } else {
+            (4, Pos::new(HPos::Left, VPos::Top))
+        };
         for (line, part) in text.lines().enumerate() {
+            let style = TextStyle::from(("sans-serif", 10).into_font()).pos(anchor);
             chart.draw_series(std::iter::once(
                 EmptyElement::at(*p)
-                    + Text::new(
-                        part.to_string(),
-                        (4, 4 + 10 * line as i32),
-                        ("sans-serif", 10),
-                    ),
+                    + Text::new(part.to_string(), (dx, 4 + 10 * line as i32), style),
             ))?;
         }
     }
