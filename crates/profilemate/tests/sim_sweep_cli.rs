@@ -303,6 +303,29 @@ fn the_search_runs_short_probes_first_and_rests_on_full_length_ones() {
         && p["load"].as_f64().unwrap() <= capacity * 1.05 * (1.0 + 1e-9)
         && p["load"].as_f64().unwrap() > capacity));
 
+    // 100 requests or fewer cannot be shortened: full-length probes only.
+    let small: Vec<&str> = WORKLOAD
+        .iter()
+        .map(|a| if *a == "200" { "80" } else { a })
+        .collect();
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "sim",
+            "sweep",
+            "--slo",
+            "ttft_p99_ms:150",
+            "--search-start",
+            "4",
+            "-o",
+        ])
+        .arg(dir.join("small.json"))
+        .args(["--", "--max-num-seqs", "32", "--disable-tqdm"])
+        .args(&small)
+        .output()
+        .unwrap();
+    assert!(success_stdout(&out).contains("Search probes: 0 short"));
+
     // Share 1: full-length probes only, no short stage.
     let (_, single) = search("1", "single.json");
     assert_eq!(single["short_probes"].as_array().unwrap().len(), 0);

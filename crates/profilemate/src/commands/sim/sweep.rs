@@ -320,14 +320,17 @@ fn run_combination(
     };
     let full_prompts = parse_line(label, argv)?.workload.num_prompts;
     let share = args.short_probe_share;
+    let prompts_at = |load: f64| match (args.workload_seconds, variable) {
+        (Some(seconds), LoadVariable::RequestRate) => (load * seconds).ceil().max(1.0) as usize,
+        _ => full_prompts,
+    };
+    // A workload too small to shorten (100 requests or fewer) is searched at full length only.
+    let staged = short_probe_requests(prompts_at(search.start), share) < prompts_at(search.start);
     let mut platform = None;
     let mut probe = |load: f64, length: ProbeLength| -> anyhow::Result<_> {
         let mut at_load = SweepItem::default();
         at_load.insert(variable.key().into(), load_value(load, variable));
-        let prompts = match (args.workload_seconds, variable) {
-            (Some(seconds), LoadVariable::RequestRate) => (load * seconds).ceil().max(1.0) as usize,
-            _ => full_prompts,
-        };
+        let prompts = prompts_at(load);
         let prompts = match length {
             ProbeLength::Full => prompts,
             ProbeLength::Short => short_probe_requests(prompts, share),
@@ -348,7 +351,7 @@ fn run_combination(
         }
         Ok(judge(&[sim.result], &args.search.slos, load, variable))
     };
-    let (report, short_probes) = if share < 1.0 {
+    let (report, short_probes) = if staged {
         let staged = find_capacity_staged(&search, &mut probe)?;
         (staged.full, staged.short.probes)
     } else {
