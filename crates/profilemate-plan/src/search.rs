@@ -130,12 +130,42 @@ pub struct SearchReport<T> {
 /// Runs the search, calling `probe` once per load; an error from `probe` ends it.
 pub fn find_capacity<T, E>(
     settings: &SearchSettings,
+    probe: impl FnMut(f64) -> Result<ProbeOutcome<T>, E>,
+) -> Result<SearchReport<T>, E>
+where
+    E: From<SearchSettingsError>,
+{
+    find_capacity_near(settings, 2.0, probe)
+}
+
+/// Steps down [`find_capacity_near`] takes at its first step before they grow.
+pub const CONSTANT_STEPS_DOWN: usize = 8;
+
+/// [`find_capacity`] from a good guess at `settings.start`: steps are the factor `first_step`
+/// (> 1) instead of 2. Steps up grow, each the square of the last (up to 2); the first
+/// [`CONSTANT_STEPS_DOWN`] steps down stay at `first_step` (then they grow the same way), since
+/// a simulated probe above the capacity usually fails early (it stops once its SLO has
+/// certainly failed) while one below runs to the end: walking down in small failing steps
+/// costs less than overshooting into passing loads that a bisection then needs. So a guess up
+/// to that many steps above the answer costs one passing probe, and one far above it still
+/// reaches the answer in a few more. `first_step` of 2 is
+/// [`find_capacity`].
+pub fn find_capacity_near<T, E>(
+    settings: &SearchSettings,
+    first_step: f64,
     mut probe: impl FnMut(f64) -> Result<ProbeOutcome<T>, E>,
 ) -> Result<SearchReport<T>, E>
 where
     E: From<SearchSettingsError>,
 {
     settings.validate()?;
+    let first_step = if first_step.is_finite() && first_step > 1.0 {
+        first_step.min(2.0)
+    } else {
+        2.0
+    };
+    let mut step = first_step;
+    let (mut down_step, mut steps_down) = (first_step, 0);
     let mut probes: Vec<Probe<T>> = Vec::new();
     // Highest passing load; lowest failing load and whether it saturated.
     let mut passing: Option<f64> = None;
@@ -161,20 +191,32 @@ where
                     converged: true,
                 };
             }
-            (Some(low), None) => (low * 2.0).min(settings.max),
+            (Some(low), None) => {
+                let next = (low * step).min(settings.max);
+                step = (step * step).min(2.0);
+                next
+            }
             (None, Some((high, _))) if high <= settings.min => {
                 break Capacity::NoneMeets {
                     lowest_probed: high,
                 };
             }
-            (None, Some((high, _))) => (high / 2.0).max(settings.min),
+            (None, Some((high, _))) => {
+                let next = (high / down_step).max(settings.min);
+                steps_down += 1;
+                if steps_down >= CONSTANT_STEPS_DOWN {
+                    down_step = (down_step * down_step).min(2.0);
+                }
+                next
+            }
             (Some(low), Some((high, saturated))) => {
                 let limit = if saturated {
                     Limit::Saturation
                 } else {
                     Limit::Slo
                 };
-                let converged = high - low <= settings.tolerance * low;
+                // The slack absorbs rounding in a step of exactly the tolerance.
+                let converged = high - low <= settings.tolerance * low * (1.0 + 1e-12);
                 if converged || out_of_probes {
                     break Capacity::Found {
                         load: low,

@@ -113,6 +113,20 @@ fn sweeps_every_combination_in_vllms_layout_and_resumes_without_rerunning() {
     let csv = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
     assert_eq!(csv_records(&csv), 5, "a header and four runs: {csv}");
     assert!(csv.starts_with(','), "pandas' unnamed index column: {csv}");
+    // vLLM 0.32's column order: the bench result file's keys as written (serve.py builds
+    // `date` … `max_concurrency` first), then `run_number`, then the serve and bench overrides.
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            ",date,endpoint_type,backend,label,model_id,tokenizer_id,num_prompts,request_rate,\
+             burstiness,max_concurrency,"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.ends_with(",run_number,max_num_seqs,_benchmark_name,random_output_len"),
+        "{header}"
+    );
     // The table: one row per combination, with its two runs.
     assert!(
         out.contains("max_num_seqs=4 _benchmark_name=short"),

@@ -250,3 +250,100 @@ fn bad_combinations_are_refused_before_anything_runs() {
         &["search bounds must satisfy 0 < min ≤ start ≤ max"],
     );
 }
+
+#[test]
+fn the_search_runs_short_probes_first_and_rests_on_full_length_ones() {
+    let dir = temp_dir("staged");
+    let search = |share: &str, name: &str| {
+        let out = Command::cargo_bin("profilemate")
+            .unwrap()
+            .args([
+                "sim",
+                "sweep",
+                "--slo",
+                "ttft_p99_ms:150",
+                "--search-start",
+                "4",
+            ])
+            .args(["--short-probe-share", share, "-o"])
+            .arg(dir.join(name))
+            .args(["--", "--max-num-seqs", "32", "--disable-tqdm"])
+            .args(WORKLOAD)
+            .output()
+            .unwrap();
+        let stdout = success_stdout(&out);
+        (
+            stdout,
+            read_json(&dir.join(name))["configurations"][0].clone(),
+        )
+    };
+    let (stdout, staged) = search("0.1", "staged.json");
+    // 10 % of 200 requests is under the floor of 100.
+    let short = staged["short_probes"].as_array().unwrap();
+    assert!(!short.is_empty(), "{staged}");
+    assert!(
+        short
+            .iter()
+            .all(|p| p["completed"].as_f64().unwrap() <= 100.0)
+    );
+    assert!(
+        stdout.contains(&format!("Search probes: {} short", short.len())),
+        "{stdout}"
+    );
+    // The capacity is a passing full-length probe; every passing full-length probe completed
+    // all 200 requests.
+    let capacity = staged["capacity_rps"].as_f64().unwrap();
+    let full = staged["probes"].as_array().unwrap();
+    let at = full.iter().find(|p| p["load"] == capacity).unwrap();
+    assert_eq!(
+        (at["meets_slos"].clone(), at["completed"].clone()),
+        (true.into(), 200.0.into())
+    );
+    assert!(full.iter().any(|p| p["meets_slos"] == false
+        && p["load"].as_f64().unwrap() <= capacity * 1.05 * (1.0 + 1e-9)
+        && p["load"].as_f64().unwrap() > capacity));
+
+    // 100 requests or fewer cannot be shortened: full-length probes only.
+    let small: Vec<&str> = WORKLOAD
+        .iter()
+        .map(|a| if *a == "200" { "80" } else { a })
+        .collect();
+    let out = Command::cargo_bin("profilemate")
+        .unwrap()
+        .args([
+            "sim",
+            "sweep",
+            "--slo",
+            "ttft_p99_ms:150",
+            "--search-start",
+            "4",
+            "-o",
+        ])
+        .arg(dir.join("small.json"))
+        .args(["--", "--max-num-seqs", "32", "--disable-tqdm"])
+        .args(&small)
+        .output()
+        .unwrap();
+    assert!(success_stdout(&out).contains("Search probes: 0 short"));
+
+    // Share 1: full-length probes only, no short stage.
+    let (_, single) = search("1", "single.json");
+    assert_eq!(single["short_probes"].as_array().unwrap().len(), 0);
+    assert!(single["probes"].as_array().unwrap().len() > 2);
+
+    fails_naming(
+        &[
+            "sim",
+            "sweep",
+            "--slo",
+            "ttft_p99_ms:100",
+            "--short-probe-share",
+            "0",
+            "--",
+            "--model",
+            "llama-3.1-8b",
+        ],
+        &["--short-probe-share 0 must be in (0, 1]"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,6 @@
 //! Defines [`Summary`]: mean, median, std and chosen percentiles of one latency metric, in ms.
 
-use super::stats::{mean, median_sorted, percentile_sorted, sorted, std_dev};
+use super::stats::{mean, median_and_percentiles, std_dev};
 use crate::record::Seconds;
 
 /// One metric's statistics in milliseconds, as vLLM prints and saves them.
@@ -19,14 +19,15 @@ pub struct Summary {
 impl Summary {
     /// Summarises samples given in seconds; an empty sample gives zeros, as in vLLM.
     pub fn from_seconds(values: &[Seconds], percentiles: &[f64]) -> Self {
-        let s = sorted(values);
+        let (median, ps) = median_and_percentiles(values, percentiles);
         Self {
             mean_ms: mean(values) * 1000.0,
-            median_ms: median_sorted(&s) * 1000.0,
+            median_ms: median * 1000.0,
             std_ms: std_dev(values) * 1000.0,
             percentiles_ms: percentiles
                 .iter()
-                .map(|&p| (p, percentile_sorted(&s, p) * 1000.0))
+                .zip(ps)
+                .map(|(&p, v)| (p, v * 1000.0))
                 .collect(),
         }
     }

@@ -1,6 +1,7 @@
 //! `bench sweep serve --slo …`: for each combination, the highest request rate (or
 //! concurrency) whose runs meet every SLO, found by [`crate::search`] with real bench runs.
 
+use std::borrow::Borrow;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -94,8 +95,8 @@ pub fn search_combination(
 /// Whether the probe's mean result meets the SLOs, and whether it saturated: for a request-rate
 /// probe, the achieved `request_throughput` fell behind the offered rate beyond Poisson noise
 /// ([`is_saturated`] over the run's `completed` requests).
-pub fn judge(
-    runs: &[Map<String, Value>],
+pub fn judge<R: Borrow<Map<String, Value>>>(
+    runs: &[R],
     slos: &[Slo],
     load: f64,
     variable: LoadVariable,
@@ -120,15 +121,15 @@ pub fn judge(
 }
 
 /// The mean over runs of every key that is numeric in every run.
-pub fn mean_record(runs: &[Map<String, Value>]) -> Map<String, Value> {
+pub fn mean_record<R: Borrow<Map<String, Value>>>(runs: &[R]) -> Map<String, Value> {
     let mut mean = Map::new();
     let Some(first) = runs.first() else {
         return mean;
     };
-    for key in first.keys() {
+    for key in first.borrow().keys() {
         let values: Option<Vec<f64>> = runs
             .iter()
-            .map(|r| r.get(key).and_then(Value::as_f64))
+            .map(|r| r.borrow().get(key).and_then(Value::as_f64))
             .collect();
         if let Some(values) = values {
             let m = values.iter().sum::<f64>() / values.len() as f64;

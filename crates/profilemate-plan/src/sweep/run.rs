@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::layout::{combination_dir, failure_path, run_path, warmup_path};
 use super::params::{SweepItem, is_linked};
+use super::record::RunRecord;
 use super::server::{ServerError, ServerProcess, run_subcommand};
 
 /// What `bench sweep serve` was asked to do.
@@ -71,7 +72,7 @@ fn file_error(path: &Path, detail: impl ToString) -> SweepError {
 
 /// Runs the sweep; returns every measured run's record (the result JSON plus `run_number` and
 /// the overrides), in order. A dry run prints the commands and returns nothing.
-pub fn run_sweep(settings: &SweepSettings) -> Result<Vec<Map<String, Value>>, SweepError> {
+pub fn run_sweep(settings: &SweepSettings) -> Result<Vec<RunRecord>, SweepError> {
     let mut all = Vec::new();
     for serve in &settings.serve_params {
         match run_serve_combination(settings, serve, &mut all) {
@@ -118,7 +119,7 @@ fn error_type(error: &SweepError) -> &'static str {
 fn run_serve_combination(
     settings: &SweepSettings,
     serve: &SweepItem,
-    all: &mut Vec<Map<String, Value>>,
+    all: &mut Vec<RunRecord>,
 ) -> Result<(), SweepError> {
     let needs_server = settings.bench_params.iter().any(|bench| {
         !run_path(
@@ -176,7 +177,7 @@ pub fn run_combination(
     serve: &SweepItem,
     bench: &SweepItem,
     dir: &Path,
-) -> Result<Vec<Map<String, Value>>, SweepError> {
+) -> Result<Vec<RunRecord>, SweepError> {
     let mut runs = Vec::new();
     if settings.warmup_num_prompts > 0 {
         let mut warmup = bench.clone();
@@ -196,8 +197,7 @@ pub fn run_combination(
         println!("[NO SUCCESSFUL MEASURED RUNS] leaving combination retryable");
         return Ok(runs);
     }
-    let records = Value::Array(runs.iter().cloned().map(Value::Object).collect());
-    write_json(&run_path(dir, None), &records, 4)?;
+    write_json(&run_path(dir, None), &runs, 4)?;
     Ok(runs)
 }
 
@@ -209,7 +209,7 @@ fn run_guarded(
     bench: &SweepItem,
     run_number: i64,
     path: &Path,
-) -> Result<Option<Map<String, Value>>, SweepError> {
+) -> Result<Option<RunRecord>, SweepError> {
     match run_benchmark(settings, server, serve, bench, run_number, path) {
         Ok(run) => Ok(run),
         Err(error) if settings.continue_on_error => {
@@ -241,7 +241,7 @@ fn run_benchmark(
     bench: &SweepItem,
     run_number: i64,
     path: &Path,
-) -> Result<Option<Map<String, Value>>, SweepError> {
+) -> Result<Option<RunRecord>, SweepError> {
     let mut cmd = bench.apply_to_cmd(&settings.bench_cmd);
     let dir = path.parent().unwrap_or(Path::new("."));
     let file = path
@@ -286,17 +286,19 @@ fn run_benchmark(
     run_subcommand(&cmd, settings.show_stdout).map_err(SweepError::Bench)?;
     server.after_bench()?;
     let run = with_overrides(read_json(path)?, serve, bench, run_number);
-    write_json(path, &Value::Object(run.clone()), 4)?;
+    write_json(path, &run, 4)?;
     println!("[END BENCHMARK]");
     Ok(Some(run))
 }
 
+/// vLLM's `_update_run_data`: `run_number`, then the serve and bench overrides, set as a
+/// dict's `update` sets them (a key the result already has keeps its place).
 fn with_overrides(
-    mut run: Map<String, Value>,
+    mut run: RunRecord,
     serve: &SweepItem,
     bench: &SweepItem,
     run_number: i64,
-) -> Map<String, Value> {
+) -> RunRecord {
     run.insert("run_number".into(), run_number.into());
     for (k, v) in serve.0.iter().chain(&bench.0) {
         run.insert(k.clone(), v.clone());
@@ -304,16 +306,16 @@ fn with_overrides(
     run
 }
 
-fn read_json(path: &Path) -> Result<Map<String, Value>, SweepError> {
+fn read_json(path: &Path) -> Result<RunRecord, SweepError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
-    match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(file_error(path, "not a JSON object")),
+    match RunRecord::from_json(&text) {
+        Ok(record) => Ok(record),
+        Err(e) if e.is_data() => Err(file_error(path, "not a JSON object")),
         Err(e) => Err(file_error(path, format!("not JSON ({e})"))),
     }
 }
 
-fn write_json(path: &Path, value: &Value, indent: usize) -> Result<(), SweepError> {
+fn write_json(path: &Path, value: &impl serde::Serialize, indent: usize) -> Result<(), SweepError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     }
@@ -326,12 +328,13 @@ fn write_json(path: &Path, value: &Value, indent: usize) -> Result<(), SweepErro
 }
 
 /// `summary.csv` as pandas writes `DataFrame.from_records(runs).to_csv()`: an unnamed index
-/// column, the union of the keys in first-seen order, empty cells where a run lacks a key.
-pub fn summary_csv(runs: &[Map<String, Value>]) -> String {
+/// column, the union of the keys in first-seen order (each run's own key order: the result
+/// file's, then `run_number`, then the overrides), empty cells where a run lacks a key.
+pub fn summary_csv(runs: &[RunRecord]) -> String {
     let mut columns: Vec<&str> = Vec::new();
     for run in runs {
-        for key in run.keys() {
-            if !columns.contains(&key.as_str()) {
+        for key in run.keys_in_order() {
+            if !columns.contains(&key) {
                 columns.push(key);
             }
         }
@@ -365,5 +368,59 @@ fn csv_cell(text: &str) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::params::parse_sweep;
+    use super::*;
+
+    /// The head of a `vllm bench serve` result file (vLLM 0.32's `serve.py` builds it in this
+    /// order: `date`, `endpoint_type`, …, `max_concurrency`, then the benchmark's figures).
+    const RESULT: &str = r#"{"date": "20261206-010203", "endpoint_type": "openai",
+        "backend": "openai", "label": null, "model_id": "m", "tokenizer_id": "m",
+        "num_prompts": 50, "request_rate": "inf", "burstiness": 1.0, "max_concurrency": null,
+        "duration": 1.5, "completed": 50, "request_throughput": 33.3, "p99_ttft_ms": 12.5}"#;
+
+    #[test]
+    fn summary_columns_follow_the_result_file_then_run_number_then_the_overrides() {
+        let serve = parse_sweep("s", r#"[{"max_num_seqs": 4, "model": "m"}]"#).unwrap();
+        let bench = parse_sweep(
+            "b",
+            r#"{"fast": {"request_rate": 8, "random_output_len": 4}}"#,
+        )
+        .unwrap();
+        let runs: Vec<RunRecord> = (0..2)
+            .map(|n| {
+                let result = RunRecord::from_json(RESULT).unwrap();
+                with_overrides(result, &serve[0], &bench[0], n)
+            })
+            .collect();
+        let csv = summary_csv(&runs);
+        let mut lines = csv.lines();
+        // `request_rate` was in the result: the override keeps its place and sets its value.
+        assert_eq!(
+            lines.next().unwrap(),
+            ",date,endpoint_type,backend,label,model_id,tokenizer_id,num_prompts,request_rate,\
+             burstiness,max_concurrency,duration,completed,request_throughput,p99_ttft_ms,\
+             run_number,max_num_seqs,model,_benchmark_name,random_output_len"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "0,20261206-010203,openai,openai,,m,m,50,8,1.0,,1.5,50,33.3,12.5,0,4,m,fast,4"
+        );
+        assert!(lines.next().unwrap().starts_with("1,"));
+        // A run with a key the first lacks adds its column at the end, as pandas does.
+        let mut extra = runs[1].clone();
+        extra.insert("goodput".into(), Value::from(3));
+        let header = summary_csv(&[runs[0].clone(), extra]);
+        assert!(
+            header
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(",random_output_len,goodput")
+        );
     }
 }

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::capacity::LoadVariable;
 use super::layout::combination_dir;
 use super::params::{SweepItem, python_str};
+use super::record::RunRecord;
 use super::run::{SweepError, SweepSettings, run_combination};
 use super::server::ServerProcess;
 
@@ -60,14 +61,14 @@ pub fn explore_combination(
     bench: &SweepItem,
     variable: LoadVariable,
     iters: usize,
-) -> Result<Vec<Map<String, Value>>, SweepError> {
+) -> Result<Vec<RunRecord>, SweepError> {
     println!("[WL START]");
     println!("Serve parameters: {}", or_none(serve.as_text(", ")));
     println!("Bench parameters: {}", or_none(bench.as_text(", ")));
     println!("Number of workload iterations: {iters}");
     let size = dataset_size(bench, &settings.bench_cmd);
     println!("Dataset size: {size}");
-    let level = |base: &SweepItem, value: Value| -> Result<Vec<Map<String, Value>>, SweepError> {
+    let level = |base: &SweepItem, value: Value| -> Result<Vec<RunRecord>, SweepError> {
         let mut at_level = base.clone();
         at_level.insert(variable.key().into(), value.clone());
         let extra = [
@@ -95,7 +96,7 @@ pub fn explore_combination(
         println!("[WL END]");
         return Ok(Vec::new());
     }
-    let average = |runs: &[Map<String, Value>]| {
+    let average = |runs: &[RunRecord]| {
         runs.iter().map(|r| variable.achieved(r)).sum::<f64>() / runs.len() as f64
     };
     let serial_value = average(&serial).ceil();
@@ -121,7 +122,7 @@ fn or_none(text: String) -> String {
 }
 
 /// Writes `summary.csv` for the explored runs.
-pub fn write_summary(dir: &Path, runs: &[Map<String, Value>]) -> Result<(), SweepError> {
+pub fn write_summary(dir: &Path, runs: &[RunRecord]) -> Result<(), SweepError> {
     let path = dir.join("summary.csv");
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&path, super::run::summary_csv(runs)))

@@ -7,6 +7,7 @@
 mod args;
 mod convert;
 mod embedded;
+mod plot;
 mod present;
 mod sweep;
 

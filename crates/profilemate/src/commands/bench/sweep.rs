@@ -12,9 +12,10 @@ use profilemate_plan::sweep::capacity::LoadVariable;
 use profilemate_plan::sweep::capacity::search_combination;
 use profilemate_plan::sweep::layout::sanitize_filename;
 use profilemate_plan::sweep::params::{is_linked, parse_link_vars, python_str, read_sweep_file};
+use profilemate_plan::sweep::record::RunRecord;
 use profilemate_plan::sweep::run::{SweepSettings, run_sweep, start_server};
 use profilemate_plan::sweep::workload::{explore_combination, write_summary};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::commands::slo_search_args::SloSearchArgs;
 
@@ -35,6 +36,13 @@ enum SweepCommand {
     /// inference, like `vllm bench sweep serve_workload`.
     #[command(name = "serve_workload")]
     ServeWorkload(Box<SweepWorkloadArgs>),
+    /// Plot performance curves from a sweep's results (every summary.json under the
+    /// directory), like `vllm bench sweep plot`; PNG or SVG.
+    Plot(Box<super::plot::PlotArgs>),
+    /// Plot the Pareto frontier of output tokens/s per user against per GPU from a sweep's
+    /// results, like `vllm bench sweep plot_pareto`; PNG or SVG.
+    #[command(name = "plot_pareto")]
+    PlotPareto(Box<super::plot::PlotParetoArgs>),
 }
 
 /// The workload variable `serve_workload` explores.
@@ -119,6 +127,8 @@ pub(crate) fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SweepCommand::Serve(serve) => serve_sweep(serve),
         SweepCommand::ServeWorkload(workload) => workload_sweep(workload),
+        SweepCommand::Plot(plot) => super::plot::plot(plot),
+        SweepCommand::PlotPareto(pareto) => super::plot::plot_pareto(pareto),
     }
 }
 
@@ -199,7 +209,7 @@ fn serve_sweep(args: &SweepServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The per-combination means of the headline figures, one row per combination (the runs'
 /// values of the keys the parameter files set).
-fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>], extra_keys: &[&str]) {
+fn print_summary(settings: &SweepSettings, runs: &[RunRecord], extra_keys: &[&str]) {
     const COLUMNS: [(&str, &str); 6] = [
         ("request_throughput", "req/s"),
         ("output_throughput", "out tok/s"),
@@ -221,7 +231,7 @@ fn print_summary(settings: &SweepSettings, runs: &[Map<String, Value>], extra_ke
             }
         }
     }
-    let mut groups: Vec<(String, Vec<&Map<String, Value>>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<&RunRecord>)> = Vec::new();
     for run in runs {
         let label = keys
             .iter()

@@ -21,10 +21,11 @@ use profilemate_bench::output::ResultJson;
 use profilemate_plan::early_stop::SloGuard;
 use profilemate_plan::recommend::{ConfigCapacity, default_gpu_hour_cost, pareto_front, recommend};
 use profilemate_plan::search::{
-    Capacity, Limit, ProbeOutcome, SearchReport, SearchSettings, find_capacity,
+    Capacity, Limit, Probe, ProbeOutcome, SearchReport, SearchSettings,
 };
 use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
+use profilemate_plan::staged::{ProbeLength, find_capacity_staged};
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, read_sweep_file};
 use profilemate_plan::virtual_run::{Through, run_data_parallel_with_events, run_virtual_through};
@@ -58,6 +59,12 @@ pub(crate) struct SimSweepArgs {
     /// seconds), so every probe covers the same span of time; default: --num-prompts as given.
     #[arg(long, value_name = "SECONDS")]
     workload_seconds: Option<f64>,
+    /// Search first on probes of this share of the workload (its --workload-seconds, or its
+    /// --num-prompts; at least 100 requests), then confirm at full length near their answer:
+    /// the capacity reported and the load above it that fails are always full-length probes.
+    /// 1 searches at full length only.
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    short_probe_share: f64,
     /// Combinations simulated at once (default: the machine's cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -93,8 +100,10 @@ struct Outcome {
     gpu: String,
     /// Without `--slo`: the single run's result.
     run: Option<Map<String, Value>>,
-    /// With `--slo`: the search.
+    /// With `--slo`: the search at full length.
     search: Option<SearchReport<ProbeRecord>>,
+    /// With `--slo`: the short probes that chose where the full-length search started.
+    short_probes: Vec<Probe<ProbeRecord>>,
 }
 
 /// `sim sweep`.
@@ -109,6 +118,12 @@ pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
         && !(seconds.is_finite() && seconds > 0.0)
     {
         bail!("--workload-seconds {seconds} must be a positive number of seconds");
+    }
+    if !(args.short_probe_share > 0.0 && args.short_probe_share <= 1.0) {
+        bail!(
+            "--short-probe-share {} must be in (0, 1]: e.g. 0.1 for probes a tenth of the workload, 1 for full-length probes only",
+            args.short_probe_share
+        );
     }
     let mut combos: Vec<(String, Vec<String>)> = Vec::new();
     for s in &serve {
@@ -172,6 +187,15 @@ pub(crate) fn run(args: &SimSweepArgs) -> anyhow::Result<ExitCode> {
         "Simulated {} combination(s) in {elapsed:.2} s on {jobs} thread(s).",
         outcomes.len()
     );
+    if searching {
+        let full: usize = outcomes
+            .iter()
+            .filter_map(|o| o.search.as_ref())
+            .map(|r| r.probes.len())
+            .sum();
+        let short: usize = outcomes.iter().map(|o| o.short_probes.len()).sum();
+        println!("Search probes: {short} short, {full} full-length (capacities rest on these).");
+    }
     if let Some(path) = &args.output_json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -296,6 +320,7 @@ fn run_combination(
             gpu: sim.gpu,
             run: Some(sim.result),
             search: None,
+            short_probes: Vec::new(),
         });
     }
     let search = match (variable, args.search.bounds_given()) {
@@ -320,15 +345,25 @@ fn run_combination(
         }
         _ => *search,
     };
+    let full_prompts = parse_line(label, argv)?.workload.num_prompts;
+    let share = args.short_probe_share;
+    let prompts_at = |load: f64| match (args.workload_seconds, variable) {
+        (Some(seconds), LoadVariable::RequestRate) => (load * seconds).ceil().max(1.0) as usize,
+        _ => full_prompts,
+    };
+    // A workload too small to shorten (100 requests or fewer) is searched at full length only.
+    let staged = short_probe_requests(prompts_at(search.start), share) < prompts_at(search.start);
     let mut platform = None;
-    let report = find_capacity(&search, |load| -> anyhow::Result<_> {
+    let mut probe = |load: f64, length: ProbeLength| -> anyhow::Result<_> {
         let mut at_load = SweepItem::default();
         at_load.insert(variable.key().into(), load_value(load, variable));
-        if let (Some(seconds), LoadVariable::RequestRate) = (args.workload_seconds, variable) {
-            at_load.insert(
-                "num_prompts".into(),
-                json!((load * seconds).ceil().max(1.0) as u64),
-            );
+        let prompts = prompts_at(load);
+        let prompts = match length {
+            ProbeLength::Full => prompts,
+            ProbeLength::Short => short_probe_requests(prompts, share),
+        };
+        if prompts != full_prompts || args.workload_seconds.is_some() {
+            at_load.insert("num_prompts".into(), json!(prompts));
         }
         let sim = simulate(label, &at_load.apply_to_cmd(argv), &args.search.slos)?;
         platform = Some((sim.gpus, sim.gpu));
@@ -342,7 +377,16 @@ fn run_combination(
             });
         }
         Ok(judge(&[sim.result], &args.search.slos, load, variable))
-    })?;
+    };
+    let (report, short_probes) = if staged {
+        let staged = find_capacity_staged(&search, &mut probe)?;
+        (staged.full, staged.short.probes)
+    } else {
+        let full = profilemate_plan::search::find_capacity(&search, |load| {
+            probe(load, ProbeLength::Full)
+        })?;
+        (full, Vec::new())
+    };
     let (gpus, gpu) = platform.expect("the search probes at least once");
     Ok(Outcome {
         label: label.to_string(),
@@ -350,7 +394,14 @@ fn run_combination(
         gpu,
         run: None,
         search: Some(report),
+        short_probes,
     })
+}
+
+/// Requests in a short probe: `share` of the full probe's, at least 100 (or all of them).
+fn short_probe_requests(full: usize, share: f64) -> usize {
+    let short = (full as f64 * share).ceil() as usize;
+    short.max(full.min(100)).min(full)
 }
 
 fn load_value(load: f64, variable: LoadVariable) -> Value {
@@ -482,27 +533,27 @@ fn present_capacities(
             num(c.cost_per_million_tokens(), 3),
             if front.contains(&i) { "  (front)" } else { "" },
         );
-        let checks: Vec<Value> = report
-            .probes
-            .iter()
-            .map(|p| {
-                let values: Map<String, Value> = check_all(&args.search.slos, &p.outcome.detail)
-                    .iter()
-                    .map(|c| (c.slo.metric.result_key(), json!(c.value_ms)))
-                    .collect();
-                json!({"load": p.load, "meets_slos": p.outcome.meets_slos,
+        let probe_json = |p: &Probe<ProbeRecord>| {
+            let values: Map<String, Value> = check_all(&args.search.slos, &p.outcome.detail)
+                .iter()
+                .map(|c| (c.slo.metric.result_key(), json!(c.value_ms)))
+                .collect();
+            json!({"load": p.load, "meets_slos": p.outcome.meets_slos,
                        "early_stopped": p.outcome.detail.contains_key("early_stopped"),
                        "saturated": p.outcome.saturated, "slo_values": values,
                        "request_throughput": p.outcome.detail.get("request_throughput"),
-                       "output_throughput": p.outcome.detail.get("output_throughput")})
-            })
-            .collect();
+                       "output_throughput": p.outcome.detail.get("output_throughput"),
+                       "completed": p.outcome.detail.get("completed")})
+        };
+        let checks: Vec<Value> = report.probes.iter().map(probe_json).collect();
+        let short_checks: Vec<Value> = o.short_probes.iter().map(probe_json).collect();
         rows.push(json!({
             "combination": o.label, "gpu": o.gpu, "gpus": c.gpus,
             "gpu_hour_cost": c.gpu_hour_cost, "capacity_rps": c.capacity_rps,
             "output_throughput": c.output_tok_s, "tok_s_per_gpu": c.tok_s_per_gpu(),
             "cost_per_million_output_tokens": c.cost_per_million_tokens(),
             "limit": limit, "on_pareto_front": front.contains(&i), "probes": checks,
+            "short_probes": short_checks,
         }));
     }
     let pick = recommend(&configs);
