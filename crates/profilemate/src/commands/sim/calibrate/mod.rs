@@ -363,9 +363,10 @@ fn print_summary(
     Ok(())
 }
 
-/// Warns about each bench whose replay through the simulated scheduler left its log early:
-/// the front end then rests on the few requests before the first differing iteration, and
-/// the usual cause is engine flags that differ from the server's.
+/// Warns about each bench whose replay through the simulated scheduler left its log within
+/// its first half: the front end then rests on the requests before the first differing
+/// iteration. Engine flags other than the server's make a replay leave at once; on a run with
+/// arrivals spread in time, a small timing difference can too.
 fn warn_unmatched_replays(o: &mut impl Write, report: &serde_json::Value) -> anyhow::Result<()> {
     let per_bench = report["serial_fit"]["per_bench_at_fitted_spacing"].as_array();
     for b in per_bench.into_iter().flatten() {
@@ -375,7 +376,7 @@ fn warn_unmatched_replays(o: &mut impl Write, report: &serde_json::Value) -> any
         if matched * 2 < total {
             writeln!(
                 o,
-                "warning: replaying {} matched only {matched} of its log's {total} iterations before one differed, so the front end rests on few requests: give sim calibrate the server's engine flags (--max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks-override, --block-size, prefix caching, async scheduling)",
+                "warning: replaying {} matched only {matched} of its log's {total} iterations before one differed, so the front end rests on the requests answered before that; if the server ran other engine flags, give them to sim calibrate (--max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks-override, --block-size, prefix caching, async scheduling); with arrivals spread in time, step-time noise alone can end a replay early",
                 b["path"].as_str().unwrap_or("the bench result")
             )?;
         }
