@@ -287,6 +287,12 @@ pub struct WorkloadConfig {
     pub output: OutputConfig,
     /// `--duration` (beyond vLLM): stop sending after this long.
     pub duration: Option<Duration>,
+    /// The vocabulary size (token ids `0..n`) synthetic prompts (`random`, `multi_turn`, …) are
+    /// drawn from, as vLLM's client draws them from its tokenizer's vocabulary: the model's
+    /// `vocab_size` where the tool knows the model (`sim run`, `sim sweep`); `None` keeps the
+    /// built-in word tokenizer's 2048. It decides how often two random prompts coincide, hence
+    /// the prefix-cache hit rate of a long run.
+    pub prompt_vocab: Option<u32>,
 }
 
 /// `--lora-assignment` (vLLM 0.32, `benchmark()` in vllm/benchmarks/serve.py).
@@ -366,6 +372,7 @@ impl Default for WorkloadConfig {
             goodput: Goodput::default(),
             output: OutputConfig::default(),
             duration: None,
+            prompt_vocab: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! is one word and counts stay exact for any client that counts words.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Ids are below this (Llama-2's vocabulary size).
 pub const VOCAB_SIZE: u32 = 32_000;
@@ -92,6 +93,23 @@ impl WordTokenizer {
     /// Number of words in the vocabulary.
     pub fn vocab_size(&self) -> u32 {
         self.words.len() as u32
+    }
+}
+
+impl WordTokenizer {
+    /// The tokenizer of `vocab_size` words, built once per size and shared: a model's
+    /// vocabulary (128 256 words for Llama 3) takes milliseconds to build, and a capacity
+    /// search samples a workload for every probe.
+    pub fn shared(vocab_size: u32) -> Arc<WordTokenizer> {
+        static BUILT: Mutex<Vec<Arc<WordTokenizer>>> = Mutex::new(Vec::new());
+        let vocab_size = vocab_size.max(1);
+        let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = built.iter().find(|t| t.vocab_size() == vocab_size) {
+            return t.clone();
+        }
+        let t = Arc::new(WordTokenizer::new(vocab_size));
+        built.push(t.clone());
+        t
     }
 }
 

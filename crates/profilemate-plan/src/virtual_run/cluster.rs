@@ -134,13 +134,7 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
         p.events.emit(Event::Started { total: p.total });
     }
     let n = sims.len();
-    let mut sinks: Vec<ClientSink> = (0..n)
-        .map(|_| {
-            let mut sink = ClientSink::default();
-            sink.cancel.clone_from(&cancel);
-            sink
-        })
-        .collect();
+    let mut sinks = ClientSink::per_engine(n, cancel.as_ref());
     let mut totals = EngineTotals::default();
     let mut router = DataParallelRouter::new(n);
     let mut free = max_concurrency.unwrap_or(usize::MAX);
@@ -359,6 +353,7 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
         outgoing,
         schedule,
         sessions: plan,
+        tokenizer,
     } = super::prepare(workload)?;
     let mut sims = engines(&through.engine, &through.timer, data_parallel)?;
     let total = plan.as_ref().map_or(outgoing.len(), |p| p.total_turns());
@@ -376,7 +371,7 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
         Some(plan) => {
             // `outgoing` keeps the schedule's order: the i-th opens session schedule[i].index.
             let first = outgoing.into_iter().zip(schedule.iter().map(|s| s.index));
-            let mut follow_ups = super::sessions::Sessions::new(plan, workload.duration);
+            let mut follow_ups = super::sessions::Sessions::new(plan, workload.duration, tokenizer);
             drive_cluster_with(
                 &mut sims,
                 first.collect(),

@@ -129,6 +129,18 @@ pub(crate) struct ClientSink {
     pub(crate) stopped: bool,
 }
 
+impl ClientSink {
+    /// `n` sinks, one per engine of a cluster, each stopped by `cancel`.
+    pub(crate) fn per_engine(n: usize, cancel: Option<&CancelToken>) -> Vec<ClientSink> {
+        (0..n)
+            .map(|_| ClientSink {
+                cancel: cancel.cloned(),
+                ..ClientSink::default()
+            })
+            .collect()
+    }
+}
+
 impl EngineSink for ClientSink {
     fn on_step(&mut self, step: &StepRecord) {
         self.num_steps += 1;

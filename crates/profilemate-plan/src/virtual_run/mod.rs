@@ -139,6 +139,7 @@ pub fn run_virtual_through<T: StepTimer>(
         outgoing,
         schedule,
         sessions: plan,
+        tokenizer,
     } = prepare(workload)?;
     let mut sim = Simulation::new(engine, timer)?;
     sim.record_token_times(false);
@@ -166,7 +167,7 @@ pub fn run_virtual_through<T: StepTimer>(
                 Some(progress),
                 Some(cancel.clone()),
                 observer,
-                &mut sessions::Sessions::new(plan, workload.duration),
+                &mut sessions::Sessions::new(plan, workload.duration, tokenizer),
             );
             (driven, Some(sessions::tags(&keys)))
         }
@@ -254,17 +255,24 @@ fn assemble(
 }
 
 /// What every virtual driver starts from: the workload's requests in send order (cut at
-/// `--duration`), the schedule they came from, and a `multi_turn` run's session plan.
+/// `--duration`), the schedule they came from, a `multi_turn` run's session plan, and the
+/// tokenizer the prompts were drawn with (its later turns are drawn with it too).
 struct Prepared {
     outgoing: Vec<Outgoing>,
     schedule: Vec<ScheduledSend>,
     sessions: Option<std::sync::Arc<SessionPlan>>,
+    tokenizer: std::sync::Arc<WordTokenizer>,
 }
 
-/// Validates and samples `workload` and schedules its requests.
+/// Validates and samples `workload` (over its `prompt_vocab`, else the word tokenizer's
+/// default vocabulary) and schedules its requests.
 fn prepare(workload: &WorkloadConfig) -> Result<Prepared, PlanError> {
     workload.validate().map_err(BenchError::from)?;
-    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&WordTokenizer::default()))?;
+    let vocab = workload
+        .prompt_vocab
+        .unwrap_or(WordTokenizer::DEFAULT_VOCAB);
+    let tokenizer = WordTokenizer::shared(vocab);
+    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&*tokenizer))?;
     let schedule = samples.schedule().map_err(BenchError::from)?;
     let sessions = samples.sessions.clone();
     let outgoing = outgoing(samples.requests, &schedule, workload.duration);
@@ -272,6 +280,7 @@ fn prepare(workload: &WorkloadConfig) -> Result<Prepared, PlanError> {
         outgoing,
         schedule,
         sessions,
+        tokenizer,
     })
 }
 

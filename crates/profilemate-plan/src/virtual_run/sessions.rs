@@ -10,6 +10,7 @@
 //! reply's full blocks when the client's re-tokenized reply matches them. Hit rates here are
 //! therefore a floor: lower than vLLM's by at most one reply per turn.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use profilemate_bench::report::SessionStats;
@@ -24,7 +25,7 @@ use super::engine_request;
 pub(crate) struct Sessions<'a> {
     plan: &'a SessionPlan,
     conversations: Vec<Conversation<'a>>,
-    tokenizer: WordTokenizer,
+    tokenizer: Arc<WordTokenizer>,
     /// `--duration`: a turn due at or past it is not sent.
     window: Option<Duration>,
     /// Sessions whose next turn may still be queued by a finish.
@@ -32,14 +33,19 @@ pub(crate) struct Sessions<'a> {
 }
 
 impl<'a> Sessions<'a> {
-    /// The sessions of `plan`, none started.
-    pub(crate) fn new(plan: &'a SessionPlan, window: Option<Duration>) -> Self {
+    /// The sessions of `plan`, none started, their prompts drawn with `tokenizer` (the one
+    /// their first turns were drawn with).
+    pub(crate) fn new(
+        plan: &'a SessionPlan,
+        window: Option<Duration>,
+        tokenizer: Arc<WordTokenizer>,
+    ) -> Self {
         Self {
             plan,
             conversations: (0..plan.sessions.len())
                 .map(|s| Conversation::new(plan, s))
                 .collect(),
-            tokenizer: WordTokenizer::default(),
+            tokenizer,
             window,
             open: plan.sessions.len(),
         }
@@ -47,7 +53,7 @@ impl<'a> Sessions<'a> {
 
     /// The engine request of session `session`'s next turn, due at `send_at`.
     fn next_request(&self, session: usize, send_at: Duration) -> Outgoing {
-        let sample = self.conversations[session].request(&self.tokenizer);
+        let sample = self.conversations[session].request(&*self.tokenizer);
         Outgoing {
             send_at,
             request: engine_request(sample, send_at),

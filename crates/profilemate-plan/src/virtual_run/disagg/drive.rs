@@ -143,13 +143,7 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
     let num_decode = decode.len();
     let mut p_pool = Pool::new(prefill);
     let mut d_pool = Pool::new(decode);
-    let mut decode_sinks: Vec<ClientSink> = (0..num_decode)
-        .map(|_| {
-            let mut sink = ClientSink::default();
-            sink.cancel.clone_from(&cancel);
-            sink
-        })
-        .collect();
+    let mut decode_sinks = ClientSink::per_engine(num_decode, cancel.as_ref());
     let mut client = Client {
         link,
         free: max_concurrency.unwrap_or(usize::MAX),

@@ -83,6 +83,7 @@ pub fn run_disaggregated_with_events<T: StepTimer + Clone>(
         outgoing,
         schedule,
         sessions,
+        ..
     } = super::prepare(workload)?;
     if sessions.is_some() {
         return Err(PlanError::ClosedLoopWithDisaggregation);

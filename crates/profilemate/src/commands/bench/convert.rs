@@ -90,6 +90,7 @@ fn workload_config(w: &WorkloadArgs, backend: BackendArg) -> anyhow::Result<Work
         goodput: Goodput::parse(&w.goodput)?,
         output: w.output()?,
         duration: seconds("--duration", w.duration)?,
+        prompt_vocab: None,
     })
 }
 

@@ -100,6 +100,14 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// The vocabulary the virtual client draws synthetic prompts from, as vLLM's client draws
+    /// them from the model's tokenizer: the model's `vocab_size` (`None` when the config has
+    /// none).
+    pub(crate) fn prompt_vocab(&self) -> Option<u32> {
+        let vocab = self.setup.spec.vocab_size.clone().ok()?;
+        u32::try_from(vocab).ok().filter(|&v| v > 0)
+    }
+
     /// Assembles the engine of `setup` on `gpu` with `flags`.
     pub(crate) fn assemble(setup: Setup, gpu: Gpu, flags: &EngineFlags) -> anyhow::Result<Self> {
         let model = ModelDeployment {

@@ -42,14 +42,16 @@ pub(crate) struct SimRunArgs {
 
 /// `sim run`: resolve the engine and workload, simulate, present and save as `bench serve`.
 pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
-    let workload = sim_workload_config(&args.workload)?;
+    let mut workload = sim_workload_config(&args.workload)?;
     let disagg = args
         .disagg
         .resolve(&args.engine, workload.seed, args.log_file.is_some())?;
     if let Some(pd) = disagg {
+        workload.prompt_vocab = pd.decode.prompt_vocab();
         return run_disaggregated(args, &workload, &pd);
     }
     let engine = args.engine.resolve(workload.seed)?;
+    workload.prompt_vocab = engine.prompt_vocab();
     let dp = usize::try_from(args.engine.deployment.dp).unwrap_or(usize::MAX);
     if dp > 1 && args.log_file.is_some() {
         anyhow::bail!(

@@ -222,7 +222,7 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 /// percentile bounds has certainly failed ([`SloGuard`]) and says so in `early_stopped`.
 fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
-    let workload = sim_workload_config(&args.workload)?;
+    let mut workload = sim_workload_config(&args.workload)?;
     // Only a run sized by its request count can be judged early (not one cut by --duration).
     let requests = if workload.duration.is_none() {
         workload.num_prompts
@@ -234,6 +234,7 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         .disagg
         .resolve(&args.engine, workload.seed, args.log_file.is_some())?;
     if let Some(pd) = disagg {
+        workload.prompt_vocab = pd.decode.prompt_vocab();
         let run = pd.run(
             &workload,
             &EventSink::discard(),
@@ -252,6 +253,7 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         });
     }
     let engine = args.engine.resolve(workload.seed)?;
+    workload.prompt_vocab = engine.prompt_vocab();
     let parallel = &engine.setup.deployment.parallel;
     // Every data-parallel engine has its own TP × PP GPUs.
     let dp = args.engine.deployment.dp;
