@@ -29,8 +29,12 @@ pub async fn run(
     cancel: &CancelToken,
 ) -> Result<Report, BenchError> {
     config.validate()?;
-    let tokenizer: Option<Arc<dyn Tokenizer>> =
-        (!config.endpoint.skip_tokenizer_init).then(|| Arc::new(WordTokenizer::default()) as _);
+    let vocab = config
+        .workload
+        .prompt_vocab
+        .unwrap_or(WordTokenizer::DEFAULT_VOCAB);
+    let tokenizer: Option<Arc<dyn Tokenizer>> = (!config.endpoint.skip_tokenizer_init)
+        .then(|| WordTokenizer::shared(vocab) as Arc<dyn Tokenizer>);
     let model = resolve_model(config, events, cancel).await?;
     let client = Arc::new(Client::new(config, &model, tokenizer.clone())?);
     let workload = Arc::new(build_workload(
@@ -259,7 +263,11 @@ pub fn build_workload(
     request_id_prefix: &str,
     tokenizer: Option<&dyn Tokenizer>,
 ) -> Result<Workload, BenchError> {
-    let fallback = WordTokenizer::default();
+    let fallback = WordTokenizer::shared(
+        workload
+            .prompt_vocab
+            .unwrap_or(WordTokenizer::DEFAULT_VOCAB),
+    );
     let opts = SampleOptions {
         num_prompts: workload.num_prompts,
         seed: workload.seed,
@@ -268,7 +276,7 @@ pub fn build_workload(
         disable_shuffle: workload.disable_shuffle,
         token_ids: workload.backend.takes_token_ids(),
     };
-    let tok = tokenizer.unwrap_or(&fallback);
+    let tok = tokenizer.unwrap_or(&*fallback);
     let requests = load_samples(&workload.dataset, &opts, tok)?;
     let sessions = match &workload.dataset {
         DatasetSpec::MultiTurn(spec) => Some(Arc::new(multi_turn::plan(spec, &opts, tok)?)),

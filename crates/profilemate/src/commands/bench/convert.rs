@@ -36,7 +36,10 @@ impl ServeArgs {
 fn bench_config(e: &EndpointArgs, w: &WorkloadArgs) -> anyhow::Result<BenchConfig> {
     e.refuse_unsupported()?;
     e.check_base_url()?;
-    let workload = workload_config(w, e.backend)?;
+    let mut workload = workload_config(w, e.backend)?;
+    if workload.backend.takes_token_ids() {
+        workload.prompt_vocab = e.model_vocab();
+    }
     let endpoint = endpoint_config(e, &workload)?;
     let config = BenchConfig { endpoint, workload };
     config.validate()?;
@@ -182,6 +185,18 @@ impl EndpointArgs {
     }
 
     /// `--base-url` must name its scheme (reqwest would say only "builder error for url").
+    /// The vocabulary size of the model `--tokenizer` (else `--model`) names, when it names
+    /// one this tool can read (a preset, a model directory, a Hugging Face id in the local
+    /// cache): token-id prompts are then drawn over it, as vLLM's client draws them over its
+    /// tokenizer's. `None` keeps the built-in word tokenizer's 2048 ids.
+    fn model_vocab(&self) -> Option<u32> {
+        let name = self.tokenizer.as_deref().or(self.model.as_deref())?;
+        let config = crate::commands::model_source::load_model(name).ok()?;
+        let spec = profilemate_model::ModelSpec::from_config(&config);
+        let vocab = spec.vocab_size.ok()?;
+        u32::try_from(vocab).ok().filter(|&v| v > 0)
+    }
+
     fn check_base_url(&self) -> anyhow::Result<()> {
         match &self.base_url {
             Some(url) if !url.contains("://") => bail!(

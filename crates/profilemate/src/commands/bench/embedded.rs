@@ -20,8 +20,11 @@ pub(super) async fn start(
     endpoint: &EndpointArgs,
 ) -> anyhow::Result<RunningServer> {
     let gpu_name = endpoint.gpu.as_deref().unwrap_or(DEFAULT_GPU);
-    let server_config = server_config(endpoint, gpu_name)?;
+    let (server_config, vocab) = server_config(endpoint, gpu_name)?;
     let model = server_config.served_model_name.clone();
+    if config.workload.backend.takes_token_ids() {
+        config.workload.prompt_vocab = vocab;
+    }
     let server = profilemate_server::spawn(server_config)
         .await
         .context("cannot start the embedded simulated engine")?;
@@ -38,9 +41,13 @@ pub(super) async fn start(
 
 /// `sim serve`'s configuration with its defaults, bench's `--model` and `--gpu` as the model
 /// and GPU presets when given, the MFU counters on, the profiler routes with `--profile`, and
-/// its vLLM log lines off (they would interleave with the output). `--lora-modules` is
-/// refused: the simulated engine serves no LoRA adapters.
-fn server_config(endpoint: &EndpointArgs, gpu_name: &str) -> anyhow::Result<ServerConfig> {
+/// its vLLM log lines off (they would interleave with the output); beside it, the model's
+/// vocabulary size, which token-id prompts are drawn over. `--lora-modules` is refused: the
+/// simulated engine serves no LoRA adapters.
+fn server_config(
+    endpoint: &EndpointArgs,
+    gpu_name: &str,
+) -> anyhow::Result<(ServerConfig, Option<u32>)> {
     if !endpoint.lora_modules.is_empty() {
         anyhow::bail!(
             "--lora-modules needs a server started with those LoRA modules; the embedded simulated engine serves none (benchmark a vLLM server with --base-url)"
@@ -49,6 +56,7 @@ fn server_config(endpoint: &EndpointArgs, gpu_name: &str) -> anyhow::Result<Serv
     let setup = Setup::load(endpoint.model.as_deref())?;
     let gpu = resolve_gpu(gpu_name)?;
     let engine = Engine::assemble(setup, gpu, &EngineFlags::default())?;
+    let vocab = engine.prompt_vocab();
     let name = engine.setup.label.clone();
     let mut config = sim::args::server_config(name, engine);
     config.logging = LogConfig {
@@ -59,7 +67,7 @@ fn server_config(endpoint: &EndpointArgs, gpu_name: &str) -> anyhow::Result<Serv
     // --profile: the embedded engine answers /start_profile and /stop_profile.
     config.profiler = endpoint.profile.then(|| "torch".to_owned());
     config.validate()?;
-    Ok(config)
+    Ok((config, vocab))
 }
 
 /// Stops the embedded server; a failure to stop cleanly is reported, not fatal.

@@ -275,3 +275,39 @@ fn dataset_flags_map_onto_vllms_dataset_parameters() {
         (false, 4, 1024)
     );
 }
+
+/// Token-id prompts are drawn over the vocabulary of the model `--tokenizer` (else `--model`)
+/// names, as vLLM's client draws them over its tokenizer's; text prompts and models this tool
+/// cannot read keep the built-in 2048 ids.
+#[test]
+fn token_id_prompts_are_drawn_over_the_named_models_vocabulary() {
+    let vocab = |line: &str| parse(line).to_config().unwrap().workload.prompt_vocab;
+    assert_eq!(vocab("--port 1 --model llama-3.1-8b"), Some(128_256));
+    assert_eq!(vocab("--port 1 --model tiny-llama"), Some(2048));
+    assert_eq!(
+        vocab("--port 1 --model served-name --tokenizer llama-3.1-8b"),
+        Some(128_256)
+    );
+    assert_eq!(vocab("--port 1 --model org/not-a-model-here"), None);
+    assert_eq!(
+        vocab(
+            "--port 1 --model llama-3.1-8b --backend openai-chat --endpoint /v1/chat/completions"
+        ),
+        None
+    );
+    // The sampled ids span the model's vocabulary.
+    let config = parse("--port 1 --model llama-3.1-8b --num-prompts 50")
+        .to_config()
+        .unwrap();
+    let workload = profilemate_bench::run::build_workload(&config.workload, "r-", None).unwrap();
+    let max_id = workload
+        .requests
+        .iter()
+        .filter_map(|r| match &r.prompt {
+            profilemate_bench::workload::ClientPrompt::TokenIds(ids) => ids.iter().max().copied(),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!((2048..128_256).contains(&max_id), "largest id {max_id}");
+}
