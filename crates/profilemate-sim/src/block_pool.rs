@@ -7,8 +7,11 @@
 //! blocks to the back (evicted last, LRU); allocation pops the front and evicts its hash.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::BuildHasherDefault;
 
 use crate::block_hash::BlockHash;
+use crate::idmap::IdHasher;
 
 /// Index of a KV block.
 pub(crate) type BlockId = u32;
@@ -74,12 +77,55 @@ impl FreeQueue {
     }
 }
 
+/// The blocks holding one hash, in caching order (vLLM's `dict[block_id, block]` per hash):
+/// nearly always one, so one takes no allocation.
+#[derive(Debug)]
+enum Holders {
+    One(BlockId),
+    Many(Vec<BlockId>),
+}
+
+impl Holders {
+    fn first(&self) -> BlockId {
+        match self {
+            Holders::One(id) => *id,
+            Holders::Many(ids) => ids[0],
+        }
+    }
+
+    fn push(&mut self, id: BlockId) {
+        match self {
+            Holders::One(first) => *self = Holders::Many(vec![*first, id]),
+            Holders::Many(ids) => ids.push(id),
+        }
+    }
+
+    /// Removes `id`; `true` when none is left.
+    fn remove(&mut self, id: BlockId) -> bool {
+        match self {
+            Holders::One(only) => *only == id,
+            Holders::Many(ids) => {
+                ids.retain(|&b| b != id);
+                match ids.as_slice() {
+                    [] => true,
+                    [one] => {
+                        *self = Holders::One(*one);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
 /// The pool of KV blocks shared by all requests.
 #[derive(Debug)]
 pub(crate) struct BlockPool {
     ref_cnt: Vec<u32>,
     hash: Vec<Option<BlockHash>>,
-    cached: HashMap<BlockHash, Vec<BlockId>>,
+    /// Keyed by chained block hashes, already well mixed: no need for SipHash.
+    cached: HashMap<BlockHash, Holders, BuildHasherDefault<IdHasher>>,
     free: FreeQueue,
     enable_caching: bool,
 }
@@ -95,7 +141,7 @@ impl BlockPool {
         BlockPool {
             ref_cnt,
             hash,
-            cached: HashMap::new(),
+            cached: HashMap::default(),
             free,
             enable_caching,
         }
@@ -118,7 +164,7 @@ impl BlockPool {
 
     /// The cached block holding `hash`, if any (`get_cached_block`).
     pub(crate) fn cached_block(&self, hash: BlockHash) -> Option<BlockId> {
-        self.cached.get(&hash).and_then(|ids| ids.first().copied())
+        self.cached.get(&hash).map(Holders::first)
     }
 
     /// Whether `id` sits in the free queue (an eviction candidate).
@@ -142,11 +188,10 @@ impl BlockPool {
         let Some(hash) = self.hash[id as usize].take() else {
             return;
         };
-        if let Some(ids) = self.cached.get_mut(&hash) {
-            ids.retain(|&b| b != id);
-            if ids.is_empty() {
-                self.cached.remove(&hash);
-            }
+        if let Entry::Occupied(mut holders) = self.cached.entry(hash)
+            && holders.get_mut().remove(id)
+        {
+            holders.remove();
         }
     }
 
@@ -175,7 +220,12 @@ impl BlockPool {
     pub(crate) fn cache(&mut self, id: BlockId, hash: BlockHash) {
         if self.enable_caching && self.hash[id as usize].is_none() {
             self.hash[id as usize] = Some(hash);
-            self.cached.entry(hash).or_default().push(id);
+            match self.cached.entry(hash) {
+                Entry::Occupied(mut holders) => holders.get_mut().push(id),
+                Entry::Vacant(slot) => {
+                    slot.insert(Holders::One(id));
+                }
+            }
         }
     }
 
@@ -252,6 +302,26 @@ mod tests {
         assert!(pool.reset_prefix_cache());
         assert_eq!(pool.cached_block(7), None);
         assert_eq!(pool.num_free(), 3);
+    }
+
+    #[test]
+    fn a_hash_held_by_two_blocks_is_served_by_the_first_until_it_is_evicted() {
+        let mut pool = BlockPool::new(4, true);
+        let got = take(&mut pool, 3);
+        pool.cache(got[0], 7);
+        pool.cache(got[1], 7);
+        pool.cache(got[2], 9);
+        assert_eq!(pool.cached_block(7), Some(got[0]));
+        // Freed in this order, all cached: evicted first to last.
+        pool.free_blocks(got.iter().copied());
+        assert_eq!(take(&mut pool, 1), vec![got[0]]);
+        assert_eq!(pool.cached_block(7), Some(got[1]));
+        assert_eq!(take(&mut pool, 1), vec![got[1]]);
+        assert_eq!(pool.cached_block(7), None);
+        assert_eq!(pool.cached_block(9), Some(got[2]));
+        // A block re-cached under a hash it lost becomes its one holder again.
+        pool.cache(got[0], 7);
+        assert_eq!(pool.cached_block(7), Some(got[0]));
     }
 
     #[test]
