@@ -87,8 +87,8 @@ pub fn read_log<M: CostModel>(
     let counts: Vec<_> = lines.iter().map(|(_, it)| it.counts).collect();
     let mut tracker = ShapeTracker::new(logged_budget.unwrap_or(budget), &counts);
     let mut tmp = Vec::new();
-    for (_, it) in &lines {
-        let shape = tracker.next(&it.counts);
+    for (i, (_, it)) in lines.iter().enumerate() {
+        let shape = tracker.next_before(&it.counts, counts.get(i + 1));
         let features = Features::price(clock, &shape.prefill, &shape.decode, &mut tmp);
         iterations.push(Observation {
             index: it.index,

@@ -4,9 +4,10 @@
 //! What vLLM 0.32's scheduler does and the tracker follows:
 //!
 //! - **Chunked prefill.** A step whose scheduled tokens fill the token budget
-//!   (`--max-num-batched-tokens`) while it has context requests cut the last of them: that prompt
-//!   continues in the next step, scheduled first (it is in the running queue), with the chunk
-//!   already computed as its context. At most one prompt is in progress at a time (only the last
+//!   (`--max-num-batched-tokens`) while it has context requests cut the last of them, unless the
+//!   next step has no context request (then the last prompt fit the budget exactly and
+//!   completed): that prompt continues in the next step, scheduled first (it is in the running
+//!   queue), with the chunk already computed as its context. At most one prompt is in progress at a time (only the last
 //!   scheduled request can be cut, and a continuing prompt is scheduled before any new one).
 //! - **Chunk sizes.** A continuing prompt alone takes all the step's context tokens; beside new
 //!   prompts it takes what is left of the typical prompt (the log's context tokens over the
@@ -19,7 +20,9 @@
 //!   preemption) comes in at the mean context.
 //!
 //! On the run2-sched capture the shapes equal the simulator's exact ones for all 125 iterations
-//! (tests/calibrate_shapes.rs).
+//! (tests/calibrate_shapes.rs). Known limit: whole prompts plus decodes that fill the budget
+//! exactly, step after step (equal prompts of such a length under saturation), are taken as
+//! cuts, which inflates the decode contexts (docs/accuracy.md).
 
 use std::collections::VecDeque;
 
@@ -73,10 +76,22 @@ impl ShapeTracker {
         self.typical_prompt
     }
 
-    /// The shape of the next iteration, whose counts are `c`.
+    /// The shape of the next iteration, whose counts are `c`, without a look at the one after
+    /// it (a step that fills the budget is taken to cut its last prompt).
     pub fn next(&mut self, c: &IterationCounts) -> IterationShape {
+        self.next_before(c, None)
+    }
+
+    /// The shape of the next iteration, whose counts are `c`, followed by an iteration with
+    /// counts `following` (`None` at the log's end): a step that fills the budget cut its last
+    /// prompt only if the following step has a context request to continue it.
+    pub fn next_before(
+        &mut self,
+        c: &IterationCounts,
+        following: Option<&IterationCounts>,
+    ) -> IterationShape {
         let decode = self.decode(c);
-        let prefill = self.prefill(c);
+        let prefill = self.prefill(c, following);
         IterationShape {
             prefill: prefill.iter().map(|&(ctx, t)| request(ctx, t)).collect(),
             decode,
@@ -118,7 +133,11 @@ impl ShapeTracker {
 
     /// `(context, tokens)` of each context request; updates the in-progress prompt and the
     /// prompts that complete.
-    fn prefill(&mut self, c: &IterationCounts) -> Vec<(f64, f64)> {
+    fn prefill(
+        &mut self,
+        c: &IterationCounts,
+        following: Option<&IterationCounts>,
+    ) -> Vec<(f64, f64)> {
         let requests = c.num_ctx_requests as usize;
         let mut tokens = f64::from(c.num_ctx_tokens);
         let mut out = Vec::with_capacity(requests);
@@ -136,7 +155,7 @@ impl ShapeTracker {
             tokens -= chunk;
             fresh -= 1;
         }
-        let cut = requests > 0 && self.fills_budget(c);
+        let cut = requests > 0 && cuts(self.budget, c, following);
         if fresh > 0 {
             if cut && fresh > 1 {
                 let whole = self
@@ -160,23 +179,25 @@ impl ShapeTracker {
         self.completed = done.iter().map(|(ctx, t)| ctx + t).collect();
         out
     }
+}
 
-    fn fills_budget(&self, c: &IterationCounts) -> bool {
-        u64::from(c.num_ctx_tokens) + u64::from(c.num_generation_tokens) >= u64::from(self.budget)
-    }
+/// Whether step `c` cut its last prompt: it filled the budget with context requests, and the
+/// step after it (if known) has a context request to continue it.
+fn cuts(budget: u32, c: &IterationCounts, following: Option<&IterationCounts>) -> bool {
+    let fills =
+        u64::from(c.num_ctx_tokens) + u64::from(c.num_generation_tokens) >= u64::from(budget);
+    c.num_ctx_requests > 0 && fills && following.is_none_or(|f| f.num_ctx_requests > 0)
 }
 
 /// The log's context tokens over the prompts it started: a step that filled the budget with
 /// context requests cut one, which the next step continues instead of starting.
 fn typical_prompt(budget: u32, counts: &[IterationCounts]) -> f64 {
     let (mut started, mut tokens, mut continues) = (0u64, 0u64, false);
-    for c in counts {
+    for (i, c) in counts.iter().enumerate() {
         let continuing = u64::from(continues && c.num_ctx_requests > 0);
         started += u64::from(c.num_ctx_requests) - continuing;
         tokens += u64::from(c.num_ctx_tokens);
-        continues = c.num_ctx_requests > 0
-            && u64::from(c.num_ctx_tokens) + u64::from(c.num_generation_tokens)
-                >= u64::from(budget);
+        continues = cuts(budget, c, counts.get(i + 1));
     }
     tokens as f64 / started.max(1) as f64
 }
@@ -251,6 +272,33 @@ mod tests {
             pairs(&s[3].decode),
             [(302, 1), (301, 1), (300, 1), (300, 1)]
         );
+    }
+
+    #[test]
+    fn a_prompt_that_fits_the_budget_exactly_completes_when_no_context_request_follows() {
+        // Seven decodes and a 505-token prompt fill a 512-token budget; the next step decodes
+        // all eight: the prompt completed, it was not cut.
+        let log = [
+            counts(1, 505, 7, 7),
+            counts(0, 0, 8, 8),
+            counts(1, 505, 7, 7),
+            counts(1, 100, 7, 7),
+        ];
+        let mut t = ShapeTracker::with_typical_prompt(512, 505.0);
+        let s: Vec<IterationShape> = log
+            .iter()
+            .zip(1..)
+            .map(|(c, i)| t.next_before(c, log.get(i)))
+            .collect();
+        assert_eq!(pairs(&s[0].prefill), [(0, 505)]);
+        // The prompt joined the decodes with its whole prompt as context.
+        assert!(pairs(&s[1].decode).contains(&(505, 1)), "{:?}", s[1].decode);
+        // Followed by a context request, the same counts are a cut: it continues.
+        assert_eq!(pairs(&s[3].prefill), [(505, 100)]);
+        // Without the look ahead every budget-filling step is taken as a cut.
+        let mut blind = ShapeTracker::with_typical_prompt(512, 505.0);
+        blind.next(&log[0]);
+        assert!(!pairs(&blind.next(&log[1]).decode).contains(&(505, 1)));
     }
 
     #[test]
