@@ -6,5 +6,6 @@ mod data_parallel;
 mod disaggregation;
 mod front_end;
 mod layering;
+mod mixed_lengths;
 mod multi_turn;
 mod virtual_run;
