@@ -35,6 +35,9 @@ pub struct EngineFlags {
     pub num_gpu_blocks_override: Option<u32>,
     /// `--enable-prefix-caching` (vLLM V1's default on).
     pub enable_prefix_caching: bool,
+    /// `--enable-chunked-prefill` (vLLM V1's default on); off, a prompt is scheduled whole or
+    /// not at all, and the default token budget grows to `max_model_len`.
+    pub enable_chunked_prefill: bool,
     /// `--max-model-len` (`None`: the model's `max_position_embeddings`, else 8192).
     pub max_model_len: Option<u32>,
     /// `--async-scheduling` (vLLM 0.32's default on GPUs).
@@ -67,6 +70,7 @@ impl Default for EngineFlags {
             gpu_memory_utilization: Self::DEFAULT_GPU_MEMORY_UTILIZATION,
             num_gpu_blocks_override: None,
             enable_prefix_caching: true,
+            enable_chunked_prefill: true,
             max_model_len: None,
             async_scheduling: true,
             enforce_eager: false,
@@ -171,8 +175,18 @@ pub fn assemble(
     };
     let (seqs, tokens) = batch_defaults(gpu);
     let max_num_seqs = flags.max_num_seqs.unwrap_or(seqs);
-    let max_num_batched_tokens = flags.max_num_batched_tokens.unwrap_or(tokens);
     let max_model_len = max_model_len(flags, model.spec);
+    let max_num_batched_tokens = flags.max_num_batched_tokens.unwrap_or_else(|| {
+        // vLLM's `_set_default_max_num_seqs_and_batched_tokens_args`: without chunked
+        // prefill a whole prompt must fit the budget; a default never exceeds
+        // max_num_seqs × max_model_len.
+        let tokens = if flags.enable_chunked_prefill {
+            tokens
+        } else {
+            tokens.max(max_model_len)
+        };
+        tokens.min(max_num_seqs.saturating_mul(max_model_len))
+    });
     let kv = kv(
         model,
         gpu,
@@ -185,6 +199,7 @@ pub fn assemble(
         block_size: flags.block_size,
         num_gpu_blocks: kv.map_or(flags.num_gpu_blocks_override.unwrap_or(0), |k| k.num_blocks),
         enable_prefix_caching: flags.enable_prefix_caching,
+        enable_chunked_prefill: flags.enable_chunked_prefill,
         max_model_len,
         async_scheduling: flags.async_scheduling,
         cpu_overhead_per_step: flags.cpu_overhead_per_step,
@@ -324,6 +339,40 @@ mod tests {
         };
         let err = assemble(model, &gpu, &bad).unwrap_err();
         assert!(matches!(err, AssemblyError::OffloadSize(v) if v == -1.0));
+    }
+
+    #[test]
+    fn without_chunked_prefill_the_default_budget_fits_a_whole_prompt() {
+        let (spec, deployment) = llama();
+        let model = ModelDeployment {
+            label: "llama",
+            spec: &spec,
+            deployment: &deployment,
+        };
+        let gpu = hardware::preset("h100-sxm").unwrap();
+        let flags = |chunked: bool, len: u32, budget: Option<u32>| EngineFlags {
+            enable_chunked_prefill: chunked,
+            max_model_len: Some(len),
+            max_num_batched_tokens: budget,
+            num_gpu_blocks_override: Some(1000),
+            ..EngineFlags::default()
+        };
+        let budget = |f: EngineFlags| {
+            let e = assemble(model, &gpu, &f).unwrap();
+            (
+                e.config.enable_chunked_prefill,
+                e.config.max_num_batched_tokens,
+            )
+        };
+        // vLLM's H100 default of 8192, raised to max_model_len when prompts go whole.
+        assert_eq!(budget(flags(true, 32_768, None)), (true, 8192));
+        assert_eq!(budget(flags(false, 32_768, None)), (false, 32_768));
+        assert_eq!(budget(flags(false, 4096, None)), (false, 8192));
+        // A budget given is kept; one below max_model_len is refused when the engine checks
+        // its settings, as vLLM refuses it.
+        assert_eq!(budget(flags(false, 4096, Some(6000))), (false, 6000));
+        let e = assemble(model, &gpu, &flags(false, 32_768, Some(8192))).unwrap();
+        assert!(e.config.validate().is_err());
     }
 
     #[test]

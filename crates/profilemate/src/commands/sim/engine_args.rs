@@ -50,6 +50,13 @@ pub(crate) struct EngineArgs {
     /// Turn prefix caching off.
     #[arg(long, overrides_with = "enable_prefix_caching")]
     pub(crate) no_enable_prefix_caching: bool,
+    /// Split prompts across steps to fit the token budget (vLLM V1's default).
+    #[arg(long, overrides_with = "no_enable_chunked_prefill")]
+    pub(crate) enable_chunked_prefill: bool,
+    /// Schedule each prompt whole or not at all; the default token budget then grows to
+    /// --max-model-len, as vLLM's does.
+    #[arg(long, overrides_with = "enable_chunked_prefill")]
+    pub(crate) no_enable_chunked_prefill: bool,
     /// Longest sequence, prompt and output (default: the model's max_position_embeddings).
     #[arg(long)]
     pub(crate) max_model_len: Option<u32>,
@@ -161,6 +168,7 @@ impl EngineArgs {
             gpu_memory_utilization: self.gpu_memory_utilization,
             num_gpu_blocks_override: self.num_gpu_blocks_override,
             enable_prefix_caching: self.enable_prefix_caching || !self.no_enable_prefix_caching,
+            enable_chunked_prefill: self.enable_chunked_prefill || !self.no_enable_chunked_prefill,
             max_model_len: self.max_model_len,
             async_scheduling: self.async_scheduling || !self.no_async_scheduling,
             enforce_eager: self.enforce_eager,
