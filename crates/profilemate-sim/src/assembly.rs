@@ -38,6 +38,9 @@ pub struct EngineFlags {
     /// `--enable-chunked-prefill` (vLLM V1's default on); off, a prompt is scheduled whole or
     /// not at all, and the default token budget grows to `max_model_len`.
     pub enable_chunked_prefill: bool,
+    /// `--long-prefill-token-threshold`: the most prompt tokens one request is scheduled per
+    /// step while others are eligible (0: no cap).
+    pub long_prefill_token_threshold: u32,
     /// `--max-model-len` (`None`: the model's `max_position_embeddings`, else 8192).
     pub max_model_len: Option<u32>,
     /// `--async-scheduling` (vLLM 0.32's default on GPUs).
@@ -71,6 +74,7 @@ impl Default for EngineFlags {
             num_gpu_blocks_override: None,
             enable_prefix_caching: true,
             enable_chunked_prefill: true,
+            long_prefill_token_threshold: 0,
             max_model_len: None,
             async_scheduling: true,
             enforce_eager: false,
@@ -200,6 +204,7 @@ pub fn assemble(
         num_gpu_blocks: kv.map_or(flags.num_gpu_blocks_override.unwrap_or(0), |k| k.num_blocks),
         enable_prefix_caching: flags.enable_prefix_caching,
         enable_chunked_prefill: flags.enable_chunked_prefill,
+        long_prefill_token_threshold: flags.long_prefill_token_threshold,
         max_model_len,
         async_scheduling: flags.async_scheduling,
         cpu_overhead_per_step: flags.cpu_overhead_per_step,
@@ -352,6 +357,7 @@ mod tests {
         let gpu = hardware::preset("h100-sxm").unwrap();
         let flags = |chunked: bool, len: u32, budget: Option<u32>| EngineFlags {
             enable_chunked_prefill: chunked,
+            long_prefill_token_threshold: 256,
             max_model_len: Some(len),
             max_num_batched_tokens: budget,
             num_gpu_blocks_override: Some(1000),
@@ -359,6 +365,7 @@ mod tests {
         };
         let budget = |f: EngineFlags| {
             let e = assemble(model, &gpu, &f).unwrap();
+            assert_eq!(e.config.long_prefill_token_threshold, 256);
             (
                 e.config.enable_chunked_prefill,
                 e.config.max_num_batched_tokens,

@@ -77,6 +77,31 @@ fn bad_engine_flags_exit_2_naming_the_flag() {
         &[&sim_run[..], &["--data-parallel-size", "0"]].concat(),
         &["data"],
     );
+    fails_naming(
+        &[
+            &sim_run[..],
+            &[
+                "--max-model-len",
+                "4096",
+                "--long-prefill-token-threshold",
+                "5000",
+            ],
+        ]
+        .concat(),
+        &["long_prefill_token_threshold (5000)", "4096"],
+    );
+    fails_naming(
+        &[
+            &sim_run[..],
+            &[
+                "--no-enable-chunked-prefill",
+                "--max-num-batched-tokens",
+                "8192",
+            ],
+        ]
+        .concat(),
+        &["--max-num-batched-tokens (8192)", "chunked prefill"],
+    );
 }
 
 #[test]

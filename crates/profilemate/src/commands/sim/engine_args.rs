@@ -57,6 +57,10 @@ pub(crate) struct EngineArgs {
     /// --max-model-len, as vLLM's does.
     #[arg(long, overrides_with = "enable_chunked_prefill")]
     pub(crate) no_enable_chunked_prefill: bool,
+    /// The most prompt tokens one request is scheduled per step while other requests are
+    /// eligible (0: no cap), so long prompts do not hold up short ones.
+    #[arg(long, value_name = "TOKENS", default_value_t = 0)]
+    pub(crate) long_prefill_token_threshold: u32,
     /// Longest sequence, prompt and output (default: the model's max_position_embeddings).
     #[arg(long)]
     pub(crate) max_model_len: Option<u32>,
@@ -169,6 +173,7 @@ impl EngineArgs {
             num_gpu_blocks_override: self.num_gpu_blocks_override,
             enable_prefix_caching: self.enable_prefix_caching || !self.no_enable_prefix_caching,
             enable_chunked_prefill: self.enable_chunked_prefill || !self.no_enable_chunked_prefill,
+            long_prefill_token_threshold: self.long_prefill_token_threshold,
             max_model_len: self.max_model_len,
             async_scheduling: self.async_scheduling || !self.no_async_scheduling,
             enforce_eager: self.enforce_eager,
