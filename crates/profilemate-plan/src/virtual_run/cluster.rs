@@ -19,7 +19,7 @@ use profilemate_sim::{
 
 use crate::error::PlanError;
 use crate::virtual_run::driver::{
-    ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent,
+    ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent, insert_in_send_order, pop_due,
 };
 use crate::virtual_run::engine_view::EngineTotals;
 use crate::virtual_run::front_end::FrontEnd;
@@ -161,9 +161,8 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
             let Some(key) = key_of.remove(&(e, record.id)) else {
                 continue;
             };
-            if let Some((next, key)) = follow_ups.on_finished(key, &record) {
-                let at = queue.partition_point(|(o, _)| o.send_at <= next.send_at);
-                queue.insert(at, (next, key));
+            if let Some(next) = follow_ups.on_finished(key, &record) {
+                insert_in_send_order(&mut queue, next);
             }
         }
         let now = sims.iter().map(Simulation::now).max().unwrap_or_default();
@@ -188,11 +187,7 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
             };
             hand.submit(pos, request);
         }
-        while let Some((o, key)) = queue.pop_front() {
-            if o.send_at > now {
-                queue.push_front((o, key));
-                break;
-            }
+        while let Some((o, key)) = pop_due(&mut queue, now) {
             let pos = hand.sent.len();
             hand.keys.push(key);
             hand.sent.push(Sent {

@@ -331,6 +331,28 @@ pub(crate) fn drive_with<T: StepTimer>(
     (driven, client.keys)
 }
 
+/// The next request of `queue` (in send order) if it is due by `now`.
+pub(crate) fn pop_due(
+    queue: &mut VecDeque<(Outgoing, usize)>,
+    now: Duration,
+) -> Option<(Outgoing, usize)> {
+    if queue.front()?.0.send_at <= now {
+        queue.pop_front()
+    } else {
+        None
+    }
+}
+
+/// Queues `item` (a follow-up) among `queue`'s requests in send order, after those due at the
+/// same time.
+pub(crate) fn insert_in_send_order(
+    queue: &mut VecDeque<(Outgoing, usize)>,
+    item: (Outgoing, usize),
+) {
+    let at = queue.partition_point(|(o, _)| o.send_at <= item.0.send_at);
+    queue.insert(at, item);
+}
+
 /// The client's state while driving.
 struct Client<'a, T> {
     sim: &'a mut Simulation<T>,
@@ -376,9 +398,8 @@ impl<T: StepTimer> Client<'_, T> {
             let Some(key) = self.key_of.remove(&record.id) else {
                 continue;
             };
-            if let Some((next, key)) = follow_ups.on_finished(key, &record) {
-                let at = queue.partition_point(|(o, _)| o.send_at <= next.send_at);
-                queue.insert(at, (next, key));
+            if let Some(next) = follow_ups.on_finished(key, &record) {
+                insert_in_send_order(queue, next);
             }
         }
     }
@@ -386,11 +407,7 @@ impl<T: StepTimer> Client<'_, T> {
     /// Dispatches every request due by now: into the engine, or into the slot queue.
     fn send_due(&mut self, queue: &mut VecDeque<(Outgoing, usize)>) {
         let now = self.sim.now();
-        while let Some((o, key)) = queue.pop_front() {
-            if o.send_at > now {
-                queue.push_front((o, key));
-                break;
-            }
+        while let Some((o, key)) = pop_due(queue, now) {
             let pos = self.sent.len();
             self.keys.push(key);
             self.sent.push(Sent {
