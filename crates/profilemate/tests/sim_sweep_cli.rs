@@ -382,5 +382,27 @@ fn chunked_prefill_is_a_grid_axis() {
     }
     let p99 = |i: usize| rows[i]["result"]["p99_ttft_ms"].as_f64().unwrap();
     assert!(p99(0) != p99(1), "chunked {} vs whole {}", p99(0), p99(1));
+    // Each row is the `sim run` its flag names, to the last digit.
+    for (row, flag) in rows
+        .iter()
+        .zip(["--enable-chunked-prefill", "--no-enable-chunked-prefill"])
+    {
+        let name = format!("alone{flag}.json");
+        let alone = Command::cargo_bin("profilemate")
+            .unwrap()
+            .args(["sim", "run", flag, "--request-rate", "20", "--disable-tqdm"])
+            .args(["--max-model-len", "640", "--max-num-batched-tokens", "640"])
+            .args(["--max-num-seqs", "32"])
+            .args(WORKLOAD)
+            .args(["--save-result", "--result-filename", &name, "--result-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        success_stdout(&alone);
+        let alone = read_json(&dir.join(&name));
+        for key in ["p99_ttft_ms", "mean_ttft_ms", "mean_tpot_ms"] {
+            assert_eq!(row["result"][key], alone[key], "{flag}: {key}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
