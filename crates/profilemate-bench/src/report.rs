@@ -232,7 +232,11 @@ impl Report {
                 &settings.goodput,
             ))
         };
-        let extras = calculate_extras(&records, &settings.percentiles);
+        let vllm = match &metrics {
+            TaskMetrics::Generation(m) => Some(m),
+            TaskMetrics::Pooling(_) => None,
+        };
+        let extras = calculate_extras(&records, &settings.percentiles, vllm);
         Self {
             settings,
             date,

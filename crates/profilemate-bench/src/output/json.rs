@@ -32,6 +32,15 @@ const EXTRA_DETAILED_KEYS: [&str; 6] = [
     "turn_indices",
 ];
 
+/// Sets a per-request array only with `--save-detailed` (the others are never built: a large
+/// run's arrays cost more than all its statistics).
+fn set_detailed(o: &mut Object, detailed: bool, key: &str, value: impl FnOnce() -> Value) {
+    debug_assert!(DETAILED_KEYS.contains(&key) || EXTRA_DETAILED_KEYS.contains(&key));
+    if detailed {
+        o.set(key, value());
+    }
+}
+
 /// A JSON object that keeps insertion order (Python dict semantics: re-setting keeps the slot).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Object(pub Vec<(String, Value)>);
@@ -81,15 +90,11 @@ impl ResultJson {
     pub fn new(r: &Report, save_detailed: bool) -> Self {
         let mut vllm = header(r);
         let body = match &r.metrics {
-            TaskMetrics::Generation(m) => generation_body(r, m),
-            TaskMetrics::Pooling(m) => pooling_body(r, m),
+            TaskMetrics::Generation(m) => generation_body(r, m, save_detailed),
+            TaskMetrics::Pooling(m) => pooling_body(r, m, save_detailed),
         };
         body.0.into_iter().for_each(|(k, v)| vllm.set(k, v));
-        let mut extras = extras(r, &r.extras);
-        if !save_detailed {
-            DETAILED_KEYS.iter().for_each(|k| vllm.remove(k));
-            EXTRA_DETAILED_KEYS.iter().for_each(|k| extras.remove(k));
-        }
+        let extras = extras(r, &r.extras, save_detailed);
         Self { vllm, extras }
     }
 
@@ -141,7 +146,7 @@ fn header(r: &Report) -> Object {
     o
 }
 
-fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics) -> Object {
+fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics, detailed: bool) -> Object {
     let recs = &r.records;
     let mut o = Object::default();
     o.set("duration", json!(r.duration));
@@ -160,21 +165,32 @@ fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics) -> Object {
     );
     o.set("output_throughput", json!(m.output_throughput));
     o.set("total_token_throughput", json!(m.total_token_throughput));
-    o.set("input_lens", recs.iter().map(|x| x.prompt_len).collect());
-    o.set("output_lens", json!(m.actual_output_lens));
-    o.set("ttfts", recs.iter().map(|x| x.ttft).collect());
-    o.set("itls", recs.iter().map(|x| json!(x.itl)).collect());
+    set_detailed(&mut o, detailed, "input_lens", || {
+        recs.iter().map(|x| x.prompt_len).collect()
+    });
+    set_detailed(&mut o, detailed, "output_lens", || {
+        json!(m.actual_output_lens)
+    });
+    set_detailed(&mut o, detailed, "ttfts", || {
+        recs.iter().map(|x| x.ttft).collect()
+    });
+    set_detailed(&mut o, detailed, "itls", || {
+        recs.iter().map(|x| json!(x.itl)).collect()
+    });
     o.set("latencies", recs.iter().map(|x| x.latency).collect());
-    o.set("start_times", recs.iter().map(|x| x.start_time).collect());
+    set_detailed(&mut o, detailed, "start_times", || {
+        recs.iter().map(|x| x.start_time).collect()
+    });
     o.set(
         "queue_times",
         recs.iter().map(|x| x.client_queue_time).collect(),
     );
-    o.set(
-        "generated_texts",
-        recs.iter().map(|x| x.generated_text.as_str()).collect(),
-    );
-    o.set("errors", recs.iter().map(|x| x.error.as_str()).collect());
+    set_detailed(&mut o, detailed, "generated_texts", || {
+        recs.iter().map(|x| x.generated_text.as_str()).collect()
+    });
+    set_detailed(&mut o, detailed, "errors", || {
+        recs.iter().map(|x| x.error.as_str()).collect()
+    });
     o.set("max_output_tokens_per_s", json!(m.max_output_tokens_per_s));
     o.set("max_concurrent_requests", json!(m.max_concurrent_requests));
     o.set("rtfx", json!(m.rtfx));
@@ -182,7 +198,7 @@ fn generation_body(r: &Report, m: &crate::metrics::BenchmarkMetrics) -> Object {
     o
 }
 
-fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) -> Object {
+fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics, detailed: bool) -> Object {
     let recs = &r.records;
     let mut o = Object::default();
     o.set("duration", json!(r.duration));
@@ -195,13 +211,17 @@ fn pooling_body(r: &Report, m: &crate::metrics::EmbedBenchmarkMetrics) -> Object
         json!(m.input_sequence_throughput),
     );
     o.set("total_token_throughput", json!(m.total_token_throughput));
-    o.set("input_lens", recs.iter().map(|x| x.prompt_len).collect());
+    set_detailed(&mut o, detailed, "input_lens", || {
+        recs.iter().map(|x| x.prompt_len).collect()
+    });
     o.set("latencies", recs.iter().map(|x| x.latency).collect());
     o.set(
         "queue_times",
         recs.iter().map(|x| x.client_queue_time).collect(),
     );
-    o.set("errors", recs.iter().map(|x| x.error.as_str()).collect());
+    set_detailed(&mut o, detailed, "errors", || {
+        recs.iter().map(|x| x.error.as_str()).collect()
+    });
     tail(r, &mut o);
     o
 }
@@ -250,7 +270,7 @@ fn summary_keys(o: &mut Object, key: &str, s: &Summary) {
     }
 }
 
-fn extras(r: &Report, x: &ExtraMetrics) -> Object {
+fn extras(r: &Report, x: &ExtraMetrics, detailed: bool) -> Object {
     let mut o = Object::default();
     summary_keys(&mut o, "per_token_itl", &x.per_token_itl);
     o.set("mean_tokens_per_chunk", json!(x.mean_tokens_per_chunk));
@@ -302,18 +322,20 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
         );
     }
     let recs = &r.records;
-    o.set(
-        "chunk_tokens",
-        recs.iter().map(|x| json!(x.chunk_tokens)).collect(),
-    );
-    o.set("ttfcs", recs.iter().map(|x| json!(x.ttfc)).collect());
-    o.set("client_lags", recs.iter().map(|x| x.client_lag).collect());
-    o.set(
-        "error_kinds",
+    set_detailed(&mut o, detailed, "chunk_tokens", || {
+        recs.iter().map(|x| json!(x.chunk_tokens)).collect()
+    });
+    set_detailed(&mut o, detailed, "ttfcs", || {
+        recs.iter().map(|x| json!(x.ttfc)).collect()
+    });
+    set_detailed(&mut o, detailed, "client_lags", || {
+        recs.iter().map(|x| x.client_lag).collect()
+    });
+    set_detailed(&mut o, detailed, "error_kinds", || {
         recs.iter()
             .map(|x| json!(x.error_kind.map(|k| k.to_string())))
-            .collect(),
-    );
+            .collect()
+    });
     if let Some(s) = &r.sessions {
         o.set(
             "multi_turn",
@@ -329,8 +351,8 @@ fn extras(r: &Report, x: &ExtraMetrics) -> Object {
                 .map(|x| json!(x.session.as_ref().map(f)))
                 .collect()
         };
-        o.set("session_ids", tag(|t| t.session));
-        o.set("turn_indices", tag(|t| t.turn));
+        set_detailed(&mut o, detailed, "session_ids", || tag(|t| t.session));
+        set_detailed(&mut o, detailed, "turn_indices", || tag(|t| t.turn));
     }
     o
 }

@@ -100,11 +100,25 @@ pub(super) fn sample(
         vocab,
     );
     let requests = (0..opts.num_prompts).map(|i| {
-        let inner = (0..draws.input[i]).map(|j| ((draws.offset[i] + i as u64 + j) % vocab) as u32);
-        let ids: Vec<u32> = prefix.iter().copied().chain(inner).collect();
+        let mut ids = Vec::with_capacity(prefix.len() + draws.input[i] as usize);
+        ids.extend_from_slice(&prefix);
+        consecutive_ids(&mut ids, draws.offset[i] + i as u64, draws.input[i], vocab);
         SampleRequest::from_ids(ids, draws.output[i], i, opts, tok)
     });
     Ok(batch(requests.collect(), batch_size, opts))
+}
+
+/// Appends `len` ids counting up from `start`, wrapping at `vocab`: vLLM's
+/// `(offset + i + arange(len)) % vocab_size`, one comparison per id instead of a division.
+fn consecutive_ids(ids: &mut Vec<u32>, start: u64, len: u64, vocab: u64) {
+    let mut id = start % vocab;
+    for _ in 0..len {
+        ids.push(id as u32);
+        id += 1;
+        if id == vocab {
+            id = 0;
+        }
+    }
 }
 
 /// Per-request lengths and vocabulary offsets, drawn in vLLM's order (`get_sampling_params`).
@@ -188,6 +202,23 @@ mod tests {
         );
         assert!(RangeRatio::parse("1.0").is_err());
         assert!(RangeRatio::parse(r#"{"input": 0.1}"#).is_err());
+    }
+
+    #[test]
+    fn consecutive_ids_wrap_as_the_modulo_does() {
+        for (start, len, vocab) in [
+            (0, 5, 7),
+            (5, 9, 7),
+            (13, 20, 7),
+            (u64::from(u32::MAX), 3, 10),
+        ] {
+            let mut ids = vec![42];
+            consecutive_ids(&mut ids, start, len, vocab);
+            let expected: Vec<u32> = std::iter::once(42)
+                .chain((0..len).map(|j| ((start + j) % vocab) as u32))
+                .collect();
+            assert_eq!(ids, expected, "start {start} len {len} vocab {vocab}");
+        }
     }
 
     #[test]
