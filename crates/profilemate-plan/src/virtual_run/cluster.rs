@@ -489,7 +489,7 @@ mod tests {
                 let r = &sims[e].records()[id.0 as usize];
                 prop_assert_eq!(r.arrival, sent.started);
                 prop_assert!(sent.started >= sent.send_at);
-                let first = driven.sinks[e].streams[id.0 as usize].times[0];
+                let first = driven.sinks[e].streams[id.0 as usize].first.expect("a first chunk");
                 prop_assert!(first > sent.started);
             }
         }

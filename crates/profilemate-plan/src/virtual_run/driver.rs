@@ -101,13 +101,31 @@ pub(crate) struct Sent {
     pub(crate) outcome: Outcome,
 }
 
-/// The token-bearing chunks of one stream: their times and token counts.
+/// The token-bearing chunks of one stream as a client measures them: the first and last
+/// chunk's arrival, the gap before each later chunk, and each chunk's tokens.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Stream {
-    /// Arrival time of each chunk.
-    pub(crate) times: Vec<Duration>,
+    /// Arrival of the first chunk (`None` before any).
+    pub(crate) first: Option<Duration>,
+    /// Arrival of the last chunk so far.
+    pub(crate) last: Duration,
+    /// Seconds between consecutive chunks (one fewer than chunks).
+    pub(crate) gaps: Vec<f64>,
     /// Tokens in each chunk.
     pub(crate) tokens: Vec<u32>,
+}
+
+impl Stream {
+    /// A chunk of `num_tokens` tokens arrived at `at`.
+    pub(crate) fn push(&mut self, num_tokens: u32, at: Duration) {
+        if self.first.is_none() {
+            self.first = Some(at);
+        } else {
+            self.gaps.push((at - self.last).as_secs_f64());
+        }
+        self.last = at;
+        self.tokens.push(num_tokens);
+    }
 }
 
 /// Collects streams, counts finishes (each frees a slot), steps and the engine's counters.
@@ -166,8 +184,7 @@ impl EngineSink for ClientSink {
         if self.streams.len() <= i {
             self.streams.resize_with(i + 1, Stream::default);
         }
-        self.streams[i].times.push(at);
-        self.streams[i].tokens.push(num_tokens);
+        self.streams[i].push(num_tokens, at);
     }
 
     fn on_request_finished(&mut self, _record: &EngineRequestRecord) {

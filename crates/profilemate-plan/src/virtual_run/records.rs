@@ -61,16 +61,16 @@ pub(crate) fn interrupted(sent: &Sent) -> ClientRequestRecord {
 
 /// A request that ran in the engine, timed from its `start` at the client.
 fn streamed(r: &EngineRequestRecord, stream: &Stream, start: Duration) -> ClientRequestRecord {
-    let since_start = |t: &Duration| secs(t.saturating_sub(start));
-    let ttft = stream.times.first().map(since_start);
+    let since_start = |t: Duration| secs(t.saturating_sub(start));
+    let ttft = stream.first.map(since_start);
     let success = r.finish_reason == Some(FinishReason::Length) && ttft.is_some();
     let mut record = ClientRequestRecord {
         success,
         prompt_len: u64::from(r.prompt_tokens),
         output_tokens: u64::from(r.num_output_tokens),
         ttft: ttft.unwrap_or(0.0),
-        itl: gaps(&stream.times),
-        latency: stream.times.last().map_or(0.0, since_start),
+        itl: stream.gaps.clone(),
+        latency: stream.first.map_or(0.0, |_| since_start(stream.last)),
         num_input_sequences: 1,
         chunk_tokens: stream.tokens.clone(),
         ttfc: ttft,
@@ -81,11 +81,6 @@ fn streamed(r: &EngineRequestRecord, stream: &Stream, start: Duration) -> Client
         record.error_kind = Some(ErrorKind::NoTokens);
     }
     record
-}
-
-/// Gaps between consecutive chunk times, in seconds.
-fn gaps(times: &[Duration]) -> Vec<Seconds> {
-    times.windows(2).map(|w| secs(w[1] - w[0])).collect()
 }
 
 fn secs(d: Duration) -> Seconds {
@@ -111,10 +106,10 @@ mod tests {
         let mut sim = Simulation::new(config, ConstantStepTimer(ms(10))).unwrap();
         sim.add_request(Request::synthetic(ms(5), 100, 3)).unwrap();
         sim.run(&mut ());
-        let stream = Stream {
-            times: vec![ms(15), ms(25), ms(35)],
-            tokens: vec![1, 1, 1],
-        };
+        let mut stream = Stream::default();
+        for at in [ms(15), ms(25), ms(35)] {
+            stream.push(1, at);
+        }
         let sent = Sent {
             send_at: ms(2),
             started: ms(5),
