@@ -164,7 +164,7 @@ impl KvCacheManager {
     /// Adopts hit blocks, pulls new blocks and caches the newly full ones.
     fn commit(&mut self, alloc: &Alloc<'_>, slots: u32, upto: u32) {
         self.pool.touch(alloc.new_computed);
-        let entry = self.reqs.entry(alloc.req).or_default();
+        let entry = self.reqs.get_or_insert_default(alloc.req);
         if entry.blocks.is_empty() {
             entry.num_cached = alloc.new_computed.len();
         }
