@@ -263,6 +263,26 @@ pub fn build_workload(
     request_id_prefix: &str,
     tokenizer: Option<&dyn Tokenizer>,
 ) -> Result<Workload, BenchError> {
+    build(workload, request_id_prefix, tokenizer, false)
+}
+
+/// [`build_workload`] for a client that never sends the prompts (the virtual client): the
+/// random dataset's token ids stay [`ClientPrompt::CountingIds`](crate::workload::ClientPrompt),
+/// a recipe of a few words instead of kilobytes per prompt. The same requests otherwise.
+pub fn build_unsent_workload(
+    workload: &WorkloadConfig,
+    request_id_prefix: &str,
+    tokenizer: Option<&dyn Tokenizer>,
+) -> Result<Workload, BenchError> {
+    build(workload, request_id_prefix, tokenizer, true)
+}
+
+fn build(
+    workload: &WorkloadConfig,
+    request_id_prefix: &str,
+    tokenizer: Option<&dyn Tokenizer>,
+    counting_ids: bool,
+) -> Result<Workload, BenchError> {
     let fallback = WordTokenizer::shared(
         workload
             .prompt_vocab
@@ -275,6 +295,7 @@ pub fn build_workload(
         no_oversample: workload.no_oversample,
         disable_shuffle: workload.disable_shuffle,
         token_ids: workload.backend.takes_token_ids(),
+        counting_ids,
     };
     let tok = tokenizer.unwrap_or(&*fallback);
     let requests = load_samples(&workload.dataset, &opts, tok)?;

@@ -45,6 +45,7 @@ pub mod comm;
 pub mod components;
 pub mod context;
 pub mod corrected;
+pub mod counting_ids;
 pub mod cudagraph;
 pub mod dtype;
 pub mod error;

@@ -18,7 +18,7 @@ const TAG_PREFIX: u64 = 2;
 const TAG_UNIQUE: u64 = 3;
 
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit permutation.
-fn mix(mut z: u64) -> u64 {
+const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -30,43 +30,38 @@ fn combine(acc: u64, value: u64) -> u64 {
     mix(mix(acc) ^ value.wrapping_add(0x9e37_79b9_7f4a_7c15))
 }
 
-/// The odd multiplier of [`token_digest`]'s polynomial.
-const DIGEST_BASE: u64 = 0x9e37_79b9_7f4a_7c15;
-/// Tokens weighted by one row of [`DIGEST_POWERS`].
+/// Tokens per row of [`token_digest`]: each row's products are independent of each other.
 const DIGEST_LANES: usize = 16;
-/// `DIGEST_BASE^(15 - k)` for the k-th token of a row of 16.
-const DIGEST_POWERS: [u64; DIGEST_LANES] = digest_powers();
-/// `DIGEST_BASE^16`: carries one row's sum into the next.
-const DIGEST_ROW: u64 = DIGEST_POWERS[0].wrapping_mul(DIGEST_BASE);
+/// The odd 32-bit weight of each position in a row.
+const DIGEST_WEIGHTS: [u64; DIGEST_LANES] = digest_weights();
+/// The odd multiplier that carries the rows before into the next one.
+const DIGEST_CARRY: u64 = 0x9e37_79b9_7f4a_7c15;
 
-const fn digest_powers() -> [u64; DIGEST_LANES] {
-    let mut powers = [1u64; DIGEST_LANES];
-    let mut k = DIGEST_LANES - 1;
-    while k > 0 {
-        powers[k - 1] = powers[k].wrapping_mul(DIGEST_BASE);
-        k -= 1;
+const fn digest_weights() -> [u64; DIGEST_LANES] {
+    let mut weights = [0u64; DIGEST_LANES];
+    let mut k = 0;
+    while k < DIGEST_LANES {
+        weights[k] = (mix(k as u64 + 1) & 0xffff_ffff) | 1;
+        k += 1;
     }
-    powers
+    weights
 }
 
-/// A block's explicit tokens folded into one word: the polynomial Σ (id + 1)·B^(n−1−k) over
-/// the integers mod 2^64, then the full mix, so the parent chain costs one [`combine`] per
-/// block. The 16 products of a row are independent (no multiply waits for the one before),
-/// which makes hashing a prompt several times faster than a token-by-token chain. With `B` odd,
-/// blocks differing in one token, or in the order of two, never collide; enough for the
-/// simulator's equal-prefix lookups (no adversarial input).
+/// A block's explicit tokens folded into one word, then the full mix, so the parent chain
+/// costs one [`combine`] per block. Each row of 16 tokens sums `id × w_k` with a distinct odd
+/// 32-bit weight per position: 32 × 32-bit products that never wrap and do not wait for each
+/// other (the processor runs them side by side), instead of one multiply chained per token.
+/// Within a row two blocks differing in one token, or in the order of two, never collide
+/// (the difference `δ·w` or `δ·(w_i − w_j)` is a nonzero integer below 2^64); rows are chained
+/// by an odd multiplier and the length is mixed in. Enough for the simulator's equal-prefix
+/// lookups (no adversarial input).
 fn token_digest(ids: &[u32]) -> u64 {
     let folded = ids.chunks(DIGEST_LANES).fold(TAG_ID, |acc, row| {
-        let weights = &DIGEST_POWERS[DIGEST_LANES - row.len()..];
-        let sum = row.iter().zip(weights).fold(0u64, |s, (&id, &w)| {
-            s.wrapping_add((u64::from(id) + 1).wrapping_mul(w))
-        });
-        let carry = if row.len() == DIGEST_LANES {
-            DIGEST_ROW
-        } else {
-            DIGEST_POWERS[DIGEST_LANES - 1 - row.len()]
-        };
-        acc.wrapping_mul(carry).wrapping_add(sum)
+        let sum = row
+            .iter()
+            .zip(&DIGEST_WEIGHTS)
+            .fold(0u64, |s, (&id, &w)| s.wrapping_add(u64::from(id) * w));
+        acc.wrapping_mul(DIGEST_CARRY).wrapping_add(sum)
     });
     mix(folded ^ (ids.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
@@ -84,7 +79,7 @@ impl TokenSource<'_> {
     /// or a synthetic prompt's shared prefix. Every later token is unique to the request.
     fn shareable_len(&self) -> u32 {
         match self.prompt {
-            EnginePrompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            EnginePrompt::Tokens(_) | EnginePrompt::Counting(_) => self.prompt.len(),
             EnginePrompt::Synthetic {
                 shared_prefix: Some(p),
                 ..
@@ -96,7 +91,7 @@ impl TokenSource<'_> {
     /// The key of block `[start, end)`, chained onto `parent`. A block holding any unique
     /// token is unique, so one key for the whole block is enough; a synthetic prefix block
     /// is named by its prefix id and position; explicit tokens are hashed one by one.
-    fn block_key(&self, parent: u64, start: u32, end: u32) -> u64 {
+    fn block_key(&self, parent: u64, start: u32, end: u32, scratch: &mut Vec<u32>) -> u64 {
         if end > self.shareable_len() {
             return combine(
                 parent,
@@ -106,6 +101,11 @@ impl TokenSource<'_> {
         match self.prompt {
             EnginePrompt::Tokens(ids) => {
                 combine(parent, token_digest(&ids[start as usize..end as usize]))
+            }
+            EnginePrompt::Counting(ids) => {
+                scratch.clear();
+                ids.write_range(start, end, scratch);
+                combine(parent, token_digest(scratch))
             }
             EnginePrompt::Synthetic { shared_prefix, .. } => {
                 let id = shared_prefix.map_or(0, |p| p.id);
@@ -122,10 +122,11 @@ impl TokenSource<'_> {
         block_size: u32,
     ) {
         let num_full = num_tokens / block_size;
+        let mut scratch = Vec::new();
         while (hashes.len() as u32) < num_full {
             let start = hashes.len() as u32 * block_size;
             let parent = hashes.last().copied().unwrap_or(NONE_HASH);
-            hashes.push(self.block_key(parent, start, start + block_size));
+            hashes.push(self.block_key(parent, start, start + block_size, &mut scratch));
         }
     }
 }
@@ -197,6 +198,18 @@ mod tests {
             }
         }
         assert_ne!(token_digest(&base[..39]), token_digest(&base[1..]));
+    }
+
+    /// Counting ids hash exactly as the same ids given one by one, so their prompts share
+    /// prefix-cache blocks with each other and with explicit prompts.
+    #[test]
+    fn counting_ids_hash_as_their_explicit_ids() {
+        use profilemate_model::counting_ids::CountingIds;
+        let recipe = CountingIds::new(vec![3, 1, 4].into(), 95, 30, 100).unwrap();
+        let explicit = EnginePrompt::Tokens(recipe.to_vec());
+        let counting = EnginePrompt::Counting(recipe);
+        assert_eq!(hashes(&counting, 1, 33), hashes(&explicit, 2, 33));
+        assert_eq!(hashes(&counting, 1, 33).len(), 8);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use profilemate_model::counting_ids::CountingIds;
+
 use crate::error::RequestError;
 
 /// A request's prompt, either real token ids or a synthetic one described by its length.
@@ -13,6 +15,9 @@ use crate::error::RequestError;
 pub enum EnginePrompt {
     /// Explicit token ids.
     Tokens(Vec<u32>),
+    /// Explicit token ids kept as their recipe (the random dataset's counting ids): the
+    /// same prompt as [`EnginePrompt::Tokens`] of those ids, generated where they are hashed.
+    Counting(CountingIds),
     /// A prompt of `len` tokens, optionally starting with a shared prefix.
     Synthetic {
         /// Prompt length in tokens.
@@ -36,6 +41,7 @@ impl EnginePrompt {
     pub fn len(&self) -> u32 {
         match self {
             EnginePrompt::Tokens(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            EnginePrompt::Counting(ids) => ids.len(),
             EnginePrompt::Synthetic { len, .. } => *len,
         }
     }
@@ -131,6 +137,16 @@ impl Request {
         Request {
             arrival,
             prompt: EnginePrompt::Tokens(tokens),
+            max_tokens,
+            kv_transfer: KvTransfer::None,
+        }
+    }
+
+    /// A request with explicit prompt token ids kept as their recipe.
+    pub fn from_counting_ids(arrival: Duration, ids: CountingIds, max_tokens: u32) -> Self {
+        Request {
+            arrival,
+            prompt: EnginePrompt::Counting(ids),
             max_tokens,
             kv_transfer: KvTransfer::None,
         }

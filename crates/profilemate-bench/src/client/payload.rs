@@ -189,6 +189,7 @@ fn write_prompt(out: &mut Vec<u8>, backend: Backend, p: &ClientPrompt) {
         (_, ClientPrompt::Text(t)) => write_json(out, t),
         (Backend::OpenaiChat, _) => write_json(out, &prompt_text(p)),
         (_, ClientPrompt::TokenIds(ids)) => write_json(out, ids),
+        (_, ClientPrompt::CountingIds(ids)) => write_json(out, &ids.to_vec()),
         (_, ClientPrompt::Batch(items)) => write_json(out, items),
         (_, ClientPrompt::Parts(items) | ClientPrompt::Messages(items)) => write_json(out, items),
     }
@@ -227,6 +228,7 @@ fn prompt_size_hint(p: &ClientPrompt) -> usize {
     match p {
         ClientPrompt::Text(t) => t.len() + 16,
         ClientPrompt::TokenIds(ids) => ids.len() * 8 + 2,
+        ClientPrompt::CountingIds(ids) => ids.len() as usize * 8 + 2,
         ClientPrompt::Batch(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
         ClientPrompt::Parts(_) | ClientPrompt::Messages(_) => 256,
     }
@@ -236,6 +238,7 @@ fn prompt_json(p: &ClientPrompt) -> Value {
     match p {
         ClientPrompt::Text(t) => json!(t),
         ClientPrompt::TokenIds(ids) => json!(ids),
+        ClientPrompt::CountingIds(ids) => json!(ids.to_vec()),
         ClientPrompt::Batch(items) => json!(items),
         ClientPrompt::Parts(items) | ClientPrompt::Messages(items) => json!(items),
     }
@@ -245,6 +248,7 @@ fn prompt_text(p: &ClientPrompt) -> String {
     match p {
         ClientPrompt::Text(t) => t.clone(),
         ClientPrompt::TokenIds(ids) => ids.iter().map(|i| format!(" {i}")).collect(),
+        ClientPrompt::CountingIds(ids) => ids.to_vec().iter().map(|i| format!(" {i}")).collect(),
         ClientPrompt::Batch(items) => items.join(" "),
         ClientPrompt::Parts(items) | ClientPrompt::Messages(items) => items
             .iter()

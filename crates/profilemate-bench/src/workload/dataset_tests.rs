@@ -22,6 +22,7 @@ fn opts(n: usize) -> SampleOptions {
         no_oversample: false,
         disable_shuffle: true,
         token_ids: false,
+        counting_ids: false,
     }
 }
 

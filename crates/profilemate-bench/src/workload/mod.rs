@@ -21,6 +21,7 @@ mod table;
 mod timed_trace;
 mod turns;
 
+use profilemate_model::counting_ids::CountingIds;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,6 +44,10 @@ pub enum ClientPrompt {
     Text(String),
     /// A pre-tokenized prompt (completions endpoints).
     TokenIds(Vec<u32>),
+    /// The random dataset's token ids kept as their recipe, for a client that never sends
+    /// them ([`crate::run::build_unsent_workload`]); sent, they are the same ids as
+    /// [`ClientPrompt::TokenIds`].
+    CountingIds(CountingIds),
     /// A batch of text inputs (embeddings with `--random-batch-size`; for `random-rerank` the
     /// query then the documents).
     Batch(Vec<String>),
@@ -93,6 +98,28 @@ impl SampleRequest {
             prompt_len,
             expected_output_len: output_len,
             request_id,
+            timestamp: None,
+            mm_content: Vec::new(),
+        }
+    }
+
+    /// A request for the ids of `ids`: kept as their recipe when `opts.counting_ids` (and
+    /// ids are sent), else as [`from_ids`](Self::from_ids).
+    pub fn from_counting_ids(
+        ids: CountingIds,
+        output_len: u64,
+        index: usize,
+        opts: &SampleOptions,
+        tok: &dyn Tokenizer,
+    ) -> Self {
+        if !(opts.token_ids && opts.counting_ids) {
+            return Self::from_ids(ids.to_vec(), output_len, index, opts, tok);
+        }
+        Self {
+            prompt_len: u64::from(ids.len()),
+            prompt: ClientPrompt::CountingIds(ids),
+            expected_output_len: output_len,
+            request_id: format!("{}{index}", opts.request_id_prefix),
             timestamp: None,
             mm_content: Vec::new(),
         }
@@ -215,6 +242,9 @@ pub struct SampleOptions {
     pub disable_shuffle: bool,
     /// Send token-id prompts (completions backends) instead of text.
     pub token_ids: bool,
+    /// Keep the random dataset's token ids as [`ClientPrompt::CountingIds`] (with
+    /// `token_ids`): for a client that never sends them.
+    pub counting_ids: bool,
 }
 
 /// Samples the dataset's requests.

@@ -359,6 +359,7 @@ mod tests {
             no_oversample: false,
             disable_shuffle: false,
             token_ids: true,
+            counting_ids: false,
         }
     }
 

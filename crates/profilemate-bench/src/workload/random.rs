@@ -6,6 +6,9 @@
 //! `prefix + vocab[(offset + i + 0..n) % |vocab|]`. With the built-in tokenizer the decode /
 //! re-encode round trip is exact, so no length adjustment is needed.
 
+use std::sync::Arc;
+
+use profilemate_model::counting_ids::CountingIds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -88,37 +91,25 @@ pub(super) fn sample(
         )));
     }
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let vocab = u64::from(tok.vocab_size());
-    let prefix: Vec<u32> = (0..prefix_len)
-        .map(|_| rng.random_range(0..vocab) as u32)
+    let vocab = tok.vocab_size();
+    let prefix: Arc<[u32]> = (0..prefix_len)
+        .map(|_| rng.random_range(0..u64::from(vocab)) as u32)
         .collect();
     let draws = Draws::new(
         &mut rng,
         opts.num_prompts,
         input,
         (out_lo.max(1), out_hi.max(1)),
-        vocab,
+        u64::from(vocab),
     );
     let requests = (0..opts.num_prompts).map(|i| {
-        let mut ids = Vec::with_capacity(prefix.len() + draws.input[i] as usize);
-        ids.extend_from_slice(&prefix);
-        consecutive_ids(&mut ids, draws.offset[i] + i as u64, draws.input[i], vocab);
-        SampleRequest::from_ids(ids, draws.output[i], i, opts, tok)
+        let len = u32::try_from(draws.input[i]).unwrap_or(u32::MAX);
+        let start = draws.offset[i] + i as u64;
+        let ids = CountingIds::new(prefix.clone(), start, len, vocab)
+            .expect("a tokenizer has a vocabulary");
+        SampleRequest::from_counting_ids(ids, draws.output[i], i, opts, tok)
     });
     Ok(batch(requests.collect(), batch_size, opts))
-}
-
-/// Appends `len` ids counting up from `start`, wrapping at `vocab`: vLLM's
-/// `(offset + i + arange(len)) % vocab_size`, one comparison per id instead of a division.
-fn consecutive_ids(ids: &mut Vec<u32>, start: u64, len: u64, vocab: u64) {
-    let mut id = start % vocab;
-    for _ in 0..len {
-        ids.push(id as u32);
-        id += 1;
-        if id == vocab {
-            id = 0;
-        }
-    }
 }
 
 /// Per-request lengths and vocabulary offsets, drawn in vLLM's order (`get_sampling_params`).
@@ -202,23 +193,6 @@ mod tests {
         );
         assert!(RangeRatio::parse("1.0").is_err());
         assert!(RangeRatio::parse(r#"{"input": 0.1}"#).is_err());
-    }
-
-    #[test]
-    fn consecutive_ids_wrap_as_the_modulo_does() {
-        for (start, len, vocab) in [
-            (0, 5, 7),
-            (5, 9, 7),
-            (13, 20, 7),
-            (u64::from(u32::MAX), 3, 10),
-        ] {
-            let mut ids = vec![42];
-            consecutive_ids(&mut ids, start, len, vocab);
-            let expected: Vec<u32> = std::iter::once(42)
-                .chain((0..len).map(|j| ((start + j) % vocab) as u32))
-                .collect();
-            assert_eq!(ids, expected, "start {start} len {len} vocab {vocab}");
-        }
     }
 
     #[test]

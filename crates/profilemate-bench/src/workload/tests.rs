@@ -13,6 +13,7 @@ fn opts(n: usize) -> SampleOptions {
         no_oversample: false,
         disable_shuffle: false,
         token_ids: true,
+        counting_ids: false,
     }
 }
 
@@ -63,6 +64,31 @@ fn random_prompts_have_exact_lengths_as_token_ids_and_text() {
         assert_eq!(r.prompt_len, 80);
     }
     assert_eq!(reqs[3].request_id, "bench-x-3");
+}
+
+/// Kept as recipes for a client that never sends them, random prompts are the same requests
+/// with the same ids, prefix and wrap included.
+#[test]
+fn random_prompts_kept_as_counting_ids_are_the_same_ids() {
+    let tok = WordTokenizer::default();
+    let spec = random(300, 8, 0.5, 5);
+    let plain = load_samples(&spec, &opts(40), &tok).unwrap();
+    let kept = SampleOptions {
+        counting_ids: true,
+        ..opts(40)
+    };
+    let kept = load_samples(&spec, &kept, &tok).unwrap();
+    assert_eq!(plain.len(), kept.len());
+    for (p, k) in plain.iter().zip(&kept) {
+        let (ClientPrompt::TokenIds(ids), ClientPrompt::CountingIds(recipe)) = (&p.prompt, &k.prompt)
+        else {
+            panic!("expected ids and their recipe, got {:?} / {:?}", p.prompt, k.prompt);
+        };
+        assert_eq!(&recipe.to_vec(), ids);
+        assert_eq!(k.prompt_len, p.prompt_len);
+        assert_eq!(k.expected_output_len, p.expected_output_len);
+        assert_eq!(k.request_id, p.request_id);
+    }
 }
 
 #[test]

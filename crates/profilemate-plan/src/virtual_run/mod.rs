@@ -27,7 +27,7 @@ use profilemate_bench::clock::Civil;
 use profilemate_bench::config::WorkloadConfig;
 use profilemate_bench::record::ClientRequestRecord;
 use profilemate_bench::report::{Report, RpsChange, split_interrupted};
-use profilemate_bench::run::{build_workload, report_settings};
+use profilemate_bench::run::{build_unsent_workload, report_settings};
 use profilemate_bench::schedule::{Arrivals, rps_steps};
 use profilemate_bench::tokenizer::WordTokenizer;
 use profilemate_bench::workload::{
@@ -272,7 +272,7 @@ fn prepare(workload: &WorkloadConfig) -> Result<Prepared, PlanError> {
         .prompt_vocab
         .unwrap_or(WordTokenizer::DEFAULT_VOCAB);
     let tokenizer = WordTokenizer::shared(vocab);
-    let samples = build_workload(workload, REQUEST_ID_PREFIX, Some(&*tokenizer))?;
+    let samples = build_unsent_workload(workload, REQUEST_ID_PREFIX, Some(&*tokenizer))?;
     let schedule = samples.schedule().map_err(BenchError::from)?;
     let sessions = samples.sessions.clone();
     let outgoing = outgoing(samples.requests, &schedule, workload.duration);
@@ -344,6 +344,7 @@ fn engine_request(sample: SampleRequest, arrival: Duration) -> Request {
     let max_tokens = u32::try_from(sample.expected_output_len).unwrap_or(u32::MAX);
     match sample.prompt {
         ClientPrompt::TokenIds(ids) => Request::from_tokens(arrival, ids, max_tokens),
+        ClientPrompt::CountingIds(ids) => Request::from_counting_ids(arrival, ids, max_tokens),
         ClientPrompt::Text(text) => Request::from_text(arrival, [text.as_str()], max_tokens),
         ClientPrompt::Batch(_) | ClientPrompt::Parts(_) | ClientPrompt::Messages(_) => {
             let len = u32::try_from(sample.prompt_len).unwrap_or(u32::MAX);
