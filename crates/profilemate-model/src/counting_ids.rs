@@ -41,6 +41,17 @@ impl CountingIds {
         self.len() == 0
     }
 
+    /// The id at position `from` and the vocabulary, when `from..to` lies within the
+    /// counting part (after the prefix, within the prompt): ids there are `(id + k) % vocab`.
+    pub fn counting_from(&self, from: u32, to: u32) -> Option<(u32, u32)> {
+        let p = u32::try_from(self.prefix.len()).ok()?;
+        if from < p || to > self.len() || from > to {
+            return None;
+        }
+        let id = (u64::from(self.start) + u64::from(from - p)) % u64::from(self.vocab);
+        Some((id as u32, self.vocab))
+    }
+
     /// Appends the ids at positions `from..to` (clamped to the prompt) to `out`.
     pub fn write_range(&self, from: u32, to: u32, out: &mut Vec<u32>) {
         let to = to.min(self.len());

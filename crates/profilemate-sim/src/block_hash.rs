@@ -56,14 +56,66 @@ const fn digest_weights() -> [u64; DIGEST_LANES] {
 /// by an odd multiplier and the length is mixed in. Enough for the simulator's equal-prefix
 /// lookups (no adversarial input).
 fn token_digest(ids: &[u32]) -> u64 {
-    let folded = ids.chunks(DIGEST_LANES).fold(TAG_ID, |acc, row| {
-        let sum = row
+    fold_rows(ids.len(), |row, len| {
+        ids[row * DIGEST_LANES..row * DIGEST_LANES + len]
             .iter()
             .zip(&DIGEST_WEIGHTS)
-            .fold(0u64, |s, (&id, &w)| s.wrapping_add(u64::from(id) * w));
-        acc.wrapping_mul(DIGEST_CARRY).wrapping_add(sum)
+            .fold(0u64, |s, (&id, &w)| s.wrapping_add(u64::from(id) * w))
+    })
+}
+
+/// [`token_digest`] of `len` ids counting up from `first` and wrapping at `vocab`, without
+/// generating them: a row's `Σ (first + k)·w_k` is `first·Σw + Σk·w`, less `vocab` times the
+/// weights after the wrap, from sums over the weights computed once. The same value, exactly
+/// (every step is arithmetic mod 2^64); `None` for a vocabulary under one row, which can wrap
+/// twice in a row.
+fn counting_digest(first: u32, len: usize, vocab: u32) -> Option<u64> {
+    if (vocab as usize) < DIGEST_LANES {
+        return None;
+    }
+    let (first, vocab) = (u64::from(first), u64::from(vocab));
+    Some(fold_rows(len, |row, n| {
+        let id = (first + (row * DIGEST_LANES) as u64) % vocab;
+        let mut sum = id
+            .wrapping_mul(WEIGHT_SUMS[n])
+            .wrapping_add(POSITION_SUMS[n]);
+        let before_wrap = vocab - id;
+        if before_wrap < n as u64 {
+            let after = WEIGHT_SUMS[n].wrapping_sub(WEIGHT_SUMS[before_wrap as usize]);
+            sum = sum.wrapping_sub(vocab.wrapping_mul(after));
+        }
+        sum
+    }))
+}
+
+/// `Σ_{k<n} w_k` for each row length `n`.
+const WEIGHT_SUMS: [u64; DIGEST_LANES + 1] = weight_sums(false);
+/// `Σ_{k<n} k·w_k` for each row length `n`.
+const POSITION_SUMS: [u64; DIGEST_LANES + 1] = weight_sums(true);
+
+const fn weight_sums(by_position: bool) -> [u64; DIGEST_LANES + 1] {
+    let mut sums = [0u64; DIGEST_LANES + 1];
+    let mut k = 0;
+    while k < DIGEST_LANES {
+        let term = if by_position {
+            DIGEST_WEIGHTS[k].wrapping_mul(k as u64)
+        } else {
+            DIGEST_WEIGHTS[k]
+        };
+        sums[k + 1] = sums[k].wrapping_add(term);
+        k += 1;
+    }
+    sums
+}
+
+/// The digest of `len` ids whose rows of [`DIGEST_LANES`] sum as `row_sum(row, row_len)`
+/// says: rows chained by an odd multiplier, the length mixed in.
+fn fold_rows(len: usize, row_sum: impl Fn(usize, usize) -> u64) -> u64 {
+    let folded = (0..len.div_ceil(DIGEST_LANES)).fold(TAG_ID, |acc, row| {
+        let n = (len - row * DIGEST_LANES).min(DIGEST_LANES);
+        acc.wrapping_mul(DIGEST_CARRY).wrapping_add(row_sum(row, n))
     });
-    mix(folded ^ (ids.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    mix(folded ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// The identity of each token of one request: prompt tokens, then its (unique) outputs.
@@ -103,9 +155,16 @@ impl TokenSource<'_> {
                 combine(parent, token_digest(&ids[start as usize..end as usize]))
             }
             EnginePrompt::Counting(ids) => {
-                scratch.clear();
-                ids.write_range(start, end, scratch);
-                combine(parent, token_digest(scratch))
+                let len = (end - start) as usize;
+                let counted = ids
+                    .counting_from(start, end)
+                    .and_then(|(first, vocab)| counting_digest(first, len, vocab));
+                let digest = counted.unwrap_or_else(|| {
+                    scratch.clear();
+                    ids.write_range(start, end, scratch);
+                    token_digest(scratch)
+                });
+                combine(parent, digest)
             }
             EnginePrompt::Synthetic { shared_prefix, .. } => {
                 let id = shared_prefix.map_or(0, |p| p.id);
@@ -210,6 +269,26 @@ mod tests {
         let counting = EnginePrompt::Counting(recipe);
         assert_eq!(hashes(&counting, 1, 33), hashes(&explicit, 2, 33));
         assert_eq!(hashes(&counting, 1, 33).len(), 8);
+    }
+
+    proptest::proptest! {
+        /// The closed form gives every block's digest exactly, wraps included.
+        #[test]
+        fn counting_digests_equal_the_digests_of_the_ids(
+            back in 0u32..80,
+            len in 1usize..70,
+            vocab in proptest::prop_oneof![1u32..64, 64u32..200_000],
+        ) {
+            // Starting up to 80 ids before the end of the vocabulary: most blocks wrap.
+            let first = vocab.saturating_sub(1 + back);
+            let ids: Vec<u32> = (0..len as u64)
+                .map(|k| ((u64::from(first) + k) % u64::from(vocab)) as u32)
+                .collect();
+            match counting_digest(first, len, vocab) {
+                Some(d) => proptest::prop_assert_eq!(d, token_digest(&ids)),
+                None => proptest::prop_assert!((vocab as usize) < DIGEST_LANES),
+            }
+        }
     }
 
     #[test]

@@ -80,9 +80,13 @@ fn random_prompts_kept_as_counting_ids_are_the_same_ids() {
     let kept = load_samples(&spec, &kept, &tok).unwrap();
     assert_eq!(plain.len(), kept.len());
     for (p, k) in plain.iter().zip(&kept) {
-        let (ClientPrompt::TokenIds(ids), ClientPrompt::CountingIds(recipe)) = (&p.prompt, &k.prompt)
+        let (ClientPrompt::TokenIds(ids), ClientPrompt::CountingIds(recipe)) =
+            (&p.prompt, &k.prompt)
         else {
-            panic!("expected ids and their recipe, got {:?} / {:?}", p.prompt, k.prompt);
+            panic!(
+                "expected ids and their recipe, got {:?} / {:?}",
+                p.prompt, k.prompt
+            );
         };
         assert_eq!(&recipe.to_vec(), ids);
         assert_eq!(k.prompt_len, p.prompt_len);
