@@ -181,6 +181,7 @@ impl TokenSource<'_> {
         block_size: u32,
     ) {
         let num_full = num_tokens / block_size;
+        hashes.reserve((num_full as usize).saturating_sub(hashes.len()));
         let mut scratch = Vec::new();
         while (hashes.len() as u32) < num_full {
             let start = hashes.len() as u32 * block_size;

@@ -16,27 +16,38 @@ use crate::idmap::IdHasher;
 /// Index of a KV block.
 pub(crate) type BlockId = u32;
 
-/// The doubly linked free queue over block ids; `SENTINEL` links both ends.
+/// What the pool keeps per block, together: its free-queue links, reference count and cached
+/// hash. Popping a block off the queue and evicting it touches its entry and its successor's,
+/// two cache lines instead of one per array.
+#[derive(Debug, Clone, Copy)]
+struct BlockMeta {
+    prev: u32,
+    next: u32,
+    ref_cnt: u32,
+    hash: Option<BlockHash>,
+}
+
+/// Every block's [`BlockMeta`], and the doubly linked free queue through them; the entry
+/// after the last block is the sentinel that links both ends.
 #[derive(Debug)]
-struct FreeQueue {
-    prev: Vec<u32>,
-    next: Vec<u32>,
+struct BlockTable {
+    meta: Vec<BlockMeta>,
     len: u32,
 }
 
-impl FreeQueue {
-    /// A queue holding blocks `0..n` in order.
+impl BlockTable {
+    /// `n` blocks, all free, queued in order.
     fn new(n: u32) -> Self {
         let sentinel = n;
-        let prev = (0..=n)
-            .map(|i| if i == 0 { sentinel } else { i - 1 })
+        let meta = (0..=n)
+            .map(|i| BlockMeta {
+                prev: if i == 0 { sentinel } else { i - 1 },
+                next: if i + 1 > n { 0 } else { i + 1 },
+                ref_cnt: 0,
+                hash: None,
+            })
             .collect();
-        let next = (0..=n).map(|i| if i + 1 > n { 0 } else { i + 1 }).collect();
-        let mut queue = FreeQueue { prev, next, len: n };
-        if n == 0 {
-            queue.next[0] = 0;
-        }
-        queue
+        BlockTable { meta, len: n }
     }
 
     fn sentinel(&self) -> u32 {
@@ -44,18 +55,18 @@ impl FreeQueue {
     }
 
     fn len_total(&self) -> u32 {
-        self.prev.len() as u32 - 1
+        self.meta.len() as u32 - 1
     }
 
     fn remove(&mut self, id: BlockId) {
-        let (p, n) = (self.prev[id as usize], self.next[id as usize]);
-        self.next[p as usize] = n;
-        self.prev[n as usize] = p;
+        let BlockMeta { prev, next, .. } = self.meta[id as usize];
+        self.meta[prev as usize].next = next;
+        self.meta[next as usize].prev = prev;
         self.len -= 1;
     }
 
     fn pop_front(&mut self) -> Option<BlockId> {
-        let first = self.next[self.sentinel() as usize];
+        let first = self.meta[self.sentinel() as usize].next;
         (first != self.sentinel()).then(|| {
             self.remove(first);
             first
@@ -63,167 +74,146 @@ impl FreeQueue {
     }
 
     fn insert_after(&mut self, anchor: u32, id: BlockId) {
-        let n = self.next[anchor as usize];
-        self.prev[id as usize] = anchor;
-        self.next[id as usize] = n;
-        self.next[anchor as usize] = id;
-        self.prev[n as usize] = id;
+        let next = self.meta[anchor as usize].next;
+        let m = &mut self.meta[id as usize];
+        m.prev = anchor;
+        m.next = next;
+        self.meta[anchor as usize].next = id;
+        self.meta[next as usize].prev = id;
         self.len += 1;
     }
 
     fn push_back(&mut self, id: BlockId) {
-        let last = self.prev[self.sentinel() as usize];
+        let last = self.meta[self.sentinel() as usize].prev;
         self.insert_after(last, id);
-    }
-}
-
-/// The blocks holding one hash, in caching order (vLLM's `dict[block_id, block]` per hash):
-/// nearly always one, so one takes no allocation.
-#[derive(Debug)]
-enum Holders {
-    One(BlockId),
-    Many(Vec<BlockId>),
-}
-
-impl Holders {
-    fn first(&self) -> BlockId {
-        match self {
-            Holders::One(id) => *id,
-            Holders::Many(ids) => ids[0],
-        }
-    }
-
-    fn push(&mut self, id: BlockId) {
-        match self {
-            Holders::One(first) => *self = Holders::Many(vec![*first, id]),
-            Holders::Many(ids) => ids.push(id),
-        }
-    }
-
-    /// Removes `id`; `true` when none is left.
-    fn remove(&mut self, id: BlockId) -> bool {
-        match self {
-            Holders::One(only) => *only == id,
-            Holders::Many(ids) => {
-                ids.retain(|&b| b != id);
-                match ids.as_slice() {
-                    [] => true,
-                    [one] => {
-                        *self = Holders::One(*one);
-                        false
-                    }
-                    _ => false,
-                }
-            }
-        }
     }
 }
 
 /// The pool of KV blocks shared by all requests.
 #[derive(Debug)]
 pub(crate) struct BlockPool {
-    ref_cnt: Vec<u32>,
-    hash: Vec<Option<BlockHash>>,
-    /// Keyed by chained block hashes, already well mixed: no need for SipHash.
-    cached: HashMap<BlockHash, Holders, BuildHasherDefault<IdHasher>>,
-    free: FreeQueue,
+    /// The first block cached under each hash (vLLM's `dict[block_id, block]` per hash
+    /// answers with its first); keyed by chained block hashes, already well mixed, so no
+    /// SipHash. Entries of 16 bytes keep the map small enough to stay mostly in cache.
+    cached: HashMap<BlockHash, BlockId, BuildHasherDefault<IdHasher>>,
+    /// The later blocks cached under a hash, in caching order: rare (two requests computing
+    /// the same block at once), so kept apart from the hot map.
+    later: HashMap<BlockHash, Vec<BlockId>, BuildHasherDefault<IdHasher>>,
+    blocks: BlockTable,
     enable_caching: bool,
 }
 
 impl BlockPool {
     /// A pool of `num_blocks` blocks, block 0 taken as the null block.
     pub(crate) fn new(num_blocks: u32, enable_caching: bool) -> Self {
-        let mut free = FreeQueue::new(num_blocks);
-        let null = free.pop_front();
+        let mut blocks = BlockTable::new(num_blocks);
+        let null = blocks.pop_front();
         debug_assert_eq!(null, Some(0));
-        let ref_cnt = vec![0; num_blocks as usize];
-        let hash = vec![None; num_blocks as usize];
         BlockPool {
-            ref_cnt,
-            hash,
             cached: HashMap::default(),
-            free,
+            later: HashMap::default(),
+            blocks,
             enable_caching,
         }
     }
 
     /// Blocks in the free queue (cached-but-unreferenced ones included).
     pub(crate) fn num_free(&self) -> u32 {
-        self.free.len
+        self.blocks.len
     }
 
     /// `get_usage()`: the share of non-null blocks not in the free queue.
     pub(crate) fn usage(&self) -> f64 {
-        let total = f64::from(self.free.len_total() - 1);
+        let total = f64::from(self.blocks.len_total() - 1);
         if total == 0.0 {
             0.0
         } else {
-            1.0 - f64::from(self.free.len) / total
+            1.0 - f64::from(self.blocks.len) / total
         }
     }
 
     /// The cached block holding `hash`, if any (`get_cached_block`).
     pub(crate) fn cached_block(&self, hash: BlockHash) -> Option<BlockId> {
-        self.cached.get(&hash).map(Holders::first)
+        self.cached.get(&hash).copied()
     }
 
     /// Whether `id` sits in the free queue (an eviction candidate).
     pub(crate) fn is_free(&self, id: BlockId) -> bool {
-        self.ref_cnt[id as usize] == 0
+        self.blocks.meta[id as usize].ref_cnt == 0
     }
 
     /// Pops `n` blocks off the free queue, evicting their hashes (`get_new_blocks`).
     pub(crate) fn get_new_blocks(&mut self, n: u32, out: &mut Vec<BlockId>) {
         for _ in 0..n {
-            let Some(id) = self.free.pop_front() else {
+            let Some(id) = self.blocks.pop_front() else {
                 return;
             };
             self.evict(id);
-            self.ref_cnt[id as usize] = 1;
+            self.blocks.meta[id as usize].ref_cnt = 1;
             out.push(id);
         }
     }
 
     fn evict(&mut self, id: BlockId) {
-        let Some(hash) = self.hash[id as usize].take() else {
+        let Some(hash) = self.blocks.meta[id as usize].hash.take() else {
             return;
         };
-        if let Entry::Occupied(mut holders) = self.cached.entry(hash)
-            && holders.get_mut().remove(id)
-        {
-            holders.remove();
+        let Entry::Occupied(mut first) = self.cached.entry(hash) else {
+            return;
+        };
+        if self.later.is_empty() {
+            // Nearly always: the block is its hash's only holder.
+            if *first.get() == id {
+                first.remove();
+            }
+            return;
+        }
+        let Entry::Occupied(mut later) = self.later.entry(hash) else {
+            if *first.get() == id {
+                first.remove();
+            }
+            return;
+        };
+        if *first.get() == id {
+            *first.get_mut() = later.get_mut().remove(0);
+        } else {
+            later.get_mut().retain(|&b| b != id);
+        }
+        if later.get().is_empty() {
+            later.remove();
         }
     }
 
     /// Forgets every cached hash so no later request hits (`reset_prefix_cache`); refused
     /// (`false`) while any block other than the null block is held.
     pub(crate) fn reset_prefix_cache(&mut self) -> bool {
-        if self.free.len != self.free.len_total() - 1 {
+        if self.blocks.len != self.blocks.len_total() - 1 {
             return false;
         }
         self.cached.clear();
-        self.hash.fill(None);
+        self.later.clear();
+        self.blocks.meta.iter_mut().for_each(|m| m.hash = None);
         true
     }
 
     /// Takes a reference on prefix-hit blocks, pulling free ones out of the queue (`touch`).
     pub(crate) fn touch(&mut self, ids: &[BlockId]) {
         for &id in ids {
-            if self.ref_cnt[id as usize] == 0 {
-                self.free.remove(id);
+            if self.blocks.meta[id as usize].ref_cnt == 0 {
+                self.blocks.remove(id);
             }
-            self.ref_cnt[id as usize] += 1;
+            self.blocks.meta[id as usize].ref_cnt += 1;
         }
     }
 
     /// Registers `id` as holding the full block `hash` (`cache_full_blocks`).
     pub(crate) fn cache(&mut self, id: BlockId, hash: BlockHash) {
-        if self.enable_caching && self.hash[id as usize].is_none() {
-            self.hash[id as usize] = Some(hash);
+        if self.enable_caching && self.blocks.meta[id as usize].hash.is_none() {
+            self.blocks.meta[id as usize].hash = Some(hash);
             match self.cached.entry(hash) {
-                Entry::Occupied(mut holders) => holders.get_mut().push(id),
+                Entry::Occupied(_) => self.later.entry(hash).or_default().push(id),
                 Entry::Vacant(slot) => {
-                    slot.insert(Holders::One(id));
+                    slot.insert(id);
                 }
             }
         }
@@ -233,20 +223,20 @@ impl BlockPool {
     pub(crate) fn free_blocks(&mut self, ordered: impl Iterator<Item = BlockId>) {
         let mut reuse_first = Vec::new();
         for id in ordered {
-            let rc = &mut self.ref_cnt[id as usize];
+            let rc = &mut self.blocks.meta[id as usize].ref_cnt;
             *rc -= 1;
             if *rc > 0 {
                 continue;
             }
-            if self.hash[id as usize].is_some() && self.enable_caching {
-                self.free.push_back(id);
+            if self.blocks.meta[id as usize].hash.is_some() && self.enable_caching {
+                self.blocks.push_back(id);
             } else {
                 reuse_first.push(id);
             }
         }
-        let sentinel = self.free.sentinel();
+        let sentinel = self.blocks.sentinel();
         for id in reuse_first.into_iter().rev() {
-            self.free.insert_after(sentinel, id);
+            self.blocks.insert_after(sentinel, id);
         }
     }
 }
@@ -334,5 +324,123 @@ mod tests {
         pool.touch(&[1]);
         assert_eq!(pool.num_free(), 2);
         assert!(!pool.is_free(1));
+    }
+
+    /// vLLM's pool written plainly: a list as the free queue, a map of hash → blocks in
+    /// caching order.
+    #[derive(Default)]
+    struct Plain {
+        free: std::collections::VecDeque<BlockId>,
+        ref_cnt: Vec<u32>,
+        hash: Vec<Option<BlockHash>>,
+        cached: std::collections::HashMap<BlockHash, Vec<BlockId>>,
+    }
+
+    impl Plain {
+        fn new(n: u32) -> Self {
+            Plain {
+                free: (1..n).collect(),
+                ref_cnt: vec![0; n as usize],
+                hash: vec![None; n as usize],
+                ..Plain::default()
+            }
+        }
+
+        fn take(&mut self, n: u32) -> Vec<BlockId> {
+            let mut out = Vec::new();
+            for _ in 0..n {
+                let Some(id) = self.free.pop_front() else {
+                    break;
+                };
+                if let Some(h) = self.hash[id as usize].take() {
+                    let holders = self.cached.get_mut(&h).unwrap();
+                    holders.retain(|&b| b != id);
+                    if holders.is_empty() {
+                        self.cached.remove(&h);
+                    }
+                }
+                self.ref_cnt[id as usize] = 1;
+                out.push(id);
+            }
+            out
+        }
+
+        fn cache(&mut self, id: BlockId, h: BlockHash) {
+            if self.hash[id as usize].is_none() {
+                self.hash[id as usize] = Some(h);
+                self.cached.entry(h).or_default().push(id);
+            }
+        }
+
+        fn free_blocks(&mut self, ids: &[BlockId]) {
+            let mut front = Vec::new();
+            for &id in ids {
+                self.ref_cnt[id as usize] -= 1;
+                if self.ref_cnt[id as usize] == 0 {
+                    if self.hash[id as usize].is_some() {
+                        self.free.push_back(id);
+                    } else {
+                        front.push(id);
+                    }
+                }
+            }
+            for id in front.into_iter().rev() {
+                self.free.push_front(id);
+            }
+        }
+
+        fn touch(&mut self, id: BlockId) {
+            if self.ref_cnt[id as usize] == 0 {
+                self.free.retain(|&b| b != id);
+            }
+            self.ref_cnt[id as usize] += 1;
+        }
+    }
+
+    proptest::proptest! {
+        /// Any sequence of allocations, caching (a few hashes, so blocks share them), hits and
+        /// frees leaves the pool answering as the plain one: same blocks handed out, same
+        /// block per hash, same free count.
+        #[test]
+        fn answers_as_vllms_pool_written_plainly(
+            ops in proptest::collection::vec((0u8..4, 0u32..6, 0u64..5), 0..200),
+        ) {
+            let mut pool = BlockPool::new(12, true);
+            let mut plain = Plain::new(12);
+            let mut held: Vec<BlockId> = Vec::new();
+            for (op, n, h) in ops {
+                match op {
+                    0 => {
+                        let got = take(&mut pool, n);
+                        proptest::prop_assert_eq!(&got, &plain.take(n));
+                        held.extend(got);
+                    }
+                    1 if !held.is_empty() => {
+                        let id = held[n as usize % held.len()];
+                        pool.cache(id, h);
+                        plain.cache(id, h);
+                    }
+                    2 if !held.is_empty() => {
+                        let k = (n as usize % held.len()) + 1;
+                        let freed: Vec<BlockId> = held.drain(..k).collect();
+                        pool.free_blocks(freed.iter().copied());
+                        plain.free_blocks(&freed);
+                    }
+                    3 => {
+                        if let Some(id) = pool.cached_block(h) {
+                            pool.touch(&[id]);
+                            plain.touch(id);
+                            held.push(id);
+                        }
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert_eq!(pool.num_free(), plain.free.len() as u32);
+                for h in 0..5 {
+                    let first = plain.cached.get(&h).map(|v| v[0]);
+                    proptest::prop_assert_eq!(pool.cached_block(h), first);
+                }
+            }
+        }
     }
 }

@@ -159,6 +159,22 @@ impl ClientSink {
     }
 }
 
+impl ClientSink {
+    /// Makes room for the chunks of a stream of up to `max_tokens` tokens up front, instead of
+    /// growing its vectors token by token.
+    pub(crate) fn reserve_stream(&mut self, request: RequestId, max_tokens: u32) {
+        let i = request.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, Stream::default);
+        }
+        let stream = &mut self.streams[i];
+        stream
+            .gaps
+            .reserve_exact(max_tokens.saturating_sub(1) as usize);
+        stream.tokens.reserve_exact(max_tokens as usize);
+    }
+}
+
 impl EngineSink for ClientSink {
     fn on_step(&mut self, step: &StepRecord) {
         self.num_steps += 1;
@@ -450,9 +466,11 @@ impl<T: StepTimer> Client<'_, T> {
         self.last_arrival = Some(arrival);
         request.arrival = arrival;
         self.sent[pos].started = started;
+        let max_tokens = request.max_tokens;
         self.sent[pos].outcome = match self.sim.add_request(request) {
             Ok(id) => {
                 self.free -= 1;
+                self.sink.reserve_stream(id, max_tokens);
                 if self.follow_ups {
                     self.key_of.insert(id, self.keys[pos]);
                 }
