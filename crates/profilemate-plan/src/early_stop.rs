@@ -6,7 +6,10 @@
 //! values at `⌊h⌋` and `⌈h⌉`. Once `n − ⌊h⌋` requests exceed the bound, the value at `⌊h⌋`
 //! exceeds it whatever the others do, and so does the percentile: the SLO has failed. TTFT
 //! and end-to-end latency are known when a request finishes in the engine (first and last
-//! token time minus arrival, exactly as the virtual client measures them).
+//! token time minus arrival, exactly as the virtual client measures them), and so is TPOT
+//! (last minus first token time over the later tokens). TPOT is summarised over the requests
+//! with more than one output token, at most all of them: the count needed for all of them is
+//! never below the count needed for fewer, so counting against it stays exact.
 
 use std::time::Duration;
 
@@ -41,8 +44,8 @@ pub fn values_over_bound_to_fail(requests: usize, percentile: f64) -> usize {
 }
 
 impl SloGuard {
-    /// Watches the percentile (and median) SLOs on TTFT and end-to-end latency of a run of
-    /// `requests` requests; others (means, TPOT, ITL) are judged at the end of the run.
+    /// Watches the percentile (and median) SLOs on TTFT, TPOT and end-to-end latency of a run
+    /// of `requests` requests; others (means, ITL) are judged at the end of the run.
     pub fn new(slos: &[Slo], requests: usize) -> Self {
         let watched = slos
             .iter()
@@ -53,7 +56,10 @@ impl SloGuard {
                     Statistic::Mean | Statistic::Std => return None,
                 };
                 let metric = slo.metric.metric;
-                if !matches!(metric, LatencyMetric::Ttft | LatencyMetric::E2el) {
+                if !matches!(
+                    metric,
+                    LatencyMetric::Ttft | LatencyMetric::Tpot | LatencyMetric::E2el
+                ) {
                     return None;
                 }
                 Some(Watched {
@@ -81,12 +87,16 @@ impl EngineSink for SloGuard {
 
     fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         for w in &mut self.watched {
-            let end = match w.metric {
-                LatencyMetric::Ttft => record.first_token,
-                _ => record.last_token,
+            let over = match w.metric {
+                LatencyMetric::Ttft => record
+                    .first_token
+                    .is_some_and(|t| t.saturating_sub(record.arrival) > w.limit),
+                LatencyMetric::Tpot => tpot_over(record, w.limit),
+                _ => record
+                    .last_token
+                    .is_some_and(|t| t.saturating_sub(record.arrival) > w.limit),
             };
-            let Some(end) = end else { continue };
-            if end.saturating_sub(record.arrival) > w.limit {
+            if over {
                 w.over += 1;
                 if w.over >= w.needed {
                     self.tripped = true;
@@ -100,6 +110,20 @@ impl EngineSink for SloGuard {
     }
 }
 
+/// Whether a finished request's TPOT certainly exceeds `limit`: computed from the engine's
+/// token times, which the client's figure (from its own start) equals up to rounding, so a
+/// margin far above the rounding keeps a request at the bound from counting.
+fn tpot_over(record: &EngineRequestRecord, limit: Duration) -> bool {
+    let (Some(first), Some(last)) = (record.first_token, record.last_token) else {
+        return false;
+    };
+    if record.num_output_tokens < 2 {
+        return false;
+    }
+    let tpot = last.saturating_sub(first).as_secs_f64() / f64::from(record.num_output_tokens - 1);
+    tpot > limit.as_secs_f64() * (1.0 + 1e-9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +135,48 @@ mod tests {
         let h = (v.len() - 1) as f64 * p / 100.0;
         let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
         v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    }
+
+    /// A finished request of `out` tokens, the first at 100 ms and one every `tpot_ms` after.
+    fn finished(id: u32, out: u32, tpot_ms: f64) -> EngineRequestRecord {
+        let first = Duration::from_millis(100);
+        let mut r = EngineRequestRecord {
+            id: profilemate_sim::RequestId(id),
+            arrival: Duration::ZERO,
+            prompt_tokens: 10,
+            max_tokens: out,
+            first_scheduled: Some(Duration::ZERO),
+            token_times: Vec::new(),
+            num_output_tokens: out,
+            first_token: Some(first),
+            last_token: None,
+            finished: None,
+            finish_reason: Some(profilemate_sim::FinishReason::Length),
+            num_preemptions: 0,
+            num_cached_tokens: 0,
+            num_external_cached_tokens: 0,
+        };
+        let last = first + Duration::from_secs_f64(tpot_ms / 1e3 * f64::from(out - 1));
+        r.last_token = Some(last);
+        r.finished = Some(last);
+        r
+    }
+
+    /// TPOT trips the guard once as many requests exceed the bound as fail the percentile over
+    /// all the run's requests; a request at the bound, or with one token, never counts.
+    #[test]
+    fn tpot_over_its_bound_trips_after_the_count_that_fails_it() {
+        let slo: Slo = "tpot_p99_ms:50".parse().unwrap();
+        let mut guard = SloGuard::new(&[slo], 1000);
+        let needed = values_over_bound_to_fail(1000, 99.0);
+        guard.on_request_finished(&finished(0, 129, 50.0));
+        guard.on_request_finished(&finished(1, 1, 500.0));
+        for id in 0..needed as u32 - 1 {
+            guard.on_request_finished(&finished(id + 2, 129, 50.5));
+        }
+        assert!(!guard.tripped(), "{needed} needed");
+        guard.on_request_finished(&finished(999, 129, 50.5));
+        assert!(guard.tripped());
     }
 
     #[test]
