@@ -88,10 +88,10 @@ pub fn calculate_metrics(
         request_goodput: good as f64 / duration,
         output_throughput: total_output as f64 / duration,
         total_token_throughput: (s.total_input + total_output) as f64 / duration,
-        ttft: Summary::from_seconds(&s.ttfts, percentiles),
-        tpot: Summary::from_seconds(&s.tpots, percentiles),
-        itl: Summary::from_seconds(&s.itls, percentiles),
-        e2el: Summary::from_seconds(&s.e2els, percentiles),
+        ttft: Summary::from_samples(s.ttfts, percentiles),
+        tpot: Summary::from_samples(s.tpots, percentiles),
+        itl: Summary::from_samples(s.itls, percentiles),
+        e2el: Summary::from_samples(s.e2els, percentiles),
         max_output_tokens_per_s,
         max_concurrent_requests,
         rtfx: 0.0,
@@ -110,6 +110,13 @@ pub fn output_len(record: &ClientRequestRecord, tokenizer: Option<&dyn Tokenizer
 
 fn collect_samples(records: &[ClientRequestRecord], tokenizer: Option<&dyn Tokenizer>) -> Samples {
     let mut s = Samples::default();
+    s.itls.reserve_exact(
+        records
+            .iter()
+            .filter(|r| r.success)
+            .map(|r| r.itl.len())
+            .sum(),
+    );
     for r in records {
         if !r.success {
             s.out_lens.push(0);

@@ -16,32 +16,37 @@ pub fn mean(xs: &[f64]) -> f64 {
 /// eight accumulators up to 128, halves (at a multiple of 8) above. Matching its order makes
 /// means and standard deviations agree with vLLM's to the last bit.
 pub fn pairwise_sum(xs: &[f64]) -> f64 {
+    pairwise_sum_of(xs, |x| x)
+}
+
+/// [`pairwise_sum`] of `f(x)` over `xs`, in the same order, without building the mapped array.
+fn pairwise_sum_of(xs: &[f64], f: impl Fn(f64) -> f64 + Copy) -> f64 {
     let n = xs.len();
     if n < 8 {
-        return xs.iter().fold(-0.0, |acc, x| acc + x);
+        return xs.iter().fold(-0.0, |acc, &x| acc + f(x));
     }
     if n <= 128 {
         let mut r = [0.0; 8];
-        r.copy_from_slice(&xs[..8]);
+        r.iter_mut().zip(&xs[..8]).for_each(|(acc, &x)| *acc = f(x));
         let full = n - n % 8;
         for block in xs[8..full].chunks_exact(8) {
-            r.iter_mut().zip(block).for_each(|(acc, x)| *acc += x);
+            r.iter_mut().zip(block).for_each(|(acc, &x)| *acc += f(x));
         }
         let head = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        return xs[full..].iter().fold(head, |acc, x| acc + x);
+        return xs[full..].iter().fold(head, |acc, &x| acc + f(x));
     }
     let half = n / 2 - (n / 2) % 8;
-    pairwise_sum(&xs[..half]) + pairwise_sum(&xs[half..])
+    pairwise_sum_of(&xs[..half], f) + pairwise_sum_of(&xs[half..], f)
 }
 
-/// Population standard deviation (numpy's default `ddof=0`); 0 for an empty slice.
+/// Population standard deviation (numpy's default `ddof=0`); 0 for an empty slice. numpy
+/// sums the squared deviations pairwise as an array; they are summed in the same order here.
 pub fn std_dev(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         return 0.0;
     }
     let m = mean(xs);
-    let squares: Vec<f64> = xs.iter().map(|x| (x - m) * (x - m)).collect();
-    (pairwise_sum(&squares) / xs.len() as f64).sqrt()
+    (pairwise_sum_of(xs, |x| (x - m) * (x - m)) / xs.len() as f64).sqrt()
 }
 
 /// Median of an ascending slice, averaging the middle pair as `np.median` does.
@@ -78,6 +83,12 @@ fn percentile_ranks(n: usize, p: f64) -> (usize, usize, f64) {
 /// (`select_nth_unstable`): linear time for the few ranks they read, instead of a sort of
 /// millions of inter-token latencies. Zeros for an empty slice, as numpy's `[0]` would give.
 pub fn median_and_percentiles(xs: &[f64], percentiles: &[f64]) -> (f64, Vec<f64>) {
+    median_and_percentiles_in_place(&mut xs.to_vec(), percentiles)
+}
+
+/// [`median_and_percentiles`] selecting within `xs` itself (its order is lost): no copy of
+/// millions of inter-token latencies.
+pub fn median_and_percentiles_in_place(xs: &mut [f64], percentiles: &[f64]) -> (f64, Vec<f64>) {
     let n = xs.len();
     if n == 0 {
         return (0.0, vec![0.0; percentiles.len()]);
@@ -91,11 +102,10 @@ pub fn median_and_percentiles(xs: &[f64], percentiles: &[f64]) -> (f64, Vec<f64>
     ranks.dedup();
     // Each rank is selected within what lies above the previous one: the values there are
     // exactly the ones ranked after it, so the k-th of them is the rank sought.
-    let mut v = xs.to_vec();
     let mut values = Vec::with_capacity(ranks.len());
     let mut from = 0;
     for &rank in &ranks {
-        let (_, value, _) = v[from..].select_nth_unstable_by(rank - from, f64::total_cmp);
+        let (_, value, _) = xs[from..].select_nth_unstable_by(rank - from, f64::total_cmp);
         values.push(*value);
         from = rank + 1;
     }

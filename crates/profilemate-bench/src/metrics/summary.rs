@@ -1,6 +1,6 @@
 //! Defines [`Summary`]: mean, median, std and chosen percentiles of one latency metric, in ms.
 
-use super::stats::{mean, median_and_percentiles, std_dev};
+use super::stats::{mean, median_and_percentiles_in_place, std_dev};
 use crate::record::Seconds;
 
 /// One metric's statistics in milliseconds, as vLLM prints and saves them.
@@ -19,11 +19,18 @@ pub struct Summary {
 impl Summary {
     /// Summarises samples given in seconds; an empty sample gives zeros, as in vLLM.
     pub fn from_seconds(values: &[Seconds], percentiles: &[f64]) -> Self {
-        let (median, ps) = median_and_percentiles(values, percentiles);
+        Self::from_samples(values.to_vec(), percentiles)
+    }
+
+    /// [`from_seconds`](Self::from_seconds) taking the samples: the order statistics are
+    /// selected within them, after the mean and std have read them in their order.
+    pub fn from_samples(mut values: Vec<Seconds>, percentiles: &[f64]) -> Self {
+        let (mean_s, std_s) = (mean(&values), std_dev(&values));
+        let (median, ps) = median_and_percentiles_in_place(&mut values, percentiles);
         Self {
-            mean_ms: mean(values) * 1000.0,
+            mean_ms: mean_s * 1000.0,
             median_ms: median * 1000.0,
-            std_ms: std_dev(values) * 1000.0,
+            std_ms: std_s * 1000.0,
             percentiles_ms: percentiles
                 .iter()
                 .zip(ps)
