@@ -304,9 +304,9 @@ fn report_of(
     // The virtual client tokenizes with the model's (word) tokenizer, as `bench serve` does
     // without --tokenizer.
     let settings = report_settings(workload, model_id.to_string(), Some(model_id.to_string()));
-    let tokenizer = WordTokenizer::default();
+    let tokenizer = WordTokenizer::shared(WordTokenizer::DEFAULT_VOCAB);
     let date = Civil::now().compact();
-    let mut report = Report::new(settings, records, duration, Some(&tokenizer), date);
+    let mut report = Report::new(settings, records, duration, Some(&*tokenizer), date);
     report.not_sent = schedule.len().saturating_sub(sent);
     report.interrupted = stopped;
     report.interrupted_requests = cut;

@@ -6,7 +6,7 @@ use profilemate_model::cudagraph::Dispatch;
 
 use super::Simulation;
 use crate::StepTimer;
-use crate::batch::{IterationCounts, StepBatch};
+use crate::batch::{EntryKind, IterationCounts, StepBatch};
 use crate::records::{FinishReason, StepRecord};
 use crate::scheduler::{SchedulerOutput, TokenOutput};
 use crate::sink::EngineSink;
@@ -62,7 +62,8 @@ impl<T: StepTimer> Simulation<T> {
 
     /// Stamps first scheduling and prefix hits; counts preemptions.
     fn mark_scheduled(&mut self, out: &SchedulerOutput) {
-        for e in &out.entries {
+        // A running request was scheduled before: only new and resumed ones can be first.
+        for e in out.entries.iter().filter(|e| e.kind != EntryKind::Running) {
             let record = &mut self.records[e.request];
             if record.first_scheduled.is_none() {
                 record.first_scheduled = Some(self.clock);
