@@ -27,6 +27,7 @@ fn dp_run<T: StepTimer + Clone>(
         engine,
         timer,
         front_end: FrontEnd::default(),
+        detail: Default::default(),
     };
     dp_run_through(workload, through, dp)
 }
@@ -128,7 +129,7 @@ proptest! {
             per_prompt_token: Duration::from_micros(5),
             serial: Duration::from_micros(serial_us),
         });
-        let through = Through { engine, timer, front_end };
+        let through = Through { engine, timer, front_end, detail: Default::default() };
         let single = run_virtual_through(
             &workload,
             through.clone(),

@@ -105,6 +105,7 @@ fn dp_run(w: &WorkloadConfig, dp: usize) -> Report {
         engine: engine(),
         timer: timer(),
         front_end: FrontEnd::default(),
+        detail: Default::default(),
     };
     run_data_parallel_with_events(
         w,

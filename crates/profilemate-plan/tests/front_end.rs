@@ -38,6 +38,7 @@ fn run(sends: &[RecordedSend], front_end: FrontEnd) -> (Vec<f64>, Vec<IterationL
         engine: engine(),
         timer,
         front_end,
+        detail: Default::default(),
     };
     let mut steps: Vec<StepRecord> = Vec::new();
     let records = replay_sends(sends, None, through, &mut steps).unwrap();

@@ -95,6 +95,7 @@ fn the_rebuilt_decode_contexts_of_a_mixed_length_capture_are_within_a_few_percen
         engine,
         timer,
         front_end,
+        detail: Default::default(),
     };
     replay_sends(&sends(), None, through, &mut steps).unwrap();
     // The replay repeats vLLM's iterations count for count until the engine took two requests

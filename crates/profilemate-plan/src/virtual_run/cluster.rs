@@ -19,7 +19,8 @@ use profilemate_sim::{
 
 use crate::error::PlanError;
 use crate::virtual_run::driver::{
-    ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent, insert_in_send_order, pop_due,
+    ClientDetail, ClientSink, FollowUps, Outcome, Outgoing, ProgressReporter, Sent,
+    insert_in_send_order, pop_due,
 };
 use crate::virtual_run::engine_view::EngineTotals;
 use crate::virtual_run::front_end::FrontEnd;
@@ -101,6 +102,7 @@ pub(crate) fn drive_cluster<T: StepTimer>(
         front_end: FrontEnd::default(),
         progress,
         cancel,
+        detail: ClientDetail::Chunks,
     };
     drive_cluster_with(sims, keyed.collect(), client, observer, &mut ())
 }
@@ -112,6 +114,8 @@ pub(crate) struct ClusterClient {
     pub(crate) front_end: FrontEnd,
     pub(crate) progress: Option<ProgressReporter>,
     pub(crate) cancel: Option<CancelToken>,
+    /// What the client keeps of each stream.
+    pub(crate) detail: ClientDetail,
 }
 
 /// [`drive_cluster`] with `follow_ups` (`multi_turn`'s closed loop): `outgoing` holds each
@@ -129,13 +133,14 @@ pub(crate) fn drive_cluster_with<T: StepTimer>(
         front_end,
         mut progress,
         cancel,
+        detail,
     } = client;
     let mut last_arrival = None;
     if let Some(p) = &progress {
         p.events.emit(Event::Started { total: p.total });
     }
     let n = sims.len();
-    let mut sinks = ClientSink::per_engine(n, cancel.as_ref());
+    let mut sinks = ClientSink::per_engine(n, cancel.as_ref(), detail);
     let mut totals = EngineTotals::default();
     let mut router = DataParallelRouter::new(n);
     let mut free = max_concurrency.unwrap_or(usize::MAX);
@@ -365,6 +370,7 @@ pub fn run_data_parallel_with_events<T: StepTimer + Clone>(
         front_end: through.front_end,
         progress: Some(ProgressReporter::new(events.clone(), total)),
         cancel: Some(cancel.clone()),
+        detail: through.detail,
     };
     let driven = match plan.as_deref() {
         None => {

@@ -116,15 +116,45 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// A chunk of `num_tokens` tokens arrived at `at`.
-    pub(crate) fn push(&mut self, num_tokens: u32, at: Duration) {
-        if self.first.is_none() {
+    /// A chunk of `num_tokens` tokens arrived at `at`; with [`ClientDetail::FirstAndLast`] only
+    /// its time counts.
+    pub(crate) fn push(&mut self, num_tokens: u32, at: Duration, detail: ClientDetail) {
+        let first = self.first.is_none();
+        if first {
             self.first = Some(at);
-        } else {
-            self.gaps.push((at - self.last).as_secs_f64());
+        }
+        if detail == ClientDetail::Chunks {
+            if !first {
+                self.gaps.push((at - self.last).as_secs_f64());
+            }
+            self.tokens.push(num_tokens);
         }
         self.last = at;
-        self.tokens.push(num_tokens);
+    }
+}
+
+/// What the virtual client keeps of each stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientDetail {
+    /// Every chunk's time and tokens, as `bench serve` keeps them: every figure of the report.
+    #[default]
+    Chunks,
+    /// The first and last chunk's times only: TTFT, TPOT, end-to-end latency, throughputs and
+    /// counts are the same as with [`ClientDetail::Chunks`]; the figures read from every chunk
+    /// (ITL, per-token ITL, tokens per chunk, peak output tokens per second) are not measured.
+    /// For searches that judge runs by the others: a run's millions of chunk times are most
+    /// of what its report costs.
+    FirstAndLast,
+}
+
+impl ClientDetail {
+    /// Whether `key`, a result key, is one of the figures [`ClientDetail::FirstAndLast`] does
+    /// not measure.
+    pub fn unmeasured(self, key: &str) -> bool {
+        self == ClientDetail::FirstAndLast
+            && (key.ends_with("_itl_ms")
+                || key == "mean_tokens_per_chunk"
+                || key == "max_output_tokens_per_s")
     }
 }
 
@@ -145,14 +175,21 @@ pub(crate) struct ClientSink {
     pub(crate) cancel: Option<CancelToken>,
     /// Whether the run was stopped by `cancel`.
     pub(crate) stopped: bool,
+    /// What it keeps of each stream.
+    pub(crate) detail: ClientDetail,
 }
 
 impl ClientSink {
     /// `n` sinks, one per engine of a cluster, each stopped by `cancel`.
-    pub(crate) fn per_engine(n: usize, cancel: Option<&CancelToken>) -> Vec<ClientSink> {
+    pub(crate) fn per_engine(
+        n: usize,
+        cancel: Option<&CancelToken>,
+        detail: ClientDetail,
+    ) -> Vec<ClientSink> {
         (0..n)
             .map(|_| ClientSink {
                 cancel: cancel.cloned(),
+                detail,
                 ..ClientSink::default()
             })
             .collect()
@@ -163,6 +200,9 @@ impl ClientSink {
     /// Makes room for the chunks of a stream of up to `max_tokens` tokens up front, instead of
     /// growing its vectors token by token.
     pub(crate) fn reserve_stream(&mut self, request: RequestId, max_tokens: u32) {
+        if self.detail == ClientDetail::FirstAndLast {
+            return;
+        }
         let i = request.0 as usize;
         if self.streams.len() <= i {
             self.streams.resize_with(i + 1, Stream::default);
@@ -200,7 +240,7 @@ impl EngineSink for ClientSink {
         if self.streams.len() <= i {
             self.streams.resize_with(i + 1, Stream::default);
         }
-        self.streams[i].push(num_tokens, at);
+        self.streams[i].push(num_tokens, at, self.detail);
     }
 
     fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
@@ -226,6 +266,8 @@ pub(crate) struct Driven {
 pub(crate) struct Path {
     pub(crate) max_concurrency: Option<usize>,
     pub(crate) front_end: FrontEnd,
+    /// What the client keeps of each stream.
+    pub(crate) detail: ClientDetail,
 }
 
 /// Sends `outgoing` (in send order) to `sim` along `path` and runs the engine until every sent
@@ -314,6 +356,7 @@ pub(crate) fn drive_with<T: StepTimer>(
         sink: ClientSink {
             progress,
             cancel,
+            detail: path.detail,
             ..ClientSink::default()
         },
         free: path.max_concurrency.unwrap_or(usize::MAX),

@@ -36,6 +36,7 @@ use profilemate_bench::workload::{
 
 pub use cluster::run_data_parallel_with_events;
 pub use disagg::{Disaggregation, PoolEngine, run_disaggregated_with_events};
+pub use driver::ClientDetail;
 use driver::{Driven, Outgoing, Path, ProgressReporter, drive, drive_with};
 use engine_view::EngineTotals;
 pub use front_end::FrontEnd;
@@ -100,11 +101,12 @@ pub fn run_virtual_with_events<T: StepTimer>(
         engine,
         timer,
         front_end: FrontEnd::default(),
+        detail: ClientDetail::default(),
     };
     run_virtual_through(workload, through, model_id, events, cancel, observer)
 }
 
-/// An engine and the front end in front of it.
+/// An engine, the front end in front of it, and what the client keeps of each stream.
 #[derive(Debug, Clone)]
 pub struct Through<T> {
     /// Engine settings.
@@ -113,6 +115,8 @@ pub struct Through<T> {
     pub timer: T,
     /// The API server between the client and the engine.
     pub front_end: FrontEnd,
+    /// What the virtual client keeps of each stream (every chunk, unless a search needs less).
+    pub detail: ClientDetail,
 }
 
 /// [`run_virtual_with_events`] with a [`FrontEnd`] between the client and the engine: every
@@ -130,10 +134,12 @@ pub fn run_virtual_through<T: StepTimer>(
         engine,
         timer,
         front_end,
+        detail,
     } = through;
     let path = Path {
         max_concurrency: workload.max_concurrency,
         front_end,
+        detail,
     };
     let Prepared {
         outgoing,
@@ -218,6 +224,7 @@ pub fn replay_sends<T: StepTimer>(
     let path = Path {
         max_concurrency,
         front_end: through.front_end,
+        detail: through.detail,
     };
     let driven = drive(&mut sim, outgoing, path, None, None, observer);
     Ok(client_records(&driven, sim.records(), None))

@@ -92,6 +92,7 @@ mod tests {
     use profilemate_sim::{ConstantStepTimer, EngineConfig, Request, RequestId, Simulation};
 
     use super::*;
+    use crate::virtual_run::driver::ClientDetail;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -108,7 +109,7 @@ mod tests {
         sim.run(&mut ());
         let mut stream = Stream::default();
         for at in [ms(15), ms(25), ms(35)] {
-            stream.push(1, at);
+            stream.push(1, at, ClientDetail::Chunks);
         }
         let sent = Sent {
             send_at: ms(2),

@@ -7,7 +7,9 @@ use std::time::Duration;
 use profilemate_sim::{EngineSink, KvLink, KvTransfer, Request, RequestId, Simulation, StepTimer};
 
 use super::pool::{ClientTimes, Pool, Tap};
-use crate::virtual_run::driver::{ClientSink, Outcome, Outgoing, ProgressReporter, Sent};
+use crate::virtual_run::driver::{
+    ClientDetail, ClientSink, Outcome, Outgoing, ProgressReporter, Sent,
+};
 use crate::virtual_run::engine_view::EngineTotals;
 use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::event::Event;
@@ -143,7 +145,8 @@ pub(crate) fn drive_disaggregated<T: StepTimer>(
     let num_decode = decode.len();
     let mut p_pool = Pool::new(prefill);
     let mut d_pool = Pool::new(decode);
-    let mut decode_sinks = ClientSink::per_engine(num_decode, cancel.as_ref());
+    let mut decode_sinks =
+        ClientSink::per_engine(num_decode, cancel.as_ref(), ClientDetail::Chunks);
     let mut client = Client {
         link,
         free: max_concurrency.unwrap_or(usize::MAX),

@@ -80,6 +80,7 @@ pub(crate) fn run(args: &SimRunArgs) -> anyhow::Result<ExitCode> {
         engine: engine.config,
         timer,
         front_end,
+        detail: Default::default(),
     };
     let result = if dp > 1 {
         run_data_parallel_with_events(&workload, through, dp, &label, &events, &token, observer)

@@ -23,12 +23,14 @@ use profilemate_plan::recommend::{ConfigCapacity, default_gpu_hour_cost, pareto_
 use profilemate_plan::search::{
     Capacity, Limit, Probe, ProbeOutcome, SearchReport, SearchSettings,
 };
-use profilemate_plan::slo::Slo;
 use profilemate_plan::slo::check_all;
+use profilemate_plan::slo::{LatencyMetric, Slo};
 use profilemate_plan::staged::{ProbeLength, find_capacity_staged};
 use profilemate_plan::sweep::capacity::{LoadVariable, ProbeRecord, judge};
 use profilemate_plan::sweep::params::{SweepItem, is_linked, parse_link_vars, read_sweep_file};
-use profilemate_plan::virtual_run::{Through, run_data_parallel_with_events, run_virtual_through};
+use profilemate_plan::virtual_run::{
+    ClientDetail, Through, run_data_parallel_with_events, run_virtual_through,
+};
 use profilemate_sim::vllm_log::MfuLogStepTimer;
 use serde_json::{Map, Value, json};
 
@@ -219,8 +221,15 @@ fn parse_line(label: &str, argv: &[String]) -> anyhow::Result<SimRunArgs> {
 }
 
 /// Simulates one `sim run` command line; with `guard_slos`, stops as soon as one of their
-/// percentile bounds has certainly failed ([`SloGuard`]) and says so in `early_stopped`.
-fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<Simulated> {
+/// percentile bounds has certainly failed ([`SloGuard`]) and says so in `early_stopped`. With
+/// [`ClientDetail::FirstAndLast`] the client keeps only each stream's first and last token
+/// times, and the result leaves out the figures that needs every chunk for.
+fn simulate(
+    label: &str,
+    argv: &[String],
+    guard_slos: &[Slo],
+    detail: ClientDetail,
+) -> anyhow::Result<Simulated> {
     let args = parse_line(label, argv)?;
     let mut workload = sim_workload_config(&args.workload)?;
     // Only a run sized by its request count can be judged early (not one cut by --duration).
@@ -272,6 +281,7 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         engine: engine.config,
         timer,
         front_end,
+        detail,
     };
     let mut run = if dp > 1 {
         run_data_parallel_with_events(
@@ -298,6 +308,7 @@ fn simulate(label: &str, argv: &[String], guard_slos: &[Slo]) -> anyhow::Result<
         .merged()
         .0
         .into_iter()
+        .filter(|(key, _)| !detail.unmeasured(key))
         .collect();
     Ok(Simulated {
         result,
@@ -315,7 +326,7 @@ fn run_combination(
     search: &SearchSettings,
 ) -> anyhow::Result<Outcome> {
     if args.search.slos.is_empty() {
-        let sim = simulate(label, argv, &[])?;
+        let sim = simulate(label, argv, &[], ClientDetail::Chunks)?;
         return Ok(Outcome {
             label: label.to_string(),
             gpus: sim.gpus,
@@ -331,7 +342,8 @@ fn run_combination(
             // under any latency SLO lies below it.
             let mut all_at_once = SweepItem::default();
             all_at_once.insert("request_rate".into(), json!("inf"));
-            let sim = simulate(label, &all_at_once.apply_to_cmd(argv), &[])?;
+            let detail = ClientDetail::FirstAndLast;
+            let sim = simulate(label, &all_at_once.apply_to_cmd(argv), &[], detail)?;
             let ceiling = sim
                 .result
                 .get("request_throughput")
@@ -355,6 +367,13 @@ fn run_combination(
     };
     // A workload too small to shorten (100 requests or fewer) is searched at full length only.
     let staged = short_probe_requests(prompts_at(search.start), share) < prompts_at(search.start);
+    // A probe is judged by its SLOs and throughput: every chunk's time is needed only for ITL.
+    let needs_chunks = (args.search.slos.iter()).any(|slo| slo.metric.metric == LatencyMetric::Itl);
+    let detail = if needs_chunks {
+        ClientDetail::Chunks
+    } else {
+        ClientDetail::FirstAndLast
+    };
     let mut platform = None;
     let mut probe = |load: f64, length: ProbeLength| -> anyhow::Result<_> {
         let mut at_load = SweepItem::default();
@@ -367,7 +386,12 @@ fn run_combination(
         if prompts != full_prompts || args.workload_seconds.is_some() {
             at_load.insert("num_prompts".into(), json!(prompts));
         }
-        let sim = simulate(label, &at_load.apply_to_cmd(argv), &args.search.slos)?;
+        let sim = simulate(
+            label,
+            &at_load.apply_to_cmd(argv),
+            &args.search.slos,
+            detail,
+        )?;
         platform = Some((sim.gpus, sim.gpu));
         if sim.early_stopped {
             let mut detail = sim.result;

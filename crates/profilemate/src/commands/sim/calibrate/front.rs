@@ -221,6 +221,7 @@ fn replayed_sequence(
         engine: config.clone(),
         timer: logged_steps(log, outside_ms),
         front_end,
+        detail: Default::default(),
     };
     let mut steps: Vec<StepRecord> = Vec::new();
     replay_sends(&bench.sends(), bench.max_concurrency, through, &mut steps)
@@ -414,6 +415,7 @@ mod tests {
             engine: config(),
             timer,
             front_end,
+            detail: Default::default(),
         };
         let mut steps: Vec<StepRecord> = Vec::new();
         let records = replay_sends(sends, None, through, &mut steps).unwrap();

@@ -113,6 +113,7 @@ fn held_out_bench(
         engine: engine.config.clone(),
         timer,
         front_end,
+        detail: Default::default(),
     };
     let records = replay_sends(&bench.sends(), bench.max_concurrency, through, &mut ())
         .with_context(|| format!("cannot replay {}", bench.path.display()))?;
