@@ -22,7 +22,7 @@ impl Num {
     pub fn trunc(self) -> u128 {
         match self {
             Num::Int(i) => i,
-            Num::Float(f) => f as u128,
+            Num::Float(f) => f64_to_u128(f),
         }
     }
 
@@ -34,7 +34,7 @@ impl Num {
     /// The value as a double (exact for `Int` below 2^53).
     pub fn to_f64(self) -> f64 {
         match self {
-            Num::Int(i) => i as f64,
+            Num::Int(i) => u128_to_f64(i),
             Num::Float(f) => f,
         }
     }
@@ -45,6 +45,26 @@ impl Num {
             Num::Int(i) => i > 0,
             Num::Float(f) => f > 0.0,
         }
+    }
+}
+
+/// `i as f64`, through the processor's 64-bit conversion when `i` fits (every count a step
+/// produces): the same rounding of the same integer, without the software routine a `u128`
+/// conversion calls.
+pub fn u128_to_f64(i: u128) -> f64 {
+    match u64::try_from(i) {
+        Ok(small) => small as f64,
+        Err(_) => i as f64,
+    }
+}
+
+/// `f as u128` (truncation, saturating, NaN to 0), through the 64-bit conversion below 2^64:
+/// the same result without the software routine.
+pub fn f64_to_u128(f: f64) -> u128 {
+    if f < 18_446_744_073_709_551_616.0 {
+        u128::from(f as u64)
+    } else {
+        f as u128
     }
 }
 
@@ -120,6 +140,25 @@ mod tests {
         let a = (int(7) * Num::Float(0.1) * 10u64).to_f64();
         assert_eq!(a, 7.000000000000001);
         assert_eq!((int(7) * Num::Float(0.1) * 10u64).trunc(), 7);
+    }
+
+    proptest::proptest! {
+        /// The fast conversions equal Rust's `as` on every value, both sides of 2^64.
+        #[test]
+        fn fast_conversions_equal_the_plain_ones(
+            i in proptest::prop_oneof![0u128..(1u128 << 70), proptest::num::u128::ANY],
+            f in proptest::prop_oneof![
+                -1e3f64..1e25,
+                proptest::num::f64::ANY,
+                proptest::sample::select(vec![
+                    18_446_744_073_709_551_616.0, 18_446_744_073_709_549_568.0, -0.0, f64::NAN,
+                    f64::INFINITY, f64::NEG_INFINITY, 0.99, 1.0,
+                ]),
+            ],
+        ) {
+            proptest::prop_assert_eq!(u128_to_f64(i).to_bits(), (i as f64).to_bits());
+            proptest::prop_assert_eq!(f64_to_u128(f), f as u128);
+        }
     }
 
     #[test]

@@ -110,7 +110,8 @@ impl BlockPool {
         let null = blocks.pop_front();
         debug_assert_eq!(null, Some(0));
         BlockPool {
-            cached: HashMap::default(),
+            // Sized for every block at once: a run that fills the cache never rehashes it.
+            cached: HashMap::with_capacity_and_hasher(num_blocks as usize, Default::default()),
             later: HashMap::default(),
             blocks,
             enable_caching,

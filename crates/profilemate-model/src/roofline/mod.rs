@@ -20,6 +20,7 @@ use crate::components::Metric;
 use crate::context::ExecutionContext;
 use crate::hardware::Gpu;
 use crate::model::{PerfModel, StepTotals};
+use crate::pynum::u128_to_f64;
 
 /// Anything that can price one step per GPU, component by component.
 pub trait CostModel {
@@ -117,8 +118,8 @@ impl Roofline {
             name,
             flops: totals.flops,
             bytes,
-            compute_time: secs(totals.flops as f64 / self.achievable_flops()),
-            memory_time: secs(bytes as f64 / self.achievable_bandwidth()),
+            compute_time: secs(u128_to_f64(totals.flops) / self.achievable_flops()),
+            memory_time: secs(u128_to_f64(bytes) / self.achievable_bandwidth()),
         }
     }
 
