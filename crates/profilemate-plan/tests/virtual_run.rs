@@ -4,14 +4,19 @@
 use std::time::Duration;
 
 use profilemate_bench::ClientRequestRecord;
+use profilemate_bench::cancel::CancelToken;
 use profilemate_bench::config::{PercentileMetric, WorkloadConfig};
+use profilemate_bench::event::EventSink;
 use profilemate_bench::metrics::Goodput;
 use profilemate_bench::output::ResultJson;
+use profilemate_bench::report::TaskMetrics;
 use profilemate_bench::run::build_workload;
 use profilemate_bench::schedule::Arrivals;
 use profilemate_bench::workload::{ClientPrompt, DatasetSpec, RangeRatio};
 use profilemate_bench::{ErrorKind, Report};
-use profilemate_plan::virtual_run::{VirtualRun, run_virtual};
+use profilemate_plan::virtual_run::{
+    ClientDetail, FrontEnd, Through, VirtualRun, run_virtual, run_virtual_through,
+};
 use profilemate_sim::{
     AffineStepTimer, ConstantStepTimer, EngineConfig, Request, Simulation, StepTimer,
 };
@@ -321,4 +326,71 @@ fn text_prompts_are_tokenized_as_the_server_does_so_shared_prefixes_hit_the_cach
     // 48 + 64 tokens (before, text prompts went in by length only and never hit).
     assert_eq!(hit_rate(48), (5.0 * 48.0) / (6.0 * 112.0));
     assert_eq!(hit_rate(0), 0.0);
+}
+
+/// A search's lean client (first and last token times only) measures every figure it keeps
+/// exactly as the full client does, on a loaded engine with chunked prefills and varied
+/// lengths; the per-chunk figures are the only ones it leaves out.
+#[test]
+fn first_and_last_token_times_give_the_same_ttft_tpot_e2el_and_throughput() {
+    let mut c = poisson(300, 40.0);
+    c.dataset = DatasetSpec::Random {
+        input_len: 300,
+        output_len: 24,
+        range_ratio: RangeRatio {
+            input: 0.5,
+            output: 0.5,
+        },
+        prefix_len: 0,
+        batch_size: 1,
+    };
+    let engine = EngineConfig {
+        max_num_seqs: 16,
+        max_num_batched_tokens: 256,
+        ..Default::default()
+    };
+    let run = |detail: ClientDetail| {
+        let through = Through {
+            engine: engine.clone(),
+            timer: affine_timer(),
+            front_end: FrontEnd::default(),
+            detail,
+        };
+        let cancel = CancelToken::never();
+        let events = EventSink::discard();
+        run_virtual_through(&c, through, "tiny", &events, &cancel, &mut ()).unwrap()
+    };
+    let (full, lean) = (run(ClientDetail::Chunks), run(ClientDetail::FirstAndLast));
+    let (TaskMetrics::Generation(f), TaskMetrics::Generation(l)) =
+        (&full.report.metrics, &lean.report.metrics)
+    else {
+        panic!("generation metrics");
+    };
+    assert_eq!(f.completed, 300);
+    assert_eq!(
+        (f.ttft.clone(), f.tpot.clone(), f.e2el.clone()),
+        (l.ttft.clone(), l.tpot.clone(), l.e2el.clone())
+    );
+    assert_eq!(
+        (
+            f.request_throughput,
+            f.output_throughput,
+            f.total_input,
+            f.total_output
+        ),
+        (
+            l.request_throughput,
+            l.output_throughput,
+            l.total_input,
+            l.total_output
+        )
+    );
+    assert_eq!(full.report.duration, lean.report.duration);
+    assert!(
+        f.itl.mean_ms > 0.0 && l.itl.mean_ms == 0.0,
+        "ITL is not measured"
+    );
+    assert!(ClientDetail::FirstAndLast.unmeasured("p99_itl_ms"));
+    assert!(!ClientDetail::FirstAndLast.unmeasured("p99_tpot_ms"));
+    assert!(!ClientDetail::Chunks.unmeasured("p99_itl_ms"));
 }
