@@ -193,7 +193,7 @@ pub fn calculate_embedding_metrics(
         request_throughput: ok.len() as f64 / duration,
         input_sequence_throughput: total_input_sequences as f64 / duration,
         total_token_throughput: total_input as f64 / duration,
-        e2el: Summary::from_seconds(&e2els, percentiles),
+        e2el: Summary::from_samples(e2els, percentiles),
     }
 }
 

@@ -55,14 +55,14 @@ pub fn calculate_extras(
         _ => {
             let mut per_token = Vec::new();
             ok().for_each(|r| r.per_token_itl(&mut per_token));
-            Summary::from_seconds(&per_token, percentiles)
+            Summary::from_samples(per_token, percentiles)
         }
     };
     let ttfc = match vllm {
         Some(m) if ok().all(|r| r.ttfc == Some(r.ttft)) => m.ttft.clone(),
         _ => {
             let ttfcs: Vec<Seconds> = ok().filter_map(|r| r.ttfc).collect();
-            Summary::from_seconds(&ttfcs, percentiles)
+            Summary::from_samples(ttfcs, percentiles)
         }
     };
     let lags: Vec<Seconds> = records.iter().map(|r| r.client_lag).collect();
