@@ -406,3 +406,46 @@ fn chunked_prefill_is_a_grid_axis() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A probe keeps every chunk's time only when an SLO needs it: with an ITL bound its ITL is
+/// measured (and judged, equal to `sim run`'s at the same rate); without, it is left out.
+#[test]
+fn an_itl_slo_is_measured_on_every_chunk_and_judged_as_sim_run_measures_it() {
+    let dir = temp_dir("itl");
+    let sweep = |slos: &[&str], name: &str| {
+        let mut cmd = Command::cargo_bin("profilemate").unwrap();
+        cmd.args(["sim", "sweep", "--search-start", "4", "-o"])
+            .arg(dir.join(name));
+        for slo in slos {
+            cmd.args(["--slo", slo]);
+        }
+        let out = cmd
+            .args(["--", "--max-num-seqs", "32", "--disable-tqdm"])
+            .args(WORKLOAD)
+            .output()
+            .unwrap();
+        success_stdout(&out);
+        read_json(&dir.join(name))["configurations"][0].clone()
+    };
+    let with_itl = sweep(&["ttft_p99_ms:150", "itl_p99_ms:1000"], "itl.json");
+    // The passing probe at the capacity ran to the end (failing ones stop early).
+    let capacity = with_itl["capacity_rps"].as_f64().expect("a capacity");
+    let probes = with_itl["probes"].as_array().unwrap();
+    let probe = probes
+        .iter()
+        .find(|p| p["load"].as_f64() == Some(capacity))
+        .expect("the probe at the capacity");
+    let itl = probe["slo_values"]["p99_itl_ms"]
+        .as_f64()
+        .expect("ITL measured");
+    assert_eq!(
+        sim_run(&dir, 32, capacity)["p99_itl_ms"].as_f64(),
+        Some(itl)
+    );
+    // An ITL bound of 1 s binds nothing here: the capacity is the TTFT search's.
+    let ttft_only = sweep(&["ttft_p99_ms:150"], "ttft.json");
+    assert_eq!(with_itl["capacity_rps"], ttft_only["capacity_rps"]);
+    let probe = &ttft_only["probes"][0];
+    assert!(probe["slo_values"].get("p99_itl_ms").is_none(), "{probe}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
