@@ -194,9 +194,7 @@ impl ClientSink {
             })
             .collect()
     }
-}
 
-impl ClientSink {
     /// Makes room for the chunks of a stream of up to `max_tokens` tokens up front, instead of
     /// growing its vectors token by token.
     pub(crate) fn reserve_stream(&mut self, request: RequestId, max_tokens: u32) {
