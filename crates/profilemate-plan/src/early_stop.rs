@@ -87,14 +87,12 @@ impl EngineSink for SloGuard {
 
     fn on_request_finished(&mut self, record: &EngineRequestRecord) {
         for w in &mut self.watched {
+            let since_arrival_over =
+                |t: Option<Duration>| t.is_some_and(|t| t.saturating_sub(record.arrival) > w.limit);
             let over = match w.metric {
-                LatencyMetric::Ttft => record
-                    .first_token
-                    .is_some_and(|t| t.saturating_sub(record.arrival) > w.limit),
+                LatencyMetric::Ttft => since_arrival_over(record.first_token),
                 LatencyMetric::Tpot => tpot_over(record, w.limit),
-                _ => record
-                    .last_token
-                    .is_some_and(|t| t.saturating_sub(record.arrival) > w.limit),
+                _ => since_arrival_over(record.last_token),
             };
             if over {
                 w.over += 1;

@@ -162,13 +162,7 @@ impl BlockPool {
         let Entry::Occupied(mut first) = self.cached.entry(hash) else {
             return;
         };
-        if self.later.is_empty() {
-            // Nearly always: the block is its hash's only holder.
-            if *first.get() == id {
-                first.remove();
-            }
-            return;
-        }
+        // Nearly always the block is its hash's only holder (and `later` is empty).
         let Entry::Occupied(mut later) = self.later.entry(hash) else {
             if *first.get() == id {
                 first.remove();

@@ -171,12 +171,8 @@ impl KvCacheManager {
         entry.blocks.extend_from_slice(alloc.new_computed);
         let required = slots.div_ceil(self.block_size) as usize;
         let missing = required.saturating_sub(entry.blocks.len()) as u32;
-        if entry.blocks.capacity() < required {
-            // Room for the whole sequence at once, not a doubling per few blocks of decode.
-            let whole = alloc.num_tokens.max(slots).min(self.max_model_len);
-            let whole = (whole.div_ceil(self.block_size) as usize).max(required);
-            entry.blocks.reserve_exact(whole - entry.blocks.len());
-        }
+        // One allocation for a prompt's blocks, not a doubling per few of them.
+        entry.blocks.reserve(missing as usize);
         self.pool.get_new_blocks(missing, &mut entry.blocks);
         if !alloc.delay_cache_blocks {
             self.cache_blocks(alloc.req, upto, alloc.hashes);

@@ -81,13 +81,8 @@ fn percentile_ranks(n: usize, p: f64) -> (usize, usize, f64) {
 /// The median and the `percentiles` of `xs`, exactly as [`median_sorted`] and
 /// [`percentile_sorted`] give them on the sorted values, but found by selection
 /// (`select_nth_unstable`): linear time for the few ranks they read, instead of a sort of
-/// millions of inter-token latencies. Zeros for an empty slice, as numpy's `[0]` would give.
-pub fn median_and_percentiles(xs: &[f64], percentiles: &[f64]) -> (f64, Vec<f64>) {
-    median_and_percentiles_in_place(&mut xs.to_vec(), percentiles)
-}
-
-/// [`median_and_percentiles`] selecting within `xs` itself (its order is lost): no copy of
-/// millions of inter-token latencies.
+/// millions of inter-token latencies, and within `xs` itself (its order is lost), without a
+/// copy. Zeros for an empty slice, as numpy's `[0]` would give.
 pub fn median_and_percentiles_in_place(xs: &mut [f64], percentiles: &[f64]) -> (f64, Vec<f64>) {
     let n = xs.len();
     if n == 0 {
@@ -178,7 +173,7 @@ mod tests {
             ps in proptest::collection::vec(0.0f64..=100.0, 0..5),
         ) {
             let s = sorted(&xs);
-            let (median, got) = median_and_percentiles(&xs, &ps);
+            let (median, got) = median_and_percentiles_in_place(&mut xs.clone(), &ps);
             proptest::prop_assert_eq!(median.to_bits(), median_sorted(&s).to_bits());
             for (p, v) in ps.iter().zip(got) {
                 proptest::prop_assert_eq!(v.to_bits(), percentile_sorted(&s, *p).to_bits());

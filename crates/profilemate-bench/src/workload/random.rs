@@ -90,8 +90,13 @@ pub(super) fn sample(
             prefix_len + input.0
         )));
     }
-    let mut rng = StdRng::seed_from_u64(opts.seed);
     let vocab = tok.vocab_size();
+    if vocab == 0 {
+        return Err(DatasetError::Params(
+            "the tokenizer has an empty vocabulary: the random dataset draws token ids from it; pass a --tokenizer with tokens".into(),
+        ));
+    }
+    let mut rng = StdRng::seed_from_u64(opts.seed);
     let prefix: Arc<[u32]> = (0..prefix_len)
         .map(|_| rng.random_range(0..u64::from(vocab)) as u32)
         .collect();
@@ -106,7 +111,7 @@ pub(super) fn sample(
         let len = u32::try_from(draws.input[i]).unwrap_or(u32::MAX);
         let start = draws.offset[i] + i as u64;
         let ids = CountingIds::new(prefix.clone(), start, len, vocab)
-            .expect("a tokenizer has a vocabulary");
+            .expect("the vocabulary is not empty (checked above)");
         SampleRequest::from_counting_ids(ids, draws.output[i], i, opts, tok)
     });
     Ok(batch(requests.collect(), batch_size, opts))

@@ -195,17 +195,22 @@ impl ClientSink {
             .collect()
     }
 
+    /// The stream of `request`, created empty on first use.
+    fn stream(&mut self, request: RequestId) -> &mut Stream {
+        let i = request.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, Stream::default);
+        }
+        &mut self.streams[i]
+    }
+
     /// Makes room for the chunks of a stream of up to `max_tokens` tokens up front, instead of
     /// growing its vectors token by token.
     pub(crate) fn reserve_stream(&mut self, request: RequestId, max_tokens: u32) {
         if self.detail == ClientDetail::FirstAndLast {
             return;
         }
-        let i = request.0 as usize;
-        if self.streams.len() <= i {
-            self.streams.resize_with(i + 1, Stream::default);
-        }
-        let stream = &mut self.streams[i];
+        let stream = self.stream(request);
         stream
             .gaps
             .reserve_exact(max_tokens.saturating_sub(1) as usize);
@@ -234,11 +239,8 @@ impl EngineSink for ClientSink {
     }
 
     fn on_tokens(&mut self, request: RequestId, num_tokens: u32, at: Duration) {
-        let i = request.0 as usize;
-        if self.streams.len() <= i {
-            self.streams.resize_with(i + 1, Stream::default);
-        }
-        self.streams[i].push(num_tokens, at, self.detail);
+        let detail = self.detail;
+        self.stream(request).push(num_tokens, at, detail);
     }
 
     fn on_request_finished(&mut self, _record: &EngineRequestRecord) {
